@@ -1,0 +1,98 @@
+/// The hypervisor's console log: whole lines, one pcpu at a time.
+///
+/// Each message is formatted into a String first, then written under the console lock, so lines
+/// from different pcpus never interleave mid-line. The architecture layer plugs in the byte sink
+/// (the serial port) and the "which pcpu am I" query at boot; until then messages are dropped.
+///
+/// Output format: `(sv) message` from pcpu 0, `(sv:N) message` from pcpu N, so a reader can tell
+/// who spoke without every line being cluttered.
+public enum Log {
+  public typealias ByteSink = @convention(c) (UInt8) -> Void
+  public typealias CPUQuery = @convention(c) () -> UInt32
+
+  nonisolated(unsafe) public static var sink: ByteSink?
+  nonisolated(unsafe) public static var currentCPU: CPUQuery?
+  nonisolated(unsafe) public static var level: LogLevel = .info
+  public static let lock = SpinLock()
+
+  public static func error(_ message: String) { write(.error, message) }
+  public static func warning(_ message: String) { write(.warning, message) }
+  public static func info(_ message: String) { write(.info, message) }
+  public static func debug(_ message: String) { write(.debug, message) }
+
+  public static func write(_ messageLevel: LogLevel, _ message: String) {
+    guard messageLevel <= level, messageLevel != .none, let sink else { return }
+    let cpu = currentCPU?() ?? 0
+    lock.lock()
+    emit(prefix: cpu, sink)
+    for byte in message.utf8 { emitByte(byte, sink) }
+    sink(UInt8(ascii: "\n"))
+    lock.unlock()
+  }
+
+  /// Writes raw text with no prefix and no lock: for the crash reporter, which holds the lock itself.
+  public static func writeUnlocked(_ text: StaticString) {
+    guard let sink else { return }
+    text.withUTF8Buffer { for byte in $0 { sink(byte) } }
+  }
+
+  /// Writes `value` as 0x-prefixed, zero-padded hexadecimal with no allocation (crash reporter).
+  public static func writeHexUnlocked(_ value: UInt64, digits: Int = 16) {
+    guard let sink else { return }
+    sink(UInt8(ascii: "0")); sink(UInt8(ascii: "x"))
+    var shift = (digits - 1) * 4
+    while shift >= 0 {
+      sink(hexDigit(UInt8((value >> UInt64(shift)) & 0xf)))
+      shift -= 4
+    }
+  }
+
+  /// Writes `value` in decimal with no allocation (crash reporter).
+  public static func writeDecimalUnlocked(_ value: UInt64) {
+    guard let sink else { return }
+    var divisor: UInt64 = 1
+    while value / divisor >= 10 { divisor *= 10 }
+    var rest = value
+    while divisor > 0 {
+      sink(UInt8(ascii: "0") + UInt8(rest / divisor))
+      rest %= divisor
+      divisor /= 10
+    }
+  }
+
+  private static func emit(prefix cpu: UInt32, _ sink: ByteSink) {
+    for byte in "(sv".utf8 { sink(byte) }
+    if cpu != 0 {
+      sink(UInt8(ascii: ":"))
+      var digits: [UInt8] = []
+      var n = cpu
+      repeat { digits.append(UInt8(ascii: "0") + UInt8(n % 10)); n /= 10 } while n > 0
+      for d in digits.reversed() { sink(d) }
+    }
+    sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
+  }
+
+  /// Control characters other than tab are shown as '?', so a log line is always one line.
+  @inline(__always)
+  private static func emitByte(_ byte: UInt8, _ sink: ByteSink) {
+    sink(byte == 9 || (byte >= 0x20 && byte != 0x7f) ? byte : UInt8(ascii: "?"))
+  }
+
+  static func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+  }
+}
+
+/// `hex(0x1f)` is "0x1f"; `hex(0x1f, digits: 4)` is "0x001f". For log messages.
+public func hex(_ value: UInt64, digits: Int = 0) -> String {
+  var bytes: [UInt8] = []
+  var n = value
+  repeat { bytes.append(Log.hexDigit(UInt8(n & 0xf))); n >>= 4 } while n > 0
+  while bytes.count < digits { bytes.append(UInt8(ascii: "0")) }
+  bytes.append(UInt8(ascii: "x")); bytes.append(UInt8(ascii: "0"))
+  return String(decoding: bytes.reversed(), as: UTF8.self)
+}
+
+public func hex<T: BinaryInteger>(_ value: T, digits: Int = 0) -> String {
+  hex(UInt64(truncatingIfNeeded: value), digits: digits)
+}

@@ -1,0 +1,39 @@
+import Synchronization
+
+/// A ticket spinlock: pcpus are served in the order they arrived, so none starves.
+///
+/// Swiftvisor's rule (docs/architecture.md, "Locks"): a spinlock is held for a short, bounded
+/// section with interrupts disabled, never across VMRUN, and locks nest only in the documented order.
+public final class SpinLock: @unchecked Sendable {
+  private let nextTicket = Atomic<UInt32>(0)
+  private let nowServing = Atomic<UInt32>(0)
+
+  public init() {}
+
+  public func lock() {
+    let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
+    while nowServing.load(ordering: .acquiring) != ticket {}
+  }
+
+  /// Takes the lock only if it is free right now.
+  public func tryLock() -> Bool {
+    let serving = nowServing.load(ordering: .relaxed)
+    return nextTicket.compareExchange(
+      expected: serving, desired: serving &+ 1, ordering: .acquiring
+    ).exchanged
+  }
+
+  public func unlock() {
+    nowServing.wrappingAdd(1, ordering: .releasing)
+  }
+
+  public var isLocked: Bool {
+    nextTicket.load(ordering: .relaxed) != nowServing.load(ordering: .relaxed)
+  }
+
+  public func withLock<R>(_ body: () -> R) -> R {
+    lock()
+    defer { unlock() }
+    return body()
+  }
+}

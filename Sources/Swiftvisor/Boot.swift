@@ -1,0 +1,213 @@
+#if os(none)
+import X86
+import Hypervisor
+import Support
+import Synchronization
+
+/// The bootstrap processor's path from `main` to every pcpu idling (docs/boot.md walks it).
+enum Boot {
+  static let version: StaticString = "0.1.0"
+
+  static func bootstrapProcessor() -> Never {
+    hv_set_this_cpu(0)
+    Clock.bootTSC = CPU.rdtsc()
+    Serial.initialize()
+    Log.sink = { byte in Serial.put(byte) }
+    Log.currentCPU = { hv_this_cpu() }
+
+    let info = readBootInfo()
+    let options = BootOptions.parse(info.commandLine)
+    Log.level = options.logLevel
+    if options.console == .none { Log.sink = nil }
+    Log.info("Swiftvisor \(version) booting")
+    Log.info("boot: loader \(info.loader == .pvh ? "pvh" : "multiboot2")")
+    Log.info("cmdline: \(String(decoding: info.commandLine, as: UTF8.self))")
+    for problem in options.problems {
+      let text = String(decoding: problem.option, as: UTF8.self)
+      switch problem.kind {
+      case .unknownOption: Log.warning("cmdline: unknown option '\(text)' (ignored)")
+      case .badValue: Log.warning("cmdline: bad value in '\(text)' (default kept)")
+      }
+    }
+
+    setUpMemory(info)
+    DescriptorTables.buildIDT()
+    DescriptorTables.loadGDTAndTSS()
+    DescriptorTables.loadIDT()
+    LocalAPIC.enable()
+    let bsp = PCPUs.add(apicID: LocalAPIC.id)
+    PCPUs.setStack(bsp, bottom: hv_boot_stack_bottom(), top: hv_boot_stack_top())
+
+    let platform = readACPI(info)
+    calibrateTime(reference: platform.clock, options: options)
+    Timers.startOnThisCPU()
+    bsp.online.store(true, ordering: .releasing)
+
+    var others = platform.apicIDs.filter { $0 != bsp.apicID }
+    if let maxCPUs = options.maxCPUs, others.count > maxCPUs - 1 { others.removeLast(others.count - (maxCPUs - 1)) }
+    let started = SMP.startAPs(apicIDs: others)
+    let bootMicroseconds = Clock.now() / 1000
+    Log.info("pcpus online: \(1 + started) (\(bootMicroseconds) us after entry)")
+    Log.info("svm: \(CPU.hasSVM ? "available" : "not available"), nested paging: \(CPU.hasNPT ? "available" : "not available")")
+
+    if let crash = options.crash { CrashTests.trigger(crash) }
+    let healthy = SelfTest.run()
+    Log.info("memory: \(Frames.freeFrames / 256) MiB free, heap \(heapBytesInUse() / 1024) KiB in use")
+    if !healthy {
+      Log.error("self-test failed: powering off with the failure status")
+      Power.exit(.panic)
+    }
+    Log.info("poweroff: clean")
+    Power.exit(.clean)
+  }
+
+  // ---- Boot information ----------------------------------------------------------------------
+  static func readBootInfo() -> BootInfo {
+    let memory = PhysicalMemory()
+    do throws(BootInfoError) {
+      switch hv_boot_protocol_get() {
+      case UInt32(BOOT_PROTOCOL_PVH):
+        return try BootInfo.parsePVH(startInfo: hv_boot_info_get(), memory: memory)
+      case UInt32(BOOT_PROTOCOL_MULTIBOOT2):
+        return try BootInfo.parseMultiboot2(magic: hv_boot_magic_get(), info: hv_boot_info_get(), memory: memory)
+      default:
+        CrashReport.panic("boot: entered through an unknown boot protocol")
+      }
+    } catch {
+      Log.error("boot: the boot loader's information is unusable: \(describe(error))")
+      CrashReport.panic("boot: no usable boot information")
+    }
+  }
+
+  static func describe(_ error: BootInfoError) -> String {
+    switch error {
+    case .badMagic(let magic): "bad magic \(hex(magic))"
+    case .unreadable(let address): "unreadable at \(hex(address))"
+    case .truncated: "truncated"
+    case .tooManyEntries(let n): "too many entries (\(n))"
+    }
+  }
+
+  // ---- Memory --------------------------------------------------------------------------------
+  static let heapGrowthBytes: UInt64 = 8 << 20
+
+  /// The frame allocator gets all RAM except: the first MiB (firmware, the AP trampoline), the
+  /// image, the boot modules and a multiboot2 loader's boot information. RAM above the identity
+  /// map is not used yet.
+  static func setUpMemory(_ info: BootInfo) {
+    let map = info.memoryMap
+    var excluded: [Range<UInt64>] = [0..<(1 << 20), hv_image_start()..<hv_image_end()]
+    for module in info.modules where module.size > 0 {
+      excluded.append(module.start..<(module.start &+ module.size))
+    }
+    // GRUB's boot information holds the RSDP copy that ACPI parsing reads later: keep it.
+    if info.loader == .multiboot2, let size = PhysicalMemory().readLE(UInt32.self, at: hv_boot_info_get()) {
+      excluded.append(hv_boot_info_get()..<(hv_boot_info_get() + UInt64(size)))
+    }
+    let limit = PhysicalMemory.mappedLimit
+    excluded.append(limit..<UInt64.max)
+
+    // The buddy allocator keeps its bookkeeping on the heap (about 320 KiB per GiB), so the heap
+    // grows first, straight from the memory map, and that region is kept out of the allocator.
+    var usable = map.usableRanges(excluding: excluded)
+    if let home = usable.first(where: { $0.count >= heapGrowthBytes }) {
+      growHeap(physical: home.lowerBound, bytes: Int(heapGrowthBytes))
+      excluded.append(home.lowerBound..<(home.lowerBound + heapGrowthBytes))
+      usable = map.usableRanges(excluding: excluded)
+    } else {
+      Log.warning("memory: the heap stays on its static arena (no \(heapGrowthBytes >> 20) MiB range free)")
+    }
+    Frames.setUp(span: 0..<min(max(map.highestRAMAddress, 1 << 20), limit), free: usable)
+    Log.info("memory: \(map.totalRAM >> 20) MiB RAM in \(map.regions.count) map entries, \(Frames.freeFrames / 256) MiB to the frame allocator, \(heapGrowthBytes >> 20) MiB to the heap")
+    var unmappedRAM: UInt64 = 0
+    for region in map.regions where region.kind == .ram && region.end > limit {
+      unmappedRAM += region.end - max(region.base, limit)
+    }
+    if unmappedRAM > 0 {
+      Log.warning("memory: \(unmappedRAM >> 20) MiB of RAM above \(limit >> 30) GiB is not mapped yet and stays unused")
+    }
+  }
+
+  // ---- ACPI ----------------------------------------------------------------------------------
+  struct Platform {
+    var apicIDs: [UInt32]
+    var clock: ReferenceClock
+  }
+
+  static func readACPI(_ info: BootInfo) -> Platform {
+    let memory = PhysicalMemory()
+    var platform = Platform(apicIDs: [], clock: .pit)
+    let tables: ACPITables
+    do throws(ACPIError) {
+      let (address, rsdp) = try ACPI.findRSDP(hint: info.rsdpAddress, memory: memory)
+      tables = try ACPITables.load(rsdp: rsdp, memory: memory)
+      Log.info("acpi: RSDP at \(hex(address)), tables: \(tables.signatures.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))")
+    } catch {
+      Log.warning("acpi: no usable tables; running on the boot pcpu only, PIT as reference clock")
+      return platform
+    }
+    if let bytes = tables.table(ACPI.Signature.madt) {
+      do throws(ACPIError) {
+        let madt = try MADT.parse(bytes)
+        platform.apicIDs = madt.usableProcessors.map { $0.apicID }
+        Log.info("acpi: MADT lists \(madt.processors.count) processors, \(platform.apicIDs.count) usable")
+      } catch {
+        Log.warning("acpi: MADT unusable; running on the boot pcpu only")
+      }
+    }
+    if let bytes = tables.table(ACPI.Signature.hpet) {
+      do throws(ACPIError) {
+        let hpet = try HPETTable.parse(bytes)
+        if hpet.baseAddress != 0 && PhysicalMemory.isMapped(hpet.baseAddress, count: 0x100) {
+          platform.clock = .hpet(base: hpet.baseAddress)
+        }
+      } catch {}
+    }
+    if let bytes = tables.table(ACPI.Signature.fadt) {
+      do throws(ACPIError) {
+        let fadt = try FADT.parse(bytes)
+        if let dsdt = tables.table(ACPI.Signature.dsdt), let s5 = ACPI.s5SleepTypes(dsdt: dsdt), fadt.pm1aControlBlock <= 0xFFFF {
+          Power.acpiPM1aControl = UInt16(fadt.pm1aControlBlock)
+          Power.acpiSleepTypeS5 = UInt16(s5.a)
+        }
+      } catch {}
+    }
+    return platform
+  }
+
+  // ---- Time ----------------------------------------------------------------------------------
+  /// Measures the TSC and the APIC timer against the reference clock over 20 ms.
+  static func calibrateTime(reference: ReferenceClock, options: BootOptions) {
+    let windowMilliseconds: UInt64 = 20
+    var clock = reference
+    LocalAPIC.configureTimer(mode: .oneShot)
+    LocalAPIC.maskTimer()
+    LocalAPIC.startOneShot(count: UInt32.max)
+    var tscStart = CPU.rdtsc()
+    var apicStart = LocalAPIC.timerCount
+    if !clock.wait(milliseconds: windowMilliseconds) {
+      Log.warning("time: \(reference.name) did not advance; calibrating against the PIT")
+      clock = .pit
+      tscStart = CPU.rdtsc()
+      apicStart = LocalAPIC.timerCount
+      if !clock.wait(milliseconds: windowMilliseconds) { CrashReport.panic("time: no working reference clock") }
+    }
+    let tscEnd = CPU.rdtsc()
+    let apicEnd = LocalAPIC.timerCount
+    LocalAPIC.maskTimer()
+    Clock.tscHz = (tscEnd &- tscStart) * 1000 / windowMilliseconds
+    Timers.apicTimerHz = UInt64(apicStart &- apicEnd) * 1000 / windowMilliseconds
+    switch options.timerMode {
+    case .tscDeadline where CPU.hasTSCDeadline, .auto where CPU.hasTSCDeadline:
+      Timers.mode = .tscDeadline
+    case .tscDeadline:
+      Log.warning("time: TSC-deadline mode requested but not available; using one-shot")
+      Timers.mode = .oneShot
+    default:
+      Timers.mode = .oneShot
+    }
+    Timers.tickTSC = Clock.tscHz / UInt64(max(options.tickHz, 1))
+    Log.info("time: TSC \(Clock.tscHz / 1000) kHz, APIC timer \(Timers.apicTimerHz / 1000) kHz (against \(clock.name)), timer mode \(Timers.modeName), tick \(options.tickHz) Hz")
+  }
+}
+#endif

@@ -1,0 +1,77 @@
+#if os(none)
+import Synchronization
+import Hypervisor
+import Support
+
+/// What the hypervisor keeps for each physical CPU. Only its own pcpu writes the plain fields;
+/// other pcpus use the atomics (and the call mailbox) to talk to it.
+public final class PerCPU: @unchecked Sendable {
+  public let index: Int
+  public let apicID: UInt32
+  /// The pcpu's hypervisor stack (the only one it has: see docs/architecture.md, "Stackless vcpus").
+  public var stackBottom: UInt64 = 0
+  public var stackTop: UInt64 = 0
+
+  public let online = Atomic<Bool>(false)
+  public let timerInterrupts = Atomic<UInt64>(0)
+  public let rescheduleKicks = Atomic<UInt64>(0)
+  /// Pending softirq bits (Softirq.Kind), raised by anyone, run by this pcpu on its way out of an interrupt.
+  public let softirqPending = Atomic<UInt32>(0)
+
+  /// Per-pcpu timers, touched only by this pcpu with interrupts off.
+  public var timers = TimerQueue<TimerEvent>()
+  public var programmedDeadline: UInt64 = 0
+
+  /// Cross-pcpu function call mailbox (IPI.swift).
+  let callLock = SpinLock()
+  let callFunction = Atomic<UInt>(0)
+  let callArgument = Atomic<UInt64>(0)
+  let callRequested = Atomic<UInt64>(0)
+  let callCompleted = Atomic<UInt64>(0)
+
+  init(index: Int, apicID: UInt32) {
+    self.index = index
+    self.apicID = apicID
+  }
+}
+
+/// A deferred action on a pcpu's timer queue.
+public enum TimerEvent {
+  /// The periodic housekeeping tick (`tick=` Hz on the command line).
+  case tick
+  /// Call `function(argument)` on this pcpu.
+  case call(@convention(c) (UInt64) -> Void, UInt64)
+}
+
+/// All pcpus, indexed by pcpu number. Filled on the BSP before any AP starts and never resized
+/// afterwards, so reading it from any pcpu needs no lock.
+public enum PCPUs {
+  nonisolated(unsafe) public private(set) static var all: [PerCPU] = []
+  /// Stack bounds by pcpu, in a fixed table the crash reporter can read without allocating.
+  nonisolated(unsafe) static var stackBounds = InlineArray<64, (UInt64, UInt64)>(repeating: (0, 0))
+
+  public static var count: Int { all.count }
+  public static var current: PerCPU { all[CPU.current] }
+
+  public static func add(apicID: UInt32) -> PerCPU {
+    let cpu = PerCPU(index: all.count, apicID: apicID)
+    all.append(cpu)
+    return cpu
+  }
+
+  /// Forgets the last pcpu added (an AP that never came online).
+  static func removeLast() { all.removeLast() }
+
+  public static func setStack(_ cpu: PerCPU, bottom: UInt64, top: UInt64) {
+    cpu.stackBottom = bottom
+    cpu.stackTop = top
+    if cpu.index < 64 { stackBounds[cpu.index] = (bottom, top) }
+  }
+
+  public static var onlineCount: Int {
+    var n = 0
+    for cpu in all where cpu.online.load(ordering: .acquiring) { n += 1 }
+    return n
+  }
+}
+#endif

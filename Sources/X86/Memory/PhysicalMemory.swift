@@ -1,0 +1,60 @@
+#if os(none)
+import Support
+import Hypervisor
+
+/// The unsafe layer for the hypervisor's own view of physical memory.
+///
+/// Physical memory is identity mapped (virtual address == physical address) up to `mappedLimit`.
+/// Every access outside that range is refused here, so a bad address from a table or a boot loader
+/// becomes a nil/false, never a page fault in the hypervisor. This file and the Support header's
+/// hv_*_physical functions are the only places that turn numbers into memory.
+public struct PhysicalMemory: PhysicalMemoryReader {
+  /// End of the identity map built at boot (boot.S maps 4 GiB; Paging.swift may extend it).
+  nonisolated(unsafe) public static var mappedLimit: UInt64 = 4 << 30
+
+  public init() {}
+
+  public static func isMapped(_ address: UInt64, count: Int) -> Bool {
+    guard count >= 0 else { return false }
+    let (end, overflow) = address.addingReportingOverflow(UInt64(count))
+    return !overflow && end <= mappedLimit
+  }
+
+  public func read(_ address: UInt64, count: Int) -> [UInt8]? {
+    guard Self.isMapped(address, count: count) else { return nil }
+    var bytes = [UInt8](repeating: 0, count: count)
+    unsafe bytes.withUnsafeMutableBytes { buffer in
+      if let base = buffer.baseAddress { unsafe hv_copy_from_physical(base, address, count) }
+    }
+    return bytes
+  }
+
+  @discardableResult
+  public static func write(_ bytes: [UInt8], to address: UInt64) -> Bool {
+    guard isMapped(address, count: bytes.count) else { return false }
+    unsafe bytes.withUnsafeBytes { buffer in
+      if let base = buffer.baseAddress { unsafe hv_copy_to_physical(address, base, bytes.count) }
+    }
+    return true
+  }
+
+  @discardableResult
+  public static func zero(_ address: UInt64, count: Int) -> Bool {
+    guard isMapped(address, count: count) else { return false }
+    hv_zero_physical(address, count)
+    return true
+  }
+
+  public static func read64(_ address: UInt64) -> UInt64? {
+    guard isMapped(address, count: 8), address & 7 == 0 else { return nil }
+    return hv_read_physical64(address)
+  }
+
+  @discardableResult
+  public static func write64(_ address: UInt64, _ value: UInt64) -> Bool {
+    guard isMapped(address, count: 8), address & 7 == 0 else { return false }
+    hv_write_physical64(address, value)
+    return true
+  }
+}
+#endif

@@ -1,0 +1,2 @@
+/// The x86 architecture layer (Xen's arch/x86/).
+public enum X86 {}

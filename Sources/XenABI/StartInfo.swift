@@ -1,0 +1,74 @@
+// The PVH start-of-day structures, from xen/include/public/arch-x86/hvm/start_info.h.
+//
+// A PVH kernel is entered in 32-bit protected mode with %ebx holding the physical address of an
+// hvm_start_info. Swiftvisor reads one from its own boot loader (QEMU or Xen-style loaders) and
+// writes one for every PVH guest it builds, so these numbers are used in both directions.
+//
+// All fields are little-endian. A value of 0 in any address field means "not present": nothing
+// is ever loaded at physical address 0.
+
+extension XenABI {
+  /// `struct hvm_start_info`: 56 bytes in version 1, of which version 0 defines the first 40.
+  public enum HVMStartInfo {
+    /// XEN_HVM_START_MAGIC_VALUE: "xEn3" with the 0x80 bit of the "E" set.
+    public static let magicValue: UInt32 = 0x336e_c578
+
+    /// The version this layout describes. Newer versions only append fields.
+    public static let currentVersion: UInt32 = 1
+
+    /// Size of the structure in version 1 and later (with the memory map fields).
+    public static let size = 56
+    /// Size of the structure in version 0 (ends after `rsdp_paddr`).
+    public static let sizeVersion0 = 40
+
+    /// Byte offsets of the fields.
+    public enum Offset {
+      public static let magic = 0          // u32
+      public static let version = 4        // u32
+      public static let flags = 8          // u32, SIF_xxx
+      public static let moduleCount = 12   // u32 nr_modules
+      public static let modlistPaddr = 16  // u64, array of HVMModlistEntry
+      public static let cmdlinePaddr = 24  // u64, NUL-terminated ASCII
+      public static let rsdpPaddr = 32     // u64, the ACPI RSDP
+      // Version 1 and later:
+      public static let memmapPaddr = 40   // u64, array of HVMMemmapEntry
+      public static let memmapEntries = 48 // u32
+      public static let reserved = 52      // u32, must be zero
+    }
+  }
+
+  /// `struct hvm_modlist_entry`: one module (for example an initrd). 32 bytes.
+  public enum HVMModlistEntry {
+    public static let size = 32
+
+    public enum Offset {
+      public static let paddr = 0         // u64, physical address of the module
+      public static let size = 8          // u64, size in bytes
+      public static let cmdlinePaddr = 16 // u64, NUL-terminated ASCII, 0 if none
+      public static let reserved = 24     // u64
+    }
+  }
+
+  /// `struct hvm_memmap_table_entry`: one range of the physical memory map. 24 bytes.
+  public enum HVMMemmapEntry {
+    public static let size = 24
+
+    public enum Offset {
+      public static let addr = 0      // u64, base address
+      public static let size = 8      // u64, length in bytes
+      public static let type = 16     // u32, HVMMemmapType
+      public static let reserved = 20 // u32
+    }
+  }
+
+  /// XEN_HVM_MEMMAP_TYPE_*: the type of a memory map entry. Types 1 to 5 equal the e820 types.
+  public enum HVMMemmapType: UInt32, Sendable {
+    case ram = 1
+    case reserved = 2
+    case acpi = 3
+    case nvs = 4
+    case unusable = 5
+    case disabled = 6
+    case pmem = 7
+  }
+}
