@@ -31,6 +31,7 @@ enum Boot {
     }
 
     setUpMemory(info)
+    LegacyPIC.remapAndMask()
     DescriptorTables.buildIDT()
     DescriptorTables.loadGDTAndTSS()
     DescriptorTables.loadIDT()
