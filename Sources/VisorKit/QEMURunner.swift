@@ -1,0 +1,190 @@
+import Foundation
+
+/// One line of the serial console, with the time it arrived.
+public struct ConsoleLine: Sendable, Equatable {
+  /// The line without its `\n` (and without a trailing `\r`).
+  public var text: String
+  /// Seconds from QEMU's start to the arrival of the line's end.
+  public var time: Double
+
+  public init(text: String, time: Double) {
+    self.text = text
+    self.time = time
+  }
+
+  init(_ bytes: Data, time: Double) {
+    var text = String(decoding: bytes, as: UTF8.self)
+    if text.hasSuffix("\r") { text.removeLast() }
+    self.init(text: text, time: time)
+  }
+}
+
+/// How one QEMU run ended and what it printed.
+public struct RunResult: Sendable {
+  public var exit: VisorExit
+  /// QEMU's exit status (the signal number if `signaled`).
+  public var qemuStatus: Int32
+  public var signaled: Bool
+  /// visor killed QEMU after the time limit.
+  public var timedOut: Bool
+  /// Everything the hypervisor wrote to the serial console (QEMU's stdout).
+  public var console: String
+  public var lines: [ConsoleLine]
+  /// QEMU's own diagnostics (its stderr).
+  public var qemuErrors: String
+  /// Seconds from QEMU's start to its exit.
+  public var elapsed: Double
+  /// The full QEMU command line.
+  public var command: [String]
+
+  public init(
+    exit: VisorExit, qemuStatus: Int32, signaled: Bool = false, timedOut: Bool = false, console: String,
+    lines: [ConsoleLine], qemuErrors: String = "", elapsed: Double, command: [String] = []
+  ) {
+    self.exit = exit
+    self.qemuStatus = qemuStatus
+    self.signaled = signaled
+    self.timedOut = timedOut
+    self.console = console
+    self.lines = lines
+    self.qemuErrors = qemuErrors
+    self.elapsed = elapsed
+    self.command = command
+  }
+
+  /// Seconds from QEMU's start until the first console line containing `text` was complete, or nil.
+  public func timeOfFirstMatch(_ text: String) -> Double? {
+    lines.first { $0.text.contains(text) }?.time
+  }
+
+  /// Whether some console line contains `text`.
+  public func contains(_ text: String) -> Bool {
+    lines.contains { $0.text.contains(text) }
+  }
+
+  /// The last `count` console lines, for error messages.
+  public func tail(_ count: Int = 40) -> String {
+    lines.suffix(count).map(\.text).joined(separator: "\n")
+  }
+
+  /// One line: how the run ended.
+  public var summary: String {
+    let time = String(format: "%.2f s", elapsed)
+    switch exit {
+    case .timeout:
+      return "timed out after \(time): QEMU was killed"
+    case .qemuFailed:
+      return signaled
+        ? "QEMU was killed by signal \(qemuStatus) after \(time)"
+        : "QEMU failed with status \(qemuStatus) after \(time)"
+          + (qemuErrors.isEmpty ? "" : ": " + (qemuErrors.split(separator: "\n").first.map(String.init) ?? ""))
+    default:
+      return "\(exit) (QEMU status \(qemuStatus), \(time))"
+    }
+  }
+}
+
+/// Runs the hypervisor under QEMU (TCG), streams its console and classifies how it ended.
+public struct QEMURunner: Sendable {
+  public static let executableName = "qemu-system-x86_64"
+
+  /// Path of the QEMU binary.
+  public var qemuPath: String
+
+  public init(qemuPath: String) {
+    self.qemuPath = qemuPath
+  }
+
+  /// Finds `qemu-system-x86_64` on `searchPath` (default: `PATH`).
+  public static func locate(
+    searchPath: String? = ProcessInfo.processInfo.environment["PATH"]
+  ) throws(VisorError) -> QEMURunner {
+    guard let path = HostTools.find(executableName, searchPath: searchPath) else { throw .qemuMissing() }
+    return QEMURunner(qemuPath: path)
+  }
+
+  /// QEMU's arguments (without the program name) for `configuration`.
+  public static func arguments(for configuration: RunConfiguration) -> [String] {
+    var args = [
+      "-accel", "tcg",
+      "-cpu", configuration.cpu,
+      "-machine", configuration.machine.rawValue,
+      "-smp", String(configuration.smp),
+      "-m", "\(configuration.memoryMiB)M",
+    ]
+    switch configuration.boot {
+    case .kernel(let path):
+      args += ["-kernel", path]
+      if !configuration.cmdline.isEmpty { args += ["-append", configuration.cmdline] }
+      if let initrd = configuration.initrd { args += ["-initrd", initrd] }
+    case .cdrom(let path):
+      args += ["-cdrom", path, "-boot", "d"]
+    }
+    args += [
+      "-display", "none",
+      "-serial", "stdio",
+      "-monitor", "none",
+      "-no-reboot",
+      "-device", "isa-debug-exit,iobase=0x\(String(VisorExit.debugExitPort, radix: 16)),iosize=0x04",
+    ]
+    if configuration.icount {
+      args += ["-icount", "shift=0,sleep=off", "-rtc", "clock=vm"]
+    }
+    if configuration.gdb {
+      args += ["-s", "-S"]
+    }
+    return args + configuration.extraQEMUArguments
+  }
+
+  /// How to attach gdb to a run started with `gdb: true`.
+  public static func gdbInstructions(image: String) -> String {
+    "QEMU waits for gdb on :\(RunConfiguration.gdbPort); attach with: gdb \(image) -ex 'target remote :\(RunConfiguration.gdbPort)'"
+  }
+
+  /// Boots `configuration` and waits for QEMU to exit (or kills it at the time limit).
+  /// - Parameter echo: copy the console to stdout and QEMU's diagnostics to stderr as they arrive.
+  public func run(_ configuration: RunConfiguration, echo: Bool = false) throws(VisorError) -> RunResult {
+    try configuration.validate()
+    let image: String
+    switch configuration.boot {
+    case .kernel(let path): image = path
+    case .cdrom(let path): image = path
+    }
+    guard FileManager.default.isReadableFile(atPath: image) else {
+      throw VisorError(.usage, "cannot read \(image): build the image first (visor build)")
+    }
+    if let initrd = configuration.initrd, !FileManager.default.isReadableFile(atPath: initrd) {
+      throw VisorError(.usage, "cannot read initrd \(initrd)")
+    }
+
+    let arguments = Self.arguments(for: configuration)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let qemu = try ChildProcess(executable: qemuPath, arguments: arguments)
+    let console = OutputCollector(echo: echo ? FileHandle.standardOutput : nil, start: start)
+    let diagnostics = OutputCollector(echo: echo ? FileHandle.standardError : nil, start: start)
+    console.drain(qemu.stdout)
+    diagnostics.drain(qemu.stderr)
+
+    // At the limit, end only the QEMU this runner started: SIGTERM, then SIGKILL after 3 s.
+    var timedOut = false
+    if !qemu.wait(timeout: configuration.timeout) {
+      timedOut = true
+      qemu.send(SIGTERM)
+      if !qemu.wait(timeout: 3) {
+        qemu.send(SIGKILL)
+        _ = qemu.wait()
+      }
+    }
+    // QEMU has exited, so EOF follows at once, unless something QEMU started still holds the pipes.
+    console.waitForEOF(timeout: 5)
+    diagnostics.waitForEOF(timeout: 5)
+
+    let end = qemu.termination
+    return RunResult(
+      exit: VisorExit.classify(qemuStatus: end.status, signaled: end.signaled, timedOut: timedOut),
+      qemuStatus: end.status, signaled: end.signaled, timedOut: timedOut,
+      console: console.text, lines: console.lines, qemuErrors: diagnostics.text,
+      elapsed: Double(end.exitedAt &- start) / 1e9,
+      command: [qemuPath] + arguments)
+  }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import VisorKit
+
+struct Run: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Build the image and boot it under QEMU, showing the hypervisor's console.",
+    discussion: """
+      The console goes to stdout; visor's own messages to stderr. visor exits with the \
+      hypervisor's outcome (see `visor --help`).
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Physical CPUs (QEMU -smp).")
+  var smp = 2
+
+  @Option(help: ArgumentHelp("Memory of the emulated machine.", valueName: "MiB"))
+  var memory = 512
+
+  @Option(help: ArgumentHelp("Kill QEMU after this many seconds; 0 for never (default: 120, never with --gdb).", valueName: "seconds"))
+  var timeout: Double?
+
+  @Flag(help: "Start QEMU's gdb stub on :1234 and wait for gdb before the first instruction.")
+  var gdb = false
+
+  @Option(help: ArgumentHelp("The hypervisor's command line, e.g. \"smp=1\" or \"crash=ud2\".", valueName: "options"))
+  var cmdline = ""
+
+  @Flag(help: "Deterministic time: the TSC counts instructions (-icount shift=0,sleep=off -rtc clock=vm).")
+  var icount = false
+
+  @Option(help: ArgumentHelp("The emulated chipset: q35 or pc.", valueName: "machine"))
+  var machine = RunConfiguration.Machine.q35.rawValue
+
+  @Option(help: ArgumentHelp("A module to hand the hypervisor (QEMU -initrd).", valueName: "path"))
+  var initrd: String?
+
+  @Flag(help: "Boot through GRUB (multiboot2) from an ISO instead of QEMU's direct PVH load.")
+  var iso = false
+
+  @Argument(help: ArgumentHelp("Domain configurations (xl.cfg). Not supported yet.", valueName: "CONFIG.cfg"))
+  var configs: [String] = []
+
+  func validate() throws {
+    if !configs.isEmpty {
+      throw ValidationError("domain configs are not supported yet (domains arrive with the next milestone)")
+    }
+    guard (1...255).contains(smp) else { throw ValidationError("--smp must be between 1 and 255") }
+    guard memory >= 32 else { throw ValidationError("--memory must be at least 32 (MiB)") }
+    if let timeout, timeout < 0 { throw ValidationError("--timeout must be 0 (never) or positive") }
+    guard RunConfiguration.Machine(rawValue: machine) != nil else {
+      throw ValidationError("--machine must be one of: \(RunConfiguration.Machine.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    if iso && initrd != nil { throw ValidationError("--initrd cannot be used with --iso") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()  // before a long build
+      let elf = try image.resolveImage()
+      var configuration: RunConfiguration
+      if iso {
+        let folder = (try? image.build.builder().scratchPath) ?? FileManager.default.temporaryDirectory
+        let output = folder.appendingPathComponent("swiftvisor.iso")
+        note("making a GRUB ISO: \(output.path)")
+        try ISOBuilder().build(image: elf, cmdline: cmdline, output: output)
+        configuration = RunConfiguration(boot: .cdrom(path: output.path))
+      } else {
+        configuration = RunConfiguration(kernel: elf.path)
+        configuration.cmdline = cmdline
+        configuration.initrd = initrd
+      }
+      configuration.smp = smp
+      configuration.memoryMiB = memory
+      configuration.gdb = gdb
+      configuration.icount = icount
+      configuration.machine = RunConfiguration.Machine(rawValue: machine) ?? .q35
+      switch timeout {
+      case .none: configuration.timeout = gdb ? nil : 120
+      case .some(let seconds): configuration.timeout = seconds == 0 ? nil : seconds
+      }
+
+      note(shellQuoted([runner.qemuPath] + QEMURunner.arguments(for: configuration)))
+      if gdb { note(QEMURunner.gdbInstructions(image: elf.path)) }
+      let result = try runner.run(configuration, echo: true)
+      if result.exit == .crash, let report = CrashReport.first(in: result.lines.map(\.text)),
+         let frames = Symbolizer.describe(report, image: elf.path, relativeTo: try? image.build.builder().packageRoot.path) {
+        note("the crash report's backtrace, symbolized:\n" + frames)
+      }
+      guard result.exit == .clean else { throw VisorError(result.exit, result.summary) }
+      note(result.summary)
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import VisorKit
+
+extension Serialized {
+  /// The runner's process handling, with a shell script standing in for QEMU.
+  @Suite("QEMU runner with a stand-in QEMU") struct RunnerTests {
+    /// Writes an executable script and returns a runner that uses it as QEMU.
+    func fakeQEMU(_ body: String) throws -> (QEMURunner, URL) {
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-fake-qemu-\(UUID().uuidString)")
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      let script = folder.appendingPathComponent("qemu-system-x86_64")
+      try ("#!/bin/sh\n" + body + "\n").write(to: script, atomically: true, encoding: .utf8)
+      try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+      // The runner checks that the image is readable; the script itself serves.
+      return (QEMURunner(qemuPath: script.path), folder)
+    }
+
+    func configuration(_ folder: URL, timeout: Double? = 20) -> RunConfiguration {
+      var config = RunConfiguration(kernel: folder.appendingPathComponent("qemu-system-x86_64").path)
+      config.timeout = timeout
+      return config
+    }
+
+    static let statuses: [(Int32, VisorExit)] = [
+      (33, .clean), (35, .crash), (37, .panic), (0, .noExitCode), (1, .qemuFailed),
+    ]
+
+    @Test("Status and console are captured; lines are timestamped", arguments: statuses)
+    func statusAndConsole(status: Int32, exit: VisorExit) throws {
+      let (runner, folder) = try fakeQEMU("""
+        echo "boot: loader pvh"
+        sleep 0.4
+        printf 'pcpus online: 1\\r\\n'
+        echo "a warning" >&2
+        printf 'no newline'
+        exit \(status)
+        """)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let result = try runner.run(configuration(folder))
+      #expect(result.exit == exit)
+      #expect(result.qemuStatus == status)
+      #expect(result.lines.map(\.text) == ["boot: loader pvh", "pcpus online: 1", "no newline"])
+      #expect(result.console.hasPrefix("boot: loader pvh\n"))
+      #expect(result.qemuErrors == "a warning\n")
+      let first = try #require(result.timeOfFirstMatch("loader"))
+      let second = try #require(result.timeOfFirstMatch("pcpus online: 1"))
+      #expect(second - first >= 0.3)
+      #expect(result.elapsed >= second - 0.05)  // the exit and the last read race by a little
+      #expect(result.timeOfFirstMatch("never printed") == nil)
+    }
+
+    @Test("The arguments reach QEMU unchanged")
+    func argumentsArePassed() throws {
+      let (runner, folder) = try fakeQEMU("for a in \"$@\"; do echo \"arg:$a\"; done; exit 33")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      var config = configuration(folder)
+      config.cmdline = "smp=1 crash=ud2"
+      let result = try runner.run(config)
+      #expect(result.lines.map(\.text) == QEMURunner.arguments(for: config).map { "arg:" + $0 })
+      #expect(result.command == [runner.qemuPath] + QEMURunner.arguments(for: config))
+    }
+
+    @Test("A hung QEMU is killed at the time limit")
+    func timeoutKillsQEMU() throws {
+      let (runner, folder) = try fakeQEMU("echo started; exec sleep 60")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let result = try runner.run(configuration(folder, timeout: 1))
+      #expect(result.exit == .timeout)
+      #expect(result.timedOut)
+      // SIGTERM must end it at once (under 3 s, before the SIGKILL fallback): the child must
+      // not inherit a mask that blocks it.
+      #expect(result.elapsed >= 1 && result.elapsed < 3)
+      #expect(result.contains("started"))
+    }
+
+    @Test("QEMU starts with no signals blocked, whatever thread runs the runner")
+    func childSignalMaskIsClear() throws {
+      let (runner, folder) = try fakeQEMU("exec grep SigBlk /proc/self/status")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let result = try runner.run(configuration(folder))
+      // (Read from the exec'd program itself: a waiting shell blocks signals of its own.)
+      #expect(result.lines.map(\.text) == ["SigBlk:\t0000000000000000"])
+    }
+
+    @Test("A QEMU that ignores SIGTERM is killed with SIGKILL")
+    func stubbornQEMUIsKilled() throws {
+      let (runner, folder) = try fakeQEMU("trap '' TERM; echo started; while :; do sleep 0.1; done")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let result = try runner.run(configuration(folder, timeout: 1))
+      #expect(result.exit == .timeout)
+      #expect(result.signaled)
+      #expect(result.elapsed < 10)
+    }
+
+    @Test("A missing image is an error before QEMU starts")
+    func missingImage() throws {
+      let runner = QEMURunner(qemuPath: "/bin/true")
+      let error = #expect(throws: VisorError.self) {
+        try runner.run(RunConfiguration(kernel: "/nonexistent/swiftvisor"))
+      }
+      #expect(error?.message.contains("visor build") == true)
+    }
+  }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import Testing
+@testable import VisorKit
+
+/// Pure tests: no QEMU, no image.
+@Suite("QEMU status → VisorExit") struct ExitMappingTests {
+  @Test func debugExitStatuses() {
+    #expect(VisorExit.qemuStatus(forDebugExitValue: 0x10) == 33)
+    #expect(VisorExit.qemuStatus(forDebugExitValue: 0x11) == 35)
+    #expect(VisorExit.qemuStatus(forDebugExitValue: 0x12) == 37)
+    #expect(VisorExit.classify(qemuStatus: 33) == .clean)
+    #expect(VisorExit.classify(qemuStatus: 35) == .crash)
+    #expect(VisorExit.classify(qemuStatus: 37) == .panic)
+  }
+
+  @Test func statusZeroIsATripleFault() {
+    #expect(VisorExit.classify(qemuStatus: 0) == .noExitCode)
+    #expect(VisorExit.noExitCode.description == "QEMU stopped without a hypervisor exit code (triple fault?)")
+  }
+
+  @Test func timeout() {
+    // QEMU exits 0 on SIGTERM, or dies from SIGKILL: both are the timeout.
+    #expect(VisorExit.classify(qemuStatus: 0, timedOut: true) == .timeout)
+    #expect(VisorExit.classify(qemuStatus: 9, signaled: true, timedOut: true) == .timeout)
+    // The image's own verdict wins if it arrived just as the limit passed.
+    #expect(VisorExit.classify(qemuStatus: 33, timedOut: true) == .clean)
+  }
+
+  @Test func otherStatusesAreQEMUFailures() {
+    #expect(VisorExit.classify(qemuStatus: 1) == .qemuFailed)
+    #expect(VisorExit.classify(qemuStatus: 255) == .qemuFailed)
+    #expect(VisorExit.classify(qemuStatus: 33, signaled: true) == .qemuFailed)
+  }
+
+  @Test func visorExitStatuses() {
+    #expect(VisorExit.clean.rawValue == 0)
+    #expect(VisorExit.crash.rawValue == 3)
+    #expect(VisorExit.panic.rawValue == 4)
+    #expect(VisorExit.timeout.rawValue == 5)
+    #expect(VisorExit.toolMissing.rawValue == 6)
+    #expect(VisorExit.buildFailed.rawValue == 7)
+    #expect(VisorExit.noExitCode.rawValue == 8)
+    #expect(VisorExit.usage.rawValue == 64)
+    #expect(Set(VisorExit.allCases.map(\.rawValue)).count == VisorExit.allCases.count)
+  }
+
+  @Test func missingQEMUSaysHowToInstallIt() throws {
+    let error = #expect(throws: VisorError.self) { try QEMURunner.locate(searchPath: "/nonexistent") }
+    #expect(error?.exit == .toolMissing)
+    #expect(error?.message.contains("install it: apt-get install qemu-system-x86 (or run scripts/setup)") == true)
+  }
+}
+
+@Suite("QEMU arguments") struct QEMUArgumentTests {
+  let isaDebugExit = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+
+  func contains(_ args: [String], _ sequence: [String]) -> Bool {
+    guard args.count >= sequence.count else { return false }
+    return (0...(args.count - sequence.count)).contains { Array(args[$0..<$0 + sequence.count]) == sequence }
+  }
+
+  @Test func defaultKernelBoot() {
+    let args = QEMURunner.arguments(for: RunConfiguration(kernel: "/img"))
+    #expect(args == [
+      "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35", "-smp", "2", "-m", "512M",
+      "-kernel", "/img",
+      "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+    ] + isaDebugExit)
+  }
+
+  @Test func everyOption() {
+    var config = RunConfiguration(kernel: "/img")
+    config.smp = 4
+    config.memoryMiB = 1024
+    config.cmdline = "smp=1 crash=ud2"
+    config.initrd = "/bundle"
+    config.icount = true
+    config.gdb = true
+    config.machine = .pc
+    config.extraQEMUArguments = ["-d", "int"]
+    let args = QEMURunner.arguments(for: config)
+    #expect(contains(args, ["-smp", "4"]))
+    #expect(contains(args, ["-m", "1024M"]))
+    #expect(contains(args, ["-machine", "pc"]))
+    #expect(contains(args, ["-kernel", "/img", "-append", "smp=1 crash=ud2", "-initrd", "/bundle"]))
+    #expect(contains(args, ["-icount", "shift=0,sleep=off", "-rtc", "clock=vm"]))
+    #expect(contains(args, ["-s", "-S"]))
+    #expect(contains(args, isaDebugExit))
+    #expect(contains(args, ["-no-reboot"]))
+    #expect(Array(args.suffix(2)) == ["-d", "int"])
+  }
+
+  @Test func noAppendForAnEmptyCommandLine() {
+    #expect(!QEMURunner.arguments(for: RunConfiguration(kernel: "/img")).contains("-append"))
+  }
+
+  @Test func cdromBoot() {
+    let args = QEMURunner.arguments(for: RunConfiguration(boot: .cdrom(path: "/x.iso")))
+    #expect(contains(args, ["-cdrom", "/x.iso", "-boot", "d"]))
+    #expect(!args.contains("-kernel"))
+    #expect(contains(args, isaDebugExit))
+  }
+
+  @Test func validation() {
+    var config = RunConfiguration(kernel: "/img")
+    #expect(throws: Never.self) { try config.validate() }
+    config.smp = 0
+    #expect(throws: VisorError.self) { try config.validate() }
+    config.smp = 2
+    config.timeout = 0
+    #expect(throws: VisorError.self) { try config.validate() }
+    config.timeout = nil
+    #expect(throws: Never.self) { try config.validate() }
+    var iso = RunConfiguration(boot: .cdrom(path: "/x.iso"))
+    iso.cmdline = "smp=1"
+    #expect(throws: VisorError.self) { try iso.validate() }
+  }
+
+  @Test func gdbInstructions() {
+    #expect(QEMURunner.gdbInstructions(image: "/img").contains("gdb /img -ex 'target remote :1234'"))
+  }
+}
+
+@Suite("Image build arguments") struct ImageBuilderTests {
+  let root = URL(fileURLWithPath: "/pkg")
+
+  @Test func release() {
+    let builder = ImageBuilder(packageRoot: root)
+    #expect(builder.arguments == [
+      "build", "--build-system", "native", "--package-path", "/pkg", "--scratch-path", "/pkg/.build",
+      "--triple", "x86_64-unknown-none-elf",
+      "--toolset", "/pkg/Toolsets/x86_64-hv.json", "--toolset", "/pkg/Toolsets/osize.json",
+      "-c", "release", "--product", "swiftvisor",
+    ])
+    #expect(builder.imagePath.path == "/pkg/.build/x86_64-unknown-none-elf/release/swiftvisor")
+  }
+
+  @Test func debugUsesOnlyTheBaseToolset() {
+    let builder = ImageBuilder(packageRoot: root, scratchPath: URL(fileURLWithPath: "/tmp/s"), configuration: .debug)
+    #expect(builder.arguments.filter { $0 == "--toolset" }.count == 1)
+    #expect(!builder.arguments.contains { $0.hasSuffix("osize.json") })
+    #expect(builder.arguments.suffix(4) == ["-c", "debug", "--product", "swiftvisor"])
+    #expect(builder.imagePath.path == "/tmp/s/x86_64-unknown-none-elf/debug/swiftvisor")
+  }
+
+  @Test func notAPackageRoot() {
+    let error = #expect(throws: VisorError.self) {
+      try ImageBuilder(packageRoot: URL(fileURLWithPath: "/nonexistent")).build()
+    }
+    #expect(error?.exit == .usage)
+  }
+}
+
+@Suite("GRUB configuration") struct GRUBConfigTests {
+  @Test func bootsAtOnceOnTheSerialPort() {
+    let cfg = ISOBuilder.grubConfig(cmdline: "smp=1  crash=ud2")
+    #expect(cfg.contains("set timeout=0\n"))
+    #expect(cfg.contains("serial --unit=0 --speed=115200\n"))
+    #expect(cfg.contains("terminal_output serial\n"))
+    #expect(cfg.contains("  multiboot2 /boot/swiftvisor smp=1 crash=ud2\n"))
+    #expect(cfg.contains("  boot\n"))
+  }
+
+  @Test func emptyCommandLine() {
+    #expect(ISOBuilder.grubConfig(cmdline: "").contains("  multiboot2 /boot/swiftvisor\n"))
+  }
+
+  @Test func quoting() {
+    #expect(ISOBuilder.grubQuote("console=com1") == "console=com1")
+    #expect(ISOBuilder.grubQuote("a;b") == "'a;b'")
+    #expect(ISOBuilder.grubQuote("$x") == "'$x'")
+    #expect(ISOBuilder.grubQuote("it's") == "'it'\\''s'")
+  }
+}
+
+@Suite("ELF program headers") struct ELFImageTests {
+  /// A minimal ELF64 with two PT_LOAD headers and a PT_NOTE holding Xen's PVH entry note.
+  static func sampleELF() -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: 0x200)
+    func put(_ value: UInt64, at offset: Int, size: Int) {
+      for i in 0..<size { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+    }
+    bytes[0...3] = [0x7f, 0x45, 0x4c, 0x46]
+    bytes[4] = 2; bytes[5] = 1; bytes[6] = 1
+    put(2, at: 16, size: 2); put(62, at: 18, size: 2); put(1, at: 20, size: 4)
+    put(0x100040, at: 24, size: 8)     // e_entry
+    put(64, at: 32, size: 8)           // e_phoff
+    put(64, at: 52, size: 2); put(56, at: 54, size: 2); put(3, at: 56, size: 2)
+    func phdr(_ index: Int, type: UInt32, offset: UInt64, filesz: UInt64, memsz: UInt64) {
+      let base = 64 + index * 56
+      put(UInt64(type), at: base, size: 4); put(5, at: base + 4, size: 4)
+      put(offset, at: base + 8, size: 8); put(0x100000 + offset, at: base + 16, size: 8)
+      put(0x100000 + offset, at: base + 24, size: 8)
+      put(filesz, at: base + 32, size: 8); put(memsz, at: base + 40, size: 8)
+    }
+    phdr(0, type: 1, offset: 0x100, filesz: 0x80, memsz: 0x80)
+    phdr(1, type: 1, offset: 0x180, filesz: 0x20, memsz: 0x3000)
+    phdr(2, type: 4, offset: 0x1a0, filesz: 20, memsz: 20)
+    // Note: namesz 4, descsz 4, type 18, "Xen\0", entry 0x100123.
+    put(4, at: 0x1a0, size: 4); put(4, at: 0x1a4, size: 4); put(18, at: 0x1a8, size: 4)
+    bytes[0x1ac...0x1af] = [0x58, 0x65, 0x6e, 0]
+    put(0x100123, at: 0x1b0, size: 4)
+    return bytes
+  }
+
+  @Test func sizesAndPVHNote() throws {
+    let elf = try ELFImage(bytes: Self.sampleELF())
+    #expect(elf.is64Bit)
+    #expect(elf.machine == 62)
+    #expect(elf.entry == 0x100040)
+    #expect(elf.fileSize == 0x200)
+    #expect(elf.loadSegments.count == 2)
+    #expect(elf.loadedMemorySize == 0x3080)
+    #expect(elf.loadedFileSize == 0xa0)
+    #expect(elf.pvhEntry == 0x100123)
+  }
+
+  @Test func rejectsGarbage() {
+    #expect(throws: ELFImage.ParseError.self) { try ELFImage(bytes: Array("#!/bin/sh\necho hi\n".utf8) + [UInt8](repeating: 0, count: 64)) }
+    var truncated = Self.sampleELF()
+    truncated.removeLast(0x100)
+    #expect(throws: ELFImage.ParseError.self) { try ELFImage(bytes: truncated) }
+  }
+}
+
+@Suite("Crash report parsing") struct CrashReportTests {
+  @Test func cutsOutTheReport() throws {
+    let lines = [
+      "[0] boot: loader pvh",
+      "[1] *** SWIFTVISOR CRASH on pcpu 1: #PF page fault (vector 14)",
+      "    error=0x2  RIP=0xffff  RSP=0x1000  RFLAGS=0x2",
+      "    backtrace:",
+      "      #0 0x100000",
+      "*** end of crash report",
+    ]
+    let report = try #require(CrashReport.first(in: lines))
+    #expect(report.pcpu == 1)
+    #expect(report.complete)
+    #expect(report.body.count == 3)
+    #expect(report.indentation == "    ")
+    #expect(report.foreignLines.isEmpty)
+  }
+
+  @Test func backtraceFrames() throws {
+    let lines = [
+      "*** SWIFTVISOR CRASH on pcpu 0: Swift runtime trap (vector 6)",
+      "    RIP=0x1",
+      "    backtrace:",
+      "      #0 0x0000000000116f13",
+      "      #1 0x114b6f",
+      "*** end of crash report",
+    ]
+    let report = try #require(CrashReport.first(in: lines))
+    #expect(report.backtrace.map(\.index) == [0, 1])
+    #expect(report.backtrace.map(\.address) == [0x116f13, 0x114b6f])
+  }
+
+  @Test func findsInterleavedLines() throws {
+    let lines = [
+      "*** SWIFTVISOR CRASH on pcpu 0: #UD invalid opcode (vector 6)",
+      "    RIP=0x1",
+      "[1] timer: pcpu 1 ok",
+      "    backtrace:",
+    ]
+    let report = try #require(CrashReport.first(in: lines))
+    #expect(!report.complete)
+    #expect(report.foreignLines == ["[1] timer: pcpu 1 ok"])
+  }
+}
+
+@Suite("Boot benchmark report") struct BootBenchmarkTests {
+  @Test func median() {
+    #expect(BootBenchmark.median([]) == nil)
+    #expect(BootBenchmark.median([3, 1, 2]) == 2)
+    #expect(BootBenchmark.median([4, 1, 3, 2]) == 2.5)
+  }
+
+  @Test func reportShowsTargets() throws {
+    let elf = try ELFImage(bytes: ELFImageTests.sampleELF())
+    let rows = [
+      BootBenchmark.Row(smp: 1, online: [0.1, 0.2, 0.3], exit: [0.2, 0.3, 0.4]),
+      BootBenchmark.Row(smp: 4, online: [0.6, 0.7, 0.8], exit: [0.9, 1.0, 1.1]),
+    ]
+    let report = BootBenchmark.report(rows: rows, image: elf, runs: 3, icount: false)
+    #expect(report.contains("0.200"))
+    #expect(report.contains("target < 0.5 s to all pcpus online: MISSED"))
+    #expect(report.contains("image file:   512 bytes (0.5 KiB)   target < 512 KiB: ok"))
+    #expect(report.contains("image loaded: 12416 bytes (12.1 KiB) = sum of PT_LOAD memsz   target < 512 KiB: ok"))
+    #expect(report.contains("of which 160 bytes"))
+  }
+}
