@@ -130,6 +130,19 @@ static inline uint32_t hv_this_cpu(void) {
   uint64_t v; __asm__ volatile("mov %%gs:0, %0" : "=r"(v)); return (uint32_t)v;
 }
 
+// ---- SVM ------------------------------------------------------------------------------------------
+#include "guest_context.h"
+// Enter the guest described by `guest_vmcb` and the context page at `guest_context` (physical ==
+// virtual); returns at #VMEXIT with the guest state saved (vmrun.S).
+void hv_vmrun(uint64_t guest_vmcb, uint64_t guest_context, uint64_t host_vmcb);
+void hv_capture_host_fpu_state(void);
+static inline void hv_vmsave(uint64_t vmcb) { __asm__ volatile("vmsave %%rax" : : "a"(vmcb) : "memory"); }
+static inline void hv_stgi(void) { __asm__ volatile("stgi" : : : "memory"); }
+static inline void hv_clgi(void) { __asm__ volatile("clgi" : : : "memory"); }
+// Take host interrupts that became pending while a guest ran (RFLAGS.IF is otherwise clear).
+static inline void hv_interrupt_window(void) { __asm__ volatile("sti; nop; cli" : : : "memory"); }
+static inline uint64_t hv_read_efer(void) { return hv_rdmsr(0xC0000080); }
+
 // ---- The early heap arena (runtime.c): Swift allocations before the frame allocator exists -------
 uint64_t hv_early_heap_start(void);
 uint64_t hv_early_heap_size(void);
