@@ -17,6 +17,13 @@ let package = Package(
   products: [
     .executable(name: "swiftvisor", targets: ["Swiftvisor"]),
     .executable(name: "visor", targets: ["visor"]),
+    .executable(name: "guest-hello", targets: ["GuestHello"]),
+    .executable(name: "guest-triple", targets: ["GuestTriple"]),
+    .executable(name: "guest-bad", targets: ["GuestBad"]),
+    .executable(name: "guest-smp", targets: ["GuestSMP"]),
+    .executable(name: "guest-spin", targets: ["GuestSpin"]),
+    .executable(name: "guest-bench", targets: ["GuestBench"]),
+    .executable(name: "guest-memop", targets: ["GuestMemop"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,7 +40,7 @@ let package = Package(
     // The image's @main.
     .executableTarget(name: "Swiftvisor", dependencies: ["X86", "Hypervisor", "Support"]),
     // Host side: QEMU runner, image build, bundle (library, so system tests share it) and the CLI.
-    .target(name: "VisorKit"),
+    .target(name: "VisorKit", dependencies: ["Hypervisor"]),
     .executableTarget(
       name: "visor",
       dependencies: ["VisorKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -41,5 +48,17 @@ let package = Package(
     .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
     .testTarget(name: "X86Tests", dependencies: ["X86", "Hypervisor"]),
     .testTarget(name: "SystemTests", dependencies: ["VisorKit"]),
+
+    // PVH test guests (docs/test-guests.md): one Embedded Swift ELF each, built with
+    // Toolsets/x86_64-guest.json (scripts/build-guests). On the host they build as stubs.
+    .target(name: "GuestSupport", exclude: ["linker.ld"]),
+    .target(name: "GuestKit", dependencies: ["GuestSupport"], path: "Sources/Guests/GuestKit"),
+    .executableTarget(name: "GuestHello", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHello"),
+    .executableTarget(name: "GuestTriple", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestTriple"),
+    .executableTarget(name: "GuestBad", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestBad"),
+    .executableTarget(name: "GuestSMP", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestSMP"),
+    .executableTarget(name: "GuestSpin", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestSpin"),
+    .executableTarget(name: "GuestBench", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestBench"),
+    .executableTarget(name: "GuestMemop", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestMemop"),
   ]
 )

@@ -44,6 +44,13 @@ enum Boot {
     Timers.startOnThisCPU()
     bsp.online.store(true, ordering: .releasing)
 
+    // Domains need SVM on every pcpu: the shared maps first, then this pcpu; APs enable their own.
+    let svmReady = !info.modules.isEmpty && SVM.setUpShared() && SVM.enableOnThisCPU()
+    if svmReady {
+      Scheduler.policy = RoundRobinScheduler()
+      Scheduler.kickIdlePCPUs = RunLoop.kickIdle
+    }
+
     var others = platform.apicIDs.filter { $0 != bsp.apicID }
     if let maxCPUs = options.maxCPUs, others.count > maxCPUs - 1 { others.removeLast(others.count - (maxCPUs - 1)) }
     let started = SMP.startAPs(apicIDs: others)
@@ -58,8 +65,52 @@ enum Boot {
       Log.error("self-test failed: powering off with the failure status")
       Power.exit(.panic)
     }
-    Log.info("poweroff: clean")
-    Power.exit(.clean)
+    guard let bundle = info.modules.first else {
+      Log.info("no boot bundle: no domains to run")
+      Log.info("poweroff: clean")
+      Power.exit(.clean)
+    }
+    guard svmReady else {
+      Log.error("domains: SVM with nested paging is not available on this machine")
+      Power.exit(.panic)
+    }
+    startDomains(bundle)
+    RunLoop.enter()
+  }
+
+  // ---- Domains -------------------------------------------------------------------------------
+  /// Builds every domain of the boot bundle (dom0less: no control domain, the hypervisor does
+  /// it). A domain that cannot be built is reported by name and skipped; the others start.
+  static func startDomains(_ module: BootModule) {
+    let parsed: Result<BootBundle, BundleError>? = PhysicalMemory.withBytes(module.start, count: Int(module.size)) { bytes in
+      do throws(BundleError) { return .success(try BootBundle.parse(bytes)) } catch { return .failure(error) }
+    }
+    let bundle: BootBundle
+    switch parsed {
+    case .success(let value)?: bundle = value
+    case .failure(let error)?:
+      Log.error(String(decoding: error.message(), as: UTF8.self))
+      Power.exit(.domainFailed)
+    case nil:
+      Log.error("boot bundle: the module at \(hex(module.start)) is outside mapped memory")
+      Power.exit(.domainFailed)
+    }
+    Log.info("boot bundle: \(bundle.domains.count + bundle.problems.count) domain(s), \(module.size >> 10) KiB")
+    for problem in bundle.problems {
+      Log.error(String(decoding: problem.message, as: UTF8.self))
+    }
+    var built = 0
+    for entry in bundle.domains {
+      switch DomainBuilder.build(entry, bundleBase: module.start) {
+      case .success: built += 1
+      case .failure(let error):
+        Log.error("domain \(String(decoding: entry.config.name, as: UTF8.self)) (bundle entry \(entry.index)): not started: \(error.message)")
+      }
+    }
+    if built == 0 {
+      Log.error("domains: none could be started")
+      Power.exit(.domainFailed)
+    }
   }
 
   // ---- Boot information ----------------------------------------------------------------------

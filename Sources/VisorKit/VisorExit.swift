@@ -34,6 +34,11 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
   case noExitCode = 8
   /// QEMU itself failed (bad arguments, unreadable image, killed by a signal, unknown status).
   case qemuFailed = 9
+  /// Every domain ended and the hypervisor powered off, but not every domain with a clean
+  /// poweroff (one crashed, rebooted, or could not be built).
+  case domainFailed = 10
+  /// A domain configuration, kernel or ramdisk is unusable (the message names the file).
+  case badConfig = 11
   /// Bad command-line arguments (ArgumentParser's validation error status).
   case usage = 64
 
@@ -42,6 +47,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
     public static let clean: UInt32 = 0x10
     public static let crash: UInt32 = 0x11
     public static let panic: UInt32 = 0x12
+    public static let domainFailed: UInt32 = 0x13
   }
 
   /// The I/O port of the `isa-debug-exit` device.
@@ -64,6 +70,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.clean): return .clean
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.crash): return .crash
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.panic): return .panic
+      case Self.qemuStatus(forDebugExitValue: DebugExitValue.domainFailed): return .domainFailed
       default: break
       }
     }
@@ -84,6 +91,8 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case .buildFailed: "the image build failed"
     case .noExitCode: "QEMU stopped without a hypervisor exit code (triple fault?)"
     case .qemuFailed: "QEMU failed (see its error above)"
+    case .domainFailed: "not every domain powered off cleanly (see the domain messages above)"
+    case .badConfig: "a domain configuration is unusable"
     case .usage: "bad arguments"
     }
   }

@@ -39,12 +39,12 @@ struct Run: ParsableCommand {
   @Flag(help: "Boot through GRUB (multiboot2) from an ISO instead of QEMU's direct PVH load.")
   var iso = false
 
-  @Argument(help: ArgumentHelp("Domain configurations (xl.cfg). Not supported yet.", valueName: "CONFIG.cfg"))
+  @Argument(help: ArgumentHelp("Domain configurations (xl.cfg syntax): each becomes a domain the hypervisor builds at boot.", valueName: "CONFIG.cfg"))
   var configs: [String] = []
 
   func validate() throws {
-    if !configs.isEmpty {
-      throw ValidationError("domain configs are not supported yet (domains arrive with the next milestone)")
+    if !configs.isEmpty && (initrd != nil || iso) {
+      throw ValidationError("domain configs cannot be combined with --initrd or --iso (the bundle is the initrd)")
     }
     guard (1...255).contains(smp) else { throw ValidationError("--smp must be between 1 and 255") }
     guard memory >= 32 else { throw ValidationError("--memory must be at least 32 (MiB)") }
@@ -70,6 +70,14 @@ struct Run: ParsableCommand {
         configuration = RunConfiguration(kernel: elf.path)
         configuration.cmdline = cmdline
         configuration.initrd = initrd
+        if !configs.isEmpty {
+          let folder = (try? image.build.builder().scratchPath) ?? FileManager.default.temporaryDirectory
+          let output = folder.appendingPathComponent("boot-bundle.bin")
+          let domains = try BundleMaker.make(configPaths: configs, output: output)
+          for domain in domains { for warning in domain.warnings { note("warning: \(warning)") } }
+          note("boot bundle: \(domains.count) domain(s) -> \(output.path)")
+          configuration.initrd = output.path
+        }
       }
       configuration.smp = smp
       configuration.memoryMiB = memory

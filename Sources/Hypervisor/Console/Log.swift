@@ -30,6 +30,21 @@ public enum Log {
     lock.unlock()
   }
 
+  /// A line of a domain's console output, printed as `(dN) text`.
+  public static func domain(_ id: UInt16, _ line: [UInt8]) {
+    guard let sink else { return }
+    lock.lock()
+    for byte in "(d".utf8 { sink(byte) }
+    var digits: [UInt8] = []
+    var n = id
+    repeat { digits.append(UInt8(ascii: "0") + UInt8(n % 10)); n /= 10 } while n > 0
+    for d in digits.reversed() { sink(d) }
+    sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
+    for byte in line { emitByte(byte, sink) }
+    sink(UInt8(ascii: "\n"))
+    lock.unlock()
+  }
+
   /// Writes raw text with no prefix and no lock: for the crash reporter, which holds the lock itself.
   public static func writeUnlocked(_ text: StaticString) {
     guard let sink else { return }

@@ -117,6 +117,13 @@ static inline void hv_copy_to_physical(uint64_t dst, const void *src, size_t n) 
 static inline void hv_zero_physical(uint64_t dst, size_t n) { __builtin_memset((void *)(uintptr_t)dst, 0, n); }
 static inline void hv_write_physical64(uint64_t addr, uint64_t v) { *(volatile uint64_t *)(uintptr_t)addr = v; }
 static inline uint64_t hv_read_physical64(uint64_t addr) { return *(volatile uint64_t *)(uintptr_t)addr; }
+static inline uint32_t hv_read_physical32(uint64_t addr) { return *(volatile uint32_t *)(uintptr_t)addr; }
+static inline void hv_write_physical32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)(uintptr_t)addr = v; }
+static inline uint16_t hv_read_physical16(uint64_t addr) { return *(volatile uint16_t *)(uintptr_t)addr; }
+static inline void hv_write_physical16(uint64_t addr, uint16_t v) { *(volatile uint16_t *)(uintptr_t)addr = v; }
+static inline uint8_t hv_read_physical8(uint64_t addr) { return *(volatile uint8_t *)(uintptr_t)addr; }
+static inline void hv_write_physical8(uint64_t addr, uint8_t v) { *(volatile uint8_t *)(uintptr_t)addr = v; }
+static inline void hv_fill_physical(uint64_t dst, uint8_t byte, size_t n) { __builtin_memset((void *)(uintptr_t)dst, byte, n); }
 
 // ---- Which pcpu is running this code -----------------------------------------------------------
 #define HV_MAX_PCPUS 64
@@ -136,6 +143,8 @@ static inline uint32_t hv_this_cpu(void) {
 // virtual); returns at #VMEXIT with the guest state saved (vmrun.S).
 void hv_vmrun(uint64_t guest_vmcb, uint64_t guest_context, uint64_t host_vmcb);
 void hv_capture_host_fpu_state(void);
+extern char hv_host_fpu_state[];
+static inline uint64_t hv_host_fpu_state_address(void) { return (uint64_t)(uintptr_t)hv_host_fpu_state; }
 static inline void hv_vmsave(uint64_t vmcb) { __asm__ volatile("vmsave %%rax" : : "a"(vmcb) : "memory"); }
 static inline void hv_stgi(void) { __asm__ volatile("stgi" : : : "memory"); }
 static inline void hv_clgi(void) { __asm__ volatile("clgi" : : : "memory"); }

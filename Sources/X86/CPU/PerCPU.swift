@@ -15,6 +15,12 @@ public final class PerCPU: @unchecked Sendable {
   public let online = Atomic<Bool>(false)
   public let timerInterrupts = Atomic<UInt64>(0)
   public let rescheduleKicks = Atomic<UInt64>(0)
+  /// Set by the SCHEDULE softirq: the run loop must pick again at the next exit.
+  public let rescheduleRequested = Atomic<Bool>(false)
+  /// True while the pcpu halts in its run loop with nothing to run.
+  public let idle = Atomic<Bool>(false)
+  /// The vcpu that last ran here (to know when its TLB entries may be stale).
+  public var lastVCPU: VCPU?
   /// Pending softirq bits (Softirq.Kind), raised by anyone, run by this pcpu on its way out of an interrupt.
   public let softirqPending = Atomic<UInt32>(0)
 

@@ -20,7 +20,10 @@ public enum Softirq {
       let pending = cpu.softirqPending.exchange(0, ordering: .acquiringAndReleasing)
       if pending == 0 { return }
       if pending & (1 << Kind.timer.rawValue) != 0 { Timers.runExpired() }
-      if pending & (1 << Kind.schedule.rawValue) != 0 { cpu.rescheduleKicks.wrappingAdd(1, ordering: .relaxed) }
+      if pending & (1 << Kind.schedule.rawValue) != 0 {
+        cpu.rescheduleKicks.wrappingAdd(1, ordering: .relaxed)
+        cpu.rescheduleRequested.store(true, ordering: .releasing)
+      }
     }
   }
 }

@@ -45,6 +45,61 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     return true
   }
 
+  @discardableResult
+  public static func fill(_ address: UInt64, byte: UInt8, count: Int) -> Bool {
+    guard isMapped(address, count: count) else { return false }
+    hv_fill_physical(address, byte, count)
+    return true
+  }
+
+  /// Naturally aligned accesses of one width. Misaligned or unmapped addresses are refused.
+  public static func read32(_ address: UInt64) -> UInt32? {
+    guard isMapped(address, count: 4), address & 3 == 0 else { return nil }
+    return hv_read_physical32(address)
+  }
+  @discardableResult
+  public static func write32(_ address: UInt64, _ value: UInt32) -> Bool {
+    guard isMapped(address, count: 4), address & 3 == 0 else { return false }
+    hv_write_physical32(address, value)
+    return true
+  }
+  public static func read16(_ address: UInt64) -> UInt16? {
+    guard isMapped(address, count: 2), address & 1 == 0 else { return nil }
+    return hv_read_physical16(address)
+  }
+  @discardableResult
+  public static func write16(_ address: UInt64, _ value: UInt16) -> Bool {
+    guard isMapped(address, count: 2), address & 1 == 0 else { return false }
+    hv_write_physical16(address, value)
+    return true
+  }
+  public static func read8(_ address: UInt64) -> UInt8? {
+    guard isMapped(address, count: 1) else { return nil }
+    return hv_read_physical8(address)
+  }
+  @discardableResult
+  public static func write8(_ address: UInt64, _ value: UInt8) -> Bool {
+    guard isMapped(address, count: 1) else { return false }
+    hv_write_physical8(address, value)
+    return true
+  }
+
+  /// Lends `body` a read-only view of `count` bytes at `address` (a boot module, say), without
+  /// copying. The view must not escape `body`.
+  public static func withBytes<R>(_ address: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    guard isMapped(address, count: count), let base = UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
+    return unsafe body(UnsafeRawBufferPointer(start: base, count: count))
+  }
+
+  /// Copies between two physical ranges (which must not overlap).
+  @discardableResult
+  public static func copy(from source: UInt64, to destination: UInt64, count: Int) -> Bool {
+    guard isMapped(source, count: count), isMapped(destination, count: count),
+          let from = UnsafeRawPointer(bitPattern: UInt(source)) else { return count == 0 }
+    unsafe hv_copy_to_physical(destination, from, count)
+    return true
+  }
+
   public static func read64(_ address: UInt64) -> UInt64? {
     guard isMapped(address, count: 8), address & 7 == 0 else { return nil }
     return hv_read_physical64(address)

@@ -12,6 +12,7 @@ public enum Power {
     case clean = 0x10     // QEMU status 33
     case crash = 0x11     // QEMU status 35
     case panic = 0x12     // QEMU status 37
+    case domainFailed = 0x13   // QEMU status 39: every domain ended, not all with a clean poweroff
   }
 
   static let debugExitPort: UInt16 = 0xF4

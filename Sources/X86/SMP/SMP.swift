@@ -72,21 +72,11 @@ public func apEntry(_ index: UInt64) {
   LocalAPIC.enable()
   let cpu = PCPUs.current
   Timers.startOnThisCPU()
+  if SVM.ioPermissionMap != 0 && !SVM.enableOnThisCPU() {
+    Log.error("smp: pcpu \(cpu.index) could not enable SVM")
+  }
   Log.info("smp: pcpu \(cpu.index) online (APIC ID \(cpu.apicID))")
   cpu.online.store(true, ordering: .releasing)
-  Idle.loop()
-}
-
-/// What a pcpu does when it has nothing to run: deferred work, then sleep until an interrupt.
-public enum Idle {
-  public static func loop() -> Never {
-    while true {
-      Softirq.run()
-      if PCPUs.current.softirqPending.load(ordering: .acquiring) == 0 {
-        hv_sti_hlt()
-        hv_cli()
-      }
-    }
-  }
+  RunLoop.enter()
 }
 #endif

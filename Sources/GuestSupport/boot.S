@@ -1,0 +1,173 @@
+// First instructions of a PVH test guest, and the entry of its secondary vcpus.
+//
+//   gs_start32         XEN_ELFNOTE_PHYS32_ENTRY: a PVH loader (Swiftvisor's domain builder, or
+//                      QEMU `-kernel`) enters here in 32-bit protected mode, paging off, flat
+//                      CS/DS/SS, %ebx = guest-physical address of struct hvm_start_info.
+//   guest_ap_start64   RIP for VCPUOP_initialise (VCPU_HVM_MODE_64B): a secondary vcpu starts
+//                      here already in long mode, with CR3/RSP/RDI as the guest set them.
+//
+// gs_start32 identity-maps the first 4 GiB with 2 MiB pages (the guest's own page tables; the
+// hypervisor walks them to translate hypercall buffers), enables SSE (Swift code uses it), enters
+// long mode, clears .bss, sets up the runtime (Xen detection, the exception IDT) and calls `main`.
+// Assembled only for the bare-metal triple; on the host this file is empty.
+#if defined(__ELF__) && !defined(__linux__)
+#include "guest_defs.h"
+
+        // ---- XEN_ELFNOTE_PHYS32_ENTRY (xen/include/public/elfnote.h, type 18) ----
+        .section .note.pvh, "a", @note
+        .p2align 2
+        .long 4                 // namesz ("Xen\0")
+        .long 4                 // descsz
+        .long 18                // XEN_ELFNOTE_PHYS32_ENTRY
+        .asciz "Xen"
+        .long gs_start32
+
+        .section .boot.text, "ax", @progbits
+        .code32
+        .globl gs_start32
+gs_start32:
+        cli
+        cld
+        movl    %ebx, gs_start_info_paddr       // high dword stays 0 (.data)
+        lgdt    gs_gdt_ptr
+        // The page tables live in NOLOAD memory: clear them before use.
+        mov     $gs_pml4, %edi
+        mov     $((6 * 4096) / 4), %ecx
+        xor     %eax, %eax
+        rep stosl
+        // PML4[0] -> PDPT; PDPT[0..3] -> PD0..PD3; each PD: 512 x 2 MiB pages.
+        mov     $gs_pdpt, %eax
+        or      $(GS_PTE_P | GS_PTE_W), %eax
+        mov     %eax, gs_pml4
+        xor     %ecx, %ecx
+1:      mov     %ecx, %eax
+        shl     $12, %eax
+        add     $gs_pd, %eax
+        or      $(GS_PTE_P | GS_PTE_W), %eax
+        mov     %eax, gs_pdpt(,%ecx,8)
+        inc     %ecx
+        cmp     $4, %ecx
+        jne     1b
+        xor     %ecx, %ecx
+2:      mov     %ecx, %eax
+        shl     $21, %eax
+        or      $(GS_PTE_P | GS_PTE_W | GS_PTE_PS), %eax
+        mov     %eax, gs_pd(,%ecx,8)
+        mov     %ecx, %eax
+        shr     $11, %eax               // high dword of (ecx << 21)
+        mov     %eax, gs_pd+4(,%ecx,8)
+        inc     %ecx
+        cmp     $2048, %ecx
+        jne     2b
+
+        mov     %cr4, %eax
+        or      $(GS_CR4_PAE | GS_CR4_OSFXSR | GS_CR4_OSXMMEXCPT), %eax
+        mov     %eax, %cr4
+        mov     $gs_pml4, %eax
+        mov     %eax, %cr3
+        mov     $GS_MSR_EFER, %ecx
+        rdmsr
+        or      $(GS_EFER_LME | GS_EFER_NXE), %eax
+        wrmsr
+        mov     %cr0, %eax
+        and     $~(GS_CR0_EM), %eax
+        or      $(GS_CR0_PE | GS_CR0_MP | GS_CR0_PG | GS_CR0_WP), %eax
+        mov     %eax, %cr0
+        ljmp    $GS_GDT_CODE64, $gs_long_mode
+
+        .code64
+gs_long_mode:
+        mov     $GS_GDT_DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        xor     %eax, %eax
+        mov     %ax, %fs
+        mov     %ax, %gs
+        lea     gs_boot_stack_top(%rip), %rsp
+        // Zero .bss (the loader should have; do not rely on it).
+        lea     __bss_start(%rip), %rdi
+        lea     __bss_end(%rip), %rcx
+        sub     %rdi, %rcx
+        xor     %eax, %eax
+        rep stosb
+        fninit
+        ldmxcsr gs_mxcsr_default(%rip)
+        xor     %ebp, %ebp
+        call    gs_runtime_init          // Xen detection, exception IDT (runtime.c)
+        xor     %edi, %edi               // argc = 0
+        xor     %esi, %esi               // argv = NULL
+        // `main` is Swift's @main entry (SwiftPM links with --defsym main=<Module>_main).
+        call    main
+        mov     %eax, %edi
+        call    gs_main_returned         // does not return
+3:      cli
+        hlt
+        jmp     3b
+
+        // ---- Secondary vcpus (VCPUOP_initialise, VCPU_HVM_MODE_64B) ----
+        // In its own section: linked in only by guests that take its address.
+        .section .text.guest_ap_start64, "ax", @progbits
+        .code64
+        .globl guest_ap_start64
+        .weak guest_secondary_main
+guest_ap_start64:
+        cli
+        cld
+        mov     %rdi, %rbx                      // vcpu id (callee-saved from here on)
+        // The hypervisor set up long mode; give this vcpu the guest's own descriptor tables so
+        // an exception is reported like on the boot vcpu, and reload the segments from them.
+        lgdt    gs_gdt_ptr(%rip)
+        lidt    gs_idt_descriptor(%rip)
+        mov     $GS_GDT_DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        xor     %eax, %eax
+        mov     %ax, %fs
+        mov     %ax, %gs
+        pushq   $GS_GDT_CODE64
+        lea     4f(%rip), %rax
+        push    %rax
+        lretq
+4:      and     $-16, %rsp
+        fninit
+        ldmxcsr gs_mxcsr_default(%rip)
+        xor     %ebp, %ebp
+        movabs  $guest_secondary_main, %rax
+        test    %rax, %rax
+        jz      5f
+        mov     %rbx, %rdi
+        call    *%rax
+5:      mov     %rbx, %rdi
+        call    gs_secondary_returned           // VCPUOP_down on itself; does not return
+6:      cli
+        hlt
+        jmp     6b
+
+        .section .data.gs_boot, "aw", @progbits
+        .p2align 3
+        .globl gs_start_info_paddr
+gs_start_info_paddr:
+        .quad 0
+gs_mxcsr_default:
+        .long GS_MXCSR_DEFAULT
+        .p2align 3
+gs_gdt:
+        .quad 0
+        .quad GS_GDT_CODE64_DESCRIPTOR          // 0x08
+        .quad GS_GDT_DATA_DESCRIPTOR            // 0x10
+gs_gdt_ptr:
+        .word gs_gdt_ptr - gs_gdt - 1
+        .quad gs_gdt                            // 32-bit lgdt reads the low 4 bytes
+
+        .section .boot.bss, "aw", @nobits
+        .p2align 12
+        .globl gs_pml4
+gs_pml4:    .skip 4096
+gs_pdpt:    .skip 4096
+gs_pd:      .skip 4096 * 4
+gs_boot_stack_bottom:
+        .skip GS_BOOT_STACK_SIZE
+gs_boot_stack_top:
+#endif

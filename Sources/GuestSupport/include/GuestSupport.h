@@ -1,0 +1,257 @@
+// GuestSupport: the C side of Swiftvisor's PVH test guests.
+//
+// Each test guest is one static ELF (Embedded Swift, no libc) that a PVH loader enters in 32-bit
+// protected mode (boot.S). This header gives the Swift code what it cannot express itself:
+// Xen's x86-64 hypercall instruction (`vmmcall`, AMD SVM), port I/O, CPUID/RDTSC/MSRs/control
+// registers, the boot information boot.S recorded, and the public Xen structures the guests pass
+// to hypercalls (layouts from xen/include/public/, checked with _Static_assert below).
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+#include "guest_defs.h"
+
+// ---- Xen public ABI: hypercall numbers and sub-operations (xen/include/public/xen.h etc.) ------
+#define GS_HYPERVISOR_memory_op   12
+#define GS_HYPERVISOR_xen_version 17
+#define GS_HYPERVISOR_console_io  18
+#define GS_HYPERVISOR_vcpu_op     24
+#define GS_HYPERVISOR_sched_op    29
+
+#define GS_CONSOLEIO_write 0
+#define GS_SCHEDOP_yield    0
+#define GS_SCHEDOP_block    1
+#define GS_SCHEDOP_shutdown 2
+#define GS_SHUTDOWN_poweroff 0
+#define GS_SHUTDOWN_reboot   1
+#define GS_SHUTDOWN_suspend  2
+#define GS_SHUTDOWN_crash    3
+#define GS_VCPUOP_initialise 0
+#define GS_VCPUOP_up         1
+#define GS_VCPUOP_down       2
+
+// hvm/start_info.h: what %ebx points at on a PVH entry.
+#define GS_HVM_START_MAGIC 0x336ec578
+struct gs_hvm_start_info {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t flags;
+  uint32_t nr_modules;
+  uint64_t modlist_paddr;
+  uint64_t cmdline_paddr;   // NUL-terminated, 0 if none
+  uint64_t rsdp_paddr;
+  uint64_t memmap_paddr;    // version >= 1
+  uint32_t memmap_entries;  // version >= 1
+  uint32_t reserved;
+};
+struct gs_hvm_memmap_entry {
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;            // 1 = RAM (E820 numbering)
+  uint32_t reserved;
+};
+struct gs_hvm_modlist_entry {
+  uint64_t paddr;
+  uint64_t size;
+  uint64_t cmdline_paddr;
+  uint64_t reserved;
+};
+
+// sched.h: SCHEDOP_shutdown's argument.
+struct gs_sched_shutdown { uint32_t reason; };
+
+// version.h: XENVER_get_features' argument.
+struct gs_xen_feature_info { uint32_t submap_idx; uint32_t submap; };
+
+// memory.h: XENMEM_increase/decrease_reservation and XENMEM_populate_physmap.
+#define GS_XENMEM_populate_physmap 6
+#define GS_DOMID_SELF 0x7FF0
+struct gs_xen_memory_reservation {
+  uint64_t extent_start;    // XEN_GUEST_HANDLE(xen_pfn_t): guest virtual address of the array
+  uint64_t nr_extents;      // xen_ulong_t
+  uint32_t extent_order;
+  uint32_t mem_flags;
+  uint16_t domid;
+};
+
+// hvm/hvm_vcpu.h: VCPUOP_initialise's argument for HVM/PVH vcpus.
+#define GS_VCPU_HVM_MODE_32B 0
+#define GS_VCPU_HVM_MODE_64B 1
+struct gs_vcpu_hvm_x86_32 {
+  uint32_t eax, ecx, edx, ebx, esp, ebp, esi, edi, eip, eflags;
+  uint32_t cr0, cr3, cr4;
+  uint32_t pad1;
+  uint64_t efer;
+  uint32_t cs_base, ds_base, ss_base, es_base, tr_base;
+  uint32_t cs_limit, ds_limit, ss_limit, es_limit, tr_limit;
+  uint16_t cs_ar, ds_ar, ss_ar, es_ar, tr_ar;
+  uint16_t pad2[3];
+};
+struct gs_vcpu_hvm_x86_64 {
+  uint64_t rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, rip, rflags;
+  uint64_t cr0, cr3, cr4, efer;
+};
+struct gs_vcpu_hvm_context {
+  uint32_t mode;
+  uint32_t pad;
+  union {
+    struct gs_vcpu_hvm_x86_32 x86_32;
+    struct gs_vcpu_hvm_x86_64 x86_64;
+  } cpu_regs;
+};
+
+_Static_assert(sizeof(struct gs_hvm_start_info) == 56, "hvm_start_info");
+_Static_assert(sizeof(struct gs_hvm_memmap_entry) == 24, "hvm_memmap_table_entry");
+_Static_assert(sizeof(struct gs_xen_memory_reservation) == 32, "xen_memory_reservation");
+_Static_assert(offsetof(struct gs_xen_memory_reservation, domid) == 24, "xen_memory_reservation.domid");
+_Static_assert(sizeof(struct gs_vcpu_hvm_x86_32) == 120, "vcpu_hvm_x86_32");
+_Static_assert(sizeof(struct gs_vcpu_hvm_x86_64) == 112, "vcpu_hvm_x86_64");
+_Static_assert(sizeof(struct gs_vcpu_hvm_context) == 128, "vcpu_hvm_context");
+_Static_assert(offsetof(struct gs_vcpu_hvm_context, cpu_regs) == 8, "vcpu_hvm_context.cpu_regs");
+
+#if defined(__x86_64__)
+// ---- Hypercalls: Xen's x86-64 convention with AMD's `vmmcall` ----------------------------------
+// RAX = hypercall number, arguments in RDI, RSI, RDX, R10, R8; the result comes back in RAX
+// (a negative errno on failure). Every argument register is an in/out operand: a hypervisor may
+// change them (a continuation records its progress in the arguments and re-executes the
+// instruction; Xen's debug builds scribble over unused argument registers).
+static inline long hv_hypercall0(unsigned long nr) {
+  register unsigned long rax __asm__("rax") = nr;
+  __asm__ volatile("vmmcall" : "+r"(rax) : : "memory");
+  return (long)rax;
+}
+static inline long hv_hypercall1(unsigned long nr, unsigned long a1) {
+  register unsigned long rax __asm__("rax") = nr;
+  register unsigned long rdi __asm__("rdi") = a1;
+  __asm__ volatile("vmmcall" : "+r"(rax), "+r"(rdi) : : "memory");
+  return (long)rax;
+}
+static inline long hv_hypercall2(unsigned long nr, unsigned long a1, unsigned long a2) {
+  register unsigned long rax __asm__("rax") = nr;
+  register unsigned long rdi __asm__("rdi") = a1;
+  register unsigned long rsi __asm__("rsi") = a2;
+  __asm__ volatile("vmmcall" : "+r"(rax), "+r"(rdi), "+r"(rsi) : : "memory");
+  return (long)rax;
+}
+static inline long hv_hypercall3(unsigned long nr, unsigned long a1, unsigned long a2, unsigned long a3) {
+  register unsigned long rax __asm__("rax") = nr;
+  register unsigned long rdi __asm__("rdi") = a1;
+  register unsigned long rsi __asm__("rsi") = a2;
+  register unsigned long rdx __asm__("rdx") = a3;
+  __asm__ volatile("vmmcall" : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx) : : "memory");
+  return (long)rax;
+}
+static inline long hv_hypercall4(unsigned long nr, unsigned long a1, unsigned long a2, unsigned long a3,
+                                 unsigned long a4) {
+  register unsigned long rax __asm__("rax") = nr;
+  register unsigned long rdi __asm__("rdi") = a1;
+  register unsigned long rsi __asm__("rsi") = a2;
+  register unsigned long rdx __asm__("rdx") = a3;
+  register unsigned long r10 __asm__("r10") = a4;
+  __asm__ volatile("vmmcall" : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx), "+r"(r10) : : "memory");
+  return (long)rax;
+}
+static inline long hv_hypercall5(unsigned long nr, unsigned long a1, unsigned long a2, unsigned long a3,
+                                 unsigned long a4, unsigned long a5) {
+  register unsigned long rax __asm__("rax") = nr;
+  register unsigned long rdi __asm__("rdi") = a1;
+  register unsigned long rsi __asm__("rsi") = a2;
+  register unsigned long rdx __asm__("rdx") = a3;
+  register unsigned long r10 __asm__("r10") = a4;
+  register unsigned long r8 __asm__("r8") = a5;
+  __asm__ volatile("vmmcall" : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx), "+r"(r10), "+r"(r8) : : "memory");
+  return (long)rax;
+}
+
+// ---- Port I/O (0xE9 debug console, 0xf4 isa-debug-exit) ----------------------------------------
+static inline void gs_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory"); }
+static inline void gs_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory"); }
+static inline uint8_t gs_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+
+// ---- CPU ----------------------------------------------------------------------------------------
+struct gs_cpuid_result { uint32_t eax, ebx, ecx, edx; };
+static inline struct gs_cpuid_result gs_cpuid(uint32_t leaf, uint32_t subleaf) {
+  struct gs_cpuid_result r;
+  __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf) : "memory");
+  return r;
+}
+// LFENCE first so the read is not hoisted above the work being timed.
+static inline uint64_t gs_rdtsc(void) {
+  uint32_t lo, hi; __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory"); return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t gs_rdmsr(uint32_t msr) {
+  uint32_t lo, hi; __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr)); return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t gs_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+static inline uint64_t gs_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline uint64_t gs_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline uint64_t gs_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; pop %0" : "=r"(v)); return v; }
+static inline void gs_pause(void) { __asm__ volatile("pause" : : : "memory"); }
+static inline void gs_hlt(void) { __asm__ volatile("hlt" : : : "memory"); }
+static inline void gs_int3(void) { __asm__ volatile("int3" : : : "memory"); }
+struct __attribute__((packed)) gs_descriptor_pointer { uint16_t limit; uint64_t base; };
+static inline void gs_lidt(uint64_t base, uint16_t limit) {
+  struct gs_descriptor_pointer p = { limit, base }; __asm__ volatile("lidt %0" : : "m"(p) : "memory");
+}
+// A compiler barrier: keeps a busy loop's work from being folded away.
+static inline void gs_barrier(void) { __asm__ volatile("" : : : "memory"); }
+
+// ---- Atomics on plain 64-bit words (shared between vcpus) ---------------------------------------
+static inline uint64_t gs_atomic_load(const volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void gs_atomic_store(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline uint64_t gs_atomic_add(volatile uint64_t *p, uint64_t v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
+
+// ---- What boot.S and the runtime recorded -------------------------------------------------------
+// %ebx at the PVH entry: guest-physical address of struct hvm_start_info.
+extern const uint64_t gs_start_info_paddr;
+static inline uint64_t gs_start_info_address(void) { return *(volatile const uint64_t *)&gs_start_info_paddr; }
+// 1 when CPUID 0x40000000 (or 0x40000100) carries "XenVMMXenVMM" (checked once, before main),
+// and the CPUID base of the Xen leaves (0x40000000 or 0x40000100), 0 if absent. Read-only for
+// Swift (Swift 6 rejects mutable C globals); runtime.c writes them.
+#ifdef GS_RUNTIME_IMPL
+extern uint32_t gs_xen_present, gs_xen_cpuid_base;
+#else
+extern const uint32_t gs_xen_present, gs_xen_cpuid_base;
+#endif
+static inline uint32_t gs_xen_present_get(void) { return *(volatile const uint32_t *)&gs_xen_present; }
+static inline uint32_t gs_xen_cpuid_base_get(void) { return *(volatile const uint32_t *)&gs_xen_cpuid_base; }
+
+// Linker-script symbols (Swift cannot import `extern char x[]`).
+extern char __image_start[], __image_end[], gs_pml4[];
+static inline uint64_t gs_image_start(void) { return (uint64_t)(uintptr_t)__image_start; }
+static inline uint64_t gs_image_end(void) { return (uint64_t)(uintptr_t)__image_end; }
+static inline uint64_t gs_boot_pml4(void) { return (uint64_t)(uintptr_t)gs_pml4; }
+
+// ---- Secondary vcpus ----------------------------------------------------------------------------
+// guest_ap_start64 (boot.S) is the RIP to hand VCPUOP_initialise in VCPU_HVM_MODE_64B with
+// CR3/CR0/CR4/EFER of the boot vcpu, RSP = gs_secondary_stack_top(n) and RDI = the vcpu id. It
+// loads the guest's GDT/IDT, resets the FPU and calls
+//     @c(guest_secondary_main) func secondaryMain(_ vcpuID: UInt64)
+// defined by the guest (a weak reference: a guest without one just takes the vcpu down again).
+void guest_ap_start64(void);
+static inline uint64_t gs_ap_entry_address(void) { return (uint64_t)(uintptr_t)&guest_ap_start64; }
+#define GS_MAX_SECONDARY_VCPUS 4
+#define GS_SECONDARY_STACK_SIZE 32768
+extern unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE];
+// Stack top for secondary vcpu number `index` (0-based among the secondaries), 16-byte aligned.
+static inline uint64_t gs_secondary_stack_top(uint32_t index) {
+  return (uint64_t)(uintptr_t)&gs_secondary_stacks[index % GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE];
+}
+#endif  // __x86_64__
+
+// ---- Runtime services (runtime.c) ---------------------------------------------------------------
+// Writes bytes to the console: HYPERVISOR_console_io when a Xen-ABI hypervisor is present,
+// else port 0xE9 (QEMU `-debugcon stdio`).
+void gs_console_write(const void *bytes, size_t count);
+// Shuts the guest down (GS_SHUTDOWN_*): SCHEDOP_shutdown under a hypervisor, else isa-debug-exit
+// (port 0xf4: 0x10 for poweroff, QEMU exits 33; 0x11 for crash, QEMU exits 35; 0x12 otherwise).
+__attribute__((noreturn)) void gs_shutdown(uint32_t reason);
+
+// The scratch area: one statically reserved, page-aligned 1 MiB buffer in .bss for guests that
+// need a large array (rdtsc samples, a gpfn list) without going through the small heap. Linked
+// in only by guests that use it (its own section; the image is linked with --gc-sections).
+#define GS_SCRATCH_SIZE (1u << 20)
+extern unsigned char gs_scratch_area[GS_SCRATCH_SIZE];
+static inline void *gs_scratch(void) { return gs_scratch_area; }
+
+// Bytes handed out by the bump heap so far (1 MiB static arena; free() does not reclaim).
+size_t gs_heap_used(void);

@@ -1,0 +1,247 @@
+// The freestanding runtime of the test guests: what Embedded Swift needs at link time (memory
+// primitives, posix_memalign/free, arc4random_buf, ceil, putchar, the stack-protector symbols),
+// plus the guest's console and shutdown paths, Xen detection and the exception IDT.
+// Compiled only for the bare-metal triple; on the host libc provides all of this.
+#if defined(__ELF__) && !defined(__linux__)
+#define GS_RUNTIME_IMPL 1
+#include "GuestSupport.h"
+
+// ---- Memory and string primitives ---------------------------------------------------------------
+void *memset(void *d, int c, size_t n) {
+  void *r = d;
+  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+  return r;
+}
+void *memcpy(void *d, const void *s, size_t n) {
+  void *r = d;
+  __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+  return r;
+}
+void *memmove(void *d, const void *s, size_t n) {
+  unsigned char *dp = d; const unsigned char *sp = s;
+  if (dp == sp || n == 0) return d;
+  if (dp < sp || dp >= sp + n) return memcpy(d, s, n);
+  while (n--) dp[n] = sp[n];
+  return d;
+}
+int memcmp(const void *a, const void *b, size_t n) {
+  const unsigned char *x = a, *y = b;
+  for (size_t i = 0; i < n; i++) if (x[i] != y[i]) return x[i] - y[i];
+  return 0;
+}
+size_t strlen(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+
+// ---- Xen detection --------------------------------------------------------------------------------
+// "XenVMMXenVMM" in EBX/ECX/EDX of the hypervisor leaf. Xen moves its leaves to 0x40000100 when it
+// also offers Viridian (Hyper-V) leaves at 0x40000000, so both bases are checked.
+uint32_t gs_xen_present;
+uint32_t gs_xen_cpuid_base;
+
+static void gs_detect_xen(void) {
+  for (uint32_t base = 0x40000000; base <= 0x40000100; base += 0x100) {
+    struct gs_cpuid_result r = gs_cpuid(base, 0);
+    if (r.ebx == 0x566e6558 && r.ecx == 0x65584d4d && r.edx == 0x4d4d566e) {
+      gs_xen_cpuid_base = base;
+      gs_xen_present = 1;
+      return;
+    }
+  }
+}
+
+// ---- Console and shutdown ---------------------------------------------------------------------------
+void gs_console_write(const void *bytes, size_t count) {
+  if (gs_xen_present) {
+    hv_hypercall3(GS_HYPERVISOR_console_io, GS_CONSOLEIO_write, count, (unsigned long)(uintptr_t)bytes);
+  } else {
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < count; i++) gs_outb(0xE9, b[i]);
+  }
+}
+
+__attribute__((noreturn)) void gs_shutdown(uint32_t reason) {
+  if (gs_xen_present) {
+    struct gs_sched_shutdown arg = { reason };
+    hv_hypercall2(GS_HYPERVISOR_sched_op, GS_SCHEDOP_shutdown, (unsigned long)(uintptr_t)&arg);
+  } else {
+    uint32_t code = reason == GS_SHUTDOWN_poweroff ? 0x10 : reason == GS_SHUTDOWN_crash ? 0x11 : 0x12;
+    gs_outl(0xf4, code);
+  }
+  for (;;) __asm__ volatile("cli; hlt" : : : "memory");
+}
+
+// print() in Embedded Swift calls putchar: the same console (one byte per write: slow under a
+// hypervisor; guests use Console.print, which writes a whole line at once).
+int putchar(int c) {
+  unsigned char b = (unsigned char)c;
+  gs_console_write(&b, 1);
+  return c;
+}
+
+// Small formatting helpers for the messages below (no printf here).
+static size_t gs_put_str(char *out, size_t at, const char *s) {
+  while (*s) out[at++] = *s++;
+  return at;
+}
+static size_t gs_put_dec(char *out, size_t at, uint64_t v) {
+  char tmp[20]; int n = 0;
+  do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+  while (n) out[at++] = tmp[--n];
+  return at;
+}
+static size_t gs_put_hex(char *out, size_t at, uint64_t v) {
+  out[at++] = '0'; out[at++] = 'x';
+  int started = 0;
+  for (int shift = 60; shift >= 0; shift -= 4) {
+    unsigned d = (unsigned)(v >> shift) & 0xf;
+    if (d || started || shift == 0) { out[at++] = "0123456789abcdef"[d]; started = 1; }
+  }
+  return at;
+}
+
+// main() returned instead of shutting down: say so and power off.
+__attribute__((noreturn)) void gs_main_returned(int status) {
+  char line[64]; size_t n = gs_put_str(line, 0, "guest: main returned ");
+  n = gs_put_dec(line, n, (uint64_t)(uint32_t)status);
+  line[n++] = '\n';
+  gs_console_write(line, n);
+  gs_shutdown(status == 0 ? GS_SHUTDOWN_poweroff : GS_SHUTDOWN_crash);
+}
+
+// guest_secondary_main returned (or the guest has none): take this vcpu down, else block forever.
+__attribute__((noreturn)) void gs_secondary_returned(uint64_t vcpu_id) {
+  if (gs_xen_present) {
+    hv_hypercall3(GS_HYPERVISOR_vcpu_op, GS_VCPUOP_down, vcpu_id, 0);
+    for (;;) hv_hypercall2(GS_HYPERVISOR_sched_op, GS_SCHEDOP_block, 0);
+  }
+  for (;;) __asm__ volatile("cli; hlt" : : : "memory");
+}
+
+// ---- Exceptions ------------------------------------------------------------------------------------
+struct gs_exception_frame {
+  uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+  uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+  uint64_t vector, error_code;
+  uint64_t rip, cs, rflags, rsp, ss;   // pushed by the CPU
+};
+
+struct gs_idt_gate {
+  uint16_t offset_low;
+  uint16_t selector;
+  uint8_t ist;
+  uint8_t type;          // 0x8E: present, DPL 0, 64-bit interrupt gate
+  uint16_t offset_mid;
+  uint32_t offset_high;
+  uint32_t reserved;
+};
+_Static_assert(sizeof(struct gs_idt_gate) == 16, "IDT gate");
+
+extern const uint64_t gs_exception_stub_table[GS_EXCEPTION_VECTORS];
+static struct gs_idt_gate gs_idt[GS_EXCEPTION_VECTORS] __attribute__((aligned(16)));
+// Read by guest_ap_start64 too, so secondary vcpus report exceptions the same way.
+struct gs_descriptor_pointer gs_idt_descriptor;
+
+static void gs_install_idt(void) {
+  for (int v = 0; v < GS_EXCEPTION_VECTORS; v++) {
+    uint64_t a = gs_exception_stub_table[v];
+    gs_idt[v] = (struct gs_idt_gate){
+      .offset_low = (uint16_t)a, .selector = GS_GDT_CODE64, .ist = 0, .type = 0x8E,
+      .offset_mid = (uint16_t)(a >> 16), .offset_high = (uint32_t)(a >> 32), .reserved = 0,
+    };
+  }
+  gs_idt_descriptor.limit = sizeof(gs_idt) - 1;
+  gs_idt_descriptor.base = (uint64_t)(uintptr_t)gs_idt;
+  __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
+}
+
+static uint64_t gs_exception_depth;
+
+// "guest: exception N at RIP 0x... error 0x... [cr2 0x...]", then shutdown with reason crash.
+// A Swift runtime trap (failed precondition, overflow, force-unwrap) is a ud2: exception 6.
+__attribute__((noreturn)) void gs_exception(struct gs_exception_frame *f) {
+  uint64_t depth = __atomic_add_fetch(&gs_exception_depth, 1, __ATOMIC_SEQ_CST);
+  if (depth == 1) {
+    char line[128]; size_t n = gs_put_str(line, 0, "guest: exception ");
+    n = gs_put_dec(line, n, f->vector);
+    n = gs_put_str(line, n, " at RIP ");
+    n = gs_put_hex(line, n, f->rip);
+    n = gs_put_str(line, n, " error ");
+    n = gs_put_hex(line, n, f->error_code);
+    if (f->vector == 14) {
+      uint64_t cr2; __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+      n = gs_put_str(line, n, " cr2 ");
+      n = gs_put_hex(line, n, cr2);
+    }
+    if (f->vector == 6) n = gs_put_str(line, n, " (invalid opcode: a Swift runtime trap?)");
+    line[n++] = '\n';
+    gs_console_write(line, n);
+  }
+  if (depth <= 2) gs_shutdown(GS_SHUTDOWN_crash);
+  for (;;) __asm__ volatile("cli; hlt" : : : "memory");
+}
+
+// Called by boot.S in long mode, after .bss is cleared and before main.
+void gs_runtime_init(void) {
+  gs_detect_xen();
+  gs_install_idt();
+}
+
+// ---- Heap: a bump allocator over a static 1 MiB arena ---------------------------------------------
+// The guests are short-lived and allocate little (mostly String interpolation for console lines),
+// so free() does not reclaim. Lock-free (CAS), since vcpus of one guest may allocate concurrently.
+#define GS_HEAP_SIZE (1u << 20)
+static unsigned char gs_heap[GS_HEAP_SIZE] __attribute__((aligned(4096), section(".bss.gs_heap")));
+static uint64_t gs_heap_next;   // offset of the first free byte
+
+size_t gs_heap_used(void) { return (size_t)__atomic_load_n(&gs_heap_next, __ATOMIC_RELAXED); }
+
+int posix_memalign(void **result, size_t alignment, size_t size) {
+  if (alignment < 16) alignment = 16;
+  if (alignment & (alignment - 1)) return 22;   // EINVAL
+  uint64_t base = (uint64_t)(uintptr_t)gs_heap;
+  uint64_t cur = __atomic_load_n(&gs_heap_next, __ATOMIC_RELAXED);
+  for (;;) {
+    uint64_t p = (base + cur + alignment - 1) & ~(uint64_t)(alignment - 1);
+    uint64_t next = p - base + size;
+    if (size > GS_HEAP_SIZE || next > GS_HEAP_SIZE) {
+      static const char msg[] = "guest: out of memory (1 MiB bump heap)\n";
+      gs_console_write(msg, sizeof(msg) - 1);
+      gs_shutdown(GS_SHUTDOWN_crash);
+    }
+    if (__atomic_compare_exchange_n(&gs_heap_next, &cur, next, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      *result = (void *)(uintptr_t)p;
+      return 0;
+    }
+  }
+}
+void *malloc(size_t n) { void *p; return posix_memalign(&p, 16, n) ? 0 : p; }
+void *aligned_alloc(size_t a, size_t n) { void *p; return posix_memalign(&p, a, n) ? 0 : p; }
+void free(void *p) { (void)p; }
+
+// ---- Static areas (each in its own section: linked in only when referenced) -----------------------
+unsigned char gs_scratch_area[GS_SCRATCH_SIZE] __attribute__((aligned(4096), section(".bss.gs_scratch")));
+unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE]
+    __attribute__((aligned(4096), section(".bss.gs_secondary_stacks")));
+
+// ---- The rest of what Embedded Swift links against -------------------------------------------------
+// Hash seeds for Set and Dictionary: mixed from the TSC. Not cryptographic, and need not be.
+void arc4random_buf(void *buf, size_t n) {
+  static uint64_t x;
+  if (x == 0) x = gs_rdtsc() | 1;
+  unsigned char *b = buf;
+  for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; b[i] = (unsigned char)x; }
+}
+
+// Dictionary/Set capacity math calls libm's ceil().
+double ceil(double x) {
+  if (!(x == x) || x >= 0x1p52 || x <= -0x1p52) return x;   // NaN, or already integral
+  double t = (double)(long long)x;
+  return t < x ? t + 1.0 : t;
+}
+
+uintptr_t __stack_chk_guard = 0x595e9fbd94fda766ull;
+__attribute__((noreturn)) void __stack_chk_fail(void) {
+  static const char msg[] = "guest: stack smashing detected\n";
+  gs_console_write(msg, sizeof(msg) - 1);
+  gs_shutdown(GS_SHUTDOWN_crash);
+}
+#endif

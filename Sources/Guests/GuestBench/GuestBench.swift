@@ -1,0 +1,59 @@
+/// guest-bench: round-trip costs measured with RDTSC, median of `samples=<n>` samples each
+/// (default 100000, at most 131072: the samples live in the 1 MiB static scratch area).
+///   - a null hypercall: xen_version(XENVER_version)
+///   - `cpuid` leaf 0, which every hypervisor intercepts (one exit and return)
+///   - an empty measurement (the cost of the two RDTSCs themselves)
+/// Without a hypervisor the hypercall is skipped and the other two give the floor: the same work
+/// with no hypervisor under the same QEMU.
+@main
+struct GuestBench {
+  static func main() {
+    #if os(none)
+    run()
+    #else
+    print("guest-bench is a PVH test guest for Swiftvisor: build it with scripts/build-guests")
+    #endif
+  }
+}
+
+#if os(none)
+import GuestKit
+import GuestSupport
+
+/// Fills `samples` with the cycles each call of `body` takes and returns the median.
+@inline(__always)
+func median(_ samples: UnsafeMutableBufferPointer<UInt64>, _ body: () -> Void) -> UInt64 {
+  for _ in 0..<min(1000, samples.count) { body() }   // warm up
+  for i in 0..<samples.count {
+    let t0 = CPU.rdtsc()
+    body()
+    let t1 = CPU.rdtsc()
+    samples[i] = t1 &- t0
+  }
+  var sorted = samples   // the same memory: sorts in place
+  sorted.sort()
+  return sorted[sorted.count / 2]
+}
+
+func run() -> Never {
+  Console.print("guest-bench: start")
+  let requested = StartInfo.options.integer("samples", default: 100_000)
+  let samples = Guest.scratch(UInt64.self, count: max(1, requested))
+  Console.print("bench: samples \(samples.count)")
+
+  let empty = median(samples) { gs_barrier() }
+  Console.print("bench: rdtsc median \(empty) cycles")
+
+  if Xen.present {
+    let hypercall = median(samples) { _ = hv_hypercall2(17, 0, 0) }
+    Console.print("bench: hypercall median \(hypercall) cycles")
+  } else {
+    Console.print("bench: hypercall skipped (no hypervisor)")
+  }
+
+  let cpuid = median(samples) { _ = gs_cpuid(0, 0) }
+  Console.print("bench: cpuid median \(cpuid) cycles")
+  Console.print("guest-bench: done")
+  Xen.shutdown(.poweroff)
+}
+#endif

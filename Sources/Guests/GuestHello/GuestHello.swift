@@ -1,0 +1,66 @@
+/// guest-hello: the smallest useful guest. Prints a greeting, asks the hypervisor for its version,
+/// extra version and feature bits, prints its command line, and powers off. With `crash=pagefault`
+/// or `crash=trap` on its command line it ends in that exception instead.
+@main
+struct GuestHello {
+  static func main() {
+    #if os(none)
+    run()
+    #else
+    print("guest-hello is a PVH test guest for Swiftvisor: build it with scripts/build-guests")
+    #endif
+  }
+}
+
+#if os(none)
+import GuestKit
+
+func run() -> Never {
+  Console.print("hello from guest-hello")
+  if Xen.present {
+    let (major, minor) = Xen.version()
+    Console.print("xen version \(major).\(minor)")
+
+    // XENVER_extraversion (1): a 16-byte, NUL-terminated string.
+    var extra = [UInt8](repeating: 0, count: 16)
+    let r = extra.withUnsafeMutableBytes { Xen.xenVersion(1, Xen.address($0.baseAddress)) }
+    if r < 0 {
+      Console.print("xen extraversion: error \(r)")
+    } else {
+      Console.print("xen extraversion: ", bytes: extra.prefix { $0 != 0 })
+    }
+
+    // XENVER_get_features (6): struct xen_feature_info { u32 submap_idx; u32 submap; }.
+    var features: (UInt32, UInt32) = (0, 0)
+    let f = withUnsafeMutableBytes(of: &features) { Xen.xenVersion(6, Xen.address($0.baseAddress)) }
+    if f < 0 {
+      Console.print("xen features[0]: error \(f)")
+    } else {
+      Console.print("xen features[0]: \(hex(UInt64(features.1), digits: 8))")
+    }
+  } else {
+    Console.print("no hypervisor: skipping the Xen calls")
+  }
+  let cmdline = StartInfo.commandLine
+  if cmdline.isEmpty {
+    Console.print("cmdline: (none)")
+  } else {
+    Console.print("cmdline: ", bytes: cmdline)
+  }
+  // crash=pagefault | crash=trap: end in an exception instead (tests the guest's exception report
+  // "guest: exception N at RIP ..." and that a crashing guest ends only itself).
+  if let how = StartInfo.options.value("crash") {
+    if how.elementsEqual("pagefault".utf8) {
+      Console.print("guest-hello: crashing with a page fault")
+      let p = UnsafeMutablePointer<UInt64>(bitPattern: 0x7fff_ffff_f000)!
+      p.pointee = 1
+    } else if how.elementsEqual("trap".utf8) {
+      Console.print("guest-hello: crashing with a Swift runtime trap")
+      let zero = StartInfo.options.integer("crash-divisor", default: 0)
+      Console.print("guest-hello: 1 / 0 = \(1 / zero)")
+    }
+  }
+  Console.print("guest-hello: done")
+  Xen.shutdown(.poweroff)
+}
+#endif

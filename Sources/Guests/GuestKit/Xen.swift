@@ -1,0 +1,117 @@
+#if os(none)
+import GuestSupport
+
+/// Xen hypercall numbers used by the test guests (xen/include/public/xen.h).
+public enum Hypercall {
+  public static let memoryOp = 12
+  public static let xenVersion = 17
+  public static let consoleIO = 18
+  public static let vcpuOp = 24
+  public static let schedOp = 29
+}
+
+/// Negative errno values as hypercalls return them (Xen uses Linux's numbering).
+public enum Errno {
+  public static let ENOENT: Int64 = -2
+  public static let EFAULT: Int64 = -14
+  public static let EINVAL: Int64 = -22
+  public static let ENOSYS: Int64 = -38
+}
+
+/// SCHEDOP_shutdown reasons (sched.h).
+public enum ShutdownReason: UInt32 {
+  case poweroff = 0
+  case reboot = 1
+  case suspend = 2
+  case crash = 3
+}
+
+/// Xen's guest ABI as seen from a PVH guest: `vmmcall` with RAX = number, arguments in
+/// RDI, RSI, RDX, R10, R8, result in RAX.
+public enum Xen {
+  /// Whether boot-time detection found "XenVMMXenVMM" at CPUID 0x40000000 (or 0x40000100).
+  public static var present: Bool { gs_xen_present_get() != 0 }
+
+  /// Checks the hypervisor CPUID signature now (EBX/ECX/EDX of leaf 0x40000000 or 0x40000100).
+  public static func detect() -> Bool {
+    for base: UInt32 in [0x4000_0000, 0x4000_0100] {
+      let r = gs_cpuid(base, 0)
+      if r.ebx == 0x566e_6558 && r.ecx == 0x6558_4d4d && r.edx == 0x4d4d_566e { return true }
+    }
+    return false
+  }
+
+  /// A raw hypercall. Without a hypervisor (plain QEMU) `vmmcall` would fault, so it returns
+  /// -ENOSYS instead of executing it.
+  @discardableResult
+  public static func hypercall(
+    _ number: Int, _ a1: UInt64 = 0, _ a2: UInt64 = 0, _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0
+  ) -> Int64 {
+    guard present else { return Errno.ENOSYS }
+    return Int64(hv_hypercall5(UInt(number), UInt(a1), UInt(a2), UInt(a3), UInt(a4), UInt(a5)))
+  }
+
+  /// HYPERVISOR_console_io(CONSOLEIO_write, count, buffer). Xen returns 0 on success.
+  @discardableResult
+  public static func consoleWrite(_ bytes: UnsafeRawBufferPointer) -> Int64 {
+    hypercall(Hypercall.consoleIO, 0, UInt64(bytes.count), address(bytes.baseAddress))
+  }
+
+  @discardableResult
+  public static func consoleWrite(_ bytes: [UInt8]) -> Int64 {
+    bytes.withUnsafeBytes { consoleWrite($0) }
+  }
+
+  /// xen_version(XENVER_version): major << 16 | minor.
+  public static func version() -> (major: Int, minor: Int) {
+    let v = hypercall(Hypercall.xenVersion, 0, 0)
+    if v < 0 { return (0, 0) }
+    return (Int(v >> 16), Int(v & 0xffff))
+  }
+
+  /// xen_version(cmd, arg).
+  @discardableResult
+  public static func xenVersion(_ cmd: UInt64, _ arg: UInt64 = 0) -> Int64 {
+    hypercall(Hypercall.xenVersion, cmd, arg)
+  }
+
+  /// sched_op(SCHEDOP_shutdown, &{reason}); never returns (halts if the hypervisor does return).
+  /// Without a hypervisor: isa-debug-exit (0x10 poweroff, 0x11 crash).
+  public static func shutdown(_ reason: ShutdownReason) -> Never {
+    gs_shutdown(reason.rawValue)
+  }
+
+  /// sched_op(SCHEDOP_yield). A no-op without a hypervisor.
+  public static func yield() {
+    if present { _ = hv_hypercall2(UInt(Hypercall.schedOp), 0, 0) }
+  }
+
+  /// sched_op(SCHEDOP_block): sleep until an event is pending. Without a hypervisor: `hlt`.
+  public static func block() {
+    if present { _ = hv_hypercall2(UInt(Hypercall.schedOp), 1, 0) } else { gs_hlt() }
+  }
+
+  /// sched_op(cmd, arg).
+  @discardableResult
+  public static func schedOp(_ cmd: UInt64, _ arg: UInt64 = 0) -> Int64 {
+    hypercall(Hypercall.schedOp, cmd, arg)
+  }
+
+  /// vcpu_op(cmd, vcpuid, arg).
+  @discardableResult
+  public static func vcpuOp(_ cmd: UInt64, vcpu: UInt64, _ arg: UInt64 = 0) -> Int64 {
+    hypercall(Hypercall.vcpuOp, cmd, vcpu, arg)
+  }
+
+  /// memory_op(cmd, arg).
+  @discardableResult
+  public static func memoryOp(_ cmd: UInt64, _ arg: UInt64 = 0) -> Int64 {
+    hypercall(Hypercall.memoryOp, cmd, arg)
+  }
+
+  /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).
+  public static func address(_ pointer: UnsafeRawPointer?) -> UInt64 {
+    UInt64(UInt(bitPattern: pointer))
+  }
+}
+#endif

@@ -1,0 +1,688 @@
+// The boot bundle: every domain to start, with its kernel and ramdisk, in one boot module.
+//
+// `visor` builds it on the host; the hypervisor parses it at boot. The hypervisor trusts nothing
+// in it: every offset and length is checked against the bundle's size with overflow-safe
+// arithmetic, reserved bytes must be zero, and blobs may neither overlap each other nor the
+// metadata. A problem with the bundle as a whole (magic, version, sizes, tables) is an error; a
+// problem with one domain is reported with that domain's index and name, and the other domains
+// still start.
+//
+// Format, version 1 (all integers little-endian):
+//
+//   offset 0, 64 bytes: header
+//     0  magic "SVBUNDL\0"        8 bytes
+//     8  version                  u32 = 1
+//     12 header size              u32 = 64
+//     16 total size               u64, bytes of the bundle (a boot loader may pad after it)
+//     24 domain count             u32
+//     28 blob count               u32
+//     32 table offset             u64, 8-aligned: domain records, then blob records
+//     40 strings offset           u64
+//     48 strings size             u64
+//     56 reserved                 u64 = 0
+//   domain records, 128 bytes each (see `Layout.Domain`)
+//   blob records, 16 bytes each: offset u64 (4 KiB-aligned), length u64 (> 0)
+//   strings: names, command lines and cpus strings, referenced by (offset, length)
+//   blobs: each starts on a 4 KiB boundary, so the hypervisor can hand out its frames as they are
+//
+// A blob is used by at most one domain field: a ramdisk's frames can then be given to its
+// domain without copying and without another domain seeing them.
+
+/// The parsed boot bundle.
+public struct BootBundle: Sendable {
+  /// One domain that passed every check.
+  public struct BundledDomain: Equatable, Sendable {
+    /// Its position in the bundle (0-based), as problems and logs name it.
+    public var index: Int
+    /// The configuration. `kernelPath` is empty and `ramdiskPath` nil: the files are the blobs.
+    public var config: DomainConfig
+    /// The kernel's bytes, as offsets from the start of the bundle.
+    public var kernel: Range<Int>
+    /// The ramdisk's bytes, as offsets from the start of the bundle.
+    public var ramdisk: Range<Int>?
+
+    public init(index: Int, config: DomainConfig, kernel: Range<Int>, ramdisk: Range<Int>?) {
+      self.index = index
+      self.config = config
+      self.kernel = kernel
+      self.ramdisk = ramdisk
+    }
+  }
+
+  /// The domains that can be built, in bundle order.
+  public var domains: [BundledDomain]
+  /// The domains that cannot, and why.
+  public var problems: [BundleProblem]
+
+  /// Where each field lives.
+  public enum Layout {
+    /// "SVBUNDL\0".
+    public static let magic: [UInt8] = [0x53, 0x56, 0x42, 0x55, 0x4E, 0x44, 0x4C, 0x00]
+    public static let version: UInt32 = 1
+    public static let headerSize = 64
+    /// Blobs start on this boundary.
+    public static let blobAlignment = 4096
+    /// More domains than this is refused outright, so a corrupt count cannot make the parser
+    /// allocate without bound.
+    public static let maxDomains = 1024
+    /// At most a kernel and a ramdisk per domain.
+    public static let maxBlobs = 2 * maxDomains
+    /// The `ramdisk blob` value for "no ramdisk".
+    public static let noBlob: UInt32 = 0xFFFF_FFFF
+
+    public enum Header {
+      public static let magic = 0
+      public static let version = 8
+      public static let headerSize = 12
+      public static let totalSize = 16
+      public static let domainCount = 24
+      public static let blobCount = 28
+      public static let tableOffset = 32
+      public static let stringsOffset = 40
+      public static let stringsSize = 48
+      public static let reserved = 56
+    }
+
+    public enum Domain {
+      public static let size = 128
+      public static let nameOffset = 0      // u32, into the strings area
+      public static let nameLength = 4      // u32
+      public static let type = 8            // u32, DomainType raw value
+      public static let memoryMiB = 12      // u32
+      public static let vcpus = 16          // u32
+      public static let maxVCPUs = 20       // u32, meaningful with Flag.hasMaxVCPUs
+      public static let kernelBlob = 24     // u32, blob index
+      public static let ramdiskBlob = 28    // u32, blob index or noBlob
+      public static let cmdlineOffset = 32  // u32
+      public static let cmdlineLength = 36  // u32
+      public static let cpusOffset = 40     // u32, meaningful with Flag.hasCPUs
+      public static let cpusLength = 44     // u32
+      public static let onPoweroff = 48     // u8, ShutdownAction raw value
+      public static let onReboot = 49       // u8
+      public static let onCrash = 50        // u8
+      public static let flags = 51          // u8, Flag bits
+      public static let weight = 52         // u32, meaningful with Flag.hasWeight
+      public static let cap = 56            // u32, meaningful with Flag.hasCap
+      public static let reserved = 60       // up to the end of the record, zero
+    }
+
+    /// Bits of a domain record's `flags`: which optional fields are set.
+    public enum Flag {
+      public static let hasWeight: UInt8 = 1 << 0
+      public static let hasCap: UInt8 = 1 << 1
+      public static let hasCPUs: UInt8 = 1 << 2
+      public static let hasMaxVCPUs: UInt8 = 1 << 3
+      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs
+    }
+
+    public enum Blob {
+      public static let size = 16
+      public static let offset = 0  // u64
+      public static let length = 8  // u64
+    }
+  }
+}
+
+// MARK: - Building (host side)
+
+extension BootBundle {
+  /// Packs domains and their files into a bundle.
+  ///
+  /// It writes what it is given: a configuration that breaks a rule is packed as it is and
+  /// reported by `parse`, so check configurations with `DomainConfig.validate` first. An empty
+  /// ramdisk is treated as none.
+  public static func build(domains: [(config: DomainConfig, kernel: [UInt8], ramdisk: [UInt8]?)]) -> [UInt8] {
+    // Strings first, to know the size of the metadata.
+    var strings: [UInt8] = []
+    func addString(_ bytes: [UInt8]) -> (offset: UInt32, length: UInt32) {
+      let offset = UInt32(clamping: strings.count)
+      strings.append(contentsOf: bytes)
+      return (offset, UInt32(clamping: bytes.count))
+    }
+
+    var blobs: [[UInt8]] = []
+    var records: [[UInt8]] = []
+    for domain in domains {
+      let config = domain.config
+      var record = [UInt8](repeating: 0, count: Layout.Domain.size)
+      let name = addString(config.name)
+      let cmdline = addString(config.cmdline)
+      record.storeLE(name.offset, at: Layout.Domain.nameOffset)
+      record.storeLE(name.length, at: Layout.Domain.nameLength)
+      record.storeLE(config.type.rawValue, at: Layout.Domain.type)
+      record.storeLE(UInt32(clamping: config.memoryMiB), at: Layout.Domain.memoryMiB)
+      record.storeLE(UInt32(clamping: config.vcpus), at: Layout.Domain.vcpus)
+      record.storeLE(cmdline.offset, at: Layout.Domain.cmdlineOffset)
+      record.storeLE(cmdline.length, at: Layout.Domain.cmdlineLength)
+      record[Layout.Domain.onPoweroff] = config.onPoweroff.rawValue
+      record[Layout.Domain.onReboot] = config.onReboot.rawValue
+      record[Layout.Domain.onCrash] = config.onCrash.rawValue
+
+      var flags: UInt8 = 0
+      if let maxVCPUs = config.maxVCPUs {
+        flags |= Layout.Flag.hasMaxVCPUs
+        record.storeLE(UInt32(clamping: maxVCPUs), at: Layout.Domain.maxVCPUs)
+      }
+      if let cpus = config.cpus {
+        flags |= Layout.Flag.hasCPUs
+        let range = addString(cpus)
+        record.storeLE(range.offset, at: Layout.Domain.cpusOffset)
+        record.storeLE(range.length, at: Layout.Domain.cpusLength)
+      }
+      if let weight = config.weight {
+        flags |= Layout.Flag.hasWeight
+        record.storeLE(UInt32(clamping: weight), at: Layout.Domain.weight)
+      }
+      if let cap = config.cap {
+        flags |= Layout.Flag.hasCap
+        record.storeLE(UInt32(clamping: cap), at: Layout.Domain.cap)
+      }
+      record[Layout.Domain.flags] = flags
+
+      record.storeLE(UInt32(clamping: blobs.count), at: Layout.Domain.kernelBlob)
+      blobs.append(domain.kernel)
+      if let ramdisk = domain.ramdisk, !ramdisk.isEmpty {
+        record.storeLE(UInt32(clamping: blobs.count), at: Layout.Domain.ramdiskBlob)
+        blobs.append(ramdisk)
+      } else {
+        record.storeLE(Layout.noBlob, at: Layout.Domain.ramdiskBlob)
+      }
+      records.append(record)
+    }
+
+    let tableOffset = Layout.headerSize
+    let stringsOffset = tableOffset + records.count * Layout.Domain.size + blobs.count * Layout.Blob.size
+    var blobOffsets: [Int] = []
+    var end = stringsOffset + strings.count
+    for blob in blobs {
+      let offset = alignUp(end, to: Layout.blobAlignment)
+      blobOffsets.append(offset)
+      end = offset + blob.count
+    }
+
+    var bundle = [UInt8](repeating: 0, count: end)
+    bundle.replaceSubrange(0..<Layout.magic.count, with: Layout.magic)
+    bundle.storeLE(Layout.version, at: Layout.Header.version)
+    bundle.storeLE(UInt32(Layout.headerSize), at: Layout.Header.headerSize)
+    bundle.storeLE(UInt64(end), at: Layout.Header.totalSize)
+    bundle.storeLE(UInt32(clamping: records.count), at: Layout.Header.domainCount)
+    bundle.storeLE(UInt32(clamping: blobs.count), at: Layout.Header.blobCount)
+    bundle.storeLE(UInt64(tableOffset), at: Layout.Header.tableOffset)
+    bundle.storeLE(UInt64(stringsOffset), at: Layout.Header.stringsOffset)
+    bundle.storeLE(UInt64(strings.count), at: Layout.Header.stringsSize)
+
+    var position = tableOffset
+    for record in records {
+      bundle.replaceSubrange(position..<position + record.count, with: record)
+      position += record.count
+    }
+    for (blob, offset) in zip(blobs, blobOffsets) {
+      bundle.storeLE(UInt64(offset), at: position + Layout.Blob.offset)
+      bundle.storeLE(UInt64(blob.count), at: position + Layout.Blob.length)
+      position += Layout.Blob.size
+    }
+    bundle.replaceSubrange(stringsOffset..<stringsOffset + strings.count, with: strings)
+    for (blob, offset) in zip(blobs, blobOffsets) {
+      bundle.replaceSubrange(offset..<offset + blob.count, with: blob)
+    }
+    return bundle
+  }
+
+  private static func alignUp(_ value: Int, to alignment: Int) -> Int {
+    (value + alignment - 1) / alignment * alignment
+  }
+}
+
+extension Array where Element == UInt8 {
+  /// Writes `value` little-endian at `offset`, which must be in range (bundle building only).
+  fileprivate mutating func storeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at offset: Int) {
+    for i in 0..<MemoryLayout<T>.size {
+      self[offset + i] = UInt8(truncatingIfNeeded: value >> T(8 * i))
+    }
+  }
+}
+
+// MARK: - Parsing (hypervisor side)
+
+extension BootBundle {
+  /// Parses a bundle held in any byte collection indexed by Int: an array on the host, a buffer
+  /// over the boot module in the hypervisor. Ranges in the result are offsets from the first byte.
+  ///
+  /// Throws when the bundle as a whole is unusable. A domain with a problem is left out of
+  /// `domains` and described in `problems`.
+  public static func parse<Bytes: RandomAccessCollection>(
+    _ bytes: Bytes
+  ) throws(BundleError) -> BootBundle where Bytes.Element == UInt8, Bytes.Index == Int {
+    let available = bytes.count
+    guard available >= Layout.headerSize else { throw .truncatedHeader(available: available) }
+    var reader = BoundedByteReader(bytes: bytes, limit: Layout.headerSize)
+
+    for i in 0..<Layout.magic.count where reader.u8(i) != Layout.magic[i] { throw .badMagic }
+    let version = reader.u32(Layout.Header.version)
+    guard version == Layout.version else { throw .unsupportedVersion(version) }
+    let headerSize = reader.u32(Layout.Header.headerSize)
+    guard headerSize == UInt32(Layout.headerSize) else { throw .badHeaderSize(headerSize) }
+    guard reader.u64(Layout.Header.reserved) == 0 else { throw .reservedNotZero(offset: Layout.Header.reserved) }
+
+    // From here on every read is bounded by the declared total size, which must be present.
+    let totalSize = reader.u64(Layout.Header.totalSize)
+    guard totalSize >= UInt64(Layout.headerSize) else { throw .totalSizeTooSmall(totalSize) }
+    guard totalSize <= UInt64(available) else { throw .truncated(totalSize: totalSize, available: available) }
+    let size = Int(totalSize)
+    reader.limit = size
+
+    let domainCount = Int(reader.u32(Layout.Header.domainCount))
+    let blobCount = Int(reader.u32(Layout.Header.blobCount))
+    guard domainCount <= Layout.maxDomains else { throw .tooManyDomains(domainCount) }
+    guard blobCount <= Layout.maxBlobs else { throw .tooManyBlobs(blobCount) }
+
+    // The record table: counts are bounded above, so the products cannot overflow.
+    let tableOffset = reader.u64(Layout.Header.tableOffset)
+    let tableSize = UInt64(domainCount * Layout.Domain.size + blobCount * Layout.Blob.size)
+    guard tableOffset >= UInt64(Layout.headerSize), tableOffset % 8 == 0,
+      let table = Self.range(tableOffset, tableSize, within: size)
+    else { throw .tableOutOfRange(offset: tableOffset, size: tableSize) }
+
+    let stringsOffset = reader.u64(Layout.Header.stringsOffset)
+    let stringsSize = reader.u64(Layout.Header.stringsSize)
+    guard stringsOffset >= UInt64(Layout.headerSize), stringsSize <= UInt64(UInt32.max),
+      let strings = Self.range(stringsOffset, stringsSize, within: size)
+    else { throw .stringsOutOfRange(offset: stringsOffset, size: stringsSize) }
+    guard !table.overlaps(strings) else { throw .stringsOverlapTable }
+
+    let metadata = [0..<Layout.headerSize, table, strings]
+    let blobTable = table.lowerBound + domainCount * Layout.Domain.size
+    let blobs = Self.readBlobs(reader, count: blobCount, at: blobTable, size: size, metadata: metadata)
+
+    var parser = DomainRecordParser(reader: reader, strings: strings, blobs: blobs)
+    for index in 0..<domainCount {
+      parser.parse(index: index, at: table.lowerBound + index * Layout.Domain.size)
+    }
+    return BootBundle(domains: parser.domains, problems: parser.problems)
+  }
+
+  /// `offset..<offset+length` if it lies inside `0..<size`, computed without overflow.
+  static func range(_ offset: UInt64, _ length: UInt64, within size: Int) -> Range<Int>? {
+    let (end, overflow) = offset.addingReportingOverflow(length)
+    guard !overflow, end <= UInt64(size) else { return nil }
+    return Int(offset)..<Int(end)
+  }
+
+  /// Reads the blob records and finds the defective ones.
+  private static func readBlobs<Bytes>(
+    _ reader: BoundedByteReader<Bytes>, count: Int, at tableStart: Int, size: Int, metadata: [Range<Int>]
+  ) -> [BlobRecord] {
+    var blobs: [BlobRecord] = []
+    for index in 0..<count {
+      let record = tableStart + index * Layout.Blob.size
+      let offset = reader.u64(record + Layout.Blob.offset)
+      let length = reader.u64(record + Layout.Blob.length)
+      var blob = BlobRecord(range: 0..<0, defect: nil)
+      if let range = Self.range(offset, length, within: size) {
+        blob.range = range
+        if length == 0 {
+          blob.defect = .empty
+        } else if offset % UInt64(Layout.blobAlignment) != 0 {
+          blob.defect = .misaligned(offset: offset)
+        } else if metadata.contains(where: { $0.overlaps(range) }) {
+          blob.defect = .overlapsMetadata
+        }
+      } else {
+        blob.defect = .outOfRange(offset: offset, length: length)
+      }
+      blobs.append(blob)
+    }
+
+    // Two blobs sharing bytes would let two domains share frames: both are refused.
+    let placed = blobs.indices.filter { blobs[$0].defect == nil }.sorted {
+      blobs[$0].range.lowerBound < blobs[$1].range.lowerBound
+    }
+    for (left, right) in zip(placed, placed.dropFirst()) where blobs[left].range.overlaps(blobs[right].range) {
+      blobs[left].defect = .overlapsBlob(right)
+      blobs[right].defect = .overlapsBlob(left)
+    }
+    return blobs
+  }
+}
+
+/// A blob record and what is wrong with it, if anything.
+struct BlobRecord {
+  var range: Range<Int>
+  var defect: BundleProblem.BlobDefect?
+}
+
+/// Little-endian reads below `limit`, for the boot-time parsers (bundle, ELF). Callers check
+/// ranges first; a read past the limit yields zero bytes instead of trapping, so a missed check
+/// turns into a format error, never a crash.
+struct BoundedByteReader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+  let bytes: Bytes
+  var limit: Int
+
+  func u8(_ offset: Int) -> UInt8 {
+    guard offset >= 0, offset < limit, offset < bytes.count else { return 0 }
+    return bytes[bytes.startIndex + offset]
+  }
+
+  func u32(_ offset: Int) -> UInt32 {
+    var value: UInt32 = 0
+    for i in 0..<4 { value |= UInt32(u8(offset + i)) << UInt32(8 * i) }
+    return value
+  }
+
+  func u64(_ offset: Int) -> UInt64 {
+    var value: UInt64 = 0
+    for i in 0..<8 { value |= UInt64(u8(offset + i)) << UInt64(8 * i) }
+    return value
+  }
+
+  func bytes(_ range: Range<Int>) -> [UInt8] {
+    var result: [UInt8] = []
+    result.reserveCapacity(range.count)
+    for offset in range { result.append(u8(offset)) }
+    return result
+  }
+}
+
+/// Decodes domain records one by one, collecting the good ones and the problems.
+struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+  typealias Layout = BootBundle.Layout
+
+  let reader: BoundedByteReader<Bytes>
+  let strings: Range<Int>
+  let blobs: [BlobRecord]
+  var domains: [BootBundle.BundledDomain] = []
+  var problems: [BundleProblem] = []
+  /// The domain that claimed each blob first.
+  private var blobUser: [Int?]
+
+  init(reader: BoundedByteReader<Bytes>, strings: Range<Int>, blobs: [BlobRecord]) {
+    self.reader = reader
+    self.strings = strings
+    self.blobs = blobs
+    self.blobUser = [Int?](repeating: nil, count: blobs.count)
+  }
+
+  mutating func parse(index: Int, at record: Int) {
+    // The name first, so every later problem can carry it.
+    let name = string(at: record + Layout.Domain.nameOffset)
+    do throws(BundleProblem.Kind) {
+      let domain = try decode(index: index, at: record, name: name)
+      if let twin = domains.first(where: { $0.config.name == domain.config.name }) {
+        throw BundleProblem.Kind.duplicateName(firstIndex: twin.index)
+      }
+      domains.append(domain)
+    } catch {
+      problems.append(BundleProblem(domainIndex: index, name: name, kind: error))
+    }
+  }
+
+  private mutating func decode(
+    index: Int, at record: Int, name: [UInt8]?
+  ) throws(BundleProblem.Kind) -> BootBundle.BundledDomain {
+    for offset in Layout.Domain.reserved..<Layout.Domain.size where reader.u8(record + offset) != 0 {
+      throw .reservedNotZero(offset: offset)
+    }
+    let flags = reader.u8(record + Layout.Domain.flags)
+    guard flags & ~Layout.Flag.all == 0 else { throw .unknownFlags(flags) }
+    guard let name else { throw .stringOutOfRange(field: .name) }
+
+    let rawType = reader.u32(record + Layout.Domain.type)
+    guard let type = DomainType(rawValue: rawType) else { throw .unknownType(rawType) }
+    let onPoweroff = try action(at: record + Layout.Domain.onPoweroff)
+    let onReboot = try action(at: record + Layout.Domain.onReboot)
+    let onCrash = try action(at: record + Layout.Domain.onCrash)
+    guard let cmdline = string(at: record + Layout.Domain.cmdlineOffset) else {
+      throw .stringOutOfRange(field: .cmdline)
+    }
+    var cpus: [UInt8]? = nil
+    if flags & Layout.Flag.hasCPUs != 0 {
+      guard let value = string(at: record + Layout.Domain.cpusOffset) else { throw .stringOutOfRange(field: .cpus) }
+      cpus = value
+    }
+
+    var config = DomainConfig(
+      name: name, type: type, memoryMiB: Int(reader.u32(record + Layout.Domain.memoryMiB)),
+      vcpus: Int(reader.u32(record + Layout.Domain.vcpus)), kernelPath: [], cmdline: cmdline,
+      onPoweroff: onPoweroff, onReboot: onReboot, onCrash: onCrash, cpus: cpus)
+    if flags & Layout.Flag.hasMaxVCPUs != 0 { config.maxVCPUs = Int(reader.u32(record + Layout.Domain.maxVCPUs)) }
+    if flags & Layout.Flag.hasWeight != 0 { config.weight = Int(reader.u32(record + Layout.Domain.weight)) }
+    if flags & Layout.Flag.hasCap != 0 { config.cap = Int(reader.u32(record + Layout.Domain.cap)) }
+    do {
+      try config.validate(requireKernelPath: false)
+    } catch {
+      throw .invalid(error)
+    }
+
+    let kernel = try claimBlob(reader.u32(record + Layout.Domain.kernelBlob), for: index)
+    var ramdisk: Range<Int>? = nil
+    let ramdiskIndex = reader.u32(record + Layout.Domain.ramdiskBlob)
+    if ramdiskIndex != Layout.noBlob {
+      ramdisk = try claimBlob(ramdiskIndex, for: index)
+    }
+    return BootBundle.BundledDomain(index: index, config: config, kernel: kernel, ramdisk: ramdisk)
+  }
+
+  /// The string an (offset u32, length u32) pair names in the strings area, or nil.
+  private func string(at field: Int) -> [UInt8]? {
+    let offset = UInt64(reader.u32(field))
+    let length = UInt64(reader.u32(field + 4))
+    guard let range = BootBundle.range(offset, length, within: strings.count) else { return nil }
+    return reader.bytes((strings.lowerBound + range.lowerBound)..<(strings.lowerBound + range.upperBound))
+  }
+
+  private func action(at field: Int) throws(BundleProblem.Kind) -> ShutdownAction {
+    let raw = reader.u8(field)
+    guard let action = ShutdownAction(rawValue: raw) else { throw .unknownShutdownAction(raw) }
+    return action
+  }
+
+  private mutating func claimBlob(_ rawIndex: UInt32, for domain: Int) throws(BundleProblem.Kind) -> Range<Int> {
+    guard let index = Int(exactly: rawIndex), index < blobs.count else {
+      throw .blobIndexOutOfRange(rawIndex, count: blobs.count)
+    }
+    if let defect = blobs[index].defect { throw .badBlob(index: index, defect) }
+    if let user = blobUser[index] { throw .blobAlreadyUsed(index: index, byDomain: user) }
+    blobUser[index] = domain
+    return blobs[index].range
+  }
+}
+
+// MARK: - Errors
+
+/// Why a bundle cannot be used at all.
+public enum BundleError: Error, Equatable, Sendable {
+  /// Fewer bytes than a header.
+  case truncatedHeader(available: Int)
+  case badMagic
+  case unsupportedVersion(UInt32)
+  case badHeaderSize(UInt32)
+  case reservedNotZero(offset: Int)
+  case totalSizeTooSmall(UInt64)
+  /// The header claims more bytes than the module holds.
+  case truncated(totalSize: UInt64, available: Int)
+  case tooManyDomains(Int)
+  case tooManyBlobs(Int)
+  case tableOutOfRange(offset: UInt64, size: UInt64)
+  case stringsOutOfRange(offset: UInt64, size: UInt64)
+  case stringsOverlapTable
+
+  /// "boot bundle: version 7 is not supported (expected 1)".
+  public func message() -> [UInt8] {
+    var text = MessageText()
+    text.add("boot bundle: ")
+    switch self {
+    case .truncatedHeader(let available):
+      text.add("only ")
+      text.add(available)
+      text.add(" bytes, shorter than the 64-byte header")
+    case .badMagic:
+      text.add("bad magic (not a Swiftvisor boot bundle)")
+    case .unsupportedVersion(let version):
+      text.add("version ")
+      text.add(UInt(version))
+      text.add(" is not supported (expected 1)")
+    case .badHeaderSize(let size):
+      text.add("header size ")
+      text.add(UInt(size))
+      text.add(" is not 64")
+    case .reservedNotZero(let offset):
+      text.add("reserved header bytes at offset ")
+      text.add(offset)
+      text.add(" are not zero")
+    case .totalSizeTooSmall(let size):
+      text.add("total size ")
+      text.add(UInt(size))
+      text.add(" is smaller than the header")
+    case .truncated(let totalSize, let available):
+      text.add("header says ")
+      text.add(UInt(totalSize))
+      text.add(" bytes but only ")
+      text.add(available)
+      text.add(" are present")
+    case .tooManyDomains(let count):
+      text.add(count)
+      text.add(" domains; at most ")
+      text.add(BootBundle.Layout.maxDomains)
+      text.add(" are allowed")
+    case .tooManyBlobs(let count):
+      text.add(count)
+      text.add(" blobs; at most ")
+      text.add(BootBundle.Layout.maxBlobs)
+      text.add(" are allowed")
+    case .tableOutOfRange(let offset, let size):
+      text.add("record table (offset ")
+      text.addHex(offset)
+      text.add(", ")
+      text.add(UInt(size))
+      text.add(" bytes) is outside the bundle or misaligned")
+    case .stringsOutOfRange(let offset, let size):
+      text.add("strings area (offset ")
+      text.addHex(offset)
+      text.add(", ")
+      text.add(UInt(size))
+      text.add(" bytes) is outside the bundle")
+    case .stringsOverlapTable:
+      text.add("strings area overlaps the record table")
+    }
+    return text.bytes
+  }
+}
+
+/// Why one domain of a bundle cannot be built.
+public struct BundleProblem: Equatable, Sendable {
+  /// The string fields of a domain record.
+  public enum StringField: Equatable, Sendable {
+    case name
+    case cmdline
+    case cpus
+  }
+
+  /// What is wrong with a blob record.
+  public enum BlobDefect: Equatable, Sendable {
+    case empty
+    case outOfRange(offset: UInt64, length: UInt64)
+    case misaligned(offset: UInt64)
+    case overlapsMetadata
+    case overlapsBlob(Int)
+  }
+
+  public enum Kind: Error, Equatable, Sendable {
+    case reservedNotZero(offset: Int)
+    case unknownFlags(UInt8)
+    case stringOutOfRange(field: StringField)
+    case unknownType(UInt32)
+    case unknownShutdownAction(UInt8)
+    case blobIndexOutOfRange(UInt32, count: Int)
+    case badBlob(index: Int, BlobDefect)
+    /// The blob is already the kernel or ramdisk of an earlier domain (or of this one).
+    case blobAlreadyUsed(index: Int, byDomain: Int)
+    case duplicateName(firstIndex: Int)
+    case invalid(DomainConfigProblem)
+  }
+
+  /// The domain's position in the bundle (0-based).
+  public var domainIndex: Int
+  /// Its name, when the name itself could be read.
+  public var name: [UInt8]?
+  public var kind: Kind
+
+  public init(domainIndex: Int, name: [UInt8]?, kind: Kind) {
+    self.domainIndex = domainIndex
+    self.name = name
+    self.kind = kind
+  }
+
+  /// "domain 2 (web): memory: must be between 16 and 65536 MiB (got 8)".
+  public var message: [UInt8] {
+    var text = MessageText()
+    text.add("domain ")
+    text.add(domainIndex)
+    if let name {
+      text.add(" (")
+      text.add(name)
+      text.add(")")
+    }
+    text.add(": ")
+    switch kind {
+    case .reservedNotZero(let offset):
+      text.add("reserved record bytes at offset ")
+      text.add(offset)
+      text.add(" are not zero")
+    case .unknownFlags(let flags):
+      text.add("unknown flags ")
+      text.addHex(UInt64(flags))
+    case .stringOutOfRange(let field):
+      switch field {
+      case .name: text.add("name")
+      case .cmdline: text.add("cmdline")
+      case .cpus: text.add("cpus")
+      }
+      text.add(": string is outside the strings area")
+    case .unknownType(let raw):
+      text.add("type: unknown value ")
+      text.add(UInt(raw))
+    case .unknownShutdownAction(let raw):
+      text.add("shutdown action: unknown value ")
+      text.add(UInt(raw))
+    case .blobIndexOutOfRange(let raw, let count):
+      text.add("blob index ")
+      text.add(UInt(raw))
+      text.add(" is out of range (")
+      text.add(count)
+      text.add(" blobs)")
+    case .badBlob(let index, let defect):
+      text.add("blob ")
+      text.add(index)
+      switch defect {
+      case .empty: text.add(" is empty")
+      case .outOfRange(let offset, let length):
+        text.add(" (offset ")
+        text.addHex(offset)
+        text.add(", ")
+        text.add(UInt(length))
+        text.add(" bytes) is outside the bundle")
+      case .misaligned(let offset):
+        text.add(" at offset ")
+        text.addHex(offset)
+        text.add(" is not 4 KiB-aligned")
+      case .overlapsMetadata: text.add(" overlaps the bundle's header or tables")
+      case .overlapsBlob(let other):
+        text.add(" overlaps blob ")
+        text.add(other)
+      }
+    case .blobAlreadyUsed(let index, let domain):
+      text.add("blob ")
+      text.add(index)
+      text.add(" is already used by domain ")
+      text.add(domain)
+    case .duplicateName(let first):
+      text.add("name is already used by domain ")
+      text.add(first)
+    case .invalid(let problem):
+      text.add(problem.key)
+      text.add(": ")
+      text.add(problem.message())
+    }
+    return text.bytes
+  }
+}

@@ -1,0 +1,322 @@
+// What a domain is made of, as the user describes it (an xl.cfg file on the host) and as the
+// hypervisor receives it (a record in the boot bundle). Both sides validate with the same rules,
+// so a configuration `visor` accepts is one the hypervisor accepts.
+
+/// The kind of guest. Only PVH can be built today; the others are recognised so that a
+/// configuration naming them gets a clear refusal rather than "unknown type".
+public enum DomainType: UInt32, Equatable, Sendable {
+  case pvh = 1
+  case hvm = 2
+  case pv = 3
+}
+
+/// What the hypervisor does when a domain shuts down for a given reason (xl's `on_poweroff`,
+/// `on_reboot`, `on_crash`).
+public enum ShutdownAction: UInt8, Equatable, Sendable {
+  /// Destroy the domain.
+  case destroy = 0
+  /// Destroy it and build it again from the same configuration.
+  case restart = 1
+  /// Keep the domain's memory and state for inspection; it never runs again.
+  case preserve = 2
+}
+
+/// One domain's configuration.
+///
+/// Paths are host-side: `visor` reads the files they name and puts their contents into the boot
+/// bundle, so in the hypervisor `kernelPath` and `ramdiskPath` are only informative.
+public struct DomainConfig: Equatable, Sendable {
+  public var name: [UInt8]
+  public var type: DomainType
+  public var memoryMiB: Int
+  public var vcpus: Int
+  /// Upper limit on vcpus brought up at run time; nil means the same as `vcpus`.
+  public var maxVCPUs: Int?
+  public var kernelPath: [UInt8]
+  public var ramdiskPath: [UInt8]?
+  /// The guest's kernel command line.
+  public var cmdline: [UInt8]
+  public var onPoweroff: ShutdownAction
+  public var onReboot: ShutdownAction
+  public var onCrash: ShutdownAction
+  /// xl's `cpus`: the pcpus the domain's vcpus may run on, as written (e.g. "0-3,^1"). Stored
+  /// for the scheduler, which interprets it.
+  public var cpus: [UInt8]?
+  /// Credit scheduler weight (xl default 256).
+  public var weight: Int?
+  /// Credit scheduler cap in percent of one pcpu; 0 means no cap.
+  public var cap: Int?
+
+  /// The defaults xl uses for everything but the name, memory and kernel.
+  public init(
+    name: [UInt8], type: DomainType = .pvh, memoryMiB: Int, vcpus: Int = 1, maxVCPUs: Int? = nil,
+    kernelPath: [UInt8], ramdiskPath: [UInt8]? = nil, cmdline: [UInt8] = [],
+    onPoweroff: ShutdownAction = .destroy, onReboot: ShutdownAction = .restart,
+    onCrash: ShutdownAction = .destroy, cpus: [UInt8]? = nil, weight: Int? = nil, cap: Int? = nil
+  ) {
+    self.name = name
+    self.type = type
+    self.memoryMiB = memoryMiB
+    self.vcpus = vcpus
+    self.maxVCPUs = maxVCPUs
+    self.kernelPath = kernelPath
+    self.ramdiskPath = ramdiskPath
+    self.cmdline = cmdline
+    self.onPoweroff = onPoweroff
+    self.onReboot = onReboot
+    self.onCrash = onCrash
+    self.cpus = cpus
+    self.weight = weight
+    self.cap = cap
+  }
+
+  // MARK: - Limits
+
+  public static let maxNameLength = 64
+  public static let memoryMiBRange = 16...65536
+  public static let vcpuRange = 1...64
+  public static let weightRange = 1...65535
+  /// 100 per vcpu at most: a cap above all of the domain's vcpus running flat out means nothing.
+  public static let capRange = 0...6400
+  /// Longest command line passed to a guest (Linux's COMMAND_LINE_SIZE on x86 is 2048).
+  public static let maxCmdlineLength = 2048
+  /// Longest `cpus` string kept.
+  public static let maxCPUsLength = 256
+
+  // MARK: - Validation
+
+  /// Checks the rules every domain must meet and throws the first one broken.
+  ///
+  /// `requireKernelPath` is false in the hypervisor, where the kernel arrives as bytes and the
+  /// path is meaningless.
+  public func validate(requireKernelPath: Bool = true) throws(DomainConfigProblem) {
+    if name.isEmpty { throw .missingName }
+    if name.count > Self.maxNameLength { throw .nameTooLong(length: name.count) }
+    for byte in name where !Self.isNameByte(byte) { throw .nameHasInvalidByte(byte) }
+    if type != .pvh { throw .unsupportedType(type) }
+    if !Self.memoryMiBRange.contains(memoryMiB) { throw .memoryOutOfRange(memoryMiB) }
+    if !Self.vcpuRange.contains(vcpus) { throw .vcpusOutOfRange(vcpus) }
+    if let maxVCPUs, maxVCPUs < vcpus || maxVCPUs > Self.vcpuRange.upperBound {
+      throw .maxVCPUsOutOfRange(maxVCPUs, vcpus: vcpus)
+    }
+    if requireKernelPath && kernelPath.isEmpty { throw .missingKernel }
+    if cmdline.count > Self.maxCmdlineLength { throw .cmdlineTooLong(length: cmdline.count) }
+    if cmdline.contains(0) { throw .cmdlineHasNUL }
+    if let cpus, cpus.count > Self.maxCPUsLength { throw .cpusTooLong(length: cpus.count) }
+    if let weight, !Self.weightRange.contains(weight) { throw .weightOutOfRange(weight) }
+    if let cap, !Self.capRange.contains(cap) { throw .capOutOfRange(cap) }
+  }
+
+  /// A domain name is `[A-Za-z0-9_.-]`: it appears in console prefixes and log lines, so it
+  /// must not carry spaces or control bytes.
+  public static func isNameByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+      UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+      return true
+    default:
+      return false
+    }
+  }
+}
+
+/// A rule of `DomainConfig.validate` that a configuration breaks.
+public enum DomainConfigProblem: Error, Equatable, Sendable {
+  case missingName
+  case nameTooLong(length: Int)
+  case nameHasInvalidByte(UInt8)
+  case unsupportedType(DomainType)
+  case memoryOutOfRange(Int)
+  case vcpusOutOfRange(Int)
+  case maxVCPUsOutOfRange(Int, vcpus: Int)
+  case missingKernel
+  case cmdlineTooLong(length: Int)
+  case cmdlineHasNUL
+  case cpusTooLong(length: Int)
+  case weightOutOfRange(Int)
+  case capOutOfRange(Int)
+
+  /// The xl.cfg key the problem is about.
+  public var key: [UInt8] {
+    switch self {
+    case .missingName, .nameTooLong, .nameHasInvalidByte: return Array("name".utf8)
+    case .unsupportedType: return Array("type".utf8)
+    case .memoryOutOfRange: return Array("memory".utf8)
+    case .vcpusOutOfRange: return Array("vcpus".utf8)
+    case .maxVCPUsOutOfRange: return Array("maxvcpus".utf8)
+    case .missingKernel: return Array("kernel".utf8)
+    case .cmdlineTooLong, .cmdlineHasNUL: return Array("cmdline".utf8)
+    case .cpusTooLong: return Array("cpus".utf8)
+    case .weightOutOfRange: return Array("weight".utf8)
+    case .capOutOfRange: return Array("cap".utf8)
+    }
+  }
+
+  /// What is wrong, in words, without the key: "must be between 16 and 65536 (got 8)".
+  public func message() -> [UInt8] {
+    var text = MessageText()
+    switch self {
+    case .missingName:
+      text.add("is required and must not be empty")
+    case .nameTooLong(let length):
+      text.add("is ")
+      text.add(length)
+      text.add(" bytes long; at most ")
+      text.add(DomainConfig.maxNameLength)
+      text.add(" are allowed")
+    case .nameHasInvalidByte(let byte):
+      text.add("may contain only A-Z a-z 0-9 _ . - (found byte ")
+      text.addHex(UInt64(byte))
+      text.add(")")
+    case .unsupportedType(let type):
+      text.add("\"")
+      text.add(type.name)
+      text.add("\" guests are not supported yet; only \"pvh\" is")
+    case .memoryOutOfRange(let value):
+      text.addRange(DomainConfig.memoryMiBRange, unit: " MiB", got: value)
+    case .vcpusOutOfRange(let value):
+      text.addRange(DomainConfig.vcpuRange, unit: "", got: value)
+    case .maxVCPUsOutOfRange(let value, let vcpus):
+      text.addRange(vcpus...DomainConfig.vcpuRange.upperBound, unit: " (at least vcpus)", got: value)
+    case .missingKernel:
+      text.add("is required")
+    case .cmdlineTooLong(let length):
+      text.add("is ")
+      text.add(length)
+      text.add(" bytes long; at most ")
+      text.add(DomainConfig.maxCmdlineLength)
+      text.add(" are allowed")
+    case .cmdlineHasNUL:
+      text.add("must not contain a NUL byte")
+    case .cpusTooLong(let length):
+      text.add("is ")
+      text.add(length)
+      text.add(" bytes long; at most ")
+      text.add(DomainConfig.maxCPUsLength)
+      text.add(" are allowed")
+    case .weightOutOfRange(let value):
+      text.addRange(DomainConfig.weightRange, unit: "", got: value)
+    case .capOutOfRange(let value):
+      text.addRange(DomainConfig.capRange, unit: " percent", got: value)
+    }
+    return text.bytes
+  }
+}
+
+extension DomainType {
+  /// The name xl.cfg uses for the type.
+  public var name: [UInt8] {
+    switch self {
+    case .pvh: return Array("pvh".utf8)
+    case .hvm: return Array("hvm".utf8)
+    case .pv: return Array("pv".utf8)
+    }
+  }
+
+  /// The type xl.cfg calls `name`, or nil.
+  public init?(name: [UInt8]) {
+    if name.elementsEqual("pvh".utf8) {
+      self = .pvh
+    } else if name.elementsEqual("hvm".utf8) {
+      self = .hvm
+    } else if name.elementsEqual("pv".utf8) {
+      self = .pv
+    } else {
+      return nil
+    }
+  }
+}
+
+extension ShutdownAction {
+  /// The name xl.cfg uses for the action.
+  public var name: [UInt8] {
+    switch self {
+    case .destroy: return Array("destroy".utf8)
+    case .restart: return Array("restart".utf8)
+    case .preserve: return Array("preserve".utf8)
+    }
+  }
+
+  /// Every action name xl knows (libxl's action_on_shutdown). The ones without a
+  /// `ShutdownAction` are recognised so they can be refused as unsupported rather than unknown.
+  public static let xlActionNames: [[UInt8]] = [
+    Array("destroy".utf8), Array("restart".utf8), Array("rename-restart".utf8),
+    Array("preserve".utf8), Array("coredump-destroy".utf8), Array("coredump-restart".utf8),
+    Array("soft-reset".utf8),
+  ]
+
+  /// The action xl.cfg calls `name`, or nil (also for xl actions not supported here).
+  public init?(name: [UInt8]) {
+    if name.elementsEqual("destroy".utf8) {
+      self = .destroy
+    } else if name.elementsEqual("restart".utf8) {
+      self = .restart
+    } else if name.elementsEqual("preserve".utf8) {
+      self = .preserve
+    } else {
+      return nil
+    }
+  }
+}
+
+// MARK: - Message text
+
+/// Builds the byte strings of error messages without `String` formatting, which Embedded Swift
+/// keeps out of the image.
+struct MessageText {
+  var bytes: [UInt8] = []
+
+  mutating func add(_ text: String) {
+    bytes.append(contentsOf: text.utf8)
+  }
+
+  mutating func add(_ raw: [UInt8]) {
+    bytes.append(contentsOf: raw)
+  }
+
+  /// A signed decimal number.
+  mutating func add(_ value: Int) {
+    if value < 0 {
+      bytes.append(UInt8(ascii: "-"))
+      add(value.magnitude)
+    } else {
+      add(UInt(value))
+    }
+  }
+
+  /// An unsigned decimal number.
+  mutating func add(_ value: UInt) {
+    var digits: [UInt8] = []
+    var rest = value
+    repeat {
+      digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+      rest /= 10
+    } while rest > 0
+    bytes.append(contentsOf: digits.reversed())
+  }
+
+  /// `0x` and the hexadecimal digits of `value`, without leading zeros.
+  mutating func addHex(_ value: UInt64) {
+    bytes.append(contentsOf: "0x".utf8)
+    var digits: [UInt8] = []
+    var rest = value
+    repeat {
+      let nibble = UInt8(rest & 0xF)
+      digits.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+      rest >>= 4
+    } while rest > 0
+    bytes.append(contentsOf: digits.reversed())
+  }
+
+  /// "must be between LOW and HIGHunit (got VALUE)".
+  mutating func addRange(_ range: ClosedRange<Int>, unit: String, got value: Int) {
+    add("must be between ")
+    add(range.lowerBound)
+    add(" and ")
+    add(range.upperBound)
+    add(unit)
+    add(" (got ")
+    add(value)
+    add(")")
+  }
+}

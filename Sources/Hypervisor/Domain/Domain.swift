@@ -1,0 +1,127 @@
+/// A domain: one guest virtual machine, the hypervisor's equivalent of a process.
+///
+/// It owns memory (its guest-physical → machine map), vcpus (its threads), and its console.
+/// The architecture layer builds it (X86/Domain/DomainBuilder.swift) and runs its vcpus; the
+/// arch-neutral parts (lifecycle, console, hypercall bookkeeping) live here.
+public final class Domain: @unchecked Sendable {
+  public enum State: Equatable, Sendable {
+    case building, running, paused
+    /// Shut down (by itself or by the hypervisor); its vcpus no longer run; waiting to be destroyed.
+    case shutdown
+    /// Destroyed: every frame returned. Kept only so the last word about it can be printed.
+    case dead
+  }
+
+  /// Why a domain stopped, with Xen's SHUTDOWN_* numbering.
+  public enum ShutdownReason: UInt32, Sendable {
+    case poweroff = 0, reboot = 1, suspend = 2, crash = 3, watchdog = 4, softReset = 5
+    public var name: StaticString {
+      switch self {
+      case .poweroff: "poweroff"
+      case .reboot: "reboot"
+      case .suspend: "suspend"
+      case .crash: "crash"
+      case .watchdog: "watchdog"
+      case .softReset: "soft_reset"
+      }
+    }
+  }
+
+  public let id: UInt16
+  public let name: [UInt8]
+  public var state: State = .building
+  public private(set) var shutdownReason: ShutdownReason?
+  /// SCHEDOP_shutdown_code: the code a guest asked to be reported with its next shutdown.
+  public var shutdownCode: UInt32?
+  public var vcpus: [VCPU] = []
+  public let memoryBytes: UInt64
+  /// Machine address of the root of the p2m (the nested page table), set by the builder.
+  public var p2mRoot: UInt64 = 0
+  /// Frames taken from the allocator for this domain (RAM, tables, vcpu pages).
+  public var framesInUse: Int = 0
+  /// Guest RAM pages mapped now, and the most it may have (its `memory=`).
+  public var ramPages: Int = 0
+  public var maximumPages: Int = 0
+  /// How often a long hypercall of this domain stopped at a preemption point.
+  public var continuations: Int = 0
+  /// Guest frame number where the guest placed shared_info (XENMEM_add_to_physmap), if any,
+  /// and the machine frame behind it.
+  public var sharedInfoGFN: UInt64?
+  public var sharedInfoMachine: UInt64 = 0
+  /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
+  public var hvmParams = [UInt64](repeating: 0, count: 64)
+  /// The guest-physical address of its hypercall page, once the guest asked for one.
+  public var hypercallPage: UInt64?
+  public var console = DomainConsole()
+  /// Set (under `lock`) by the one pcpu that destroys the domain.
+  public var destroyClaimed = false
+  public let lock = SpinLock()
+
+  public init(id: UInt16, name: [UInt8], memoryBytes: UInt64) {
+    self.id = id
+    self.name = name
+    self.memoryBytes = memoryBytes
+  }
+
+  public var nameString: String { String(decoding: name, as: UTF8.self) }
+
+  /// Records the first shutdown reason and stops every vcpu. Later calls keep the first reason
+  /// (a crash while shutting down does not hide the poweroff that started it).
+  public func shutDown(_ reason: ShutdownReason) {
+    lock.lock()
+    let first = shutdownReason == nil
+    if first {
+      shutdownReason = reason
+      state = .shutdown
+    }
+    lock.unlock()
+    for vcpu in vcpus { vcpu.stop() }
+  }
+
+  public var isAlive: Bool { state == .running || state == .paused || state == .building }
+}
+
+/// A domain's console: bytes from console_io and port 0xE9 are collected into lines, and each
+/// whole line is printed as `(dN) text`, so output from different domains never mixes mid-line.
+public struct DomainConsole: Sendable {
+  public static let maximumLine = 256
+  private var pending: [UInt8] = []
+
+  public init() {}
+
+  /// Appends bytes; returns the lines completed by them (without the newline).
+  public mutating func append(_ bytes: some Sequence<UInt8>) -> [[UInt8]] {
+    var lines: [[UInt8]] = []
+    for byte in bytes {
+      if byte == UInt8(ascii: "\n") {
+        lines.append(pending)
+        pending.removeAll(keepingCapacity: true)
+      } else if byte != UInt8(ascii: "\r") {
+        pending.append(byte)
+        if pending.count >= Self.maximumLine {
+          lines.append(pending)
+          pending.removeAll(keepingCapacity: true)
+        }
+      }
+    }
+    return lines
+  }
+
+  /// Whatever is left without a newline (printed when the domain ends).
+  public mutating func flush() -> [UInt8]? {
+    guard !pending.isEmpty else { return nil }
+    defer { pending.removeAll() }
+    return pending
+  }
+}
+
+/// Where every byte a guest prints ends up (console_io, port 0xE9): collected into lines per
+/// domain, each whole line printed as `(dN) text`.
+public enum ConsoleOutput {
+  public static func write(_ bytes: [UInt8], for domain: Domain) {
+    domain.lock.lock()
+    let lines = domain.console.append(bytes)
+    domain.lock.unlock()
+    for line in lines { Log.domain(domain.id, line) }
+  }
+}

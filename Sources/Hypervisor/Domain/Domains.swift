@@ -1,0 +1,36 @@
+import Synchronization
+
+/// Every domain the hypervisor knows, by id. Domain 0 is never used (Xen reserves it for the
+/// control domain; Swiftvisor has none yet), so boot-time domains are numbered from 1.
+public enum Domains {
+  nonisolated(unsafe) private static var table: [Domain] = []
+  private static let lock = SpinLock()
+  nonisolated(unsafe) private static var nextID: UInt16 = 1
+  /// Domains created and not yet destroyed.
+  public static let live = Atomic<Int>(0)
+  /// Domains whose end was anything but a clean poweroff.
+  public static let failed = Atomic<Int>(0)
+  public static let created = Atomic<Int>(0)
+
+  public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain {
+    lock.withLock {
+      let domain = Domain(id: nextID, name: name, memoryBytes: memoryBytes)
+      nextID += 1
+      table.append(domain)
+      live.wrappingAdd(1, ordering: .relaxed)
+      created.wrappingAdd(1, ordering: .relaxed)
+      return domain
+    }
+  }
+
+  /// Forgets a destroyed domain.
+  public static func remove(_ domain: Domain, cleanly: Bool) {
+    lock.withLock {
+      table.removeAll { $0 === domain }
+    }
+    if !cleanly { failed.wrappingAdd(1, ordering: .relaxed) }
+    live.wrappingSubtract(1, ordering: .releasing)
+  }
+
+  public static var all: [Domain] { lock.withLock { table } }
+}

@@ -1,0 +1,28 @@
+import XenABI
+
+/// The hypercall table: Xen's numbering, one handler per hypercall. Anything not named here,
+/// and any subop a handler does not know, answers -ENOSYS: guests probe optional interfaces
+/// that way, and an honest "not implemented" is what lets them fall back.
+public enum Hypercalls {
+  /// Hypercalls with a handler (SUPPORT.md lists the subops).
+  public static let implemented: [XenABI.Hypercall] = [.memoryOp, .xenVersion, .consoleIO, .vcpuOp, .schedOp, .hvmOp]
+
+  public static func dispatch<Environment: HypercallEnvironment>(_ frame: HypercallFrame, _ environment: Environment) -> HypercallOutcome {
+    guard let call = XenABI.Hypercall(rawValue: frame.number) else { return .error(.ENOSYS) }
+    let (a0, a1, a2, _, _) = frame.arguments
+    switch call {
+    case .xenVersion: return XenVersion.handle(command: a0, argument: a1, environment)
+    case .consoleIO: return ConsoleIO.handle(frame, environment)
+    case .schedOp: return SchedOp.handle(command: a0, argument: a1, environment)
+    case .memoryOp: return MemoryOp.handle(frame, environment)
+    case .hvmOp: return HVMOp.handle(command: a0, argument: a1, environment)
+    case .vcpuOp: return VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
+    default: return .error(.ENOSYS)
+    }
+  }
+
+  /// `domid` as a guest may name itself: DOMID_SELF or its own id.
+  static func isSelf(_ domid: UInt16, _ domain: Domain) -> Bool {
+    domid == XenABI.DomainID.selfDomain || domid == domain.id
+  }
+}

@@ -1,0 +1,31 @@
+import XenABI
+
+/// HYPERVISOR_hvm_op: HVM parameters (where the console and xenstore pages are, the event
+/// callback) and other HVM controls. Only get_param and set_param exist yet.
+enum HVMOp {
+  /// Parameters a guest may set on itself.
+  static let guestWritable: [XenABI.HVMParam] = [.callbackIRQ]
+
+  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
+    guard command <= UInt64(UInt32.max), let op = XenABI.HVMOp(rawValue: UInt32(command)) else {
+      return .error(.ENOSYS)
+    }
+    switch op {
+    case .getParam, .setParam:
+      guard let bytes = env.read(argument, count: 16),
+            let domid = bytes.littleEndian(UInt16.self, at: 0),
+            let index = bytes.littleEndian(UInt32.self, at: 4),
+            let value = bytes.littleEndian(UInt64.self, at: 8) else { return .error(.EFAULT) }
+      guard Hypercalls.isSelf(domid, env.domain) else { return .error(.EPERM) }
+      guard index < XenABI.HVMParam.count, Int(index) < env.domain.hvmParams.count else { return .error(.EINVAL) }
+      if op == .getParam {
+        return env.writeLE(env.domain.hvmParams[Int(index)], at: argument + 8) ? .result(0) : .error(.EFAULT)
+      }
+      guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { return .error(.EPERM) }
+      env.domain.hvmParams[Int(index)] = value
+      return .result(0)
+    default:
+      return .error(.ENOSYS)
+    }
+  }
+}

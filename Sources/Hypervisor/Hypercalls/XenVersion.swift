@@ -1,0 +1,54 @@
+import XenABI
+
+/// HYPERVISOR_xen_version: who the hypervisor says it is, and which optional features it offers.
+enum XenVersion {
+  static let major: Int64 = 4
+  static let minor: Int64 = 17
+
+  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
+    guard command <= UInt64(UInt32.max), let op = XenABI.VersionCommand(rawValue: UInt32(command)) else {
+      return .error(.ENOSYS)
+    }
+    switch op {
+    case .version:
+      return .result((major << 16) | minor)
+    case .extraversion:
+      return copyOut(paddedString("-swiftvisor", size: XenABI.VersionLayout.extraversionSize), to: argument, env)
+    case .compileInfo:
+      let info = XenABI.VersionLayout.CompileInfo.self
+      var bytes = paddedString("swiftc (Embedded Swift)", size: info.compilerSize)
+      bytes += paddedString("swiftvisor", size: info.compileBySize)
+      bytes += paddedString("", size: info.compileDomainSize)
+      bytes += paddedString("", size: info.compileDateSize)
+      return copyOut(bytes, to: argument, env)
+    case .capabilities:
+      return copyOut(paddedString("hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p", size: XenABI.VersionLayout.capabilitiesSize), to: argument, env)
+    case .changeset:
+      return copyOut(paddedString("unavailable", size: XenABI.VersionLayout.changesetSize), to: argument, env)
+    case .platformParameters:
+      // HYPERVISOR_VIRT_START for 64-bit guests: meaningful to PV guests only, reported as Xen does.
+      return copyOut(littleEndianBytes(UInt64(0xFFFF_8000_0000_0000)), to: argument, env)
+    case .getFeatures:
+      guard let index = env.readLE(UInt32.self, at: argument) else { return .error(.EFAULT) }
+      // Only features Swiftvisor really provides are reported; none of XENFEAT_* yet (the
+      // callback vector arrives with event channels).
+      let submap: UInt32 = index == 0 ? 0 : 0
+      guard env.writeLE(submap, at: argument + UInt64(XenABI.VersionLayout.FeatureInfo.Offset.submap)) else {
+        return .error(.EFAULT)
+      }
+      return .result(0)
+    case .pagesize:
+      return .result(4096)
+    case .guestHandle:
+      return copyOut([UInt8](repeating: 0, count: XenABI.VersionLayout.domainHandleSize), to: argument, env)
+    case .commandline:
+      return .error(.EPERM)          // the hypervisor's command line is for the control domain only
+    default:
+      return .error(.ENOSYS)
+    }
+  }
+
+  private static func copyOut<E: HypercallEnvironment>(_ bytes: [UInt8], to address: UInt64, _ env: E) -> HypercallOutcome {
+    env.write(address, bytes) ? .result(0) : .error(.EFAULT)
+  }
+}

@@ -1,0 +1,95 @@
+/// The scheduler interface: what the pcpu loop asks for, whatever the policy.
+///
+/// Policies are classes conforming to `SchedulerPolicy` (a class-bound protocol: Embedded Swift
+/// allows those as existentials). `Scheduler.policy` is chosen at boot. All calls may come from
+/// any pcpu with interrupts off; the policy does its own locking.
+public protocol SchedulerPolicy: AnyObject {
+  /// A vcpu became runnable (created and started, woken, unpaused).
+  func wake(_ vcpu: VCPU)
+  /// The vcpu `pcpu` should run next, or nil to idle. The returned vcpu is marked running.
+  func pick(pcpu: Int) -> VCPU?
+  /// The running vcpu gives up its pcpu but stays runnable (yield, preemption).
+  func requeue(_ vcpu: VCPU)
+  /// The running vcpu stops being runnable (blocked, paused, down); it is no longer queued.
+  func sleep(_ vcpu: VCPU, as state: VCPU.RunState)
+  /// Forget the vcpu entirely (its domain is being destroyed).
+  func remove(_ vcpu: VCPU)
+  /// Length of a time slice, in nanoseconds.
+  var timeslice: UInt64 { get }
+}
+
+public enum Scheduler {
+  nonisolated(unsafe) public static var policy: (any SchedulerPolicy)?
+  /// Set by the arch layer: interrupts idle pcpus so they look at the run queue now.
+  nonisolated(unsafe) public static var kickIdlePCPUs: (@convention(c) () -> Void)?
+}
+
+/// The first policy: one global round-robin queue with timer preemption. Every pcpu takes the
+/// vcpu at the head; a vcpu that used its slice, yielded or was woken goes to the tail. Simple
+/// and fair for equal vcpus; the credit scheduler (weights, caps, per-pcpu queues) replaces it.
+public final class RoundRobinScheduler: SchedulerPolicy {
+  private let lock = SpinLock()
+  private var queue: [VCPU] = []
+  private var head = 0
+  public let timeslice: UInt64
+
+  public init(timesliceNanoseconds: UInt64 = 10_000_000) {
+    timeslice = timesliceNanoseconds
+  }
+
+  public func wake(_ vcpu: VCPU) {
+    lock.withLock {
+      guard vcpu.runState == .blocked || vcpu.runState == .down || vcpu.runState == .paused else { return }
+      vcpu.runState = .runnable
+      queue.append(vcpu)
+    }
+    Scheduler.kickIdlePCPUs?()
+  }
+
+  public func pick(pcpu: Int) -> VCPU? {
+    lock.withLock {
+      while head < queue.count {
+        let vcpu = queue[head]
+        head += 1
+        compact()
+        if vcpu.runState == .runnable {
+          vcpu.runState = .running
+          return vcpu
+        }
+      }
+      return nil
+    }
+  }
+
+  public func requeue(_ vcpu: VCPU) {
+    lock.withLock {
+      guard vcpu.runState == .running else { return }
+      vcpu.runState = .runnable
+      queue.append(vcpu)
+    }
+  }
+
+  public func sleep(_ vcpu: VCPU, as state: VCPU.RunState) {
+    lock.withLock { vcpu.runState = state }
+  }
+
+  public func remove(_ vcpu: VCPU) {
+    lock.withLock {
+      vcpu.runState = .down
+      var kept: [VCPU] = []
+      for i in head..<queue.count where queue[i] !== vcpu { kept.append(queue[i]) }
+      queue = kept
+      head = 0
+    }
+  }
+
+  public var queued: Int { lock.withLock { queue.count - head } }
+
+  /// Drops the consumed prefix now and then, so the array does not grow without bound.
+  private func compact() {
+    if head > 64 && head * 2 > queue.count {
+      queue.removeFirst(head)
+      head = 0
+    }
+  }
+}

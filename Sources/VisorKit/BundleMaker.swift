@@ -1,0 +1,87 @@
+import Foundation
+import Hypervisor
+
+/// Turns xl.cfg-style domain configurations into one boot bundle (Hypervisor/Boot/BootBundle.swift),
+/// the module the hypervisor builds its boot-time domains from.
+///
+/// Everything a user can get wrong is checked here first, with the file named in the message:
+/// the configuration's syntax and values, the kernel (an ELF with a PVH entry note, or a bzImage
+/// whose LZ4 payload holds one) and the ramdisk. Paths inside a configuration are relative to
+/// the configuration file's folder.
+public enum BundleMaker {
+  public struct Domain {
+    public var config: DomainConfig
+    public var kernel: [UInt8]
+    public var ramdisk: [UInt8]?
+    public var warnings: [String]
+  }
+
+  /// Reads and checks one configuration and the files it names.
+  public static func load(configPath: String) throws(VisorError) -> Domain {
+    let url = URL(fileURLWithPath: configPath)
+    guard let text = try? Data(contentsOf: url) else {
+      throw VisorError(.badConfig, "\(configPath): cannot read the file")
+    }
+    let fileName = Array(url.lastPathComponent.utf8)
+    let config: DomainConfig
+    let warnings: [XLConfigWarning]
+    do throws(XLConfigError) {
+      (config, warnings) = try XLConfig.parseWithWarnings(Array(text), fileName: fileName)
+    } catch {
+      throw VisorError(.badConfig, String(decoding: error.message(), as: UTF8.self))
+    }
+    let folder = url.deletingLastPathComponent()
+    func resolve(_ path: [UInt8]) -> URL {
+      let text = String(decoding: path, as: UTF8.self)
+      return text.hasPrefix("/") ? URL(fileURLWithPath: text) : folder.appendingPathComponent(text)
+    }
+    let kernelURL = resolve(config.kernelPath)
+    guard let kernelFile = try? Data(contentsOf: kernelURL) else {
+      throw VisorError(.badConfig, "\(configPath): kernel \(kernelURL.path): cannot read the file")
+    }
+    var kernel = Array(kernelFile)
+    if BzImage.isBzImage(kernel) {
+      do throws(BzImageError) {
+        kernel = try BzImage.extractELF(kernel)
+      } catch {
+        throw VisorError(.badConfig, "\(configPath): kernel \(kernelURL.path): \(String(decoding: error.message(), as: UTF8.self))")
+      }
+    }
+    do throws(ELFError) {
+      let image = try Hypervisor.ELFImage.parse(kernel)
+      try image.checkFits(guestMemoryBytes: UInt64(config.memoryMiB) << 20, reserved: [0xA_0000..<0x10_0000])
+    } catch {
+      throw VisorError(.badConfig, "\(configPath): kernel \(kernelURL.path): \(String(decoding: error.message(), as: UTF8.self))")
+    }
+    var ramdisk: [UInt8]?
+    if let path = config.ramdiskPath {
+      let ramdiskURL = resolve(path)
+      guard let data = try? Data(contentsOf: ramdiskURL) else {
+        throw VisorError(.badConfig, "\(configPath): ramdisk \(ramdiskURL.path): cannot read the file")
+      }
+      ramdisk = Array(data)
+    }
+    return Domain(config: config, kernel: kernel, ramdisk: ramdisk,
+                  warnings: warnings.map { String(decoding: $0.message(fileName: fileName), as: UTF8.self) })
+  }
+
+  /// Loads every configuration and writes the bundle to `output`. Domain names must be unique.
+  public static func make(configPaths: [String], output: URL) throws(VisorError) -> [Domain] {
+    var domains: [Domain] = []
+    for path in configPaths {
+      let domain = try load(configPath: path)
+      if domains.contains(where: { $0.config.name == domain.config.name }) {
+        throw VisorError(.badConfig, "\(path): name \"\(String(decoding: domain.config.name, as: UTF8.self))\" is already used by another domain")
+      }
+      domains.append(domain)
+    }
+    let bytes = BootBundle.build(domains: domains.map { ($0.config, $0.kernel, $0.ramdisk) })
+    do {
+      try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try Data(bytes).write(to: output)
+    } catch {
+      throw VisorError(.badConfig, "cannot write the boot bundle \(output.path): \(error.localizedDescription)")
+    }
+    return domains
+  }
+}

@@ -1,0 +1,113 @@
+#if os(none)
+import Hypervisor
+import Support
+import Synchronization
+
+/// Creating a vcpu's architecture state (VMCB and context page) and setting its registers.
+public enum ArchVCPU {
+  nonisolated(unsafe) static var nextASID: UInt32 = 1
+  static let asidLock = SpinLock()
+
+  /// The PVH boot state, as Xen gives it (docs/misc/pvh.rst): 32-bit protected mode, paging
+  /// off, flat 4 GiB code and data segments, EBX = the start info's guest-physical address.
+  public struct PVHStart {
+    public var entry: UInt64
+    public var startInfo: UInt64
+    public init(entry: UInt64, startInfo: UInt64) { self.entry = entry; self.startInfo = startInfo }
+  }
+
+  /// Allocates and fills the VMCB and context page. Returns false if memory ran out.
+  public static func create(_ vcpu: VCPU) -> Bool {
+    guard let vmcbPage = Frames.allocate(order: 0) else { return false }
+    guard let contextPage = Frames.allocate(order: 0) else {
+      try? Frames.free(vmcbPage)
+      return false
+    }
+    PhysicalMemory.zero(vmcbPage, count: 4096)
+    PhysicalMemory.zero(contextPage, count: 4096)
+    // The guest's FPU starts in the hypervisor's clean default state.
+    if let clean = PhysicalMemory().read(hostFPUStateAddress(), count: 512) {
+      PhysicalMemory.write(clean, to: contextPage + UInt64(GC_FPU))
+    }
+    vcpu.vmcb = vmcbPage
+    vcpu.context = contextPage
+    vcpu.domain.framesInUse += 2
+    asidLock.withLock {
+      vcpu.asid = nextASID
+      nextASID = nextASID + 1 >= max(SVM.maximumASID, 2) ? 1 : nextASID + 1
+    }
+    let vmcb = VMCB(address: vmcbPage)
+    vmcb.write32(VMCB.Control.interceptMisc1,
+      VMCB.Intercept1.intr | VMCB.Intercept1.nmi | VMCB.Intercept1.smi | VMCB.Intercept1.initSignal
+      | VMCB.Intercept1.cpuid | VMCB.Intercept1.invd | VMCB.Intercept1.hlt | VMCB.Intercept1.ioio
+      | VMCB.Intercept1.msr | VMCB.Intercept1.taskSwitch | VMCB.Intercept1.shutdown)
+    vmcb.write32(VMCB.Control.interceptMisc2,
+      VMCB.Intercept2.vmrun | VMCB.Intercept2.vmmcall | VMCB.Intercept2.vmload | VMCB.Intercept2.vmsave
+      | VMCB.Intercept2.stgi | VMCB.Intercept2.clgi | VMCB.Intercept2.skinit | VMCB.Intercept2.monitor
+      | VMCB.Intercept2.mwait | VMCB.Intercept2.xsetbv)
+    vmcb.write64(VMCB.Control.iopmBase, SVM.ioPermissionMap)
+    vmcb.write64(VMCB.Control.msrpmBase, SVM.msrPermissionMap)
+    vmcb.write32(VMCB.Control.guestASID, vcpu.asid)
+    vmcb.write64(VMCB.Control.virtualInterrupt, 1 << 24)          // V_INTR_MASKING
+    vmcb.write64(VMCB.Control.nestedPagingEnable, 1)
+    vmcb.write64(VMCB.Control.nestedCR3, vcpu.domain.p2mRoot)
+    vmcb.write64(VMCB.Save.guestPAT, 0x0007_0406_0007_0406)
+    vmcb.write64(VMCB.Save.dr6, 0xFFFF_0FF0)
+    vmcb.write64(VMCB.Save.dr7, 0x400)
+    return true
+  }
+
+  /// Frees the VMCB and context page.
+  public static func destroy(_ vcpu: VCPU) {
+    if vcpu.vmcb != 0 { try? Frames.free(vcpu.vmcb); vcpu.vmcb = 0 }
+    if vcpu.context != 0 { try? Frames.free(vcpu.context); vcpu.context = 0 }
+  }
+
+  public static func setPVHStart(_ vcpu: VCPU, _ start: PVHStart) {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    let code = VMCB.SegmentValue(selector: 0x10, attributes: 0xC9B, limit: 0xFFFF_FFFF, base: 0)
+    let data = VMCB.SegmentValue(selector: 0x18, attributes: 0xC93, limit: 0xFFFF_FFFF, base: 0)
+    vmcb.setSegment(.cs, code)
+    for segment in [VMCB.Segment.ds, .es, .ss, .fs, .gs] { vmcb.setSegment(segment, data) }
+    vmcb.setSegment(.tr, VMCB.SegmentValue(selector: 0x20, attributes: 0x8B, limit: 0x67, base: 0))
+    vmcb.setSegment(.ldtr, VMCB.SegmentValue(selector: 0, attributes: 0x82, limit: 0, base: 0))
+    vmcb.setSegment(.gdtr, VMCB.SegmentValue(selector: 0, attributes: 0, limit: 0xFFFF, base: 0))
+    vmcb.setSegment(.idtr, VMCB.SegmentValue(selector: 0, attributes: 0, limit: 0xFFFF, base: 0))
+    vmcb.cr0 = 0x11                        // PE | ET
+    vmcb.cr4 = 0
+    vmcb.cr3 = 0
+    vmcb.efer = SVM.eferSVME               // VMRUN requires SVME in the guest's EFER
+    vmcb.rflags = 0x2
+    vmcb.rip = start.entry
+    vmcb.rsp = 0
+    vmcb.rax = 0
+    let registers = GuestRegisters(vcpu)
+    for name in [GuestRegisters.Name.rbx, .rcx, .rdx, .rsi, .rdi, .rbp, .r8, .r9, .r10, .r11, .r12, .r13, .r14, .r15] {
+      registers[name] = 0
+    }
+    registers[.rbx] = start.startInfo
+  }
+
+  /// Sets a 64-bit start state (VCPUOP_initialise with a 64-bit vcpu_hvm_context).
+  public static func set64BitStart(_ vcpu: VCPU, rip: UInt64, rsp: UInt64, cr0: UInt64, cr3: UInt64, cr4: UInt64,
+                                   efer: UInt64, rflags: UInt64, gprs: [(GuestRegisters.Name, UInt64)]) {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    vmcb.setSegment(.cs, VMCB.SegmentValue(selector: 0x8, attributes: 0xA9B, limit: 0xFFFF_FFFF, base: 0))
+    let data = VMCB.SegmentValue(selector: 0x10, attributes: 0xC93, limit: 0xFFFF_FFFF, base: 0)
+    for segment in [VMCB.Segment.ds, .es, .ss, .fs, .gs] { vmcb.setSegment(segment, data) }
+    vmcb.setSegment(.tr, VMCB.SegmentValue(selector: 0x18, attributes: 0x8B, limit: 0x67, base: 0))
+    vmcb.setSegment(.ldtr, VMCB.SegmentValue(selector: 0, attributes: 0x82, limit: 0, base: 0))
+    vmcb.cr0 = cr0
+    vmcb.cr3 = cr3
+    vmcb.cr4 = cr4
+    vmcb.efer = efer | SVM.eferSVME | (1 << 10)     // LMA follows LME with paging on
+    vmcb.rflags = rflags | 0x2
+    vmcb.rip = rip
+    vmcb.rsp = rsp
+    let registers = GuestRegisters(vcpu)
+    for (name, value) in gprs { registers[name] = value }
+  }
+}
+
+@inline(__always) func hostFPUStateAddress() -> UInt64 { hv_host_fpu_state_address() }
+#endif

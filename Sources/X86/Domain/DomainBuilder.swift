@@ -1,0 +1,235 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+
+/// Builds a PVH domain from one entry of the boot bundle: memory, kernel, ramdisk, start info,
+/// vcpus. docs/domain-building.md walks through it.
+///
+/// Guest-physical layout (modelled on libxl's PVH domains, linux-pvh-guest.md a2):
+/// ```
+/// 0x0000_0000 – 0x0009_FFFF   RAM (Linux needs low memory for its real-mode trampoline)
+/// 0x0000_1000                 start info, module list, memory map    (in that low RAM)
+/// 0x0000_2000                 command line (up to 4 KiB)
+/// 0x000A_0000 – 0x000F_FFFF   hole (legacy VGA/BIOS area)
+/// 0x0010_0000 – low top       RAM: the kernel at its ELF physical addresses, then the ramdisk
+/// 0xFC00_0000 – 0xFFFF_FFFF   hole (MMIO; special pages at 0xFEFF_8000 are reserved here)
+/// 4 GiB –                     RAM beyond what fits below the hole
+/// ```
+public enum DomainBuilder {
+  static let lowRAMEnd: UInt64 = 0xA_0000
+  static let highRAMStart: UInt64 = 0x10_0000
+  static let holeStart: UInt64 = 0xFC00_0000
+  static let fourGiB: UInt64 = 1 << 32
+  static let specialPages: Range<UInt64> = 0xFEFF_8000..<0xFF00_0000
+  static let startInfoAddress: UInt64 = 0x1000
+  static let moduleListAddress: UInt64 = 0x1040
+  static let memoryMapAddress: UInt64 = 0x1080
+  static let commandLineAddress: UInt64 = 0x2000
+  static let maximumCommandLine = 4095
+
+  public struct BuildError: Error {
+    public var message: String
+    init(_ message: String) { self.message = message }
+  }
+
+  /// The guest's RAM ranges (guest-physical).
+  static func ramRanges(memoryBytes: UInt64) -> [Range<UInt64>] {
+    var ranges: [Range<UInt64>] = [0..<lowRAMEnd]
+    let below = min(memoryBytes, holeStart)
+    if below > highRAMStart { ranges.append(highRAMStart..<below) }
+    if memoryBytes > holeStart { ranges.append(fourGiB..<(fourGiB + memoryBytes - holeStart)) }
+    return ranges
+  }
+
+  /// The memory map the guest is told about (start info, XENMEM_memory_map): e820 types.
+  static func memoryMap(for domain: Domain) -> [(address: UInt64, size: UInt64, type: UInt32)] {
+    var map: [(address: UInt64, size: UInt64, type: UInt32)] = []
+    for range in ramRanges(memoryBytes: domain.memoryBytes) {
+      map.append((range.lowerBound, range.upperBound - range.lowerBound, 1))
+    }
+    map.append((specialPages.lowerBound, UInt64(specialPages.count), 2))
+    map.sort { $0.address < $1.address }
+    return map
+  }
+
+  /// True if [gpa, gpa+bytes) touches neither the legacy hole nor the MMIO hole.
+  static func isOutsideReservedAreas(_ gpa: UInt64, bytes: UInt64) -> Bool {
+    let end = gpa &+ bytes
+    guard end > gpa else { return false }
+    let reserved: [Range<UInt64>] = [lowRAMEnd..<highRAMStart, holeStart..<fourGiB]
+    return reserved.allSatisfy { end <= $0.lowerBound || gpa >= $0.upperBound }
+  }
+
+  /// Builds domain `entry` whose kernel and ramdisk live in the bundle at physical `bundleBase`.
+  public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64) -> Result<Domain, BuildError> {
+    let config = entry.config
+    let memoryBytes = UInt64(config.memoryMiB) << 20
+    // Parse the kernel in place, inside the bundle.
+    let parsed: Result<ELFImage, ELFError>? = PhysicalMemory.withBytes(bundleBase + UInt64(entry.kernel.lowerBound), count: entry.kernel.count) { bytes in
+      do throws(ELFError) {
+        let image = try ELFImage.parse(bytes)
+        try image.checkFits(guestMemoryBytes: min(memoryBytes, holeStart),
+                            reserved: [0..<0x2000 + UInt64(maximumCommandLine + 1), lowRAMEnd..<highRAMStart])
+        return .success(image)
+      } catch {
+        return .failure(error)
+      }
+    }
+    guard let parsed else { return .failure(BuildError("the kernel is outside the hypervisor's memory map")) }
+    let image: ELFImage
+    switch parsed {
+    case .success(let value): image = value
+    case .failure(let error): return .failure(BuildError("kernel: " + String(decoding: error.message(), as: UTF8.self)))
+    }
+
+    let domain = Domains.create(name: config.name, memoryBytes: memoryBytes)
+    domain.maximumPages = Int(memoryBytes / 4096)
+    guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
+    domain.p2mRoot = npt.root
+    domain.framesInUse += 1
+
+    // RAM: 2 MiB blocks where the range allows, 4 KiB pages elsewhere. All of it zeroed.
+    for range in ramRanges(memoryBytes: memoryBytes) {
+      var gpa = range.lowerBound
+      while gpa < range.upperBound {
+        let large: UInt64 = 2 << 20
+        if gpa % large == 0, gpa + large <= range.upperBound, let block = Frames.allocate(order: 9) {
+          PhysicalMemory.zero(block, count: Int(large))
+          npt.map(gpa: gpa, machine: block, size: .large, owned: true)
+          domain.framesInUse += 512
+          domain.ramPages += 512
+          gpa += large
+          continue
+        }
+        guard let frame = Frames.allocate(order: 0) else {
+          return fail(domain, "out of memory: \(config.memoryMiB) MiB asked, \(Frames.freeFrames / 256) MiB free")
+        }
+        PhysicalMemory.zero(frame, count: 4096)
+        npt.map(gpa: gpa, machine: frame, size: .small, owned: true)
+        domain.framesInUse += 1
+        domain.ramPages += 1
+        gpa += 4096
+      }
+    }
+    let memory = GuestPhysicalWriter(npt: npt)
+
+    // Kernel segments at their physical addresses; BSS is already zero.
+    let kernelBase = bundleBase + UInt64(entry.kernel.lowerBound)
+    for segment in image.segments where segment.fileSize > 0 {
+      guard memory.copy(fromMachine: kernelBase + UInt64(segment.fileOffset), to: segment.physicalAddress, count: segment.fileSize) else {
+        return fail(domain, "kernel segment at \(hex(segment.physicalAddress)) does not fit in guest RAM")
+      }
+    }
+
+    // Ramdisk: page-aligned, 2 MiB after the kernel.
+    var modules: [(address: UInt64, size: UInt64)] = []
+    if let ramdisk = entry.ramdisk, ramdisk.count > 0 {
+      let address = (image.highestAddress + (2 << 20) + 0xFFF) & ~0xFFF
+      guard address + UInt64(ramdisk.count) <= min(memoryBytes, holeStart),
+            memory.copy(fromMachine: bundleBase + UInt64(ramdisk.lowerBound), to: address, count: ramdisk.count) else {
+        return fail(domain, "the ramdisk (\(ramdisk.count >> 10) KiB) does not fit in \(config.memoryMiB) MiB after the kernel")
+      }
+      modules.append((address, UInt64(ramdisk.count)))
+    }
+
+    // Start info (hvm_start_info v1), module list, memory map, command line.
+    let map = memoryMap(for: domain)
+    var cmdline = config.cmdline
+    if cmdline.count > maximumCommandLine { cmdline.removeLast(cmdline.count - maximumCommandLine) }
+    var startInfo: [UInt8] = []
+    startInfo += littleEndianBytes(UInt32(0x336E_C578))                   // magic
+    startInfo += littleEndianBytes(UInt32(1))                             // version
+    startInfo += littleEndianBytes(UInt32(0))                             // flags
+    startInfo += littleEndianBytes(UInt32(modules.count))                 // nr_modules
+    startInfo += littleEndianBytes(modules.isEmpty ? UInt64(0) : moduleListAddress)
+    startInfo += littleEndianBytes(commandLineAddress)
+    startInfo += littleEndianBytes(UInt64(0))                             // rsdp_paddr: no ACPI yet
+    startInfo += littleEndianBytes(memoryMapAddress)
+    startInfo += littleEndianBytes(UInt32(map.count))
+    startInfo += littleEndianBytes(UInt32(0))
+    var moduleList: [UInt8] = []
+    for module in modules {
+      moduleList += littleEndianBytes(module.address) + littleEndianBytes(module.size)
+      moduleList += littleEndianBytes(UInt64(0)) + littleEndianBytes(UInt64(0))
+    }
+    var memoryMapBytes: [UInt8] = []
+    for entry in map {
+      memoryMapBytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size)
+      memoryMapBytes += littleEndianBytes(entry.type) + littleEndianBytes(UInt32(0))
+    }
+    guard memory.write(startInfo, at: startInfoAddress), memory.write(moduleList, at: moduleListAddress),
+          memory.write(memoryMapBytes, at: memoryMapAddress), memory.write(cmdline + [0], at: commandLineAddress)
+    else { return fail(domain, "cannot write the start info") }
+
+    // Vcpus: all created now; vcpu 0 starts at the PVH entry, the others wait for VCPUOP_up.
+    for id in 0..<config.vcpus {
+      let vcpu = VCPU(id: id, domain: domain)
+      domain.vcpus.append(vcpu)
+      guard ArchVCPU.create(vcpu) else { return fail(domain, "no memory for vcpu \(id)") }
+    }
+    ArchVCPU.setPVHStart(domain.vcpus[0], .init(entry: image.pvhEntry, startInfo: startInfoAddress))
+    domain.vcpus[0].initialised = true
+    domain.state = .running
+    Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames")
+    Scheduler.policy?.wake(domain.vcpus[0])
+    return .success(domain)
+  }
+
+  private static func fail(_ domain: Domain, _ message: String) -> Result<Domain, BuildError> {
+    domain.shutDown(.crash)
+    destroy(domain, quietly: true)
+    return .failure(BuildError(message))
+  }
+
+  /// Returns every frame of the domain to the allocator and forgets it.
+  public static func destroy(_ domain: Domain, quietly: Bool = false) {
+    for vcpu in domain.vcpus {
+      Scheduler.policy?.remove(vcpu)
+      ArchVCPU.destroy(vcpu)
+    }
+    var returned = 2 * domain.vcpus.count
+    if domain.p2mRoot != 0 {
+      returned += NestedPageTable(root: domain.p2mRoot).destroy()
+      domain.p2mRoot = 0
+    }
+    if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
+    domain.state = .dead
+    let clean = domain.shutdownReason == .poweroff
+    if !quietly {
+      Log.info("domain \(domain.id) (\(domain.nameString)): destroyed, \(returned) frames returned, \(domain.continuations) hypercall continuations")
+    }
+    Domains.remove(domain, cleanly: clean || quietly)
+  }
+}
+
+/// Writes into a domain's guest-physical memory through its nested page table (the builder's
+/// view: no vcpu, no guest page tables yet).
+struct GuestPhysicalWriter {
+  let npt: NestedPageTable
+
+  func write(_ bytes: [UInt8], at gpa: UInt64) -> Bool {
+    var done = 0
+    while done < bytes.count {
+      let address = gpa + UInt64(done)
+      let chunk = min(bytes.count - done, Int(4096 - (address & 0xFFF)))
+      guard let (machine, _) = npt.translate(address),
+            PhysicalMemory.write(Array(bytes[done..<(done + chunk)]), to: machine) else { return false }
+      done += chunk
+    }
+    return true
+  }
+
+  func copy(fromMachine source: UInt64, to gpa: UInt64, count: Int) -> Bool {
+    var done = 0
+    while done < count {
+      let address = gpa + UInt64(done)
+      let chunk = min(count - done, Int(4096 - (address & 0xFFF)))
+      guard let (machine, _) = npt.translate(address),
+            PhysicalMemory.copy(from: source + UInt64(done), to: machine, count: chunk) else { return false }
+      done += chunk
+    }
+    return true
+  }
+}
+#endif

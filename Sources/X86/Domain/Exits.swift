@@ -1,0 +1,128 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+
+/// #VMEXIT handling: why the guest stopped, and what to do about it. Each handler runs to
+/// completion on the pcpu's stack and says what the vcpu does next; none of them waits.
+enum Exits {
+  enum Next {
+    /// Re-enter the same vcpu.
+    case resume
+    /// Give the pcpu to someone else; the vcpu stays runnable.
+    case yield
+    /// The vcpu waits for an event.
+    case block
+    /// The vcpu stops for good (its domain shut down or crashed).
+    case stop
+  }
+
+  static func handle(_ vcpu: VCPU, on pcpu: PerCPU) -> Next {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    let code = vmcb.exitCode
+    switch code {
+    case ExitCode.intr, ExitCode.nmi, ExitCode.smi, ExitCode.initSignal:
+      return .resume                                    // the host interrupt was taken already
+    case ExitCode.cpuid:
+      let registers = GuestRegisters(vcpu)
+      let r = CPUIDPolicy.answer(leaf: UInt32(truncatingIfNeeded: registers[.rax]),
+                                 subleaf: UInt32(truncatingIfNeeded: registers[.rcx]), vcpu: vcpu)
+      registers[.rax] = UInt64(r.eax); registers[.rbx] = UInt64(r.ebx)
+      registers[.rcx] = UInt64(r.ecx); registers[.rdx] = UInt64(r.edx)
+      vmcb.rip += 2
+      return .resume
+    case ExitCode.msr:
+      return MSRs.handle(vcpu, vmcb)
+    case ExitCode.ioio:
+      return IOPorts.handle(vcpu, vmcb)
+    case ExitCode.hlt:
+      vmcb.rip += 1
+      return .block
+    case ExitCode.vmmcall:
+      return hypercall(vcpu, vmcb, on: pcpu)
+    case ExitCode.shutdown:
+      crash(vcpu, "triple fault")
+      return .stop
+    case ExitCode.invalid:
+      crash(vcpu, "invalid guest state (VMRUN refused the VMCB)")
+      return .stop
+    case ExitCode.nestedPageFault:
+      crash(vcpu, "access to guest-physical \(hex(vmcb.exitInfo2)) which is not RAM (error \(hex(vmcb.exitInfo1)))")
+      return .stop
+    case ExitCode.vmrun, ExitCode.vmload, ExitCode.vmsave, ExitCode.stgi, ExitCode.clgi, ExitCode.skinit,
+         ExitCode.monitor, ExitCode.mwait, ExitCode.xsetbv, ExitCode.invd:
+      vmcb.inject(vector: 6, type: .exception)         // #UD: not offered to guests
+      return .resume
+    case ExitCode.taskSwitch:
+      crash(vcpu, "hardware task switch (not supported)")
+      return .stop
+    default:
+      crash(vcpu, "unexpected exit \(hex(code))")
+      return .stop
+    }
+  }
+
+  /// VMMCALL: the guest's system call into the hypervisor.
+  static func hypercall(_ vcpu: VCPU, _ vmcb: VMCB, on pcpu: PerCPU) -> Next {
+    let registers = GuestRegisters(vcpu)
+    vcpu.hypercalls += 1
+    // The calling convention follows the guest's mode: 64-bit code uses RDI RSI RDX R10 R8,
+    // 32-bit code EBX ECX EDX ESI EDI.
+    let longMode = vmcb.efer & (1 << 10) != 0 && vmcb.segment(.cs).attributes & (1 << 9) != 0
+    let frame: HypercallFrame
+    if longMode {
+      frame = HypercallFrame(number: registers[.rax], registers[.rdi], registers[.rsi], registers[.rdx], registers[.r10], registers[.r8])
+    } else {
+      func low(_ name: GuestRegisters.Name) -> UInt64 { registers[name] & 0xFFFF_FFFF }
+      frame = HypercallFrame(number: low(.rax), low(.rbx), low(.rcx), low(.rdx), low(.rsi), low(.rdi))
+    }
+    func finish(_ value: Int64) {
+      registers[.rax] = longMode ? UInt64(bitPattern: value) : UInt64(UInt32(truncatingIfNeeded: value))
+      vmcb.rip += 3
+    }
+    // Only the guest kernel may make hypercalls.
+    guard vmcb.cpl == 0 else {
+      finish(-XenABI.Errno.EPERM.rawValue)
+      return .resume
+    }
+    switch Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu)) {
+    case .result(let value):
+      finish(value)
+      return .resume
+    case .yield(let value):
+      finish(value)
+      return .yield
+    case .block(let value):
+      finish(value)
+      return .block
+    case .continuation(let next):
+      // RIP stays on the VMMCALL: the guest issues it again, with the progress in its arguments.
+      let (a0, a1, a2, a3, a4) = next.arguments
+      if longMode {
+        registers[.rdi] = a0; registers[.rsi] = a1; registers[.rdx] = a2; registers[.r10] = a3; registers[.r8] = a4
+      } else {
+        registers[.rbx] = a0; registers[.rcx] = a1; registers[.rdx] = a2; registers[.rsi] = a3; registers[.rdi] = a4
+      }
+      return .yield
+    case .shutdown:
+      let domain = vcpu.domain
+      Log.info("domain \(domain.id) (\(domain.nameString)): shutdown: \(domain.shutdownReason?.name ?? "?")")
+      return .stop
+    }
+  }
+
+  /// Ends the vcpu's domain because of something the guest did, with a register dump. Nothing
+  /// else is affected.
+  static func crash(_ vcpu: VCPU, _ why: String) {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    let registers = GuestRegisters(vcpu)
+    let domain = vcpu.domain
+    Log.error("domain \(domain.id) (\(domain.nameString)) vcpu \(vcpu.id) crashed: \(why)")
+    Log.error("  RIP=\(hex(vmcb.rip, digits: 16)) RSP=\(hex(vmcb.rsp, digits: 16)) RFLAGS=\(hex(vmcb.rflags, digits: 8)) CPL=\(vmcb.cpl)")
+    Log.error("  CR0=\(hex(vmcb.cr0, digits: 8)) CR3=\(hex(vmcb.cr3, digits: 16)) CR4=\(hex(vmcb.cr4, digits: 8)) EFER=\(hex(vmcb.efer, digits: 8))")
+    Log.error("  RAX=\(hex(registers[.rax], digits: 16)) RBX=\(hex(registers[.rbx], digits: 16)) RCX=\(hex(registers[.rcx], digits: 16)) RDX=\(hex(registers[.rdx], digits: 16))")
+    Log.error("  RSI=\(hex(registers[.rsi], digits: 16)) RDI=\(hex(registers[.rdi], digits: 16)) RBP=\(hex(registers[.rbp], digits: 16))")
+    domain.shutDown(.crash)
+  }
+}
+#endif

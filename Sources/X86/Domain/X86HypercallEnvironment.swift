@@ -1,0 +1,116 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+import Synchronization
+
+/// The arch layer's answer to HypercallEnvironment: guest memory through GuestMemory, p2m
+/// changes through the domain's nested page table.
+struct X86HypercallEnvironment: HypercallEnvironment {
+  let vcpu: VCPU
+  let memory: GuestMemory
+  let npt: NestedPageTable
+  let pcpu: PerCPU
+
+  init(_ vcpu: VCPU, on pcpu: PerCPU) {
+    self.vcpu = vcpu
+    self.pcpu = pcpu
+    memory = GuestMemory(vcpu)
+    npt = NestedPageTable(root: vcpu.domain.p2mRoot)
+  }
+
+  func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]? { memory.read(guestVirtual, count: count) }
+  func write(_ guestVirtual: UInt64, _ bytes: [UInt8]) -> Bool { memory.write(guestVirtual, bytes) }
+
+  var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: vcpu.domain) }
+
+  /// Frees the RAM page at `gfn`, splitting a 2 MiB mapping first if needed.
+  private func dropRAM(at gfn: UInt64) -> Bool {
+    let gpa = gfn << 12
+    if npt.translate(gpa) == nil { return true }
+    guard npt.splitLarge(covering: gpa), let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }
+    if owned {
+      // A page that was part of a split 2 MiB block cannot be freed alone; it stays with the
+      // domain until destroy (still counted), which is correct if wasteful.
+      if (try? Frames.free(machine)) != nil { vcpu.domain.framesInUse -= 1 }
+    }
+    flushGuestTLBs()
+    return true
+  }
+
+  func mapNewFrame(gfn: UInt64) -> UInt64? {
+    guard let frame = Frames.allocate(order: 0) else { return nil }
+    PhysicalMemory.zero(frame, count: 4096)
+    guard dropRAM(at: gfn), npt.map(gpa: gfn << 12, machine: frame, size: .small, owned: true) else {
+      try? Frames.free(frame)
+      return nil
+    }
+    vcpu.domain.framesInUse += 1
+    return frame
+  }
+
+  func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool {
+    if let oldGFN, oldGFN == gfn { return true }
+    if let oldGFN { _ = npt.unmapSmall(gpa: oldGFN << 12) }
+    guard dropRAM(at: gfn) else { return false }
+    let ok = npt.map(gpa: gfn << 12, machine: machine, size: .small, owned: true)
+    flushGuestTLBs()
+    return ok
+  }
+
+  func populate(gfn: UInt64, order: Int) -> Bool {
+    let gpa = gfn << 12
+    guard DomainBuilder.isOutsideReservedAreas(gpa, bytes: UInt64(4096) << UInt64(order)) else { return false }
+    for i in 0..<UInt64(1 << order) where npt.translate(gpa + i * 4096) != nil { return false }
+    if order == 9, let block = Frames.allocate(order: 9) {
+      PhysicalMemory.zero(block, count: 2 << 20)
+      guard npt.map(gpa: gpa, machine: block, size: .large, owned: true) else { try? Frames.free(block); return false }
+      vcpu.domain.framesInUse += 512
+      return true
+    }
+    for i in 0..<UInt64(1 << order) {
+      guard let frame = Frames.allocate(order: 0) else { return false }
+      PhysicalMemory.zero(frame, count: 4096)
+      guard npt.map(gpa: gpa + i * 4096, machine: frame, size: .small, owned: true) else { try? Frames.free(frame); return false }
+      vcpu.domain.framesInUse += 1
+    }
+    return true
+  }
+
+  func release(gfn: UInt64, order: Int) -> Bool {
+    for i in 0..<UInt64(1 << order) {
+      let gpa = (gfn + i) << 12
+      guard npt.translate(gpa) != nil, gfn + i != vcpu.domain.sharedInfoGFN else { return false }
+      guard dropRAM(at: gfn + i) else { return false }
+    }
+    return true
+  }
+
+  func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno? {
+    // struct vcpu_hvm_context (public/hvm/hvm_vcpu.h): mode u32 (0 = 32-bit, 1 = 64-bit), pad,
+    // then for 64-bit: rax rcx rdx rbx rsp rbp rsi rdi rip rflags cr0 cr3 cr4 efer (u64 each).
+    guard let mode = context.littleEndian(UInt32.self, at: 0) else { return .EFAULT }
+    guard mode == 1 else { return .EOPNOTSUPP }              // 32-bit start states: not yet
+    func field(_ n: Int) -> UInt64 { context.littleEndian(UInt64.self, at: 8 + n * 8) ?? 0 }
+    let cr0 = field(10), cr4 = field(12), efer = field(13)
+    // A 64-bit start state must really be long mode: paging, PAE, LME.
+    guard cr0 & (1 << 31) != 0, cr0 & 1 != 0, cr4 & (1 << 5) != 0, efer & (1 << 8) != 0 else { return .EINVAL }
+    guard target.vmcb != 0 || ArchVCPU.create(target) else { return .ENOMEM }
+    ArchVCPU.set64BitStart(target, rip: field(8), rsp: field(4), cr0: cr0, cr3: field(11), cr4: cr4,
+                           efer: efer, rflags: field(9),
+                           gprs: [(.rcx, field(1)), (.rdx, field(2)), (.rbx, field(3)), (.rbp, field(5)),
+                                  (.rsi, field(6)), (.rdi, field(7))])
+    GuestRegisters(target)[.rax] = field(0)
+    return nil
+  }
+
+  func preemptionRequested() -> Bool {
+    pcpu.softirqPending.load(ordering: .acquiring) != 0
+  }
+
+  /// After a p2m change, every vcpu of the domain must drop its cached translations.
+  private func flushGuestTLBs() {
+    for other in vcpu.domain.vcpus { other.needsTLBFlush = true }
+  }
+}
+#endif

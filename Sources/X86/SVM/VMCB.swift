@@ -1,0 +1,182 @@
+#if os(none)
+import Hypervisor
+
+/// A Virtual Machine Control Block: the 4 KiB page the CPU reads on VMRUN and writes on #VMEXIT.
+/// Its first 1 KiB says what to intercept and why the last exit happened (the control area); the
+/// rest is the guest's saved registers (the state save area). Offsets are from the AMD64
+/// Architecture Programmer's Manual, volume 2, appendix B. Every access goes through
+/// PhysicalMemory, so a VMCB is just an address with named fields.
+public struct VMCB {
+  public let address: UInt64
+
+  public init(address: UInt64) { self.address = address }
+
+  // ---- Control area ----
+  public enum Control {
+    public static let interceptCRReads: UInt64 = 0x000       // u16; writes at 0x002
+    public static let interceptExceptions: UInt64 = 0x008    // u32, one bit per vector
+    public static let interceptMisc1: UInt64 = 0x00C         // u32 (Intercept1 bits)
+    public static let interceptMisc2: UInt64 = 0x010         // u32 (Intercept2 bits)
+    public static let iopmBase: UInt64 = 0x040
+    public static let msrpmBase: UInt64 = 0x048
+    public static let tscOffset: UInt64 = 0x050
+    public static let guestASID: UInt64 = 0x058              // u32
+    public static let tlbControl: UInt64 = 0x05C             // u8
+    public static let virtualInterrupt: UInt64 = 0x060       // V_TPR, V_IRQ, V_INTR_MASKING …
+    public static let interruptShadow: UInt64 = 0x068
+    public static let exitCode: UInt64 = 0x070
+    public static let exitInfo1: UInt64 = 0x078
+    public static let exitInfo2: UInt64 = 0x080
+    public static let exitInterruptInfo: UInt64 = 0x088
+    public static let nestedPagingEnable: UInt64 = 0x090
+    public static let eventInjection: UInt64 = 0x0A8
+    public static let nestedCR3: UInt64 = 0x0B0
+    public static let cleanBits: UInt64 = 0x0C0              // u32
+    public static let nextRIP: UInt64 = 0x0C8
+  }
+
+  /// Intercept1 bits (offset 0x00C).
+  public enum Intercept1 {
+    public static let intr: UInt32 = 1 << 0
+    public static let nmi: UInt32 = 1 << 1
+    public static let smi: UInt32 = 1 << 2
+    public static let initSignal: UInt32 = 1 << 3
+    public static let cpuid: UInt32 = 1 << 18
+    public static let invd: UInt32 = 1 << 22
+    public static let hlt: UInt32 = 1 << 24
+    public static let ioio: UInt32 = 1 << 27
+    public static let msr: UInt32 = 1 << 28
+    public static let taskSwitch: UInt32 = 1 << 29
+    public static let shutdown: UInt32 = 1 << 31
+  }
+
+  /// Intercept2 bits (offset 0x010).
+  public enum Intercept2 {
+    public static let vmrun: UInt32 = 1 << 0
+    public static let vmmcall: UInt32 = 1 << 1
+    public static let vmload: UInt32 = 1 << 2
+    public static let vmsave: UInt32 = 1 << 3
+    public static let stgi: UInt32 = 1 << 4
+    public static let clgi: UInt32 = 1 << 5
+    public static let skinit: UInt32 = 1 << 6
+    public static let monitor: UInt32 = 1 << 10
+    public static let mwait: UInt32 = 1 << 11
+    public static let xsetbv: UInt32 = 1 << 13
+  }
+
+  // ---- State save area ----
+  public enum Segment: UInt64 {
+    case es = 0x400, cs = 0x410, ss = 0x420, ds = 0x430, fs = 0x440, gs = 0x450
+    case gdtr = 0x460, ldtr = 0x470, idtr = 0x480, tr = 0x490
+  }
+  public enum Save {
+    public static let cpl: UInt64 = 0x4CB       // u8
+    public static let efer: UInt64 = 0x4D0
+    public static let cr4: UInt64 = 0x548
+    public static let cr3: UInt64 = 0x550
+    public static let cr0: UInt64 = 0x558
+    public static let dr7: UInt64 = 0x560
+    public static let dr6: UInt64 = 0x568
+    public static let rflags: UInt64 = 0x570
+    public static let rip: UInt64 = 0x578
+    public static let rsp: UInt64 = 0x5D8
+    public static let rax: UInt64 = 0x5F8
+    public static let star: UInt64 = 0x600
+    public static let lstar: UInt64 = 0x608
+    public static let cstar: UInt64 = 0x610
+    public static let sfmask: UInt64 = 0x618
+    public static let kernelGSBase: UInt64 = 0x620
+    public static let sysenterCS: UInt64 = 0x628
+    public static let sysenterESP: UInt64 = 0x630
+    public static let sysenterEIP: UInt64 = 0x638
+    public static let cr2: UInt64 = 0x640
+    public static let guestPAT: UInt64 = 0x668
+  }
+
+  @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.read64(address + offset) ?? 0 }
+  @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.write64(address + offset, value) }
+  @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.read32(address + offset) ?? 0 }
+  @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.write32(address + offset, value) }
+  @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.read8(address + offset) ?? 0 }
+  @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.write8(address + offset, value) }
+
+  /// A segment register in the save area: selector, attributes (the descriptor's access byte in
+  /// bits 0-7 and its G/DB/L/AVL flags in bits 8-11), limit and base.
+  public struct SegmentValue {
+    public var selector: UInt16
+    public var attributes: UInt16
+    public var limit: UInt32
+    public var base: UInt64
+    public init(selector: UInt16, attributes: UInt16, limit: UInt32, base: UInt64) {
+      self.selector = selector; self.attributes = attributes; self.limit = limit; self.base = base
+    }
+  }
+
+  public func setSegment(_ segment: Segment, _ value: SegmentValue) {
+    let at = address + segment.rawValue
+    PhysicalMemory.write16(at, value.selector)
+    PhysicalMemory.write16(at + 2, value.attributes)
+    PhysicalMemory.write32(at + 4, value.limit)
+    PhysicalMemory.write64(at + 8, value.base)
+  }
+
+  public func segment(_ segment: Segment) -> SegmentValue {
+    let at = address + segment.rawValue
+    return SegmentValue(
+      selector: PhysicalMemory.read16(at) ?? 0, attributes: PhysicalMemory.read16(at + 2) ?? 0,
+      limit: PhysicalMemory.read32(at + 4) ?? 0, base: PhysicalMemory.read64(at + 8) ?? 0)
+  }
+
+  // Frequently used fields, named.
+  public var rip: UInt64 { get { read64(Save.rip) } nonmutating set { write64(Save.rip, newValue) } }
+  public var rsp: UInt64 { get { read64(Save.rsp) } nonmutating set { write64(Save.rsp, newValue) } }
+  public var rax: UInt64 { get { read64(Save.rax) } nonmutating set { write64(Save.rax, newValue) } }
+  public var rflags: UInt64 { get { read64(Save.rflags) } nonmutating set { write64(Save.rflags, newValue) } }
+  public var cr0: UInt64 { get { read64(Save.cr0) } nonmutating set { write64(Save.cr0, newValue) } }
+  public var cr3: UInt64 { get { read64(Save.cr3) } nonmutating set { write64(Save.cr3, newValue) } }
+  public var cr4: UInt64 { get { read64(Save.cr4) } nonmutating set { write64(Save.cr4, newValue) } }
+  public var efer: UInt64 { get { read64(Save.efer) } nonmutating set { write64(Save.efer, newValue) } }
+  public var cpl: UInt8 { read8(Save.cpl) }
+  public var exitCode: UInt64 { read64(Control.exitCode) }
+  public var exitInfo1: UInt64 { read64(Control.exitInfo1) }
+  public var exitInfo2: UInt64 { read64(Control.exitInfo2) }
+
+  /// Queues an event for delivery on the next VMRUN: an exception (with or without an error
+  /// code), or an external interrupt.
+  public func inject(vector: UInt8, type: EventType, errorCode: UInt32? = nil) {
+    var value = UInt64(vector) | (UInt64(type.rawValue) << 8) | (1 << 31)
+    if let errorCode { value |= (1 << 11) | (UInt64(errorCode) << 32) }
+    write64(Control.eventInjection, value)
+  }
+
+  public enum EventType: UInt8 { case externalInterrupt = 0, nmi = 2, exception = 3, softwareInterrupt = 4 }
+}
+
+/// #VMEXIT codes (AMD APM vol. 2, appendix C) that Swiftvisor handles by name.
+public enum ExitCode {
+  public static let exceptionBase: UInt64 = 0x40        // 0x40 + vector
+  public static let intr: UInt64 = 0x60
+  public static let nmi: UInt64 = 0x61
+  public static let smi: UInt64 = 0x62
+  public static let initSignal: UInt64 = 0x63
+  public static let cpuid: UInt64 = 0x72
+  public static let invd: UInt64 = 0x76
+  public static let hlt: UInt64 = 0x78
+  public static let ioio: UInt64 = 0x7B
+  public static let msr: UInt64 = 0x7C
+  public static let taskSwitch: UInt64 = 0x7D
+  public static let shutdown: UInt64 = 0x7F
+  public static let vmrun: UInt64 = 0x80
+  public static let vmmcall: UInt64 = 0x81
+  public static let vmload: UInt64 = 0x82
+  public static let vmsave: UInt64 = 0x83
+  public static let stgi: UInt64 = 0x84
+  public static let clgi: UInt64 = 0x85
+  public static let skinit: UInt64 = 0x86
+  public static let monitor: UInt64 = 0x8A
+  public static let mwait: UInt64 = 0x8B
+  public static let xsetbv: UInt64 = 0x8D
+  public static let nestedPageFault: UInt64 = 0x400
+  public static let invalid: UInt64 = UInt64.max        // VMEXIT_INVALID (-1): bad guest state
+}
+#endif

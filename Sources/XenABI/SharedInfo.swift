@@ -1,0 +1,105 @@
+// The shared info page and vcpu_info, from xen/include/public/xen.h and
+// arch-x86/xen-x86_64.h / arch-x86/xen.h.
+//
+// shared_info is one page the guest maps with XENMEM_add_to_physmap(XENMAPSPACE_shared_info).
+// It holds the first 32 vcpus' vcpu_info, the 2-level event channel bitmaps and the wallclock.
+// The hypervisor writes it while the guest runs, so updates to pending bits must be atomic.
+
+extension XenABI {
+  /// MAX_VIRT_CPUS on x86: vcpus whose vcpu_info lives in shared_info. Later vcpus need
+  /// VCPUOP_register_vcpu_info.
+  public static let maxVirtualCPUsInSharedInfo = 32
+
+  /// NR_EVENT_CHANNELS for the 2-level ABI on x86_64: 64 words of 64 bits.
+  public static let eventChannelCount2Level = 4096
+
+  /// `struct vcpu_time_info`: the per-vcpu clock (pvclock). 32 bytes.
+  public enum VCPUTimeInfo {
+    public static let size = 32
+    public enum Offset {
+      /// u32; odd while an update is in progress (a seqlock).
+      public static let version = 0
+      public static let pad0 = 4
+      /// u64, TSC at the last update.
+      public static let tscTimestamp = 8
+      /// u64, ns since boot at the last update.
+      public static let systemTime = 16
+      /// u32: ns = ((tsc - tscTimestamp) << shift) * mul >> 32, shifting right if shift < 0.
+      public static let tscToSystemMul = 24
+      /// i8.
+      public static let tscShift = 28
+      /// u8, `flags` (pad1[0] in older headers).
+      public static let flags = 29
+    }
+    /// XEN_PVCLOCK_TSC_STABLE_BIT: the TSC is synchronised across vcpus.
+    public static let tscStableFlag: UInt8 = 1 << 0
+    /// XEN_PVCLOCK_GUEST_STOPPED.
+    public static let guestStoppedFlag: UInt8 = 1 << 1
+  }
+
+  /// `struct arch_vcpu_info` on x86_64. 16 bytes.
+  public enum ArchVCPUInfo {
+    public static let size = 16
+    public enum Offset {
+      public static let cr2 = 0  // unsigned long (PV)
+      public static let pad = 8  // unsigned long
+    }
+  }
+
+  /// `struct vcpu_info` on x86_64. 64 bytes.
+  public enum VCPUInfo {
+    public static let size = 64
+    public enum Offset {
+      /// u8, set by the hypervisor when an upcall is pending; cleared by the guest.
+      public static let upcallPending = 0
+      /// u8, the guest's "interrupts off" for event upcalls.
+      public static let upcallMask = 1
+      /// unsigned long: bit i set = word i of evtchn_pending may have unmasked pending bits.
+      public static let pendingSelector = 8
+      /// `ArchVCPUInfo`.
+      public static let arch = 16
+      /// `VCPUTimeInfo`.
+      public static let time = 32
+    }
+  }
+
+  /// `struct arch_shared_info` on x86_64. 48 bytes.
+  public enum ArchSharedInfo {
+    public static let size = 48
+    public enum Offset {
+      public static let maxPFN = 0                  // unsigned long
+      public static let pfnToMFNFrameListList = 8   // xen_pfn_t
+      public static let nmiReason = 16              // unsigned long
+      public static let p2mCR3 = 24                 // unsigned long
+      public static let p2mVaddr = 32               // unsigned long
+      public static let p2mGeneration = 40          // unsigned long
+    }
+  }
+
+  /// `struct shared_info` on x86_64. 3136 bytes (fits in one page).
+  public enum SharedInfo {
+    public static let size = 3136
+    public enum Offset {
+      /// `VCPUInfo`[32].
+      public static let vcpuInfo = 0
+      /// unsigned long[64]: the 2-level event channel pending bitmap.
+      public static let evtchnPending = 2048
+      /// unsigned long[64]: the 2-level event channel mask bitmap.
+      public static let evtchnMask = 2560
+      /// u32; odd while the wallclock is being updated.
+      public static let wcVersion = 3072
+      /// u32, seconds since 1970 at system time 0 (low 32 bits).
+      public static let wcSec = 3076
+      /// u32.
+      public static let wcNsec = 3080
+      /// u32, high 32 bits of the seconds (x86_64 only; 32-bit guests find it in arch).
+      public static let wcSecHi = 3084
+      /// `ArchSharedInfo`.
+      public static let arch = 3088
+    }
+    /// Byte offset of vcpu `index`'s vcpu_info (index < 32).
+    public static func vcpuInfoOffset(_ index: Int) -> Int {
+      Offset.vcpuInfo + index * VCPUInfo.size
+    }
+  }
+}

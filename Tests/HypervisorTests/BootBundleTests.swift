@@ -1,0 +1,308 @@
+import Testing
+
+@testable import Hypervisor
+
+private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+private func config(_ name: String, memory: Int = 64, vcpus: Int = 1) -> DomainConfig {
+  DomainConfig(name: bytes(name), memoryMiB: memory, vcpus: vcpus, kernelPath: bytes("k"))
+}
+
+private func pattern(_ count: Int, seed: UInt8) -> [UInt8] {
+  (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(seed)) }
+}
+
+/// Two domains: "web" with a kernel and ramdisk and every optional field, "db" with a kernel only.
+private func sampleBundle() -> [UInt8] {
+  var web = config("web", memory: 256, vcpus: 2)
+  web.maxVCPUs = 4
+  web.cmdline = bytes("console=hvc0 root=/dev/xvda")
+  web.onPoweroff = .preserve
+  web.onReboot = .destroy
+  web.onCrash = .restart
+  web.cpus = bytes("0-3")
+  web.weight = 512
+  web.cap = 150
+  let db = config("db")
+  return BootBundle.build(domains: [
+    (config: web, kernel: pattern(5000, seed: 1), ramdisk: pattern(70, seed: 2)),
+    (config: db, kernel: pattern(4096, seed: 3), ramdisk: nil),
+  ])
+}
+
+private typealias L = BootBundle.Layout
+
+extension Array where Element == UInt8 {
+  fileprivate mutating func put32(_ value: UInt32, at offset: Int) {
+    for i in 0..<4 { self[offset + i] = UInt8(truncatingIfNeeded: value >> UInt32(8 * i)) }
+  }
+  fileprivate mutating func put64(_ value: UInt64, at offset: Int) {
+    for i in 0..<8 { self[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
+  }
+  fileprivate func get64(_ offset: Int) -> UInt64 {
+    (0..<8).reduce(0) { $0 | UInt64(self[offset + $1]) << UInt64(8 * $1) }
+  }
+}
+
+/// Offset of domain record `index` in a bundle built by `build`.
+private func record(_ index: Int) -> Int { L.headerSize + index * L.Domain.size }
+/// Offset of blob record `index` in `sampleBundle()` (two domain records).
+private func blobRecord(_ index: Int) -> Int { L.headerSize + 2 * L.Domain.size + index * L.Blob.size }
+
+private func parseError(_ bytes: [UInt8]) -> BundleError? {
+  do {
+    _ = try BootBundle.parse(bytes)
+    return nil
+  } catch {
+    return error
+  }
+}
+
+@Suite struct BootBundleTests {
+  @Test func roundTrip() throws {
+    let data = sampleBundle()
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.problems.isEmpty)
+    #expect(bundle.domains.count == 2)
+
+    let web = bundle.domains[0]
+    #expect(web.index == 0)
+    #expect(web.config.name == bytes("web"))
+    #expect(web.config.type == .pvh)
+    #expect(web.config.memoryMiB == 256)
+    #expect(web.config.vcpus == 2)
+    #expect(web.config.maxVCPUs == 4)
+    #expect(web.config.cmdline == bytes("console=hvc0 root=/dev/xvda"))
+    #expect(web.config.onPoweroff == .preserve)
+    #expect(web.config.onReboot == .destroy)
+    #expect(web.config.onCrash == .restart)
+    #expect(web.config.cpus == bytes("0-3"))
+    #expect(web.config.weight == 512)
+    #expect(web.config.cap == 150)
+    #expect(web.config.kernelPath.isEmpty)
+    #expect(Array(data[web.kernel]) == pattern(5000, seed: 1))
+    #expect(Array(data[try #require(web.ramdisk)]) == pattern(70, seed: 2))
+
+    let db = bundle.domains[1]
+    #expect(db.config.name == bytes("db"))
+    #expect(db.config.maxVCPUs == nil)
+    #expect(db.config.cpus == nil)
+    #expect(db.config.weight == nil)
+    #expect(db.config.cap == nil)
+    #expect(db.ramdisk == nil)
+    #expect(Array(data[db.kernel]) == pattern(4096, seed: 3))
+
+    // Blobs start on 4 KiB boundaries so their frames can be handed out as they are.
+    for range in [web.kernel, try #require(web.ramdisk), db.kernel] {
+      #expect(range.lowerBound % 4096 == 0)
+    }
+  }
+
+  @Test func emptyBundleAndTrailingPadding() throws {
+    let empty = BootBundle.build(domains: [])
+    #expect(empty.count == 64)
+    let parsed = try BootBundle.parse(empty)
+    #expect(parsed.domains.isEmpty && parsed.problems.isEmpty)
+    // A boot loader may round the module up: bytes after the total size are ignored.
+    let padded = sampleBundle() + [UInt8](repeating: 0xEE, count: 4096)
+    #expect(try BootBundle.parse(padded).domains.count == 2)
+    // An ArraySlice (not starting at index 0) parses the same, with offsets from its start.
+    let shifted = ([UInt8](repeating: 0, count: 100) + sampleBundle())[100...]
+    let bundle = try BootBundle.parse(shifted)
+    #expect(bundle.domains.count == 2)
+    #expect(Array(sampleBundle()[bundle.domains[1].kernel]) == pattern(4096, seed: 3))
+  }
+
+  @Test func wholeBundleErrors() {
+    let good = sampleBundle()
+
+    #expect(parseError(Array(good[0..<63])) == .truncatedHeader(available: 63))
+    #expect(parseError([]) == .truncatedHeader(available: 0))
+
+    var data = good
+    data[0] = UInt8(ascii: "X")
+    #expect(parseError(data) == .badMagic)
+
+    data = good
+    data.put32(2, at: L.Header.version)
+    #expect(parseError(data) == .unsupportedVersion(2))
+    #expect(parseError(data)?.message() == bytes("boot bundle: version 2 is not supported (expected 1)"))
+
+    data = good
+    data.put32(72, at: L.Header.headerSize)
+    #expect(parseError(data) == .badHeaderSize(72))
+
+    data = good
+    data[L.Header.reserved + 3] = 1
+    #expect(parseError(data) == .reservedNotZero(offset: L.Header.reserved))
+
+    data = good
+    data.put64(UInt64(good.count + 1), at: L.Header.totalSize)
+    #expect(parseError(data) == .truncated(totalSize: UInt64(good.count + 1), available: good.count))
+    #expect(parseError(Array(good.dropLast())) == .truncated(totalSize: UInt64(good.count), available: good.count - 1))
+
+    data = good
+    data.put64(UInt64.max, at: L.Header.totalSize)
+    #expect(parseError(data) == .truncated(totalSize: UInt64.max, available: good.count))
+
+    data = good
+    data.put64(10, at: L.Header.totalSize)
+    #expect(parseError(data) == .totalSizeTooSmall(10))
+
+    data = good
+    data.put32(UInt32(L.maxDomains + 1), at: L.Header.domainCount)
+    #expect(parseError(data) == .tooManyDomains(L.maxDomains + 1))
+
+    data = good
+    data.put32(UInt32.max, at: L.Header.blobCount)
+    #expect(parseError(data) == .tooManyBlobs(Int(UInt32.max)))
+
+    // A table that runs past the end, starts inside the header, is misaligned or overflows.
+    for offset: UInt64 in [UInt64(good.count), 8, 65, UInt64.max - 8] {
+      data = good
+      data.put64(offset, at: L.Header.tableOffset)
+      #expect(parseError(data) == .tableOutOfRange(offset: offset, size: UInt64(2 * L.Domain.size + 3 * L.Blob.size)), "\(offset)")
+    }
+    data = good
+    data.put32(1000, at: L.Header.domainCount)
+    #expect(parseError(data) == .tableOutOfRange(offset: 64, size: UInt64(1000 * L.Domain.size + 3 * L.Blob.size)))
+
+    // Strings past the end, overflowing, or over the table.
+    let stringsOffset = good.get64(L.Header.stringsOffset)
+    data = good
+    data.put64(UInt64.max, at: L.Header.stringsSize)
+    #expect(parseError(data) == .stringsOutOfRange(offset: stringsOffset, size: UInt64.max))
+    data = good
+    data.put64(UInt64.max - 2, at: L.Header.stringsOffset)
+    #expect(parseError(data) == .stringsOutOfRange(offset: UInt64.max - 2, size: good.get64(L.Header.stringsSize)))
+    data = good
+    data.put64(64, at: L.Header.stringsOffset)
+    #expect(parseError(data) == .stringsOverlapTable)
+  }
+
+  /// Parses `data` (which must parse as a whole) and returns the problems.
+  private func problems(_ data: [UInt8]) throws -> [BundleProblem] {
+    try BootBundle.parse(data).problems
+  }
+
+  @Test func perDomainProblemsLeaveTheOthers() throws {
+    var data = sampleBundle()
+    data.put32(0, at: record(1) + L.Domain.vcpus)
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.domains.map { $0.config.name } == [bytes("web")])
+    #expect(bundle.problems == [BundleProblem(domainIndex: 1, name: bytes("db"), kind: .invalid(.vcpusOutOfRange(0)))])
+    #expect(bundle.problems[0].message == bytes("domain 1 (db): vcpus: must be between 1 and 64 (got 0)"))
+  }
+
+  @Test func recordCorruptions() throws {
+    let good = sampleBundle()
+    func problem(_ mutate: (inout [UInt8]) -> Void) throws -> BundleProblem? {
+      var data = good
+      mutate(&data)
+      let found = try problems(data)
+      return found.first
+    }
+
+    #expect(try problem { $0[record(0) + 100] = 1 }?.kind == .reservedNotZero(offset: 100))
+    #expect(try problem { $0[record(0) + L.Domain.flags] |= 0x80 }?.kind == .unknownFlags(0x8F))
+    #expect(try problem { $0.put32(0x7FFF_FFFF, at: record(0) + L.Domain.nameOffset) } == BundleProblem(domainIndex: 0, name: nil, kind: .stringOutOfRange(field: .name)))
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.nameLength) }?.kind == .stringOutOfRange(field: .name))
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.cmdlineLength) }?.kind == .stringOutOfRange(field: .cmdline))
+    #expect(try problem { $0.put32(1_000_000, at: record(0) + L.Domain.cpusOffset) }?.kind == .stringOutOfRange(field: .cpus))
+    #expect(try problem { $0.put32(9, at: record(0) + L.Domain.type) }?.kind == .unknownType(9))
+    #expect(try problem { $0.put32(DomainType.hvm.rawValue, at: record(0) + L.Domain.type) }?.kind == .invalid(.unsupportedType(.hvm)))
+    #expect(try problem { $0[record(0) + L.Domain.onCrash] = 7 }?.kind == .unknownShutdownAction(7))
+    #expect(try problem { $0.put32(8, at: record(0) + L.Domain.memoryMiB) }?.kind == .invalid(.memoryOutOfRange(8)))
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.memoryMiB) }?.kind == .invalid(.memoryOutOfRange(Int(UInt32.max))))
+    #expect(try problem { $0.put32(1, at: record(0) + L.Domain.maxVCPUs) }?.kind == .invalid(.maxVCPUsOutOfRange(1, vcpus: 2)))
+    #expect(try problem { $0.put32(0, at: record(0) + L.Domain.weight) }?.kind == .invalid(.weightOutOfRange(0)))
+    #expect(try problem { $0.put32(9999, at: record(0) + L.Domain.cap) }?.kind == .invalid(.capOutOfRange(9999)))
+    #expect(try problem { $0.put32(7, at: record(0) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(7, count: 3))
+    // Domain 0 claiming domain 1's kernel as its ramdisk: the later user is refused.
+    #expect(try problems({ var d = good; d.put32(2, at: record(0) + L.Domain.ramdiskBlob); return d }())
+      == [BundleProblem(domainIndex: 1, name: bytes("db"), kind: .blobAlreadyUsed(index: 2, byDomain: 0))])
+    #expect(try problem { $0.put32(0, at: record(0) + L.Domain.ramdiskBlob) }?.kind == .blobAlreadyUsed(index: 0, byDomain: 0))
+  }
+
+  @Test func nameProblems() throws {
+    // A name longer than 64 bytes, and one with a forbidden byte, built through the host API.
+    let long = config(String(repeating: "n", count: 65))
+    let spaced = config("a b")
+    let data = BootBundle.build(domains: [
+      (config: long, kernel: [1], ramdisk: nil), (config: spaced, kernel: [2], ramdisk: nil),
+      (config: config("ok"), kernel: [3], ramdisk: nil), (config: config("ok"), kernel: [4], ramdisk: nil),
+    ])
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.domains.map { $0.index } == [2])
+    #expect(bundle.problems.map { $0.kind } == [
+      .invalid(.nameTooLong(length: 65)), .invalid(.nameHasInvalidByte(UInt8(ascii: " "))), .duplicateName(firstIndex: 2),
+    ])
+    #expect(bundle.problems[2].message == bytes("domain 3 (ok): name is already used by domain 2"))
+    // An empty name.
+    let unnamed = try BootBundle.parse(BootBundle.build(domains: [(config: config(""), kernel: [1], ramdisk: nil)]))
+    #expect(unnamed.problems.map { $0.kind } == [.invalid(.missingName)])
+  }
+
+  @Test func blobCorruptions() throws {
+    let good = sampleBundle()
+    func blobProblems(_ mutate: (inout [UInt8]) -> Void) throws -> [BundleProblem.Kind] {
+      var data = good
+      mutate(&data)
+      return try problems(data).map { $0.kind }
+    }
+    let kernel0 = good.get64(blobRecord(0) + L.Blob.offset)
+    let kernel1 = good.get64(blobRecord(2) + L.Blob.offset)
+
+    // Past the end, and overflowing.
+    #expect(try blobProblems { $0.put64(UInt64(good.count), at: blobRecord(2) + L.Blob.length) }
+      == [.badBlob(index: 2, .outOfRange(offset: kernel1, length: UInt64(good.count)))])
+    #expect(try blobProblems { $0.put64(UInt64.max - 100, at: blobRecord(2) + L.Blob.offset) }
+      == [.badBlob(index: 2, .outOfRange(offset: UInt64.max - 100, length: 4096))])
+    // Empty, misaligned, over the metadata.
+    #expect(try blobProblems { $0.put64(0, at: blobRecord(1) + L.Blob.length) } == [.badBlob(index: 1, .empty)])
+    #expect(try blobProblems { $0.put64(kernel0 + 8, at: blobRecord(0) + L.Blob.offset) }
+      == [.badBlob(index: 0, .misaligned(offset: kernel0 + 8))])
+    #expect(try blobProblems { $0.put64(0, at: blobRecord(0) + L.Blob.offset) } == [.badBlob(index: 0, .overlapsMetadata)])
+    // Two blobs sharing bytes: both domains lose the blob.
+    #expect(try blobProblems { $0.put64(kernel0, at: blobRecord(2) + L.Blob.offset) }
+      == [.badBlob(index: 0, .overlapsBlob(2)), .badBlob(index: 2, .overlapsBlob(0))])
+    // A message names the blob and the domain.
+    var data = good
+    data.put64(kernel0 + 8, at: blobRecord(0) + L.Blob.offset)
+    #expect(try problems(data).first?.message == bytes("domain 0 (web): blob 0 at offset 0x\(String(kernel0 + 8, radix: 16)) is not 4 KiB-aligned"))
+  }
+
+  @Test func mutationFuzzNeverTraps() {
+    var random = SplitMix64(seed: 0xB0_0710)
+    let good = sampleBundle()
+    // Most interesting bytes are in the metadata; aim most flips there.
+    let metadataEnd = Int(good.get64(L.Header.stringsOffset) + good.get64(L.Header.stringsSize))
+    var parsed = 0
+    for _ in 0..<5000 {
+      var data = good
+      for _ in 0..<(1 + Int(random.next() % 6)) {
+        let limit = random.next() % 4 == 0 ? data.count : metadataEnd
+        let index = Int(random.next() % UInt64(limit))
+        switch random.next() % 3 {
+        case 0: data[index] = UInt8(truncatingIfNeeded: random.next())
+        case 1: data[index] ^= UInt8(1) << UInt8(random.next() % 8)
+        default: data[index] = [0x00, 0xFF, 0x7F, 0x80][Int(random.next() % 4)]
+        }
+      }
+      if random.next() % 16 == 0 {
+        data.removeLast(Int(random.next() % UInt64(data.count)))
+      }
+      if let bundle = try? BootBundle.parse(data) {
+        parsed += 1
+        // Whatever parses must be internally consistent.
+        for domain in bundle.domains {
+          #expect(domain.kernel.upperBound <= data.count)
+          #expect((try? domain.config.validate(requireKernelPath: false)) != nil)
+        }
+        let declared = (0..<4).reduce(0) { $0 | Int(data[L.Header.domainCount + $1]) << (8 * $1) }
+        #expect(bundle.domains.count + bundle.problems.count == declared)
+      }
+    }
+    #expect(parsed > 0)
+  }
+}
