@@ -74,14 +74,21 @@ enum Boot {
       Log.error("domains: SVM with nested paging is not available on this machine")
       Power.exit(.panic)
     }
-    startDomains(bundle)
+    if options.vmrunFloorSamples > 0 {
+      if let median = VMRunFloor.measure(samples: options.vmrunFloorSamples) {
+        Log.info("bench: bare VMRUN/#VMEXIT round trip median \(median) TSC cycles (\(options.vmrunFloorSamples) samples)")
+      } else {
+        Log.error("bench: the VMRUN floor could not be measured")
+      }
+    }
+    startDomains(bundle, buildLoop: options.buildLoop)
     RunLoop.enter()
   }
 
   // ---- Domains -------------------------------------------------------------------------------
   /// Builds every domain of the boot bundle (dom0less: no control domain, the hypervisor does
   /// it). A domain that cannot be built is reported by name and skipped; the others start.
-  static func startDomains(_ module: BootModule) {
+  static func startDomains(_ module: BootModule, buildLoop: Int) {
     let parsed: Result<BootBundle, BundleError>? = PhysicalMemory.withBytes(module.start, count: Int(module.size)) { bytes in
       do throws(BundleError) { return .success(try BootBundle.parse(bytes)) } catch { return .failure(error) }
     }
@@ -99,6 +106,8 @@ enum Boot {
     for problem in bundle.problems {
       Log.error(String(decoding: problem.message, as: UTF8.self))
     }
+    if buildLoop > 0 { churn(bundle, base: module.start, rounds: buildLoop) }
+    RunLoop.framesBeforeDomains = Frames.freeFrames
     var built = 0
     for entry in bundle.domains {
       switch DomainBuilder.build(entry, bundleBase: module.start) {
@@ -111,6 +120,29 @@ enum Boot {
       Log.error("domains: none could be started")
       Power.exit(.domainFailed)
     }
+    if built < bundle.domains.count + bundle.problems.count {
+      Domains.failed.wrappingAdd(bundle.domains.count + bundle.problems.count - built, ordering: .relaxed)
+    }
+    Domains.bootComplete.store(true, ordering: .releasing)
+  }
+
+  /// `buildloop=N`: builds and destroys every domain of the bundle N times without running it,
+  /// and checks that the frame allocator gets back exactly what it gave.
+  static func churn(_ bundle: BootBundle, base: UInt64, rounds: Int) {
+    let before = Frames.freeFrames
+    var builds = 0
+    for _ in 0..<rounds {
+      for entry in bundle.domains {
+        guard case .success(let domain) = DomainBuilder.build(entry, bundleBase: base, start: false) else { continue }
+        domain.shutDown(.poweroff)
+        DomainBuilder.destroy(domain, quietly: true)
+        builds += 1
+      }
+    }
+    let after = Frames.freeFrames
+    let verdict = before == after ? "ok" : "LEAK of \(before - after) frames"
+    Log.info("buildloop: \(builds) builds and destroys: free frames \(before) before, \(after) after: \(verdict)")
+    if before != after { Power.exit(.panic) }
   }
 
   // ---- Boot information ----------------------------------------------------------------------

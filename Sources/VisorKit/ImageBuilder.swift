@@ -9,9 +9,9 @@ public struct ImageBuilder: Sendable {
   }
 
   public static let triple = "x86_64-unknown-none-elf"
-  public static let product = "swiftvisor"
+  public static let imageProduct = "swiftvisor"
   /// The bare-metal toolset: Embedded Swift, freestanding, the linker script.
-  public static let baseToolset = "Toolsets/x86_64-hv.json"
+  public static let imageToolset = "Toolsets/x86_64-hv.json"
   /// Added for release builds only (`-Osize` in the base toolset would override `-Onone` in debug).
   public static let releaseToolset = "Toolsets/osize.json"
 
@@ -20,6 +20,19 @@ public struct ImageBuilder: Sendable {
   public var configuration: Configuration
   /// `swift`, found on PATH unless a path is given.
   public var swift: String
+  /// What to build: the hypervisor image by default, or a test guest (`forGuest`).
+  public var product: String = ImageBuilder.imageProduct
+  public var baseToolset: String = ImageBuilder.imageToolset
+
+  /// A builder for one of the PVH test guests (docs/test-guests.md), in their own scratch folder
+  /// (both are bare-metal builds, with different toolsets).
+  public static func forGuest(_ product: String, packageRoot: URL, scratchPath: URL? = nil) -> ImageBuilder {
+    var builder = ImageBuilder(packageRoot: packageRoot,
+                               scratchPath: scratchPath ?? packageRoot.appendingPathComponent(".build-guests"))
+    builder.product = product
+    builder.baseToolset = "Toolsets/x86_64-guest.json"
+    return builder
+  }
 
   /// - Parameter scratchPath: SwiftPM's build folder; default `<packageRoot>/.build`.
   public init(packageRoot: URL, scratchPath: URL? = nil, configuration: Configuration = .release, swift: String = "swift") {
@@ -36,20 +49,20 @@ public struct ImageBuilder: Sendable {
       "--package-path", packageRoot.path,
       "--scratch-path", scratchPath.path,
       "--triple", Self.triple,
-      "--toolset", packageRoot.appendingPathComponent(Self.baseToolset).path,
+      "--toolset", packageRoot.appendingPathComponent(baseToolset).path,
     ]
     if configuration == .release {
       args += ["--toolset", packageRoot.appendingPathComponent(Self.releaseToolset).path]
     }
     // --product is mandatory: without it SwiftPM builds every target (ArgumentParser too) in Embedded mode.
-    return args + ["-c", configuration.rawValue, "--product", Self.product]
+    return args + ["-c", configuration.rawValue, "--product", product]
   }
 
   /// Where the ELF lands. Always the full triple path: `<scratch>/release` is a symlink to
   /// whichever triple built last.
   public var imagePath: URL {
     scratchPath.appendingPathComponent(Self.triple).appendingPathComponent(configuration.rawValue)
-      .appendingPathComponent(Self.product)
+      .appendingPathComponent(product)
   }
 
   /// Runs the build and returns the image's path.
@@ -57,7 +70,7 @@ public struct ImageBuilder: Sendable {
   /// - Throws: `.toolMissing` without `swift`, `.buildFailed` (with the compiler's output as `detail`).
   @discardableResult
   public func build(echo: Bool = false) throws(VisorError) -> URL {
-    for toolset in [Self.baseToolset, Self.releaseToolset] {
+    for toolset in [baseToolset, Self.releaseToolset] {
       let path = packageRoot.appendingPathComponent(toolset).path
       guard FileManager.default.fileExists(atPath: path) else {
         throw VisorError(.usage, "\(path) is missing: \(packageRoot.path) is not the Swiftvisor package root (use --package-path)")
@@ -90,7 +103,7 @@ public enum PackageLocator {
     while true {
       let fm = FileManager.default
       if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path),
-         fm.fileExists(atPath: dir.appendingPathComponent(ImageBuilder.baseToolset).path) {
+         fm.fileExists(atPath: dir.appendingPathComponent(ImageBuilder.imageToolset).path) {
         return dir
       }
       let parent = dir.deletingLastPathComponent().standardizedFileURL

@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self])
+    subcommands: [BootBench.self, HypercallBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -75,6 +75,70 @@ struct BootBench: ParsableCommand {
         rows.append(row)
       }
       print(BootBenchmark.report(rows: rows, image: elf, runs: runs, icount: icount), terminator: "")
+    }
+  }
+}
+
+struct HypercallBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "hypercall",
+    abstract: "Null hypercall and CPUID exit costs beside the bare VMRUN floor; 64 MiB domain build time.",
+    discussion: """
+      Builds guest-bench, boots it as a 64 MiB domain at -smp 1 --runs times, and prints the medians. \
+      Target: a null hypercall at most 1.2x the floor. With --icount the figures are instruction counts.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots to measure.")
+  var runs = 3
+
+  @Option(help: "Samples per measurement inside each boot.")
+  var samples = 100_000
+
+  @Flag(help: "Deterministic counts (-icount shift=0,sleep=off -rtc clock=vm).")
+  var icount = false
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard (1000...131_072).contains(samples) else { throw ValidationError("--samples must be between 1000 and 131072") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let root = try image.build.builder().packageRoot
+      let guestBuilder = ImageBuilder.forGuest("guest-bench", packageRoot: root)
+      note("building guest-bench: swift \(shellQuoted(guestBuilder.arguments))")
+      let guest = try guestBuilder.build()
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let configPath = folder.appendingPathComponent("bench.cfg")
+      do { try HypercallBenchmark.config(guest: guest.path, samples: samples).write(to: configPath, atomically: true, encoding: .utf8) }
+      catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
+      let bundle = folder.appendingPathComponent("bundle.bin")
+      _ = try BundleMaker.make(configPaths: [configPath.path], output: bundle)
+      var results: [HypercallBenchmark.Sample] = []
+      for index in 1...runs {
+        var configuration = RunConfiguration(kernel: path)
+        configuration.smp = 1
+        configuration.cmdline = "vmrunfloor=\(samples)"
+        configuration.initrd = bundle.path
+        configuration.icount = icount
+        configuration.timeout = 600
+        let result = try runner.run(configuration)
+        let lines = result.lines.map(\.text)
+        guard result.exit == .clean, let sample = HypercallBenchmark.sample(from: lines) else {
+          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+        }
+        note(String(format: "run %d/%d: floor %.0f, hypercall %.0f, cpuid %.0f, build %.1f ms",
+                    index, runs, sample.floor, sample.hypercall, sample.cpuid, sample.buildMicroseconds / 1000))
+        results.append(sample)
+      }
+      print(HypercallBenchmark.report(results, icount: icount), terminator: "")
     }
   }
 }

@@ -42,7 +42,7 @@ struct BuildOptions: ParsableArguments {
       root = URL(fileURLWithPath: packagePath, isDirectory: true, relativeTo: cwd).standardizedFileURL
     } else {
       guard let found = PackageLocator.root(from: cwd) else {
-        throw VisorError(.usage, "not inside the Swiftvisor package (no Package.swift with \(ImageBuilder.baseToolset) here or above \(cwd.path)): cd into it or pass --package-path")
+        throw VisorError(.usage, "not inside the Swiftvisor package (no Package.swift with \(ImageBuilder.imageToolset) here or above \(cwd.path)): cd into it or pass --package-path")
       }
       root = found
     }

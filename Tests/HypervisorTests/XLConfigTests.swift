@@ -205,6 +205,10 @@ private let minimal = """
       == bytes("test.cfg:1: name: may contain only A-Z a-z 0-9 _ . - (found byte 0x20)"))
     #expect(error("type = \"pvh\"\nmemory = 64\nkernel = \"k\"\n")?.message()
       == bytes("test.cfg: name: is required and must not be empty"))
+    #expect(error("name = \"a\"\nmemory = 64\nkernel = \"k\"\nvcpus = 4\nmaxvcpus = 2\n")?.message()
+      == bytes("test.cfg:5: maxvcpus: must be at least vcpus (4) and at most 64 (got 2)"))
+    // Problems are reported in validation order: the name before the missing memory.
+    #expect(error("kernel = \"k\"\n")?.message() == bytes("test.cfg: name: is required and must not be empty"))
   }
 
   @Test func randomInputNeverTraps() {

@@ -1,5 +1,6 @@
 /// guest-spin: a CPU-bound guest for scheduling and preemption tests. Runs `iterations=<n>`
-/// rounds of arithmetic (default 200000), yielding the CPU every 1000 rounds, then powers off.
+/// rounds of arithmetic (default 200000), yielding the CPU every 1000 rounds and printing
+/// "guest-spin: progress k/5" at each fifth of the way, then powers off.
 @main
 struct GuestSpin {
   static func main() {
@@ -35,6 +36,9 @@ func run() -> Never {
     if i % 1000 == 0 {
       Xen.yield()
       yields += 1
+    }
+    if iterations >= 5 && i % (iterations / 5) == 0 && i < iterations {
+      Console.print("guest-spin: progress \(i / (iterations / 5))/5")
     }
   }
   let cycles = CPU.rdtsc() &- start

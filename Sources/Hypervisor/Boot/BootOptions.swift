@@ -75,6 +75,8 @@ public struct BootOptionProblem: Equatable, Sendable {
 /// | `timer=` | `auto`, `tsc-deadline`, `oneshot` | `auto` |
 /// | `crash=` | `ud2`, `pagefault`, `divide`, `trap`, `ap-pagefault` | none |
 /// | `tick=` | scheduler tick in Hz, 1...10000 | 100 |
+/// | `vmrunfloor=` | measure the bare VMRUN/#VMEXIT round trip this many times before starting the domains (0...1000000), for `visor bench` | 0 |
+/// | `buildloop=` | before starting the bundle's domains, build and destroy each of them this many times and check that every frame comes back (0...1000) | 0 |
 ///
 /// When an option is repeated, the last valid value wins. A missing or invalid value leaves the
 /// setting unchanged and is recorded as `.badValue`; an unknown key is recorded as
@@ -87,10 +89,14 @@ public struct BootOptions: Sendable {
   public var timerMode: TimerModeOption = .auto
   public var crash: CrashTest? = nil
   public var tickHz: Int = 100
+  public var buildLoop: Int = 0
+  public var vmrunFloorSamples: Int = 0
   /// Every unknown option or bad value, in command-line order.
   public var problems: [BootOptionProblem] = []
 
   public static let tickHzRange = 1...10000
+  public static let buildLoopRange = 0...1000
+  public static let vmrunFloorRange = 0...1_000_000
 
   public init() {}
 
@@ -140,6 +146,16 @@ public struct BootOptions: Sendable {
     } else if key.elementsEqual("tick".utf8) {
       if let value = token.value, let hz = Self.decimal(value), Self.tickHzRange.contains(hz) {
         tickHz = hz
+        return
+      }
+    } else if key.elementsEqual("vmrunfloor".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.vmrunFloorRange.contains(n) {
+        vmrunFloorSamples = n
+        return
+      }
+    } else if key.elementsEqual("buildloop".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.buildLoopRange.contains(n) {
+        buildLoop = n
         return
       }
     } else {

@@ -68,7 +68,7 @@ public enum BzImage {
     guard expected <= maxKernelSize else { throw .kernelTooLarge(expected) }
     let elf: [UInt8]
     do {
-      elf = try LZ4.decompressLegacy(bytes, stream, limit: expected)
+      elf = try LZ4.decompressLegacy(bytes, stream, limit: expected, expectedSize: expected)
     } catch {
       throw .decompression(error)
     }

@@ -177,7 +177,13 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .vcpusOutOfRange(let value):
       text.addRange(DomainConfig.vcpuRange, unit: "", got: value)
     case .maxVCPUsOutOfRange(let value, let vcpus):
-      text.addRange(vcpus...DomainConfig.vcpuRange.upperBound, unit: " (at least vcpus)", got: value)
+      text.add("must be at least vcpus (")
+      text.add(vcpus)
+      text.add(") and at most ")
+      text.add(DomainConfig.vcpuRange.upperBound)
+      text.add(" (got ")
+      text.add(value)
+      text.add(")")
     case .missingKernel:
       text.add("is required")
     case .cmdlineTooLong(let length):

@@ -91,8 +91,10 @@ public enum LZ4 {
   }
 
   /// Decompresses a legacy stream held in `input[range]`, producing at most `limit` bytes.
+  /// `expectedSize`, when known, is reserved up front so a large kernel is not copied as the
+  /// output grows.
   public static func decompressLegacy<Bytes: RandomAccessCollection>(
-    _ input: Bytes, _ range: Range<Int>, limit: Int
+    _ input: Bytes, _ range: Range<Int>, limit: Int, expectedSize: Int = 0
   ) throws(LZ4Error) -> [UInt8] where Bytes.Element == UInt8, Bytes.Index == Int {
     guard range.lowerBound >= input.startIndex, range.upperBound <= input.endIndex else { throw .truncated }
     let end = range.upperBound
@@ -101,6 +103,7 @@ public enum LZ4 {
     position += 4
 
     var output: [UInt8] = []
+    output.reserveCapacity(max(0, min(expectedSize, limit)))
     while position < end {
       guard end - position >= 4 else { throw .truncated }
       let length = readLE32(input, position)

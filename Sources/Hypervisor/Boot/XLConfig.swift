@@ -435,12 +435,13 @@ struct XLConfigBuilder {
       kernelPath: kernel, ramdiskPath: ramdisk, cmdline: cmdline, onPoweroff: onPoweroff,
       onReboot: onReboot, onCrash: onCrash, cpus: cpus, weight: weight, cap: cap)
 
-    guard memory != nil else {
-      throw XLConfigError(fileName: fileName, line: nil, key: Array("memory".utf8), kind: .missingKey)
-    }
     do {
       try config.validate()
     } catch {
+      // An absent memory setting is validated as 0; say what is really wrong.
+      if memory == nil, case .memoryOutOfRange = error {
+        throw XLConfigError(fileName: fileName, line: nil, key: error.key, kind: .missingKey)
+      }
       let key = error.key
       let line = setting(key)?.line
       throw XLConfigError(fileName: fileName, line: line, key: key, kind: .invalid(error))

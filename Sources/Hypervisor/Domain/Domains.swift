@@ -10,7 +10,11 @@ public enum Domains {
   public static let live = Atomic<Int>(0)
   /// Domains whose end was anything but a clean poweroff.
   public static let failed = Atomic<Int>(0)
+  /// Domains that were started (built and their vcpu 0 made runnable).
   public static let created = Atomic<Int>(0)
+  /// Set once the boot-time domains have all been started: from then on, no live domain left
+  /// means the work is done.
+  public static let bootComplete = Atomic<Bool>(false)
 
   public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain {
     lock.withLock {
@@ -18,7 +22,6 @@ public enum Domains {
       nextID += 1
       table.append(domain)
       live.wrappingAdd(1, ordering: .relaxed)
-      created.wrappingAdd(1, ordering: .relaxed)
       return domain
     }
   }

@@ -8,15 +8,15 @@ public enum Hypercalls {
   public static let implemented: [XenABI.Hypercall] = [.memoryOp, .xenVersion, .consoleIO, .vcpuOp, .schedOp, .hvmOp]
 
   public static func dispatch<Environment: HypercallEnvironment>(_ frame: HypercallFrame, _ environment: Environment) -> HypercallOutcome {
-    guard let call = XenABI.Hypercall(rawValue: frame.number) else { return .error(.ENOSYS) }
     let (a0, a1, a2, _, _) = frame.arguments
-    switch call {
-    case .xenVersion: return XenVersion.handle(command: a0, argument: a1, environment)
-    case .consoleIO: return ConsoleIO.handle(frame, environment)
-    case .schedOp: return SchedOp.handle(command: a0, argument: a1, environment)
-    case .memoryOp: return MemoryOp.handle(frame, environment)
-    case .hvmOp: return HVMOp.handle(command: a0, argument: a1, environment)
-    case .vcpuOp: return VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
+    // A switch on the raw number compiles to a jump table; this is every hypercall's path.
+    switch frame.number {
+    case XenABI.Hypercall.xenVersion.rawValue: return XenVersion.handle(command: a0, argument: a1, environment)
+    case XenABI.Hypercall.consoleIO.rawValue: return ConsoleIO.handle(frame, environment)
+    case XenABI.Hypercall.schedOp.rawValue: return SchedOp.handle(command: a0, argument: a1, environment)
+    case XenABI.Hypercall.memoryOp.rawValue: return MemoryOp.handle(frame, environment)
+    case XenABI.Hypercall.hvmOp.rawValue: return HVMOp.handle(command: a0, argument: a1, environment)
+    case XenABI.Hypercall.vcpuOp.rawValue: return VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
     default: return .error(.ENOSYS)
     }
   }

@@ -2,6 +2,7 @@
 import Hypervisor
 import XenABI
 import Support
+import Synchronization
 
 /// Builds a PVH domain from one entry of the boot bundle: memory, kernel, ramdisk, start info,
 /// vcpus. docs/domain-building.md walks through it.
@@ -62,8 +63,10 @@ public enum DomainBuilder {
   }
 
   /// Builds domain `entry` whose kernel and ramdisk live in the bundle at physical `bundleBase`.
-  public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64) -> Result<Domain, BuildError> {
+  /// With `start` false the domain is built but its vcpu 0 is not made runnable.
+  public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64, start: Bool = true) -> Result<Domain, BuildError> {
     let config = entry.config
+    let startedAt = Clock.now()
     let memoryBytes = UInt64(config.memoryMiB) << 20
     // Parse the kernel in place, inside the bundle.
     let parsed: Result<ELFImage, ELFError>? = PhysicalMemory.withBytes(bundleBase + UInt64(entry.kernel.lowerBound), count: entry.kernel.count) { bytes in
@@ -171,7 +174,9 @@ public enum DomainBuilder {
     ArchVCPU.setPVHStart(domain.vcpus[0], .init(entry: image.pvhEntry, startInfo: startInfoAddress))
     domain.vcpus[0].initialised = true
     domain.state = .running
-    Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames")
+    guard start else { return .success(domain) }
+    Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us")
+    Domains.created.wrappingAdd(1, ordering: .relaxed)
     Scheduler.policy?.wake(domain.vcpus[0])
     return .success(domain)
   }

@@ -68,7 +68,7 @@ enum Exits {
     vcpu.hypercalls += 1
     // The calling convention follows the guest's mode: 64-bit code uses RDI RSI RDX R10 R8,
     // 32-bit code EBX ECX EDX ESI EDI.
-    let longMode = vmcb.efer & (1 << 10) != 0 && vmcb.segment(.cs).attributes & (1 << 9) != 0
+    let longMode = vmcb.efer & (1 << 10) != 0 && vmcb.codeSegmentAttributes & (1 << 9) != 0
     let frame: HypercallFrame
     if longMode {
       frame = HypercallFrame(number: registers[.rax], registers[.rdi], registers[.rsi], registers[.rdx], registers[.r10], registers[.r8])

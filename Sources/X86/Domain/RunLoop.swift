@@ -9,6 +9,8 @@ import Synchronization
 /// between two iterations.
 public enum RunLoop {
   private static let finishing = Atomic<Bool>(false)
+  /// Free frames just before the boot-time domains were built: all must be back at the end.
+  nonisolated(unsafe) public static var framesBeforeDomains = 0
 
   public static func enter() -> Never {
     let pcpu = PCPUs.current
@@ -18,7 +20,7 @@ public enum RunLoop {
         run(vcpu, on: pcpu)
         continue
       }
-      if Domains.created.load(ordering: .relaxed) > 0 && Domains.live.load(ordering: .acquiring) == 0 {
+      if Domains.bootComplete.load(ordering: .acquiring) && Domains.live.load(ordering: .acquiring) == 0 {
         finish()
       }
       pcpu.idle.store(true, ordering: .releasing)
@@ -90,7 +92,13 @@ public enum RunLoop {
     let failed = Domains.failed.load(ordering: .acquiring)
     let created = Domains.created.load(ordering: .acquiring)
     Log.info("all domains have ended: \(created) built, \(created - failed) powered off cleanly, \(failed) did not")
-    Log.info("memory: \(Frames.freeFrames / 256) MiB free")
+    let free = Frames.freeFrames
+    if free == framesBeforeDomains {
+      Log.info("memory: all \(free) frames returned")
+    } else {
+      Log.error("memory: LEAK: \(framesBeforeDomains) frames free before the domains, \(free) after")
+      Power.exit(.panic)
+    }
     if failed == 0 {
       Log.info("poweroff: clean")
       Power.exit(.clean)

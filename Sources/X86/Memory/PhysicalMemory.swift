@@ -100,6 +100,15 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     return true
   }
 
+  /// Unchecked accesses for the hypervisor's own pages on the exit path (VMCBs, vcpu context
+  /// pages): their addresses come from the frame allocator, never from a guest or firmware, so
+  /// the bounds check is skipped to keep every exit short. Nothing else may use these.
+  @inline(__always) public static func ownRead64(_ address: UInt64) -> UInt64 { hv_read_physical64(address) }
+  @inline(__always) public static func ownWrite64(_ address: UInt64, _ value: UInt64) { hv_write_physical64(address, value) }
+  @inline(__always) public static func ownRead16(_ address: UInt64) -> UInt16 { hv_read_physical16(address) }
+  @inline(__always) public static func ownRead8(_ address: UInt64) -> UInt8 { hv_read_physical8(address) }
+  @inline(__always) public static func ownWrite8(_ address: UInt64, _ value: UInt8) { hv_write_physical8(address, value) }
+
   public static func read64(_ address: UInt64) -> UInt64? {
     guard isMapped(address, count: 8), address & 7 == 0 else { return nil }
     return hv_read_physical64(address)

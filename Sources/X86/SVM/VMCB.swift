@@ -93,12 +93,14 @@ public struct VMCB {
     public static let guestPAT: UInt64 = 0x668
   }
 
-  @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.read64(address + offset) ?? 0 }
-  @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.write64(address + offset, value) }
+  // A VMCB is a hypervisor-owned page: its fields are read and written unchecked (exit path).
+  @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.ownRead64(address + offset) }
+  @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.ownWrite64(address + offset, value) }
+  @inline(__always) public func read16(_ offset: UInt64) -> UInt16 { PhysicalMemory.ownRead16(address + offset) }
   @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.read32(address + offset) ?? 0 }
   @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.write32(address + offset, value) }
-  @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.read8(address + offset) ?? 0 }
-  @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.write8(address + offset, value) }
+  @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.ownRead8(address + offset) }
+  @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.ownWrite8(address + offset, value) }
 
   /// A segment register in the save area: selector, attributes (the descriptor's access byte in
   /// bits 0-7 and its G/DB/L/AVL flags in bits 8-11), limit and base.
@@ -137,6 +139,8 @@ public struct VMCB {
   public var cr4: UInt64 { get { read64(Save.cr4) } nonmutating set { write64(Save.cr4, newValue) } }
   public var efer: UInt64 { get { read64(Save.efer) } nonmutating set { write64(Save.efer, newValue) } }
   public var cpl: UInt8 { read8(Save.cpl) }
+  /// The attribute bits of CS (bit 9: L, 64-bit code).
+  public var codeSegmentAttributes: UInt16 { read16(Segment.cs.rawValue + 2) }
   public var exitCode: UInt64 { read64(Control.exitCode) }
   public var exitInfo1: UInt64 { read64(Control.exitInfo1) }
   public var exitInfo2: UInt64 { read64(Control.exitInfo2) }
