@@ -31,6 +31,12 @@ private let minimal = """
   """
 
 @Suite struct XLConfigTests {
+  @Test func maxmemIsTheGrowthLimit() throws {
+    let config = try parse(minimal + "maxmem = 512\n")
+    #expect(config.maxMemoryMiB == 512)
+    #expect(error(minimal + "maxmem = 64\n")?.message() == bytes("test.cfg:5: maxmem: must be at least memory (128 MiB) and at most 65536 MiB (got 64)"))
+  }
+
   @Test func minimalConfig() throws {
     let config = try parse(minimal)
     #expect(config.name == bytes("guest"))
@@ -38,6 +44,7 @@ private let minimal = """
     #expect(config.memoryMiB == 128)
     #expect(config.vcpus == 1)
     #expect(config.maxVCPUs == nil)
+    #expect(config.maxMemoryMiB == nil)
     #expect(config.kernelPath == bytes("/boot/vmlinuz"))
     #expect(config.ramdiskPath == nil)
     #expect(config.cmdline.isEmpty)
@@ -184,6 +191,7 @@ private let minimal = """
     #expect(problem(base + "name = \"a\"\nmemory = 64\nvcpus = 65\n") == (5, .vcpusOutOfRange(65)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nvcpus = 4\nmaxvcpus = 2\n") == (6, .maxVCPUsOutOfRange(2, vcpus: 4)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nweight = 0\n") == (5, .weightOutOfRange(0)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmaxmem = 32\n") == (5, .maxMemoryOutOfRange(32, memory: 64)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\ncap = 6401\n") == (5, .capOutOfRange(6401)))
     #expect(problem("name = \"a\"\nmemory = 64\n") == (nil, .missingKernel))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\ntype = \"hvm\"\n") == (4, .unsupportedType(.hvm)))

@@ -103,7 +103,8 @@ public struct BootBundle: Sendable {
       public static let flags = 51          // u8, Flag bits
       public static let weight = 52         // u32, meaningful with Flag.hasWeight
       public static let cap = 56            // u32, meaningful with Flag.hasCap
-      public static let reserved = 60       // up to the end of the record, zero
+      public static let maxMemoryMiB = 60   // u32, meaningful with Flag.hasMaxMemory
+      public static let reserved = 64       // up to the end of the record, zero
     }
 
     /// Bits of a domain record's `flags`: which optional fields are set.
@@ -112,7 +113,8 @@ public struct BootBundle: Sendable {
       public static let hasCap: UInt8 = 1 << 1
       public static let hasCPUs: UInt8 = 1 << 2
       public static let hasMaxVCPUs: UInt8 = 1 << 3
-      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs
+      public static let hasMaxMemory: UInt8 = 1 << 4
+      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory
     }
 
     public enum Blob {
@@ -176,6 +178,10 @@ extension BootBundle {
       if let cap = config.cap {
         flags |= Layout.Flag.hasCap
         record.storeLE(UInt32(clamping: cap), at: Layout.Domain.cap)
+      }
+      if let maxMemory = config.maxMemoryMiB {
+        flags |= Layout.Flag.hasMaxMemory
+        record.storeLE(UInt32(clamping: maxMemory), at: Layout.Domain.maxMemoryMiB)
       }
       record[Layout.Domain.flags] = flags
 
@@ -447,6 +453,7 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     if flags & Layout.Flag.hasMaxVCPUs != 0 { config.maxVCPUs = Int(reader.u32(record + Layout.Domain.maxVCPUs)) }
     if flags & Layout.Flag.hasWeight != 0 { config.weight = Int(reader.u32(record + Layout.Domain.weight)) }
     if flags & Layout.Flag.hasCap != 0 { config.cap = Int(reader.u32(record + Layout.Domain.cap)) }
+    if flags & Layout.Flag.hasMaxMemory != 0 { config.maxMemoryMiB = Int(reader.u32(record + Layout.Domain.maxMemoryMiB)) }
     do {
       try config.validate(requireKernelPath: false)
     } catch {

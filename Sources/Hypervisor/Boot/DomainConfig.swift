@@ -29,6 +29,9 @@ public struct DomainConfig: Equatable, Sendable {
   public var name: [UInt8]
   public var type: DomainType
   public var memoryMiB: Int
+  /// xl's `maxmem`: the most memory the domain may grow to (populate_physmap); nil means
+  /// `memoryMiB`.
+  public var maxMemoryMiB: Int?
   public var vcpus: Int
   /// Upper limit on vcpus brought up at run time; nil means the same as `vcpus`.
   public var maxVCPUs: Int?
@@ -57,6 +60,7 @@ public struct DomainConfig: Equatable, Sendable {
     self.name = name
     self.type = type
     self.memoryMiB = memoryMiB
+    self.maxMemoryMiB = nil
     self.vcpus = vcpus
     self.maxVCPUs = maxVCPUs
     self.kernelPath = kernelPath
@@ -95,6 +99,9 @@ public struct DomainConfig: Equatable, Sendable {
     for byte in name where !Self.isNameByte(byte) { throw .nameHasInvalidByte(byte) }
     if type != .pvh { throw .unsupportedType(type) }
     if !Self.memoryMiBRange.contains(memoryMiB) { throw .memoryOutOfRange(memoryMiB) }
+    if let maxMemoryMiB, maxMemoryMiB < memoryMiB || !Self.memoryMiBRange.contains(maxMemoryMiB) {
+      throw .maxMemoryOutOfRange(maxMemoryMiB, memory: memoryMiB)
+    }
     if !Self.vcpuRange.contains(vcpus) { throw .vcpusOutOfRange(vcpus) }
     if let maxVCPUs, maxVCPUs < vcpus || maxVCPUs > Self.vcpuRange.upperBound {
       throw .maxVCPUsOutOfRange(maxVCPUs, vcpus: vcpus)
@@ -122,6 +129,7 @@ public struct DomainConfig: Equatable, Sendable {
 
 /// A rule of `DomainConfig.validate` that a configuration breaks.
 public enum DomainConfigProblem: Error, Equatable, Sendable {
+  case maxMemoryOutOfRange(Int, memory: Int)
   case missingName
   case nameTooLong(length: Int)
   case nameHasInvalidByte(UInt8)
@@ -142,6 +150,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .missingName, .nameTooLong, .nameHasInvalidByte: return Array("name".utf8)
     case .unsupportedType: return Array("type".utf8)
     case .memoryOutOfRange: return Array("memory".utf8)
+    case .maxMemoryOutOfRange: return Array("maxmem".utf8)
     case .vcpusOutOfRange: return Array("vcpus".utf8)
     case .maxVCPUsOutOfRange: return Array("maxvcpus".utf8)
     case .missingKernel: return Array("kernel".utf8)
@@ -174,6 +183,14 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
       text.add("\" guests are not supported yet; only \"pvh\" is")
     case .memoryOutOfRange(let value):
       text.addRange(DomainConfig.memoryMiBRange, unit: " MiB", got: value)
+    case .maxMemoryOutOfRange(let value, let memory):
+      text.add("must be at least memory (")
+      text.add(memory)
+      text.add(" MiB) and at most ")
+      text.add(DomainConfig.memoryMiBRange.upperBound)
+      text.add(" MiB (got ")
+      text.add(value)
+      text.add(")")
     case .vcpusOutOfRange(let value):
       text.addRange(DomainConfig.vcpuRange, unit: "", got: value)
     case .maxVCPUsOutOfRange(let value, let vcpus):

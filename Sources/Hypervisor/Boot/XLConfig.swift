@@ -8,7 +8,7 @@
 //   vcpus = 2; maxvcpus = 4   `;` separates settings on one line
 //
 // Keys used: name, type (or the older builder), memory, vcpus, maxvcpus, kernel, ramdisk,
-// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap. Known xl keys
+// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem. Known xl keys
 // Swiftvisor does not implement yet (disk, vif, ...) and unknown keys are warnings, as in xl;
 // everything else that is wrong is an error naming the file, the line and the key.
 
@@ -404,7 +404,7 @@ struct XLConfigBuilder {
   ]
 
   static let usedKeys: [String] = [
-    "name", "type", "builder", "memory", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
+    "name", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
     "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap",
   ]
 
@@ -418,6 +418,7 @@ struct XLConfigBuilder {
     let name = try string("name") ?? []
     let type = try domainType()
     let memory = try integer("memory")
+    let maxMemory = try integer("maxmem")
     let vcpus = try integer("vcpus") ?? 1
     let maxVCPUs = try integer("maxvcpus")
     let kernel = try string("kernel") ?? []
@@ -430,10 +431,11 @@ struct XLConfigBuilder {
     let weight = try integer("weight")
     let cap = try integer("cap")
 
-    let config = DomainConfig(
+    var config = DomainConfig(
       name: name, type: type, memoryMiB: memory ?? 0, vcpus: vcpus, maxVCPUs: maxVCPUs,
       kernelPath: kernel, ramdiskPath: ramdisk, cmdline: cmdline, onPoweroff: onPoweroff,
       onReboot: onReboot, onCrash: onCrash, cpus: cpus, weight: weight, cap: cap)
+    config.maxMemoryMiB = maxMemory
 
     do {
       try config.validate()

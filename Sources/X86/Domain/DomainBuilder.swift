@@ -87,7 +87,7 @@ public enum DomainBuilder {
     }
 
     let domain = Domains.create(name: config.name, memoryBytes: memoryBytes)
-    domain.maximumPages = Int(memoryBytes / 4096)
+    domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
     guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
     domain.p2mRoot = npt.root
     domain.framesInUse += 1
