@@ -65,6 +65,12 @@ public enum BundleMaker {
                   warnings: warnings.map { String(decoding: $0.message(fileName: fileName), as: UTF8.self) })
   }
 
+  /// `make`, answering only what a command-line tool reports: how many domains, and the warnings.
+  public static func makeBundle(configPaths: [String], output: URL) throws(VisorError) -> (domains: Int, warnings: [String]) {
+    let domains = try make(configPaths: configPaths, output: output)
+    return (domains.count, domains.flatMap(\.warnings))
+  }
+
   /// Loads every configuration and writes the bundle to `output`. Domain names must be unique.
   public static func make(configPaths: [String], output: URL) throws(VisorError) -> [Domain] {
     var domains: [Domain] = []

@@ -73,9 +73,9 @@ struct Run: ParsableCommand {
         if !configs.isEmpty {
           let folder = (try? image.build.builder().scratchPath) ?? FileManager.default.temporaryDirectory
           let output = folder.appendingPathComponent("boot-bundle.bin")
-          let domains = try BundleMaker.make(configPaths: configs, output: output)
-          for domain in domains { for warning in domain.warnings { note("warning: \(warning)") } }
-          note("boot bundle: \(domains.count) domain(s) -> \(output.path)")
+          let summary = try BundleMaker.makeBundle(configPaths: configs, output: output)
+          for warning in summary.warnings { note("warning: \(warning)") }
+          note("boot bundle: \(summary.domains) domain(s) -> \(output.path)")
           configuration.initrd = output.path
         }
       }

@@ -12,7 +12,7 @@ import Synchronization
 /// 0x0000_0000 – 0x0009_FFFF   RAM (Linux needs low memory for its real-mode trampoline)
 /// 0x0000_1000                 start info, module list, memory map    (in that low RAM)
 /// 0x0000_2000                 command line (up to 4 KiB)
-/// 0x000A_0000 – 0x000F_FFFF   hole (legacy VGA/BIOS area)
+/// 0x000A_0000 – 0x000F_FFFF   legacy VGA/BIOS area: reserved in the memory map, zeroed memory behind it
 /// 0x0010_0000 – low top       RAM: the kernel at its ELF physical addresses, then the ramdisk
 /// 0xFC00_0000 – 0xFFFF_FFFF   hole (MMIO; special pages at 0xFEFF_8000 are reserved here)
 /// 4 GiB –                     RAM beyond what fits below the hole
@@ -34,12 +34,21 @@ public enum DomainBuilder {
     init(_ message: String) { self.message = message }
   }
 
-  /// The guest's RAM ranges (guest-physical).
+  /// The guest's RAM ranges (guest-physical), as the guest is told about them.
   static func ramRanges(memoryBytes: UInt64) -> [Range<UInt64>] {
     var ranges: [Range<UInt64>] = [0..<lowRAMEnd]
     let below = min(memoryBytes, holeStart)
     if below > highRAMStart { ranges.append(highRAMStart..<below) }
     if memoryBytes > holeStart { ranges.append(fourGiB..<(fourGiB + memoryBytes - holeStart)) }
+    return ranges
+  }
+
+  /// What is populated: the RAM ranges, plus the legacy hole 0xA0000-0xFFFFF, which the memory
+  /// map calls reserved but which is backed by zeroed memory. Linux reads it while it looks for
+  /// option ROMs and DMI tables; on a PC that is ROM, here it reads as empty.
+  static func populatedRanges(memoryBytes: UInt64) -> [Range<UInt64>] {
+    var ranges = ramRanges(memoryBytes: memoryBytes)
+    ranges[0] = 0..<highRAMStart
     return ranges
   }
 
@@ -49,6 +58,7 @@ public enum DomainBuilder {
     for range in ramRanges(memoryBytes: domain.memoryBytes) {
       map.append((range.lowerBound, range.upperBound - range.lowerBound, 1))
     }
+    map.append((lowRAMEnd, highRAMStart - lowRAMEnd, 2))
     map.append((specialPages.lowerBound, UInt64(specialPages.count), 2))
     map.sort { $0.address < $1.address }
     return map
@@ -93,7 +103,7 @@ public enum DomainBuilder {
     domain.framesInUse += 1
 
     // RAM: 2 MiB blocks where the range allows, 4 KiB pages elsewhere. All of it zeroed.
-    for range in ramRanges(memoryBytes: memoryBytes) {
+    for range in populatedRanges(memoryBytes: memoryBytes) {
       var gpa = range.lowerBound
       while gpa < range.upperBound {
         let large: UInt64 = 2 << 20
