@@ -49,6 +49,7 @@ enum Boot {
     if svmReady {
       Scheduler.policy = RoundRobinScheduler()
       Scheduler.kickIdlePCPUs = RunLoop.kickIdle
+      Scheduler.kickPCPU = RunLoop.kickPCPU
     }
 
     var others = platform.apicIDs.filter { $0 != bsp.apicID }

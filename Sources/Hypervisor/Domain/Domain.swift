@@ -79,6 +79,32 @@ public final class Domain: @unchecked Sendable {
   }
 
   public var isAlive: Bool { state == .running || state == .paused || state == .building }
+
+  /// Stops every vcpu of a running domain until `unpause`; its memory and state stay as they
+  /// are. A vcpu in guest mode leaves it at its next exit (its pcpu is kicked).
+  @discardableResult
+  public func pause() -> Bool {
+    lock.lock()
+    guard state == .running else { lock.unlock(); return false }
+    state = .paused
+    lock.unlock()
+    for vcpu in vcpus {
+      let wasRunning = vcpu.runState == .running
+      if !wasRunning { Scheduler.policy?.pause(vcpu) }
+      if wasRunning, vcpu.lastPCPU >= 0 { Scheduler.kickPCPU?(vcpu.lastPCPU) }
+    }
+    return true
+  }
+
+  @discardableResult
+  public func unpause() -> Bool {
+    lock.lock()
+    guard state == .paused else { lock.unlock(); return false }
+    state = .running
+    lock.unlock()
+    for vcpu in vcpus { Scheduler.policy?.unpause(vcpu) }
+    return true
+  }
 }
 
 /// A domain's console: bytes from console_io and port 0xE9 are collected into lines, and each

@@ -23,6 +23,8 @@ public final class VCPU: @unchecked Sendable {
   public unowned(unsafe) let domain: Domain
   /// Guarded by the scheduler's lock.
   public var runState: RunState = .down
+  /// What the vcpu was when it was paused (runnable or blocked), to return to it on unpause.
+  public var pausedFrom: RunState = .runnable
   /// Has a start state (vcpu 0 from the domain builder, others from VCPUOP_initialise).
   public var initialised = false
   /// Set when the vcpu must stop at its next exit (domain shutdown or pause).

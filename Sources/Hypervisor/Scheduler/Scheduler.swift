@@ -14,12 +14,19 @@ public protocol SchedulerPolicy: AnyObject {
   func sleep(_ vcpu: VCPU, as state: VCPU.RunState)
   /// Forget the vcpu entirely (its domain is being destroyed).
   func remove(_ vcpu: VCPU)
+  /// Take the vcpu off the pcpus until `unpause` (a running vcpu: at its next exit, when the
+  /// run loop calls this). Remembers whether it was runnable or blocked.
+  func pause(_ vcpu: VCPU)
+  /// Undo `pause`: back to runnable (queued) or blocked, whichever it was.
+  func unpause(_ vcpu: VCPU)
   /// Length of a time slice, in nanoseconds.
   var timeslice: UInt64 { get }
 }
 
 public enum Scheduler {
   nonisolated(unsafe) public static var policy: (any SchedulerPolicy)?
+  /// Set by the arch layer: makes pcpu N leave guest mode soon (an IPI).
+  nonisolated(unsafe) public static var kickPCPU: (@convention(c) (Int) -> Void)?
   /// Set by the arch layer: interrupts idle pcpus so they look at the run queue now.
   nonisolated(unsafe) public static var kickIdlePCPUs: (@convention(c) () -> Void)?
 }
@@ -81,6 +88,32 @@ public final class RoundRobinScheduler: SchedulerPolicy {
       queue = kept
       head = 0
     }
+  }
+
+  public func pause(_ vcpu: VCPU) {
+    lock.withLock {
+      switch vcpu.runState {
+      case .runnable, .running: vcpu.pausedFrom = .runnable     // a queued entry is skipped by pick
+      case .blocked: vcpu.pausedFrom = .blocked
+      case .paused, .down: return
+      }
+      vcpu.runState = .paused
+    }
+  }
+
+  public func unpause(_ vcpu: VCPU) {
+    var woke = false
+    lock.withLock {
+      guard vcpu.runState == .paused else { return }
+      if vcpu.pausedFrom == .blocked {
+        vcpu.runState = .blocked
+      } else {
+        vcpu.runState = .runnable
+        queue.append(vcpu)
+        woke = true
+      }
+    }
+    if woke { Scheduler.kickIdlePCPUs?() }
   }
 
   public var queued: Int { lock.withLock { queue.count - head } }

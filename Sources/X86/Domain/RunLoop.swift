@@ -46,6 +46,10 @@ public enum RunLoop {
         park(vcpu)
         return
       }
+      if vcpu.domain.state == .paused {
+        policy.pause(vcpu)
+        return
+      }
       vmcb.write8(VMCB.Control.tlbControl, vcpu.needsTLBFlush ? 1 : 0)
       vcpu.needsTLBFlush = false
       hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
@@ -105,6 +109,12 @@ public enum RunLoop {
     }
     Log.info("poweroff: with the failed-domain status")
     Power.exit(.domainFailed)
+  }
+
+  /// Makes pcpu `index` leave guest mode and look at its run queue (domain pause).
+  public static let kickPCPU: @convention(c) (Int) -> Void = { index in
+    guard index >= 0, index < PCPUs.count, index != CPU.current else { return }
+    IPI.kick(PCPUs.all[index])
   }
 
   /// Wakes idle pcpus so a newly runnable vcpu does not wait for the next tick.

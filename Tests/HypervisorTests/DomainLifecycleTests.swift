@@ -1,0 +1,76 @@
+import Testing
+
+@testable import Hypervisor
+
+/// Domain and vcpu states through the scheduler interface, on the host: the run loop's side of
+/// these transitions is exercised by the SystemTests.
+@Suite(.serialized) struct DomainLifecycleTests {
+  func makeDomain(vcpus: Int) -> (Domain, RoundRobinScheduler) {
+    let scheduler = RoundRobinScheduler()
+    Scheduler.policy = scheduler
+    let domain = Domain(id: 1, name: Array("test".utf8), memoryBytes: 16 << 20)
+    for id in 0..<vcpus { domain.vcpus.append(VCPU(id: id, domain: domain)) }
+    domain.state = .running
+    return (domain, scheduler)
+  }
+
+  @Test func pausedVcpusAreNotPickedUntilUnpaused() {
+    let (domain, scheduler) = makeDomain(vcpus: 2)
+    for vcpu in domain.vcpus { scheduler.wake(vcpu) }
+    #expect(domain.pause())
+    #expect(domain.state == .paused)
+    #expect(domain.vcpus.allSatisfy { $0.runState == .paused })
+    #expect(scheduler.pick(pcpu: 0) == nil)
+    #expect(!domain.pause())                    // already paused
+    #expect(domain.unpause())
+    let first = scheduler.pick(pcpu: 0)
+    let second = scheduler.pick(pcpu: 1)
+    #expect(first != nil && second != nil && first !== second)
+    #expect(scheduler.pick(pcpu: 0) == nil)
+  }
+
+  @Test func aBlockedVcpuStaysBlockedAcrossAPause() {
+    let (domain, scheduler) = makeDomain(vcpus: 2)
+    scheduler.wake(domain.vcpus[0])
+    let running = scheduler.pick(pcpu: 0)!
+    scheduler.sleep(running, as: .blocked)
+    scheduler.wake(domain.vcpus[1])
+    domain.pause()
+    domain.unpause()
+    #expect(domain.vcpus[0].runState == .blocked)
+    #expect(scheduler.pick(pcpu: 0) === domain.vcpus[1])
+    #expect(scheduler.pick(pcpu: 0) == nil)
+  }
+
+  @Test func aRunningVcpuIsPausedByTheRunLoopAtItsNextExit() {
+    let (domain, scheduler) = makeDomain(vcpus: 1)
+    scheduler.wake(domain.vcpus[0])
+    let vcpu = scheduler.pick(pcpu: 0)!
+    domain.pause()
+    #expect(vcpu.runState == .running)          // still in guest mode until it exits
+    scheduler.pause(vcpu)                       // what the run loop does at that exit
+    #expect(vcpu.runState == .paused)
+    domain.unpause()
+    #expect(scheduler.pick(pcpu: 0) === vcpu)
+  }
+
+  @Test func shutdownKeepsTheFirstReasonAndStopsEveryVcpu() {
+    let (domain, _) = makeDomain(vcpus: 2)
+    domain.shutDown(.poweroff)
+    domain.shutDown(.crash)
+    #expect(domain.shutdownReason == .poweroff)
+    #expect(domain.state == .shutdown)
+    #expect(domain.vcpus.allSatisfy { $0.mustStop })
+    #expect(!domain.pause())
+  }
+
+  @Test func consoleLinesAreSplitAndBounded() {
+    var console = DomainConsole()
+    #expect(console.append(Array("he".utf8)).isEmpty)
+    #expect(console.append(Array("llo\r\nworld\n".utf8)) == [Array("hello".utf8), Array("world".utf8)])
+    let long = [UInt8](repeating: UInt8(ascii: "x"), count: DomainConsole.maximumLine + 10)
+    #expect(console.append(long).count == 1)
+    #expect(console.flush()?.count == 10)
+    #expect(console.flush() == nil)
+  }
+}
