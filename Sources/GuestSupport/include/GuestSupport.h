@@ -178,6 +178,8 @@ static inline struct gs_cpuid_result gs_cpuid(uint32_t leaf, uint32_t subleaf) {
 static inline uint64_t gs_rdtsc(void) {
   uint32_t lo, hi; __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory"); return ((uint64_t)hi << 32) | lo;
 }
+// VMRUN with RAX = 0: a guest may not run guests of its own here; the hypervisor answers #UD.
+static inline void gs_vmrun(void) { __asm__ volatile("xor %%eax, %%eax; vmrun" : : : "rax", "memory"); }
 static inline uint64_t gs_rdmsr(uint32_t msr) {
   uint32_t lo, hi; __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr)); return ((uint64_t)hi << 32) | lo;
 }

@@ -1,6 +1,7 @@
 /// guest-hello: the smallest useful guest. Prints a greeting, asks the hypervisor for its version,
-/// extra version and feature bits, prints its command line, and powers off. With `crash=pagefault`
-/// or `crash=trap` on its command line it ends in that exception instead.
+/// extra version and feature bits, prints its command line, and powers off. With `crash=pagefault`,
+/// `crash=trap`, `crash=msr` (an unknown MSR: the hypervisor injects #GP) or `crash=vmrun` (the
+/// hypervisor injects #UD) on its command line it ends in that exception instead.
 @main
 struct GuestHello {
   static func main() {
@@ -14,6 +15,7 @@ struct GuestHello {
 
 #if os(none)
 import GuestKit
+import GuestSupport
 
 func run() -> Never {
   Console.print("hello from guest-hello")
@@ -54,6 +56,14 @@ func run() -> Never {
       Console.print("guest-hello: crashing with a page fault")
       let p = UnsafeMutablePointer<UInt64>(bitPattern: 0x7fff_ffff_f000)!
       p.pointee = 1
+    } else if how.elementsEqual("msr".utf8) {
+      // An MSR nobody implements: the hypervisor must inject #GP (vector 13) into this guest.
+      Console.print("guest-hello: reading an unknown MSR")
+      Console.print("guest-hello: MSR read returned \(gs_rdmsr(0xDEAD_0000))")
+    } else if how.elementsEqual("vmrun".utf8) {
+      // A nested VMRUN: the hypervisor must inject #UD (vector 6) into this guest.
+      Console.print("guest-hello: executing vmrun")
+      gs_vmrun()
     } else if how.elementsEqual("trap".utf8) {
       Console.print("guest-hello: crashing with a Swift runtime trap")
       let zero = StartInfo.options.integer("crash-divisor", default: 0)

@@ -153,6 +153,14 @@ public struct VMCB {
     write64(Control.eventInjection, value)
   }
 
+  /// Queues a page fault for the guest: CR2 holds the faulting address, as the CPU would set it.
+  /// (With nested paging the guest's own faults never reach the hypervisor; this is for the
+  /// emulation paths that must fault on the guest's behalf.)
+  public func injectPageFault(address: UInt64, errorCode: UInt32) {
+    write64(Save.cr2, address)
+    inject(vector: 14, type: .exception, errorCode: errorCode)
+  }
+
   public enum EventType: UInt8 { case externalInterrupt = 0, nmi = 2, exception = 3, softwareInterrupt = 4 }
 }
 
