@@ -85,8 +85,9 @@ func run() -> Never {
     check("console-beyond-ram", Xen.hypercall(Hypercall.consoleIO, 0, count, hole), want: Errno.EFAULT)
     // Starts in RAM (16 bytes) and runs past its end.
     check("console-straddles-ram-end", Xen.hypercall(Hypercall.consoleIO, 0, 64, tail + 48), want: Errno.EFAULT)
-    // An absurd count (1 << 40): any error will do, but an error it must be.
-    let huge = Xen.hypercall(Hypercall.consoleIO, 0, 1 << 40, tail)
+    // An absurd count (count is a 32-bit `unsigned int` in Xen's interface, so the largest
+    // there is): it runs off the end of RAM, and an error it must be.
+    let huge = Xen.hypercall(Hypercall.consoleIO, 0, 0xFFFF_FFFF, tail)
     Console.print("console huge count returned \(huge)")
     checkNegative("console-huge-count", huge)
     // A count that makes buffer + count wrap around 2^64.

@@ -9,7 +9,8 @@ enum ConsoleIO {
   static let perExit = 16 * 1024
 
   static func handle<E: HypercallEnvironment>(_ frame: HypercallFrame, _ env: E) -> HypercallOutcome {
-    let (command, count, buffer, _, _) = frame.arguments
+    let (command, rawCount, buffer, _, _) = frame.arguments
+    let count = rawCount & 0xFFFF_FFFF        // `unsigned int count` in Xen's interface
     guard command <= UInt64(UInt32.max), let op = XenABI.ConsoleIOCommand(rawValue: UInt32(command)) else {
       return .error(.ENOSYS)
     }

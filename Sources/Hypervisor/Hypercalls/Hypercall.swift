@@ -25,6 +25,9 @@ public enum HypercallOutcome: Sendable {
   case yield(Int64)
   /// Put the value in RAX, advance RIP, and block until an event (SCHEDOP_block).
   case block(Int64)
+  /// Put the value in RAX, advance RIP, and take the vcpu offline (VCPUOP_down): it stays
+  /// initialised, and VCPUOP_up brings it back where it left off.
+  case down(Int64)
   /// The domain has been shut down by this call; the vcpu does not return to the guest.
   case shutdown
 
@@ -43,6 +46,8 @@ public protocol HypercallEnvironment {
   func mapNewFrame(gfn: UInt64) -> UInt64?
   /// Moves an existing machine frame from one guest frame to another (or just maps it).
   func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool
+  /// True if `gfn` is currently backed by the domain's RAM.
+  func isRAM(gfn: UInt64) -> Bool
   /// Gives the domain RAM for 2^order pages at `gfn`; false if nothing is free or `gfn` is taken.
   func populate(gfn: UInt64, order: Int) -> Bool
   /// Takes away the RAM at 2^order pages from `gfn`; false if it was not RAM.

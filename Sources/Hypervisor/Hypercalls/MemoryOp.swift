@@ -39,8 +39,8 @@ enum MemoryOp {
     typealias Layout = XenABI.MemoryOpLayout.MemoryMap
     guard let capacity = env.readLE(UInt32.self, at: argument + UInt64(Layout.Offset.entryCount)),
           let buffer = env.readLE(UInt64.self, at: argument + UInt64(Layout.Offset.buffer)) else { return .error(.EFAULT) }
-    let entries = env.memoryMap
-    guard Int(capacity) >= entries.count else { return .error(.EINVAL) }
+    // As Xen: as many entries as the buffer holds, and nr_entries says how many that was.
+    let entries = env.memoryMap.prefix(Int(capacity))
     var bytes: [UInt8] = []
     for entry in entries {
       bytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size) + littleEndianBytes(entry.type)
@@ -65,6 +65,8 @@ enum MemoryOp {
     case .sharedInfo:
       guard index == 0 else { return .error(.EINVAL) }
       guard gpfn < (1 << 40) else { return .error(.EINVAL) }
+      // The page it lands on stops being RAM (its frame is freed), as in Xen.
+      let replacesRAM = env.isRAM(gfn: gpfn)
       if domain.sharedInfoMachine == 0 {
         guard let machine = env.mapNewFrame(gfn: gpfn) else { return .error(.ENOMEM) }
         domain.sharedInfoMachine = machine
@@ -73,6 +75,7 @@ enum MemoryOp {
           return .error(.ENOMEM)
         }
       }
+      if replacesRAM { domain.ramPages -= 1 }
       domain.sharedInfoGFN = gpfn
       return .result(0)
     default:

@@ -14,12 +14,14 @@ enum SchedOp {
     case .shutdown:
       guard let raw = env.readLE(UInt32.self, at: argument) else { return .error(.EFAULT) }
       guard let reason = Domain.ShutdownReason(rawValue: raw) else { return .error(.EINVAL) }
-      env.domain.shutDown(reason)
+      // A code set earlier with SCHEDOP_shutdown_code is what gets reported, as in Xen.
+      let reported = env.domain.shutdownCode.flatMap { Domain.ShutdownReason(rawValue: $0) } ?? reason
+      env.domain.shutDown(reported)
       return .shutdown
     case .shutdownCode:
       guard let raw = env.readLE(UInt32.self, at: argument) else { return .error(.EFAULT) }
       guard Domain.ShutdownReason(rawValue: raw) != nil else { return .error(.EINVAL) }
-      env.domain.shutdownCode = raw
+      if env.domain.shutdownCode == nil { env.domain.shutdownCode = raw }   // the first one sticks
       return .result(0)
     case .remoteShutdown:
       return .error(.EPERM)        // only a control domain may shut others down

@@ -25,9 +25,10 @@ enum VCPUOp {
       if vcpu.runState == .down { Scheduler.policy?.wake(vcpu) }
       return .result(0)
     case .down:
-      guard vcpu === env.vcpu else { return .error(.EPERM) }   // a vcpu may only stop itself here
-      vcpu.initialised = false
-      return .block(0)
+      // Xen lets a guest take any of its vcpus down; here a vcpu takes itself down (Linux's
+      // CPU hot-unplug does exactly that), and the others get -EPERM until remote down exists.
+      guard vcpu === env.vcpu else { return .error(.EPERM) }
+      return .down(0)
     default:
       return .error(.ENOSYS)       // timers, runstate, vcpu_info: with the scheduler and events
     }

@@ -5,6 +5,12 @@ enum XenVersion {
   static let major: Int64 = 4
   static let minor: Int64 = 17
 
+  /// XENFEAT_* bits that are really true of a PVH domain here: its page tables are its own
+  /// (writable_page_tables) and the hypervisor translates its physical addresses
+  /// (auto_translated_physmap). The callback vector and pvclock arrive with event channels and
+  /// time.
+  static let features: UInt32 = XenABI.Feature.writablePageTables.submapBit | XenABI.Feature.autoTranslatedPhysmap.submapBit
+
   static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
     // XENVER_version first: it is the null hypercall guests (and benchmarks) call most.
     if command == UInt64(XenABI.VersionCommand.version.rawValue) { return .result((major << 16) | minor) }
@@ -32,10 +38,8 @@ enum XenVersion {
       return copyOut(littleEndianBytes(UInt64(0xFFFF_8000_0000_0000)), to: argument, env)
     case .getFeatures:
       guard let index = env.readLE(UInt32.self, at: argument) else { return .error(.EFAULT) }
-      // Only features Swiftvisor really provides are reported; none of XENFEAT_* yet (the
-      // callback vector arrives with event channels).
-      let submap: UInt32 = index == 0 ? 0 : 0
-      guard env.writeLE(submap, at: argument + UInt64(XenABI.VersionLayout.FeatureInfo.Offset.submap)) else {
+      guard index == 0 else { return .error(.EINVAL) }          // one submap exists, as in Xen
+      guard env.writeLE(features, at: argument + UInt64(XenABI.VersionLayout.FeatureInfo.Offset.submap)) else {
         return .error(.EFAULT)
       }
       return .result(0)
@@ -44,7 +48,10 @@ enum XenVersion {
     case .guestHandle:
       return copyOut([UInt8](repeating: 0, count: XenABI.VersionLayout.domainHandleSize), to: argument, env)
     case .commandline:
-      return .error(.EPERM)          // the hypervisor's command line is for the control domain only
+      // The hypervisor's command line is for the control domain only; Xen answers others so.
+      return copyOut(paddedString("<denied>", size: XenABI.VersionLayout.commandlineSize), to: argument, env)
+    case .buildID:
+      return .error(.EPERM)          // as Xen, for any domain but the control domain
     default:
       return .error(.ENOSYS)
     }

@@ -13,6 +13,8 @@ enum Exits {
     case yield
     /// The vcpu waits for an event.
     case block
+    /// The vcpu goes offline until VCPUOP_up (VCPUOP_down).
+    case down
     /// The vcpu stops for good (its domain shut down or crashed).
     case stop
   }
@@ -95,6 +97,9 @@ enum Exits {
     case .block(let value):
       finish(value)
       return .block
+    case .down(let value):
+      finish(value)
+      return .down
     case .continuation(let next):
       // RIP stays on the VMMCALL: the guest issues it again, with the progress in its arguments.
       let (a0, a1, a2, a3, a4) = next.arguments

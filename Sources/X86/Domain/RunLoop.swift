@@ -67,10 +67,28 @@ public enum RunLoop {
       case .block:
         if vcpu.mustStop { park(vcpu) } else { policy.sleep(vcpu, as: .blocked) }
         return
+      case .down:
+        takeOffline(vcpu)
+        return
       case .stop:
         park(vcpu)
         return
       }
+    }
+  }
+
+  /// VCPUOP_down: the vcpu stays initialised and waits for VCPUOP_up. When the last vcpu of a
+  /// domain goes down, the domain has powered itself off (Xen does the same).
+  static func takeOffline(_ vcpu: VCPU) {
+    Scheduler.policy?.sleep(vcpu, as: .down)
+    let domain = vcpu.domain
+    domain.lock.lock()
+    let allDown = domain.vcpus.allSatisfy { $0.runState == .down }
+    domain.lock.unlock()
+    if allDown {
+      Log.info("domain \(domain.id) (\(domain.nameString)): every vcpu is down: poweroff")
+      domain.shutDown(.poweroff)
+      park(vcpu)
     }
   }
 

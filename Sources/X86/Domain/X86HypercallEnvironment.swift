@@ -38,6 +38,10 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     return true
   }
 
+  func isRAM(gfn: UInt64) -> Bool {
+    gfn != vcpu.domain.sharedInfoGFN && npt.translate(gfn << 12) != nil
+  }
+
   func mapNewFrame(gfn: UInt64) -> UInt64? {
     guard let frame = Frames.allocate(order: 0) else { return nil }
     PhysicalMemory.zero(frame, count: 4096)

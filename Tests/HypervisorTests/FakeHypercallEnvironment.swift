@@ -1,0 +1,188 @@
+import XenABI
+
+@testable import Hypervisor
+
+/// A HypercallEnvironment over plain dictionaries, for driving the hypercall handlers on the host.
+///
+/// - Guest virtual memory is a set of 4 KiB pages keyed by page number: a copy succeeds only when
+///   every byte it touches lies in a mapped page, so a buffer that runs into a hole fails as a
+///   real page walk would.
+/// - The p2m is a set of populated guest frames plus the special frames (shared_info) mapped by
+///   `mapNewFrame` / `remapFrame`; `freeFrames` is the RAM the hypervisor still has to give.
+/// - Every call that changes the p2m or starts a vcpu is recorded, so tests can check what the
+///   handler asked for, not only what it answered.
+final class FakeHypercallEnvironment: HypercallEnvironment {
+  static let pageSize = 4096
+
+  let vcpu: VCPU
+
+  // Guest virtual memory.
+  private(set) var pages: [UInt64: [UInt8]] = [:]
+
+  // The p2m.
+  var populated: Set<UInt64> = []
+  private(set) var specialFrames: [UInt64: UInt64] = [:]   // gfn → machine address
+  var freeFrames = Int.max
+  private var nextMachine: UInt64 = 0x8000_0000
+
+  // Recorded calls.
+  private(set) var mapNewFrameCalls: [UInt64] = []
+  private(set) var remapCalls: [(machine: UInt64, from: UInt64?, to: UInt64)] = []
+  private(set) var populateCalls: [(gfn: UInt64, order: Int)] = []
+  private(set) var releaseCalls: [(gfn: UInt64, order: Int)] = []
+  private(set) var initialiseCalls: [(target: VCPU, context: [UInt8])] = []
+  private(set) var preemptionChecks = 0
+
+  // Answers.
+  var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] = [
+    (0, 0x9F000, 1),
+    (0x9F000, 0x61000, 2),
+    (0x10_0000, 0x3F0_0000, 1),       // RAM up to 64 MiB
+    (0xFC00_0000, 0x1000, 2),
+  ]
+  var mapNewFrameFails = false
+  var initialiseResult: XenABI.Errno?
+  var preemptionPending = false
+
+  /// A running domain `id` with `vcpuCount` vcpus; vcpu 0 is the caller (running, initialised),
+  /// the others are down.
+  init(domainID: UInt16 = 1, vcpuCount: Int = 2, ramPages: Int = 16384, maximumPages: Int = 32768) {
+    let domain = Domain(id: domainID, name: Array("fake".utf8), memoryBytes: UInt64(maximumPages) * 4096)
+    for id in 0..<vcpuCount { domain.vcpus.append(VCPU(id: id, domain: domain)) }
+    domain.state = .running
+    domain.ramPages = ramPages
+    domain.maximumPages = maximumPages
+    domain.vcpus[0].runState = .running
+    domain.vcpus[0].initialised = true
+    vcpu = domain.vcpus[0]
+    self.domainReference = domain
+  }
+
+  /// The VCPU holds its domain `unowned(unsafe)`: the fake keeps it alive.
+  private let domainReference: Domain
+
+  // MARK: Guest memory set-up
+
+  /// Maps zero-filled pages covering `[address, address + count)` (existing pages are kept).
+  func map(_ address: UInt64, count: Int) {
+    guard count > 0 else { return }
+    let first = address / UInt64(Self.pageSize)
+    let last = (address + UInt64(count) - 1) / UInt64(Self.pageSize)
+    for page in first...last where pages[page] == nil {
+      pages[page] = [UInt8](repeating: 0, count: Self.pageSize)
+    }
+  }
+
+  func unmap(page: UInt64) { pages[page] = nil }
+
+  /// Maps what is needed and stores `bytes` at `address`.
+  func store(_ bytes: [UInt8], at address: UInt64) {
+    map(address, count: bytes.count)
+    precondition(write(address, bytes))
+  }
+
+  func storeLE<T: FixedWidthInteger>(_ value: T, at address: UInt64) {
+    store(littleEndianBytes(value), at: address)
+  }
+
+  func load(_ address: UInt64, count: Int) -> [UInt8]? { read(address, count: count) }
+
+  func loadLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T? {
+    read(address, count: MemoryLayout<T>.size)?.littleEndian(T.self, at: 0)
+  }
+
+  // MARK: HypercallEnvironment
+
+  func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]? {
+    guard count >= 0 else { return nil }
+    var out: [UInt8] = []
+    out.reserveCapacity(count)
+    var address = guestVirtual
+    var left = count
+    while left > 0 {
+      let (end, overflow) = address.addingReportingOverflow(UInt64(left))
+      guard !overflow || end == 0 else { return nil }
+      guard let page = pages[address / UInt64(Self.pageSize)] else { return nil }
+      let offset = Int(address % UInt64(Self.pageSize))
+      let length = min(left, Self.pageSize - offset)
+      out += page[offset..<offset + length]
+      address &+= UInt64(length)
+      left -= length
+    }
+    return out
+  }
+
+  func write(_ guestVirtual: UInt64, _ bytes: [UInt8]) -> Bool {
+    // Check every page first: a failed copy changes nothing.
+    var address = guestVirtual
+    var left = bytes.count
+    while left > 0 {
+      guard pages[address / UInt64(Self.pageSize)] != nil else { return false }
+      let length = min(left, Self.pageSize - Int(address % UInt64(Self.pageSize)))
+      address &+= UInt64(length)
+      left -= length
+    }
+    address = guestVirtual
+    var done = 0
+    while done < bytes.count {
+      let page = address / UInt64(Self.pageSize)
+      let offset = Int(address % UInt64(Self.pageSize))
+      let length = min(bytes.count - done, Self.pageSize - offset)
+      pages[page]!.replaceSubrange(offset..<offset + length, with: bytes[done..<done + length])
+      address &+= UInt64(length)
+      done += length
+    }
+    return true
+  }
+
+  func isRAM(gfn: UInt64) -> Bool { populated.contains(gfn) }
+
+  func mapNewFrame(gfn: UInt64) -> UInt64? {
+    mapNewFrameCalls.append(gfn)
+    guard !mapNewFrameFails else { return nil }
+    let machine = nextMachine
+    nextMachine += UInt64(Self.pageSize)
+    populated.remove(gfn)                 // the RAM page that was there is freed
+    specialFrames[gfn] = machine
+    return machine
+  }
+
+  func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool {
+    remapCalls.append((machine, oldGFN, gfn))
+    if let oldGFN, oldGFN == gfn { return true }
+    if let oldGFN, specialFrames[oldGFN] == machine { specialFrames[oldGFN] = nil }
+    populated.remove(gfn)
+    specialFrames[gfn] = machine
+    return true
+  }
+
+  func populate(gfn: UInt64, order: Int) -> Bool {
+    populateCalls.append((gfn, order))
+    let count = 1 << order
+    guard freeFrames >= count else { return false }
+    let range = gfn..<gfn + UInt64(count)
+    guard range.allSatisfy({ !populated.contains($0) && specialFrames[$0] == nil }) else { return false }
+    populated.formUnion(range)
+    freeFrames -= count
+    return true
+  }
+
+  func release(gfn: UInt64, order: Int) -> Bool {
+    releaseCalls.append((gfn, order))
+    let range = gfn..<gfn + UInt64(1 << order)
+    guard range.allSatisfy({ populated.contains($0) }) else { return false }
+    populated.subtract(range)
+    if freeFrames != Int.max { freeFrames += range.count }
+    return true
+  }
+
+  func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno? {
+    initialiseCalls.append((target, context))
+    return initialiseResult
+  }
+
+  func preemptionRequested() -> Bool {
+    preemptionChecks += 1
+    return preemptionPending
+  }
+}
