@@ -61,3 +61,123 @@ func expectLines(
 func expectExit(_ result: RunResult, _ exit: VisorExit, sourceLocation: SourceLocation = #_sourceLocation) {
   #expect(result.exit == exit, "expected \(exit), got \(result.exit)\n\(context(result))", sourceLocation: sourceLocation)
 }
+
+/// The PVH test guests (docs/test-guests.md), built by scripts/test into the folder named by
+/// `SWIFTVISOR_GUESTS`.
+enum SystemGuests {
+  static let variable = "SWIFTVISOR_GUESTS"
+
+  /// The absolute path of one guest ELF (`"guest-hello"`), or a failure that says how to
+  /// provide it (never a silent skip).
+  static func path(_ product: String) throws -> String {
+    let hint = "build them with `scripts/build-guests DIR` and export DIR (absolute); scripts/test does both"
+    guard let folder = ProcessInfo.processInfo.environment[variable], !folder.isEmpty else {
+      throw SystemImage.Missing(description: "\(variable) is not set; \(hint)")
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw SystemImage.Missing(description: "\(variable)=\(folder) is not a folder; \(hint)")
+    }
+    let path = URL(fileURLWithPath: folder).appendingPathComponent(product).path
+    guard FileManager.default.isReadableFile(atPath: path) else {
+      throw SystemImage.Missing(description: "\(path) does not exist (\(variable)=\(folder)); \(hint)")
+    }
+    return path
+  }
+
+  /// The text of an xl.cfg for one PVH domain running `guest`.
+  static func config(
+    name: String, guest: String, memory: Int = 32, maxmem: Int? = nil, vcpus: Int = 1, cmdline: String? = nil
+  ) throws -> String {
+    var text = """
+      name = "\(name)"
+      type = "pvh"
+      memory = \(memory)
+      vcpus = \(vcpus)
+      kernel = "\(try path(guest))"
+
+      """
+    if let maxmem { text += "maxmem = \(maxmem)\n" }
+    if let cmdline { text += "cmdline = \"\(cmdline)\"\n" }
+    return text
+  }
+}
+
+/// A fresh folder under the temporary directory, removed by `remove()`.
+struct TemporaryFolder {
+  let url: URL
+
+  init(_ label: String = "swiftvisor-test") throws {
+    url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  }
+
+  /// Writes `text` to `name` in the folder and returns the file's path.
+  @discardableResult
+  func write(_ name: String, _ text: String) throws -> String {
+    let file = url.appendingPathComponent(name)
+    try text.write(to: file, atomically: true, encoding: .utf8)
+    return file.path
+  }
+
+  func remove() {
+    try? FileManager.default.removeItem(at: url)
+  }
+}
+
+extension SystemImage {
+  /// Writes each configuration text to an xl.cfg in a temporary folder, packs them into a boot
+  /// bundle with `BundleMaker.make` (as `visor run` does), boots the image with the bundle as
+  /// its initrd and returns how it ended.
+  static func boot(
+    configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120
+  ) throws -> RunResult {
+    let folder = try TemporaryFolder("swiftvisor-domains")
+    defer { folder.remove() }
+    var paths: [String] = []
+    for (index, text) in configs.enumerated() {
+      paths.append(try folder.write("domain\(index).cfg", text))
+    }
+    let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
+    _ = try BundleMaker.make(configPaths: paths, output: bundle)
+    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout)
+  }
+
+  /// Boots the image with a boot bundle already built (`BootBundle.build`), as its initrd.
+  static func boot(bundle bytes: [UInt8], smp: Int, cmdline: String = "", timeout: Double = 120) throws -> RunResult {
+    let folder = try TemporaryFolder("swiftvisor-bundle")
+    defer { folder.remove() }
+    let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
+    try Data(bytes).write(to: bundle)
+    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout)
+  }
+
+  /// Boots the image with `initrd` as its module.
+  static func boot(initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120) throws -> RunResult {
+    var configuration = RunConfiguration(kernel: try path())
+    configuration.smp = smp
+    configuration.cmdline = cmdline
+    configuration.timeout = timeout
+    configuration.initrd = initrd
+    return try QEMURunner.locate().run(configuration)
+  }
+}
+
+extension RunResult {
+  /// The console lines containing `text`, in order.
+  func lines(containing text: String) -> [String] {
+    lines.map(\.text).filter { $0.contains(text) }
+  }
+
+  /// The index in `lines` of the first line containing `text`, or nil.
+  func firstIndex(of text: String) -> Int? {
+    lines.firstIndex { $0.text.contains(text) }
+  }
+}
+
+/// The decimal number just before `suffix` in `line` ("…, 12 hypercall continuations" → 12).
+func number(before suffix: String, in line: String) -> Int? {
+  guard let end = line.range(of: suffix)?.lowerBound else { return nil }
+  let digits = line[..<end].reversed().prefix { $0.isNumber }
+  return digits.isEmpty ? nil : Int(String(digits.reversed()))
+}

@@ -1,0 +1,363 @@
+import Foundation
+import Hypervisor
+import Testing
+import VisorKit
+
+extension Serialized {
+  /// PVH domains built from a boot bundle and run by the hypervisor under QEMU, with the test
+  /// guests of docs/test-guests.md. The hypervisor's own lines are `(sv) …` / `(sv:N) …`, each
+  /// domain's console `(dN) …`; the expectations match with `contains`.
+  @Suite("Domains") struct Domains {
+    /// The lines every run that ends with all domains gone prints, whatever the outcome.
+    func expectAllFramesReturned(_ result: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
+      let memory = result.lines(containing: "memory: all ")
+      #expect(
+        memory.count == 1 && memory[0].contains(" frames returned"),
+        "want one `memory: all N frames returned` line, got \(memory)\n\(context(result))",
+        sourceLocation: sourceLocation)
+      #expect(!result.contains("LEAK"), "a leak was reported\n\(context(result))", sourceLocation: sourceLocation)
+    }
+
+    /// No hypervisor crash report, whatever the guests did.
+    func expectNoCrashReport(_ result: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
+      #expect(
+        CrashReport.first(in: result.lines.map(\.text)) == nil, "unexpected crash report\n\(context(result))",
+        sourceLocation: sourceLocation)
+    }
+
+    @Test("guest-hello alone on one pcpu: built, greets, powers off, every frame comes back")
+    func helloAlone() throws {
+      let hello = try SystemGuests.config(name: "hello", guest: "guest-hello", cmdline: "iterations=200000")
+      let result = try SystemImage.boot(configs: [hello], smp: 1)
+      expectLines(result, [
+        "domain 1 (hello): built: 32 MiB, 1 vcpu(s), entry 0x",
+        "(d1) hello from guest-hello",
+        "(d1) xen version 4.17",
+        "(d1) cmdline: iterations=200000",
+        "(d1) guest-hello: done",
+        "domain 1 (hello): shutdown: poweroff",
+        "domain 1 (hello): destroyed, ",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      // The frames given to the domain (its RAM) all come back, with its page tables.
+      let built = try #require(result.lines(containing: "domain 1 (hello): built: ").first, "\(context(result))")
+      let destroyed = try #require(result.lines(containing: "domain 1 (hello): destroyed, ").first, "\(context(result))")
+      let builtFrames = try #require(number(before: " frames", in: built), "no frame count in: \(built)")
+      let returned = try #require(number(before: " frames returned", in: destroyed), "no frame count in: \(destroyed)")
+      let continuations = number(before: " hypercall continuations", in: destroyed)
+      #expect(builtFrames > 0 && returned >= builtFrames, "built \(builtFrames) frames, returned \(returned)\n\(context(result))")
+      #expect(continuations == 0, "want 0 hypercall continuations: \(destroyed)")
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("Three domains with two vcpus each share two pcpus")
+    func threeSMPDomains() throws {
+      let configs = try ["smp-a", "smp-b", "smp-c"].map {
+        try SystemGuests.config(name: $0, guest: "guest-smp", vcpus: 2)
+      }
+      let result = try SystemImage.boot(configs: configs, smp: 2)
+      var expected: [String] = []
+      for (id, name) in zip(1...3, ["smp-a", "smp-b", "smp-c"]) {
+        expected += [
+          "domain \(id) (\(name)): built: 32 MiB, 2 vcpu(s)",
+          "(d\(id)) guest-smp: vcpu 1 is up",
+          "(d\(id)) vcpu 0: tick 3",
+          "(d\(id)) vcpu 1: tick 3",
+          "(d\(id)) guest-smp: both vcpus ran",
+          "domain \(id) (\(name)): shutdown: poweroff",
+        ]
+      }
+      expected += ["all domains have ended: 3 built, 3 powered off cleanly, 0 did not", "poweroff: clean"]
+      expectLines(result, expected)
+      #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("A triple-faulting domain ends alone; the other one completes")
+    func tripleFaultEndsOnlyItsDomain() throws {
+      let configs = [
+        try SystemGuests.config(name: "triple", guest: "guest-triple"),
+        try SystemGuests.config(name: "hello", guest: "guest-hello"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2)
+      let crashLine = "domain 1 (triple) vcpu 0 crashed: triple fault"
+      expectLines(result, [
+        "(d1) guest-triple: about to triple fault",
+        crashLine,
+        "(d2) hello from guest-hello",
+        "(d2) guest-hello: done",
+        "domain 2 (hello): shutdown: poweroff",
+        "all domains have ended: 2 built, 1 powered off cleanly, 1 did not",
+        "poweroff: with the failed-domain status",
+      ])
+      #expect(!result.contains("guest-triple: still alive"), "the triple fault did not happen\n\(context(result))")
+      // The register dump follows the crash line.
+      if let index = result.firstIndex(of: crashLine) {
+        let after = result.lines[(index + 1)...].prefix(20).map(\.text)
+        #expect(after.contains { $0.contains("RIP=0x") }, "no `RIP=0x…` line after the crash line\n\(context(result))")
+      }
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .domainFailed)
+      #expect(result.qemuStatus == 39, "QEMU status \(result.qemuStatus), want 39\n\(context(result))")
+    }
+
+    /// guest-bad's checks (Sources/Guests/GuestBad, docs/test-guests.md): each prints
+    /// `check <name>: ok` or `check <name>: FAIL (…)`.
+    static let badChecks = [
+      "console-bad-pointer", "console-unmapped-pointer", "console-beyond-ram", "console-straddles-ram-end",
+      "console-huge-count", "console-wrapping-count", "console-unknown-cmd", "hypercall-63", "hypercall-1000",
+      "xen-version-subop-99", "sched-op-subop-99", "memory-op-subop-99", "xen-version-bad-out-pointer",
+      "shutdown-bad-pointer", "vcpu-op-no-such-vcpu",
+    ]
+
+    func expectBadChecksPass(_ result: RunResult, domain: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+      expectLines(result, Self.badChecks.map { "(d\(domain)) check \($0): ok" }, sourceLocation: sourceLocation)
+      let checks = result.lines(containing: "(d\(domain)) check ")
+      let ok = checks.filter { $0.hasSuffix(": ok") }
+      #expect(
+        checks.count == Self.badChecks.count && ok.count == Self.badChecks.count,
+        "want \(Self.badChecks.count) `check …: ok` lines and no others, got \(ok.count) ok of \(checks.count)\n\(context(result))",
+        sourceLocation: sourceLocation)
+      let failures = result.lines(containing: "FAIL")
+      #expect(failures.isEmpty, "failed checks: \(failures)\n\(context(result))", sourceLocation: sourceLocation)
+      expectLines(result, ["(d\(domain)) guest-bad: done"], sourceLocation: sourceLocation)
+    }
+
+    @Test("Misbehaving hypercalls get error codes, not a crash")
+    func badHypercalls() throws {
+      let result = try SystemImage.boot(configs: [try SystemGuests.config(name: "bad", guest: "guest-bad")], smp: 1)
+      expectBadChecksPass(result, domain: 1)
+      expectLines(result, [
+        "domain 1 (bad): shutdown: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("Misbehaving hypercalls leave another domain unaffected")
+    func badHypercallsBesideHello() throws {
+      let configs = [
+        try SystemGuests.config(name: "bad", guest: "guest-bad"),
+        try SystemGuests.config(name: "hello", guest: "guest-hello"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2)
+      expectBadChecksPass(result, domain: 1)
+      expectLines(result, [
+        "(d2) hello from guest-hello",
+        "(d2) xen version 4.17",
+        "(d2) guest-hello: done",
+        "domain 1 (bad): shutdown: poweroff",
+        "domain 2 (hello): shutdown: poweroff",
+        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("A long hypercall continues itself and leaves the pcpu to the other domain")
+    func continuationsShareThePCPU() throws {
+      let configs = [
+        try SystemGuests.config(name: "memop", guest: "guest-memop", memory: 32, maxmem: 128, cmdline: "extents=16384"),
+        // Every continuation (one per 512 extents: 31 for 16384) hands the pcpu over, and
+        // guest-spin gives it back at its next yield, every 1000 iterations: about 32000
+        // iterations happen while the memop domain is inside its hypercall. With 50000
+        // iterations guest-spin reports progress every 10000, so several reports fall in there
+        // (with 200000, the first report would come at 40000: after the hypercall).
+        try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=50000"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 1)
+      expectLines(result, [
+        "(d1) guest-memop: start",
+        "(d1) guest-memop: populate_physmap returned 16384 (",
+        "(d1) guest-memop: first and last new page usable",
+        "(d1) guest-memop: done",
+        "(d2) guest-spin: start",
+        "(d2) guest-spin: done",
+        "domain 1 (memop): shutdown: poweroff",
+        "domain 2 (spin): shutdown: poweroff",
+        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
+
+      // The batch stops every 512 extents, so 16384 extents take continuations.
+      let destroyed = result.lines(containing: "domain 1 (memop): destroyed, ")
+      #expect(destroyed.count == 1, "want one destroyed line for memop, got \(destroyed)\n\(context(result))")
+      if let line = destroyed.first {
+        let continuations = number(before: " hypercall continuations", in: line)
+        #expect((continuations ?? 0) > 0, "want a continuation count > 0: \(line)\n\(context(result))")
+      }
+
+      // While the memop domain is inside its one hypercall (after it announced the call, before
+      // the call returned), the spin domain runs on the same and only pcpu and prints.
+      let start = result.firstIndex(of: "(d1) guest-memop: RAM ends at ")
+      let returned = result.firstIndex(of: "(d1) guest-memop: populate_physmap returned")
+      #expect(start != nil && returned != nil, "memop's lines are missing\n\(context(result))")
+      if let start, let returned {
+        let between = result.lines[start..<returned].map(\.text).filter { $0.contains("(d2) guest-spin: ") }
+        #expect(
+          !between.isEmpty,
+          "no guest-spin line between memop's call (line \(start)) and its result (line \(returned))\n\(interleaving(result))")
+      }
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    /// The domain lines and the hypervisor's domain lines, in console order, for a failed
+    /// ordering expectation.
+    func interleaving(_ result: RunResult) -> String {
+      result.lines.enumerated()
+        .filter { $0.element.text.contains("(d") || $0.element.text.contains("domain ") }
+        .map { "\($0.offset): \($0.element.text)" }
+        .joined(separator: "\n")
+    }
+
+    @Test("buildloop=5: ten builds and destroys give every frame back, then the domains run")
+    func buildDestroyLoop() throws {
+      let configs = [
+        try SystemGuests.config(name: "hello", guest: "guest-hello"),
+        try SystemGuests.config(name: "smp", guest: "guest-smp", vcpus: 2),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2, cmdline: "buildloop=5")
+      let loop = result.lines(containing: "buildloop: ")
+      #expect(loop.count == 1, "want one buildloop line, got \(loop)\n\(context(result))")
+      if let line = loop.first {
+        #expect(line.contains("buildloop: 10 builds and destroys: free frames "), "\(line)")
+        #expect(line.hasSuffix(": ok"), "\(line)\n\(context(result))")
+        let before = number(before: " before", in: line)
+        let after = number(before: " after", in: line)
+        #expect(before != nil && after != nil && before == after, "free frames before \(before.map(String.init) ?? "?"), after \(after.map(String.init) ?? "?"): \(line)")
+      }
+      // Domain ids are not reused: the loop's builds took 1...10, so the domains that run have
+      // the next ones. Find them from the `built:` lines.
+      let hello = result.lines(containing: " (hello): built: 32 MiB, 1 vcpu(s)")
+      let smp = result.lines(containing: " (smp): built: 32 MiB, 2 vcpu(s)")
+      #expect(hello.count == 1 && smp.count == 1, "want one built line per domain\n\(context(result))")
+      let helloID = hello.first.flatMap { number(before: " (hello)", in: $0) }
+      let smpID = smp.first.flatMap { number(before: " (smp)", in: $0) }
+      if let helloID, let smpID {
+        expectLines(result, [
+          "(d\(helloID)) hello from guest-hello",
+          "(d\(helloID)) guest-hello: done",
+          "domain \(helloID) (hello): shutdown: poweroff",
+          "(d\(smpID)) guest-smp: both vcpus ran",
+          "domain \(smpID) (smp): shutdown: poweroff",
+        ])
+      }
+      // Nothing ran before the loop ended.
+      if let loopIndex = result.firstIndex(of: "buildloop: "),
+         let firstGuestLine = result.lines.firstIndex(where: { $0.text.hasPrefix("(d") }) {
+        #expect(loopIndex < firstGuestLine, "a domain ran before the build loop ended\n\(context(result))")
+      }
+      expectLines(result, [
+        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("A bundle entry that cannot be built is skipped; the others start")
+    func badBundleEntryIsSkipped() throws {
+      let hello = try TemporaryFolder("swiftvisor-hello")
+      defer { hello.remove() }
+      let helloDomain = try BundleMaker.load(
+        configPath: try hello.write("hello.cfg", try SystemGuests.config(name: "hello", guest: "guest-hello")))
+      let broken = DomainConfig(name: Array("broken".utf8), memoryMiB: 32, kernelPath: Array("broken.elf".utf8))
+      let bundle = BootBundle.build(domains: [
+        (config: broken, kernel: [UInt8](repeating: 0x90, count: 4096), ramdisk: nil),
+        (config: helloDomain.config, kernel: helloDomain.kernel, ramdisk: nil),
+      ])
+      let result = try SystemImage.boot(bundle: bundle, smp: 2)
+      expectLines(result, [
+        "domain broken (bundle entry 0): not started: kernel: ",
+        "hello from guest-hello",
+        "guest-hello: done",
+        "(hello): shutdown: poweroff",
+        "poweroff: with the failed-domain status",
+      ])
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .domainFailed)
+    }
+  }
+}
+
+/// What `BundleMaker` (behind `visor run CONFIG…`) refuses on the host, before QEMU starts.
+@Suite("Bad domain configurations on the host") struct BadDomainConfigTests {
+  @Test("A syntax error names the file and the line")
+  func syntaxError() throws {
+    let folder = try TemporaryFolder("swiftvisor-config")
+    defer { folder.remove() }
+    let path = try folder.write("broken-syntax.cfg", """
+      name = "x"
+      memory = = 32
+      kernel = "/nonexistent"
+
+      """)
+    let error = #expect(throws: VisorError.self) { try BundleMaker.load(configPath: path) }
+    #expect(error?.exit == .badConfig)
+    #expect(error?.message.contains("broken-syntax.cfg") == true, "\(error?.message ?? "")")
+    #expect(error?.message.contains(":2:") == true, "\(error?.message ?? "")")
+  }
+
+  @Test("A kernel that does not exist is named")
+  func missingKernel() throws {
+    let folder = try TemporaryFolder("swiftvisor-config")
+    defer { folder.remove() }
+    let kernel = folder.url.appendingPathComponent("no-such-kernel").path
+    let path = try folder.write("missing.cfg", """
+      name = "missing"
+      type = "pvh"
+      memory = 32
+      kernel = "\(kernel)"
+
+      """)
+    let error = #expect(throws: VisorError.self) { try BundleMaker.load(configPath: path) }
+    #expect(error?.exit == .badConfig)
+    #expect(error?.message.contains(kernel) == true, "\(error?.message ?? "")")
+  }
+
+  @Test("A kernel that is not an ELF is refused and named")
+  func kernelNotELF() throws {
+    let folder = try TemporaryFolder("swiftvisor-config")
+    defer { folder.remove() }
+    let kernel = try folder.write("not-a-kernel.txt", "this is a text file, not a kernel\n")
+    let path = try folder.write("text.cfg", """
+      name = "text"
+      type = "pvh"
+      memory = 32
+      kernel = "not-a-kernel.txt"
+
+      """)
+    let error = #expect(throws: VisorError.self) { try BundleMaker.load(configPath: path) }
+    #expect(error?.exit == .badConfig)
+    #expect(error?.message.contains(kernel) == true, "\(error?.message ?? "")")
+  }
+
+  @Test("Two domains with the same name are refused")
+  func duplicateNames() throws {
+    let folder = try TemporaryFolder("swiftvisor-config")
+    defer { folder.remove() }
+    let config = try SystemGuests.config(name: "twin", guest: "guest-hello")
+    let paths = [try folder.write("a.cfg", config), try folder.write("b.cfg", config)]
+    let output = folder.url.appendingPathComponent("bundle.bin")
+    let error = #expect(throws: VisorError.self) { try BundleMaker.make(configPaths: paths, output: output) }
+    #expect(error?.exit == .badConfig)
+    #expect(error?.message.contains("twin") == true, "\(error?.message ?? "")")
+    #expect(!FileManager.default.fileExists(atPath: output.path), "a bundle was written despite the error")
+  }
+}
