@@ -33,8 +33,10 @@ let package = Package(
     .target(name: "XenABI", swiftSettings: strict),
     // Arch-neutral core (Xen's common/): allocators, timers, command line, logging.
     .target(name: "Hypervisor", dependencies: ["XenABI"], swiftSettings: strict),
-    // The only C and assembly: entry points, trampolines, CPU intrinsics, freestanding runtime.
-    .target(name: "Support", exclude: ["linker.ld"]),
+    // The C runtime and long-mode entry steps shared by the image and the test guests.
+    .target(name: "Freestanding"),
+    // The only C and assembly: entry points, trampolines, CPU intrinsics, the image's runtime.
+    .target(name: "Support", dependencies: ["Freestanding"], exclude: ["linker.ld"]),
     // The x86 layer (Xen's arch/x86/): pure parsers are host-tested, hardware code is `#if os(none)`.
     .target(name: "X86", dependencies: ["Hypervisor", "XenABI", "Support"], swiftSettings: strict),
     // The image's @main.
@@ -51,7 +53,7 @@ let package = Package(
 
     // PVH test guests (docs/test-guests.md): one Embedded Swift ELF each, built with
     // Toolsets/x86_64-guest.json (scripts/build-guests). On the host they build as stubs.
-    .target(name: "GuestSupport", exclude: ["linker.ld"]),
+    .target(name: "GuestSupport", dependencies: ["Freestanding"], exclude: ["linker.ld"]),
     .target(name: "GuestKit", dependencies: ["GuestSupport"], path: "Sources/Guests/GuestKit"),
     .executableTarget(name: "GuestHello", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHello"),
     .executableTarget(name: "GuestTriple", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestTriple"),

@@ -12,6 +12,7 @@
 // Assembled only for the bare-metal triple; on the host this file is empty.
 #if defined(__ELF__) && !defined(__linux__)
 #include "guest_defs.h"
+#include "freestanding.h"
 
         // ---- XEN_ELFNOTE_PHYS32_ENTRY (xen/include/public/elfnote.h, type 18) ----
         .section .note.pvh, "a", @note
@@ -30,49 +31,8 @@ gs_start32:
         cld
         movl    %ebx, gs_start_info_paddr       // high dword stays 0 (.data)
         lgdt    gs_gdt_ptr
-        // The page tables live in NOLOAD memory: clear them before use.
-        mov     $gs_pml4, %edi
-        mov     $((6 * 4096) / 4), %ecx
-        xor     %eax, %eax
-        rep stosl
-        // PML4[0] -> PDPT; PDPT[0..3] -> PD0..PD3; each PD: 512 x 2 MiB pages.
-        mov     $gs_pdpt, %eax
-        or      $(GS_PTE_P | GS_PTE_W), %eax
-        mov     %eax, gs_pml4
-        xor     %ecx, %ecx
-1:      mov     %ecx, %eax
-        shl     $12, %eax
-        add     $gs_pd, %eax
-        or      $(GS_PTE_P | GS_PTE_W), %eax
-        mov     %eax, gs_pdpt(,%ecx,8)
-        inc     %ecx
-        cmp     $4, %ecx
-        jne     1b
-        xor     %ecx, %ecx
-2:      mov     %ecx, %eax
-        shl     $21, %eax
-        or      $(GS_PTE_P | GS_PTE_W | GS_PTE_PS), %eax
-        mov     %eax, gs_pd(,%ecx,8)
-        mov     %ecx, %eax
-        shr     $11, %eax               // high dword of (ecx << 21)
-        mov     %eax, gs_pd+4(,%ecx,8)
-        inc     %ecx
-        cmp     $2048, %ecx
-        jne     2b
-
-        mov     %cr4, %eax
-        or      $(GS_CR4_PAE | GS_CR4_OSFXSR | GS_CR4_OSXMMEXCPT), %eax
-        mov     %eax, %cr4
-        mov     $gs_pml4, %eax
-        mov     %eax, %cr3
-        mov     $GS_MSR_EFER, %ecx
-        rdmsr
-        or      $(GS_EFER_LME | GS_EFER_NXE), %eax
-        wrmsr
-        mov     %cr0, %eax
-        and     $~(GS_CR0_EM), %eax
-        or      $(GS_CR0_PE | GS_CR0_MP | GS_CR0_PG | GS_CR0_WP), %eax
-        mov     %eax, %cr0
+        FS_IDENTITY_MAP_4GIB gs_pml4, gs_pdpt, gs_pd
+        FS_ENTER_LONG_MODE gs_pml4
         ljmp    $GS_GDT_CODE64, $gs_long_mode
 
         .code64

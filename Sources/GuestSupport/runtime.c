@@ -1,35 +1,12 @@
-// The freestanding runtime of the test guests: what Embedded Swift needs at link time (memory
-// primitives, posix_memalign/free, arc4random_buf, ceil, putchar, the stack-protector symbols),
+// The freestanding runtime of the test guests: what Embedded Swift needs at link time beyond the
+// Freestanding target (posix_memalign/free, putchar, the stack-protector symbols),
 // plus the guest's console and shutdown paths, Xen detection and the exception IDT.
 // Compiled only for the bare-metal triple; on the host libc provides all of this.
 #if defined(__ELF__) && !defined(__linux__)
 #define GS_RUNTIME_IMPL 1
 #include "GuestSupport.h"
 
-// ---- Memory and string primitives ---------------------------------------------------------------
-void *memset(void *d, int c, size_t n) {
-  void *r = d;
-  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-  return r;
-}
-void *memcpy(void *d, const void *s, size_t n) {
-  void *r = d;
-  __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-  return r;
-}
-void *memmove(void *d, const void *s, size_t n) {
-  unsigned char *dp = d; const unsigned char *sp = s;
-  if (dp == sp || n == 0) return d;
-  if (dp < sp || dp >= sp + n) return memcpy(d, s, n);
-  while (n--) dp[n] = sp[n];
-  return d;
-}
-int memcmp(const void *a, const void *b, size_t n) {
-  const unsigned char *x = a, *y = b;
-  for (size_t i = 0; i < n; i++) if (x[i] != y[i]) return x[i] - y[i];
-  return 0;
-}
-size_t strlen(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+// Memory primitives, ceil and arc4random_buf come from the Freestanding target.
 
 // ---- Xen detection --------------------------------------------------------------------------------
 // "XenVMMXenVMM" in EBX/ECX/EDX of the hypervisor leaf. Xen moves its leaves to 0x40000100 when it
@@ -223,21 +200,6 @@ unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZ
     __attribute__((aligned(4096), section(".bss.gs_secondary_stacks")));
 
 // ---- The rest of what Embedded Swift links against -------------------------------------------------
-// Hash seeds for Set and Dictionary: mixed from the TSC. Not cryptographic, and need not be.
-void arc4random_buf(void *buf, size_t n) {
-  static uint64_t x;
-  if (x == 0) x = gs_rdtsc() | 1;
-  unsigned char *b = buf;
-  for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; b[i] = (unsigned char)x; }
-}
-
-// Dictionary/Set capacity math calls libm's ceil().
-double ceil(double x) {
-  if (!(x == x) || x >= 0x1p52 || x <= -0x1p52) return x;   // NaN, or already integral
-  double t = (double)(long long)x;
-  return t < x ? t + 1.0 : t;
-}
-
 uintptr_t __stack_chk_guard = 0x595e9fbd94fda766ull;
 __attribute__((noreturn)) void __stack_chk_fail(void) {
   static const char msg[] = "guest: stack smashing detected\n";

@@ -12,6 +12,7 @@
 // Assembled only for the bare-metal triple; on the host this file is empty.
 #if defined(__ELF__) && !defined(__linux__)
 #include "boot_defs.h"
+#include "freestanding.h"
 
         // ---- XEN_ELFNOTE_PHYS32_ENTRY (xen/include/public/elfnote.h, type 18) ----
         .section .note.pvh, "a", @note
@@ -61,49 +62,8 @@ mb2_start32:
 
 enter_long_mode:
         lgdt    boot_gdt_ptr
-        // The boot page tables live in NOLOAD memory: clear them first.
-        mov     $boot_pml4, %edi
-        mov     $((6 * 4096) / 4), %ecx
-        xor     %eax, %eax
-        rep stosl
-        // PML4[0] -> PDPT; PDPT[0..3] -> PD0..PD3; PDn: 512 x 2 MiB pages each.
-        mov     $boot_pdpt, %eax
-        or      $(PTE_P | PTE_W), %eax
-        mov     %eax, boot_pml4
-        xor     %ecx, %ecx
-1:      mov     %ecx, %eax
-        shl     $12, %eax
-        add     $boot_pd, %eax
-        or      $(PTE_P | PTE_W), %eax
-        mov     %eax, boot_pdpt(,%ecx,8)
-        inc     %ecx
-        cmp     $4, %ecx
-        jne     1b
-        xor     %ecx, %ecx
-2:      mov     %ecx, %eax
-        shl     $21, %eax
-        or      $(PTE_P | PTE_W | PTE_PS), %eax
-        mov     %eax, boot_pd(,%ecx,8)
-        mov     %ecx, %eax
-        shr     $11, %eax               // high dword of (ecx << 21)
-        mov     %eax, boot_pd+4(,%ecx,8)
-        inc     %ecx
-        cmp     $2048, %ecx
-        jne     2b
-
-        mov     %cr4, %eax
-        or      $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
-        mov     %eax, %cr4
-        mov     $boot_pml4, %eax
-        mov     %eax, %cr3
-        mov     $MSR_EFER, %ecx
-        rdmsr
-        or      $(EFER_LME | EFER_NXE), %eax
-        wrmsr
-        mov     %cr0, %eax
-        and     $~(CR0_EM), %eax
-        or      $(CR0_PE | CR0_MP | CR0_PG | CR0_WP), %eax
-        mov     %eax, %cr0
+        FS_IDENTITY_MAP_4GIB boot_pml4, boot_pdpt, boot_pd
+        FS_ENTER_LONG_MODE boot_pml4
         ljmp    $GDT_CODE64, $long_mode
 
         .code64

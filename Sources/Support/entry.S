@@ -7,6 +7,7 @@
 // interrupt must not clobber the interrupted code's), calls Swift, and unwinds it all with iretq.
 #if defined(__ELF__) && !defined(__linux__)
 #include "boot_defs.h"
+#include "freestanding.h"
 
         .text
         .code64
@@ -131,7 +132,7 @@ ap_real_mode:
         mov     %ax, %ds
         lgdtl   TRAMPOLINE_ADDR(ap_gdt_ptr)
         mov     %cr0, %eax
-        or      $CR0_PE, %eax
+        or      $FS_CR0_PE, %eax
         mov     %eax, %cr0
         ljmpl   $GDT_CODE32, $TRAMPOLINE_ADDR(ap_protected_mode)
 
@@ -142,17 +143,17 @@ ap_protected_mode:
         mov     %ax, %es
         mov     %ax, %ss
         mov     %cr4, %eax
-        or      $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+        or      $(FS_CR4_PAE | FS_CR4_OSFXSR | FS_CR4_OSXMMEXCPT), %eax
         mov     %eax, %cr4
         mov     TRAMPOLINE_ADDR(ap_param_cr3), %eax
         mov     %eax, %cr3
-        mov     $MSR_EFER, %ecx
+        mov     $FS_MSR_EFER, %ecx
         rdmsr
-        or      $(EFER_LME | EFER_NXE), %eax
+        or      $(FS_EFER_LME | FS_EFER_NXE), %eax
         wrmsr
         mov     %cr0, %eax
-        and     $~(CR0_EM), %eax
-        or      $(CR0_PG | CR0_MP | CR0_WP), %eax
+        and     $~(FS_CR0_EM), %eax
+        or      $(FS_CR0_PG | FS_CR0_MP | FS_CR0_WP), %eax
         mov     %eax, %cr0
         ljmp    $GDT_CODE64, $TRAMPOLINE_ADDR(ap_long_mode)
 

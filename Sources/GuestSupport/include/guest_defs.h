@@ -1,20 +1,7 @@
 // Constants shared by GuestSupport's assembly and C. Plain #defines only.
 #pragma once
 
-#define GS_CR0_PE  (1 << 0)
-#define GS_CR0_MP  (1 << 1)
-#define GS_CR0_EM  (1 << 2)
-#define GS_CR0_WP  (1 << 16)
-#define GS_CR0_PG  (1 << 31)
-#define GS_CR4_PAE (1 << 5)
-#define GS_CR4_OSFXSR (1 << 9)
-#define GS_CR4_OSXMMEXCPT (1 << 10)
-#define GS_MSR_EFER 0xC0000080
-#define GS_EFER_LME (1 << 8)
-#define GS_EFER_NXE (1 << 11)
-#define GS_PTE_P  0x1
-#define GS_PTE_W  0x2
-#define GS_PTE_PS 0x80
+// Control-register, EFER and page-table bits: Freestanding/include/freestanding.h (FS_*).
 
 // Selectors of the guest's own GDT (boot.S): null, 64-bit code, data.
 #define GS_GDT_CODE64 0x08

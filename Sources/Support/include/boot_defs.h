@@ -6,20 +6,7 @@
 #define MB2_HEADER_MAGIC     0xe85250d6
 #define MB2_BOOTLOADER_MAGIC 0x36d76289
 
-#define CR0_PE  (1 << 0)
-#define CR0_MP  (1 << 1)
-#define CR0_EM  (1 << 2)
-#define CR0_WP  (1 << 16)
-#define CR0_PG  (1 << 31)
-#define CR4_PAE (1 << 5)
-#define CR4_OSFXSR (1 << 9)
-#define CR4_OSXMMEXCPT (1 << 10)
-#define MSR_EFER 0xC0000080
-#define EFER_LME (1 << 8)
-#define EFER_NXE (1 << 11)
-#define PTE_P  0x1
-#define PTE_W  0x2
-#define PTE_PS 0x80
+// Control-register, EFER and page-table bits: Freestanding/include/freestanding.h (FS_*).
 
 // Segment selectors. The boot GDT, the AP trampoline's GDT and the per-pcpu GDTs built in
 // Swift (X86/GDT.swift) all use these numbers.
