@@ -34,7 +34,7 @@ public struct BootBenchmark: Sendable {
   }
 
   /// The report: one row per smp, then the image size, each against its target.
-  public static func report(rows: [Row], image: ELFImage, runs: Int, icount: Bool) -> String {
+  public static func report(rows: [Row], image: ImageFile, runs: Int, icount: Bool) -> String {
     func seconds(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "-" }
     func kib(_ n: some BinaryInteger) -> String { String(format: "%.1f KiB", Double(n) / 1024) }
     func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }

@@ -48,7 +48,7 @@ public enum BundleMaker {
       }
     }
     do throws(ELFError) {
-      let image = try Hypervisor.ELFImage.parse(kernel)
+      let image = try ELFImage.parse(kernel)
       try image.checkFits(guestMemoryBytes: UInt64(config.memoryMiB) << 20, reserved: [0xA_0000..<0x10_0000])
     } catch {
       throw VisorError(.badConfig, "\(configPath): kernel \(kernelURL.path): \(String(decoding: error.message(), as: UTF8.self))")

@@ -48,7 +48,7 @@ struct BootBench: ParsableCommand {
     try reportingErrors { () throws(VisorError) in
       let runner = try QEMURunner.locate()
       let path = try image.resolveImage().path
-      let elf = try ELFImage(path: path)
+      let elf = try ImageFile(path: path)
       var rows: [BootBenchmark.Row] = []
       for count in smp {
         var row = BootBenchmark.Row(smp: count)

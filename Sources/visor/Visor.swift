@@ -117,7 +117,7 @@ struct Build: ParsableCommand {
       let builder = try options.builder()
       note("swift \(shellQuoted(builder.arguments))")
       let image = try builder.build(echo: true)
-      let elf = try ELFImage(path: image.path)
+      let elf = try ImageFile(path: image.path)
       note("image: \(elf.fileSize) bytes, \(elf.loadedMemorySize) bytes loaded")
       print(image.path)
     }

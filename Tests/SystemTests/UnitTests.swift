@@ -173,7 +173,7 @@ import Testing
   }
 }
 
-@Suite("ELF program headers") struct ELFImageTests {
+@Suite("ELF image files") struct ImageFileTests {
   /// A minimal ELF64 with two PT_LOAD headers and a PT_NOTE holding Xen's PVH entry note.
   static func sampleELF() -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: 0x200)
@@ -204,22 +204,22 @@ import Testing
   }
 
   @Test func sizesAndPVHNote() throws {
-    let elf = try ELFImage(bytes: Self.sampleELF())
-    #expect(elf.is64Bit)
-    #expect(elf.machine == 62)
-    #expect(elf.entry == 0x100040)
-    #expect(elf.fileSize == 0x200)
-    #expect(elf.loadSegments.count == 2)
-    #expect(elf.loadedMemorySize == 0x3080)
-    #expect(elf.loadedFileSize == 0xa0)
-    #expect(elf.pvhEntry == 0x100123)
+    let image = try ImageFile(bytes: Self.sampleELF())
+    #expect(image.elf.is64Bit)
+    #expect(image.elf.machine == 62)
+    #expect(image.elf.entry == 0x100040)
+    #expect(image.fileSize == 0x200)
+    #expect(image.elf.segments.count == 2)
+    #expect(image.loadedMemorySize == 0x3080)
+    #expect(image.loadedFileSize == 0xa0)
+    #expect(image.elf.pvhEntry == 0x100123)
   }
 
   @Test func rejectsGarbage() {
-    #expect(throws: ELFImage.ParseError.self) { try ELFImage(bytes: Array("#!/bin/sh\necho hi\n".utf8) + [UInt8](repeating: 0, count: 64)) }
+    #expect(throws: VisorError.self) { try ImageFile(bytes: Array("#!/bin/sh\necho hi\n".utf8) + [UInt8](repeating: 0, count: 64)) }
     var truncated = Self.sampleELF()
     truncated.removeLast(0x100)
-    #expect(throws: ELFImage.ParseError.self) { try ELFImage(bytes: truncated) }
+    #expect(throws: VisorError.self) { try ImageFile(bytes: truncated) }
   }
 }
 
@@ -276,7 +276,7 @@ import Testing
   }
 
   @Test func reportShowsTargets() throws {
-    let elf = try ELFImage(bytes: ELFImageTests.sampleELF())
+    let elf = try ImageFile(bytes: ImageFileTests.sampleELF())
     let rows = [
       BootBenchmark.Row(smp: 1, online: [0.1, 0.2, 0.3], exit: [0.2, 0.3, 0.4]),
       BootBenchmark.Row(smp: 4, online: [0.6, 0.7, 0.8], exit: [0.9, 1.0, 1.1]),
