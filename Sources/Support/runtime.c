@@ -30,7 +30,7 @@ int posix_memalign(void **result, size_t alignment, size_t size) { return hv_hea
 void free(void *pointer) { hv_heap_free(pointer); }
 
 // The heap's first region: enough for boot-time parsing before the frame allocator exists.
-#define EARLY_HEAP_SIZE (256u << 10)
+#define EARLY_HEAP_SIZE (128u << 10)
 static unsigned char early_heap[EARLY_HEAP_SIZE] __attribute__((aligned(4096)));
 uint64_t hv_early_heap_start(void) { return (uint64_t)(uintptr_t)early_heap; }
 uint64_t hv_early_heap_size(void) { return EARLY_HEAP_SIZE; }
