@@ -41,6 +41,7 @@ enum Boot {
 
     let platform = readACPI(info)
     calibrateTime(reference: platform.clock, options: options)
+    GuestTime.setUp()
     Timers.startOnThisCPU()
     bsp.online.store(true, ordering: .releasing)
 

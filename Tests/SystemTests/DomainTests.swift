@@ -34,12 +34,16 @@ extension Serialized {
         "(d1) hello from guest-hello",
         "(d1) xen version 4.17",
         "(d1) cmdline: iterations=200000",
+        "(d1) pvclock: system time ",
         "(d1) guest-hello: done",
         "domain 1 (hello): shutdown: poweroff",
         "domain 1 (hello): destroyed, ",
         "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
         "poweroff: clean",
       ])
+      // Time through shared_info (pvclock) is sane and advances; the wallclock is set.
+      let pvclock = result.lines(containing: "(d1) pvclock: ")
+      #expect(pvclock.count == 1 && pvclock[0].hasSuffix(": ok"), "\(pvclock)\n\(context(result))")
       // The frames given to the domain (its RAM) all come back, with its page tables.
       let built = try #require(result.lines(containing: "domain 1 (hello): built: ").first, "\(context(result))")
       let destroyed = try #require(result.lines(containing: "domain 1 (hello): destroyed, ").first, "\(context(result))")

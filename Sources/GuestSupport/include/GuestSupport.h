@@ -76,6 +76,34 @@ struct gs_xen_memory_reservation {
 // hvm/hvm_vcpu.h: VCPUOP_initialise's argument for HVM/PVH vcpus.
 #define GS_VCPU_HVM_MODE_32B 0
 #define GS_VCPU_HVM_MODE_64B 1
+// XENMEM_add_to_physmap (memory.h) and the time a vcpu reads from shared_info (xen.h).
+#define GS_XENMEM_add_to_physmap 7
+#define GS_XENMAPSPACE_shared_info 0
+struct gs_xen_add_to_physmap { uint16_t domid; uint16_t size; uint32_t space; uint64_t idx; uint64_t gpfn; };
+struct gs_vcpu_time_info {
+  uint32_t version; uint32_t pad0; uint64_t tsc_timestamp; uint64_t system_time;
+  uint32_t tsc_to_system_mul; int8_t tsc_shift; uint8_t flags; uint8_t pad1[2];
+};
+// Reads vcpu `vcpu`'s time info from the shared_info page at `page` with the version protocol.
+static inline int gs_read_time_info(uint64_t page, unsigned vcpu, struct gs_vcpu_time_info *out) {
+  volatile struct gs_vcpu_time_info *info = (volatile struct gs_vcpu_time_info *)(uintptr_t)(page + vcpu * 64 + 32);
+  for (int tries = 0; tries < 1000; tries++) {
+    uint32_t v = info->version;
+    __asm__ volatile("" : : : "memory");
+    out->tsc_timestamp = info->tsc_timestamp; out->system_time = info->system_time;
+    out->tsc_to_system_mul = info->tsc_to_system_mul; out->tsc_shift = info->tsc_shift; out->flags = info->flags;
+    __asm__ volatile("" : : : "memory");
+    if ((v & 1) == 0 && v == info->version) { out->version = v; return 1; }
+  }
+  return 0;
+}
+// The pvclock formula: ns = ((delta << shift) * mul) >> 32.
+static inline uint64_t gs_pvclock_ns(const struct gs_vcpu_time_info *t, uint64_t tsc) {
+  uint64_t delta = tsc - t->tsc_timestamp;
+  if (t->tsc_shift >= 0) delta <<= t->tsc_shift; else delta >>= -t->tsc_shift;
+  return t->system_time + (uint64_t)(((unsigned __int128)delta * t->tsc_to_system_mul) >> 32);
+}
+
 struct gs_vcpu_hvm_x86_32 {
   uint32_t eax, ecx, edx, ebx, esp, ebp, esi, edi, eip, eflags;
   uint32_t cr0, cr3, cr4;
@@ -100,6 +128,8 @@ struct gs_vcpu_hvm_context {
 };
 
 _Static_assert(sizeof(struct gs_hvm_start_info) == 56, "hvm_start_info");
+_Static_assert(sizeof(struct gs_xen_add_to_physmap) == 24, "xen_add_to_physmap");
+_Static_assert(sizeof(struct gs_vcpu_time_info) == 32, "vcpu_time_info");
 _Static_assert(sizeof(struct gs_hvm_memmap_entry) == 24, "hvm_memmap_table_entry");
 _Static_assert(sizeof(struct gs_xen_memory_reservation) == 32, "xen_memory_reservation");
 _Static_assert(offsetof(struct gs_xen_memory_reservation, domid) == 24, "xen_memory_reservation.domid");

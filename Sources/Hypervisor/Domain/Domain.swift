@@ -48,6 +48,8 @@ public final class Domain: @unchecked Sendable {
   /// and the machine frame behind it.
   public var sharedInfoGFN: UInt64?
   public var sharedInfoMachine: UInt64 = 0
+  /// Where shared_info was when the arch layer last published time into it.
+  public var timePublishedAtGFN: UInt64?
   /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
   public var hvmParams = [UInt64](repeating: 0, count: 64)
   /// The guest-physical address of its hypercall page, once the guest asked for one.

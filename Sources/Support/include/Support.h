@@ -152,6 +152,23 @@ static inline void hv_clgi(void) { __asm__ volatile("clgi" : : : "memory"); }
 static inline void hv_interrupt_window(void) { __asm__ volatile("sti; nop; cli" : : : "memory"); }
 static inline uint64_t hv_read_efer(void) { return hv_rdmsr(0xC0000080); }
 
+// ---- Atomic bit operations on memory a guest shares with the hypervisor ---------------------------
+// Guests race on event-channel words (shared_info), so every read-modify-write there is atomic.
+static inline int hv_atomic_test_and_set_bit64(uint64_t addr, unsigned bit) {
+  uint64_t mask = 1ull << (bit & 63);
+  return (__atomic_fetch_or((volatile uint64_t *)(uintptr_t)addr, mask, __ATOMIC_SEQ_CST) & mask) != 0;
+}
+static inline int hv_atomic_test_and_clear_bit64(uint64_t addr, unsigned bit) {
+  uint64_t mask = 1ull << (bit & 63);
+  return (__atomic_fetch_and((volatile uint64_t *)(uintptr_t)addr, ~mask, __ATOMIC_SEQ_CST) & mask) != 0;
+}
+static inline uint8_t hv_atomic_exchange8(uint64_t addr, uint8_t value) {
+  return __atomic_exchange_n((volatile uint8_t *)(uintptr_t)addr, value, __ATOMIC_SEQ_CST);
+}
+static inline uint64_t hv_atomic_load64(uint64_t addr) {
+  return __atomic_load_n((volatile uint64_t *)(uintptr_t)addr, __ATOMIC_SEQ_CST);
+}
+
 // ---- The early heap arena (runtime.c): Swift allocations before the frame allocator exists -------
 uint64_t hv_early_heap_start(void);
 uint64_t hv_early_heap_size(void);

@@ -87,7 +87,14 @@ enum Exits {
       finish(-XenABI.Errno.EPERM.rawValue)
       return .resume
     }
-    switch Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu)) {
+    let outcome = Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu))
+    let domain = vcpu.domain
+    if domain.sharedInfoGFN != domain.timePublishedAtGFN {
+      // shared_info just appeared or moved: the guest's time is valid from this moment on.
+      GuestTime.publishAll(domain)
+      domain.timePublishedAtGFN = domain.sharedInfoGFN
+    }
+    switch outcome {
     case .result(let value):
       finish(value)
       return .resume
@@ -110,7 +117,6 @@ enum Exits {
       }
       return .yield
     case .shutdown:
-      let domain = vcpu.domain
       Log.info("domain \(domain.id) (\(domain.nameString)): shutdown: \(domain.shutdownReason?.name ?? "?")")
       return .stop
     }

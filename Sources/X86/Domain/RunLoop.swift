@@ -41,6 +41,7 @@ public enum RunLoop {
     if vcpu.lastPCPU != pcpu.index || pcpu.lastVCPU !== vcpu { vcpu.needsTLBFlush = true }
     vcpu.lastPCPU = pcpu.index
     pcpu.lastVCPU = vcpu
+    GuestTime.update(vcpu)                 // a fresh TSC/system-time pair for this pcpu
     while true {
       if vcpu.mustStop {
         park(vcpu)
