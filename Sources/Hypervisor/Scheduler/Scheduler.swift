@@ -21,6 +21,37 @@ public protocol SchedulerPolicy: AnyObject {
   func unpause(_ vcpu: VCPU)
   /// Length of a time slice, in nanoseconds.
   var timeslice: UInt64 { get }
+
+  // Time-aware calls (times are hypervisor system time in nanoseconds). A policy that measures
+  // run time (CreditScheduler) needs them; the defaults below keep a policy that does not
+  // (RoundRobinScheduler) behaving exactly as before. See docs/scheduler.md for when the run
+  // loop calls each one.
+
+  /// `pick(pcpu:)` with the time the pcpu starts running what it returns.
+  func pick(pcpu: Int, now: UInt64) -> VCPU?
+  /// The vcpu `pick` gave this pcpu has left it (before `requeue`, `sleep` or `pause`): charge
+  /// its run time up to `now`.
+  func descheduled(_ vcpu: VCPU, now: UInt64)
+  /// Asked at an exit of the running vcpu: must it give up the pcpu now (slice over, a
+  /// higher-priority vcpu waiting, its domain out of its cap)?
+  func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool
+  /// The latest time the pcpu must next ask `shouldPreempt` (arm a one-shot timer for it);
+  /// `UInt64.max` when only the policy's `timeslice` matters.
+  func deadline(pcpu: Int) -> UInt64
+  /// The pcpu's periodic timer fired (every 10 ms).
+  func tick(pcpu: Int, now: UInt64)
+  /// A domain's scheduling parameters: xl's `weight`, `cap` (percent of one pcpu, 0 = none)
+  /// and hard affinity (`cpus`).
+  func setParameters(domain: Domain, weight: Int, cap: Int, affinity: CPUAffinity)
+}
+
+extension SchedulerPolicy {
+  public func pick(pcpu: Int, now: UInt64) -> VCPU? { pick(pcpu: pcpu) }
+  public func descheduled(_ vcpu: VCPU, now: UInt64) {}
+  public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool { false }
+  public func deadline(pcpu: Int) -> UInt64 { .max }
+  public func tick(pcpu: Int, now: UInt64) {}
+  public func setParameters(domain: Domain, weight: Int, cap: Int, affinity: CPUAffinity) {}
 }
 
 public enum Scheduler {

@@ -1,0 +1,267 @@
+@testable import Hypervisor
+
+/// A deterministic discrete-event simulation of Swiftvisor's pcpus driving the real
+/// `CreditScheduler`: simulated pcpus, a simulated clock in nanoseconds, a 10 ms tick on every
+/// pcpu, and guest workloads. Each simulated pcpu follows the run loop's protocol
+/// (docs/scheduler.md): `pick` when idle, `shouldPreempt` at every exit (tick, kick, its
+/// `deadline`), `descheduled` then `requeue`/`sleep` when the vcpu leaves.
+///
+/// Everything is single threaded and ordered: the same workloads give the same figures.
+final class SchedulerSimulation {
+  /// What a simulated vcpu does when it runs.
+  enum Workload {
+    /// Never stops (a CPU-bound guest).
+    case hog
+    /// Needs `burst` ns of pcpu time, then blocks for a time drawn from `sleep`, then wakes.
+    case interactive(burst: UInt64, sleep: ClosedRange<UInt64>)
+    /// Runs until `margin` ns before the next tick, then yields (SCHEDOP_yield): the attack on
+    /// tick-sampled accounting.
+    case tickYielder(margin: UInt64)
+  }
+
+  final class SimVCPU {
+    let vcpu: VCPU
+    let workload: Workload
+    let name: String
+    /// Time still needed in the present burst (interactive).
+    var remaining: UInt64 = 0
+    var runTime: UInt64 = 0
+    var runTimeOn: [UInt64]
+    var runs = 0
+    /// On a pcpu now, since `mark` (run time is added up to `mark`).
+    var pcpu: Int?
+    var mark: UInt64 = 0
+    /// Blocked until then.
+    var wakeAt: UInt64?
+    /// Waiting while runnable since then.
+    var runnableSince: UInt64?
+    var longestWait: UInt64 = 0
+    /// Woke at this time and has not run since.
+    var wokeAt: UInt64?
+    var wakeLatencies: [UInt64] = []
+
+    init(vcpu: VCPU, workload: Workload, name: String, pcpus: Int) {
+      self.vcpu = vcpu
+      self.workload = workload
+      self.name = name
+      self.runTimeOn = [UInt64](repeating: 0, count: pcpus)
+      if case .interactive(let burst, _) = workload { remaining = burst }
+    }
+
+    var longestWakeLatency: UInt64 { wakeLatencies.max() ?? 0 }
+  }
+
+  /// The scheduler's kicks land here (the closure cannot capture the simulation during init).
+  final class Kicks {
+    var pending: [Bool]
+    init(_ n: Int) { pending = [Bool](repeating: false, count: n) }
+  }
+
+  static let ms: UInt64 = 1_000_000
+  let tickPeriod: UInt64 = 10 * SchedulerSimulation.ms
+  let pcpuCount: Int
+  let scheduler: CreditScheduler
+  private let kicks: Kicks
+  private(set) var now: UInt64 = 0
+  private var nextTick: UInt64
+  private(set) var vcpus: [SimVCPU] = []
+  private var running: [SimVCPU?]
+  private var byIdentity: [ObjectIdentifier: SimVCPU] = [:]
+  private var nextDomainID: UInt16 = 1
+  private var random = SplitMix64(seed: 0x5CED)
+  /// Protocol violations seen (should stay empty).
+  private(set) var violations: [String] = []
+  private(set) var busyTime: [UInt64]
+  private(set) var contextSwitches = 0
+
+  init(pcpus: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+       rateLimit: UInt64 = CreditScheduler.defaultRateLimit) {
+    pcpuCount = pcpus
+    let kicks = Kicks(pcpus)
+    self.kicks = kicks
+    scheduler = CreditScheduler(pcpus: pcpus, timeslice: timeslice, rateLimit: rateLimit) {
+      kicks.pending[$0] = true
+    }
+    running = [SimVCPU?](repeating: nil, count: pcpus)
+    busyTime = [UInt64](repeating: 0, count: pcpus)
+    nextTick = tickPeriod
+  }
+
+  /// A domain with one vcpu per workload. It starts at `start()`.
+  @discardableResult
+  func addDomain(
+    _ name: String, weight: Int = 256, cap: Int = 0, affinity: CPUAffinity = .all,
+    workloads: [Workload]
+  ) -> [SimVCPU] {
+    let domain = Domain(id: nextDomainID, name: Array(name.utf8), memoryBytes: 1 << 24)
+    nextDomainID += 1
+    var made: [SimVCPU] = []
+    for (i, workload) in workloads.enumerated() {
+      let vcpu = VCPU(id: i, domain: domain)
+      domain.vcpus.append(vcpu)
+      let sim = SimVCPU(vcpu: vcpu, workload: workload, name: "\(name).\(i)", pcpus: pcpuCount)
+      byIdentity[ObjectIdentifier(vcpu)] = sim
+      vcpus.append(sim)
+      made.append(sim)
+    }
+    domain.state = .running
+    scheduler.setParameters(domain: domain, weight: weight, cap: cap, affinity: affinity)
+    return made
+  }
+
+  /// Makes every vcpu not yet started runnable (VCPUOP_up / domain start).
+  func start(_ which: [SimVCPU]? = nil) {
+    for sim in which ?? vcpus where sim.vcpu.runState == .down {
+      sim.runnableSince = now
+      scheduler.wake(sim.vcpu)
+    }
+    drainKicks()
+  }
+
+  func setParameters(_ sim: SimVCPU, weight: Int = 256, cap: Int = 0, affinity: CPUAffinity) {
+    scheduler.setParameters(domain: sim.vcpu.domain, weight: weight, cap: cap, affinity: affinity)
+    drainKicks()
+  }
+
+  /// Runs the simulation until `end` (absolute simulated time).
+  func run(until end: UInt64) {
+    while true {
+      var t = nextTick
+      for p in 0..<pcpuCount {
+        guard let sim = running[p] else { continue }
+        t = min(t, scheduler.deadline(pcpu: p), actionTime(sim))
+      }
+      for sim in vcpus { if let w = sim.wakeAt { t = min(t, w) } }
+      if t > end {
+        advance(to: end)
+        return
+      }
+      advance(to: t)
+      // 1. Blocked vcpus whose sleep is over wake (an event arrives).
+      for sim in vcpus where sim.wakeAt == t {
+        sim.wakeAt = nil
+        sim.wokeAt = t
+        sim.runnableSince = t
+        scheduler.wake(sim.vcpu)
+      }
+      drainKicks()
+      // 2. Running vcpus that block or yield now.
+      for p in 0..<pcpuCount {
+        guard let sim = running[p], actionTime(sim) <= t else { continue }
+        switch sim.workload {
+        case .hog: break
+        case .interactive(let burst, let sleep):
+          leave(p, block: true)
+          sim.remaining = burst
+          sim.wakeAt = t + UInt64.random(in: sleep, using: &random)
+        case .tickYielder:
+          leave(p, block: false)
+        }
+        pickFor(p)
+      }
+      drainKicks()
+      // 3. The tick: every pcpu's timer fires; each then exits and asks as at any exit.
+      if t == nextTick {
+        nextTick += tickPeriod
+        for p in 0..<pcpuCount { scheduler.tick(pcpu: p, now: t) }
+        for p in 0..<pcpuCount { exit(p) }
+        drainKicks()
+      }
+      // 4. Scheduler deadlines (the one-shot timer the run loop arms).
+      for p in 0..<pcpuCount where running[p] != nil && scheduler.deadline(pcpu: p) <= t { exit(p) }
+      drainKicks()
+    }
+  }
+
+  /// Share of one pcpu each vcpu got over `duration`.
+  func share(_ sim: SimVCPU, over duration: UInt64) -> Double {
+    Double(sim.runTime) / Double(duration)
+  }
+
+  // MARK: - The run loop's side
+
+  private func actionTime(_ sim: SimVCPU) -> UInt64 {
+    switch sim.workload {
+    case .hog:
+      return .max
+    case .interactive:
+      return sim.mark + sim.remaining
+    case .tickYielder(let margin):
+      // The next tick boundary at least `margin` after the present moment, minus `margin`.
+      var tick = (sim.mark / tickPeriod + 1) * tickPeriod
+      if tick - margin <= sim.mark { tick += tickPeriod }
+      return tick - margin
+    }
+  }
+
+  private func advance(to t: UInt64) {
+    for p in 0..<pcpuCount {
+      guard let sim = running[p] else { continue }
+      let delta = t - sim.mark
+      sim.runTime += delta
+      sim.runTimeOn[p] += delta
+      busyTime[p] += delta
+      if case .interactive = sim.workload { sim.remaining -= min(delta, sim.remaining) }
+      sim.mark = t
+    }
+    now = t
+  }
+
+  /// An exit on pcpu `p` (or a wake-up of an idle pcpu): ask the scheduler.
+  private func exit(_ p: Int) {
+    guard let sim = running[p] else {
+      pickFor(p)
+      return
+    }
+    if scheduler.shouldPreempt(pcpu: p, running: sim.vcpu, now: now) {
+      leave(p, block: false)
+      pickFor(p)
+    }
+  }
+
+  private func leave(_ p: Int, block: Bool) {
+    guard let sim = running[p] else { return }
+    scheduler.descheduled(sim.vcpu, now: now)
+    running[p] = nil
+    sim.pcpu = nil
+    if block {
+      scheduler.sleep(sim.vcpu, as: .blocked)
+    } else {
+      scheduler.requeue(sim.vcpu)
+      sim.runnableSince = now
+    }
+  }
+
+  private func pickFor(_ p: Int) {
+    guard running[p] == nil, let vcpu = scheduler.pick(pcpu: p, now: now) else { return }
+    guard let sim = byIdentity[ObjectIdentifier(vcpu)] else {
+      violations.append("pick returned an unknown vcpu")
+      return
+    }
+    if let other = sim.pcpu { violations.append("\(sim.name) picked on \(p) while running on \(other)") }
+    if vcpu.runState != .running { violations.append("\(sim.name) picked but not marked running") }
+    contextSwitches += 1
+    if let since = sim.runnableSince { sim.longestWait = max(sim.longestWait, now - since) }
+    if let woke = sim.wokeAt { sim.wakeLatencies.append(now - woke) }
+    sim.runnableSince = nil
+    sim.wokeAt = nil
+    sim.runs += 1
+    sim.pcpu = p
+    sim.mark = now
+    running[p] = sim
+  }
+
+  /// Kicked pcpus leave guest mode (or idle) and ask the scheduler, until nobody is kicked.
+  private func drainKicks() {
+    var rounds = 0
+    while let p = kicks.pending.firstIndex(of: true) {
+      kicks.pending[p] = false
+      exit(p)
+      rounds += 1
+      if rounds > 10_000 {
+        violations.append("kick storm at \(now)")
+        return
+      }
+    }
+  }
+}
