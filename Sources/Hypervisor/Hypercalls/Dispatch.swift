@@ -17,6 +17,8 @@ public enum Hypercalls {
     case XenABI.Hypercall.memoryOp.rawValue: return MemoryOp.handle(frame, environment)
     case XenABI.Hypercall.hvmOp.rawValue: return HVMOp.handle(command: a0, argument: a1, environment)
     case XenABI.Hypercall.vcpuOp.rawValue: return VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
+    // -ENOSYS until the arch layer installs Events.platform (shared_info access, vcpu kicks).
+    case XenABI.Hypercall.eventChannelOp.rawValue: return EventChannelOp.handle(command: a0, argument: a1, environment)
     default: return .error(.ENOSYS)
     }
   }

@@ -1,0 +1,188 @@
+import XenABI
+
+/// A port, or the error Xen would answer.
+public enum EventResult: Sendable, Equatable {
+  case ok(UInt32)
+  case failed(XenABI.Errno)
+}
+
+/// One event channel: one port of one domain (Xen's `struct evtchn`).
+public struct EventChannel: Sendable {
+  public enum State: Sendable {
+    /// Not in use; `allocate` may hand it out.
+    case free
+    /// Port 0: never allocated, reported as closed (Xen's ECS_RESERVED).
+    case reserved
+    /// Allocated, waiting for domain `remote` to bind to it (EVTCHNOP_alloc_unbound), or the
+    /// surviving end of an interdomain channel whose peer closed it.
+    case unbound(remote: UInt16)
+    /// Connected to `port` of `peer`; the peer's channel points back here.
+    case interdomain(peer: DomainEvents, port: UInt32)
+    /// Raised by the hypervisor for virtual IRQ `virq` (XenABI.VIRQ raw value).
+    case virq(UInt32)
+    /// Sent by the domain to itself; delivered to the notify vcpu.
+    case ipi
+  }
+
+  public var state: State
+  /// The vcpu whose selector and upcall flag an event on this port raises.
+  public var notifyVCPU: Int
+
+  public init(state: State = .free, notifyVCPU: Int = 0) {
+    self.state = state
+    self.notifyVCPU = notifyVCPU
+  }
+
+  public var isFree: Bool {
+    if case .free = state { return true }
+    return false
+  }
+
+  /// EVTCHNSTAT_* for EVTCHNOP_status.
+  public var status: XenABI.EventChannelStatus {
+    switch state {
+    case .free, .reserved: .closed
+    case .unbound: .unbound
+    case .interdomain: .interdomain
+    case .virq: .virq
+    case .ipi: .ipi
+    }
+  }
+}
+
+/// Xen's VIRQs that are bound once per vcpu; every other one is global (bound on vcpu 0 and
+/// delivered to its port's notify vcpu). x86's arch VIRQs are global, as in Xen.
+extension XenABI.VIRQ {
+  public var isGlobal: Bool {
+    switch self {
+    case .timer, .debug, .xenoprof, .xenpmu: false
+    default: true
+    }
+  }
+
+  static func isGlobal(raw: UInt32) -> Bool {
+    XenABI.VIRQ(rawValue: raw)?.isGlobal ?? true
+  }
+}
+
+/// A domain's event channels: the port table and the per-vcpu event state (Xen's `d->evtchn`,
+/// `d->event_lock`, `v->virq_to_evtchn`).
+///
+/// Locking (docs/events.md, "Invariants"): `lock` guards everything here. Two domains' locks are
+/// taken lower domain id first; inside a domain lock only the atomic bit operations on guest
+/// pages and `EventPlatform.kick` (which may take the scheduler's lock) happen.
+public final class DomainEvents: @unchecked Sendable {
+  public let domain: Domain
+  public let lock = SpinLock()
+  /// Indexed by port; grows a bucket at a time up to `maximumPort + 1` entries.
+  public internal(set) var channels: [EventChannel]
+  /// The highest port this domain may allocate (Xen's max_evtchn_port).
+  public var maximumPort: Int
+  /// virq → port for each vcpu, `vcpu * VIRQ.count + virq`; 0 = not bound.
+  var virqPorts: [UInt32] = []
+  /// HVMOP_set_evtchn_upcall_vector, per vcpu; 0 = none (use HVM_PARAM_CALLBACK_IRQ).
+  var upcallVectors: [UInt8] = []
+  /// Set when the domain is being destroyed: no new ports.
+  public internal(set) var dying = false
+
+  init(domain: Domain, maximumPort: Int = Events.defaultMaximumPort) {
+    self.domain = domain
+    self.maximumPort = min(maximumPort, Events.portCount - 1)
+    channels = [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
+    channels[0].state = .reserved
+  }
+
+  // MARK: The registry
+
+  nonisolated(unsafe) private static var registry: [DomainEvents] = []
+  private static let registryLock = SpinLock()
+
+  /// The event state of `domain`, created on first use.
+  public static func of(_ domain: Domain) -> DomainEvents {
+    registryLock.lock()
+    defer { registryLock.unlock() }
+    for events in unsafe registry where events.domain === domain { return events }
+    let events = DomainEvents(domain: domain)
+    unsafe registry.append(events)
+    return events
+  }
+
+  /// The event state of `domain` if it has any, without creating it.
+  static func existing(_ domain: Domain) -> DomainEvents? {
+    registryLock.lock()
+    defer { registryLock.unlock() }
+    for events in unsafe registry where events.domain === domain { return events }
+    return nil
+  }
+
+  static func forget(_ events: DomainEvents) {
+    registryLock.lock()
+    unsafe registry.removeAll { $0 === events }
+    registryLock.unlock()
+  }
+
+  // MARK: Ports (all below: `lock` held)
+
+  /// Xen's port_is_valid: the port's bucket exists. Free ports in it are valid too.
+  func isValid(_ port: UInt32) -> Bool { UInt64(port) < UInt64(channels.count) }
+
+  /// Xen's get_free_port: the lowest free port, growing the table by a bucket when every port
+  /// in it is used. The port stays free until the caller sets its state.
+  func freePort() -> EventResult {
+    if dying { return .failed(.EINVAL) }
+    for port in 1..<channels.count {
+      if port > maximumPort { return .failed(.ENOSPC) }
+      if channels[port].isFree { return .ok(UInt32(port)) }
+    }
+    let next = channels.count
+    if next >= Events.portCount || next > maximumPort { return .failed(.ENOSPC) }
+    channels += [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
+    return .ok(UInt32(next))
+  }
+
+  /// Makes sure the per-vcpu arrays cover every vcpu of the domain.
+  func ensureVCPUs() {
+    let count = domain.vcpus.count
+    let virqs = Int(XenABI.VIRQ.count)
+    if virqPorts.count < count * virqs {
+      virqPorts += [UInt32](repeating: 0, count: count * virqs - virqPorts.count)
+    }
+    if upcallVectors.count < count {
+      upcallVectors += [UInt8](repeating: 0, count: count - upcallVectors.count)
+    }
+  }
+
+  func virqPort(vcpu: Int, virq: UInt32) -> UInt32 {
+    let index = vcpu * Int(XenABI.VIRQ.count) + Int(virq)
+    return index < virqPorts.count ? virqPorts[index] : 0
+  }
+
+  func setVIRQPort(vcpu: Int, virq: UInt32, _ port: UInt32) {
+    ensureVCPUs()
+    virqPorts[vcpu * Int(XenABI.VIRQ.count) + Int(virq)] = port
+  }
+
+  /// Number of ports in use (not free, not port 0).
+  public var portsInUse: Int {
+    lock.withLock { channels.reduce(0) { $0 + ($1.isFree ? 0 : 1) } - 1 }
+  }
+
+  /// The channel at `port` (a copy), or nil if the port is not valid.
+  public func channel(_ port: UInt32) -> EventChannel? {
+    lock.withLock { isValid(port) ? channels[Int(port)] : nil }
+  }
+}
+
+extension DomainEvents {
+  /// Takes the locks of `a` and `b` in the documented order (lower domain id first; once if they
+  /// are the same domain).
+  static func lockPair(_ a: DomainEvents, _ b: DomainEvents) {
+    if a === b { a.lock.lock(); return }
+    if a.domain.id < b.domain.id { a.lock.lock(); b.lock.lock() } else { b.lock.lock(); a.lock.lock() }
+  }
+
+  static func unlockPair(_ a: DomainEvents, _ b: DomainEvents) {
+    a.lock.unlock()
+    if a !== b { b.lock.unlock() }
+  }
+}

@@ -1,0 +1,175 @@
+import XenABI
+
+/// The 2-level delivery protocol on the shared_info page, as Xen's event_2l.c does it.
+///
+/// The guest changes the same words with LOCK-prefixed instructions while this runs on another
+/// pcpu, so every read-modify-write goes through the platform's atomics, in this order:
+///
+///   raise p on vcpu v:  test-and-set pending[p]          — already pending: done
+///                       mask[p] set?                     — masked: done (unmask delivers)
+///                       test-and-set v.pending_sel[p/64] — already set: done (the guest has
+///                                                          not scanned that word yet)
+///                       exchange v.upcall_pending ← 1    — was 1: done
+///                       kick v
+///
+/// The guest clears upcall_pending, then exchanges pending_sel with 0, then for each word
+/// clears the pending bits it handles: every step above is matched by a step there, so an event
+/// is never lost and a vcpu is kicked at most once per upcall.
+extension Events {
+  static func pendingWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
+    sharedInfo + UInt64(XenABI.SharedInfo.Offset.evtchnPending) + UInt64(port / 64) * 8
+  }
+
+  static func maskWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
+    sharedInfo + UInt64(XenABI.SharedInfo.Offset.evtchnMask) + UInt64(port / 64) * 8
+  }
+
+  /// evtchn_2l_set_pending: marks `port` of `domain` pending and, unless masked, raises it on
+  /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
+  static func setPending(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+    guard let shared = platform.sharedInfo(of: domain) else { return }
+    let bit = Int(port % 64)
+    if platform.testAndSetBit(bit, at: pendingWord(shared, port)) { return }
+    if platform.testBit(bit, at: maskWord(shared, port)) { return }
+    guard vcpu >= 0, vcpu < domain.vcpus.count else { return }
+    let target = domain.vcpus[vcpu]
+    guard let info = platform.vcpuInfo(of: target) else { return }
+    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+    if platform.testAndSetBit(Int(port / 64), at: selector) { return }
+    markEventsPending(target, info: info, platform)
+  }
+
+  /// vcpu_mark_events_pending: sets upcall_pending and kicks the vcpu if it was clear.
+  static func markEventsPending(_ vcpu: VCPU, info: UInt64, _ platform: any EventPlatform) {
+    let upcall = info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)
+    if platform.exchangeByte(at: upcall, 1) == 0 { platform.kick(vcpu) }
+  }
+
+  /// evtchn_2l_clear_pending (on close, so a re-bound port does not start pending).
+  static func clearPending(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
+    guard let shared = platform.sharedInfo(of: domain) else { return }
+    _ = platform.testAndClearBit(Int(port % 64), at: pendingWord(shared, port))
+  }
+
+  /// evtchn_2l_unmask: clears the mask bit; if it was set and the port is pending, raises it on
+  /// `vcpu` (selector, upcall, kick) as the masked send would have.
+  static func unmask(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+    guard let shared = platform.sharedInfo(of: domain) else { return }
+    let bit = Int(port % 64)
+    guard platform.testAndClearBit(bit, at: maskWord(shared, port)),
+          platform.testBit(bit, at: pendingWord(shared, port)),
+          vcpu >= 0, vcpu < domain.vcpus.count else { return }
+    let target = domain.vcpus[vcpu]
+    guard let info = platform.vcpuInfo(of: target) else { return }
+    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+    if platform.testAndSetBit(Int(port / 64), at: selector) { return }
+    markEventsPending(target, info: info, platform)
+  }
+
+  // MARK: For the rest of the hypervisor
+
+  /// Raises `virq` for `vcpu` (VIRQ_TIMER from the timer code, VIRQ_DEBUG …): per-vcpu VIRQs on
+  /// the port bound on that vcpu, global ones on the port bound on vcpu 0 and delivered to its
+  /// notify vcpu (Xen's send_guest_vcpu_virq / send_guest_global_virq). Unbound: nothing.
+  public static func raiseVIRQ(_ virq: XenABI.VIRQ, vcpu: VCPU) {
+    guard let platform = unsafe platform else { return }
+    raiseVIRQ(virq, vcpu: vcpu, using: platform)
+  }
+
+  public static func raiseVIRQ(_ virq: XenABI.VIRQ, vcpu: VCPU, using platform: any EventPlatform) {
+    let domain = unsafe vcpu.domain
+    guard let events = DomainEvents.existing(domain) else { return }
+    events.lock.lock()
+    defer { events.lock.unlock() }
+    let bindingVCPU = virq.isGlobal ? 0 : vcpu.id
+    let port = events.virqPort(vcpu: bindingVCPU, virq: virq.rawValue)
+    guard port != 0, events.isValid(port) else { return }
+    let channel = events.channels[Int(port)]
+    guard case .virq(let bound) = channel.state, bound == virq.rawValue else { return }
+    setPending(domain, port: port, vcpu: virq.isGlobal ? channel.notifyVCPU : vcpu.id, platform)
+  }
+
+  /// Raises a global VIRQ of `domain` (VIRQ_CONSOLE, VIRQ_DOM_EXC …).
+  public static func raiseGlobalVIRQ(_ virq: XenABI.VIRQ, domain: Domain, using platform: any EventPlatform) {
+    guard !domain.vcpus.isEmpty else { return }
+    raiseVIRQ(virq, vcpu: domain.vcpus[0], using: platform)
+  }
+
+  /// Raises `port` of `domain` from the hypervisor (a hypervisor-side backend such as the
+  /// console): as if the peer had sent on it. False if the port is not bound.
+  @discardableResult
+  public static func notify(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
+    let events = DomainEvents.of(domain)
+    events.lock.lock()
+    defer { events.lock.unlock() }
+    guard events.isValid(port) else { return false }
+    let channel = events.channels[Int(port)]
+    switch channel.state {
+    case .free, .reserved: return false
+    default:
+      setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
+      return true
+    }
+  }
+
+  /// True if `port` is pending in `domain`'s shared_info (SCHEDOP_poll).
+  public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
+    guard port < UInt32(portCount), let shared = platform.sharedInfo(of: domain) else { return false }
+    return platform.testBit(Int(port % 64), at: pendingWord(shared, port))
+  }
+
+  // MARK: Upcall injection (the arch calls these on its way back into the guest)
+
+  /// The vector to inject into `vcpu` now, if any: its vcpu_info.upcall_pending is set and the
+  /// domain asked for vector delivery, per vcpu (HVMOP_set_evtchn_upcall_vector) or with
+  /// HVM_PARAM_CALLBACK_IRQ = (2 << 56) | vector. Level-like: it stays non-nil until the guest
+  /// clears upcall_pending, so the arch injects it only when the guest can take it (RFLAGS.IF,
+  /// no interrupt shadow, no event already being injected) and asks for an interrupt window
+  /// otherwise. GSI and PCI INTx callbacks give nil (a no-op, as Xen for PVH).
+  public static func upcallVector(for vcpu: VCPU) -> UInt8? {
+    guard let platform = unsafe platform else { return nil }
+    return upcallVector(for: vcpu, using: platform)
+  }
+
+  public static func upcallVector(for vcpu: VCPU, using platform: any EventPlatform) -> UInt8? {
+    guard let info = platform.vcpuInfo(of: vcpu),
+          platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0 else { return nil }
+    if let events = DomainEvents.existing(unsafe vcpu.domain) {
+      let vector = events.lock.withLock { vcpu.id < events.upcallVectors.count ? events.upcallVectors[vcpu.id] : 0 }
+      if vector != 0 { return vector }
+    }
+    let via = unsafe vcpu.domain.hvmParams[Int(XenABI.HVMParam.callbackIRQ.rawValue)]
+    guard via >> XenABI.HVMCallbackVia.typeShift == XenABI.HVMCallbackVia.typeVector else { return nil }
+    let vector = UInt8(truncatingIfNeeded: via)
+    return vector >= 0x10 ? vector : nil
+  }
+
+  /// True if `vcpu` has an upcall pending: a blocked (HLT) vcpu must not stay blocked then.
+  public static func upcallPending(_ vcpu: VCPU, using platform: any EventPlatform) -> Bool {
+    guard let info = platform.vcpuInfo(of: vcpu) else { return false }
+    return platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0
+  }
+
+  /// HVMOP_set_evtchn_upcall_vector for `vcpu`: nil on success, -EINVAL for vectors below 0x10
+  /// (as Xen). A pending upcall is raised again on the new vector.
+  public static func setUpcallVector(_ vector: UInt8, vcpu: VCPU) -> XenABI.Errno? {
+    guard vector >= 0x10 else { return .EINVAL }
+    let events = DomainEvents.of(unsafe vcpu.domain)
+    events.lock.withLock {
+      events.ensureVCPUs()
+      if vcpu.id < events.upcallVectors.count { events.upcallVectors[vcpu.id] = vector }
+    }
+    if let platform = unsafe platform, upcallPending(vcpu, using: platform) { platform.kick(vcpu) }
+    return nil
+  }
+
+  /// After VCPUOP_register_vcpu_info moved `vcpu`'s vcpu_info: mark every selector bit and the
+  /// upcall pending at the new place so the guest rescans (Xen does the same; the guest copes
+  /// with the spurious upcall).
+  public static func vcpuInfoMoved(_ vcpu: VCPU, using platform: any EventPlatform) {
+    guard let info = platform.vcpuInfo(of: vcpu) else { return }
+    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+    for bit in 0..<bitsPerWord { _ = platform.testAndSetBit(bit, at: selector) }
+    markEventsPending(vcpu, info: info, platform)
+  }
+}
