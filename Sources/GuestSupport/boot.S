@@ -32,7 +32,7 @@ gs_start32:
         movl    %ebx, gs_start_info_paddr       // high dword stays 0 (.data)
         lgdt    gs_gdt_ptr
         FS_IDENTITY_MAP_4GIB gs_pml4, gs_pdpt, gs_pd
-        FS_ENTER_LONG_MODE gs_pml4
+        FS_ENTER_LONG_MODE $gs_pml4
         ljmp    $GS_GDT_CODE64, $gs_long_mode
 
         .code64

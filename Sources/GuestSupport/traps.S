@@ -5,6 +5,7 @@
 // Assembled only for the bare-metal triple; on the host this file is empty.
 #if defined(__ELF__) && !defined(__linux__)
 #include "guest_defs.h"
+#include "freestanding.h"
 
         .section .text.gs_traps, "ax", @progbits
         .code64
@@ -24,21 +25,7 @@ gs_exception_stubs:
         .endr
 
 gs_exception_common:
-        push    %rax
-        push    %rbx
-        push    %rcx
-        push    %rdx
-        push    %rsi
-        push    %rdi
-        push    %rbp
-        push    %r8
-        push    %r9
-        push    %r10
-        push    %r11
-        push    %r12
-        push    %r13
-        push    %r14
-        push    %r15
+        FS_PUSH_GPRS
         mov     %rsp, %rdi
         and     $-16, %rsp
         xor     %ebp, %ebp

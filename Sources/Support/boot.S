@@ -63,7 +63,7 @@ mb2_start32:
 enter_long_mode:
         lgdt    boot_gdt_ptr
         FS_IDENTITY_MAP_4GIB boot_pml4, boot_pdpt, boot_pd
-        FS_ENTER_LONG_MODE boot_pml4
+        FS_ENTER_LONG_MODE $boot_pml4
         ljmp    $GDT_CODE64, $long_mode
 
         .code64

@@ -32,21 +32,7 @@ hv_isr_stubs:
         .endr
 
 isr_common:
-        push    %rax
-        push    %rbx
-        push    %rcx
-        push    %rdx
-        push    %rsi
-        push    %rdi
-        push    %rbp
-        push    %r8
-        push    %r9
-        push    %r10
-        push    %r11
-        push    %r12
-        push    %r13
-        push    %r14
-        push    %r15
+        FS_PUSH_GPRS
         mov     %rsp, %rbx              // rbx = frame (callee-saved across the call)
         // 22 quadwords are on the stack and the CPU aligned RSP to 16 before its pushes,
         // so RSP is 16-byte aligned here; fxsave needs exactly that.
@@ -62,21 +48,7 @@ isr_common:
         lea     -512(%rbx), %rsp
         fxrstor (%rsp)
         mov     %rbx, %rsp
-        pop     %r15
-        pop     %r14
-        pop     %r13
-        pop     %r12
-        pop     %r11
-        pop     %r10
-        pop     %r9
-        pop     %r8
-        pop     %rbp
-        pop     %rdi
-        pop     %rsi
-        pop     %rdx
-        pop     %rcx
-        pop     %rbx
-        pop     %rax
+        FS_POP_GPRS
         add     $16, %rsp               // vector and error code
         iretq
 
@@ -142,19 +114,7 @@ ap_protected_mode:
         mov     %ax, %ds
         mov     %ax, %es
         mov     %ax, %ss
-        mov     %cr4, %eax
-        or      $(FS_CR4_PAE | FS_CR4_OSFXSR | FS_CR4_OSXMMEXCPT), %eax
-        mov     %eax, %cr4
-        mov     TRAMPOLINE_ADDR(ap_param_cr3), %eax
-        mov     %eax, %cr3
-        mov     $FS_MSR_EFER, %ecx
-        rdmsr
-        or      $(FS_EFER_LME | FS_EFER_NXE), %eax
-        wrmsr
-        mov     %cr0, %eax
-        and     $~(FS_CR0_EM), %eax
-        or      $(FS_CR0_PG | FS_CR0_MP | FS_CR0_WP), %eax
-        mov     %eax, %cr0
+        FS_ENTER_LONG_MODE TRAMPOLINE_ADDR(ap_param_cr3)
         ljmp    $GDT_CODE64, $TRAMPOLINE_ADDR(ap_long_mode)
 
         .code64

@@ -53,14 +53,15 @@
         jne     2b
 .endm
 
-// 32-bit code. PAE and SSE on (Swift code uses SSE), CR3 = pml4, EFER.LME|NXE, then paging:
-// the CPU is in compatibility mode until the caller's far jump to a 64-bit code segment.
+// 32-bit code. PAE and SSE on (Swift code uses SSE), CR3 = the page tables, EFER.LME|NXE, then
+// paging: the CPU is in compatibility mode until the caller's far jump to a 64-bit code segment.
+// `cr3` is any 32-bit source operand: `$boot_pml4`, or a memory word (the AP trampoline's).
 // Clobbers EAX, ECX, EDX.
-.macro FS_ENTER_LONG_MODE pml4
+.macro FS_ENTER_LONG_MODE cr3
         mov     %cr4, %eax
         or      $(FS_CR4_PAE | FS_CR4_OSFXSR | FS_CR4_OSXMMEXCPT), %eax
         mov     %eax, %cr4
-        mov     $\pml4, %eax
+        mov     \cr3, %eax
         mov     %eax, %cr3
         mov     $FS_MSR_EFER, %ecx
         rdmsr
@@ -70,5 +71,42 @@
         and     $~(FS_CR0_EM), %eax
         or      $(FS_CR0_PE | FS_CR0_MP | FS_CR0_PG | FS_CR0_WP), %eax
         mov     %eax, %cr0
+.endm
+
+// The fifteen general registers, pushed and popped in the order of an interrupt frame (RAX
+// first, so R15 ends at the lowest address), for the exception entries of both programs.
+.macro FS_PUSH_GPRS
+        push    %rax
+        push    %rbx
+        push    %rcx
+        push    %rdx
+        push    %rsi
+        push    %rdi
+        push    %rbp
+        push    %r8
+        push    %r9
+        push    %r10
+        push    %r11
+        push    %r12
+        push    %r13
+        push    %r14
+        push    %r15
+.endm
+.macro FS_POP_GPRS
+        pop     %r15
+        pop     %r14
+        pop     %r13
+        pop     %r12
+        pop     %r11
+        pop     %r10
+        pop     %r9
+        pop     %r8
+        pop     %rbp
+        pop     %rdi
+        pop     %rsi
+        pop     %rdx
+        pop     %rcx
+        pop     %rbx
+        pop     %rax
 .endm
 #endif
