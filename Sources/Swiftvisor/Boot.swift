@@ -122,9 +122,7 @@ enum Boot {
       Log.error("domains: none could be started")
       Power.exit(.domainFailed)
     }
-    if built < bundle.domains.count + bundle.problems.count {
-      Domains.failed.wrappingAdd(bundle.domains.count + bundle.problems.count - built, ordering: .relaxed)
-    }
+    Domains.unbuilt.store(bundle.domains.count + bundle.problems.count - built, ordering: .relaxed)
     Domains.bootComplete.store(true, ordering: .releasing)
   }
 

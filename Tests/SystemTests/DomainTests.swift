@@ -291,6 +291,7 @@ extension Serialized {
         "hello from guest-hello",
         "guest-hello: done",
         "(hello): shutdown: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not; 1 could not be built",
         "poweroff: with the failed-domain status",
       ])
       expectAllFramesReturned(result)

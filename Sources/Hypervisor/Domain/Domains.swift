@@ -10,6 +10,8 @@ public enum Domains {
   public static let live = Atomic<Int>(0)
   /// Domains whose end was anything but a clean poweroff.
   public static let failed = Atomic<Int>(0)
+  /// Bundle entries that could not be built at all.
+  public static let unbuilt = Atomic<Int>(0)
   /// Domains that were started (built and their vcpu 0 made runnable).
   public static let created = Atomic<Int>(0)
   /// Set once the boot-time domains have all been started: from then on, no live domain left

@@ -114,7 +114,9 @@ public enum RunLoop {
     }
     let failed = Domains.failed.load(ordering: .acquiring)
     let created = Domains.created.load(ordering: .acquiring)
-    Log.info("all domains have ended: \(created) built, \(created - failed) powered off cleanly, \(failed) did not")
+    let unbuilt = Domains.unbuilt.load(ordering: .acquiring)
+    Log.info("all domains have ended: \(created) built, \(created - failed) powered off cleanly, \(failed) did not"
+      + (unbuilt > 0 ? "; \(unbuilt) could not be built" : ""))
     let free = Frames.freeFrames
     if free == framesBeforeDomains {
       Log.info("memory: all \(free) frames returned")
@@ -122,7 +124,7 @@ public enum RunLoop {
       Log.error("memory: LEAK: \(framesBeforeDomains) frames free before the domains, \(free) after")
       Power.exit(.panic)
     }
-    if failed == 0 {
+    if failed == 0 && unbuilt == 0 {
       Log.info("poweroff: clean")
       Power.exit(.clean)
     }

@@ -11,10 +11,16 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   let memory: GuestMemory
   let npt: NestedPageTable
   let pcpu: PerCPU
+  /// When the hypercall started (TSC), for its preemption points.
+  let startTSC: UInt64
+
+  /// A hypercall that has run this long stops at its next preemption point.
+  static let preemptionBudgetNanoseconds: UInt64 = 1_000_000
 
   init(_ vcpu: VCPU, on pcpu: PerCPU) {
     self.vcpu = vcpu
     self.pcpu = pcpu
+    startTSC = CPU.rdtsc()
     memory = GuestMemory(vcpu)
     npt = NestedPageTable(root: vcpu.domain.p2mRoot)
   }
@@ -108,8 +114,12 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     return nil
   }
 
+  /// Interrupts are off in hypervisor code, so a timer cannot interrupt a long hypercall: it
+  /// checks the time it has taken instead (1 ms), and whether another pcpu asked for a reschedule.
   func preemptionRequested() -> Bool {
-    pcpu.softirqPending.load(ordering: .acquiring) != 0
+    CPU.rdtsc() &- startTSC > Clock.ticks(fromNanoseconds: Self.preemptionBudgetNanoseconds)
+      || pcpu.softirqPending.load(ordering: .acquiring) != 0
+      || pcpu.rescheduleRequested.load(ordering: .acquiring)
   }
 
   /// After a p2m change, every vcpu of the domain must drop its cached translations.

@@ -76,14 +76,11 @@ public enum CrashReport {
     Log.writeHexUnlocked(value, digits: digits)
   }
 
+  /// True if the faulting instruction is `ud2` (0F 0B), byte by byte: the two bytes may straddle
+  /// any boundary.
   private static func isUD2(at rip: UInt64) -> Bool {
     guard PhysicalMemory.isMapped(rip, count: 2) else { return false }
-    let word = hv_read_physical64(rip & ~7)
-    let shift = (rip & 7) * 8
-    if shift <= 48 {
-      return (word >> shift) & 0xFFFF == 0x0B0F
-    }
-    return false
+    return PhysicalMemory.ownRead8(rip) == 0x0F && PhysicalMemory.ownRead8(rip + 1) == 0x0B
   }
 
   /// Walks the frame-pointer chain on the crashing pcpu's stack. Every step is bounds-checked
