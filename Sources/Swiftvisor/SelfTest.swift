@@ -13,9 +13,9 @@ enum SelfTest {
     var healthy = true
     // Timers: wait (halted, so the BSP's own timer runs too) until every pcpu has ticked.
     let allTicked = waitUntil(seconds: 10) {
-      PCPUs.all.allSatisfy { $0.timerInterrupts.load(ordering: .relaxed) >= minimumTicks }
+      PCPUs.online.allSatisfy { $0.timerInterrupts.load(ordering: .relaxed) >= minimumTicks }
     }
-    for cpu in PCPUs.all {
+    for cpu in PCPUs.online {
       let n = cpu.timerInterrupts.load(ordering: .relaxed)
       if n >= minimumTicks {
         Log.info("timer: pcpu \(cpu.index) ok (\(n) interrupts, \(Timers.modeName))")
@@ -28,7 +28,7 @@ enum SelfTest {
 
     // IPIs: a function call round trip to each AP, then a reschedule kick.
     let timeout = Clock.ticks(fromNanoseconds: 5_000_000_000)
-    for cpu in PCPUs.all where cpu.index != 0 {
+    for cpu in PCPUs.online where cpu.index != 0 {
       let before = CPU.rdtsc()
       let answered = IPI.call(on: cpu, echo, UInt64(cpu.index), timeoutTSC: timeout)
       let cycles = CPU.rdtsc() &- before
@@ -81,7 +81,7 @@ enum CrashTests {
       let empty: [UInt64] = []
       _ = empty[Int(hv_boot_protocol_get())]          // index out of range: a Swift runtime trap
     case .apPageFault:
-      guard let target = PCPUs.all.last, target.index != 0 else {
+      guard let target = PCPUs.online.last, target.index != 0 else {
         Log.warning("crash test: ap-pagefault needs a second pcpu; faulting on pcpu 0")
         _ = hv_load64(unmappedAddress)
         return

@@ -60,19 +60,20 @@ public enum PCPUs {
   public static var current: PerCPU { all[CPU.current] }
 
   public static func add(apicID: UInt32) -> PerCPU {
+    if all.isEmpty { all.reserveCapacity(Int(HV_MAX_PCPUS)) }
     let cpu = PerCPU(index: all.count, apicID: apicID)
     all.append(cpu)
     return cpu
   }
-
-  /// Forgets the last pcpu added (an AP that never came online).
-  static func removeLast() { all.removeLast() }
 
   public static func setStack(_ cpu: PerCPU, bottom: UInt64, top: UInt64) {
     cpu.stackBottom = bottom
     cpu.stackTop = top
     if cpu.index < 64 { stackBounds[cpu.index] = (bottom, top) }
   }
+
+  /// The pcpus that came online (an AP that did not keeps its entry, offline).
+  public static var online: [PerCPU] { all.filter { $0.online.load(ordering: .acquiring) } }
 
   public static var onlineCount: Int {
     var n = 0
