@@ -35,10 +35,7 @@ public enum Log {
     guard let sink else { return }
     lock.lock()
     for byte in "(d".utf8 { sink(byte) }
-    var digits: [UInt8] = []
-    var n = id
-    repeat { digits.append(UInt8(ascii: "0") + UInt8(n % 10)); n /= 10 } while n > 0
-    for d in digits.reversed() { sink(d) }
+    emitDecimal(UInt64(id), sink)
     sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
     for byte in line { emitByte(byte, sink) }
     sink(UInt8(ascii: "\n"))
@@ -65,6 +62,11 @@ public enum Log {
   /// Writes `value` in decimal with no allocation (crash reporter).
   public static func writeDecimalUnlocked(_ value: UInt64) {
     guard let sink else { return }
+    emitDecimal(value, sink)
+  }
+
+  /// `value` in decimal, most significant digit first, with no allocation.
+  private static func emitDecimal(_ value: UInt64, _ sink: ByteSink) {
     var divisor: UInt64 = 1
     while value / divisor >= 10 { divisor *= 10 }
     var rest = value
@@ -79,10 +81,7 @@ public enum Log {
     for byte in "(sv".utf8 { sink(byte) }
     if cpu != 0 {
       sink(UInt8(ascii: ":"))
-      var digits: [UInt8] = []
-      var n = cpu
-      repeat { digits.append(UInt8(ascii: "0") + UInt8(n % 10)); n /= 10 } while n > 0
-      for d in digits.reversed() { sink(d) }
+      emitDecimal(UInt64(cpu), sink)
     }
     sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
   }
