@@ -47,15 +47,12 @@ enum Boot {
 
     // Domains need SVM on every pcpu: the shared maps first, then this pcpu; APs enable their own.
     let svmReady = !info.modules.isEmpty && SVM.setUpShared() && SVM.enableOnThisCPU()
-    if svmReady {
-      Scheduler.policy = RoundRobinScheduler()
-      Scheduler.kickIdlePCPUs = RunLoop.kickIdle
-      Scheduler.kickPCPU = RunLoop.kickPCPU
-    }
+    SystemTime.platform = X86TimePlatform()
 
     var others = platform.apicIDs.filter { $0 != bsp.apicID }
     if let maxCPUs = options.maxCPUs, others.count > maxCPUs - 1 { others.removeLast(others.count - (maxCPUs - 1)) }
     let started = SMP.startAPs(apicIDs: others)
+    if svmReady { startScheduler(options) }
     let bootMicroseconds = Clock.now() / 1000
     Log.info("pcpus online: \(1 + started) (\(bootMicroseconds) us after entry)")
     Log.info("svm: \(CPU.hasSVM ? "available" : "not available"), nested paging: \(CPU.hasNPT ? "available" : "not available")")
@@ -85,6 +82,28 @@ enum Boot {
     }
     startDomains(bundle, buildLoop: options.buildLoop)
     RunLoop.enter()
+  }
+
+  // ---- Scheduler and events ------------------------------------------------------------------
+  /// Chooses the policy (`sched=`) once every pcpu that will come up is up (the credit
+  /// scheduler has a run queue per pcpu), installs the event-channel platform, and lets the
+  /// pcpus' loops start picking vcpus.
+  static func startScheduler(_ options: BootOptions) {
+    Scheduler.kickIdlePCPUs = RunLoop.kickIdle
+    Scheduler.kickPCPU = RunLoop.kickPCPU
+    let pcpus = PCPUs.count
+    switch options.scheduler {
+    case .credit:
+      let slice = UInt64(options.creditTimesliceMilliseconds) * 1_000_000
+      let rateLimit = UInt64(options.rateLimitMicroseconds) * 1_000
+      Scheduler.policy = CreditScheduler(pcpus: pcpus, timeslice: slice, rateLimit: rateLimit)
+      Log.info("scheduler: credit, \(pcpus) run queues, slice \(options.creditTimesliceMilliseconds) ms, rate limit \(min(options.rateLimitMicroseconds, options.creditTimesliceMilliseconds * 1000)) us")
+    case .roundRobin:
+      Scheduler.policy = RoundRobinScheduler(pcpus: pcpus)
+      Log.info("scheduler: round robin, one queue, slice 10 ms")
+    }
+    Events.platform = X86EventPlatform()
+    Scheduler.started.store(true, ordering: .releasing)
   }
 
   // ---- Domains -------------------------------------------------------------------------------

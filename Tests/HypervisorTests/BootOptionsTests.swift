@@ -100,6 +100,23 @@ private func problem(_ kind: BootOptionProblem.Kind, _ token: String) -> BootOpt
     }
   }
 
+  @Test func scheduler() {
+    #expect(parse("").scheduler == .credit)
+    #expect(parse("sched=rr").scheduler == .roundRobin)
+    #expect(parse("sched=rr sched=credit").scheduler == .credit)
+    #expect(parse("sched_credit_tslice_ms=5").creditTimesliceMilliseconds == 5)
+    #expect(parse("sched_ratelimit_us=0").rateLimitMicroseconds == 0)
+    #expect(parse("").creditTimesliceMilliseconds == 30)
+    #expect(parse("").rateLimitMicroseconds == 1000)
+    for bad in ["sched=fifo", "sched_credit_tslice_ms=0", "sched_credit_tslice_ms=1001", "sched_ratelimit_us=500001", "sched_ratelimit_us=-1"] {
+      let options = parse(bad)
+      #expect(options.scheduler == .credit, "\(bad)")
+      #expect(options.creditTimesliceMilliseconds == 30, "\(bad)")
+      #expect(options.rateLimitMicroseconds == 1000, "\(bad)")
+      #expect(options.problems == [problem(.badValue, bad)], "\(bad)")
+    }
+  }
+
   @Test func everyOptionTogether() {
     let options = parse("loglvl=debug smp=2 console=none timer=oneshot crash=divide tick=1000")
     #expect(options.logLevel == .debug)

@@ -137,6 +137,13 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
 
   func isRAM(gfn: UInt64) -> Bool { populated.contains(gfn) }
 
+  private(set) var pinned: Set<UInt64> = []
+  func pinForHypervisor(gfn: UInt64) -> UInt64? {
+    guard populated.contains(gfn) else { return nil }
+    pinned.insert(gfn)
+    return 0x1_0000_0000 + gfn * 4096
+  }
+
   func mapNewFrame(gfn: UInt64) -> UInt64? {
     mapNewFrameCalls.append(gfn)
     guard !mapNewFrameFails else { return nil }

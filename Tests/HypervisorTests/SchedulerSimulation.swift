@@ -3,7 +3,7 @@
 /// A deterministic discrete-event simulation of Swiftvisor's pcpus driving the real
 /// `CreditScheduler`: simulated pcpus, a simulated clock in nanoseconds, a 10 ms tick on every
 /// pcpu, and guest workloads. Each simulated pcpu follows the run loop's protocol
-/// (docs/scheduler.md): `pick` when idle, `shouldPreempt` at every exit (tick, kick, its
+/// (docs/scheduling.md): `pick` when idle, `shouldPreempt` at every exit (tick, kick, its
 /// `deadline`), `descheduled` then `requeue`/`sleep` when the vcpu leaves.
 ///
 /// Everything is single threaded and ordered: the same workloads give the same figures.

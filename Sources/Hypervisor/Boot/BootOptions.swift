@@ -35,6 +35,14 @@ public enum TimerModeOption: Sendable, Equatable {
   case oneShot
 }
 
+/// Which scheduling policy runs the vcpus (`sched=`).
+public enum SchedulerOption: Sendable, Equatable {
+  /// Xen's credit scheduler: weights, caps, BOOST, per-pcpu runqueues (the default).
+  case credit
+  /// One global round-robin queue (the first policy; kept to compare against).
+  case roundRobin
+}
+
 /// Where the hypervisor's console goes (`console=`).
 public enum ConsoleOption: Sendable, Equatable {
   case com1
@@ -75,6 +83,9 @@ public struct BootOptionProblem: Equatable, Sendable {
 /// | `timer=` | `auto`, `tsc-deadline`, `oneshot` | `auto` |
 /// | `crash=` | `ud2`, `pagefault`, `divide`, `trap`, `ap-pagefault` | none |
 /// | `tick=` | scheduler tick in Hz, 1...10000 | 100 |
+/// | `sched=` | `credit`, `rr` (round robin) | `credit` |
+/// | `sched_credit_tslice_ms=` | credit scheduler time slice in ms, 1...1000 (Xen's option) | 30 |
+/// | `sched_ratelimit_us=` | shortest run before a vcpu is preempted by another, in µs, 0...500000 (Xen's option; cut to the slice) | 1000 |
 /// | `vmrunfloor=` | measure the bare VMRUN/#VMEXIT round trip this many times before starting the domains (0...1000000), for `visor bench` | 0 |
 /// | `buildloop=` | before starting the bundle's domains, build and destroy each of them this many times and check that every frame comes back (0...1000) | 0 |
 ///
@@ -89,12 +100,17 @@ public struct BootOptions: Sendable {
   public var timerMode: TimerModeOption = .auto
   public var crash: CrashTest? = nil
   public var tickHz: Int = 100
+  public var scheduler: SchedulerOption = .credit
+  public var creditTimesliceMilliseconds: Int = 30
+  public var rateLimitMicroseconds: Int = 1000
   public var buildLoop: Int = 0
   public var vmrunFloorSamples: Int = 0
   /// Every unknown option or bad value, in command-line order.
   public var problems: [BootOptionProblem] = []
 
   public static let tickHzRange = 1...10000
+  public static let timesliceRange = 1...1000
+  public static let rateLimitRange = 0...500_000
   public static let buildLoopRange = 0...1000
   public static let vmrunFloorRange = 0...1_000_000
 
@@ -146,6 +162,27 @@ public struct BootOptions: Sendable {
     } else if key.elementsEqual("tick".utf8) {
       if let value = token.value, let hz = Self.decimal(value), Self.tickHzRange.contains(hz) {
         tickHz = hz
+        return
+      }
+    } else if key.elementsEqual("sched".utf8) {
+      if let value = token.value {
+        if value.elementsEqual("credit".utf8) {
+          scheduler = .credit
+          return
+        }
+        if value.elementsEqual("rr".utf8) {
+          scheduler = .roundRobin
+          return
+        }
+      }
+    } else if key.elementsEqual("sched_credit_tslice_ms".utf8) {
+      if let value = token.value, let ms = Self.decimal(value), Self.timesliceRange.contains(ms) {
+        creditTimesliceMilliseconds = ms
+        return
+      }
+    } else if key.elementsEqual("sched_ratelimit_us".utf8) {
+      if let value = token.value, let us = Self.decimal(value), Self.rateLimitRange.contains(us) {
+        rateLimitMicroseconds = us
         return
       }
     } else if key.elementsEqual("vmrunfloor".utf8) {

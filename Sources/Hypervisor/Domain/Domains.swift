@@ -38,4 +38,9 @@ public enum Domains {
   }
 
   public static var all: [Domain] { lock.withLock { table } }
+
+  /// The live (not yet destroyed) domain with this id.
+  public static func find(id: UInt16) -> Domain? {
+    lock.withLock { table.first { $0.id == id } }
+  }
 }

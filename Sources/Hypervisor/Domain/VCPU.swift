@@ -1,4 +1,5 @@
 import Synchronization
+import XenABI
 
 /// A virtual CPU: one thread of a domain. The scheduler runs vcpus, not domains.
 ///
@@ -21,8 +22,15 @@ public final class VCPU: @unchecked Sendable {
 
   public let id: Int
   public unowned(unsafe) let domain: Domain
-  /// Guarded by the scheduler's lock.
-  public var runState: RunState = .down
+  /// Guarded by the scheduler's lock. Every change is accounted in `runstate` (the times a
+  /// guest reads through VCPUOP_register_runstate_memory_area).
+  public var runState: RunState = .down {
+    didSet { if runState != oldValue { runstate.enter(runState, at: SystemTime.now()) } }
+  }
+  /// Time spent in each Xen runstate, updated on every change of `runState`.
+  public var runstate = RunstateAccounting()
+  /// Guest-virtual address of the guest's copy of `runstate`, once registered.
+  public var runstateArea: UInt64?
   /// What the vcpu was when it was paused (runnable or blocked), to return to it on unpause.
   public var pausedFrom: RunState = .runnable
   /// Has a start state (vcpu 0 from the domain builder, others from VCPUOP_initialise).
@@ -41,6 +49,33 @@ public final class VCPU: @unchecked Sendable {
   /// Model-specific registers the arch layer keeps as plain storage (MTRRs on x86).
   public var archMSRs: [UInt64] = []
 
+  /// Where the guest moved its vcpu_info (VCPUOP_register_vcpu_info): the guest frame, and the
+  /// hypervisor's address of the structure (0: still in shared_info).
+  public var vcpuInfoGFN: UInt64?
+  public var vcpuInfoAddress: UInt64 = 0
+  /// The arch must publish this vcpu's time again before it next runs (its vcpu_info moved).
+  public var timeNeedsPublish = false
+  /// Blocked in SCHEDOP_poll (its ports and timeout are cleared when it runs again).
+  public var polling = false
+
+  /// The vcpu's timers (VCPUOP_set_singleshot_timer, set_periodic_timer, set_timer_op and the
+  /// SCHEDOP_poll timeout), in hypervisor system time; 0 = not set. Guarded by `timerLock`,
+  /// with the arch's record of the one pcpu timer armed for the earliest of them.
+  public let timerLock = SpinLock()
+  public var singleshotDeadline: UInt64 = 0
+  public var periodicPeriod: UInt64 = 0
+  public var periodicNext: UInt64 = 0
+  public var pollDeadline: UInt64 = 0
+  public var armedTimerPCPU = -1
+  public var armedTimerID: UInt64 = 0
+  /// How often VIRQ_TIMER was raised for this vcpu.
+  public var timerInterrupts: UInt64 = 0
+
+  /// SCHEDOP_poll: the ports the blocked vcpu waits on (guarded by its domain's event lock;
+  /// empty when not polling), and the flag that tells the run loop a wake came meanwhile.
+  public var pollPorts: [UInt32] = []
+  public let pollWake = Atomic<Bool>(false)
+
   /// Accounting.
   public var exits: UInt64 = 0
   public var hypercalls: UInt64 = 0
@@ -52,4 +87,47 @@ public final class VCPU: @unchecked Sendable {
 
   public func stop() { stopRequested.store(true, ordering: .releasing) }
   public var mustStop: Bool { stopRequested.load(ordering: .acquiring) }
+}
+
+/// Xen's runstate accounting (struct vcpu_runstate_info): the current state, when it was
+/// entered, and the total time spent in each of running, runnable, blocked and offline.
+public struct RunstateAccounting: Sendable {
+  public var state: XenABI.RunState = .offline
+  public var entryTime: UInt64 = 0
+  public var times: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+  public init() {}
+
+  /// Xen's mapping: paused and down vcpus are "offline" (neither runnable nor blocked).
+  public static func xenState(_ state: VCPU.RunState) -> XenABI.RunState {
+    switch state {
+    case .running: .running
+    case .runnable: .runnable
+    case .blocked: .blocked
+    case .paused, .down: .offline
+    }
+  }
+
+  public mutating func enter(_ state: VCPU.RunState, at now: UInt64) {
+    let next = Self.xenState(state)
+    guard next != self.state else { return }
+    let spent = now >= entryTime ? now - entryTime : 0
+    switch self.state {
+    case .running: times.0 &+= spent
+    case .runnable: times.1 &+= spent
+    case .blocked: times.2 &+= spent
+    case .offline: times.3 &+= spent
+    }
+    self.state = next
+    entryTime = now
+  }
+
+  /// The 48 bytes of struct vcpu_runstate_info.
+  public var bytes: [UInt8] {
+    var out = littleEndianBytes(UInt32(bitPattern: state.rawValue)) + littleEndianBytes(UInt32(0))
+    out += littleEndianBytes(entryTime)
+    out += littleEndianBytes(times.0) + littleEndianBytes(times.1)
+    out += littleEndianBytes(times.2) + littleEndianBytes(times.3)
+    return out
+  }
 }

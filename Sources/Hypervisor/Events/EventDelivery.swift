@@ -1,4 +1,5 @@
 import XenABI
+import Synchronization
 
 /// The 2-level delivery protocol on the shared_info page, as Xen's event_2l.c does it.
 ///
@@ -30,6 +31,7 @@ extension Events {
     guard let shared = platform.sharedInfo(of: domain) else { return }
     let bit = Int(port % 64)
     if platform.testAndSetBit(bit, at: pendingWord(shared, port)) { return }
+    wakePollers(domain, port: port, platform)
     if platform.testBit(bit, at: maskWord(shared, port)) { return }
     guard vcpu >= 0, vcpu < domain.vcpus.count else { return }
     let target = domain.vcpus[vcpu]
@@ -37,6 +39,48 @@ extension Events {
     let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
     if platform.testAndSetBit(Int(port / 64), at: selector) { return }
     markEventsPending(target, info: info, platform)
+  }
+
+  /// evtchn_check_pollers: a vcpu blocked in SCHEDOP_poll on `port` wakes when it becomes
+  /// pending, masked or not (that is what a PV spinlock waiter polls for). Caller holds the
+  /// domain's event lock, which also guards `pollPorts`.
+  static func wakePollers(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
+    for vcpu in domain.vcpus where !vcpu.pollPorts.isEmpty && vcpu.pollPorts.contains(port) {
+      vcpu.pollPorts.removeAll(keepingCapacity: true)
+      vcpu.pollWake.store(true, ordering: .releasing)
+      platform.kick(vcpu)
+    }
+  }
+
+  /// The poll of `vcpu` ended without an event (its timeout): wake it.
+  public static func wakePoller(_ vcpu: VCPU) {
+    guard let platform = unsafe platform else { return }
+    let events = DomainEvents.existing(unsafe vcpu.domain)
+    events?.lock.lock()
+    vcpu.pollPorts.removeAll(keepingCapacity: true)
+    events?.lock.unlock()
+    vcpu.pollWake.store(true, ordering: .releasing)
+    platform.kick(vcpu)
+  }
+
+  /// SCHEDOP_poll for `vcpu`: true if one of `ports` is pending already (return at once);
+  /// otherwise records them so the first of them to become pending wakes the vcpu, and
+  /// false (block). Ports must have been validated against the domain.
+  public static func startPoll(_ vcpu: VCPU, ports: [UInt32], using platform: any EventPlatform) -> Bool {
+    let domain = unsafe vcpu.domain
+    let events = DomainEvents.of(domain)
+    events.lock.lock()
+    defer { events.lock.unlock() }
+    vcpu.pollWake.store(false, ordering: .relaxed)
+    for port in ports where isPending(domain, port: port, using: platform) { return true }
+    vcpu.pollPorts = ports
+    return false
+  }
+
+  /// The poll is over (the vcpu runs again): forget its ports.
+  public static func endPoll(_ vcpu: VCPU) {
+    guard let events = DomainEvents.existing(unsafe vcpu.domain) else { return }
+    events.lock.withLock { vcpu.pollPorts.removeAll(keepingCapacity: true) }
   }
 
   /// vcpu_mark_events_pending: sets upcall_pending and kicks the vcpu if it was clear.
@@ -161,6 +205,14 @@ extension Events {
     }
     if let platform = unsafe platform, upcallPending(vcpu, using: platform) { platform.kick(vcpu) }
     return nil
+  }
+
+  /// VCPUOP_register_vcpu_info: `vcpu`'s vcpu_info lives at `address` from now on (a page the
+  /// arch keeps mapped and the guest cannot give back while it is used).
+  public static func moveVCPUInfo(_ vcpu: VCPU, to address: UInt64) {
+    vcpu.vcpuInfoAddress = address
+    vcpu.timeNeedsPublish = true
+    if let platform = unsafe platform { vcpuInfoMoved(vcpu, using: platform) }
   }
 
   /// After VCPUOP_register_vcpu_info moved `vcpu`'s vcpu_info: mark every selector bit and the

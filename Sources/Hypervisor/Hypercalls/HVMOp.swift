@@ -24,6 +24,14 @@ enum HVMOp {
       guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { return .error(.EPERM) }
       env.domain.hvmParams[Int(index)] = value
       return .result(0)
+    case .setEvtchnUpcallVector:
+      // struct xen_hvm_evtchn_upcall_vector: u32 vcpu, u8 vector.
+      guard let bytes = env.read(argument, count: 5),
+            let target = bytes.littleEndian(UInt32.self, at: 0) else { return .error(.EFAULT) }
+      guard Int(target) < env.domain.vcpus.count else { return .error(.ENOENT) }
+      guard unsafe Events.platform != nil else { return .error(.ENOSYS) }
+      if let errno = Events.setUpcallVector(bytes[4], vcpu: env.domain.vcpus[Int(target)]) { return .error(errno) }
+      return .result(0)
     default:
       return .error(.ENOSYS)
     }

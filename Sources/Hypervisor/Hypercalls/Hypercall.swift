@@ -58,6 +58,9 @@ public protocol HypercallEnvironment {
   func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno?
   /// True when the current hypercall should stop at its next preemption point.
   func preemptionRequested() -> Bool
+  /// The hypervisor's address of the RAM page at `gfn`, which from now on the guest cannot
+  /// give back or replace (VCPUOP_register_vcpu_info); nil if `gfn` is not RAM.
+  func pinForHypervisor(gfn: UInt64) -> UInt64?
 }
 
 extension HypercallEnvironment {

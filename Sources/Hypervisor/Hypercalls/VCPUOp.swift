@@ -29,8 +29,52 @@ enum VCPUOp {
       // CPU hot-unplug does exactly that), and the others get -EPERM until remote down exists.
       guard vcpu === env.vcpu else { return .error(.EPERM) }
       return .down(0)
+    case .setSingleshotTimer:
+      guard vcpu === env.vcpu else { return .error(.EINVAL) }      // Xen: a vcpu's own only
+      typealias Layout = XenABI.VCPULayout.SetSingleshotTimer
+      guard let bytes = env.read(argument, count: Layout.size),
+            let deadline = bytes.littleEndian(UInt64.self, at: Layout.Offset.timeoutAbsoluteNanoseconds),
+            let flags = bytes.littleEndian(UInt32.self, at: Layout.Offset.flags) else { return .error(.EFAULT) }
+      // A deadline already past fires at once (Linux 6.1 BUGs on any error here); only a guest
+      // that asks with VCPU_SSHOTTMR_future hears -ETIME.
+      if flags & Layout.futureFlag != 0 && deadline < SystemTime.now() { return .error(.ETIME) }
+      VCPUTimers.setSingleshot(vcpu, deadline: deadline)
+      return .result(0)
+    case .stopSingleshotTimer:
+      guard vcpu === env.vcpu else { return .error(.EINVAL) }
+      VCPUTimers.stopSingleshot(vcpu)
+      return .result(0)
+    case .setPeriodicTimer:
+      guard let period = env.readLE(UInt64.self, at: argument) else { return .error(.EFAULT) }
+      // Xen: at least 1 ms, at most what system time can add without wrapping.
+      guard period >= VCPUTimers.minimumPeriod, period <= UInt64(Int64.max) else { return .error(.EINVAL) }
+      VCPUTimers.setPeriodic(vcpu, period: period, now: SystemTime.now())
+      return .result(0)
+    case .stopPeriodicTimer:
+      VCPUTimers.stopPeriodic(vcpu)
+      return .result(0)
+    case .registerRunstateMemoryArea:
+      guard let address = env.readLE(UInt64.self, at: argument) else { return .error(.EFAULT) }
+      // Xen accepts any address (0 unregisters) and writes the current state at once if it can.
+      vcpu.runstateArea = address == 0 ? nil : address
+      if address != 0, vcpu === env.vcpu { _ = env.write(address, vcpu.runstate.bytes) }
+      return .result(0)
+    case .getRunstateInfo:
+      return env.write(argument, vcpu.runstate.bytes) ? .result(0) : .error(.EFAULT)
+    case .registerVCPUInfo:
+      typealias Layout = XenABI.VCPULayout.RegisterVCPUInfo
+      guard let bytes = env.read(argument, count: Layout.size),
+            let gfn = bytes.littleEndian(UInt64.self, at: Layout.Offset.mfn),
+            let offset = bytes.littleEndian(UInt32.self, at: Layout.Offset.offset) else { return .error(.EFAULT) }
+      // The structure must fit in the page; Xen allows registering once per vcpu.
+      guard UInt64(offset) + UInt64(XenABI.VCPUInfo.size) <= 4096 else { return .error(.EINVAL) }
+      guard vcpu.vcpuInfoGFN == nil else { return .error(.EEXIST) }
+      guard let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
+      vcpu.vcpuInfoGFN = gfn
+      Events.moveVCPUInfo(vcpu, to: page + UInt64(offset))
+      return .result(0)
     default:
-      return .error(.ENOSYS)       // timers, runstate, vcpu_info: with the scheduler and events
+      return .error(.ENOSYS)       // send_nmi, get_physid, the time memory areas
     }
   }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// measured run time. A vcpu with credit left is UNDER, one without is OVER; a vcpu that wakes
 /// from blocking with credit left is BOOST. Each pcpu has a runqueue sorted by priority; a pcpu
 /// whose best local choice is OVER or nothing steals better work from the others (runq_steal).
-/// docs/scheduler.md has the whole design, the call protocol and the lock order.
+/// docs/scheduling.md has the whole design, the call protocol and the lock order.
 ///
 /// Locks: `acctLock` (Xen's prv->lock: the domain table, weights, caps, accounting) comes before
 /// any runqueue lock; two runqueue locks are taken in pcpu order, or with `tryLock` when
@@ -176,7 +176,13 @@ public final class CreditScheduler: SchedulerPolicy {
   /// csched_unit_wake: runnable again. From blocked with credit left, it is BOOSTed.
   public func wake(_ vcpu: VCPU) {
     guard let svc = record(for: vcpu, create: true) else { return }
-    makeRunnable(svc, onlyPaused: false)
+    makeRunnable(svc, from: .any)
+  }
+
+  /// vcpu_unblock: an event arrived; runnable again only if it is blocked.
+  public func unblock(_ vcpu: VCPU) {
+    guard let svc = record(for: vcpu, create: false) else { return }
+    makeRunnable(svc, from: .blocked)
   }
 
   /// Back on its pcpu's queue (yield, preemption, end of slice). A vcpu that gives up its pcpu
@@ -272,7 +278,7 @@ public final class CreditScheduler: SchedulerPolicy {
       return
     }
     rq.lock.unlock()
-    makeRunnable(svc, onlyPaused: true)
+    makeRunnable(svc, from: .paused)
   }
 
   // MARK: - Parameters
@@ -337,13 +343,20 @@ public final class CreditScheduler: SchedulerPolicy {
 
   // MARK: - Internals
 
-  /// Marks `svc` runnable if it is blocked, down or paused (only paused: `onlyPaused`), queues
-  /// it where it should run, and tells that pcpu (or an idle one) about it.
-  func makeRunnable(_ svc: CreditVCPU, onlyPaused: Bool) {
+  /// Which states `makeRunnable` takes a vcpu out of.
+  enum WakeFrom { case any, paused, blocked }
+
+  /// Marks `svc` runnable if it is in a state `from` accepts (`any`: blocked, down or paused),
+  /// queues it where it should run, and tells that pcpu (or an idle one) about it.
+  func makeRunnable(_ svc: CreditVCPU, from: WakeFrom) {
     while true {
       let rq = lockHome(svc)
       let state = svc.vcpu.runState
-      let accepted = onlyPaused ? state == .paused : (state == .blocked || state == .down || state == .paused)
+      let accepted = switch from {
+      case .any: state == .blocked || state == .down || state == .paused
+      case .paused: state == .paused
+      case .blocked: state == .blocked
+      }
       guard accepted else {
         rq.lock.unlock()
         return

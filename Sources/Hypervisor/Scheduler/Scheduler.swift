@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The scheduler interface: what the pcpu loop asks for, whatever the policy.
 ///
 /// Policies are classes conforming to `SchedulerPolicy` (a class-bound protocol: Embedded Swift
@@ -6,6 +8,9 @@
 public protocol SchedulerPolicy: AnyObject {
   /// A vcpu became runnable (created and started, woken, unpaused).
   func wake(_ vcpu: VCPU)
+  /// An event arrived for `vcpu`: runnable again if, and only if, it is blocked (a down or
+  /// paused vcpu stays where it is). Checked under the policy's lock, so it never races a block.
+  func unblock(_ vcpu: VCPU)
   /// The vcpu `pcpu` should run next, or nil to idle. The returned vcpu is marked running.
   func pick(pcpu: Int) -> VCPU?
   /// The running vcpu gives up its pcpu but stays runnable (yield, preemption).
@@ -24,7 +29,7 @@ public protocol SchedulerPolicy: AnyObject {
 
   // Time-aware calls (times are hypervisor system time in nanoseconds). A policy that measures
   // run time (CreditScheduler) needs them; the defaults below keep a policy that does not
-  // (RoundRobinScheduler) behaving exactly as before. See docs/scheduler.md for when the run
+  // (RoundRobinScheduler) behaving exactly as before. See docs/scheduling.md for when the run
   // loop calls each one.
 
   /// `pick(pcpu:)` with the time the pcpu starts running what it returns.
@@ -55,7 +60,16 @@ extension SchedulerPolicy {
 }
 
 public enum Scheduler {
+  /// Chosen once at boot, before `started` is set; never changed afterwards.
   nonisolated(unsafe) public static var policy: (any SchedulerPolicy)?
+  /// Set (releasing) once `policy` is in place: pcpus already running their loop and timer
+  /// ticks read the policy only after seeing this.
+  public static let started = Atomic<Bool>(false)
+
+  /// The policy, once the scheduler has started.
+  public static var active: (any SchedulerPolicy)? {
+    started.load(ordering: .acquiring) ? unsafe policy : nil
+  }
   /// Set by the arch layer: makes pcpu N leave guest mode soon (an IPI).
   nonisolated(unsafe) public static var kickPCPU: (@convention(c) (Int) -> Void)?
   /// Set by the arch layer: interrupts idle pcpus so they look at the run queue now.
@@ -64,15 +78,23 @@ public enum Scheduler {
 
 /// The first policy: one global round-robin queue with timer preemption. Every pcpu takes the
 /// vcpu at the head; a vcpu that used its slice, yielded or was woken goes to the tail. Simple
-/// and fair for equal vcpus; the credit scheduler (weights, caps, per-pcpu queues) replaces it.
+/// and fair for equal vcpus; no weights, caps or affinity. The credit scheduler replaced it as
+/// the default; `sched=rr` still selects it (to compare against, and as the smallest example of
+/// a `SchedulerPolicy`).
 public final class RoundRobinScheduler: SchedulerPolicy {
   private let lock = SpinLock()
   private var queue: [VCPU] = []
   private var head = 0
   public let timeslice: UInt64
+  /// Per pcpu, when the running vcpu's slice ends. Each pcpu touches only its own entry.
+  private final class Slice { var end: UInt64 = .max }
+  private let slices: [Slice]
 
-  public init(timesliceNanoseconds: UInt64 = 10_000_000) {
+  public init(pcpus: Int = CPUAffinity.maximumPCPUs, timesliceNanoseconds: UInt64 = 10_000_000) {
     timeslice = timesliceNanoseconds
+    var slices: [Slice] = []
+    for _ in 0..<max(pcpus, 1) { slices.append(Slice()) }
+    self.slices = slices
   }
 
   public func wake(_ vcpu: VCPU) {
@@ -82,6 +104,16 @@ public final class RoundRobinScheduler: SchedulerPolicy {
       queue.append(vcpu)
     }
     Scheduler.kickIdlePCPUs?()
+  }
+
+  public func unblock(_ vcpu: VCPU) {
+    let woke = lock.withLock { () -> Bool in
+      guard vcpu.runState == .blocked else { return false }
+      vcpu.runState = .runnable
+      queue.append(vcpu)
+      return true
+    }
+    if woke { Scheduler.kickIdlePCPUs?() }
   }
 
   public func pick(pcpu: Int) -> VCPU? {
@@ -98,6 +130,18 @@ public final class RoundRobinScheduler: SchedulerPolicy {
       return nil
     }
   }
+
+  public func pick(pcpu: Int, now: UInt64) -> VCPU? {
+    let vcpu = pick(pcpu: pcpu)
+    if pcpu < slices.count { slices[pcpu].end = vcpu == nil ? .max : now &+ timeslice }
+    return vcpu
+  }
+
+  public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
+    pcpu < slices.count && now >= slices[pcpu].end
+  }
+
+  public func deadline(pcpu: Int) -> UInt64 { pcpu < slices.count ? slices[pcpu].end : .max }
 
   public func requeue(_ vcpu: VCPU) {
     lock.withLock {

@@ -5,6 +5,9 @@ public struct TimerID: Hashable, Sendable {
   /// Slot in the queue's position table (low 32 bits) and that slot's generation (high 32 bits).
   public let raw: UInt64
 
+  /// An id kept as a plain number (by a vcpu, for the arch layer).
+  public init(raw: UInt64) { self.raw = raw }
+
   init(slot: Int, generation: UInt32) {
     raw = UInt64(generation) << 32 | UInt64(UInt32(slot))
   }

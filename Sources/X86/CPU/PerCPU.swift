@@ -24,9 +24,14 @@ public final class PerCPU: @unchecked Sendable {
   /// Pending softirq bits (Softirq.Kind), raised by anyone, run by this pcpu on its way out of an interrupt.
   public let softirqPending = Atomic<UInt32>(0)
 
-  /// Per-pcpu timers, touched only by this pcpu with interrupts off.
+  /// Per-pcpu timers. This pcpu adds, runs and programs them; any pcpu may cancel one (a
+  /// vcpu's timer armed where it ran before), so every access takes `timerLock`.
   public var timers = TimerQueue<TimerEvent>()
+  public let timerLock = SpinLock()
   public var programmedDeadline: UInt64 = 0
+  /// The scheduler's preemption timer: armed for the policy's `deadline(pcpu:)`.
+  public var preemptionTimer: TimerID?
+  public var preemptionDeadline: UInt64 = .max
 
   /// Cross-pcpu function call mailbox (IPI.swift).
   let callLock = SpinLock()
@@ -43,8 +48,10 @@ public final class PerCPU: @unchecked Sendable {
 
 /// A deferred action on a pcpu's timer queue.
 public enum TimerEvent {
-  /// The periodic housekeeping tick (`tick=` Hz on the command line).
+  /// The periodic housekeeping tick (`tick=` Hz on the command line): the scheduler's tick.
   case tick
+  /// The scheduler wants to look at the running vcpu (end of its slice or credit, rate limit).
+  case preemptionCheck
   /// Call `function(argument)` on this pcpu.
   case call(@convention(c) (UInt64) -> Void, UInt64)
 }

@@ -96,6 +96,22 @@ public enum DomainBuilder {
     case .failure(let error): return .failure(BuildError("kernel: " + String(decoding: error.message(), as: UTF8.self)))
     }
 
+    // Hard affinity (`cpus`), limited to the pcpus that are online; none of them left is an
+    // error in the config, not a domain that never runs.
+    var online = CPUAffinity(bits: 0)
+    for cpu in PCPUs.online { online.insert(cpu.index) }
+    var affinity = online
+    if let cpus = config.cpus {
+      do throws(CPUAffinity.ParseError) {
+        affinity = CPUAffinity(bits: try CPUAffinity.parse(cpus).bits & online.bits)
+      } catch {
+        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" is not a cpu list"))
+      }
+      if affinity.isEmpty {
+        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" names no online pcpu (online: 0-\(PCPUs.count - 1))"))
+      }
+    }
+
     let domain = Domains.create(name: config.name, memoryBytes: memoryBytes)
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
     guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
@@ -187,6 +203,7 @@ public enum DomainBuilder {
     guard start else { return .success(domain) }
     Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us")
     Domains.created.wrappingAdd(1, ordering: .relaxed)
+    Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
     Scheduler.policy?.wake(domain.vcpus[0])
     return .success(domain)
   }
@@ -200,9 +217,14 @@ public enum DomainBuilder {
   /// Returns every frame of the domain to the allocator and forgets it.
   public static func destroy(_ domain: Domain, quietly: Bool = false) {
     for vcpu in domain.vcpus {
+      VCPUTimers.cancelAll(vcpu)
       Scheduler.policy?.remove(vcpu)
       ArchVCPU.destroy(vcpu)
     }
+    // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
+    Events.domainDestroyed(domain)
+    domain.sharedInfoMachine = 0
+    for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
     var returned = 2 * domain.vcpus.count
     if domain.p2mRoot != 0 {
       returned += NestedPageTable(root: domain.p2mRoot).destroy()

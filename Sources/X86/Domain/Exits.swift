@@ -39,6 +39,13 @@ enum Exits {
       return IOPorts.handle(vcpu, vmcb)
     case ExitCode.hlt:
       vmcb.rip += 1
+      // `cli; hlt` waits for nothing this hypervisor can send (no NMIs, no INIT yet): it is how
+      // a guest parks a cpu for good (Linux's poweroff ends every cpu this way), so the vcpu goes
+      // down, and the domain powers off when its last vcpu does.
+      if vmcb.rflags & (1 << 9) == 0 {
+        Log.info("domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
+        return .down
+      }
       return .block
     case ExitCode.vmmcall:
       return hypercall(vcpu, vmcb, on: pcpu)

@@ -16,10 +16,11 @@ public enum RunLoop {
     let pcpu = PCPUs.current
     while true {
       Softirq.run()
-      if let vcpu = Scheduler.policy?.pick(pcpu: pcpu.index) {
-        run(vcpu, on: pcpu)
+      if let policy = Scheduler.active, let vcpu = policy.pick(pcpu: pcpu.index, now: Clock.now()) {
+        run(vcpu, policy, on: pcpu)
         continue
       }
+      armPreemption(at: .max, on: pcpu)
       if Domains.bootComplete.load(ordering: .acquiring) && Domains.live.load(ordering: .acquiring) == 0 {
         finish()
       }
@@ -32,25 +33,52 @@ public enum RunLoop {
     }
   }
 
-  /// Runs `vcpu` on this pcpu until it blocks, yields, uses up its slice, or stops.
-  static func run(_ vcpu: VCPU, on pcpu: PerCPU) {
-    guard let policy = Scheduler.policy else { return }
-    let sliceEnd = CPU.rdtsc() &+ Clock.ticks(fromNanoseconds: policy.timeslice)
+  /// How a vcpu leaves the pcpu.
+  enum Leaving {
+    /// Still runnable: back on a run queue (yield, preemption).
+    case requeue
+    /// Waits for an event (HLT, SCHEDOP_block, SCHEDOP_poll).
+    case block
+    /// Its domain was paused.
+    case pause
+    /// VCPUOP_down.
+    case down
+    /// For good: its domain shut down.
+    case park
+  }
+
+  /// Runs `vcpu` on this pcpu until it blocks, yields, is preempted, or stops. This is the
+  /// context switch: everything of the vcpu is in its VMCB and context page, so switching is
+  /// VMRUN with another VMCB (docs/scheduling.md follows one switch through this function).
+  static func run(_ vcpu: VCPU, _ policy: any SchedulerPolicy, on pcpu: PerCPU) {
     let vmcb = VMCB(address: vcpu.vmcb)
     // A vcpu arriving on a pcpu where something else ran last may find stale translations there.
     if vcpu.lastPCPU != pcpu.index || pcpu.lastVCPU !== vcpu { vcpu.needsTLBFlush = true }
     vcpu.lastPCPU = pcpu.index
     pcpu.lastVCPU = vcpu
+    if vcpu.polling {
+      // Back from SCHEDOP_poll, by an event, its timeout or an upcall: the poll is over.
+      vcpu.polling = false
+      Events.endPoll(vcpu)
+      VCPUTimers.setPollTimeout(vcpu, deadline: 0)
+    }
     GuestTime.update(vcpu)                 // a fresh TSC/system-time pair for this pcpu
+    publishRunstate(vcpu, vcpu.runstate)
     while true {
       if vcpu.mustStop {
-        park(vcpu)
+        leave(vcpu, policy, .park, on: pcpu)
         return
       }
       if vcpu.domain.state == .paused {
-        policy.pause(vcpu)
+        leave(vcpu, policy, .pause, on: pcpu)
         return
       }
+      if vcpu.timeNeedsPublish {
+        vcpu.timeNeedsPublish = false
+        GuestTime.update(vcpu)
+      }
+      Upcall.prepare(vcpu, vmcb)
+      armPreemption(at: policy.deadline(pcpu: pcpu.index), on: pcpu)
       vmcb.write8(VMCB.Control.tlbControl, vcpu.needsTLBFlush ? 1 : 0)
       vcpu.needsTLBFlush = false
       hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
@@ -58,29 +86,93 @@ public enum RunLoop {
       vcpu.exits += 1
       switch Exits.handle(vcpu, on: pcpu) {
       case .resume:
-        if pcpu.rescheduleRequested.exchange(false, ordering: .acquiringAndReleasing) || CPU.rdtsc() >= sliceEnd {
-          if vcpu.mustStop { park(vcpu) } else { policy.requeue(vcpu) }
+        // Kicks (a wake elsewhere, a pause) and timer interrupts all end up here: the policy
+        // decides whether this vcpu keeps the pcpu.
+        pcpu.rescheduleRequested.store(false, ordering: .relaxed)
+        if policy.shouldPreempt(pcpu: pcpu.index, running: vcpu, now: Clock.now()) {
+          leave(vcpu, policy, .requeue, on: pcpu)
           return
         }
       case .yield:
-        if vcpu.mustStop { park(vcpu) } else { policy.requeue(vcpu) }
+        leave(vcpu, policy, .requeue, on: pcpu)
         return
       case .block:
-        if vcpu.mustStop { park(vcpu) } else { policy.sleep(vcpu, as: .blocked) }
+        leave(vcpu, policy, .block, on: pcpu)
         return
       case .down:
-        takeOffline(vcpu)
+        leave(vcpu, policy, .down, on: pcpu)
         return
       case .stop:
-        park(vcpu)
+        leave(vcpu, policy, .park, on: pcpu)
         return
       }
     }
   }
 
+  /// Takes `vcpu` off this pcpu: its run time is charged, the guest's runstate area shows
+  /// where it goes, and the policy queues it, lets it sleep, or forgets it.
+  static func leave(_ vcpu: VCPU, _ policy: any SchedulerPolicy, _ how: Leaving, on pcpu: PerCPU) {
+    let now = Clock.now()
+    policy.descheduled(vcpu, now: now)
+    let next: VCPU.RunState
+    switch how {
+    case .requeue: next = vcpu.mustStop ? .down : .runnable
+    case .block: next = vcpu.mustStop ? .down : .blocked
+    case .pause: next = .paused
+    case .down, .park: next = .down
+    }
+    // Written before the policy can hand the vcpu to another pcpu.
+    if next != .down {
+      var runstate = vcpu.runstate
+      runstate.enter(next, at: now)
+      publishRunstate(vcpu, runstate)
+    }
+    switch how {
+    case .requeue:
+      if vcpu.mustStop { park(vcpu) } else { policy.requeue(vcpu) }
+    case .block:
+      if vcpu.mustStop { park(vcpu) } else { block(vcpu, policy) }
+    case .pause:
+      policy.pause(vcpu)
+    case .down:
+      takeOffline(vcpu)
+    case .park:
+      park(vcpu)
+    }
+  }
+
+  /// The vcpu sleeps until an event. An event raised after the guest last looked but before
+  /// this point found the vcpu still running and only sent an IPI, so look once more now that
+  /// it is marked blocked: from here on, every event finds it blocked and wakes it.
+  static func block(_ vcpu: VCPU, _ policy: any SchedulerPolicy) {
+    policy.sleep(vcpu, as: .blocked)
+    if Events.upcallVector(for: vcpu) != nil || vcpu.pollWake.load(ordering: .acquiring) {
+      policy.unblock(vcpu)
+    }
+  }
+
+  /// Copies `runstate` into the guest's registered runstate area, if it has one (Xen updates
+  /// it at every context switch; Linux reads it for steal time).
+  static func publishRunstate(_ vcpu: VCPU, _ runstate: RunstateAccounting) {
+    guard let area = vcpu.runstateArea else { return }
+    _ = GuestMemory(vcpu).write(area, runstate.bytes)
+  }
+
+  /// Keeps the pcpu's preemption timer armed for the policy's deadline, so a guest that never
+  /// exits by itself is still asked about at the end of its slice.
+  static func armPreemption(at deadline: UInt64, on pcpu: PerCPU) {
+    guard deadline != pcpu.preemptionDeadline else { return }
+    if let timer = pcpu.preemptionTimer { Timers.cancel(timer, on: pcpu) }
+    pcpu.preemptionTimer = nil
+    pcpu.preemptionDeadline = deadline
+    guard deadline != .max else { return }
+    pcpu.preemptionTimer = Timers.add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: deadline), .preemptionCheck)
+  }
+
   /// VCPUOP_down: the vcpu stays initialised and waits for VCPUOP_up. When the last vcpu of a
   /// domain goes down, the domain has powered itself off (Xen does the same).
   static func takeOffline(_ vcpu: VCPU) {
+    VCPUTimers.cancelAll(vcpu)
     Scheduler.policy?.sleep(vcpu, as: .down)
     let domain = vcpu.domain
     domain.lock.lock()

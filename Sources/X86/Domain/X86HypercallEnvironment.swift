@@ -30,8 +30,20 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: vcpu.domain) }
 
+  /// True if the hypervisor uses the page at `gfn` itself (a vcpu_info placed there): the
+  /// guest may not give it back or map something else over it.
+  private func isPinned(_ gfn: UInt64) -> Bool {
+    vcpu.domain.vcpus.contains { $0.vcpuInfoGFN == gfn }
+  }
+
+  func pinForHypervisor(gfn: UInt64) -> UInt64? {
+    guard gfn != vcpu.domain.sharedInfoGFN, let (machine, _) = npt.translate(gfn << 12) else { return nil }
+    return machine & ~0xFFF
+  }
+
   /// Frees the RAM page at `gfn`, splitting a 2 MiB mapping first if needed.
   private func dropRAM(at gfn: UInt64) -> Bool {
+    guard !isPinned(gfn) else { return false }
     let gpa = gfn << 12
     if npt.translate(gpa) == nil { return true }
     guard npt.splitLarge(covering: gpa), let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }

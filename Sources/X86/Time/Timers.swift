@@ -22,26 +22,47 @@ public enum Timers {
   public static func startOnThisCPU() {
     LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
     let cpu = PCPUs.current
-    cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick)
+    cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
     reprogram(cpu)
   }
 
   /// Adds a timer on this pcpu (interrupts must be off).
   @discardableResult
   public static func add(after nanoseconds: UInt64, _ event: TimerEvent) -> TimerID {
+    add(atTSC: CPU.rdtsc() &+ Clock.ticks(fromNanoseconds: nanoseconds), event)
+  }
+
+  /// Adds a timer on this pcpu for TSC value `deadline` (interrupts must be off).
+  @discardableResult
+  public static func add(atTSC deadline: UInt64, _ event: TimerEvent) -> TimerID {
     let cpu = PCPUs.current
-    let id = cpu.timers.insert(deadline: CPU.rdtsc() &+ Clock.ticks(fromNanoseconds: nanoseconds), payload: event)
+    let id = cpu.timerLock.withLock { cpu.timers.insert(deadline: deadline, payload: event) }
     reprogram(cpu)
     return id
   }
 
-  /// The TIMER softirq: run every expired timer, then program the next deadline.
+  /// Cancels a timer on any pcpu (a vcpu's timer armed where it ran before). The target's
+  /// hardware timer is left as it is: at worst it fires once for nothing.
+  public static func cancel(_ id: TimerID, on cpu: PerCPU) {
+    cpu.timerLock.withLock { _ = cpu.timers.cancel(id) }
+  }
+
+  /// The TIMER softirq: run every expired timer, then program the next deadline. The queue's
+  /// lock is not held while a timer runs, so it may add and cancel timers.
   static func runExpired() {
     let cpu = PCPUs.current
-    while let (_, _, event) = cpu.timers.popExpired(now: CPU.rdtsc()) {
+    while true {
+      let expired = cpu.timerLock.withLock { cpu.timers.popExpired(now: CPU.rdtsc()) }
+      guard let (_, _, event) = expired else { break }
       switch event {
       case .tick:
-        cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick)
+        cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
+        Scheduler.active?.tick(pcpu: cpu.index, now: Clock.now())
+      case .preemptionCheck:
+        // The interrupt itself made the guest exit, and the run loop asks the policy at every
+        // exit; the run loop arms the next one.
+        cpu.preemptionTimer = nil
+        cpu.preemptionDeadline = .max
       case .call(let function, let argument):
         function(argument)
       }
@@ -49,8 +70,10 @@ public enum Timers {
     reprogram(cpu)
   }
 
-  private static func reprogram(_ cpu: PerCPU) {
-    guard let deadline = cpu.timers.nextDeadline else {
+  /// Programs this pcpu's hardware timer for the earliest deadline in its queue.
+  static func reprogram(_ cpu: PerCPU) {
+    let next = cpu.timerLock.withLock { cpu.timers.nextDeadline }
+    guard let deadline = next else {
       LocalAPIC.maskTimer()
       return
     }

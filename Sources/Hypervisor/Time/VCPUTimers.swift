@@ -1,0 +1,128 @@
+import XenABI
+
+/// What the architecture layer provides for time: the hypervisor's system clock and one
+/// hardware timer per vcpu's earliest deadline.
+public protocol TimePlatform: AnyObject {
+  /// Hypervisor system time: nanoseconds since boot, the base of every guest's vcpu_time_info
+  /// and of every deadline a guest gives.
+  func now() -> UInt64
+  /// Arms the timer of `vcpu` for `deadline` (replacing the one armed before), or cancels it
+  /// when `deadline` is `.max`. When it fires, the arch calls `VCPUTimers.expire(vcpu, now:)`.
+  /// Called with `vcpu.timerLock` held.
+  func arm(_ vcpu: VCPU, at deadline: UInt64)
+}
+
+public enum SystemTime {
+  /// Set by the arch layer once the TSC is calibrated. Nil (host builds): time stands at 0.
+  nonisolated(unsafe) public static var platform: (any TimePlatform)?
+
+  public static func now() -> UInt64 {
+    guard let platform = unsafe platform else { return 0 }
+    return platform.now()
+  }
+}
+
+/// The timers a Xen guest sets on its own vcpus (docs/time.md): a one-shot deadline
+/// (VCPUOP_set_singleshot_timer, set_timer_op), a periodic timer (VCPUOP_set_periodic_timer)
+/// and the timeout of SCHEDOP_poll. Each vcpu has one armed hardware timer, for the earliest.
+/// On expiry the one-shot and periodic timers raise VIRQ_TIMER on the vcpu; a poll timeout
+/// wakes the polling vcpu.
+public enum VCPUTimers {
+  /// The shortest period (Xen's: VCPUOP_set_periodic_timer refuses less with -EINVAL), so a
+  /// periodic timer cannot keep a pcpu busy with interrupts.
+  public static let minimumPeriod: UInt64 = 1_000_000
+
+  public static func setSingleshot(_ vcpu: VCPU, deadline: UInt64) {
+    vcpu.timerLock.withLock {
+      vcpu.singleshotDeadline = max(deadline, 1)
+      rearm(vcpu)
+    }
+  }
+
+  public static func stopSingleshot(_ vcpu: VCPU) {
+    vcpu.timerLock.withLock {
+      vcpu.singleshotDeadline = 0
+      rearm(vcpu)
+    }
+  }
+
+  /// The first event one period from `now`, then every period.
+  public static func setPeriodic(_ vcpu: VCPU, period: UInt64, now: UInt64) {
+    vcpu.timerLock.withLock {
+      let period = max(period, minimumPeriod)
+      vcpu.periodicPeriod = period
+      vcpu.periodicNext = now &+ period
+      rearm(vcpu)
+    }
+  }
+
+  public static func stopPeriodic(_ vcpu: VCPU) {
+    vcpu.timerLock.withLock {
+      vcpu.periodicPeriod = 0
+      vcpu.periodicNext = 0
+      rearm(vcpu)
+    }
+  }
+
+  /// SCHEDOP_poll's timeout (0: none).
+  public static func setPollTimeout(_ vcpu: VCPU, deadline: UInt64) {
+    vcpu.timerLock.withLock {
+      vcpu.pollDeadline = deadline
+      rearm(vcpu)
+    }
+  }
+
+  /// Every timer of the vcpu off (its domain is being destroyed, or the vcpu went down).
+  public static func cancelAll(_ vcpu: VCPU) {
+    vcpu.timerLock.withLock {
+      vcpu.singleshotDeadline = 0
+      vcpu.periodicPeriod = 0
+      vcpu.periodicNext = 0
+      vcpu.pollDeadline = 0
+      rearm(vcpu)
+    }
+  }
+
+  /// The earliest deadline set, or `.max`.
+  static func earliest(_ vcpu: VCPU) -> UInt64 {
+    var next = UInt64.max
+    if vcpu.singleshotDeadline != 0 { next = min(next, vcpu.singleshotDeadline) }
+    if vcpu.periodicPeriod != 0 { next = min(next, vcpu.periodicNext) }
+    if vcpu.pollDeadline != 0 { next = min(next, vcpu.pollDeadline) }
+    return next
+  }
+
+  /// With `timerLock` held.
+  static func rearm(_ vcpu: VCPU) {
+    unsafe SystemTime.platform?.arm(vcpu, at: earliest(vcpu))
+  }
+
+  /// The vcpu's armed timer fired (or may have): handle every deadline that has passed, arm
+  /// the next. A periodic timer that fell behind by several periods fires once and skips the
+  /// missed ones, as Xen does.
+  public static func expire(_ vcpu: VCPU, now: UInt64) {
+    var raiseTimer = false
+    var pollTimedOut = false
+    vcpu.timerLock.withLock {
+      if vcpu.singleshotDeadline != 0 && vcpu.singleshotDeadline <= now {
+        vcpu.singleshotDeadline = 0
+        raiseTimer = true
+      }
+      if vcpu.periodicPeriod != 0 && vcpu.periodicNext <= now {
+        raiseTimer = true
+        vcpu.periodicNext &+= vcpu.periodicPeriod
+        if vcpu.periodicNext <= now { vcpu.periodicNext = now &+ vcpu.periodicPeriod }
+      }
+      if vcpu.pollDeadline != 0 && vcpu.pollDeadline <= now {
+        vcpu.pollDeadline = 0
+        pollTimedOut = true
+      }
+      rearm(vcpu)
+    }
+    if raiseTimer {
+      vcpu.timerInterrupts &+= 1
+      Events.raiseVIRQ(.timer, vcpu: vcpu)
+    }
+    if pollTimedOut { Events.wakePoller(vcpu) }
+  }
+}

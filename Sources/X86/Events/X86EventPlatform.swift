@@ -1,0 +1,77 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+
+/// Event channels on x86 (docs/events.md, "The arch contract"): the guest's shared_info and
+/// vcpu_info pages are machine frames the hypervisor reaches through its identity map, so the
+/// 2-level bit protocol runs as LOCK-prefixed instructions on them (Support.h), exactly as the
+/// guest's own handler does on the other side.
+public final class X86EventPlatform: EventPlatform {
+  public init() {}
+  public func sharedInfo(of domain: Domain) -> UInt64? {
+    let page = domain.sharedInfoMachine
+    return page == 0 ? nil : page
+  }
+
+  public func vcpuInfo(of vcpu: VCPU) -> UInt64? {
+    if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
+    return Events.defaultVCPUInfo(of: vcpu, sharedInfo: sharedInfo(of: vcpu.domain))
+  }
+
+  public func testAndSetBit(_ bit: Int, at word: UInt64) -> Bool {
+    hv_atomic_test_and_set_bit64(word, UInt32(bit)) != 0
+  }
+
+  public func testAndClearBit(_ bit: Int, at word: UInt64) -> Bool {
+    hv_atomic_test_and_clear_bit64(word, UInt32(bit)) != 0
+  }
+
+  public func load(at word: UInt64) -> UInt64 { hv_atomic_load64(word) }
+
+  public func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 { hv_atomic_exchange8(address, value) }
+
+  /// A blocked vcpu is made runnable (the scheduler kicks the pcpu that will run it); a vcpu in
+  /// guest mode on another pcpu is forced out by an IPI, and the upcall is injected when it
+  /// re-enters. On this pcpu nothing is needed: it re-enters after the current exit.
+  public func kick(_ vcpu: VCPU) {
+    switch vcpu.runState {
+    case .blocked:
+      unsafe Scheduler.policy?.unblock(vcpu)
+    case .running:
+      let where_ = vcpu.lastPCPU
+      if where_ >= 0 && where_ != CPU.current { unsafe Scheduler.kickPCPU?(where_) }
+    case .runnable, .paused, .down:
+      break
+    }
+  }
+}
+
+/// The hypervisor's clock and the vcpus' timers on x86: system time from the TSC (Clock), and
+/// each vcpu's earliest deadline as one timer in the queue of the pcpu that armed it.
+public final class X86TimePlatform: TimePlatform {
+  public init() {}
+  public func now() -> UInt64 { Clock.now() }
+
+  public func arm(_ vcpu: VCPU, at deadline: UInt64) {
+    if vcpu.armedTimerPCPU >= 0 {
+      Timers.cancel(TimerID(raw: vcpu.armedTimerID), on: PCPUs.all[vcpu.armedTimerPCPU])
+      vcpu.armedTimerPCPU = -1
+    }
+    guard deadline != .max else { return }
+    let argument = UInt64(vcpu.domain.id) << 32 | UInt64(UInt32(vcpu.id))
+    let id = Timers.add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: deadline), .call(Self.fire, argument))
+    vcpu.armedTimerPCPU = CPU.current
+    vcpu.armedTimerID = id.raw
+  }
+
+  /// Runs in the TIMER softirq of the pcpu that armed the timer. The vcpu is found again by
+  /// domain and vcpu id (ids are never reused), so a timer that outlives its domain does nothing.
+  static let fire: @convention(c) (UInt64) -> Void = { argument in
+    let domainID = UInt16(truncatingIfNeeded: argument >> 32)
+    let vcpuID = Int(UInt32(truncatingIfNeeded: argument))
+    guard let domain = Domains.find(id: domainID), domain.isAlive, vcpuID < domain.vcpus.count else { return }
+    VCPUTimers.expire(domain.vcpus[vcpuID], now: Clock.now())
+  }
+}
+#endif

@@ -1,0 +1,151 @@
+import Testing
+import XenABI
+
+@testable import Hypervisor
+
+/// The vcpu timers' bookkeeping (VCPUTimers) and the hypercalls that set them, without a clock:
+/// `SystemTime.platform` is nil on the host, so "now" is whatever a test passes in, and the
+/// armed deadline is read back from what `rearm` computes (`VCPUTimers.earliest`).
+@Suite struct VCPUTimerTests {
+  private func vcpu() -> (VCPU, Domain) {
+    let domain = Domain(id: 7, name: Array("t".utf8), memoryBytes: 1 << 20)
+    let vcpu = VCPU(id: 0, domain: domain)
+    domain.vcpus.append(vcpu)
+    return (vcpu, domain)
+  }
+
+  @Test func theEarliestDeadlineIsTheOneArmed() {
+    let (v, domain) = vcpu()
+    _ = domain
+    #expect(VCPUTimers.earliest(v) == .max)
+    VCPUTimers.setSingleshot(v, deadline: 5_000_000)
+    VCPUTimers.setPeriodic(v, period: 10_000_000, now: 0)
+    #expect(VCPUTimers.earliest(v) == 5_000_000)
+    VCPUTimers.setPollTimeout(v, deadline: 2_000_000)
+    #expect(VCPUTimers.earliest(v) == 2_000_000)
+    VCPUTimers.cancelAll(v)
+    #expect(VCPUTimers.earliest(v) == .max)
+  }
+
+  @Test func aSingleshotFiresOnceAndIsGone() {
+    let (v, domain) = vcpu()
+    _ = domain
+    VCPUTimers.setSingleshot(v, deadline: 1_000)
+    VCPUTimers.expire(v, now: 999)
+    #expect(v.timerInterrupts == 0)
+    VCPUTimers.expire(v, now: 1_000)
+    #expect(v.timerInterrupts == 1)
+    VCPUTimers.expire(v, now: 2_000)
+    #expect(v.timerInterrupts == 1)
+    #expect(VCPUTimers.earliest(v) == .max)
+  }
+
+  @Test func aPeriodicTimerThatFellBehindFiresOnceAndSkipsTheMissedPeriods() {
+    let (v, domain) = vcpu()
+    _ = domain
+    VCPUTimers.setPeriodic(v, period: 1_000_000, now: 0)
+    VCPUTimers.expire(v, now: 1_000_000)
+    #expect(v.timerInterrupts == 1)
+    #expect(v.periodicNext == 2_000_000)
+    VCPUTimers.expire(v, now: 5_500_000)             // 3.5 periods late
+    #expect(v.timerInterrupts == 2)
+    #expect(v.periodicNext == 6_500_000)
+    VCPUTimers.stopPeriodic(v)
+    VCPUTimers.expire(v, now: 10_000_000)
+    #expect(v.timerInterrupts == 2)
+  }
+
+  @Test func runstateAccountingChargesTheStateThatWasLeft() {
+    var r = RunstateAccounting()
+    r.enter(.running, at: 100)
+    r.enter(.blocked, at: 350)
+    r.enter(.runnable, at: 400)
+    r.enter(.running, at: 1_000)
+    r.enter(.paused, at: 1_500)
+    #expect(r.state == .offline)
+    #expect(r.entryTime == 1_500)
+    #expect(r.times.0 == 250 + 500)
+    #expect(r.times.1 == 600)
+    #expect(r.times.2 == 50)
+    #expect(r.bytes.count == XenABI.VCPULayout.RunstateInfo.size)
+    #expect(r.bytes.littleEndian(UInt64.self, at: 16) == 750)
+  }
+
+  // MARK: The hypercalls
+
+  private func call(_ env: FakeHypercallEnvironment, _ hypercall: XenABI.Hypercall, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0) -> Int64? {
+    if case .result(let value) = Hypercalls.dispatch(HypercallFrame(number: hypercall.rawValue, a0, a1, a2), env) { return value }
+    return nil
+  }
+
+  static let argument: UInt64 = 0x10_0000
+
+  @Test func singleshotInThePastIsAcceptedUnlessTheGuestAsksForTheFutureOnly() {
+    let env = FakeHypercallEnvironment()
+    // Host: system time is 0, so a deadline of 0 is "now" and not in the past; use the flag
+    // path with a deadline that cannot be in the future of 0 only through the error path.
+    env.store(littleEndianBytes(UInt64(123)) + littleEndianBytes(UInt32(0)) + [0, 0, 0, 0], at: Self.argument)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setSingleshotTimer.rawValue), 0, Self.argument) == 0)
+    #expect(env.vcpu.singleshotDeadline == 123)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.stopSingleshotTimer.rawValue), 0, 0) == 0)
+    #expect(env.vcpu.singleshotDeadline == 0)
+    // Another vcpu's one-shot timer: Xen allows only the caller's own.
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setSingleshotTimer.rawValue), 1, Self.argument) == -22)
+    // Unreadable argument.
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setSingleshotTimer.rawValue), 0, 0xDEAD_0000) == -14)
+  }
+
+  @Test func periodicTimersBelowOneMillisecondAreRefused() {
+    let env = FakeHypercallEnvironment()
+    env.storeLE(UInt64(999_999), at: Self.argument)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setPeriodicTimer.rawValue), 0, Self.argument) == -22)
+    env.storeLE(UInt64(1_000_000), at: Self.argument)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setPeriodicTimer.rawValue), 0, Self.argument) == 0)
+    #expect(env.vcpu.periodicPeriod == 1_000_000)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.stopPeriodicTimer.rawValue), 0, 0) == 0)
+    #expect(env.vcpu.periodicPeriod == 0)
+  }
+
+  @Test func setTimerOpZeroCancelsAndAWrappedDeadlineBecomes100Milliseconds() {
+    let env = FakeHypercallEnvironment()
+    #expect(call(env, .setTimerOp, 5_000) == 0)
+    #expect(env.vcpu.singleshotDeadline == 5_000)
+    #expect(call(env, .setTimerOp, 0) == 0)
+    #expect(env.vcpu.singleshotDeadline == 0)
+    #expect(call(env, .setTimerOp, UInt64(bitPattern: -5)) == 0)
+    #expect(env.vcpu.singleshotDeadline == 100_000_000)
+    #expect(call(env, .setTimerOp, 1 << 51) == 0)
+    #expect(env.vcpu.singleshotDeadline == 100_000_000)
+  }
+
+  @Test func runstateAreaIsWrittenAtRegistration() {
+    let env = FakeHypercallEnvironment()
+    env.storeLE(Self.argument + 0x100, at: Self.argument)
+    env.map(Self.argument + 0x100, count: 48)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.registerRunstateMemoryArea.rawValue), 0, Self.argument) == 0)
+    #expect(env.vcpu.runstateArea == Self.argument + 0x100)
+    #expect(env.loadLE(UInt32.self, at: Self.argument + 0x100) == 0)     // running
+  }
+
+  @Test func vcpuInfoMustFitItsPageAndBeRAM() {
+    let env = FakeHypercallEnvironment()
+    env.populated.insert(0x200)
+    func register(gfn: UInt64, offset: UInt32) -> Int64? {
+      env.store(littleEndianBytes(gfn) + littleEndianBytes(offset) + littleEndianBytes(UInt32(0)), at: Self.argument)
+      return call(env, .vcpuOp, UInt64(XenABI.VCPUOp.registerVCPUInfo.rawValue), 0, Self.argument)
+    }
+    #expect(register(gfn: 0x200, offset: 4096 - 63) == -22)
+    #expect(register(gfn: 0x300, offset: 0) == -22)               // not RAM
+    #expect(register(gfn: 0x200, offset: 4096 - 64) == 0)
+    #expect(env.vcpu.vcpuInfoGFN == 0x200)
+    #expect(env.pinned.contains(0x200))
+    #expect(register(gfn: 0x200, offset: 0) == -17)               // once per vcpu
+  }
+
+  @Test func pollNeedsEventChannels() {
+    let env = FakeHypercallEnvironment()
+    env.store([UInt8](repeating: 0, count: 24), at: Self.argument)
+    // Host builds have no event platform: poll is -ENOSYS, never a silent success.
+    #expect(call(env, .schedOp, UInt64(XenABI.SchedOp.poll.rawValue), Self.argument) == -38)
+  }
+}
