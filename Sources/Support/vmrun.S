@@ -12,8 +12,13 @@
 // guest GPRs → VMRUN … #VMEXIT → VMSAVE the guest's hidden state → save guest GPRs → VMLOAD the
 // host's hidden state (this pcpu's GS base says which pcpu it is) → save the guest FPU, load the
 // hypervisor's clean FPU state (a guest must not leave us with unmasked SSE exceptions) → STGI.
-// RFLAGS.IF stays clear throughout: host interrupts that arrived meanwhile are taken when the
-// pcpu loop briefly enables interrupts after this returns.
+//
+// RFLAGS.IF is set between CLGI and VMRUN, and cleared again before STGI. With GIF clear no
+// interrupt reaches the hypervisor here, but the host's IF at VMRUN is what decides whether a
+// physical interrupt in guest mode causes an INTR #VMEXIT (V_INTR_MASKING: the guest's IF only
+// masks virtual interrupts). With IF clear, a guest that never exits by itself would never be
+// preempted: its timer interrupt would wait until it made a hypercall. The interrupts that made
+// it exit are taken when the pcpu loop briefly enables interrupts after this returns.
 #if defined(__ELF__) && !defined(__linux__)
 #include "guest_context.h"
 
@@ -31,6 +36,7 @@ hv_vmrun:
         push    %rsi                            //  8(%rsp): guest context
         push    %rdi                            //  0(%rsp): guest VMCB
         clgi
+        sti                                     // still masked by GIF; makes INTR exit the guest
         fxrstor GC_FPU(%rsi)
         mov     %rdi, %rax
         vmload  %rax
@@ -49,6 +55,7 @@ hv_vmrun:
         mov     GC_R15(%rsi), %r15
         mov     GC_RSI(%rsi), %rsi
         vmrun   %rax
+        cli                                     // GIF is still clear: nothing was taken
         vmsave  %rax
         push    %rsi                            // guest RSI; the context pointer is now 16(%rsp)
         mov     16(%rsp), %rsi

@@ -234,7 +234,9 @@ public enum DomainBuilder {
     domain.state = .dead
     let clean = domain.shutdownReason == .poweroff
     if !quietly {
-      Log.info("domain \(domain.id) (\(domain.nameString)): destroyed, \(returned) frames returned, \(domain.continuations) hypercall continuations")
+      var ran: UInt64 = 0
+      for vcpu in domain.vcpus { ran &+= vcpu.runstate.times.0 }
+      Log.info("domain \(domain.id) (\(domain.nameString)): destroyed, \(returned) frames returned, \(domain.continuations) hypercall continuations, ran \(ran / 1_000_000) ms")
     }
     Domains.remove(domain, cleanly: clean || quietly)
   }
