@@ -103,6 +103,7 @@ enum Boot {
       Log.info("scheduler: round robin, one queue, slice 10 ms")
     }
     Events.platform = X86EventPlatform()
+    GuestConsoles.install()
     Scheduler.started.store(true, ordering: .releasing)
   }
 

@@ -55,6 +55,9 @@ public final class Domain: @unchecked Sendable {
   /// The guest-physical address of its hypercall page, once the guest asked for one.
   public var hypercallPage: UInt64?
   public var console = DomainConsole()
+  /// The console ring page (machine address; 0 = none) and the port of its event channel.
+  public var consoleRingMachine: UInt64 = 0
+  public var consolePort: UInt32 = 0
   /// Set (under `lock`) by the one pcpu that destroys the domain.
   public var destroyClaimed = false
   public let lock = SpinLock()

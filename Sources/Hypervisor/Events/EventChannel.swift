@@ -22,6 +22,9 @@ public struct EventChannel: Sendable {
     case virq(UInt32)
     /// Sent by the domain to itself; delivered to the notify vcpu.
     case ipi
+    /// Connected to a backend inside the hypervisor (the console): a send calls it, and the
+    /// hypervisor raises the port with `Events.notify`. Reported as interdomain with DOMID_XEN.
+    case backend(HypervisorBackend)
   }
 
   public var state: State
@@ -43,11 +46,17 @@ public struct EventChannel: Sendable {
     switch state {
     case .free, .reserved: .closed
     case .unbound: .unbound
-    case .interdomain: .interdomain
+    case .interdomain, .backend: .interdomain
     case .virq: .virq
     case .ipi: .ipi
     }
   }
+}
+
+/// The backends the hypervisor itself provides over event channels.
+public enum HypervisorBackend: Sendable, Equatable {
+  /// The console ring behind hvc0 (HVM_PARAM_CONSOLE_PFN / CONSOLE_EVTCHN).
+  case console
 }
 
 /// Xen's VIRQs that are bound once per vcpu; every other one is global (bound on vcpu 0 and

@@ -142,6 +142,12 @@ extension Events {
   /// Raises `port` of `domain` from the hypervisor (a hypervisor-side backend such as the
   /// console): as if the peer had sent on it. False if the port is not bound.
   @discardableResult
+  public static func notify(_ domain: Domain, port: UInt32) -> Bool {
+    guard let platform = unsafe platform else { return false }
+    return notify(domain, port: port, using: platform)
+  }
+
+  @discardableResult
   public static func notify(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
     let events = DomainEvents.of(domain)
     events.lock.lock()

@@ -71,6 +71,18 @@ extension Events {
   }
 
   /// EVTCHNOP_bind_ipi: a port the domain sends to itself, delivered to `vcpu`.
+  /// Connects a new port of `domain` to a hypervisor backend (the domain builder does this for
+  /// the console before the guest starts).
+  public static func bindBackend(_ domain: Domain, _ backend: HypervisorBackend) -> EventResult {
+    let events = DomainEvents.of(domain)
+    events.lock.lock()
+    defer { events.lock.unlock() }
+    let result = events.freePort()
+    guard case .ok(let port) = result else { return result }
+    events.channels[Int(port)] = EventChannel(state: .backend(backend))
+    return result
+  }
+
   public static func bindIPI(_ domain: Domain, vcpu: UInt32) -> EventResult {
     guard UInt64(vcpu) < UInt64(domain.vcpus.count) else { return .failed(.ENOENT) }
     let events = DomainEvents.of(domain)
@@ -94,7 +106,7 @@ extension Events {
     case .virq(let virq) where XenABI.VIRQ.isGlobal(raw: virq):
       events.channels[Int(port)].notifyVCPU = Int(vcpu)
       return nil
-    case .unbound, .interdomain:
+    case .unbound, .interdomain, .backend:
       events.channels[Int(port)].notifyVCPU = Int(vcpu)
       return nil
     default:
@@ -116,7 +128,7 @@ extension Events {
     case .free, .reserved:
       events.lock.unlock()
       return .EINVAL
-    case .unbound, .ipi:
+    case .unbound, .ipi, .backend:
       free(events, port, platform)
     case .virq(let virq):
       for vcpu in 0..<events.domain.vcpus.count where events.virqPort(vcpu: vcpu, virq: virq) == port {
@@ -207,6 +219,10 @@ extension Events {
     case .unbound:
       events.lock.unlock()
       return nil
+    case .backend(let backend):
+      events.lock.unlock()
+      unsafe backendNotified?(domain, backend)
+      return nil
     default:
       events.lock.unlock()
       return .EINVAL
@@ -246,6 +262,7 @@ extension Events {
       status.domain = peer.domain.id
       status.value = peerPort
     case .virq(let virq): status.value = virq
+    case .backend: status.domain = XenABI.DomainID.xen
     default: break
     }
     return (status, nil)

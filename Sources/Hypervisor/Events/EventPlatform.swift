@@ -50,6 +50,9 @@ public enum Events {
   /// Set by the arch layer at boot. Nil (as on a host build) makes event_channel_op answer
   /// -ENOSYS and `raiseVIRQ` do nothing.
   nonisolated(unsafe) public static var platform: (any EventPlatform)?
+  /// Set by whoever provides hypervisor backends: called (with no event lock held) when a
+  /// guest sends on a port bound to one.
+  nonisolated(unsafe) public static var backendNotified: ((Domain, HypervisorBackend) -> Void)?
 
   /// Ports of the 2-level ABI on a 64-bit guest: 64 words of 64 bits (EVTCHN_2L_NR_CHANNELS).
   public static let portCount = XenABI.eventChannelCount2Level

@@ -18,6 +18,14 @@ public enum Serial {
     hv_outb(base + 4, 0x03)        // DTR, RTS
   }
 
+  static let dataReady: UInt8 = 0x01
+
+  /// A byte that arrived on the line, if any (polled: the UART's interrupts stay off).
+  public static func receive() -> UInt8? {
+    guard hv_inb(lineStatus) & dataReady != 0 else { return nil }
+    return hv_inb(base)
+  }
+
   @inline(__always)
   public static func put(_ byte: UInt8) {
     while hv_inb(lineStatus) & transmitterEmpty == 0 {}

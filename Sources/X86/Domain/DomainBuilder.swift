@@ -142,6 +142,7 @@ public enum DomainBuilder {
       }
     }
     let memory = GuestPhysicalWriter(npt: npt)
+    guard GuestConsoles.create(for: domain, npt: npt) else { return fail(domain, "no memory or port for the console ring") }
 
     // Kernel segments at their physical addresses; BSS is already zero.
     let kernelBase = bundleBase + UInt64(entry.kernel.lowerBound)
@@ -222,6 +223,7 @@ public enum DomainBuilder {
       ArchVCPU.destroy(vcpu)
     }
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
+    GuestConsoles.destroyed(domain)
     Events.domainDestroyed(domain)
     domain.sharedInfoMachine = 0
     for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }

@@ -58,6 +58,7 @@ public enum Timers {
       case .tick:
         cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
         Scheduler.active?.tick(pcpu: cpu.index, now: Clock.now())
+        if cpu.index == 0 { GuestConsoles.pollInput() }
       case .preemptionCheck:
         // The interrupt itself made the guest exit, and the run loop asks the policy at every
         // exit; the run loop arms the next one.

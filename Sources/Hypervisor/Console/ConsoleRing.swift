@@ -1,0 +1,55 @@
+import XenABI
+
+/// Byte and 32-bit access to one shared page (a guest's console ring), as the arch provides it.
+/// Every access may race with the guest writing the same page on another cpu: loads of an
+/// index are single 32-bit loads, and the protocol below is what makes the data they guard safe
+/// to read.
+public protocol SharedPage {
+  func load32(at offset: Int) -> UInt32
+  func store32(_ value: UInt32, at offset: Int)
+  func load8(at offset: Int) -> UInt8
+  func store8(_ value: UInt8, at offset: Int)
+}
+
+/// The backend side of Xen's console ring (docs/console.md): drain what the guest wrote to
+/// `out`, put input into `in`. The guest controls the indices, so nothing here trusts them: a
+/// producer index more than a ring ahead of the consumer is treated as "a whole ring", never
+/// as a count to copy.
+public enum ConsoleRingBackend {
+  typealias Ring = XenABI.ConsoleRing
+
+  /// Takes everything the guest has produced on `out` (at most one ring's worth) and advances
+  /// out_cons past it.
+  public static func drainOutput(_ page: some SharedPage) -> [UInt8] {
+    let consumer = page.load32(at: Ring.Offset.outputConsumer)
+    let producer = page.load32(at: Ring.Offset.outputProducer)
+    let available = min(Int(producer &- consumer), Ring.outSize)
+    guard available > 0 else { return [] }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(available)
+    for i in 0..<available {
+      let index = Int((consumer &+ UInt32(i)) % UInt32(Ring.outSize))
+      bytes.append(page.load8(at: Ring.Offset.output + index))
+    }
+    page.store32(consumer &+ UInt32(available), at: Ring.Offset.outputConsumer)
+    return bytes
+  }
+
+  /// Puts as many of `bytes` into `in` as there is room for, then advances in_prod; returns
+  /// how many went in.
+  public static func deliverInput(_ bytes: [UInt8], to page: some SharedPage) -> Int {
+    let consumer = page.load32(at: Ring.Offset.inputConsumer)
+    let producer = page.load32(at: Ring.Offset.inputProducer)
+    let used = Int(producer &- consumer)
+    // A consumer index ahead of the producer, or a ring fuller than full: the guest broke
+    // the protocol; deliver nothing rather than overwrite what it may still read.
+    guard used <= Ring.inSize else { return 0 }
+    let count = min(bytes.count, Ring.inSize - used)
+    for i in 0..<count {
+      let index = Int((producer &+ UInt32(i)) % UInt32(Ring.inSize))
+      page.store8(bytes[i], at: Ring.Offset.input + index)
+    }
+    if count > 0 { page.store32(producer &+ UInt32(count), at: Ring.Offset.inputProducer) }
+    return count
+  }
+}

@@ -1,0 +1,134 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+import Synchronization
+
+/// The hypervisor's console backend for its domains (docs/console.md): each domain gets a
+/// console ring page and an event channel to the hypervisor (HVM_PARAM_CONSOLE_PFN and
+/// HVM_PARAM_CONSOLE_EVTCHN), which Linux uses as hvc0. Output is drained when the guest
+/// notifies and printed line by line as `(dN) …`; serial input goes to the domain that has the
+/// focus, which Ctrl-A three times moves on, as in Xen.
+public enum GuestConsoles {
+  /// Guest frame of the ring: the last of the special pages (reserved in the guest's memory map).
+  static let ringGFN: UInt64 = 0xFEFFF
+
+  /// The domain serial input goes to (0: the hypervisor, which ignores it).
+  nonisolated(unsafe) static var focus: UInt16 = 0
+  nonisolated(unsafe) static var inputSwitch = ConsoleInputSwitch()
+  /// Input for the focused domain that did not fit in its ring yet.
+  nonisolated(unsafe) static var backlog: [UInt8] = []
+  static let inputLock = SpinLock()
+
+  /// The page as `SharedPage`, over the identity map.
+  struct RingPage: SharedPage {
+    let base: UInt64
+    func load32(at offset: Int) -> UInt32 { PhysicalMemory.read32(base + UInt64(offset)) ?? 0 }
+    func store32(_ value: UInt32, at offset: Int) { _ = PhysicalMemory.write32(base + UInt64(offset), value) }
+    func load8(at offset: Int) -> UInt8 { PhysicalMemory.ownRead8(base + UInt64(offset)) }
+    func store8(_ value: UInt8, at offset: Int) { PhysicalMemory.ownWrite8(base + UInt64(offset), value) }
+  }
+
+  /// Called once at boot: sends on console ports come here.
+  public static func install() {
+    Events.backendNotified = { domain, backend in
+      if backend == .console { outputReady(domain) }
+    }
+  }
+
+  /// The builder's part: the ring page mapped at `ringGFN`, the port bound to this backend, and
+  /// both published as HVM parameters. False if there is no memory or no port.
+  static func create(for domain: Domain, npt: NestedPageTable) -> Bool {
+    guard let frame = Frames.allocate(order: 0) else { return false }
+    PhysicalMemory.zero(frame, count: 4096)
+    guard npt.map(gpa: ringGFN << 12, machine: frame, size: .small, owned: true) else {
+      try? Frames.free(frame)
+      return false
+    }
+    domain.framesInUse += 1
+    guard case .ok(let port) = Events.bindBackend(domain, .console) else { return false }
+    domain.consoleRingMachine = frame
+    domain.consolePort = port
+    domain.hvmParams[Int(XenABI.HVMParam.consolePFN.rawValue)] = ringGFN
+    domain.hvmParams[Int(XenABI.HVMParam.consoleEvtchn.rawValue)] = UInt64(port)
+    if focus == 0 { setFocus(domain.id, announce: true) }
+    return true
+  }
+
+  /// The guest sent on its console port: print what it wrote, and tell it there is room again.
+  static func outputReady(_ domain: Domain) {
+    let ring = domain.consoleRingMachine
+    guard ring != 0 else { return }
+    let bytes = ConsoleRingBackend.drainOutput(RingPage(base: ring))
+    if !bytes.isEmpty { ConsoleOutput.write(bytes, for: domain) }
+    Events.notify(domain, port: domain.consolePort)
+    // The guest may be waiting for input room too: this is a good moment to retry.
+    flushBacklog()
+  }
+
+  /// Called on pcpu 0 at every tick: reads what arrived on the serial line.
+  static func pollInput() {
+    var received: [UInt8] = []
+    while let byte = Serial.receive(), received.count < 256 { received.append(byte) }
+    guard !received.isEmpty || !backlog.isEmpty else { return }
+    inputLock.lock()
+    for byte in received {
+      switch inputSwitch.feed(byte) {
+      case .switchFocus?:
+        let live = Domains.all.filter { $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
+        inputLock.unlock()
+        setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true)
+        inputLock.lock()
+        backlog.removeAll()
+      case .deliver(let bytes)?:
+        if focus != 0 { backlog += bytes }
+      case nil:
+        break
+      }
+    }
+    inputLock.unlock()
+    flushBacklog()
+  }
+
+  static func flushBacklog() {
+    inputLock.lock()
+    defer { inputLock.unlock() }
+    guard !backlog.isEmpty else { return }
+    guard focus != 0, let domain = Domains.find(id: focus), domain.isAlive, domain.consoleRingMachine != 0 else {
+      backlog.removeAll()
+      return
+    }
+    let taken = ConsoleRingBackend.deliverInput(backlog, to: RingPage(base: domain.consoleRingMachine))
+    if taken > 0 {
+      backlog.removeFirst(taken)
+      Events.notify(domain, port: domain.consolePort)
+    }
+    // A guest that never reads its input must not make the hypervisor hold it forever.
+    if backlog.count > 4096 { backlog.removeFirst(backlog.count - 4096) }
+  }
+
+  static func setFocus(_ id: UInt16, announce: Bool) {
+    focus = id
+    guard announce else { return }
+    if id == 0 {
+      Log.info("console input: the hypervisor (Ctrl-A three times to switch)")
+    } else if let domain = Domains.find(id: id) {
+      Log.info("console input: domain \(id) (\(domain.nameString)) (Ctrl-A three times to switch)")
+    }
+  }
+
+  /// The domain is going away: nothing reaches its ring from now on, and if it had the
+  /// input, the next live domain gets it.
+  static func destroyed(_ domain: Domain) {
+    inputLock.lock()
+    domain.consoleRingMachine = 0
+    let hadFocus = focus == domain.id
+    if hadFocus { backlog.removeAll() }
+    inputLock.unlock()
+    guard hadFocus else { return }
+    let live = Domains.all.filter { $0 !== domain && $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
+    let next = ConsoleInputSwitch.next(after: domain.id, among: live)
+    setFocus(next != 0 ? next : (live.first ?? 0), announce: next != 0 || !live.isEmpty)
+  }
+}
+#endif
