@@ -24,6 +24,10 @@ let package = Package(
     .executable(name: "guest-spin", targets: ["GuestSpin"]),
     .executable(name: "guest-bench", targets: ["GuestBench"]),
     .executable(name: "guest-memop", targets: ["GuestMemop"]),
+    .executable(name: "guest-timer", targets: ["GuestTimer"]),
+    .executable(name: "guest-pingpong", targets: ["GuestPingPong"]),
+    .executable(name: "guest-ipi", targets: ["GuestIPI"]),
+    .executable(name: "guest-flood", targets: ["GuestFlood"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,5 +66,9 @@ let package = Package(
     .executableTarget(name: "GuestSpin", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestSpin"),
     .executableTarget(name: "GuestBench", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestBench"),
     .executableTarget(name: "GuestMemop", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestMemop"),
+    .executableTarget(name: "GuestTimer", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestTimer"),
+    .executableTarget(name: "GuestPingPong", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestPingPong"),
+    .executableTarget(name: "GuestIPI", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestIPI"),
+    .executableTarget(name: "GuestFlood", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFlood"),
   ]
 )

@@ -113,20 +113,33 @@ struct gs_idt_gate {
 _Static_assert(sizeof(struct gs_idt_gate) == 16, "IDT gate");
 
 extern const uint64_t gs_exception_stub_table[GS_EXCEPTION_VECTORS];
-static struct gs_idt_gate gs_idt[GS_EXCEPTION_VECTORS] __attribute__((aligned(16)));
+// Room for all 256 vectors, but the limit covers only the 32 exceptions until a guest installs
+// its event upcall vector (gs_install_upcall_vector); the gates from 32 up stay not present
+// except that one.
+static struct gs_idt_gate gs_idt[256] __attribute__((aligned(16)));
 // Read by guest_ap_start64 too, so secondary vcpus report exceptions the same way.
 struct gs_descriptor_pointer gs_idt_descriptor;
 
+static struct gs_idt_gate gs_interrupt_gate(uint64_t a) {
+  return (struct gs_idt_gate){
+    .offset_low = (uint16_t)a, .selector = GS_GDT_CODE64, .ist = 0, .type = 0x8E,
+    .offset_mid = (uint16_t)(a >> 16), .offset_high = (uint32_t)(a >> 32), .reserved = 0,
+  };
+}
+
 static void gs_install_idt(void) {
-  for (int v = 0; v < GS_EXCEPTION_VECTORS; v++) {
-    uint64_t a = gs_exception_stub_table[v];
-    gs_idt[v] = (struct gs_idt_gate){
-      .offset_low = (uint16_t)a, .selector = GS_GDT_CODE64, .ist = 0, .type = 0x8E,
-      .offset_mid = (uint16_t)(a >> 16), .offset_high = (uint32_t)(a >> 32), .reserved = 0,
-    };
-  }
-  gs_idt_descriptor.limit = sizeof(gs_idt) - 1;
+  for (int v = 0; v < GS_EXCEPTION_VECTORS; v++) gs_idt[v] = gs_interrupt_gate(gs_exception_stub_table[v]);
+  gs_idt_descriptor.limit = GS_EXCEPTION_VECTORS * sizeof(struct gs_idt_gate) - 1;
   gs_idt_descriptor.base = (uint64_t)(uintptr_t)gs_idt;
+  __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
+}
+
+// An interrupt gate (IF cleared on entry: the upcall handler runs with interrupts off, as
+// Linux's does) for the event upcall at `vector`.
+void gs_install_upcall_vector(uint8_t vector) {
+  if (vector < GS_EXCEPTION_VECTORS) return;
+  gs_idt[vector] = gs_interrupt_gate((uint64_t)(uintptr_t)&gs_upcall_entry);
+  gs_idt_descriptor.limit = sizeof(gs_idt) - 1;
   __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
 }
 
@@ -198,6 +211,7 @@ void free(void *p) { (void)p; }
 unsigned char gs_scratch_area[GS_SCRATCH_SIZE] __attribute__((aligned(4096), section(".bss.gs_scratch")));
 unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE]
     __attribute__((aligned(4096), section(".bss.gs_secondary_stacks")));
+unsigned char gs_shared_info_page[4096] __attribute__((aligned(4096), section(".bss.gs_shared_info_page")));
 
 // ---- The rest of what Embedded Swift links against -------------------------------------------------
 uintptr_t __stack_chk_guard = 0x595e9fbd94fda766ull;

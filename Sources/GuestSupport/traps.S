@@ -2,6 +2,7 @@
 // (struct gs_exception_frame in runtime.c) and call gs_exception, which reports
 // "guest: exception N at RIP 0x..." on the console and shuts the guest down (crash).
 // Nothing returns: a test guest that takes an exception is finished.
+// And the one interrupt entry a guest may install: the event upcall (gs_upcall_entry).
 // Assembled only for the bare-metal triple; on the host this file is empty.
 #if defined(__ELF__) && !defined(__linux__)
 #include "guest_defs.h"
@@ -33,6 +34,29 @@ gs_exception_common:
 1:      cli
         hlt
         jmp     1b
+
+// The event upcall (HVM_PARAM_CALLBACK_IRQ, a vector the guest picks; gs_install_upcall_vector
+// puts this entry in the IDT). It interrupts arbitrary Swift code, so everything that code may
+// hold is saved: the general registers and the x87/SSE state (Swift uses XMM registers, and all
+// of them are caller-saved). The interrupt gate has cleared IF; IRETQ restores the interrupted
+// RFLAGS. No EOI: Xen's callback vector does not come from the local APIC.
+        .section .text.gs_upcall_entry, "ax", @progbits
+        .code64
+        .p2align 4
+        .globl gs_upcall_entry
+gs_upcall_entry:
+        FS_PUSH_GPRS
+        mov     %rsp, %rbx              // callee-saved across the call: the frame to pop
+        sub     $512, %rsp
+        and     $-64, %rsp              // FXSAVE wants 16-byte alignment, the ABI 16 at a call
+        fxsave64 (%rsp)
+        cld
+        xor     %ebp, %ebp
+        call    gs_upcall               // Swift: @c(gs_upcall) in GuestKit
+        fxrstor64 (%rsp)
+        mov     %rbx, %rsp
+        FS_POP_GPRS
+        iretq
 
         // Addresses of the 32 stubs, for the IDT built in runtime.c.
         .section .rodata.gs_traps, "a", @progbits

@@ -17,6 +17,10 @@
 #define GS_HYPERVISOR_vcpu_op     24
 #define GS_HYPERVISOR_sched_op    29
 
+#define GS_HYPERVISOR_set_timer_op       15
+#define GS_HYPERVISOR_event_channel_op   32
+#define GS_HYPERVISOR_hvm_op             34
+
 #define GS_CONSOLEIO_write 0
 #define GS_SCHEDOP_yield    0
 #define GS_SCHEDOP_block    1
@@ -84,9 +88,14 @@ struct gs_vcpu_time_info {
   uint32_t version; uint32_t pad0; uint64_t tsc_timestamp; uint64_t system_time;
   uint32_t tsc_to_system_mul; int8_t tsc_shift; uint8_t flags; uint8_t pad1[2];
 };
-// Reads vcpu `vcpu`'s time info from the shared_info page at `page` with the version protocol.
+// Reads the vcpu_time_info at `address` with the version protocol; 0 if it never read a stable
+// copy. gs_read_time_info: vcpu `vcpu`'s, in the shared_info page at `page`.
+static inline int gs_read_time_info_at(uint64_t address, struct gs_vcpu_time_info *out);
 static inline int gs_read_time_info(uint64_t page, unsigned vcpu, struct gs_vcpu_time_info *out) {
-  volatile struct gs_vcpu_time_info *info = (volatile struct gs_vcpu_time_info *)(uintptr_t)(page + vcpu * 64 + 32);
+  return gs_read_time_info_at(page + vcpu * 64 + 32, out);
+}
+static inline int gs_read_time_info_at(uint64_t address, struct gs_vcpu_time_info *out) {
+  volatile struct gs_vcpu_time_info *info = (volatile struct gs_vcpu_time_info *)(uintptr_t)address;
   for (int tries = 0; tries < 1000; tries++) {
     uint32_t v = info->version;
     __asm__ volatile("" : : : "memory");
@@ -126,6 +135,110 @@ struct gs_vcpu_hvm_context {
     struct gs_vcpu_hvm_x86_64 x86_64;
   } cpu_regs;
 };
+
+// ---- Event channels, the callback vector, timers and per-vcpu areas ---------------------------
+// event_channel.h: EVTCHNOP_* (the first argument of event_channel_op) and their structures.
+#define GS_EVTCHNOP_bind_interdomain 0
+#define GS_EVTCHNOP_bind_virq        1
+#define GS_EVTCHNOP_close            3
+#define GS_EVTCHNOP_send             4
+#define GS_EVTCHNOP_status           5
+#define GS_EVTCHNOP_alloc_unbound    6
+#define GS_EVTCHNOP_bind_ipi         7
+#define GS_EVTCHNOP_bind_vcpu        8
+#define GS_EVTCHNOP_unmask           9
+// xen.h: per-vcpu virtual IRQs.
+#define GS_VIRQ_TIMER 0
+#define GS_VIRQ_DEBUG 1
+// The 2-level ABI on x86-64: 64 words of 64 bits.
+#define GS_EVTCHN_2L_PORTS 4096
+struct gs_evtchn_alloc_unbound { uint16_t dom; uint16_t remote_dom; uint32_t port; };
+struct gs_evtchn_bind_interdomain { uint16_t remote_dom; uint32_t remote_port; uint32_t local_port; };
+struct gs_evtchn_bind_virq { uint32_t virq; uint32_t vcpu; uint32_t port; };
+struct gs_evtchn_bind_ipi { uint32_t vcpu; uint32_t port; };
+struct gs_evtchn_port { uint32_t port; };   // evtchn_close, evtchn_send, evtchn_unmask
+struct gs_evtchn_bind_vcpu { uint32_t port; uint32_t vcpu; };
+#define GS_EVTCHNSTAT_closed      0
+#define GS_EVTCHNSTAT_unbound     1
+#define GS_EVTCHNSTAT_interdomain 2
+#define GS_EVTCHNSTAT_pirq        3
+#define GS_EVTCHNSTAT_virq        4
+#define GS_EVTCHNSTAT_ipi         5
+struct gs_evtchn_status {
+  uint16_t dom;             // in
+  uint32_t port;            // in
+  uint32_t status;          // out: GS_EVTCHNSTAT_*
+  uint32_t vcpu;            // out: the vcpu the port notifies
+  union {
+    struct { uint16_t dom; } unbound;
+    struct { uint16_t dom; uint32_t port; } interdomain;
+    uint32_t pirq;
+    uint32_t virq;
+  } u;
+};
+
+// hvm/hvm_op.h and hvm/params.h: HVMOP_set_param(HVM_PARAM_CALLBACK_IRQ) with delivery type 2
+// (a vector, bits 7:0) in bits 63:56 is how a PVH guest asks for its event upcall.
+#define GS_HVMOP_set_param 0
+#define GS_HVM_PARAM_CALLBACK_IRQ 0
+#define GS_HVM_CALLBACK_TYPE_VECTOR 2ull
+struct gs_xen_hvm_param { uint16_t domid; uint16_t pad; uint32_t index; uint64_t value; };
+
+// vcpu.h: timers and the areas a vcpu registers.
+#define GS_VCPUOP_get_runstate_info            4
+#define GS_VCPUOP_register_runstate_memory_area 5
+#define GS_VCPUOP_set_periodic_timer           6
+#define GS_VCPUOP_stop_periodic_timer          7
+#define GS_VCPUOP_set_singleshot_timer         8
+#define GS_VCPUOP_stop_singleshot_timer        9
+#define GS_VCPUOP_register_vcpu_info          10
+#define GS_VCPU_SSHOTTMR_future 1u
+struct gs_vcpu_set_singleshot_timer { uint64_t timeout_abs_ns; uint32_t flags; };
+struct gs_vcpu_set_periodic_timer { uint64_t period_ns; };
+struct gs_vcpu_register_vcpu_info { uint64_t mfn; uint32_t offset; uint32_t rsvd; };
+struct gs_vcpu_register_runstate_memory_area { uint64_t addr; };
+#define GS_RUNSTATE_running  0
+#define GS_RUNSTATE_runnable 1
+#define GS_RUNSTATE_blocked  2
+#define GS_RUNSTATE_offline  3
+// XEN_RUNSTATE_UPDATE: set in state_entry_time while the hypervisor rewrites the area.
+#define GS_RUNSTATE_UPDATE (1ull << 63)
+struct gs_vcpu_runstate_info { int32_t state; uint64_t state_entry_time; uint64_t time[4]; };
+
+// sched.h: SCHEDOP_poll blocks until one of the ports is pending or the timeout (absolute system
+// time in ns, 0 = none) passes.
+#define GS_SCHEDOP_poll 3
+struct gs_sched_poll { uint64_t ports; uint32_t nr_ports; uint64_t timeout; };
+
+// The shared_info offsets the event code touches (xen.h, x86-64).
+#define GS_SHARED_INFO_VCPU_INFO_SIZE      64
+#define GS_VCPU_INFO_UPCALL_PENDING         0
+#define GS_VCPU_INFO_PENDING_SEL            8
+#define GS_VCPU_INFO_TIME                  32
+#define GS_SHARED_INFO_EVTCHN_PENDING  0x800
+#define GS_SHARED_INFO_EVTCHN_MASK     0xA00
+
+_Static_assert(sizeof(struct gs_evtchn_alloc_unbound) == 8, "evtchn_alloc_unbound");
+_Static_assert(sizeof(struct gs_evtchn_bind_interdomain) == 12, "evtchn_bind_interdomain");
+_Static_assert(offsetof(struct gs_evtchn_bind_interdomain, remote_port) == 4, "evtchn_bind_interdomain.remote_port");
+_Static_assert(offsetof(struct gs_evtchn_bind_interdomain, local_port) == 8, "evtchn_bind_interdomain.local_port");
+_Static_assert(sizeof(struct gs_evtchn_bind_virq) == 12, "evtchn_bind_virq");
+_Static_assert(sizeof(struct gs_evtchn_bind_ipi) == 8, "evtchn_bind_ipi");
+_Static_assert(sizeof(struct gs_evtchn_bind_vcpu) == 8, "evtchn_bind_vcpu");
+_Static_assert(sizeof(struct gs_evtchn_status) == 24, "evtchn_status");
+_Static_assert(offsetof(struct gs_evtchn_status, status) == 8, "evtchn_status.status");
+_Static_assert(offsetof(struct gs_evtchn_status, u) == 16, "evtchn_status.u");
+_Static_assert(offsetof(struct gs_evtchn_status, u.interdomain.port) == 20, "evtchn_status.u.interdomain.port");
+_Static_assert(sizeof(struct gs_xen_hvm_param) == 16, "xen_hvm_param");
+_Static_assert(offsetof(struct gs_xen_hvm_param, value) == 8, "xen_hvm_param.value");
+_Static_assert(sizeof(struct gs_vcpu_set_singleshot_timer) == 16, "vcpu_set_singleshot_timer");
+_Static_assert(sizeof(struct gs_vcpu_register_vcpu_info) == 16, "vcpu_register_vcpu_info");
+_Static_assert(sizeof(struct gs_vcpu_runstate_info) == 48, "vcpu_runstate_info");
+_Static_assert(offsetof(struct gs_vcpu_runstate_info, state_entry_time) == 8, "vcpu_runstate_info.state_entry_time");
+_Static_assert(offsetof(struct gs_vcpu_runstate_info, time) == 16, "vcpu_runstate_info.time");
+_Static_assert(sizeof(struct gs_sched_poll) == 24, "sched_poll");
+_Static_assert(offsetof(struct gs_sched_poll, nr_ports) == 8, "sched_poll.nr_ports");
+_Static_assert(offsetof(struct gs_sched_poll, timeout) == 16, "sched_poll.timeout");
 
 _Static_assert(sizeof(struct gs_hvm_start_info) == 56, "hvm_start_info");
 _Static_assert(sizeof(struct gs_xen_add_to_physmap) == 24, "xen_add_to_physmap");
@@ -227,10 +340,54 @@ static inline void gs_lidt(uint64_t base, uint16_t limit) {
 // A compiler barrier: keeps a busy loop's work from being folded away.
 static inline void gs_barrier(void) { __asm__ volatile("" : : : "memory"); }
 
+static inline void gs_wrmsr(uint32_t msr, uint64_t v) {
+  __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+// ---- Interrupts ---------------------------------------------------------------------------------
+static inline void gs_sti(void) { __asm__ volatile("sti" : : : "memory"); }
+static inline void gs_cli(void) { __asm__ volatile("cli" : : : "memory"); }
+// STI's interrupt shadow covers the HLT that follows it: an interrupt that became pending after
+// the caller's last check (made with interrupts off) wakes this HLT instead of being taken
+// before it, so checking and sleeping cannot race.
+static inline void gs_sti_hlt(void) { __asm__ volatile("sti; hlt" : : : "memory"); }
+// STI and one instruction in its shadow: an interrupt already pending is taken right after the
+// NOP, before whatever comes next. (STI directly followed by CLI opens no window at all: a loop
+// that re-enables interrupts only to disable them again must use this.)
+static inline void gs_sti_window(void) { __asm__ volatile("sti; nop" : : : "memory"); }
+static inline int gs_interrupts_enabled(void) { return (gs_read_rflags() >> 9) & 1; }
+
 // ---- Atomics on plain 64-bit words (shared between vcpus) ---------------------------------------
 static inline uint64_t gs_atomic_load(const volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void gs_atomic_store(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static inline uint64_t gs_atomic_add(volatile uint64_t *p, uint64_t v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
+// A plain MOV: x86 loads are not reordered with other loads, so no fence is needed to read a
+// word the hypervisor or another vcpu writes.
+static inline uint64_t gs_load64(const volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint8_t gs_load8(const volatile uint8_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void gs_store8(volatile uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t gs_load32(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void gs_store32(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+// XCHG (implicitly locked): the old value.
+static inline uint64_t gs_xchg64(volatile uint64_t *p, uint64_t v) {
+  __asm__ volatile("xchgq %0, %1" : "+r"(v), "+m"(*p) : : "memory");
+  return v;
+}
+static inline uint8_t gs_xchg8(volatile uint8_t *p, uint8_t v) {
+  __asm__ volatile("xchgb %0, %1" : "+q"(v), "+m"(*p) : : "memory");
+  return v;
+}
+// LOCK BTS / LOCK BTR on bit `bit` (0-63) of *p: the bit's old value (0 or 1).
+static inline int gs_bts64(volatile uint64_t *p, unsigned bit) {
+  unsigned char old;
+  __asm__ volatile("lock btsq %2, %0; setc %1" : "+m"(*p), "=q"(old) : "r"((uint64_t)(bit & 63)) : "memory", "cc");
+  return old;
+}
+static inline int gs_btr64(volatile uint64_t *p, unsigned bit) {
+  unsigned char old;
+  __asm__ volatile("lock btrq %2, %0; setc %1" : "+m"(*p), "=q"(old) : "r"((uint64_t)(bit & 63)) : "memory", "cc");
+  return old;
+}
 
 // ---- What boot.S and the runtime recorded -------------------------------------------------------
 // %ebx at the PVH entry: guest-physical address of struct hvm_start_info.
@@ -287,3 +444,21 @@ static inline void *gs_scratch(void) { return gs_scratch_area; }
 
 // Bytes handed out by the bump heap so far (1 MiB static arena; free() does not reclaim).
 size_t gs_heap_used(void);
+
+// ---- The event upcall ---------------------------------------------------------------------------
+// Xen delivers a PVH guest's events through one interrupt vector the guest chooses
+// (HVM_PARAM_CALLBACK_IRQ, type 2). gs_upcall_entry (traps.S) saves the general registers and the
+// FPU/SSE state, calls
+//     @c(gs_upcall) func upcall()
+// (GuestKit implements it), restores everything and returns with IRETQ. No EOI: the vector does
+// not come from the local APIC.
+#define GS_XEN_CALLBACK_VECTOR 0xF3
+void gs_upcall_entry(void);
+// Puts gs_upcall_entry in the IDT at `vector` (32-255; other vectors from 32 up stay not present)
+// and reloads the IDT on the calling vcpu. Secondary vcpus load the same IDT when they start.
+void gs_install_upcall_vector(uint8_t vector);
+
+// A page-aligned page in .bss for the shared_info frame (XENMEM_add_to_physmap): the hypervisor
+// puts its page there, and the RAM page that was there stops being RAM. Linked in only when used.
+extern unsigned char gs_shared_info_page[4096];
+static inline uint64_t gs_shared_info_page_address(void) { return (uint64_t)(uintptr_t)gs_shared_info_page; }

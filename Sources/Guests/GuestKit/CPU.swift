@@ -22,5 +22,22 @@ public enum CPU {
   @inline(__always)
   public static func pause() { gs_pause() }
   public static func halt() { gs_hlt() }
+
+  /// STI.
+  @inline(__always)
+  public static func enableInterrupts() { gs_sti() }
+  /// CLI.
+  @inline(__always)
+  public static func disableInterrupts() { gs_cli() }
+  /// STI; HLT back to back: the STI's interrupt shadow covers the HLT, so an interrupt that
+  /// arrived after a check made with interrupts off wakes the HLT instead of being missed.
+  @inline(__always)
+  public static func enableInterruptsAndHalt() { gs_sti_hlt() }
+  /// STI and a NOP in its shadow, so an interrupt already pending is taken before the next
+  /// instruction even if that is a CLI (STI; CLI back to back takes none).
+  @inline(__always)
+  public static func enableInterruptsBriefly() { gs_sti_window() }
+  /// RFLAGS.IF.
+  public static var interruptsEnabled: Bool { gs_interrupts_enabled() != 0 }
 }
 #endif

@@ -4,18 +4,26 @@ import GuestSupport
 /// Xen hypercall numbers used by the test guests (xen/include/public/xen.h).
 public enum Hypercall {
   public static let memoryOp = 12
+  public static let setTimerOp = 15
   public static let xenVersion = 17
   public static let consoleIO = 18
   public static let vcpuOp = 24
   public static let schedOp = 29
+  public static let eventChannelOp = 32
+  public static let hvmOp = 34
 }
 
 /// Negative errno values as hypercalls return them (Xen uses Linux's numbering).
 public enum Errno {
+  public static let EPERM: Int64 = -1
   public static let ENOENT: Int64 = -2
+  public static let ESRCH: Int64 = -3
   public static let EFAULT: Int64 = -14
+  public static let EEXIST: Int64 = -17
   public static let EINVAL: Int64 = -22
+  public static let ENOSPC: Int64 = -28
   public static let ENOSYS: Int64 = -38
+  public static let ETIME: Int64 = -62
 }
 
 /// SCHEDOP_shutdown reasons (sched.h).
@@ -29,6 +37,9 @@ public enum ShutdownReason: UInt32 {
 /// Xen's guest ABI as seen from a PVH guest: `vmmcall` with RAX = number, arguments in
 /// RDI, RSI, RDX, R10, R8, result in RAX.
 public enum Xen {
+  /// DOMID_SELF: "the calling domain" wherever a hypercall takes a domain id.
+  public static let domidSelf: UInt16 = 0x7FF0
+
   /// Whether boot-time detection found "XenVMMXenVMM" at CPUID 0x40000000 (or 0x40000100).
   public static var present: Bool { gs_xen_present_get() != 0 }
 
@@ -107,6 +118,24 @@ public enum Xen {
   @discardableResult
   public static func memoryOp(_ cmd: UInt64, _ arg: UInt64 = 0) -> Int64 {
     hypercall(Hypercall.memoryOp, cmd, arg)
+  }
+
+  /// event_channel_op(cmd, arg).
+  @discardableResult
+  public static func eventChannelOp(_ cmd: UInt64, _ arg: UInt64) -> Int64 {
+    hypercall(Hypercall.eventChannelOp, cmd, arg)
+  }
+
+  /// hvm_op(cmd, arg).
+  @discardableResult
+  public static func hvmOp(_ cmd: UInt64, _ arg: UInt64) -> Int64 {
+    hypercall(Hypercall.hvmOp, cmd, arg)
+  }
+
+  /// The bytes of `value` as a hypercall argument: calls `body` with their address and returns
+  /// what it returns, leaving in `value` whatever the hypervisor wrote back.
+  public static func withArgument<T>(_ value: inout T, _ body: (UInt64) -> Int64) -> Int64 {
+    withUnsafeMutableBytes(of: &value) { body(address($0.baseAddress)) }
   }
 
   /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).

@@ -1,6 +1,11 @@
 /// guest-spin: a CPU-bound guest for scheduling and preemption tests. Runs `iterations=<n>`
 /// rounds of arithmetic (default 200000), yielding the CPU every 1000 rounds and printing
 /// "guest-spin: progress k/5" at each fifth of the way, then powers off.
+///
+/// With `from_ms=F until_ms=T` it is a hog for measuring CPU shares instead: it never yields,
+/// spins until system time T ms (the hypervisor's clock, read through pvclock) and counts the
+/// rounds it completed between F and T, so several hogs started at different moments measure
+/// the same window. It prints "guest-spin: window F-T ms: rounds R" and powers off.
 @main
 struct GuestSpin {
   static func main() {
@@ -18,6 +23,9 @@ import GuestSupport
 
 func run() -> Never {
   Console.print("guest-spin: start")
+  let from = StartInfo.options.integer("from_ms", default: -1)
+  let until = StartInfo.options.integer("until_ms", default: -1)
+  if from >= 0 && until > from { window(from: UInt64(from) * 1_000_000, until: UInt64(until) * 1_000_000) }
   let iterations = StartInfo.options.integer("iterations", default: 200_000)
   Console.print("guest-spin: iterations \(iterations)")
   let start = CPU.rdtsc()
@@ -43,6 +51,32 @@ func run() -> Never {
   }
   let cycles = CPU.rdtsc() &- start
   Console.print("guest-spin: checksum \(hex(x)), \(yields) yields, \(cycles) cycles")
+  Console.print("guest-spin: done")
+  Xen.shutdown(.poweroff)
+}
+
+/// One round of the same arithmetic as `run`, timed in windows of 64 rounds.
+func window(from: UInt64, until: UInt64) -> Never {
+  guard SharedInfo.map() == 0 else {
+    Console.print("guest-spin: FAIL: shared_info could not be mapped")
+    Xen.shutdown(.crash)
+  }
+  var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+  var rounds: UInt64 = 0
+  while true {
+    let now = SystemTime.now()
+    if now >= until { break }
+    for _ in 0..<64 {
+      for _ in 0..<32 {
+        x ^= x << 13
+        x ^= x >> 7
+        x ^= x << 17
+      }
+      gs_barrier()
+    }
+    if now >= from { rounds &+= 64 }
+  }
+  Console.print("guest-spin: window \(from / 1_000_000)-\(until / 1_000_000) ms: rounds \(rounds) (checksum \(hex(x)))")
   Console.print("guest-spin: done")
   Xen.shutdown(.poweroff)
 }

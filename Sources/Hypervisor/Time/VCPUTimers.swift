@@ -32,11 +32,15 @@ public enum VCPUTimers {
   /// periodic timer cannot keep a pcpu busy with interrupts.
   public static let minimumPeriod: UInt64 = 1_000_000
 
+  /// A deadline that has already passed fires now, from the hypercall, as Xen's set_timer
+  /// does: the event is pending when the vcpu re-enters, with no timer interrupt in between.
   public static func setSingleshot(_ vcpu: VCPU, deadline: UInt64) {
     vcpu.timerLock.withLock {
       vcpu.singleshotDeadline = max(deadline, 1)
       rearm(vcpu)
     }
+    let now = SystemTime.now()
+    if deadline <= now && now != 0 { expire(vcpu, now: now) }
   }
 
   public static func stopSingleshot(_ vcpu: VCPU) {
