@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self, HypercallBench.self])
+    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -139,6 +139,151 @@ struct HypercallBench: ParsableCommand {
         results.append(sample)
       }
       print(HypercallBenchmark.report(results, icount: icount), terminator: "")
+    }
+  }
+}
+
+struct SchedBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sched",
+    abstract: "The credit scheduler's weights measured: three CPU-bound domains, weights 256/512/256, 2 pcpus.",
+    discussion: """
+      Builds guest-spin and boots three hog domains at -smp 2 --runs times. Each counts the work it \
+      completes in the same window of system time; the table compares the shares with the ideal \
+      50 / 100 / 50 % of a pcpu (target: within 2 points).
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots to measure.")
+  var runs = 1
+
+  @Option(help: ArgumentHelp("Length of the measured window.", valueName: "ms"))
+  var window = 4000
+
+  @Option(help: ArgumentHelp("When the window starts (system time; after every domain is built).", valueName: "ms"))
+  var start = 2000
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard (500...60_000).contains(window) else { throw ValidationError("--window must be between 500 and 60000 ms") }
+    guard (500...60_000).contains(start) else { throw ValidationError("--start must be between 500 and 60000 ms") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let root = try image.build.builder().packageRoot
+      let guestBuilder = ImageBuilder.forGuest("guest-spin", packageRoot: root)
+      note("building guest-spin: swift \(shellQuoted(guestBuilder.arguments))")
+      let guest = try guestBuilder.build()
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-sched-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      var configPaths: [String] = []
+      for domain in SchedulerBenchmark.domains {
+        let configPath = folder.appendingPathComponent("\(domain.name).cfg")
+        let text = SchedulerBenchmark.config(domain, guest: guest.path, from: start, until: start + window)
+        do { try text.write(to: configPath, atomically: true, encoding: .utf8) }
+        catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
+        configPaths.append(configPath.path)
+      }
+      let bundle = folder.appendingPathComponent("bundle.bin")
+      _ = try BundleMaker.make(configPaths: configPaths, output: bundle)
+      var samples: [SchedulerBenchmark.Sample] = []
+      for index in 1...runs {
+        var configuration = RunConfiguration(kernel: path)
+        configuration.smp = SchedulerBenchmark.pcpus
+        configuration.initrd = bundle.path
+        configuration.timeout = Double(start + window) / 1000 * 10 + 120
+        let result = try runner.run(configuration)
+        let lines = result.lines.map(\.text)
+        guard result.exit == .clean, let sample = SchedulerBenchmark.sample(from: lines) else {
+          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+        }
+        let parts = SchedulerBenchmark.domains.map { "\($0.name) \(Int(sample.rounds[$0.name] ?? 0)) rounds" }
+        note("run \(index)/\(runs): " + parts.joined(separator: ", "))
+        samples.append(sample)
+      }
+      print(SchedulerBenchmark.report(samples, window: window), terminator: "")
+    }
+  }
+}
+
+struct EventsBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "events",
+    abstract: "Event-channel ping-pong, IPI round trip, timer lateness and vcpu switch cost, beside a null hypercall.",
+    discussion: """
+      Builds guest-pingpong, guest-ipi, guest-timer and guest-bench and boots one scenario at a \
+      time at -smp 2 (pinned with cpus= where it matters). Target: an interdomain notification \
+      costs at most 3 null hypercalls.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots per scenario.")
+  var runs = 1
+
+  @Option(help: "Rounds of each round-trip measurement.")
+  var rounds = 1000
+
+  @Flag(help: "Deterministic counts (-icount shift=0,sleep=off -rtc clock=vm): cycles become instructions.")
+  var icount = false
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard (10...100_000).contains(rounds) else { throw ValidationError("--rounds must be between 10 and 100000") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let root = try image.build.builder().packageRoot
+      var guests: [String: String] = [:]
+      for product in ["guest-pingpong", "guest-ipi", "guest-timer", "guest-bench"] {
+        let builder = ImageBuilder.forGuest(product, packageRoot: root)
+        note("building \(product): swift \(shellQuoted(builder.arguments))")
+        guests[product] = try builder.build().path
+      }
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-events-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let scenarios = EventBenchmark.scenarios(
+        pingpong: guests["guest-pingpong"]!, ipi: guests["guest-ipi"]!, timer: guests["guest-timer"]!,
+        bench: guests["guest-bench"]!, rounds: rounds)
+      var runsFigures: [EventBenchmark.Figures] = []
+      for index in 1...runs {
+        var figures = EventBenchmark.Figures()
+        for scenario in scenarios {
+          var paths: [String] = []
+          for (i, text) in scenario.configs.enumerated() {
+            let configPath = folder.appendingPathComponent("\(scenario.name)-\(i).cfg")
+            do { try text.write(to: configPath, atomically: true, encoding: .utf8) }
+            catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
+            paths.append(configPath.path)
+          }
+          let bundle = folder.appendingPathComponent("\(scenario.name).bin")
+          _ = try BundleMaker.make(configPaths: paths, output: bundle)
+          var configuration = RunConfiguration(kernel: path)
+          configuration.smp = scenario.smp
+          configuration.initrd = bundle.path
+          configuration.icount = icount
+          configuration.timeout = 600
+          let result = try runner.run(configuration)
+          let lines = result.lines.map(\.text)
+          guard result.exit == .clean, EventBenchmark.read(scenario, lines: lines, into: &figures) else {
+            FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+            throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "\(scenario.name), run \(index) of \(runs) failed: \(result.summary)")
+          }
+          note("run \(index)/\(runs): \(scenario.name) done (\(String(format: "%.1f", result.elapsed)) s)")
+        }
+        runsFigures.append(figures)
+      }
+      print(EventBenchmark.report(runsFigures, rounds: rounds), terminator: "")
     }
   }
 }

@@ -5,6 +5,10 @@
 ///   - an empty measurement (the cost of the two RDTSCs themselves)
 /// Without a hypervisor the hypercall is skipped and the other two give the floor: the same work
 /// with no hypervisor under the same QEMU.
+///
+/// With `yield_at_ms=T` it measures a vcpu switch instead: from system time T it times
+/// `samples` SCHEDOP_yield calls. Two such domains pinned to one pcpu yield to each other, so
+/// each sample is a round trip: two switches and two yields.
 @main
 struct GuestBench {
   static func main() {
@@ -40,6 +44,20 @@ func run() -> Never {
   let requested = StartInfo.options.integer("samples", default: 100_000)
   let samples = Guest.scratch(UInt64.self, count: max(1, requested))
   Console.print("bench: samples \(samples.count)")
+
+  let yieldAt = StartInfo.options.integer("yield_at_ms", default: -1)
+  if yieldAt >= 0 && Xen.present {
+    guard SharedInfo.map() == 0 else {
+      Console.print("bench: FAIL: shared_info could not be mapped")
+      Xen.shutdown(.crash)
+    }
+    // Start together with the other domain, so every yield finds it waiting.
+    while SystemTime.now() < UInt64(yieldAt) * 1_000_000 { CPU.pause() }
+    let yield = median(samples) { Xen.yield() }
+    Console.print("bench: yield median \(yield) cycles")
+    Console.print("guest-bench: done")
+    Xen.shutdown(.poweroff)
+  }
 
   let empty = median(samples) { gs_barrier() }
   Console.print("bench: rdtsc median \(empty) cycles")

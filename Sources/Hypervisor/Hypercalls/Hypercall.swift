@@ -58,6 +58,8 @@ public protocol HypercallEnvironment {
   func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno?
   /// True when the current hypercall should stop at its next preemption point.
   func preemptionRequested() -> Bool
+  /// A small little-endian value from guest-virtual memory (a default reads through `read`).
+  func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T?
   /// The hypervisor's address of the RAM page at `gfn`, which from now on the guest cannot
   /// give back or replace (VCPUOP_register_vcpu_info); nil if `gfn` is not RAM.
   func pinForHypervisor(gfn: UInt64) -> UInt64?

@@ -140,6 +140,11 @@ enum Exits {
     Log.error("  CR0=\(hex(vmcb.cr0, digits: 8)) CR3=\(hex(vmcb.cr3, digits: 16)) CR4=\(hex(vmcb.cr4, digits: 8)) EFER=\(hex(vmcb.efer, digits: 8))")
     Log.error("  RAX=\(hex(registers[.rax], digits: 16)) RBX=\(hex(registers[.rbx], digits: 16)) RCX=\(hex(registers[.rcx], digits: 16)) RDX=\(hex(registers[.rdx], digits: 16))")
     Log.error("  RSI=\(hex(registers[.rsi], digits: 16)) RDI=\(hex(registers[.rdi], digits: 16)) RBP=\(hex(registers[.rbp], digits: 16))")
+    // What the CPU was delivering when it stopped, the posted virtual interrupt, and where
+    // the guest's descriptor tables are: what a triple fault is usually about.
+    let idt = vmcb.segment(.idtr), gdt = vmcb.segment(.gdtr)
+    Log.error("  EXITINTINFO=\(hex(vmcb.read64(VMCB.Control.exitInterruptInfo), digits: 16)) VINTR=\(hex(vmcb.read64(VMCB.Control.virtualInterrupt), digits: 16)) SHADOW=\(hex(vmcb.read64(VMCB.Control.interruptShadow)))")
+    Log.error("  IDTR=\(hex(idt.base, digits: 16))/\(hex(UInt64(idt.limit))) GDTR=\(hex(gdt.base, digits: 16))/\(hex(UInt64(gdt.limit))) EXITINFO1=\(hex(vmcb.exitInfo1)) EXITINFO2=\(hex(vmcb.exitInfo2))")
     domain.shutDown(.crash)
   }
 }

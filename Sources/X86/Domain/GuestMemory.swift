@@ -42,8 +42,20 @@ public struct GuestMemory {
     copy(count: bytes.count, translate: { virtualToMachine($0, write: true) }, start: gva, into: bytes) != nil
   }
 
+  /// A small value (1, 2, 4 or 8 bytes): one translation and one load when it does not cross a
+  /// page, with no buffer (every hypercall argument structure field comes this way).
   public func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at gva: UInt64) -> T? {
-    read(gva, count: MemoryLayout<T>.size)?.littleEndian(T.self, at: 0)
+    let size = MemoryLayout<T>.size
+    if gva & 0xFFF <= UInt64(4096 - size), let machine = virtualToMachine(gva, write: false) {
+      switch size {
+      case 1: return PhysicalMemory.read8(machine).map { T(truncatingIfNeeded: $0) }
+      case 2: return PhysicalMemory.read16(machine).map { T(truncatingIfNeeded: $0) }
+      case 4: return PhysicalMemory.read32(machine).map { T(truncatingIfNeeded: $0) }
+      case 8: return PhysicalMemory.read64(machine).map { T(truncatingIfNeeded: $0) }
+      default: break
+      }
+    }
+    return read(gva, count: size)?.littleEndian(T.self, at: 0)
   }
 
   public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at gva: UInt64) -> Bool {
@@ -74,6 +86,12 @@ public struct GuestMemory {
     return result
   }
 
+  /// One aligned 64-bit word of guest-physical memory (a page-table entry).
+  func readPhysical64(_ gpa: UInt64) -> UInt64? {
+    guard gpa & 7 == 0, let machine = physical(gpa, write: false) else { return nil }
+    return PhysicalMemory.read64(machine)
+  }
+
   private func physical(_ gpa: UInt64, write: Bool) -> UInt64? {
     guard let (machine, writable) = npt.translate(gpa), !write || writable else { return nil }
     return machine
@@ -97,9 +115,7 @@ public struct GuestMemory {
     var level = 3
     while true {
       let index = (gva >> (12 + 9 * UInt64(level))) & 0x1FF
-      guard let entryBytes = readPhysical(table + index * 8, count: 8),
-            let entry = entryBytes.littleEndian(UInt64.self, at: 0),
-            entry & 1 != 0 else { return nil }
+      guard let entry = readPhysical64(table + index * 8), entry & 1 != 0 else { return nil }
       if write && entry & 2 == 0 && cr0 & (1 << 16) != 0 { return nil }   // read-only, CR0.WP set
       let isLarge = entry & 0x80 != 0
       if level == 0 || (isLarge && (level == 1 || level == 2)) {
