@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "guest-pingpong", targets: ["GuestPingPong"]),
     .executable(name: "guest-ipi", targets: ["GuestIPI"]),
     .executable(name: "guest-flood", targets: ["GuestFlood"]),
+    .executable(name: "guest-console", targets: ["GuestConsole"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,5 +71,6 @@ let package = Package(
     .executableTarget(name: "GuestPingPong", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestPingPong"),
     .executableTarget(name: "GuestIPI", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestIPI"),
     .executableTarget(name: "GuestFlood", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFlood"),
+    .executableTarget(name: "GuestConsole", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestConsole"),
   ]
 )

@@ -4,8 +4,9 @@ import Foundation
 import Glibc
 #endif
 
-/// A child process started with `posix_spawn`: stdin from /dev/null, stdout and stderr into pipes,
-/// no signals blocked or ignored, no other file descriptors inherited.
+/// A child process started with `posix_spawn`: stdin from /dev/null (or from a pipe the parent
+/// writes, with `input`), stdout and stderr into pipes, no signals blocked or ignored, no other
+/// file descriptors inherited.
 ///
 /// Foundation's `Process` is not used because its child inherits the signal mask of the spawning
 /// thread, and worker threads (Dispatch, Swift concurrency, the test runner's) block nearly every
@@ -15,6 +16,9 @@ final class ChildProcess: @unchecked Sendable {
   let stdout: FileHandle
   /// Same as `stdout` when the two streams were merged.
   let stderr: FileHandle
+  /// The write end of the child's stdin pipe (with `input`; nil when stdin is /dev/null). The
+  /// owner writes it with write(2) and closes it; the child holds no other copy.
+  let stdinWriteEnd: Int32?
 
   private let lock = NSLock()
   private var reaped = false
@@ -23,17 +27,29 @@ final class ChildProcess: @unchecked Sendable {
   private let exited = DispatchSemaphore(value: 0)
 
   /// - Parameter mergeOutput: send stderr into the stdout pipe.
-  init(executable: String, arguments: [String], directory: String? = nil, mergeOutput: Bool = false) throws(VisorError) {
-    var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-    guard GNU.pipe2(&outPipe, O_CLOEXEC) == 0, mergeOutput || GNU.pipe2(&errPipe, O_CLOEXEC) == 0 else {
-      throw VisorError(.qemuFailed, "cannot create a pipe: \(String(cString: strerror(errno)))")
+  /// - Parameter input: give the child a pipe as stdin, whose write end is `stdinWriteEnd`,
+  ///   instead of /dev/null.
+  init(
+    executable: String, arguments: [String], directory: String? = nil, mergeOutput: Bool = false, input: Bool = false
+  ) throws(VisorError) {
+    var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+    guard GNU.pipe2(&outPipe, O_CLOEXEC) == 0, mergeOutput || GNU.pipe2(&errPipe, O_CLOEXEC) == 0,
+          !input || GNU.pipe2(&inPipe, O_CLOEXEC) == 0 else {
+      let reason = String(cString: strerror(errno))
+      for fd in outPipe + errPipe + inPipe where fd >= 0 { close(fd) }
+      throw VisorError(.qemuFailed, "cannot create a pipe: \(reason)")
     }
     if mergeOutput { errPipe = outPipe }
 
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if input {
+      // dup2 clears FD_CLOEXEC on the copy; both pipe ends themselves close at exec.
+      posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
     posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
     // Nothing else: another thread's pipe must not stay open in this child.
@@ -56,12 +72,15 @@ final class ChildProcess: @unchecked Sendable {
     let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
     close(outPipe[1])
     if !mergeOutput { close(errPipe[1]) }
+    if input { close(inPipe[0]) }
     guard result == 0 else {
       close(outPipe[0])
       if !mergeOutput { close(errPipe[0]) }
+      if input { close(inPipe[1]) }
       throw VisorError(.toolMissing, "cannot start \(executable): \(String(cString: strerror(result)))")
     }
     self.pid = pid
+    stdinWriteEnd = input ? inPipe[1] : nil
     stdout = FileHandle(fileDescriptor: outPipe[0], closeOnDealloc: true)
     stderr = mergeOutput ? stdout : FileHandle(fileDescriptor: errPipe[0], closeOnDealloc: true)
 

@@ -40,14 +40,21 @@ final class OutputCollector: @unchecked Sendable {
   private let done = DispatchSemaphore(value: 0)
   private let echo: FileHandle?
   private let start: UInt64
+  private let onLine: (@Sendable (ConsoleLine) -> Void)?
   private var data = Data()
   private var partial = Data()
   private var lineList: [ConsoleLine] = []
 
   /// - Parameter start: `DispatchTime.now().uptimeNanoseconds` at the moment the child started.
-  init(echo: FileHandle?, start: UInt64 = DispatchTime.now().uptimeNanoseconds) {
+  /// - Parameter onLine: called on the reader thread with each line completed by a newline, in
+  ///   order, after it was recorded (not for a last line without one).
+  init(
+    echo: FileHandle?, start: UInt64 = DispatchTime.now().uptimeNanoseconds,
+    onLine: (@Sendable (ConsoleLine) -> Void)? = nil
+  ) {
     self.echo = echo
     self.start = start
+    self.onLine = onLine
   }
 
   /// Starts a thread that reads `handle` until EOF.
@@ -79,7 +86,7 @@ final class OutputCollector: @unchecked Sendable {
     let now = seconds(since: start)
     echo?.write(chunk)
     lock.lock()
-    defer { lock.unlock() }
+    let firstNew = lineList.count
     data.append(chunk)
     for byte in chunk {
       if byte == UInt8(ascii: "\n") {
@@ -89,6 +96,9 @@ final class OutputCollector: @unchecked Sendable {
         partial.append(byte)
       }
     }
+    let completed = onLine == nil ? [] : Array(lineList[firstNew...])
+    lock.unlock()
+    if let onLine { completed.forEach(onLine) }
   }
 
   private func finish() {

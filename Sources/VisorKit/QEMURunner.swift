@@ -36,10 +36,13 @@ public struct RunResult: Sendable {
   public var elapsed: Double
   /// The full QEMU command line.
   public var command: [String]
+  /// When each chunk of `RunConfiguration.input` was written to QEMU's stdin, in seconds from
+  /// QEMU's start; fewer entries than chunks if a line a chunk waited for never appeared.
+  public var inputTimes: [Double]
 
   public init(
     exit: VisorExit, qemuStatus: Int32, signaled: Bool = false, timedOut: Bool = false, console: String,
-    lines: [ConsoleLine], qemuErrors: String = "", elapsed: Double, command: [String] = []
+    lines: [ConsoleLine], qemuErrors: String = "", elapsed: Double, command: [String] = [], inputTimes: [Double] = []
   ) {
     self.exit = exit
     self.qemuStatus = qemuStatus
@@ -50,6 +53,7 @@ public struct RunResult: Sendable {
     self.qemuErrors = qemuErrors
     self.elapsed = elapsed
     self.command = command
+    self.inputTimes = inputTimes
   }
 
   /// Seconds from QEMU's start until the first console line containing `text` was complete, or nil.
@@ -141,7 +145,9 @@ public struct QEMURunner: Sendable {
     "QEMU waits for gdb on :\(RunConfiguration.gdbPort); attach with: gdb \(image) -ex 'target remote :\(RunConfiguration.gdbPort)'"
   }
 
-  /// Boots `configuration` and waits for QEMU to exit (or kills it at the time limit).
+  /// Boots `configuration` and waits for QEMU to exit (or kills it at the time limit). With
+  /// `configuration.input`, QEMU's stdin is a pipe the chunks are typed into as their lines
+  /// appear; otherwise it is /dev/null.
   /// - Parameter echo: copy the console to stdout and QEMU's diagnostics to stderr as they arrive.
   public func run(_ configuration: RunConfiguration, echo: Bool = false) throws(VisorError) -> RunResult {
     try configuration.validate()
@@ -159,8 +165,11 @@ public struct QEMURunner: Sendable {
 
     let arguments = Self.arguments(for: configuration)
     let start = DispatchTime.now().uptimeNanoseconds
-    let qemu = try ChildProcess(executable: qemuPath, arguments: arguments)
-    let console = OutputCollector(echo: echo ? FileHandle.standardOutput : nil, start: start)
+    let qemu = try ChildProcess(executable: qemuPath, arguments: arguments, input: !configuration.input.isEmpty)
+    let feeder = qemu.stdinWriteEnd.map { SerialInputFeeder(configuration.input, writingTo: $0, start: start) }
+    var onLine: (@Sendable (ConsoleLine) -> Void)? = nil
+    if let feeder { onLine = { line in feeder.lineArrived(line) } }
+    let console = OutputCollector(echo: echo ? FileHandle.standardOutput : nil, start: start, onLine: onLine)
     let diagnostics = OutputCollector(echo: echo ? FileHandle.standardError : nil, start: start)
     console.drain(qemu.stdout)
     diagnostics.drain(qemu.stderr)
@@ -178,6 +187,7 @@ public struct QEMURunner: Sendable {
     // QEMU has exited, so EOF follows at once, unless something QEMU started still holds the pipes.
     console.waitForEOF(timeout: 5)
     diagnostics.waitForEOF(timeout: 5)
+    let inputTimes = feeder?.finish() ?? []
 
     let end = qemu.termination
     return RunResult(
@@ -185,6 +195,6 @@ public struct QEMURunner: Sendable {
       qemuStatus: end.status, signaled: end.signaled, timedOut: timedOut,
       console: console.text, lines: console.lines, qemuErrors: diagnostics.text,
       elapsed: Double(end.exitedAt &- start) / 1e9,
-      command: [qemuPath] + arguments)
+      command: [qemuPath] + arguments, inputTimes: inputTimes)
   }
 }

@@ -38,6 +38,9 @@ public struct RunConfiguration: Sendable, Equatable {
   public var cpu: String = RunConfiguration.defaultCPU
   /// Appended verbatim after everything else.
   public var extraQEMUArguments: [String] = []
+  /// What to type on the serial line, each chunk once a console line containing its `after`
+  /// text has appeared (`SerialInput`). Empty: QEMU's stdin is /dev/null.
+  public var input: [SerialInput] = []
 
   public init(boot: Boot) {
     self.boot = boot

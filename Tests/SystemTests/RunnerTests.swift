@@ -93,6 +93,61 @@ extension Serialized {
       #expect(result.elapsed < 10)
     }
 
+    @Test("Without input, QEMU's stdin is /dev/null")
+    func noInputMeansDevNull() throws {
+      let (runner, folder) = try fakeQEMU("exec readlink /proc/self/fd/0")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let result = try runner.run(configuration(folder))
+      #expect(result.lines.map(\.text) == ["/dev/null"])
+      #expect(result.inputTimes.isEmpty)
+    }
+
+    @Test("Input reaches QEMU's stdin in order, each chunk once its line has appeared")
+    func inputFollowsTheConsole() throws {
+      let (runner, folder) = try fakeQEMU("""
+        read z; echo "got:$z"
+        echo ready; read a; echo "got:$a"
+        sleep 0.3
+        echo ready; read b; echo "got:$b"
+        exit 33
+        """)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      var config = configuration(folder)
+      config.input = [
+        SerialInput(send: "zero\n"),  // no line to wait for: at once
+        .after("ready", send: "alpha\n"),
+        // The same text again: only the second "ready", which comes after alpha was sent, counts.
+        .after("ready", send: "beta\n"),
+      ]
+      let result = try runner.run(config)
+      #expect(result.exit == .clean)
+      #expect(result.lines.map(\.text) == ["got:zero", "ready", "got:alpha", "ready", "got:beta"])
+      #expect(result.inputTimes.count == 3)
+      if result.inputTimes.count == 3, result.lines.count == 5 {
+        #expect(result.inputTimes[1] >= result.lines[1].time)
+        #expect(result.inputTimes[2] >= result.lines[3].time)
+        #expect(result.lines[3].time - result.lines[2].time >= 0.25)
+      }
+    }
+
+    @Test("Input whose line never appears is not sent; a QEMU that never reads its input still ends the run")
+    func unsentInput() throws {
+      let (runner, folder) = try fakeQEMU("echo started; exit 33")
+      defer { try? FileManager.default.removeItem(at: folder) }
+      var config = configuration(folder)
+      config.input = [.after("never printed", send: "x\n")]
+      let waiting = try runner.run(config)
+      #expect(waiting.exit == .clean)
+      #expect(waiting.lines.map(\.text) == ["started"])
+      #expect(waiting.inputTimes.isEmpty)
+
+      // More than a pipe holds: the write blocks until QEMU exits, then fails (EPIPE, no SIGPIPE).
+      config.input = [SerialInput(bytes: [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 20))]
+      let unread = try runner.run(config)
+      #expect(unread.exit == .clean)
+      #expect(unread.inputTimes.isEmpty)
+    }
+
     @Test("A missing image is an error before QEMU starts")
     func missingImage() throws {
       let runner = QEMURunner(qemuPath: "/bin/true")

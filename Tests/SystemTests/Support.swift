@@ -128,9 +128,9 @@ struct TemporaryFolder {
 extension SystemImage {
   /// Writes each configuration text to an xl.cfg in a temporary folder, packs them into a boot
   /// bundle with `BundleMaker.make` (as `visor run` does), boots the image with the bundle as
-  /// its initrd and returns how it ended.
+  /// its initrd and returns how it ended. `input` is typed on the serial line as its lines appear.
   static func boot(
-    configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120
+    configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = []
   ) throws -> RunResult {
     let folder = try TemporaryFolder("swiftvisor-domains")
     defer { folder.remove() }
@@ -140,7 +140,7 @@ extension SystemImage {
     }
     let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
     _ = try BundleMaker.make(configPaths: paths, output: bundle)
-    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout)
+    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout, input: input)
   }
 
   /// Boots the image with a boot bundle already built (`BootBundle.build`), as its initrd.
@@ -153,12 +153,15 @@ extension SystemImage {
   }
 
   /// Boots the image with `initrd` as its module.
-  static func boot(initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120) throws -> RunResult {
+  static func boot(
+    initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = []
+  ) throws -> RunResult {
     var configuration = RunConfiguration(kernel: try path())
     configuration.smp = smp
     configuration.cmdline = cmdline
     configuration.timeout = timeout
     configuration.initrd = initrd
+    configuration.input = input
     return try QEMURunner.locate().run(configuration)
   }
 }

@@ -69,14 +69,17 @@ public enum GuestConsoles {
   /// Called on pcpu 0 at every tick: reads what arrived on the serial line.
   static func pollInput() {
     var received: [UInt8] = []
-    while let byte = Serial.receive(), received.count < 256 { received.append(byte) }
+    // The limit is checked before a byte is taken from the UART: a byte read is never dropped.
+    while received.count < 256, let byte = Serial.receive() { received.append(byte) }
     guard !received.isEmpty || !backlog.isEmpty else { return }
     inputLock.lock()
     for byte in received {
       switch inputSwitch.feed(byte) {
       case .switchFocus?:
-        let live = Domains.all.filter { $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
+        // What was typed before the switch belongs to the old focus: deliver it first.
         inputLock.unlock()
+        flushBacklog()
+        let live = Domains.all.filter { $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
         setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true)
         inputLock.lock()
         backlog.removeAll()

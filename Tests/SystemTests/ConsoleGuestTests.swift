@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+import VisorKit
+
+extension Serialized {
+  /// The console ring (hvc0's page and port, docs/console.md) in both directions, driven by
+  /// guest-console: output written to out[] comes back as `(dN)` lines, input typed on the serial
+  /// line (QEMU's stdin, `RunConfiguration.input`) reaches the domain with the focus through in[],
+  /// and Ctrl-A three times moves the focus.
+  @Suite("The console ring in guests: output, input, focus") struct ConsoleGuests {
+    static let switchFocus = "\u{1}\u{1}\u{1}"
+
+    /// The text guest-console writes as its long line (`longLine` in GuestConsole.swift).
+    static func longLine(total: Int) -> String {
+      var line = "guest-console: long line of \(total) bytes: "
+      let tail = "|end"
+      var i = 0
+      while line.utf8.count < total - tail.utf8.count {
+        line.unicodeScalars.append(Unicode.Scalar(UInt8(ascii: "a") + UInt8(i % 26)))
+        i += 1
+      }
+      return line + tail
+    }
+
+    /// The pieces of domain `domain`'s long line (the hypervisor cuts a line that long into
+    /// several), joined again: the `(dN)` lines from the one that starts it, until the length is
+    /// reached. Nil if it does not start.
+    func reassembledLongLine(_ result: RunResult, domain: Int, total: Int) -> (text: String, pieces: Int)? {
+      let prefix = "(d\(domain)) "
+      let lines = result.lines.map(\.text)
+      guard let first = lines.firstIndex(where: { $0.hasPrefix(prefix + "guest-console: long line of ") }) else { return nil }
+      var text = "", pieces = 0
+      for line in lines[first...] where line.hasPrefix(prefix) && text.utf8.count < total {
+        text += line.dropFirst(prefix.count)
+        pieces += 1
+      }
+      return (text, pieces)
+    }
+
+    func expectNoFailure(_ result: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
+      let failures = result.lines(containing: "FAIL")
+      #expect(failures.isEmpty, "a guest reported a failure: \(failures)\n\(context(result))", sourceLocation: sourceLocation)
+    }
+
+    func expectAllInputSent(_ result: RunResult, _ input: [SerialInput], sourceLocation: SourceLocation = #_sourceLocation) {
+      #expect(
+        result.inputTimes.count == input.count,
+        "only \(result.inputTimes.count) of \(input.count) input chunks were sent (the next waited for \(input.dropFirst(result.inputTimes.count).first?.after ?? "nothing"))\n\(context(result))",
+        sourceLocation: sourceLocation)
+    }
+
+    @Test(
+      "guest-console: lines through out[] (one longer than the ring), and two typed lines read from in[]",
+      arguments: ["halt", "block", "poll", "spin"])
+    func bothDirections(wait: String) throws {
+      let config = try SystemGuests.config(name: "console", guest: "guest-console", cmdline: "echo=2 wait=\(wait)")
+      let input: [SerialInput] = [
+        .after("(d1) guest-console: waiting for input (line 1 of 2)", send: "hello\n"),
+        .after("(d1) guest-console: got hello", send: "second line\n"),
+      ]
+      let result = try SystemImage.boot(configs: [config], smp: 2, input: input)
+      expectLines(result, [
+        "console input: domain 1 (console) (Ctrl-A three times to switch)",
+        "(d1) guest-console: start",
+        "(d1) guest-console: ring at gfn 0xfefff (address 0xfefff000), port ",
+        ", waiting with \(wait)",
+        "(d1) guest-console: hello through the ring",
+        "(d1) guest-console: output ok (",
+        "(d1) guest-console: waiting for input (line 1 of 2)",
+        "(d1) guest-console: waiting for input (line 2 of 2)",
+        "(d1) guest-console: done",
+        "domain 1 (console): shutdown: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectNoFailure(result)
+      expectAllInputSent(result, input)
+
+      // 3000 bytes through a 2048-byte ring: the guest had to wait for room at least once.
+      let output = result.lines(containing: "(d1) guest-console: output ok (")
+      if let line = output.first {
+        #expect((number(before: " waits for room", in: line) ?? 0) >= 1, "\(line)\n\(context(result))")
+        #expect((number(before: " events from the backend", in: line) ?? 0) >= 1, "\(line)\n\(context(result))")
+      }
+      let long = reassembledLongLine(result, domain: 1, total: 3000)
+      #expect(long?.text == Self.longLine(total: 3000), "the long line did not come back whole\n\(context(result))")
+      #expect((long?.pieces ?? 0) > 1, "a 3000-byte line should be printed in pieces\n\(context(result))")
+
+      // Each typed line exactly once, in order, and nothing else.
+      #expect(
+        result.lines(containing: "guest-console: got ") == ["(d1) guest-console: got hello", "(d1) guest-console: got second line"],
+        "\(context(result))")
+      EventGuests().expectCleanHypervisor(result)
+      expectExit(result, .clean)
+    }
+
+    @Test("Two guest-console domains: input goes to the focused one, Ctrl-A three times switches, the focus moves on when its domain ends")
+    func focusSwitching() throws {
+      // Domain 1 reads two lines, so it is still alive when the focus leaves it (were it
+      // already gone, its end would have moved the focus to domain 2, and Ctrl-A three times on
+      // to the hypervisor).
+      let configs = [
+        try SystemGuests.config(name: "first", guest: "guest-console", cmdline: "echo=2"),
+        try SystemGuests.config(name: "second", guest: "guest-console", cmdline: "echo=1"),
+      ]
+      let input: [SerialInput] = [
+        .after("(d1) guest-console: waiting for input (line 1 of 2)", send: "one\n"),
+        .after("(d1) guest-console: got one", send: Self.switchFocus),
+        .after("console input: domain 2 (second)", send: "two\n"),
+        // Domain 2 ends after one line; the focus goes back to domain 1, still waiting. (The
+        // pcpu that destroys a domain announces it: "(sv)" or "(sv:N)".)
+        .after("console input: domain 1 (first)", send: "three\n"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2, input: input)
+      expectLines(result, [
+        "console input: domain 1 (first) (Ctrl-A three times to switch)",
+        "console input: domain 2 (second) (Ctrl-A three times to switch)",
+        "(d1) guest-console: output ok (",
+        "(d2) guest-console: output ok (",
+        "(d2) guest-console: waiting for input (line 1 of 1)",
+        "(d1) guest-console: done",
+        "(d2) guest-console: done",
+        "domain 1 (first): shutdown: poweroff",
+        "domain 2 (second): shutdown: poweroff",
+        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectNoFailure(result)
+      expectAllInputSent(result, input)
+      #expect(
+        result.lines(containing: "(d1) guest-console: got ") == ["(d1) guest-console: got one", "(d1) guest-console: got three"],
+        "domain 1 must get what was typed while it had the focus, and only that\n\(context(result))")
+      #expect(
+        result.lines(containing: "(d2) guest-console: got ") == ["(d2) guest-console: got two"],
+        "domain 2 must get what was typed while it had the focus, and only that\n\(context(result))")
+      // The switch came after domain 1 had its line, and domain 2's line after the switch.
+      if let one = result.firstIndex(of: "(d1) guest-console: got one"),
+         let switched = result.firstIndex(of: "console input: domain 2 (second)"),
+         let two = result.firstIndex(of: "(d2) guest-console: got two") {
+        #expect(one < switched && switched < two, "\(context(result))")
+      }
+      for domain in [1, 2] {
+        #expect(
+          reassembledLongLine(result, domain: domain, total: 3000)?.text == Self.longLine(total: 3000),
+          "domain \(domain)'s long line did not come back whole\n\(context(result))")
+      }
+      EventGuests().expectCleanHypervisor(result)
+      expectExit(result, .clean)
+    }
+  }
+}
