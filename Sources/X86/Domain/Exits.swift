@@ -25,6 +25,8 @@ enum Exits {
     switch code {
     case ExitCode.intr, ExitCode.nmi, ExitCode.smi, ExitCode.initSignal:
       return .resume                                    // the host interrupt was taken already
+    case ExitCode.virtualInterrupt:
+      return .resume                                    // an interrupt window: Upcall injects now
     case ExitCode.cpuid:
       let registers = GuestRegisters(vcpu)
       let r = CPUIDPolicy.answer(leaf: UInt32(truncatingIfNeeded: registers[.rax]),
@@ -46,6 +48,8 @@ enum Exits {
         Log.info("domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
         return .down
       }
+      // An upcall already pending ends the halt at once (Xen's hvm_hlt does the same).
+      if Events.upcallVector(for: vcpu) != nil { return .resume }
       return .block
     case ExitCode.vmmcall:
       return hypercall(vcpu, vmcb, on: pcpu)

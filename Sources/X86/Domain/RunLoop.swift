@@ -84,6 +84,7 @@ public enum RunLoop {
       hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
       hv_interrupt_window()              // host interrupts that arrived meanwhile run now
       vcpu.exits += 1
+      Upcall.afterExit(vmcb)
       switch Exits.handle(vcpu, on: pcpu) {
       case .resume:
         // Kicks (a wake elsewhere, a pause) and timer interrupts all end up here: the policy

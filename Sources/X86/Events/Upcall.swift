@@ -5,26 +5,49 @@ import Hypervisor
 /// HVM_PARAM_CALLBACK_IRQ, injected directly (not through a virtual local APIC: the guest's
 /// handler does not EOI it), whenever the vcpu has an upcall pending and can take an interrupt.
 ///
-/// It is posted as an SVM virtual interrupt (V_IRQ with V_IGN_TPR): the CPU itself delivers
-/// it as soon as the guest has RFLAGS.IF set and no interrupt shadow, without another exit,
-/// and clears V_IRQ when it does. Evaluated before every VMRUN, so it is level-like: while
-/// upcall_pending stays set the vector is posted again; once the guest cleared it, a posted
-/// but undelivered vector is withdrawn.
+/// Evaluated before every VMRUN, so delivery is level-like: while upcall_pending stays set the
+/// vector is offered again. When the guest can take an interrupt now (RFLAGS.IF set, no
+/// interrupt shadow, no other event being injected) the vector goes in EVENTINJ; otherwise the
+/// vcpu asks for an **interrupt window**: a dummy virtual interrupt (V_IRQ) with the VINTR
+/// intercept, so the CPU exits as soon as the guest enables interrupts, and the next entry
+/// injects. This is what Xen and KVM do; the CPU never delivers V_IRQ itself, so a posted
+/// vector cannot arrive in a state the hypervisor did not look at.
 enum Upcall {
   // VMCB offset 0x60 (V_TPR … V_INTR_VECTOR), AMD APM vol. 2, table B-1.
   static let virtualIRQ: UInt64 = 1 << 8
   static let priorityMask: UInt64 = 0xF << 16
   static let ignoreTPR: UInt64 = 1 << 20
-  static let vectorShift: UInt64 = 32
   static let vectorMask: UInt64 = 0xFF << 32
+  static let interruptFlag: UInt64 = 1 << 9
 
   static func prepare(_ vcpu: VCPU, _ vmcb: VMCB) {
-    let current = vmcb.read64(VMCB.Control.virtualInterrupt)
-    var next = current & ~(virtualIRQ | priorityMask | ignoreTPR | vectorMask)
+    let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
+    let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
+    var wantWindow = false
     if let vector = Events.upcallVector(for: vcpu) {
-      next |= virtualIRQ | priorityMask | ignoreTPR | (UInt64(vector) << vectorShift)
+      let injecting = vmcb.read64(VMCB.Control.eventInjection) & (1 << 31) != 0
+      let shadow = vmcb.read64(VMCB.Control.interruptShadow) & 1 != 0
+      if !injecting && !shadow && vmcb.rflags & interruptFlag != 0 {
+        vmcb.inject(vector: vector, type: .externalInterrupt)
+      } else {
+        wantWindow = true
+      }
     }
-    if next != current { vmcb.write64(VMCB.Control.virtualInterrupt, next) }
+    let nextVirtual = wantWindow
+      ? (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR
+      : virtual & ~(virtualIRQ | priorityMask | ignoreTPR | vectorMask)
+    if nextVirtual != virtual { vmcb.write64(VMCB.Control.virtualInterrupt, nextVirtual) }
+    let window = VMCB.Intercept1.virtualInterrupt
+    let nextIntercepts = wantWindow ? intercepts | window : intercepts & ~window
+    if nextIntercepts != intercepts { vmcb.write32(VMCB.Control.interceptMisc1, nextIntercepts) }
+  }
+
+  /// Right after every #VMEXIT: what was injected at the last entry has been delivered, unless
+  /// the exit interrupted its delivery (EXITINTINFO valid: the delivery itself caused the
+  /// exit), in which case it must be delivered again at the next entry, or it is lost.
+  static func afterExit(_ vmcb: VMCB) {
+    let interrupted = vmcb.read64(VMCB.Control.exitInterruptInfo)
+    vmcb.write64(VMCB.Control.eventInjection, interrupted & (1 << 31) != 0 ? interrupted : 0)
   }
 }
 #endif

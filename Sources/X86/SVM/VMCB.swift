@@ -41,6 +41,8 @@ public struct VMCB {
     public static let nmi: UInt32 = 1 << 1
     public static let smi: UInt32 = 1 << 2
     public static let initSignal: UInt32 = 1 << 3
+    /// Exit when the guest could take a virtual interrupt (an interrupt window).
+    public static let virtualInterrupt: UInt32 = 1 << 4
     public static let cpuid: UInt32 = 1 << 18
     public static let invd: UInt32 = 1 << 22
     public static let hlt: UInt32 = 1 << 24
@@ -171,6 +173,7 @@ public enum ExitCode {
   public static let nmi: UInt64 = 0x61
   public static let smi: UInt64 = 0x62
   public static let initSignal: UInt64 = 0x63
+  public static let virtualInterrupt: UInt64 = 0x64
   public static let cpuid: UInt64 = 0x72
   public static let invd: UInt64 = 0x76
   public static let hlt: UInt64 = 0x78
