@@ -289,3 +289,47 @@ import Testing
     #expect(report.contains("of which 160 bytes"))
   }
 }
+
+@Suite("Benchmark arithmetic and parsing") struct BenchmarkParsingTests {
+  @Test func idealSharesAreWaterFilled() {
+    let shares = SchedulerBenchmark.idealShares(SchedulerBenchmark.domains, pcpus: 2)
+    #expect(shares == [50, 100, 50])
+    // A single vcpu cannot use more than one pcpu: the heavy domain is cut to 100 and the
+    // others share the rest by weight.
+    let heavy = SchedulerBenchmark.idealShares(
+      [.init(name: "a", weight: 256), .init(name: "b", weight: 4096), .init(name: "c", weight: 256)], pcpus: 2)
+    #expect(heavy == [50, 100, 50])
+    let capped = SchedulerBenchmark.idealShares([.init(name: "a", weight: 256, cap: 25), .init(name: "b", weight: 256)], pcpus: 1)
+    #expect(capped == [25, 75])
+  }
+
+  @Test func schedulerSampleReadsRoundsAndRunTimeByName() throws {
+    let lines = [
+      "(sv) domain 1 (w256a): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 66171 us",
+      "(sv) domain 2 (w512): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 54202 us",
+      "(sv) domain 3 (w256b): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 66375 us",
+      "(d2) guest-spin: window 2000-8000 ms: rounds 50904448 (checksum 0x1)",
+      "(d1) guest-spin: window 2000-8000 ms: rounds 26867968 (checksum 0x2)",
+      "(d3) guest-spin: window 2000-8000 ms: rounds 26726336 (checksum 0x3)",
+      "(sv:1) domain 2 (w512): destroyed, 4104 frames returned, 0 hypercall continuations, ran 3730 ms",
+    ]
+    let sample = try #require(SchedulerBenchmark.sample(from: lines))
+    #expect(sample.rounds["w512"] == 50904448)
+    #expect(sample.rounds["w256a"] == 26867968)
+    #expect(sample.ranMilliseconds["w512"] == 3730)
+    #expect(SchedulerBenchmark.sample(from: Array(lines.prefix(4))) == nil)     // a hog is missing
+  }
+
+  @Test func eventFiguresNeedEveryLine() {
+    let scenario = EventBenchmark.scenarios(pingpong: "p", ipi: "i", timer: "t", bench: "b", rounds: 10)[0]
+    var figures = EventBenchmark.Figures()
+    let lines = [
+      "(d1) guest-pingpong: rounds 10 mean-rtt-ns 441000 mean-rtt-cycles 1086106",
+      "(d1) guest-pingpong: send mean-cycles 347882 null-hypercall mean-cycles 158564",
+    ]
+    #expect(EventBenchmark.read(scenario, lines: lines, into: &figures))
+    #expect(figures.values["pingpong-2pcpus.send-cycles"] == 347882)
+    #expect(figures.values["pingpong-2pcpus.null-cycles"] == 158564)
+    #expect(!EventBenchmark.read(scenario, lines: Array(lines.prefix(1)), into: &figures))
+  }
+}
