@@ -30,15 +30,16 @@ extension Serialized {
     }
   }
 
-  /// Debian's cloud kernel (scripts/fetch-linux) as a PVH domain: how far it gets is the
-  /// input to the Linux milestone. Today it prints its boot log through earlyprintk=xen
-  /// (console_io), recognises Xen and stops at its first local APIC access, which ends the domain
-  /// with a clear message and nothing else.
+  /// Debian's cloud kernel (scripts/fetch-linux) as a PVH domain: it prints its early log through
+  /// earlyprintk=xen (console_io), finds the ACPI tables and the x2APIC, switches to hvc0 (the
+  /// console ring), takes its clock and timer from Xen, runs the initramfs's /init (busybox),
+  /// which prints a banner and powers off: every cpu ends in `cli; hlt`, so the domain ends
+  /// cleanly.
   @Suite("Linux") struct Linux {
     static let variable = "SWIFTVISOR_LINUX"
 
-    @Test("Debian's kernel starts as a PVH domain and prints through console_io")
-    func debianKernelStarts() throws {
+    @Test("Debian's kernel boots as a PVH domain to its /init and powers off", arguments: [1, 2])
+    func debianKernelBoots(vcpus: Int) throws {
       guard let folder = ProcessInfo.processInfo.environment[Self.variable], !folder.isEmpty else {
         throw SystemImage.Missing(description: "\(Self.variable) is not set: run scripts/fetch-linux and export its folder (scripts/test does both)")
       }
@@ -46,12 +47,12 @@ extension Serialized {
         name = "linux"
         type = "pvh"
         memory = 256
-        vcpus = 1
+        vcpus = \(vcpus)
         kernel = "\(folder)/vmlinuz"
         ramdisk = "\(folder)/initrd.cpio"
         cmdline = "earlyprintk=xen console=hvc0 loglevel=8"
         """
-      let result = try SystemImage.boot(configs: [config], smp: 1, timeout: 300)
+      let result = try SystemImage.boot(configs: [config], smp: vcpus, timeout: 300)
       expectLines(result, [
         "(d1) [    0.000000] Linux version 6.1",
         "(d1) [    0.000000] Command line: earlyprintk=xen console=hvc0 loglevel=8",
@@ -61,9 +62,17 @@ extension Serialized {
         "RAMDISK: [mem ",
       ])
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
-      // Where it stops today (the first local APIC access): update this when the virtual APIC lands.
-      expectLines(result, ["domain 1 (linux) vcpu 0 crashed: access to guest-physical 0xfee00", "memory: all "])
-      expectExit(result, .domainFailed)
+      expectLines(result, [
+        "printk: console [hvc0] enabled",
+        "Xen: using vcpuop timer interface",
+        "Run /init as init process",
+        "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
+        "(d1) swiftvisor-initramfs: cpus: \(vcpus)",
+        "domain 1 (linux): every vcpu is down: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "memory: all ",
+      ])
+      expectExit(result, .clean)
     }
   }
 }

@@ -76,6 +76,10 @@ public final class VCPU: @unchecked Sendable {
   public var pollPorts: [UInt32] = []
   public let pollWake = Atomic<Bool>(false)
 
+  /// The virtual local APIC (x2APIC mode), and the lock other pcpus take to post an IPI.
+  public var lapic = LocalAPICRegisters()
+  public let lapicLock = SpinLock()
+
   /// Accounting.
   public var exits: UInt64 = 0
   public var hypercalls: UInt64 = 0

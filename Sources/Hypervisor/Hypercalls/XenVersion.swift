@@ -6,10 +6,12 @@ enum XenVersion {
   static let minor: Int64 = 17
 
   /// XENFEAT_* bits that are really true of a PVH domain here: its page tables are its own
-  /// (writable_page_tables) and the hypervisor translates its physical addresses
-  /// (auto_translated_physmap). The callback vector and pvclock arrive with event channels and
-  /// time.
+  /// (writable_page_tables), the hypervisor translates its physical addresses
+  /// (auto_translated_physmap), events arrive on the vector set with HVM_PARAM_CALLBACK_IRQ
+  /// (hvm_callback_vector), and pvclock and the vcpu timers are there (hvm_safe_pvclock: Linux
+  /// then takes its clock and timers from Xen instead of calibrating against a PIT it lacks).
   static let features: UInt32 = XenABI.Feature.writablePageTables.submapBit | XenABI.Feature.autoTranslatedPhysmap.submapBit
+    | XenABI.Feature.hvmCallbackVector.submapBit | XenABI.Feature.hvmSafePVClock.submapBit
 
   static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
     // XENVER_version first: it is the null hypercall guests (and benchmarks) call most.

@@ -88,6 +88,33 @@ public enum ArchVCPU {
     registers[.rbx] = start.startInfo
   }
 
+  /// The state after INIT and STARTUP with vector `page`: real mode, CS = page << 8 (base
+  /// page << 12), IP 0, everything else at its reset value. With nested paging the guest runs
+  /// real mode directly; Linux's trampoline takes it to long mode from there.
+  public static func setRealModeStart(_ vcpu: VCPU, page: UInt8) {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    let segment = UInt64(page) << 12
+    vmcb.setSegment(.cs, VMCB.SegmentValue(selector: UInt16(page) << 8, attributes: 0x9B, limit: 0xFFFF, base: segment))
+    let data = VMCB.SegmentValue(selector: 0, attributes: 0x93, limit: 0xFFFF, base: 0)
+    for segment in [VMCB.Segment.ds, .es, .ss, .fs, .gs] { vmcb.setSegment(segment, data) }
+    vmcb.setSegment(.tr, VMCB.SegmentValue(selector: 0, attributes: 0x8B, limit: 0xFFFF, base: 0))
+    vmcb.setSegment(.ldtr, VMCB.SegmentValue(selector: 0, attributes: 0x82, limit: 0xFFFF, base: 0))
+    vmcb.setSegment(.gdtr, VMCB.SegmentValue(selector: 0, attributes: 0, limit: 0xFFFF, base: 0))
+    vmcb.setSegment(.idtr, VMCB.SegmentValue(selector: 0, attributes: 0, limit: 0xFFFF, base: 0))
+    vmcb.cr0 = 0x10                        // ET
+    vmcb.cr3 = 0
+    vmcb.cr4 = 0
+    vmcb.efer = SVM.eferSVME
+    vmcb.rflags = 0x2
+    vmcb.rip = 0
+    vmcb.rsp = 0
+    vmcb.rax = 0
+    let registers = GuestRegisters(vcpu)
+    for name in [GuestRegisters.Name.rbx, .rcx, .rdx, .rsi, .rdi, .rbp, .r8, .r9, .r10, .r11, .r12, .r13, .r14, .r15] {
+      registers[name] = 0
+    }
+  }
+
   /// Sets a 64-bit start state (VCPUOP_initialise with a 64-bit vcpu_hvm_context).
   public static func set64BitStart(_ vcpu: VCPU, rip: UInt64, rsp: UInt64, cr0: UInt64, cr3: UInt64, cr4: UInt64,
                                    efer: UInt64, rflags: UInt64, gprs: [(GuestRegisters.Name, UInt64)]) {

@@ -174,7 +174,7 @@ public enum DomainBuilder {
     startInfo += littleEndianBytes(UInt32(modules.count))                 // nr_modules
     startInfo += littleEndianBytes(modules.isEmpty ? UInt64(0) : moduleListAddress)
     startInfo += littleEndianBytes(commandLineAddress)
-    startInfo += littleEndianBytes(UInt64(0))                             // rsdp_paddr: no ACPI yet
+    startInfo += littleEndianBytes(GuestACPITables.rsdpAddress)           // rsdp_paddr
     startInfo += littleEndianBytes(memoryMapAddress)
     startInfo += littleEndianBytes(UInt32(map.count))
     startInfo += littleEndianBytes(UInt32(0))
@@ -187,6 +187,9 @@ public enum DomainBuilder {
     for entry in map {
       memoryMapBytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size)
       memoryMapBytes += littleEndianBytes(entry.type) + littleEndianBytes(UInt32(0))
+    }
+    guard memory.write(GuestACPITables.build(vcpus: config.vcpus), at: GuestACPITables.base) else {
+      return fail(domain, "cannot write the ACPI tables")
     }
     guard memory.write(startInfo, at: startInfoAddress), memory.write(moduleList, at: moduleListAddress),
           memory.write(memoryMapBytes, at: memoryMapAddress), memory.write(cmdline + [0], at: commandLineAddress)

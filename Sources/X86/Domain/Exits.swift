@@ -49,7 +49,7 @@ enum Exits {
         return .down
       }
       // An upcall already pending ends the halt at once (Xen's hvm_hlt does the same).
-      if Events.upcallVector(for: vcpu) != nil { return .resume }
+      if Upcall.pending(vcpu) { return .resume }
       return .block
     case ExitCode.vmmcall:
       return hypercall(vcpu, vmcb, on: pcpu)

@@ -50,7 +50,9 @@ enum MSRs {
   static func read(_ msr: UInt32, _ vcpu: VCPU, _ vmcb: VMCB) -> UInt64? {
     switch msr {
     case tsc: return CPU.rdtsc() &+ vmcb.read64(VMCB.Control.tscOffset)
-    case apicBase: return 0xFEE0_0000 | (1 << 11) | (vcpu.id == 0 ? 1 << 8 : 0)
+    // Enabled (bit 11) in x2APIC mode (EXTD, bit 10) from the start: the guest never needs
+    // the MMIO page (Linux: "x2apic: enabled by BIOS").
+    case apicBase: return 0xFEE0_0000 | (1 << 11) | (1 << 10) | (vcpu.id == 0 ? 1 << 8 : 0)
     case mtrrCapabilities: return 0x508            // 8 variable ranges, fixed ranges, write-combining
     case miscEnable: return 1                      // fast strings
     case pat: return vmcb.read64(VMCB.Save.guestPAT)
@@ -59,6 +61,7 @@ enum MSRs {
     case xenHypercallPage: return 0
     default:
       if let slot = mtrrSlot(msr) { return vcpu.archMSRs[slot] }
+      if VirtualLAPIC.msrs.contains(msr) { return VirtualLAPIC.read(msr, vcpu) }
       return nil
     }
   }
@@ -79,7 +82,8 @@ enum MSRs {
       vmcb.write64(VMCB.Save.guestPAT, value)
       return true
     case apicBase:
-      return value & ~UInt64(0xFFF) == 0xFEE0_0000    // moving the APIC is not supported
+      // Moving the APIC, disabling it or leaving x2APIC mode is not supported: #GP.
+      return value & ~UInt64(0x100) == 0xFEE0_0000 | (1 << 11) | (1 << 10)
     case miscEnable, hwcr:
       return true                                     // ignored, as Xen does for guests
     case xenHypercallPage:
@@ -89,6 +93,7 @@ enum MSRs {
       return true
     default:
       if let slot = mtrrSlot(msr) { vcpu.archMSRs[slot] = value; return true }
+      if VirtualLAPIC.msrs.contains(msr) { return VirtualLAPIC.write(msr, value, vcpu) }
       return false
     }
   }

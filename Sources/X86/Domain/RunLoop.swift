@@ -147,7 +147,7 @@ public enum RunLoop {
   /// it is marked blocked: from here on, every event finds it blocked and wakes it.
   static func block(_ vcpu: VCPU, _ policy: any SchedulerPolicy) {
     policy.sleep(vcpu, as: .blocked)
-    if Events.upcallVector(for: vcpu) != nil || vcpu.pollWake.load(ordering: .acquiring) {
+    if Upcall.pending(vcpu) || vcpu.pollWake.load(ordering: .acquiring) {
       policy.unblock(vcpu)
     }
   }

@@ -24,11 +24,17 @@ enum Upcall {
     let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
     let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
     var wantWindow = false
-    if let vector = Events.upcallVector(for: vcpu) {
+    // The callback vector and the virtual LAPIC's best request compete by vector number (the
+    // priority class), as they would in one APIC.
+    let upcall = Events.upcallVector(for: vcpu).map { Int($0) }
+    let lapic = VirtualLAPIC.deliverable(vcpu)
+    let vector = max(upcall ?? -1, lapic ?? -1)
+    if vector >= 0 {
       let injecting = vmcb.read64(VMCB.Control.eventInjection) & (1 << 31) != 0
       let shadow = vmcb.read64(VMCB.Control.interruptShadow) & 1 != 0
       if !injecting && !shadow && vmcb.rflags & interruptFlag != 0 {
-        vmcb.inject(vector: vector, type: .externalInterrupt)
+        if vector == lapic && vector != upcall { VirtualLAPIC.accept(vector, vcpu) }
+        vmcb.inject(vector: UInt8(vector), type: .externalInterrupt)
       } else {
         wantWindow = true
       }
@@ -40,6 +46,11 @@ enum Upcall {
     let window = VMCB.Intercept1.virtualInterrupt
     let nextIntercepts = wantWindow ? intercepts | window : intercepts & ~window
     if nextIntercepts != intercepts { vmcb.write32(VMCB.Control.interceptMisc1, nextIntercepts) }
+  }
+
+  /// True if an interrupt waits for the vcpu (a halted or blocked vcpu must not sleep then).
+  static func pending(_ vcpu: VCPU) -> Bool {
+    Events.upcallVector(for: vcpu) != nil || VirtualLAPIC.deliverable(vcpu) != nil
   }
 
   /// Right after every #VMEXIT: what was injected at the last entry has been delivered, unless
