@@ -20,7 +20,7 @@ struct Visor: ParsableCommand {
         9   QEMU itself failed
         64  bad arguments
       """,
-    subcommands: [Build.self, Run.self, ISO.self, Bench.self])
+    subcommands: [Build.self, Run.self, DemoCommand.self, ISO.self, Bench.self])
 }
 
 // MARK: - Shared options

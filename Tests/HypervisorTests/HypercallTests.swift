@@ -264,8 +264,9 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     env.storeLE(UInt32.max, at: At.argument + UInt64(offset.submap))
     #expect(resultValue(call(env, .xenVersion, 6, At.argument)) == 0)
     #expect(env.loadLE(UInt32.self, at: At.argument + UInt64(offset.submapIndex)) == 0)
-    // writable_page_tables (0) and auto_translated_physmap (2): what a PVH domain here really has.
-    #expect(env.loadLE(UInt32.self, at: At.argument + UInt64(offset.submap)) == 0b101)
+    // writable_page_tables (0), auto_translated_physmap (2), hvm_callback_vector (8) and
+    // hvm_safe_pvclock (9): what a PVH domain here really has.
+    #expect(env.loadLE(UInt32.self, at: At.argument + UInt64(offset.submap)) == 0b11_0000_0101)
     env.storeLE(UInt32(1), at: At.argument + UInt64(offset.submapIndex))
     #expect(resultValue(call(env, .xenVersion, 6, At.argument)) == -22)   // one submap, as Xen
 

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import VisorKit
+
+struct DemoCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "demo",
+    abstract: "Boot the hypervisor with two Linux domains and a test guest, on an interactive console.",
+    discussion: """
+      Installs what is missing (scripts/setup), fetches Debian's kernel and builds the busybox \
+      initramfs (scripts/fetch-linux, cached in cache/linux), builds the image and guest-spin, \
+      then runs QEMU with the serial console on this terminal. Ctrl-A three times switches the \
+      console between domains.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let root = try image.build.builder().packageRoot
+      try runScript("scripts/setup", in: root)
+      let linux = try runScript("scripts/fetch-linux", in: root)
+      let files = linux.split(separator: "\n").map(String.init)
+      guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
+            let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
+        throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
+      }
+      let runner = try QEMURunner.locate()
+      let elf = try image.resolveImage()
+      let guestBuilder = ImageBuilder.forGuest("guest-spin", packageRoot: root)
+      note("building guest-spin: swift \(shellQuoted(guestBuilder.arguments))")
+      let guest = try guestBuilder.build()
+
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-demo-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      var paths: [String] = []
+      for domain in Demo.domains(kernel: kernel, initramfs: initramfs, guest: guest.path) {
+        let path = folder.appendingPathComponent("\(domain.name).cfg")
+        do { try domain.config.write(to: path, atomically: true, encoding: .utf8) }
+        catch { throw VisorError(.badConfig, "cannot write \(path.path)") }
+        paths.append(path.path)
+      }
+      let bundle = folder.appendingPathComponent("bundle.bin")
+      _ = try BundleMaker.make(configPaths: paths, output: bundle)
+
+      var configuration = RunConfiguration(kernel: elf.path)
+      configuration.smp = Demo.pcpus
+      configuration.memoryMiB = Demo.memoryMiB
+      configuration.initrd = bundle.path
+      configuration.timeout = nil
+      let arguments = QEMURunner.arguments(for: configuration)
+      note(Demo.banner)
+      note(shellQuoted([runner.qemuPath] + arguments))
+      // QEMU gets this terminal: its -serial stdio is the console, in both directions.
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: runner.qemuPath)
+      process.arguments = arguments
+      do { try process.run() } catch { throw VisorError(.qemuFailed, "cannot start \(runner.qemuPath): \(error)") }
+      process.waitUntilExit()
+      let exit = VisorExit.classify(qemuStatus: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal)
+      guard exit == .clean else { throw VisorError(exit, "the demo ended: \(exit.description)") }
+      note("every domain powered off; the hypervisor with them")
+    }
+  }
+
+  /// Runs a script of the package and returns its standard output (its standard error goes to
+  /// the terminal, so its progress shows).
+  @discardableResult
+  func runScript(_ script: String, in root: URL) throws(VisorError) -> String {
+    let process = Process()
+    process.executableURL = root.appendingPathComponent(script)
+    process.currentDirectoryURL = root
+    let output = Pipe()
+    process.standardOutput = output
+    do { try process.run() } catch { throw VisorError(.checkFailed, "cannot run \(script): \(error)") }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw VisorError(.checkFailed, "\(script) failed (status \(process.terminationStatus))") }
+    return String(decoding: data, as: UTF8.self)
+  }
+}
