@@ -130,7 +130,8 @@ extension SystemImage {
   /// bundle with `BundleMaker.make` (as `visor run` does), boots the image with the bundle as
   /// its initrd and returns how it ended. `input` is typed on the serial line as its lines appear.
   static func boot(
-    configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = []
+    configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = [],
+    memoryMiB: Int? = nil
   ) throws -> RunResult {
     let folder = try TemporaryFolder("swiftvisor-domains")
     defer { folder.remove() }
@@ -140,7 +141,7 @@ extension SystemImage {
     }
     let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
     _ = try BundleMaker.make(configPaths: paths, output: bundle)
-    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout, input: input)
+    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout, input: input, memoryMiB: memoryMiB)
   }
 
   /// Boots the image with a boot bundle already built (`BootBundle.build`), as its initrd.
@@ -152,11 +153,14 @@ extension SystemImage {
     return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout)
   }
 
-  /// Boots the image with `initrd` as its module.
+  /// Boots the image with `initrd` as its module (`memoryMiB`: the machine's memory, if not
+  /// `RunConfiguration`'s default).
   static func boot(
-    initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = []
+    initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = [],
+    memoryMiB: Int? = nil
   ) throws -> RunResult {
     var configuration = RunConfiguration(kernel: try path())
+    if let memoryMiB { configuration.memoryMiB = memoryMiB }
     configuration.smp = smp
     configuration.cmdline = cmdline
     configuration.timeout = timeout

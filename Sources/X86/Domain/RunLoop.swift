@@ -147,6 +147,10 @@ public enum RunLoop {
   /// it is marked blocked: from here on, every event finds it blocked and wakes it.
   static func block(_ vcpu: VCPU, _ policy: any SchedulerPolicy) {
     policy.sleep(vcpu, as: .blocked)
+    // A full fence: "blocked" must be visible to a waker before this vcpu reads what the waker
+    // wrote. x86 may let a load pass an earlier store (the store buffer); without the fence the
+    // waker can see "running" while this sees no event, and the vcpu sleeps through its wake-up.
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
     if Upcall.pending(vcpu) || vcpu.pollWake.load(ordering: .acquiring) {
       policy.unblock(vcpu)
     }

@@ -2,6 +2,7 @@
 import Hypervisor
 import XenABI
 import Support
+import Synchronization
 
 /// Event channels on x86 (docs/events.md, "The arch contract"): the guest's shared_info and
 /// vcpu_info pages are machine frames the hypervisor reaches through its identity map, so the
@@ -35,6 +36,9 @@ public final class X86EventPlatform: EventPlatform {
   /// guest mode on another pcpu is forced out by an IPI, and the upcall is injected when it
   /// re-enters. On this pcpu nothing is needed: it re-enters after the current exit.
   public func kick(_ vcpu: VCPU) {
+    // The event (pending bit, IRR, poll flag) is written: make it visible before reading the
+    // state, the mirror of the fence in RunLoop.block.
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
     switch vcpu.runState {
     case .blocked:
       unsafe Scheduler.policy?.unblock(vcpu)

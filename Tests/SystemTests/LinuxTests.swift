@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+import VisorKit
+
+extension Serialized {
+  /// Debian's cloud kernel (scripts/fetch-linux) as a PVH domain: it prints its early log through
+  /// earlyprintk=xen (console_io), finds the ACPI tables and the x2APIC, switches to hvc0 (the
+  /// console ring), takes its clock and timer from Xen and runs the initramfs's /init (busybox).
+  /// With `swiftvisor.auto` on its command line /init prints a banner and powers off (every cpu
+  /// ends in `cli; hlt`, so the domain ends cleanly); without it, /init runs a shell on hvc0,
+  /// which these tests drive through the serial input (docs/linux-guests.md).
+  @Suite("Linux") struct Linux {
+    static let variable = "SWIFTVISOR_LINUX"
+
+    /// The folder scripts/fetch-linux fills (vmlinuz, initrd.cpio).
+    static func folder() throws -> String {
+      guard let folder = ProcessInfo.processInfo.environment[variable], !folder.isEmpty else {
+        throw SystemImage.Missing(description: "\(variable) is not set: run scripts/fetch-linux and export its folder (scripts/test does both)")
+      }
+      return folder
+    }
+
+    /// The xl.cfg of a Linux domain; `ramdisk: false` boots the kernel without the initramfs.
+    static func config(name: String = "linux", memory: Int = 256, vcpus: Int, cmdline: String, ramdisk: Bool = true) throws -> String {
+      let folder = try folder()
+      var text = """
+        name = "\(name)"
+        type = "pvh"
+        memory = \(memory)
+        vcpus = \(vcpus)
+        kernel = "\(folder)/vmlinuz"
+        cmdline = "\(cmdline)"
+
+        """
+      if ramdisk { text += "ramdisk = \"\(folder)/initrd.cpio\"\n" }
+      return text
+    }
+
+    /// The first line of the shell's prompt (the initramfs's PS1: this line, then "# ").
+    static let prompt = "(d1) swiftvisor:linux /"
+
+    @Test("Debian's kernel boots as a PVH domain to its /init and powers off", arguments: [1, 2])
+    func debianKernelBoots(vcpus: Int) throws {
+      let config = try Self.config(vcpus: vcpus, cmdline: "earlyprintk=xen console=hvc0 loglevel=8 swiftvisor.auto")
+      let result = try SystemImage.boot(configs: [config], smp: vcpus, timeout: 300)
+      expectLines(result, [
+        "(d1) [    0.000000] Linux version 6.1",
+        "(d1) [    0.000000] Command line: earlyprintk=xen console=hvc0 loglevel=8 swiftvisor.auto",
+        "(d1) [    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable",
+        "(d1) [    0.000000] Hypervisor detected: Xen HVM",
+        "(d1) [    0.000000] Xen version 4.17.",
+        "RAMDISK: [mem ",
+      ])
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      expectLines(result, [
+        "printk: console [hvc0] enabled",
+        "Xen: using vcpuop timer interface",
+        "Run /init as init process",
+        "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
+        "(d1) swiftvisor-initramfs: cpus: \(vcpus)",
+        "domain 1 (linux): every vcpu is down: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "memory: all ",
+      ])
+      expectExit(result, .clean)
+    }
+
+    /// The `(d1)` lines after the shell's echo of `command` ("# command") up to the next prompt:
+    /// what the command printed. Nil if the echo is not there.
+    static func answer(to command: String, in result: RunResult) -> [String]? {
+      let lines = result.lines.map(\.text).filter { $0.hasPrefix("(d1) ") }.map { String($0.dropFirst(5)) }
+      guard let echo = lines.firstIndex(where: { $0.hasPrefix("# ") && $0.hasSuffix(command) }) else { return nil }
+      let rest = lines[(echo + 1)...]
+      let end = rest.firstIndex { $0.hasPrefix("swiftvisor:linux ") } ?? rest.endIndex
+      return rest[..<end].filter { !$0.isEmpty }
+    }
+
+    @Test("A busybox shell on hvc0, 2 vcpus: typed commands answer through the console ring, poweroff -f ends the run")
+    func interactiveShell() throws {
+      let commands = ["cat /proc/cpuinfo | grep -c processor", "uname -r", "dmesg | grep -i xen", "poweroff -f"]
+      // Each command once the prompt (a whole line, then "# ") is back.
+      let input = commands.map { SerialInput.after(Self.prompt, send: $0 + "\n") }
+      let config = try Self.config(vcpus: 2, cmdline: "console=hvc0 loglevel=4")
+      let result = try SystemImage.boot(configs: [config], smp: 2, timeout: 300, input: input)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      expectLines(result, [
+        "console input: domain 1 (linux) (Ctrl-A three times to switch)",
+        "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
+        "(d1) swiftvisor-initramfs: cpus: 2",
+        "(d1) swiftvisor-initramfs: shell on hvc0",
+        Self.prompt,
+        "domain 1 (linux): every vcpu is down: poweroff",
+        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+      ])
+      #expect(
+        result.inputTimes.count == input.count,
+        "only \(result.inputTimes.count) of \(input.count) commands were typed\n\(context(result))")
+      #expect(Self.answer(to: commands[0], in: result) == ["2"], "\(context(result))")
+      let release = Self.answer(to: commands[1], in: result) ?? []
+      #expect(
+        release.count == 1 && release[0].hasPrefix("6.1.") && release[0].hasSuffix("-cloud-amd64"),
+        "uname -r answered \(release)\n\(context(result))")
+      let xen = Self.answer(to: commands[2], in: result) ?? []
+      #expect(xen.contains { $0.contains("Hypervisor detected: Xen HVM") }, "dmesg | grep -i xen answered \(xen)\n\(context(result))")
+      #expect(xen.contains { $0.contains("Xen version 4.17") }, "dmesg | grep -i xen answered \(xen)\n\(context(result))")
+      #expect(!result.contains("the shell exited"), "poweroff -f should end the domain from the shell\n\(context(result))")
+      expectExit(result, .clean)
+    }
+
+    @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off")
+    func twoLinuxDomainsAndSpin() throws {
+      let configs = [
+        try Self.config(name: "linux2", memory: 192, vcpus: 2, cmdline: "console=hvc0 loglevel=4 swiftvisor.auto"),
+        try Self.config(name: "linux1", memory: 192, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.auto"),
+        try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300, memoryMiB: 768)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      expectLines(result, [
+        "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
+        "(d1) swiftvisor-initramfs: cpus: 2",
+        "(d2) swiftvisor-initramfs: hello from busybox on 6.1",
+        "(d2) swiftvisor-initramfs: cpus: 1",
+        "(d3) guest-spin: iterations 2000000",
+        "(d3) guest-spin: done",
+        "domain 1 (linux2): every vcpu is down: poweroff",
+        "domain 2 (linux1): every vcpu is down: poweroff",
+        "domain 3 (spin): shutdown: poweroff",
+        "all domains have ended: 3 built, 3 powered off cleanly, 0 did not",
+      ])
+      expectExit(result, .clean)
+    }
+
+    /// Without an initramfs and with a root device that does not exist, the kernel panics
+    /// ("VFS: Unable to mount root fs"). Xen's panic notifier in Linux turns the panic's endless
+    /// wait into an immediate end: SCHEDOP_shutdown(SHUTDOWN_crash) right after the panic report
+    /// (no "Rebooting in" countdown, no triple fault). That domain ends with reason crash; the
+    /// other one runs on, and the run ends with the failed-domain status.
+    @Test("A Linux guest that panics (no root file system) ends alone with SCHEDOP_shutdown(crash); guest-hello beside it finishes")
+    func panicEndsAlone() throws {
+      let configs = [
+        try Self.config(name: "panic", memory: 192, vcpus: 1, cmdline: "console=hvc0 root=/dev/nonexistent", ramdisk: false),
+        try SystemGuests.config(name: "bystander", guest: "guest-hello"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300)
+      expectLines(result, [
+        "VFS: Cannot open root device \"nonexistent\"",
+        "Kernel panic - not syncing: VFS: Unable to mount root fs",
+        "(d2) guest-hello: done",
+        "domain 2 (bystander): shutdown: poweroff",
+        "domain 1 (panic): shutdown: crash",
+        "all domains have ended: 2 built, 1 powered off cleanly, 1 did not",
+        "memory: all ",
+        "poweroff: with the failed-domain status",
+      ])
+      #expect(
+        result.lines(containing: "Kernel panic - not syncing").allSatisfy { $0.hasPrefix("(d1) ") },
+        "only domain 1 panics\n\(context(result))")
+      // The guest asked to end (a shutdown hypercall); the hypervisor did not have to end it.
+      #expect(!result.contains("crashed:"), "the domain should end by its own hypercall, not be crashed\n\(context(result))")
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      expectExit(result, .domainFailed)
+    }
+  }
+}
