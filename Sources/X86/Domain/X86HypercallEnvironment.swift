@@ -49,12 +49,13 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     guard !isPinned(gfn) else { return false }
     let gpa = gfn << 12
     if npt.translate(gpa) == nil { return true }
-    guard npt.splitLarge(covering: gpa), let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }
-    if owned {
-      // A page that was part of a split 2 MiB block cannot be freed alone; it stays with the
-      // domain until destroy (still counted), which is correct if wasteful.
-      if (try? Frames.free(machine)) != nil { vcpu.domain.framesInUse -= 1 }
-    }
+    guard npt.splitLarge(covering: gpa) else { return false }
+    // The first page of a split 2 MiB block carries the whole block's ownership: freeing it
+    // would free all 512 pages while 511 stay mapped in this guest (and then go to others).
+    // Refused; the other pages of the block can go (they stay the domain's until destroy).
+    guard !npt.headsSplitBlock(gpa) else { return false }
+    guard let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }
+    if owned, (try? Frames.free(machine)) != nil { vcpu.domain.framesInUse -= 1 }
     flushGuestTLBs()
     return true
   }

@@ -77,6 +77,13 @@ public struct NestedPageTable {
     return (entry & Self.addressMask, entry & Self.owned != 0)
   }
 
+  /// True if the small leaf at `gpa` is the first page of a split 2 MiB block: the one that
+  /// carries the block's ownership, so unmapping it alone would lose (or free) all 512 pages.
+  public func headsSplitBlock(_ gpa: UInt64) -> Bool {
+    guard let slot = entryAddress(gpa, level: 0, create: false), let entry = PhysicalMemory.read64(slot) else { return false }
+    return entry & Self.present != 0 && entry & Self.blockHead != 0
+  }
+
   /// Splits the 2 MiB leaf covering `gpa` into 512 small leaves mapping the same frames (so one
   /// 4 KiB page inside it can be replaced). The large block stays one allocation: only the first
   /// small leaf carries `owned`, so destroy frees the block once.
