@@ -104,6 +104,7 @@ ap_real_mode:
         mov     %ax, %ds
         lgdtl   TRAMPOLINE_ADDR(ap_gdt_ptr)
         mov     %cr0, %eax
+        and     $~0x60000000, %eax      // CD | NW: an AP leaves reset with its caches disabled
         or      $FS_CR0_PE, %eax
         mov     %eax, %cr0
         ljmpl   $GDT_CODE32, $TRAMPOLINE_ADDR(ap_protected_mode)
