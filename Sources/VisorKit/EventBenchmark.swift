@@ -43,12 +43,6 @@ public enum EventBenchmark {
     public init() {}
   }
 
-  /// The number after `marker` in the first line containing it.
-  static func number(after marker: String, in lines: [String]) -> Double? {
-    guard let line = lines.first(where: { $0.contains(marker) }), let range = line.range(of: marker) else { return nil }
-    return Double(line[range.upperBound...].prefix { $0.isNumber })
-  }
-
   /// Reads one scenario's console into `figures`; false if a figure is missing.
   public static func read(_ scenario: Scenario, lines: [String], into figures: inout Figures) -> Bool {
     var wanted: [(String, String)] = []
@@ -63,7 +57,7 @@ public enum EventBenchmark {
     }
     for (marker, key) in wanted {
       let source = scenario.name == "timer" ? lines.filter { $0.contains("late by min ") } : lines
-      guard let value = number(after: marker, in: source) else { return false }
+      guard let value = ConsoleFigures.number(after: marker, in: source) else { return false }
       figures.values["\(scenario.name).\(key)"] = value
     }
     return true

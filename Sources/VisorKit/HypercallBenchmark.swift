@@ -30,11 +30,7 @@ public enum HypercallBenchmark {
 
   /// Reads one run's figures from the console, or nil if a line is missing.
   public static func sample(from lines: [String]) -> Sample? {
-    func number(after marker: String) -> Double? {
-      guard let line = lines.first(where: { $0.contains(marker) }) else { return nil }
-      let rest = line[line.range(of: marker)!.upperBound...]
-      return Double(rest.prefix { $0.isNumber })
-    }
+    func number(after marker: String) -> Double? { ConsoleFigures.number(after: marker, in: lines) }
     guard let floor = number(after: "bare VMRUN/#VMEXIT round trip median "),
           let hypercall = number(after: "bench: hypercall median "),
           let cpuid = number(after: "bench: cpuid median ") else { return nil }

@@ -171,7 +171,7 @@ public enum RunLoop {
     pcpu.preemptionTimer = nil
     pcpu.preemptionDeadline = deadline
     guard deadline != .max else { return }
-    pcpu.preemptionTimer = Timers.add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: deadline), .preemptionCheck)
+    pcpu.preemptionTimer = Timers.add(atSystemTime: deadline, .preemptionCheck)
   }
 
   /// VCPUOP_down: the vcpu stays initialised and waits for VCPUOP_up. When the last vcpu of a

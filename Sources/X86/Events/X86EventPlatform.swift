@@ -64,7 +64,7 @@ public final class X86TimePlatform: TimePlatform {
     }
     guard deadline != .max else { return }
     let argument = UInt64(vcpu.domain.id) << 32 | UInt64(UInt32(vcpu.id))
-    let id = Timers.add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: deadline), .call(Self.fire, argument))
+    let id = Timers.add(atSystemTime: deadline, .call(Self.fire, argument))
     vcpu.armedTimerPCPU = CPU.current
     vcpu.armedTimerID = id.raw
   }

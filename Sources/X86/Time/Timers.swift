@@ -41,6 +41,12 @@ public enum Timers {
     return id
   }
 
+  /// Adds a timer on this pcpu for hypervisor system time `nanoseconds` (interrupts must be off).
+  @discardableResult
+  public static func add(atSystemTime nanoseconds: UInt64, _ event: TimerEvent) -> TimerID {
+    add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: nanoseconds), event)
+  }
+
   /// Cancels a timer on any pcpu (a vcpu's timer armed where it ran before). The target's
   /// hardware timer is left as it is: at worst it fires once for nothing.
   public static func cancel(_ id: TimerID, on cpu: PerCPU) {
