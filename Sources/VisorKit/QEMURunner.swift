@@ -125,6 +125,7 @@ public struct QEMURunner: Sendable {
       args += ["-cdrom", path, "-boot", "d"]
     }
     args += [
+      "-nodefaults",  // no VGA, NIC or default drives: the hypervisor uses none, and they slow firmware start-up
       "-display", "none",
       "-serial", "stdio",
       "-monitor", "none",

@@ -166,11 +166,59 @@ extension SystemImage {
     configuration.timeout = timeout
     configuration.initrd = initrd
     configuration.input = input
+    return try runOnceMore(configuration)
+  }
+
+  /// Boots without the retries of `boot`: for the test that reproduces the known issue itself.
+  static func run(configs: [String], smp: Int, timeout: Double = 120) throws -> RunResult {
+    let folder = try TemporaryFolder("swiftvisor-domains")
+    defer { folder.remove() }
+    var paths: [String] = []
+    for (index, text) in configs.enumerated() {
+      paths.append(try folder.write("domain\(index).cfg", text))
+    }
+    let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
+    _ = try BundleMaker.make(configPaths: paths, output: bundle)
+    var configuration = RunConfiguration(kernel: try path())
+    configuration.smp = smp
+    configuration.timeout = timeout
+    configuration.initrd = bundle.path
     return try QEMURunner.locate().run(configuration)
+  }
+
+  /// Runs `configuration`, and again (at most twice more) while a run ends with the known
+  /// page-walk fault.
+  static func runOnceMore(_ configuration: RunConfiguration) throws -> RunResult {
+    let runner = try QEMURunner.locate()
+    var result = try runner.run(configuration)
+    // The known issue of docs/known-issues.md: at most two more runs, each said on stderr.
+    for _ in 0..<2 {
+      guard let signature = result.worldSwitchWalkFault else { break }
+      FileHandle.standardError.write(Data("known issue (docs/known-issues.md), run once more: \(signature)\n".utf8))
+      result = try runner.run(configuration)
+    }
+    return result
   }
 }
 
 extension RunResult {
+  /// The known page-walk fault after a world switch (docs/known-issues.md), or nil: the whole
+  /// machine stopped without a report, or a guest triple-faulted because it could not read its
+  /// own IDT (CR2 inside the IDT, which no test guest provokes on purpose).
+  var worldSwitchWalkFault: String? {
+    if exit == .noExitCode { return "the machine triple-faulted without a crash report" }
+    for line in lines.map(\.text) where line.contains("IDTR=0x") && line.contains("CR2=0x") {
+      func value(after key: String, until end: Character) -> UInt64? {
+        guard let start = line.range(of: key)?.upperBound else { return nil }
+        return UInt64(line[start...].prefix { $0 != end && $0 != " " }, radix: 16)
+      }
+      guard let base = value(after: "IDTR=0x", until: "/"), let limit = value(after: "/0x", until: " "),
+            let cr2 = value(after: "CR2=0x", until: " "), limit > 0 else { continue }
+      if cr2 >= base && cr2 <= base &+ limit { return "a guest could not read its own IDT (\(line.trimmingCharacters(in: .whitespaces)))" }
+    }
+    return nil
+  }
+
   /// The console lines containing `text`, in order.
   func lines(containing text: String) -> [String] {
     lines.map(\.text).filter { $0.contains(text) }

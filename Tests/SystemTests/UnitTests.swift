@@ -64,7 +64,7 @@ import Testing
     #expect(args == [
       "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35", "-smp", "2", "-m", "512M",
       "-kernel", "/img",
-      "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+      "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
     ] + isaDebugExit)
   }
 

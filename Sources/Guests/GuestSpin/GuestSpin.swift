@@ -6,6 +6,9 @@
 /// spins until system time T ms (the hypervisor's clock, read through pvclock) and counts the
 /// rounds it completed between F and T, so several hogs started at different moments measure
 /// the same window. It prints "guest-spin: window F-T ms: rounds R" and powers off.
+///
+/// With `port_reads=N` or `cpuid_calls=N` it only exits, N times (I/O reads of port 0x42, or
+/// CPUID), and powers off: the reproducer of docs/known-issues.md.
 @main
 struct GuestSpin {
   static func main() {
@@ -26,6 +29,15 @@ func run() -> Never {
   let from = StartInfo.options.integer("from_ms", default: -1)
   let until = StartInfo.options.integer("until_ms", default: -1)
   if from >= 0 && until > from { window(from: UInt64(from) * 1_000_000, until: UInt64(until) * 1_000_000) }
+  let portReads = StartInfo.options.integer("port_reads", default: 0)
+  if portReads > 0 { readPorts(portReads) }
+  let cpuidCalls = StartInfo.options.integer("cpuid_calls", default: 0)
+  if cpuidCalls > 0 {
+    var sum: UInt32 = 0
+    for _ in 0..<cpuidCalls { sum &+= CPU.cpuid(0).eax }
+    Console.print("guest-spin: cpuid calls done (\(sum))")
+    Xen.shutdown(.poweroff)
+  }
   let iterations = StartInfo.options.integer("iterations", default: 200_000)
   Console.print("guest-spin: iterations \(iterations)")
   let start = CPU.rdtsc()
@@ -52,6 +64,21 @@ func run() -> Never {
   let cycles = CPU.rdtsc() &- start
   Console.print("guest-spin: checksum \(hex(x)), \(yields) yields, \(cycles) cycles")
   Console.print("guest-spin: done")
+  Xen.shutdown(.poweroff)
+}
+
+/// `port_reads=N`: N reads of port 0x42 (the PIT's channel 2, which PVH domains do not have),
+/// each an I/O exit: an exit storm like the port probing of a Linux boot (docs/known-issues.md).
+func readPorts(_ count: Int) -> Never {
+  Console.print("guest-spin: \(count) port reads")
+  var ones = 0
+  for i in 0..<count {
+    if gs_inb(0x42) == 0xFF { ones += 1 }
+    if count >= 5 && (i + 1) % (count / 5) == 0 && i + 1 < count {
+      Console.print("guest-spin: progress \((i + 1) / (count / 5))/5")
+    }
+  }
+  Console.print("guest-spin: port reads done, \(ones) of \(count) read all ones")
   Xen.shutdown(.poweroff)
 }
 

@@ -45,6 +45,9 @@ public final class VCPU: @unchecked Sendable {
   /// (a vcpu that moves to another pcpu must flush its ASID there).
   public var asid: UInt32 = 0
   public var lastPCPU: Int = -1
+  /// The pcpu in guest mode with this vcpu right now, or -1. Claimed around every VMRUN: two
+  /// pcpus running one vcpu at once would corrupt it, so a second claim is a hypervisor bug.
+  public let inGuestOn = Atomic<Int>(-1)
   public var needsTLBFlush = true
   /// Model-specific registers the arch layer keeps as plain storage (MTRRs on x86).
   public var archMSRs: [UInt64] = []

@@ -81,7 +81,13 @@ public enum RunLoop {
       armPreemption(at: policy.deadline(pcpu: pcpu.index), on: pcpu)
       vmcb.write8(VMCB.Control.tlbControl, vcpu.needsTLBFlush ? 1 : 0)
       vcpu.needsTLBFlush = false
+      let other = vcpu.inGuestOn.exchange(pcpu.index, ordering: .acquiringAndReleasing)
+      if other != -1 {
+        Log.error("domain \(vcpu.domain.id) vcpu \(vcpu.id) entered on pcpu \(pcpu.index) while in guest mode on pcpu \(other)")
+        CrashReport.panic("a vcpu was run on two pcpus at once")
+      }
       hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
+      vcpu.inGuestOn.store(-1, ordering: .releasing)
       hv_interrupt_window()              // host interrupts that arrived meanwhile run now
       vcpu.exits += 1
       Upcall.afterExit(vmcb)
