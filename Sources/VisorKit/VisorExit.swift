@@ -91,7 +91,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case .buildFailed: "the image build failed"
     case .noExitCode: "QEMU stopped without a hypervisor exit code (triple fault?)"
     case .qemuFailed: "QEMU failed (see its error above)"
-    case .domainFailed: "not every domain powered off cleanly (see the domain messages above)"
+    case .domainFailed: "not every domain ended cleanly (see the domain messages above)"
     case .badConfig: "a domain configuration is unusable"
     case .usage: "bad arguments"
     }

@@ -87,6 +87,13 @@ private let minimal = """
     #expect(config.cpus == bytes("0-3,^1"))
     #expect(config.weight == 512)
     #expect(config.cap == 50)
+    // Each shutdown reason picks its key's action; the reasons without a key are destroyed.
+    #expect(config.action(after: .poweroff) == .preserve)
+    #expect(config.action(after: .reboot) == .destroy)
+    #expect(config.action(after: .crash) == .restart)
+    #expect(config.action(after: .watchdog) == .destroy)
+    #expect(config.action(after: .suspend) == .destroy)
+    #expect(config.action(after: .softReset) == .destroy)
   }
 
   @Test func escapesAndCRLF() throws {

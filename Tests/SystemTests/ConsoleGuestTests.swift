@@ -70,7 +70,7 @@ extension Serialized {
         "(d1) guest-console: waiting for input (line 2 of 2)",
         "(d1) guest-console: done",
         "domain 1 (console): shutdown: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectNoFailure(result)
@@ -122,7 +122,7 @@ extension Serialized {
         "(d2) guest-console: done",
         "domain 1 (first): shutdown: poweroff",
         "domain 2 (second): shutdown: poweroff",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectNoFailure(result)

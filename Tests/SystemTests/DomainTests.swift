@@ -38,7 +38,7 @@ extension Serialized {
         "(d1) guest-hello: done",
         "domain 1 (hello): shutdown: poweroff",
         "domain 1 (hello): destroyed, ",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       // Time through shared_info (pvclock) is sane and advances; the wallclock is set.
@@ -74,7 +74,7 @@ extension Serialized {
           "domain \(id) (\(name)): shutdown: poweroff",
         ]
       }
-      expected += ["all domains have ended: 3 built, 3 powered off cleanly, 0 did not", "poweroff: clean"]
+      expected += ["all domains have ended: 3 built, 3 ended cleanly, 0 did not", "poweroff: clean"]
       expectLines(result, expected)
       #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
       expectAllFramesReturned(result)
@@ -96,7 +96,7 @@ extension Serialized {
         "(d2) hello from guest-hello",
         "(d2) guest-hello: done",
         "domain 2 (hello): shutdown: poweroff",
-        "all domains have ended: 2 built, 1 powered off cleanly, 1 did not",
+        "all domains have ended: 2 built, 1 ended cleanly, 1 did not",
         "poweroff: with the failed-domain status",
       ])
       #expect(!result.contains("guest-triple: still alive"), "the triple fault did not happen\n\(context(result))")
@@ -139,7 +139,7 @@ extension Serialized {
       expectBadChecksPass(result, domain: 1)
       expectLines(result, [
         "domain 1 (bad): shutdown: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectAllFramesReturned(result)
@@ -161,7 +161,7 @@ extension Serialized {
         "(d2) guest-hello: done",
         "domain 1 (bad): shutdown: poweroff",
         "domain 2 (hello): shutdown: poweroff",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectAllFramesReturned(result)
@@ -183,7 +183,7 @@ extension Serialized {
       expectLines(result, [
         "(d1) guest-spin: port reads done, 200000 of 200000 read all ones",
         "(d2) guest-spin: port reads done, 200000 of 200000 read all ones",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
       ])
       expectExit(result, .clean)
     }
@@ -209,7 +209,7 @@ extension Serialized {
         "(d2) guest-spin: done",
         "domain 1 (memop): shutdown: poweroff",
         "domain 2 (spin): shutdown: poweroff",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
@@ -285,7 +285,7 @@ extension Serialized {
         #expect(loopIndex < firstGuestLine, "a domain ran before the build loop ended\n\(context(result))")
       }
       expectLines(result, [
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectAllFramesReturned(result)
@@ -310,7 +310,7 @@ extension Serialized {
         "hello from guest-hello",
         "guest-hello: done",
         "(hello): shutdown: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not; 1 could not be built",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not; 1 could not be built",
         "poweroff: with the failed-domain status",
       ])
       expectAllFramesReturned(result)

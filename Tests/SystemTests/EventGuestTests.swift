@@ -42,7 +42,7 @@ extension Serialized {
         "(d1) guest-timer: VIRQ_TIMER on port ",
         "(d1) guest-timer: lateness ok 20 timers, late by min ",
         "domain 1 (timer): shutdown: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectCleanHypervisor(result)
@@ -66,7 +66,7 @@ extension Serialized {
         "(d2) guest-pingpong: done",
         "domain 1 (ping): shutdown: poweroff",
         "domain 2 (pong): shutdown: poweroff",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
@@ -88,7 +88,7 @@ extension Serialized {
       expectLines(result, [
         "(d1) guest-ipi: rounds ok 100 rounds, mean-rtt-ns ",
         "domain 1 (ipi): shutdown: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       expectCleanHypervisor(result)
@@ -111,7 +111,7 @@ extension Serialized {
         "(d2) guest-hello: done",
         "domain 1 (flood): shutdown: poweroff",
         "domain 2 (hello): shutdown: poweroff",
-        "all domains have ended: 2 built, 2 powered off cleanly, 0 did not",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
       ])
       let fill = result.lines(containing: "(d1) guest-flood: alloc_unbound gave ")

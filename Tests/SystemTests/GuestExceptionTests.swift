@@ -22,7 +22,7 @@ extension Serialized {
         "domain 1 (victim): shutdown: crash",
         "(d2) guest-hello: done",
         "domain 2 (bystander): shutdown: poweroff",
-        "all domains have ended: 2 built, 1 powered off cleanly, 1 did not",
+        "all domains have ended: 2 built, 1 ended cleanly, 1 did not",
       ])
       #expect(!result.contains("(d1) guest-hello: done"), "the guest went on after the exception\n\(context(result))")
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")

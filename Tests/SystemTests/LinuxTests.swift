@@ -59,7 +59,7 @@ extension Serialized {
         "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
         "(d1) swiftvisor-initramfs: cpus: \(vcpus)",
         "domain 1 (linux): every vcpu is down: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
         "memory: all ",
       ])
       expectExit(result, .clean)
@@ -90,7 +90,7 @@ extension Serialized {
         "(d1) swiftvisor-initramfs: shell on hvc0",
         Self.prompt,
         "domain 1 (linux): every vcpu is down: poweroff",
-        "all domains have ended: 1 built, 1 powered off cleanly, 0 did not",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
       ])
       #expect(
         result.inputTimes.count == input.count,
@@ -129,7 +129,7 @@ extension Serialized {
         "domain 1 (linux2): every vcpu is down: poweroff",
         "domain 2 (linux1): every vcpu is down: poweroff",
         "domain 3 (spin): shutdown: poweroff",
-        "all domains have ended: 3 built, 3 powered off cleanly, 0 did not",
+        "all domains have ended: 3 built, 3 ended cleanly, 0 did not",
       ])
       expectExit(result, .clean)
     }
@@ -152,7 +152,7 @@ extension Serialized {
         "(d2) guest-hello: done",
         "domain 2 (bystander): shutdown: poweroff",
         "domain 1 (panic): shutdown: crash",
-        "all domains have ended: 2 built, 1 powered off cleanly, 1 did not",
+        "all domains have ended: 2 built, 1 ended cleanly, 1 did not",
         "memory: all ",
         "poweroff: with the failed-domain status",
       ])

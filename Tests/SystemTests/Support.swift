@@ -87,7 +87,8 @@ enum SystemGuests {
 
   /// The text of an xl.cfg for one PVH domain running `guest`.
   static func config(
-    name: String, guest: String, memory: Int = 32, maxmem: Int? = nil, vcpus: Int = 1, cmdline: String? = nil
+    name: String, guest: String, memory: Int = 32, maxmem: Int? = nil, vcpus: Int = 1, cmdline: String? = nil,
+    extra: String = ""
   ) throws -> String {
     var text = """
       name = "\(name)"
@@ -99,7 +100,7 @@ enum SystemGuests {
       """
     if let maxmem { text += "maxmem = \(maxmem)\n" }
     if let cmdline { text += "cmdline = \"\(cmdline)\"\n" }
-    return text
+    return text + extra
   }
 }
 

@@ -1,7 +1,8 @@
 /// guest-hello: the smallest useful guest. Prints a greeting, asks the hypervisor for its version,
 /// extra version and feature bits, prints its command line, and powers off. With `crash=pagefault`,
 /// `crash=trap`, `crash=msr` (an unknown MSR: the hypervisor injects #GP) or `crash=vmrun` (the
-/// hypervisor injects #UD) on its command line it ends in that exception instead.
+/// hypervisor injects #UD) on its command line it ends in that exception instead. With
+/// `shutdown=reboot|crash|suspend` (and `shutdown-below-domid=N`) it shuts down for that reason.
 @main
 struct GuestHello {
   static func main() {
@@ -87,6 +88,18 @@ func run() -> Never {
       Console.print("guest-hello: crashing with a Swift runtime trap")
       let zero = StartInfo.options.integer("crash-divisor", default: 0)
       Console.print("guest-hello: 1 / 0 = \(1 / zero)")
+    }
+  }
+  // shutdown=reboot|crash|suspend: end with that reason instead of poweroff, while this domain's
+  // id is below `shutdown-below-domid` (default: always). A restarted domain gets a new id, so
+  // "reboot below 3" reboots twice and then powers off (tests on_reboot = "restart").
+  if let how = StartInfo.options.value("shutdown") {
+    let reasons: [(String, ShutdownReason)] = [("reboot", .reboot), ("crash", .crash), ("suspend", .suspend)]
+    let below = StartInfo.options.integer("shutdown-below-domid", default: Int(UInt16.max) + 1)
+    let domid = Int(Xen.domainID ?? 0)
+    if let reason = reasons.first(where: { how.elementsEqual($0.0.utf8) })?.1, domid < below {
+      Console.print("guest-hello: domain \(domid): shutdown(\(String(decoding: how, as: UTF8.self)))")
+      Xen.shutdown(reason)
     }
   }
   Console.print("guest-hello: done")

@@ -52,6 +52,15 @@ public enum Xen {
     return false
   }
 
+  /// This domain's id, from Xen's CPUID leaf 4 (ECX, when EAX bit 4 says it is there); nil
+  /// without a hypervisor or without the bit.
+  public static var domainID: UInt16? {
+    guard present else { return nil }
+    let leaf = gs_cpuid(0x4000_0004, 0)
+    guard leaf.eax & (1 << 4) != 0 else { return nil }
+    return UInt16(truncatingIfNeeded: leaf.ecx)
+  }
+
   /// A raw hypercall. Without a hypervisor (plain QEMU) `vmmcall` would fault, so it returns
   /// -ENOSYS instead of executing it.
   @discardableResult

@@ -74,6 +74,19 @@ public struct DomainConfig: Equatable, Sendable {
     self.cap = cap
   }
 
+  /// The action configured for a shutdown with `reason`, as xl maps them: poweroff →
+  /// `on_poweroff`, reboot → `on_reboot`, crash → `on_crash`. The others have no key here and are
+  /// destroyed: a watchdog end (xl's `on_watchdog`, default destroy), a suspend (nobody is there
+  /// to save the domain) and a soft reset (not supported).
+  public func action(after reason: Domain.ShutdownReason) -> ShutdownAction {
+    switch reason {
+    case .poweroff: onPoweroff
+    case .reboot: onReboot
+    case .crash: onCrash
+    case .watchdog, .suspend, .softReset: .destroy
+    }
+  }
+
   // MARK: - Limits
 
   public static let maxNameLength = 64

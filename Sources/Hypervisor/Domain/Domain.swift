@@ -15,6 +15,10 @@ public final class Domain: @unchecked Sendable {
   /// Why a domain stopped, with Xen's SHUTDOWN_* numbering.
   public enum ShutdownReason: UInt32, Sendable {
     case poweroff = 0, reboot = 1, suspend = 2, crash = 3, watchdog = 4, softReset = 5
+    /// A deliberate end: the guest powered off or asked to be rebooted. Anything else (a crash,
+    /// its watchdog, a suspend nobody saves) counts as a failure in the final summary.
+    public var isClean: Bool { self == .poweroff || self == .reboot }
+
     public var name: StaticString {
       switch self {
       case .poweroff: "poweroff"
@@ -58,8 +62,17 @@ public final class Domain: @unchecked Sendable {
   /// The console ring page (machine address; 0 = none) and the port of its event channel.
   public var consoleRingMachine: UInt64 = 0
   public var consolePort: UInt32 = 0
-  /// Set (under `lock`) by the one pcpu that destroys the domain.
+  /// Set (under `lock`) by the one pcpu that carries out the end of the domain (destroy,
+  /// preserve or restart).
   public var destroyClaimed = false
+  /// The bundle entry it was built from and where the bundle is: what `on_reboot = "restart"`
+  /// builds again. Nil for a domain not built from the boot bundle.
+  public var origin: (entry: BootBundle.BundledDomain, bundleBase: UInt64)?
+  /// Shut down and kept (`on_* = "preserve"`): its memory stays until the hypervisor ends.
+  public var preserved = false
+  /// Its end was counted in `Domains` already (a preserved domain is counted when it stops,
+  /// not when it is finally destroyed).
+  public var endCounted = false
   public let lock = SpinLock()
 
   public init(id: UInt16, name: [UInt8], memoryBytes: UInt64) {

@@ -12,8 +12,12 @@ public enum Domains {
   public static let failed = Atomic<Int>(0)
   /// Bundle entries that could not be built at all.
   public static let unbuilt = Atomic<Int>(0)
-  /// Domains that were started (built and their vcpu 0 made runnable).
+  /// Domains that were started (built and their vcpu 0 made runnable), restarts included.
   public static let created = Atomic<Int>(0)
+  /// Domains built again after they ended (`on_* = "restart"`).
+  public static let restarted = Atomic<Int>(0)
+  /// Domains that ended and were kept (`on_* = "preserve"`).
+  public static let preserved = Atomic<Int>(0)
   /// Set once the boot-time domains have all been started: from then on, no live domain left
   /// means the work is done.
   public static let bootComplete = Atomic<Bool>(false)
@@ -28,14 +32,29 @@ public enum Domains {
     }
   }
 
-  /// Forgets a destroyed domain.
+  /// Counts the end of a domain once: it no longer keeps the hypervisor running, and an
+  /// unclean end is a failure.
+  public static func countEnd(_ domain: Domain, cleanly: Bool) {
+    let first = domain.lock.withLock {
+      let first = !domain.endCounted
+      domain.endCounted = true
+      return first
+    }
+    guard first else { return }
+    if !cleanly { failed.wrappingAdd(1, ordering: .relaxed) }
+    live.wrappingSubtract(1, ordering: .releasing)
+  }
+
+  /// Forgets a destroyed domain (and counts its end, unless that was done when it stopped).
   public static func remove(_ domain: Domain, cleanly: Bool) {
     lock.withLock {
       table.removeAll { $0 === domain }
     }
-    if !cleanly { failed.wrappingAdd(1, ordering: .relaxed) }
-    live.wrappingSubtract(1, ordering: .releasing)
+    countEnd(domain, cleanly: cleanly)
   }
+
+  /// Domains that ended and were kept (`on_* = "preserve"`), still holding their memory.
+  public static var preservedDomains: [Domain] { lock.withLock { table.filter { $0.preserved } } }
 
   public static var all: [Domain] { lock.withLock { table } }
 

@@ -110,6 +110,9 @@ public enum GuestConsoles {
     if backlog.count > 4096 { backlog.removeFirst(backlog.count - 4096) }
   }
 
+  /// True if serial input goes to `domain` now.
+  static func hasFocus(_ domain: Domain) -> Bool { focus == domain.id }
+
   static func setFocus(_ id: UInt16, announce: Bool) {
     focus = id
     guard announce else { return }
@@ -120,9 +123,9 @@ public enum GuestConsoles {
     }
   }
 
-  /// The domain is going away: nothing reaches its ring from now on, and if it had the
-  /// input, the next live domain gets it.
-  static func destroyed(_ domain: Domain) {
+  /// The domain no longer runs (it is destroyed or preserved): nothing reaches its ring from now
+  /// on, and if it had the input, the next live domain gets it.
+  static func ended(_ domain: Domain) {
     inputLock.lock()
     domain.consoleRingMachine = 0
     let hadFocus = focus == domain.id

@@ -113,6 +113,7 @@ public enum DomainBuilder {
     }
 
     let domain = Domains.create(name: config.name, memoryBytes: memoryBytes)
+    domain.origin = (entry, bundleBase)
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
     guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
     domain.p2mRoot = npt.root
@@ -226,7 +227,7 @@ public enum DomainBuilder {
       ArchVCPU.destroy(vcpu)
     }
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
-    GuestConsoles.destroyed(domain)
+    GuestConsoles.ended(domain)
     Events.domainDestroyed(domain)
     domain.sharedInfoMachine = 0
     for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
@@ -237,7 +238,7 @@ public enum DomainBuilder {
     }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
-    let clean = domain.shutdownReason == .poweroff
+    let clean = domain.shutdownReason?.isClean ?? false
     if !quietly {
       var ran: UInt64 = 0
       for vcpu in domain.vcpus { ran &+= vcpu.runstate.times.0 }

@@ -197,7 +197,8 @@ public enum RunLoop {
   }
 
   /// Takes a vcpu off the pcpus for good. The last vcpu of a shut-down domain to leave a pcpu
-  /// destroys the domain; by then none of its vcpus can be in guest mode anywhere.
+  /// carries out the domain's end (destroy, preserve or restart: DomainEnd); by then none of
+  /// its vcpus can be in guest mode anywhere.
   static func park(_ vcpu: VCPU) {
     Scheduler.policy?.sleep(vcpu, as: .down)
     let domain = vcpu.domain
@@ -207,7 +208,7 @@ public enum RunLoop {
     let destroyNow = !stillOnPCPU && !domain.destroyClaimed
     if destroyNow { domain.destroyClaimed = true }
     domain.lock.unlock()
-    if destroyNow { DomainBuilder.destroy(domain) }
+    if destroyNow { DomainEnd.carryOut(domain) }
   }
 
   /// Every domain has ended: report and power off (the default under `visor run`).
@@ -215,10 +216,19 @@ public enum RunLoop {
     if finishing.exchange(true, ordering: .acquiringAndReleasing) {
       while true { hv_sti_hlt(); hv_cli() }
     }
+    // Preserved domains kept their memory until now; the frame check below needs it back.
+    for domain in Domains.preservedDomains {
+      Log.info("domain \(domain.id) (\(domain.nameString)): preserved until the end: destroying it now")
+      DomainBuilder.destroy(domain)
+    }
     let failed = Domains.failed.load(ordering: .acquiring)
     let created = Domains.created.load(ordering: .acquiring)
     let unbuilt = Domains.unbuilt.load(ordering: .acquiring)
-    Log.info("all domains have ended: \(created) built, \(created - failed) powered off cleanly, \(failed) did not"
+    let restarted = Domains.restarted.load(ordering: .acquiring)
+    let preserved = Domains.preserved.load(ordering: .acquiring)
+    Log.info("all domains have ended: \(created) built, \(created - failed) ended cleanly, \(failed) did not"
+      + (restarted > 0 ? "; \(restarted) restarted" : "")
+      + (preserved > 0 ? "; \(preserved) preserved" : "")
       + (unbuilt > 0 ? "; \(unbuilt) could not be built" : ""))
     let free = Frames.freeFrames
     if free == framesBeforeDomains {
