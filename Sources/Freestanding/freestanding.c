@@ -8,15 +8,44 @@
 #include <stdint.h>
 #include "freestanding.h"
 
+// memset and memcpy move eight 64-bit words per loop iteration, with byte loops only for the
+// unaligned head and the tail. Not `rep stosb`/`rep movsb`: under QEMU's TCG every iteration of
+// a rep string instruction is one pass through a translated block, one byte at a time, so
+// zeroing a 256 MiB domain took seconds; the word loop is over ten times faster there and as
+// fast as memory on hardware. `no_builtin` keeps the compiler from turning the loops back into
+// calls to memset and memcpy.
+__attribute__((no_builtin("memset")))
 void *memset(void *d, int c, size_t n) {
-  void *r = d;
-  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-  return r;
+  unsigned char *p = d;
+  uint64_t v = 0x0101010101010101ull * (unsigned char)c;
+  while (n > 0 && ((uintptr_t)p & 7) != 0) { *p++ = (unsigned char)c; n--; }
+  uint64_t *w = (uint64_t *)p;
+  for (; n >= 64; n -= 64, w += 8) {
+    w[0] = v; w[1] = v; w[2] = v; w[3] = v; w[4] = v; w[5] = v; w[6] = v; w[7] = v;
+  }
+  for (; n >= 8; n -= 8) *w++ = v;
+  p = (unsigned char *)w;
+  while (n > 0) { *p++ = (unsigned char)c; n--; }
+  return d;
 }
+__attribute__((no_builtin("memcpy")))
 void *memcpy(void *d, const void *s, size_t n) {
-  void *r = d;
-  __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-  return r;
+  unsigned char *dp = d;
+  const unsigned char *sp = s;
+  if ((((uintptr_t)dp ^ (uintptr_t)sp) & 7) == 0) {
+    while (n > 0 && ((uintptr_t)dp & 7) != 0) { *dp++ = *sp++; n--; }
+    uint64_t *dw = (uint64_t *)dp;
+    const uint64_t *sw = (const uint64_t *)sp;
+    for (; n >= 64; n -= 64, dw += 8, sw += 8) {
+      uint64_t a = sw[0], b = sw[1], c = sw[2], e = sw[3], f = sw[4], g = sw[5], h = sw[6], i = sw[7];
+      dw[0] = a; dw[1] = b; dw[2] = c; dw[3] = e; dw[4] = f; dw[5] = g; dw[6] = h; dw[7] = i;
+    }
+    for (; n >= 8; n -= 8) *dw++ = *sw++;
+    dp = (unsigned char *)dw;
+    sp = (const unsigned char *)sw;
+  }
+  while (n > 0) { *dp++ = *sp++; n--; }
+  return d;
 }
 void *memmove(void *d, const void *s, size_t n) {
   unsigned char *dp = d; const unsigned char *sp = s;
