@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self])
+    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, LinuxBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -284,6 +284,108 @@ struct EventsBench: ParsableCommand {
         runsFigures.append(figures)
       }
       print(EventBenchmark.report(runsFigures, rounds: rounds), terminator: "")
+    }
+  }
+}
+
+struct LinuxBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "linux",
+    abstract: "Linux boot to its shell under the hypervisor, beside QEMU's own PVH loader (the floor); exits by kind.",
+    discussion: """
+      Fetches the kernel and builds the initramfs (scripts/fetch-linux) if needed, then boots the \
+      kernel --runs times per vcpu count: once by QEMU's PVH loader with no hypervisor (the ELF \
+      inside the bzImage, console ttyS0), once as a PVH domain under the hypervisor on 2 pcpus. \
+      Both are timed from QEMU's start to the initramfs's banner, which comes just before the \
+      shell. Target: at most 1.5x the floor. A failed run is reported and left out.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots per vcpu count and kind.")
+  var runs = 3
+
+  @Option(help: "A vcpu count to measure; repeat for several (default: 1 and 2).")
+  var vcpus: [Int] = [1, 2]
+
+  @Option(help: ArgumentHelp("Kill a boot after this many seconds.", valueName: "seconds"))
+  var timeout: Double = 300
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard !vcpus.isEmpty, vcpus.allSatisfy({ (1...LinuxBenchmark.pcpus).contains($0) }) else {
+      throw ValidationError("--vcpus values must be between 1 and \(LinuxBenchmark.pcpus)")
+    }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let root = try image.build.builder().packageRoot
+      let linux = try DemoCommand().runScript("scripts/fetch-linux", in: root)
+      let files = linux.split(separator: "\n").map(String.init)
+      guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
+            let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
+        throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
+      }
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-linux-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+
+      // The floor boots the ELF inside the bzImage: QEMU's PVH loader takes an ELF with the
+      // PVH note, not a bzImage.
+      let vmlinux = folder.appendingPathComponent("vmlinux")
+      try LinuxBenchmark.writeELF(fromBzImage: kernel, to: vmlinux.path)
+
+      var rows: [LinuxBenchmark.Row] = []
+      for count in vcpus {
+        var row = LinuxBenchmark.Row(vcpus: count)
+        let banner = LinuxBenchmark.bannerLine(vcpus: count)
+        let configPath = folder.appendingPathComponent("linux-\(count).cfg")
+        do { try LinuxBenchmark.config(kernel: kernel, initramfs: initramfs, vcpus: count).write(to: configPath, atomically: true, encoding: .utf8) }
+        catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
+        let bundle = folder.appendingPathComponent("bundle-\(count).bin")
+        _ = try BundleMaker.make(configPaths: [configPath.path], output: bundle)
+        for index in 1...runs {
+          var floor = RunConfiguration(kernel: vmlinux.path)
+          floor.smp = count
+          floor.memoryMiB = LinuxBenchmark.guestMemoryMiB
+          floor.initrd = initramfs
+          floor.cmdline = LinuxBenchmark.cmdline(console: "ttyS0")
+          floor.timeout = timeout
+          let floorResult = try runner.run(floor)
+          if let time = floorResult.timeOfFirstMatch(banner) {
+            row.floor.append(time)
+            note(String(format: "%d vcpu(s) run %d/%d: floor %.2f s", count, index, runs, time))
+          } else {
+            row.failures.append("floor run \(index): no \"\(banner)\" line (\(floorResult.summary))")
+            note("\(count) vcpu(s) run \(index)/\(runs): floor FAILED: \(floorResult.summary)")
+          }
+
+          var hosted = RunConfiguration(kernel: path)
+          hosted.smp = LinuxBenchmark.pcpus
+          hosted.memoryMiB = LinuxBenchmark.machineMemoryMiB
+          hosted.initrd = bundle.path
+          hosted.timeout = timeout
+          let result = try runner.run(hosted)
+          let lines = result.lines.map(\.text)
+          guard result.exit == .clean, let time = result.timeOfFirstMatch("(d1) " + banner),
+                let started = result.timeOfFirstMatch("domain 1 (linux): built"),
+                let exits = LinuxBenchmark.exits(in: lines) else {
+            row.failures.append("Swiftvisor run \(index): \(result.summary)")
+            note("\(count) vcpu(s) run \(index)/\(runs): Swiftvisor FAILED: \(result.summary)")
+            continue
+          }
+          row.hypervisor.append(time)
+          row.domainStart.append(started)
+          row.exits.append(exits)
+          note(String(format: "%d vcpu(s) run %d/%d: Swiftvisor %.2f s (domain started at %.2f s), %llu exits",
+                      count, index, runs, time, started, exits.total))
+        }
+        rows.append(row)
+      }
+      print(LinuxBenchmark.report(rows: rows, runs: runs), terminator: "")
     }
   }
 }

@@ -52,6 +52,12 @@ extension Serialized {
       let continuations = number(before: " hypercall continuations", in: destroyed)
       #expect(builtFrames > 0 && returned >= builtFrames, "built \(builtFrames) frames, returned \(returned)\n\(context(result))")
       #expect(continuations == 0, "want 0 hypercall continuations: \(destroyed)")
+      // Its exits by kind: guest-hello makes hypercalls (version, console, shutdown) and CPUIDs
+      // (the Xen leaves), and the kinds add up to the total.
+      let exits = try #require(LinuxBenchmark.exits(in: result.lines.map(\.text)), "no `exits:` line\n\(context(result))")
+      let kinds = Dictionary(uniqueKeysWithValues: exits.byClass.map { ($0.name, $0.count) })
+      #expect((kinds["hypercall"] ?? 0) >= 4 && (kinds["cpuid"] ?? 0) >= 1, "exits by kind: \(kinds)")
+      #expect(exits.byClass.map(\.count).reduce(0, +) == exits.total, "the kinds do not add up: \(exits)")
       expectAllFramesReturned(result)
       expectNoCrashReport(result)
       expectExit(result, .clean)

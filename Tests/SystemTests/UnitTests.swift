@@ -332,4 +332,37 @@ import Testing
     #expect(figures.values["pingpong-2pcpus.null-cycles"] == 158564)
     #expect(!EventBenchmark.read(scenario, lines: Array(lines.prefix(1)), into: &figures))
   }
+
+  @Test func linuxExitsLineParses() throws {
+    let lines = [
+      "(sv) domain 2 (other): exits: 5 in 10 ms (500 per s): cpuid 5",
+      "(sv:1) domain 1 (linux): exits: 2437 in 3072 ms (793 per s): interrupt 900, window 60, cpuid 654, msr 188, io 128, hlt 1, hypercall 506",
+    ]
+    let exits = try #require(LinuxBenchmark.exits(in: lines))
+    #expect(exits.total == 2437)
+    #expect(exits.milliseconds == 3072)
+    #expect(exits.byClass.map(\.name) == ["interrupt", "window", "cpuid", "msr", "io", "hlt", "hypercall"])
+    #expect(exits.byClass.map(\.count).reduce(0, +) == 2437)
+    #expect(abs(exits.perSecond - 793.3) < 0.1)
+    #expect(LinuxBenchmark.exits(in: lines, domain: 2)?.total == 5)
+    #expect(LinuxBenchmark.exits(in: ["(sv) domain 1 (linux): exits: many in 3 ms"]) == nil)
+    #expect(LinuxBenchmark.exits(in: ["(sv) domain 1 (linux): exits: 0 in 3 ms (0 per s)"])?.byClass.isEmpty == true)
+  }
+
+  @Test func linuxReportComparesWithTheFloor() {
+    var row = LinuxBenchmark.Row(vcpus: 1)
+    row.floor = [3.0, 3.2, 3.1]
+    row.hypervisor = [4.0, 4.8, 4.2]
+    row.domainStart = [1.0, 1.1, 1.2]
+    row.exits = [LinuxBenchmark.Exits(total: 100, milliseconds: 1000, byClass: [("io", 60), ("cpuid", 40)])]
+    var failed = LinuxBenchmark.Row(vcpus: 2)
+    failed.failures = ["Swiftvisor run 1: triple fault"]
+    let report = LinuxBenchmark.report(rows: [row, failed], runs: 3)
+    #expect(report.contains("3.10"))
+    #expect(report.contains("4.20"))
+    #expect(report.contains("1.35   ok"))        // 4.2 / 3.1
+    #expect(report.contains("no data"))
+    #expect(report.contains("60.0 %"))
+    #expect(report.contains("1 run(s) failed and are not in the medians"))
+  }
 }

@@ -46,6 +46,8 @@ public final class Domain: @unchecked Sendable {
   /// Guest RAM pages mapped now, and the most it may have (its `memory=`).
   public var ramPages: Int = 0
   public var maximumPages: Int = 0
+  /// System time (ns) when its vcpu 0 was first made runnable; 0 before.
+  public var startedAt: UInt64 = 0
   /// How often a long hypercall of this domain stopped at a preemption point.
   public var continuations: Int = 0
   /// Guest frame number where the guest placed shared_info (XENMEM_add_to_physmap), if any,

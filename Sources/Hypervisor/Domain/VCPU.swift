@@ -85,6 +85,8 @@ public final class VCPU: @unchecked Sendable {
 
   /// Accounting.
   public var exits: UInt64 = 0
+  /// Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
+  public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)
   public var hypercalls: UInt64 = 0
 
   public init(id: Int, domain: Domain) {

@@ -209,6 +209,7 @@ public enum DomainBuilder {
     Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us")
     Domains.created.wrappingAdd(1, ordering: .relaxed)
     Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
+    domain.startedAt = Clock.now()
     Scheduler.policy?.wake(domain.vcpus[0])
     return .success(domain)
   }
@@ -243,6 +244,9 @@ public enum DomainBuilder {
       var ran: UInt64 = 0
       for vcpu in domain.vcpus { ran &+= vcpu.runstate.times.0 }
       Log.info("domain \(domain.id) (\(domain.nameString)): destroyed, \(returned) frames returned, \(domain.continuations) hypercall continuations, ran \(ran / 1_000_000) ms")
+      if domain.startedAt != 0 {
+        Log.info("domain \(domain.id) (\(domain.nameString)): " + ExitClass.summary(domain, lifetimeNanoseconds: Clock.now() - domain.startedAt))
+      }
     }
     Domains.remove(domain, cleanly: clean || quietly)
   }

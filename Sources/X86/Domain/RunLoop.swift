@@ -90,6 +90,7 @@ public enum RunLoop {
       vcpu.inGuestOn.store(-1, ordering: .releasing)
       hv_interrupt_window()              // host interrupts that arrived meanwhile run now
       vcpu.exits += 1
+      vcpu.exitsByClass[ExitClass(code: vmcb.exitCode).rawValue] &+= 1
       Upcall.afterExit(vmcb)
       switch Exits.handle(vcpu, on: pcpu) {
       case .resume:
