@@ -7,9 +7,11 @@
 /// alloc_unbound(remote = peer) twice, for the data port and then the stop port, and the lowest
 /// free port each time, so data < stop. Ping tries bind_interdomain(peer, p) for p = 1, 2, … up
 /// to 64: it succeeds only on a port that is unbound and waiting for ping's domain (any other
-/// answers -EINVAL, and -ESRCH while pong's domain is not built yet), so the first port it binds
-/// is the data port and the next one the stop port. It sweeps again, yielding in between, for at
-/// most 5 s of system time. (Ports pong's domain already has, such as one the hypervisor set up
+/// answers -EINVAL, and -ESRCH while pong's domain is not built yet). A sweep can pass the data
+/// port before pong allocates it and then find the stop port (ping may be preempted mid-sweep),
+/// so ping binds the two ports in whatever order it finds them, the second by a sweep over all
+/// ports but the first, and takes the lower as the data port. It sweeps again, yielding in
+/// between, for at most 5 s of system time. (Ports pong's domain already has, such as one the hypervisor set up
 /// for its console, do not disturb this.)
 ///
 /// Stopping: an event carries no data and closing a port does not notify the other end (as in
@@ -66,9 +68,9 @@ func retrying(_ attempt: () -> Int64) -> (result: Int64, tries: Int) {
 
 /// One sweep of bind_interdomain(peer, p) for p in `ports`: the first success as
 /// (local port, peer port), else the last error.
-func bindFirst(peer: UInt16, in ports: ClosedRange<UInt32>) -> (local: Int64, remote: UInt32) {
+func bindFirst(peer: UInt16, in ports: ClosedRange<UInt32>, skipping skipped: UInt32 = 0) -> (local: Int64, remote: UInt32) {
   var last = Errno.EINVAL
-  for port in ports {
+  for port in ports where port != skipped {
     let r = Events.bindInterdomain(remoteDomain: peer, remotePort: port)
     if r >= 0 { return (r, port) }
     last = r
@@ -106,15 +108,14 @@ func ping(peer: UInt16, rounds: Int, mode: WaitMode) -> Never {
     report.abort("no port of domain \(peer) up to \(highestPeerPort) accepted bind_interdomain within 5 s (last answer \(data.local))")
   }
   var stop = (local: Errno.EINVAL, remote: UInt32(0))
-  if data.remote < highestPeerPort {
-    _ = retrying {
-      stop = bindFirst(peer: peer, in: (data.remote + 1)...highestPeerPort)
-      return stop.local
-    }
+  _ = retrying {
+    stop = bindFirst(peer: peer, in: 1...highestPeerPort, skipping: data.remote)
+    return stop.local
   }
   if stop.local < 0 {
-    report.abort("no stop port of domain \(peer) above port \(data.remote) accepted bind_interdomain within 5 s (last answer \(stop.local))")
+    report.abort("no second port of domain \(peer) besides port \(data.remote) accepted bind_interdomain within 5 s (last answer \(stop.local))")
   }
+  if stop.remote < data.remote { swap(&data, &stop) }   // pong's data port is the lower one
   let local = UInt32(data.local), localStop = UInt32(stop.local)
   Events.clearPending(local)
   Events.clearPending(localStop)
