@@ -56,6 +56,7 @@ enum Boot {
     let bootMicroseconds = Clock.now() / 1000
     Log.info("pcpus online: \(1 + started) (\(bootMicroseconds) us after entry)")
     Log.info("svm: \(CPU.hasSVM ? "available" : "not available"), nested paging: \(CPU.hasNPT ? "available" : "not available")")
+    choosePCPUsForGuests(options.cpu0Guests)
 
     if let crash = options.crash { CrashTests.trigger(crash) }
     let healthy = SelfTest.run()
@@ -82,6 +83,26 @@ enum Boot {
     }
     startDomains(bundle, buildLoop: options.buildLoop)
     RunLoop.enter()
+  }
+
+  /// `cpu0guests=`: under QEMU's TCG, pcpu 0 runs no vcpus when there are others. QEMU clears
+  /// a bit of pcpu 0's state from whichever thread executes an FXRSTOR (cpu_clear_ignne), with
+  /// a plain read-modify-write of the flags that also hold pcpu 0's "nested paging on" bit: a
+  /// pcpu 0 that switches worlds meanwhile gets a stale bit back, and its next page walk fails
+  /// (docs/known-issues.md). A pcpu 0 that never enters guest mode never changes that bit.
+  static func choosePCPUsForGuests(_ option: CPU0GuestsOption) {
+    let others = PCPUs.onlineCount > 1
+    let tcg = CPU.isQEMUTCG
+    let keepFree: Bool
+    switch option {
+    case .yes: keepFree = false
+    case .no: keepFree = others
+    case .auto: keepFree = others && tcg
+    }
+    if option == .no && !others { Log.warning("cpu0guests=no: pcpu 0 is the only pcpu, so it runs guests") }
+    guard keepFree else { return }
+    PCPUs.forGuests.remove(0)
+    Log.info("pcpus for guests: 1-\(PCPUs.count - 1); pcpu 0 runs none (cpu0guests=\(option == .no ? "no" : "auto")\(tcg ? ": QEMU TCG, docs/known-issues.md" : ""))")
   }
 
   // ---- Scheduler and events ------------------------------------------------------------------

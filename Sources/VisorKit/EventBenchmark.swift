@@ -21,19 +21,19 @@ public enum EventBenchmark {
     }
     return [
       Scenario(name: "pingpong-2pcpus", configs: [
-        config("ping", pingpong, cpus: "0", "role=ping peer=2 rounds=\(rounds)"),
-        config("pong", pingpong, cpus: "1", "role=pong peer=1"),
-      ], smp: 2),
+        config("ping", pingpong, cpus: "1", "role=ping peer=2 rounds=\(rounds)"),
+        config("pong", pingpong, cpus: "2", "role=pong peer=1"),
+      ], smp: 3),
       Scenario(name: "pingpong-1pcpu", configs: [
-        config("ping", pingpong, cpus: "0", "role=ping peer=2 rounds=\(rounds)"),
-        config("pong", pingpong, cpus: "0", "role=pong peer=1"),
-      ], smp: 2),
-      Scenario(name: "ipi", configs: [config("ipi", ipi, vcpus: 2, "rounds=\(rounds)")], smp: 2),
-      Scenario(name: "timer", configs: [config("timer", timer, "timers=50")], smp: 2),
+        config("ping", pingpong, cpus: "1", "role=ping peer=2 rounds=\(rounds)"),
+        config("pong", pingpong, cpus: "1", "role=pong peer=1"),
+      ], smp: 3),
+      Scenario(name: "ipi", configs: [config("ipi", ipi, vcpus: 2, "rounds=\(rounds)")], smp: 3),
+      Scenario(name: "timer", configs: [config("timer", timer, "timers=50")], smp: 3),
       Scenario(name: "yield", configs: [
-        config("yield-a", bench, cpus: "0", "yield_at_ms=1500 samples=\(rounds * 10)"),
-        config("yield-b", bench, cpus: "0", "yield_at_ms=1500 samples=\(rounds * 10)"),
-      ], smp: 2),
+        config("yield-a", bench, cpus: "1", "yield_at_ms=1500 samples=\(rounds * 10)"),
+        config("yield-b", bench, cpus: "1", "yield_at_ms=1500 samples=\(rounds * 10)"),
+      ], smp: 3),
     ]
   }
 

@@ -16,8 +16,10 @@ public enum LinuxBenchmark {
   public static let guestMemoryMiB = 256
   /// The emulated machine under the hypervisor: the domain and the hypervisor.
   public static let machineMemoryMiB = 512
-  /// Physical CPUs under the hypervisor (the domain has 1 or 2 vcpus on them).
+  /// Pcpus for the domain under the hypervisor (it has 1 or 2 vcpus on them), and QEMU's CPUs:
+  /// those and pcpu 0, which runs no guests under TCG (docs/known-issues.md).
   public static let pcpus = 2
+  public static let qemuCPUs = pcpus + 1
 
   /// The initramfs's line that marks "the shell is next".
   public static func bannerLine(vcpus: Int) -> String { "swiftvisor-initramfs: cpus: \(vcpus)" }

@@ -21,6 +21,8 @@ public enum SchedulerBenchmark {
 
   public static let domains = [Domain(name: "w256a", weight: 256), Domain(name: "w512", weight: 512), Domain(name: "w256b", weight: 256)]
   public static let pcpus = 2
+  /// QEMU's CPUs: the pcpus for guests and pcpu 0, which runs none under TCG (docs/known-issues.md).
+  public static let qemuCPUs = pcpus + 1
 
   /// The config of one hog: it measures between `from` and `until` ms of system time.
   public static func config(_ domain: Domain, guest: String, from: Int, until: Int) -> String {

@@ -12,8 +12,8 @@ struct Run: ParsableCommand {
 
   @OptionGroup var image: ImageOptions
 
-  @Option(help: "Physical CPUs (QEMU -smp).")
-  var smp = 2
+  @Option(help: "Physical CPUs (QEMU -smp). Under QEMU's TCG pcpu 0 runs no guests when there are others (docs/known-issues.md).")
+  var smp = 3
 
   @Option(help: ArgumentHelp("Memory of the emulated machine.", valueName: "MiB"))
   var memory = 512

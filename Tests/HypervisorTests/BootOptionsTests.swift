@@ -55,6 +55,16 @@ private func problem(_ kind: BootOptionProblem.Kind, _ token: String) -> BootOpt
     }
   }
 
+  @Test func cpu0Guests() {
+    #expect(parse("").cpu0Guests == .auto)
+    #expect(parse("cpu0guests=no").cpu0Guests == CPU0GuestsOption.no)
+    #expect(parse("cpu0guests=yes").cpu0Guests == .yes)
+    #expect(parse("cpu0guests=no cpu0guests=auto").cpu0Guests == .auto)
+    let bad = parse("cpu0guests=maybe")
+    #expect(bad.cpu0Guests == .auto)
+    #expect(bad.problems == [problem(.badValue, "cpu0guests=maybe")])
+  }
+
   @Test func console() {
     #expect(parse("console=none").console == ConsoleOption.none)
     #expect(parse("console=com1").console == .com1)

@@ -58,7 +58,7 @@ extension Serialized {
         .after("(d1) guest-console: waiting for input (line 1 of 2)", send: "hello\n"),
         .after("(d1) guest-console: got hello", send: "second line\n"),
       ]
-      let result = try SystemImage.boot(configs: [config], smp: 2, input: input)
+      let result = try SystemImage.boot(configs: [config], smp: 3, input: input)
       expectLines(result, [
         "console input: domain 1 (console) (Ctrl-A three times to switch)",
         "(d1) guest-console: start",
@@ -111,7 +111,7 @@ extension Serialized {
         // pcpu that destroys a domain announces it: "(sv)" or "(sv:N)".)
         .after("console input: domain 1 (first)", send: "three\n"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: 2, input: input)
+      let result = try SystemImage.boot(configs: configs, smp: 3, input: input)
       expectLines(result, [
         "console input: domain 1 (first) (Ctrl-A three times to switch)",
         "console input: domain 2 (second) (Ctrl-A three times to switch)",

@@ -34,7 +34,7 @@ extension Serialized {
     @Test("guest-timer: singleshot, periodic and set_timer_op timers arrive on VIRQ_TIMER, never early; runstate")
     func timer() throws {
       let config = try SystemGuests.config(name: "timer", guest: "guest-timer", cmdline: "timers=20")
-      let result = try SystemImage.boot(configs: [config], smp: 2)
+      let result = try SystemImage.boot(configs: [config], smp: 3)
       expectChecksPass(result, domain: 1, guest: "guest-timer", [
         "past-deadline", "lateness", "stop-singleshot", "periodic", "set-timer-op", "runstate",
       ])
@@ -49,14 +49,14 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
-    @Test("guest-pingpong: two domains bounce an event 1000 times over an interdomain channel", arguments: [2, 1])
-    func pingPong(pcpus: Int) throws {
+    @Test("guest-pingpong: two domains bounce an event 1000 times over an interdomain channel", arguments: [3, 1])
+    func pingPong(smp: Int) throws {
       // Domain ids follow the order of the configs: ping is 1, pong is 2.
       let configs = [
         try SystemGuests.config(name: "ping", guest: "guest-pingpong", cmdline: "role=ping peer=2 rounds=1000"),
         try SystemGuests.config(name: "pong", guest: "guest-pingpong", cmdline: "role=pong peer=1"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: pcpus)
+      let result = try SystemImage.boot(configs: configs, smp: smp)
       expectLines(result, [
         "(d2) guest-pingpong: pong allocated ports ",
         "(d1) guest-pingpong: ping bound local port ",
@@ -83,7 +83,7 @@ extension Serialized {
     @Test("guest-ipi: IPIs between two vcpus, self-IPIs, and bind_vcpu moving a port to vcpu 1 and back")
     func ipi() throws {
       let config = try SystemGuests.config(name: "ipi", guest: "guest-ipi", vcpus: 2, cmdline: "rounds=100")
-      let result = try SystemImage.boot(configs: [config], smp: 2)
+      let result = try SystemImage.boot(configs: [config], smp: 3)
       expectChecksPass(result, domain: 1, guest: "guest-ipi", ["self-ipi-vcpu1", "rounds", "self-ipi-vcpu0", "bind-vcpu"])
       expectLines(result, [
         "(d1) guest-ipi: rounds ok 100 rounds, mean-rtt-ns ",
@@ -101,7 +101,7 @@ extension Serialized {
         try SystemGuests.config(name: "flood", guest: "guest-flood"),
         try SystemGuests.config(name: "hello", guest: "guest-hello"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300)
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 300)
       expectChecksPass(result, domain: 1, guest: "guest-flood", [
         "fill", "send-unbound", "close-all", "loopback-pairs", "masked-sends", "coalesced-sends", "unmasked-sends",
         "close-pairs", "virq-twice", "invalid-ports", "bad-vcpus", "bad-pointers", "bad-commands", "clean-table",

@@ -81,7 +81,7 @@ extension Serialized {
       // Each command once the prompt (a whole line, then "# ") is back.
       let input = commands.map { SerialInput.after(Self.prompt, send: $0 + "\n") }
       let config = try Self.config(vcpus: 2, cmdline: "console=hvc0 loglevel=4")
-      let result = try SystemImage.boot(configs: [config], smp: 2, timeout: 300, input: input)
+      let result = try SystemImage.boot(configs: [config], smp: 3, timeout: 300, input: input)
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
       expectLines(result, [
         "console input: domain 1 (linux) (Ctrl-A three times to switch)",
@@ -107,17 +107,14 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
-    // Disabled until the fault of docs/known-issues.md is fixed: about one run in three the
-    // machine or a guest triple-faults while both Linux kernels hammer I/O ports at boot.
-    @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off",
-          .disabled("known issue: a page walk fails right after a world switch when both pcpus exit at a high rate"))
+    @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off")
     func twoLinuxDomainsAndSpin() throws {
       let configs = [
         try Self.config(name: "linux2", memory: 192, vcpus: 2, cmdline: "console=hvc0 loglevel=4 swiftvisor.auto"),
         try Self.config(name: "linux1", memory: 192, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.auto"),
         try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300, memoryMiB: 768)
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 300, memoryMiB: 768)
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
       expectLines(result, [
         "(d1) swiftvisor-initramfs: hello from busybox on 6.1",
@@ -145,7 +142,7 @@ extension Serialized {
         try Self.config(name: "panic", memory: 192, vcpus: 1, cmdline: "console=hvc0 root=/dev/nonexistent", ramdisk: false),
         try SystemGuests.config(name: "bystander", guest: "guest-hello"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300)
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 300)
       expectLines(result, [
         "VFS: Cannot open root device \"nonexistent\"",
         "Kernel panic - not syncing: VFS: Unable to mount root fs",

@@ -33,7 +33,7 @@ extension Serialized.Domains {
     let crashing = try SystemGuests.config(
       name: "crashing", guest: "guest-hello", cmdline: "shutdown=crash", extra: "on_crash = \"preserve\"\n")
     let spin = try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=300000")
-    let result = try SystemImage.boot(configs: [crashing, spin], smp: 2)
+    let result = try SystemImage.boot(configs: [crashing, spin], smp: 3)
     expectLines(result, [
       "(d1) guest-hello: domain 1: shutdown(crash)",
       "domain 1 (crashing): crash: preserved (its on_crash says so): ",

@@ -130,10 +130,13 @@ extension SystemImage {
   /// Writes each configuration text to an xl.cfg in a temporary folder, packs them into a boot
   /// bundle with `BundleMaker.make` (as `visor run` does), boots the image with the bundle as
   /// its initrd and returns how it ended. `input` is typed on the serial line as its lines appear.
-  /// `retryingKnownFault: false` is for the test that reproduces that fault itself.
+  ///
+  /// `smp` is QEMU's CPU count. Under QEMU's TCG with more than one pcpu, pcpu 0 runs no guests
+  /// (`cpu0guests=auto`, docs/known-issues.md): tests that want two pcpus for their guests ask
+  /// for three.
   static func boot(
     configs: [String], smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = [],
-    memoryMiB: Int? = nil, retryingKnownFault: Bool = true
+    memoryMiB: Int? = nil
   ) throws -> RunResult {
     let folder = try TemporaryFolder("swiftvisor-domains")
     defer { folder.remove() }
@@ -143,8 +146,7 @@ extension SystemImage {
     }
     let bundle = folder.url.appendingPathComponent("boot-bundle.bin")
     _ = try BundleMaker.make(configPaths: paths, output: bundle)
-    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout, input: input, memoryMiB: memoryMiB,
-                    retryingKnownFault: retryingKnownFault)
+    return try boot(initrd: bundle.path, smp: smp, cmdline: cmdline, timeout: timeout, input: input, memoryMiB: memoryMiB)
   }
 
   /// Boots the image with a boot bundle already built (`BootBundle.build`), as its initrd.
@@ -160,7 +162,7 @@ extension SystemImage {
   /// `RunConfiguration`'s default).
   static func boot(
     initrd: String, smp: Int, cmdline: String = "", timeout: Double = 120, input: [SerialInput] = [],
-    memoryMiB: Int? = nil, retryingKnownFault: Bool = true
+    memoryMiB: Int? = nil
   ) throws -> RunResult {
     var configuration = RunConfiguration(kernel: try path())
     if let memoryMiB { configuration.memoryMiB = memoryMiB }
@@ -169,43 +171,15 @@ extension SystemImage {
     configuration.timeout = timeout
     configuration.initrd = initrd
     configuration.input = input
-    return try run(configuration, retryingKnownFault: retryingKnownFault)
+    return try run(configuration)
   }
 
-  /// Runs `configuration`; with `retryingKnownFault`, again (at most twice more) while a run
-  /// ends with the known page-walk fault.
-  static func run(_ configuration: RunConfiguration, retryingKnownFault: Bool) throws -> RunResult {
-    let runner = try QEMURunner.locate()
-    var result = try runner.run(configuration)
-    guard retryingKnownFault else { return result }
-    // The known issue of docs/known-issues.md: at most two more runs, each said on stderr.
-    for _ in 0..<2 {
-      guard let signature = result.worldSwitchWalkFault else { break }
-      FileHandle.standardError.write(Data("known issue (docs/known-issues.md), run once more: \(signature)\n".utf8))
-      result = try runner.run(configuration)
-    }
-    return result
+  static func run(_ configuration: RunConfiguration) throws -> RunResult {
+    try QEMURunner.locate().run(configuration)
   }
 }
 
 extension RunResult {
-  /// The known page-walk fault after a world switch (docs/known-issues.md), or nil: the whole
-  /// machine stopped without a report, or a guest triple-faulted because it could not read its
-  /// own IDT (CR2 inside the IDT, which no test guest provokes on purpose).
-  var worldSwitchWalkFault: String? {
-    if exit == .noExitCode { return "the machine triple-faulted without a crash report" }
-    for line in lines.map(\.text) where line.contains("IDTR=0x") && line.contains("CR2=0x") {
-      func value(after key: String, until end: Character) -> UInt64? {
-        guard let start = line.range(of: key)?.upperBound else { return nil }
-        return UInt64(line[start...].prefix { $0 != end && $0 != " " }, radix: 16)
-      }
-      guard let base = value(after: "IDTR=0x", until: "/"), let limit = value(after: "/0x", until: " "),
-            let cr2 = value(after: "CR2=0x", until: " "), limit > 0 else { continue }
-      if cr2 >= base && cr2 <= base &+ limit { return "a guest could not read its own IDT (\(line.trimmingCharacters(in: .whitespaces)))" }
-    }
-    return nil
-  }
-
   /// The console lines containing `text`, in order.
   func lines(containing text: String) -> [String] {
     lines.map(\.text).filter { $0.contains(text) }

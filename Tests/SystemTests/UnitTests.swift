@@ -62,7 +62,7 @@ import Testing
   @Test func defaultKernelBoot() {
     let args = QEMURunner.arguments(for: RunConfiguration(kernel: "/img"))
     #expect(args == [
-      "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35", "-smp", "2", "-m", "512M",
+      "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35", "-smp", "3", "-m", "512M",
       "-kernel", "/img",
       "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
     ] + isaDebugExit)

@@ -7,7 +7,7 @@
 /// rounds it completed between F and T, so several hogs started at different moments measure
 /// the same window. It prints "guest-spin: window F-T ms: rounds R" and powers off.
 ///
-/// With `port_reads=N` or `cpuid_calls=N` it only exits, N times (I/O reads of port 0x42, or
+/// With `port_reads=N` or `cpuid_calls=N` it only exits, N times (I/O reads of port 0x61, or
 /// CPUID), and powers off: the reproducer of docs/known-issues.md.
 @main
 struct GuestSpin {
@@ -67,13 +67,13 @@ func run() -> Never {
   Xen.shutdown(.poweroff)
 }
 
-/// `port_reads=N`: N reads of port 0x42 (the PIT's channel 2, which PVH domains do not have),
+/// `port_reads=N`: N reads of port 0x61 (the PC speaker and PIT gate, which PVH domains do not have),
 /// each an I/O exit: an exit storm like the port probing of a Linux boot (docs/known-issues.md).
 func readPorts(_ count: Int) -> Never {
   Console.print("guest-spin: \(count) port reads")
   var ones = 0
   for i in 0..<count {
-    if gs_inb(0x42) == 0xFF { ones += 1 }
+    if gs_inb(0x61) == 0xFF { ones += 1 }
     if count >= 5 && (i + 1) % (count / 5) == 0 && i + 1 < count {
       Console.print("guest-spin: progress \((i + 1) / (count / 5))/5")
     }

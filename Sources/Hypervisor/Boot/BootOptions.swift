@@ -43,6 +43,17 @@ public enum SchedulerOption: Sendable, Equatable {
   case roundRobin
 }
 
+/// Whether pcpu 0 runs guests (`cpu0guests=`).
+public enum CPU0GuestsOption: Equatable, Sendable {
+  /// Yes, except under QEMU's TCG with more than one pcpu, where a QEMU race corrupts pcpu 0's
+  /// paging mode while other pcpus switch worlds (docs/known-issues.md).
+  case auto
+  case yes
+  /// No (when there is more than one pcpu): pcpu 0 only keeps time, takes interrupts and
+  /// reads the console.
+  case no
+}
+
 /// Where the hypervisor's console goes (`console=`).
 public enum ConsoleOption: Sendable, Equatable {
   case com1
@@ -87,6 +98,7 @@ public struct BootOptionProblem: Equatable, Sendable {
 /// | `sched_credit_tslice_ms=` | credit scheduler time slice in ms, 1...1000 (Xen's option) | 30 |
 /// | `sched_ratelimit_us=` | shortest run before a vcpu is preempted by another, in µs, 0...500000 (Xen's option; cut to the slice) | 1000 |
 /// | `vmrunfloor=` | measure the bare VMRUN/#VMEXIT round trip this many times before starting the domains (0...1000000), for `visor bench` | 0 |
+/// | `cpu0guests=` | `auto`, `yes`, `no`: whether pcpu 0 runs vcpus; `auto` is no under QEMU's TCG with more than one pcpu (docs/known-issues.md) | `auto` |
 /// | `buildloop=` | before starting the bundle's domains, build and destroy each of them this many times and check that every frame comes back (0...1000) | 0 |
 ///
 /// When an option is repeated, the last valid value wins. A missing or invalid value leaves the
@@ -105,6 +117,7 @@ public struct BootOptions: Sendable {
   public var rateLimitMicroseconds: Int = 1000
   public var buildLoop: Int = 0
   public var vmrunFloorSamples: Int = 0
+  public var cpu0Guests: CPU0GuestsOption = .auto
   /// Every unknown option or bad value, in command-line order.
   public var problems: [BootOptionProblem] = []
 
@@ -189,6 +202,13 @@ public struct BootOptions: Sendable {
       if let value = token.value, let n = Self.decimal(value), Self.vmrunFloorRange.contains(n) {
         vmrunFloorSamples = n
         return
+      }
+    } else if key.elementsEqual("cpu0guests".utf8) {
+      if let value = token.value {
+        for (name, option) in [("auto", CPU0GuestsOption.auto), ("yes", .yes), ("no", .no)] where value.elementsEqual(name.utf8) {
+          cpu0Guests = option
+          return
+        }
       }
     } else if key.elementsEqual("buildloop".utf8) {
       if let value = token.value, let n = Self.decimal(value), Self.buildLoopRange.contains(n) {

@@ -11,6 +11,13 @@ public enum CPU {
   }
 
   @inline(__always) public static func rdtsc() -> UInt64 { hv_rdtsc() }
+
+  /// True when this machine is QEMU's TCG (its hypervisor CPUID leaf says "TCGTCGTCGTCG").
+  public static var isQEMUTCG: Bool {
+    guard cpuid(1).ecx & (1 << 31) != 0 else { return false }     // the hypervisor bit
+    let leaf = cpuid(0x4000_0000)
+    return leaf.ebx == 0x5447_4354 && leaf.ecx == 0x4354_4743 && leaf.edx == 0x4743_5447   // "TCGT" "CGTC" "GTCG"
+  }
   @inline(__always) public static func rdmsr(_ msr: UInt32) -> UInt64 { hv_rdmsr(msr) }
   @inline(__always) public static func wrmsr(_ msr: UInt32, _ value: UInt64) { hv_wrmsr(msr, value) }
   @inline(__always) public static func pause() { hv_pause() }

@@ -79,6 +79,10 @@ public enum PCPUs {
     if cpu.index < 64 { stackBounds[cpu.index] = (bottom, top) }
   }
 
+  /// The pcpus that may run vcpus: all of them unless pcpu 0 is kept free of guests
+  /// (`cpu0guests=`, decided once at boot before any domain exists).
+  nonisolated(unsafe) public static var forGuests = CPUAffinity.all
+
   /// The pcpus that came online (an AP that did not keeps its entry, offline).
   public static var online: [PerCPU] { all.filter { $0.online.load(ordering: .acquiring) } }
 

@@ -99,7 +99,7 @@ public enum DomainBuilder {
     // Hard affinity (`cpus`), limited to the pcpus that are online; none of them left is an
     // error in the config, not a domain that never runs.
     var online = CPUAffinity(bits: 0)
-    for cpu in PCPUs.online { online.insert(cpu.index) }
+    for cpu in PCPUs.online where PCPUs.forGuests.contains(cpu.index) { online.insert(cpu.index) }
     var affinity = online
     if let cpus = config.cpus {
       do throws(CPUAffinity.ParseError) {
@@ -108,7 +108,7 @@ public enum DomainBuilder {
         return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" is not a cpu list"))
       }
       if affinity.isEmpty {
-        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" names no online pcpu (online: 0-\(PCPUs.count - 1))"))
+        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" names no pcpu that runs guests (online: 0-\(PCPUs.count - 1)\(PCPUs.forGuests.contains(0) ? "" : "; pcpu 0 runs none"))"))
       }
     }
 

@@ -16,7 +16,8 @@ public enum RunLoop {
     let pcpu = PCPUs.current
     while true {
       Softirq.run()
-      if let policy = Scheduler.active, let vcpu = policy.pick(pcpu: pcpu.index, now: Clock.now()) {
+      if PCPUs.forGuests.contains(pcpu.index), let policy = Scheduler.active,
+         let vcpu = policy.pick(pcpu: pcpu.index, now: Clock.now()) {
         run(vcpu, policy, on: pcpu)
         continue
       }
