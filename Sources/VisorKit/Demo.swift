@@ -46,7 +46,8 @@ public enum Demo {
   public static let banner = """
     Swiftvisor demo: two Linux domains (linux-a with 2 vcpus, linux-b with 1) and guest-spin.
     Console input goes to one domain at a time: press Ctrl-A three times to switch (the
-    hypervisor says which). In a Linux shell, `poweroff -f` ends that domain alone; the run ends
-    when every domain has. Ctrl-C ends QEMU at once.
+    hypervisor says which). In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
+    ends that domain alone; the run ends when every domain has. To end everything at once,
+    switch the input to the hypervisor and press q.
     """
 }

@@ -127,7 +127,9 @@ public struct QEMURunner: Sendable {
     args += [
       "-nodefaults",  // no VGA, NIC or default drives: the hypervisor uses none, and they slow firmware start-up
       "-display", "none",
-      "-serial", "stdio",
+    ] + (configuration.interactiveConsole
+      ? ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+      : ["-serial", "stdio"]) + [
       "-monitor", "none",
       "-no-reboot",
       "-device", "isa-debug-exit,iobase=0x\(String(VisorExit.debugExitPort, radix: 16)),iosize=0x04",

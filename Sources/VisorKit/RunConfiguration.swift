@@ -37,6 +37,9 @@ public struct RunConfiguration: Sendable, Equatable {
   public var icount = false
   public var machine: Machine = .q35
   public var cpu: String = RunConfiguration.defaultCPU
+  /// The serial console is a terminal a person types into (`visor demo`): Ctrl-C goes to the
+  /// guest as a byte instead of ending QEMU (`-chardev stdio,signal=off`).
+  public var interactiveConsole = false
   /// Appended verbatim after everything else.
   public var extraQEMUArguments: [String] = []
   /// What to type on the serial line, each chunk once a console line containing its `after`

@@ -49,6 +49,7 @@ struct DemoCommand: ParsableCommand {
       configuration.memoryMiB = Demo.memoryMiB
       configuration.initrd = bundle.path
       configuration.timeout = nil
+      configuration.interactiveConsole = true
       let arguments = QEMURunner.arguments(for: configuration)
       note(Demo.banner)
       note(shellQuoted([runner.qemuPath] + arguments))

@@ -147,5 +147,26 @@ extension Serialized {
       EventGuests().expectCleanHypervisor(result)
       expectExit(result, .clean)
     }
+
+    @Test("With the input on the hypervisor, q powers off at once; other keys get a hint")
+    func hypervisorKeyQuits() throws {
+      // guest-spin runs for a long time; its console has the input first, Ctrl-A three times
+      // moves it to the hypervisor (the only other stop), which takes x (a hint) and q.
+      let configs = [try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000000")]
+      let input: [SerialInput] = [
+        .after("(d1) guest-spin: iterations", send: Self.switchFocus),
+        .after("console input: the hypervisor", send: "x"),
+        .after("console: the hypervisor has the input", send: "q"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 1, input: input)
+      expectLines(result, [
+        "console input: the hypervisor (Ctrl-A three times to switch)",
+        "console: the hypervisor has the input: q powers off at once",
+        "console: q: powering off now, with 1 domain(s) still running",
+      ])
+      expectAllInputSent(result, input)
+      #expect(!result.contains("guest-spin: done"), "the guest should not have finished\n\(context(result))")
+      expectExit(result, .domainFailed)
+    }
   }
 }

@@ -42,7 +42,7 @@ extension Serialized {
     @Test("Debian's kernel boots as a PVH domain to its /init and powers off", arguments: [1, 2])
     func debianKernelBoots(vcpus: Int) throws {
       let config = try Self.config(vcpus: vcpus, cmdline: "earlyprintk=xen console=hvc0 loglevel=8 swiftvisor.auto")
-      let result = try SystemImage.boot(configs: [config], smp: vcpus, timeout: 300)
+      let result = try SystemImage.boot(configs: [config], smp: vcpus == 1 ? 1 : 3, timeout: 300)
       expectLines(result, [
         "(d1) [    0.000000] Linux version 6.1",
         "(d1) [    0.000000] Command line: earlyprintk=xen console=hvc0 loglevel=8 swiftvisor.auto",
@@ -104,6 +104,28 @@ extension Serialized {
       #expect(xen.contains { $0.contains("Hypervisor detected: Xen HVM") }, "dmesg | grep -i xen answered \(xen)\n\(context(result))")
       #expect(xen.contains { $0.contains("Xen version 4.17") }, "dmesg | grep -i xen answered \(xen)\n\(context(result))")
       #expect(!result.contains("the shell exited"), "poweroff -f should end the domain from the shell\n\(context(result))")
+      expectExit(result, .clean)
+    }
+
+    /// Ctrl-C typed on the console reaches the shell's foreground command as SIGINT: hvc0 is the
+    /// shell's controlling terminal (the /init starts it with `setsid cttyhack`).
+    @Test("Ctrl-C in the shell interrupts the running command")
+    func controlCInterrupts() throws {
+      let input = [
+        // Ctrl-C once the command runs in the foreground (typed earlier, the line editor would
+        // still have the terminal in raw mode and read it as a byte).
+        SerialInput.after(Self.prompt, send: "sh -c 'echo sleep-started; exec sleep 60'\n"),
+        SerialInput.after("(d1) sleep-started", send: "\u{3}"),
+        SerialInput.after(Self.prompt, send: "echo status-$?\n"),
+        SerialInput.after(Self.prompt, send: "poweroff -f\n"),
+      ]
+      let config = try Self.config(vcpus: 1, cmdline: "console=hvc0 loglevel=4")
+      let result = try SystemImage.boot(configs: [config], smp: 1, timeout: 50, input: input)
+      #expect(
+        result.inputTimes.count == input.count,
+        "only \(result.inputTimes.count) of \(input.count) inputs were typed\n\(context(result))")
+      // 130 = 128 + SIGINT: sleep was killed by the signal, long before its 60 s.
+      #expect(Self.answer(to: "echo status-$?", in: result) == ["status-130"], "\(context(result))")
       expectExit(result, .clean)
     }
 

@@ -90,6 +90,14 @@ import Testing
     #expect(Array(args.suffix(2)) == ["-d", "int"])
   }
 
+  @Test func interactiveConsolePassesControlC() {
+    var configuration = RunConfiguration(kernel: "/img")
+    configuration.interactiveConsole = true
+    let args = QEMURunner.arguments(for: configuration)
+    #expect(contains(args, ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]))
+    #expect(!contains(args, ["-serial", "stdio"]))
+  }
+
   @Test func noAppendForAnEmptyCommandLine() {
     #expect(!QEMURunner.arguments(for: RunConfiguration(kernel: "/img")).contains("-append"))
   }

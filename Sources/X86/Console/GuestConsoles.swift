@@ -84,13 +84,35 @@ public enum GuestConsoles {
         inputLock.lock()
         backlog.removeAll()
       case .deliver(let bytes)?:
-        if focus != 0 { backlog += bytes }
+        if focus != 0 {
+          backlog += bytes
+        } else {
+          inputLock.unlock()
+          for key in bytes { hypervisorKey(key) }
+          inputLock.lock()
+        }
       case nil:
         break
       }
     }
     inputLock.unlock()
     flushBacklog()
+  }
+
+  /// A key typed while the hypervisor has the input (Xen has its debug keys there): `q` powers
+  /// the machine off at once, whatever the domains are doing (the way out of `visor demo`,
+  /// where Ctrl-C goes to the guests); anything else gets a line saying so.
+  static func hypervisorKey(_ key: UInt8) {
+    switch key {
+    case UInt8(ascii: "q"):
+      let running = Domains.all.filter { $0.isAlive }.count
+      Log.info("console: q: powering off now, with \(running) domain(s) still running")
+      Power.exit(running == 0 ? .clean : .domainFailed)
+    case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+      break
+    default:
+      Log.info("console: the hypervisor has the input: q powers off at once; Ctrl-A three times moves the input on")
+    }
   }
 
   static func flushBacklog() {
