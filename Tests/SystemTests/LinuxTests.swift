@@ -129,6 +129,32 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    /// `reboot -f` in the shell: Linux ends with SCHEDOP_shutdown(reboot), and the default
+    /// `on_reboot = "restart"` builds the domain again (as domain 2) from its bundle entry; the
+    /// second boot reaches its shell too and powers off.
+    @Test("reboot in the shell restarts the domain (on_reboot = restart); the new one boots to its shell and powers off")
+    func rebootRestartsLinux() throws {
+      let input = [
+        SerialInput.after(Self.prompt, send: "reboot -f\n"),
+        SerialInput.after("(d2) swiftvisor:linux /", send: "poweroff -f\n"),
+      ]
+      let config = try Self.config(vcpus: 1, cmdline: "console=hvc0 loglevel=4")
+      let result = try SystemImage.boot(configs: [config], smp: 1, timeout: 200, input: input)
+      expectLines(result, [
+        "domain 1 (linux): shutdown: reboot",
+        "domain 1 (linux): reboot: restarting (its on_reboot says so)",
+        "domain 1 (linux): restarted as domain 2",
+        "(d2) swiftvisor-initramfs: hello from busybox on 6.1",
+        "domain 2 (linux): every vcpu is down: poweroff",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not; 1 restarted",
+        "memory: all ",
+      ])
+      #expect(
+        result.inputTimes.count == input.count,
+        "only \(result.inputTimes.count) of \(input.count) inputs were typed\n\(context(result))")
+      expectExit(result, .clean)
+    }
+
     @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off")
     func twoLinuxDomainsAndSpin() throws {
       let configs = [
