@@ -99,9 +99,12 @@ public enum GuestConsoles {
     flushBacklog()
   }
 
+  /// Whether the hypervisor said what it takes since it last got the input.
+  nonisolated(unsafe) static var keysExplained = false
+
   /// A key typed while the hypervisor has the input (Xen has its debug keys there): `q` powers
   /// the machine off at once, whatever the domains are doing (the way out of `visor demo`,
-  /// where Ctrl-C goes to the guests); anything else gets a line saying so.
+  /// where Ctrl-C goes to the guests); the first other key gets a line saying so.
   static func hypervisorKey(_ key: UInt8) {
     switch key {
     case UInt8(ascii: "q"):
@@ -111,6 +114,8 @@ public enum GuestConsoles {
     case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
       break
     default:
+      guard !keysExplained else { return }
+      keysExplained = true
       Log.info("console: the hypervisor has the input: q powers off at once; Ctrl-A three times moves the input on")
     }
   }
@@ -137,6 +142,7 @@ public enum GuestConsoles {
 
   static func setFocus(_ id: UInt16, announce: Bool) {
     focus = id
+    keysExplained = false
     guard announce else { return }
     if id == 0 {
       Log.info("console input: the hypervisor (Ctrl-A three times to switch)")
