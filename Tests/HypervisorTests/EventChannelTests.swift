@@ -222,6 +222,21 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
 // MARK: - Tests
 
 @Suite struct EventChannelTests {
+  /// SCHEDOP_poll's wake-up belongs to that poll: once the poll is over, nothing of it may end a
+  /// later block (an idle HLT) at once.
+  @Test func aPollWakeEndsWithItsPoll() throws {
+    let (a, b, aPort, bPort) = try connected((41, 42))
+    #expect(!Events.startPoll(b.vcpu0, ports: [bPort], using: b.platform), "nothing pending yet: block")
+    #expect(a.send(aPort) == 0)
+    let woken = b.vcpu0.pollWake.load(ordering: .acquiring)
+    #expect(woken, "the send wakes the poller")
+    #expect(b.platform.kickCount(b.vcpu0) >= 1)
+    Events.endPoll(b.vcpu0)
+    let stillWoken = b.vcpu0.pollWake.load(ordering: .acquiring)
+    #expect(!stillWoken, "the wake-up ends with the poll")
+    #expect(b.vcpu0.pollPorts.isEmpty)
+  }
+
   @Test func interdomainChannelConnectsTwoDomains() throws {
     let g = guests([21, 22])
     let (a, b) = (g[0], g[1])

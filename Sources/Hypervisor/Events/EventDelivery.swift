@@ -77,10 +77,14 @@ extension Events {
     return false
   }
 
-  /// The poll is over (the vcpu runs again): forget its ports.
+  /// The poll is over (the vcpu runs again): forget its ports, and the wake-up that ended it.
+  /// A wake-up left set would end every later block at once: the vcpu's idle HLT would return
+  /// straight away, thousands of times a second, until its next poll.
   public static func endPoll(_ vcpu: VCPU) {
-    guard let events = DomainEvents.existing(unsafe vcpu.domain) else { return }
-    events.lock.withLock { vcpu.pollPorts.removeAll(keepingCapacity: true) }
+    if let events = DomainEvents.existing(unsafe vcpu.domain) {
+      events.lock.withLock { vcpu.pollPorts.removeAll(keepingCapacity: true) }
+    }
+    vcpu.pollWake.store(false, ordering: .relaxed)
   }
 
   /// vcpu_mark_events_pending: sets upcall_pending and kicks the vcpu if it was clear.

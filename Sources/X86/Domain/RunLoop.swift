@@ -159,7 +159,7 @@ public enum RunLoop {
     // wrote. x86 may let a load pass an earlier store (the store buffer); without the fence the
     // waker can see "running" while this sees no event, and the vcpu sleeps through its wake-up.
     atomicMemoryFence(ordering: .sequentiallyConsistent)
-    if Upcall.pending(vcpu) || vcpu.pollWake.load(ordering: .acquiring) {
+    if Upcall.pending(vcpu) || (vcpu.polling && vcpu.pollWake.load(ordering: .acquiring)) {
       policy.unblock(vcpu)
     }
   }
