@@ -321,12 +321,7 @@ struct LinuxBench: ParsableCommand {
   func run() throws {
     try reportingErrors { () throws(VisorError) in
       let root = try image.build.builder().packageRoot
-      let linux = try DemoCommand().runScript("scripts/fetch-linux", in: root)
-      let files = linux.split(separator: "\n").map(String.init)
-      guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
-            let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
-        throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
-      }
+      let (kernel, initramfs) = try DemoCommand().fetchLinux(in: root)
       let runner = try QEMURunner.locate()
       let path = try image.resolveImage().path
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-linux-\(getpid())")

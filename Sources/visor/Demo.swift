@@ -19,12 +19,7 @@ struct DemoCommand: ParsableCommand {
     try reportingErrors { () throws(VisorError) in
       let root = try image.build.builder().packageRoot
       try runScript("scripts/setup", in: root)
-      let linux = try runScript("scripts/fetch-linux", in: root)
-      let files = linux.split(separator: "\n").map(String.init)
-      guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
-            let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
-        throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
-      }
+      let (kernel, initramfs) = try fetchLinux(in: root)
       let runner = try QEMURunner.locate()
       let elf = try image.resolveImage()
       let guestBuilder = ImageBuilder.forGuest("guest-spin", packageRoot: root)
@@ -63,6 +58,17 @@ struct DemoCommand: ParsableCommand {
       guard exit == .clean else { throw VisorError(exit, "the demo ended: \(exit.description)") }
       note("every domain powered off; the hypervisor with them")
     }
+  }
+
+  /// scripts/fetch-linux: downloads what is missing, and names the cached kernel and initramfs.
+  func fetchLinux(in root: URL) throws(VisorError) -> (kernel: String, initramfs: String) {
+    let linux = try runScript("scripts/fetch-linux", in: root)
+    let files = linux.split(separator: "\n").map(String.init)
+    guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
+          let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
+      throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
+    }
+    return (kernel, initramfs)
   }
 
   /// Runs a script of the package and returns its standard output (its standard error goes to
