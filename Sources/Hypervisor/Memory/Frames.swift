@@ -25,6 +25,25 @@ public enum Frames {
     try buddy.free(address)
   }
 
+  /// Frees a block the hypervisor allocated, and says so on the console if it cannot: that is a
+  /// double free or a stray address, a hypervisor bug, which the end-of-run frame count would
+  /// otherwise only show as a number. True if the block was freed.
+  @discardableResult
+  public static func release(_ address: UInt64) -> Bool {
+    do throws(BuddyAllocator.FreeError) {
+      try free(address)
+      return true
+    } catch {
+      let why: StaticString = switch error {
+      case .outOfRange: "outside the allocator's memory"
+      case .misaligned: "not at a frame boundary"
+      case .notAllocated: "not allocated (a double free?)"
+      }
+      Log.error("frames: cannot free \(hex(address)): \(why)")
+      return false
+    }
+  }
+
   public static var freeFrames: Int { lock.withLock { buddy.freeFrames } }
 
   /// The order that holds `bytes` (at least one frame).

@@ -42,7 +42,7 @@ public enum GuestConsoles {
     guard let frame = Frames.allocate(order: 0) else { return false }
     PhysicalMemory.zero(frame, count: 4096)
     guard npt.map(gpa: ringGFN << 12, machine: frame, size: .small, owned: true) else {
-      try? Frames.free(frame)
+      Frames.release(frame)
       return false
     }
     domain.framesInUse += 1

@@ -20,7 +20,7 @@ public enum ArchVCPU {
   public static func create(_ vcpu: VCPU) -> Bool {
     guard let vmcbPage = Frames.allocate(order: 0) else { return false }
     guard let contextPage = Frames.allocate(order: 0) else {
-      try? Frames.free(vmcbPage)
+      Frames.release(vmcbPage)
       return false
     }
     PhysicalMemory.zero(vmcbPage, count: 4096)
@@ -59,8 +59,8 @@ public enum ArchVCPU {
 
   /// Frees the VMCB and context page.
   public static func destroy(_ vcpu: VCPU) {
-    if vcpu.vmcb != 0 { try? Frames.free(vcpu.vmcb); vcpu.vmcb = 0 }
-    if vcpu.context != 0 { try? Frames.free(vcpu.context); vcpu.context = 0 }
+    if vcpu.vmcb != 0 { Frames.release(vcpu.vmcb); vcpu.vmcb = 0 }
+    if vcpu.context != 0 { Frames.release(vcpu.context); vcpu.context = 0 }
   }
 
   public static func setPVHStart(_ vcpu: VCPU, _ start: PVHStart) {

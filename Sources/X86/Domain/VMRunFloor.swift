@@ -18,7 +18,7 @@ public enum VMRunFloor {
     PhysicalMemory.zero(page, count: 4096)
     let code: [UInt8] = [0x0F, 0x01, 0xD9, 0xEB, 0xFB]        // 1: vmmcall; jmp 1b
     PhysicalMemory.write(code, to: page)
-    guard npt.map(gpa: 0x1000, machine: page, size: .small, owned: true) else { try? Frames.free(page); return nil }
+    guard npt.map(gpa: 0x1000, machine: page, size: .small, owned: true) else { Frames.release(page); return nil }
     let vcpu = VCPU(id: 0, domain: domain)
     guard ArchVCPU.create(vcpu) else { return nil }
     defer { ArchVCPU.destroy(vcpu) }

@@ -55,7 +55,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     // Refused; the other pages of the block can go (they stay the domain's until destroy).
     guard !npt.headsSplitBlock(gpa) else { return false }
     guard let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }
-    if owned, (try? Frames.free(machine)) != nil { vcpu.domain.framesInUse -= 1 }
+    if owned, Frames.release(machine) { vcpu.domain.framesInUse -= 1 }
     flushGuestTLBs()
     return true
   }
@@ -68,7 +68,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     guard let frame = Frames.allocate(order: 0) else { return nil }
     PhysicalMemory.zero(frame, count: 4096)
     guard dropRAM(at: gfn), npt.map(gpa: gfn << 12, machine: frame, size: .small, owned: true) else {
-      try? Frames.free(frame)
+      Frames.release(frame)
       return nil
     }
     vcpu.domain.framesInUse += 1
@@ -90,14 +90,14 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     for i in 0..<UInt64(1 << order) where npt.translate(gpa + i * 4096) != nil { return false }
     if order == 9, let block = Frames.allocate(order: 9) {
       PhysicalMemory.zero(block, count: 2 << 20)
-      guard npt.map(gpa: gpa, machine: block, size: .large, owned: true) else { try? Frames.free(block); return false }
+      guard npt.map(gpa: gpa, machine: block, size: .large, owned: true) else { Frames.release(block); return false }
       vcpu.domain.framesInUse += 512
       return true
     }
     for i in 0..<UInt64(1 << order) {
       guard let frame = Frames.allocate(order: 0) else { return false }
       PhysicalMemory.zero(frame, count: 4096)
-      guard npt.map(gpa: gpa + i * 4096, machine: frame, size: .small, owned: true) else { try? Frames.free(frame); return false }
+      guard npt.map(gpa: gpa + i * 4096, machine: frame, size: .small, owned: true) else { Frames.release(frame); return false }
       vcpu.domain.framesInUse += 1
     }
     return true

@@ -139,13 +139,13 @@ public struct NestedPageTable {
       if isLeaf {
         if entry & owned != 0 {
           let size = (level == 1 || entry & blockHead != 0) ? 512 : 1
-          if (try? Frames.free(target)) != nil { freed += size }
+          if Frames.release(target) { freed += size }
         }
       } else {
         Self.free(table: target, level: level - 1, freed: &freed)
       }
     }
-    if (try? Frames.free(table)) != nil { freed += 1 }
+    if Frames.release(table) { freed += 1 }
   }
 }
 #endif
