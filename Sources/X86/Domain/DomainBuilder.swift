@@ -258,27 +258,17 @@ struct GuestPhysicalWriter {
   let npt: NestedPageTable
 
   func write(_ bytes: [UInt8], at gpa: UInt64) -> Bool {
-    var done = 0
-    while done < bytes.count {
-      let address = gpa + UInt64(done)
-      let chunk = min(bytes.count - done, Int(4096 - (address & 0xFFF)))
-      guard let (machine, _) = npt.translate(address),
-            PhysicalMemory.write(Array(bytes[done..<(done + chunk)]), to: machine) else { return false }
-      done += chunk
+    GuestMemory.eachPage(from: gpa, count: bytes.count) { address, done, chunk in
+      guard let (machine, _) = npt.translate(address) else { return false }
+      return PhysicalMemory.write(Array(bytes[done..<(done + chunk)]), to: machine)
     }
-    return true
   }
 
   func copy(fromMachine source: UInt64, to gpa: UInt64, count: Int) -> Bool {
-    var done = 0
-    while done < count {
-      let address = gpa + UInt64(done)
-      let chunk = min(count - done, Int(4096 - (address & 0xFFF)))
-      guard let (machine, _) = npt.translate(address),
-            PhysicalMemory.copy(from: source + UInt64(done), to: machine, count: chunk) else { return false }
-      done += chunk
+    GuestMemory.eachPage(from: gpa, count: count) { address, done, chunk in
+      guard let (machine, _) = npt.translate(address) else { return false }
+      return PhysicalMemory.copy(from: source + UInt64(done), to: machine, count: chunk)
     }
-    return true
   }
 }
 #endif

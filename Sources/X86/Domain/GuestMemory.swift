@@ -64,26 +64,33 @@ public struct GuestMemory {
     return write(gva, bytes)
   }
 
-  /// Copies page by page: each page's machine address is found separately, so a buffer that
-  /// crosses into an unmapped or read-only page fails instead of overrunning.
-  private func copy(count: Int, translate: (UInt64) -> UInt64?, start: UInt64, into source: [UInt8]?) -> [UInt8]? {
-    guard count >= 0, count <= Self.maximumCopy, start.addingReportingOverflow(UInt64(count)).overflow == false else { return nil }
-    var result: [UInt8] = []
-    if source == nil { result.reserveCapacity(count) }
+  /// Splits `count` bytes from `start` at 4 KiB page boundaries and calls `body(address, done,
+  /// chunk)` for each piece in order (`done`: bytes before it); false as soon as `body` is. Guest
+  /// memory is copied this way everywhere: each page's machine address is found separately, so a
+  /// buffer that crosses into an unmapped or read-only page fails instead of overrunning.
+  static func eachPage(from start: UInt64, count: Int, _ body: (_ address: UInt64, _ done: Int, _ chunk: Int) -> Bool) -> Bool {
     var done = 0
     while done < count {
       let address = start + UInt64(done)
       let chunk = min(count - done, Int(4096 - (address & 0xFFF)))
-      guard let machine = translate(address) else { return nil }
-      if let source {
-        guard PhysicalMemory.write(Array(source[done..<(done + chunk)]), to: machine) else { return nil }
-      } else {
-        guard let bytes = PhysicalMemory().read(machine, count: chunk) else { return nil }
-        result.append(contentsOf: bytes)
-      }
+      guard body(address, done, chunk) else { return false }
       done += chunk
     }
-    return result
+    return true
+  }
+
+  private func copy(count: Int, translate: (UInt64) -> UInt64?, start: UInt64, into source: [UInt8]?) -> [UInt8]? {
+    guard count >= 0, count <= Self.maximumCopy, start.addingReportingOverflow(UInt64(count)).overflow == false else { return nil }
+    var result: [UInt8] = []
+    if source == nil { result.reserveCapacity(count) }
+    let copied = Self.eachPage(from: start, count: count) { address, done, chunk in
+      guard let machine = translate(address) else { return false }
+      if let source { return PhysicalMemory.write(Array(source[done..<(done + chunk)]), to: machine) }
+      guard let bytes = PhysicalMemory().read(machine, count: chunk) else { return false }
+      result.append(contentsOf: bytes)
+      return true
+    }
+    return copied ? result : nil
   }
 
   /// One aligned 64-bit word of guest-physical memory (a page-table entry).
