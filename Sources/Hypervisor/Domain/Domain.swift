@@ -70,11 +70,9 @@ public final class Domain: @unchecked Sendable {
   /// The bundle entry it was built from and where the bundle is: what `on_reboot = "restart"`
   /// builds again. Nil for a domain not built from the boot bundle.
   public var origin: (entry: BootBundle.BundledDomain, bundleBase: UInt64)?
-  /// Shut down and kept (`on_* = "preserve"`): its memory stays until the hypervisor ends.
+  /// Shut down and kept (`on_* = "preserve"`): its memory stays until the hypervisor ends. Its
+  /// end is counted when it is preserved, not when it is finally destroyed.
   public var preserved = false
-  /// Its end was counted in `Domains` already (a preserved domain is counted when it stops,
-  /// not when it is finally destroyed).
-  public var endCounted = false
   public let lock = SpinLock()
 
   public init(id: UInt16, name: [UInt8], memoryBytes: UInt64) {

@@ -16,8 +16,6 @@ public enum Domains {
   public static let created = Atomic<Int>(0)
   /// Domains built again after they ended (`on_* = "restart"`).
   public static let restarted = Atomic<Int>(0)
-  /// Domains that ended and were kept (`on_* = "preserve"`).
-  public static let preserved = Atomic<Int>(0)
   /// Set once the boot-time domains have all been started: from then on, no live domain left
   /// means the work is done.
   public static let bootComplete = Atomic<Bool>(false)
@@ -32,25 +30,19 @@ public enum Domains {
     }
   }
 
-  /// Counts the end of a domain once: it no longer keeps the hypervisor running, and an
-  /// unclean end is a failure.
-  public static func countEnd(_ domain: Domain, cleanly: Bool) {
-    let first = domain.lock.withLock {
-      let first = !domain.endCounted
-      domain.endCounted = true
-      return first
-    }
-    guard first else { return }
+  /// Counts the end of a domain: it no longer keeps the hypervisor running, and an unclean end
+  /// is a failure. Once per domain: when it is destroyed, or when it is preserved.
+  public static func countEnd(cleanly: Bool) {
     if !cleanly { failed.wrappingAdd(1, ordering: .relaxed) }
     live.wrappingSubtract(1, ordering: .releasing)
   }
 
-  /// Forgets a destroyed domain (and counts its end, unless that was done when it stopped).
+  /// Forgets a destroyed domain, and counts its end unless that was done when it was preserved.
   public static func remove(_ domain: Domain, cleanly: Bool) {
     lock.withLock {
       table.removeAll { $0 === domain }
     }
-    countEnd(domain, cleanly: cleanly)
+    if !domain.preserved { countEnd(cleanly: cleanly) }
   }
 
   /// Domains that ended and were kept (`on_* = "preserve"`), still holding their memory.

@@ -83,9 +83,7 @@ public final class VCPU: @unchecked Sendable {
   public var lapic = LocalAPICRegisters()
   public let lapicLock = SpinLock()
 
-  /// Accounting.
-  public var exits: UInt64 = 0
-  /// Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
+  /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
   public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)
   public var hypercalls: UInt64 = 0
 

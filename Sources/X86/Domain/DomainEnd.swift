@@ -7,6 +7,8 @@ import Synchronization
 /// `DomainConfig.action(after:)`). Xen's toolstack does this when it sees the domain shut down;
 /// with no control domain, the hypervisor does it itself, on the pcpu the last vcpu left.
 enum DomainEnd {
+  /// Only poweroff, reboot and crash can name restart or preserve, so `reason.name` is also the
+  /// xl.cfg key (`on_<reason>`) the messages below cite.
   static func carryOut(_ domain: Domain) {
     let reason = domain.shutdownReason ?? .crash
     let action = domain.origin?.entry.config.action(after: reason) ?? .destroy
@@ -29,9 +31,8 @@ enum DomainEnd {
     GuestConsoles.ended(domain)
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.preserved = true
-    Domains.preserved.wrappingAdd(1, ordering: .relaxed)
-    Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): preserved (its on_\(key(reason)) says so): \(domain.framesInUse) frames kept until the end")
-    Domains.countEnd(domain, cleanly: reason.isClean)
+    Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): preserved (its on_\(reason.name) says so): \(domain.framesInUse) frames kept until the end")
+    Domains.countEnd(cleanly: reason.isClean)
   }
 
   /// Destroys the domain and builds it again from its bundle entry, under a new domain id (as
@@ -46,7 +47,7 @@ enum DomainEnd {
     // pcpu must not see zero and end the hypervisor in between.
     Domains.live.wrappingAdd(1, ordering: .relaxed)
     defer { Domains.live.wrappingSubtract(1, ordering: .releasing) }
-    Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): restarting (its on_\(key(reason)) says so)")
+    Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): restarting (its on_\(reason.name) says so)")
     DomainBuilder.destroy(domain)
     switch DomainBuilder.build(origin.entry, bundleBase: origin.bundleBase) {
     case .success(let new):
@@ -56,15 +57,6 @@ enum DomainEnd {
     case .failure(let error):
       Log.error("domain \(domain.id) (\(domain.nameString)): restart failed: \(error.message)")
       Domains.unbuilt.wrappingAdd(1, ordering: .relaxed)
-    }
-  }
-
-  /// The xl.cfg key that chose the action for `reason`.
-  static func key(_ reason: Domain.ShutdownReason) -> StaticString {
-    switch reason {
-    case .poweroff: "poweroff"
-    case .reboot: "reboot"
-    default: "crash"
     }
   }
 }

@@ -90,7 +90,6 @@ public enum RunLoop {
       hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
       vcpu.inGuestOn.store(-1, ordering: .releasing)
       hv_interrupt_window()              // host interrupts that arrived meanwhile run now
-      vcpu.exits += 1
       vcpu.exitsByClass[ExitClass(code: vmcb.exitCode).rawValue] &+= 1
       Upcall.afterExit(vmcb)
       switch Exits.handle(vcpu, on: pcpu) {
@@ -219,7 +218,8 @@ public enum RunLoop {
       while true { hv_sti_hlt(); hv_cli() }
     }
     // Preserved domains kept their memory until now; the frame check below needs it back.
-    for domain in Domains.preservedDomains {
+    let preservedDomains = Domains.preservedDomains
+    for domain in preservedDomains {
       Log.info("domain \(domain.id) (\(domain.nameString)): preserved until the end: destroying it now")
       DomainBuilder.destroy(domain)
     }
@@ -227,7 +227,7 @@ public enum RunLoop {
     let created = Domains.created.load(ordering: .acquiring)
     let unbuilt = Domains.unbuilt.load(ordering: .acquiring)
     let restarted = Domains.restarted.load(ordering: .acquiring)
-    let preserved = Domains.preserved.load(ordering: .acquiring)
+    let preserved = preservedDomains.count
     Log.info("all domains have ended: \(created) built, \(created - failed) ended cleanly, \(failed) did not"
       + (restarted > 0 ? "; \(restarted) restarted" : "")
       + (preserved > 0 ? "; \(preserved) preserved" : "")
