@@ -71,6 +71,22 @@ public enum BundleMaker {
     return (domains.count, domains.flatMap(\.warnings))
   }
 
+  /// For the commands that generate their domains' configurations (the demo, the benchmarks):
+  /// writes each text to `<folder>/<name>.cfg`, packs them into `<folder>/<bundleName>` and
+  /// returns where the bundle is.
+  public static func make(configs: [(name: String, text: String)], in folder: URL, bundleName: String) throws(VisorError) -> URL {
+    var paths: [String] = []
+    for (name, text) in configs {
+      let path = folder.appendingPathComponent("\(name).cfg")
+      do { try text.write(to: path, atomically: true, encoding: .utf8) }
+      catch { throw VisorError(.badConfig, "cannot write \(path.path)") }
+      paths.append(path.path)
+    }
+    let bundle = folder.appendingPathComponent(bundleName)
+    _ = try make(configPaths: paths, output: bundle)
+    return bundle
+  }
+
   /// Loads every configuration and writes the bundle to `output`. Domain names must be unique.
   public static func make(configPaths: [String], output: URL) throws(VisorError) -> [Domain] {
     var domains: [Domain] = []

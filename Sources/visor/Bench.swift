@@ -115,11 +115,8 @@ struct HypercallBench: ParsableCommand {
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-\(getpid())")
       try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: folder) }
-      let configPath = folder.appendingPathComponent("bench.cfg")
-      do { try HypercallBenchmark.config(guest: guest.path, samples: samples).write(to: configPath, atomically: true, encoding: .utf8) }
-      catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
-      let bundle = folder.appendingPathComponent("bundle.bin")
-      _ = try BundleMaker.make(configPaths: [configPath.path], output: bundle)
+      let bundle = try BundleMaker.make(
+        configs: [("bench", HypercallBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
       var results: [HypercallBenchmark.Sample] = []
       for index in 1...runs {
         var configuration = RunConfiguration(kernel: path)
@@ -181,16 +178,10 @@ struct SchedBench: ParsableCommand {
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-sched-\(getpid())")
       try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: folder) }
-      var configPaths: [String] = []
-      for domain in SchedulerBenchmark.domains {
-        let configPath = folder.appendingPathComponent("\(domain.name).cfg")
-        let text = SchedulerBenchmark.config(domain, guest: guest.path, from: start, until: start + window)
-        do { try text.write(to: configPath, atomically: true, encoding: .utf8) }
-        catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
-        configPaths.append(configPath.path)
+      let configs = SchedulerBenchmark.domains.map {
+        (name: $0.name, text: SchedulerBenchmark.config($0, guest: guest.path, from: start, until: start + window))
       }
-      let bundle = folder.appendingPathComponent("bundle.bin")
-      _ = try BundleMaker.make(configPaths: configPaths, output: bundle)
+      let bundle = try BundleMaker.make(configs: configs, in: folder, bundleName: "bundle.bin")
       var samples: [SchedulerBenchmark.Sample] = []
       for index in 1...runs {
         var configuration = RunConfiguration(kernel: path)
@@ -255,19 +246,17 @@ struct EventsBench: ParsableCommand {
       let scenarios = EventBenchmark.scenarios(
         pingpong: guests["guest-pingpong"]!, ipi: guests["guest-ipi"]!, timer: guests["guest-timer"]!,
         bench: guests["guest-bench"]!, rounds: rounds)
+      // One bundle per scenario, made once for all the runs.
+      var bundles: [String: URL] = [:]
+      for scenario in scenarios {
+        let configs = scenario.configs.enumerated().map { (name: "\(scenario.name)-\($0.offset)", text: $0.element) }
+        bundles[scenario.name] = try BundleMaker.make(configs: configs, in: folder, bundleName: "\(scenario.name).bin")
+      }
       var runsFigures: [EventBenchmark.Figures] = []
       for index in 1...runs {
         var figures = EventBenchmark.Figures()
         for scenario in scenarios {
-          var paths: [String] = []
-          for (i, text) in scenario.configs.enumerated() {
-            let configPath = folder.appendingPathComponent("\(scenario.name)-\(i).cfg")
-            do { try text.write(to: configPath, atomically: true, encoding: .utf8) }
-            catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
-            paths.append(configPath.path)
-          }
-          let bundle = folder.appendingPathComponent("\(scenario.name).bin")
-          _ = try BundleMaker.make(configPaths: paths, output: bundle)
+          let bundle = bundles[scenario.name]!
           var configuration = RunConfiguration(kernel: path)
           configuration.smp = scenario.smp
           configuration.initrd = bundle.path
@@ -337,11 +326,9 @@ struct LinuxBench: ParsableCommand {
       for count in vcpus {
         var row = LinuxBenchmark.Row(vcpus: count)
         let banner = LinuxBenchmark.bannerLine(vcpus: count)
-        let configPath = folder.appendingPathComponent("linux-\(count).cfg")
-        do { try LinuxBenchmark.config(kernel: kernel, initramfs: initramfs, vcpus: count).write(to: configPath, atomically: true, encoding: .utf8) }
-        catch { throw VisorError(.badConfig, "cannot write \(configPath.path)") }
-        let bundle = folder.appendingPathComponent("bundle-\(count).bin")
-        _ = try BundleMaker.make(configPaths: [configPath.path], output: bundle)
+        let bundle = try BundleMaker.make(
+          configs: [("linux-\(count)", LinuxBenchmark.config(kernel: kernel, initramfs: initramfs, vcpus: count))],
+          in: folder, bundleName: "bundle-\(count).bin")
         for index in 1...runs {
           var floor = RunConfiguration(kernel: vmlinux.path)
           floor.smp = count

@@ -29,15 +29,8 @@ struct DemoCommand: ParsableCommand {
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-demo-\(getpid())")
       try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: folder) }
-      var paths: [String] = []
-      for domain in Demo.domains(kernel: kernel, initramfs: initramfs, guest: guest.path) {
-        let path = folder.appendingPathComponent("\(domain.name).cfg")
-        do { try domain.config.write(to: path, atomically: true, encoding: .utf8) }
-        catch { throw VisorError(.badConfig, "cannot write \(path.path)") }
-        paths.append(path.path)
-      }
-      let bundle = folder.appendingPathComponent("bundle.bin")
-      _ = try BundleMaker.make(configPaths: paths, output: bundle)
+      let domains = Demo.domains(kernel: kernel, initramfs: initramfs, guest: guest.path)
+      let bundle = try BundleMaker.make(configs: domains.map { ($0.name, $0.config) }, in: folder, bundleName: "bundle.bin")
 
       var configuration = RunConfiguration(kernel: elf.path)
       configuration.smp = Demo.pcpus
