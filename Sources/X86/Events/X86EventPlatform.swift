@@ -10,12 +10,17 @@ import Synchronization
 /// guest's own handler does on the other side.
 public final class X86EventPlatform: EventPlatform {
   public init() {}
-  public func sharedInfo(of domain: Domain) -> UInt64? {
+  public func sharedInfo(of domain: Domain) -> UInt64? { Self.sharedInfo(of: domain) }
+  public func vcpuInfo(of vcpu: VCPU) -> UInt64? { Self.vcpuInfo(of: vcpu) }
+
+  static func sharedInfo(of domain: Domain) -> UInt64? {
     let page = domain.sharedInfoMachine
     return page == 0 ? nil : page
   }
 
-  public func vcpuInfo(of vcpu: VCPU) -> UInt64? {
+  /// Where the vcpu's vcpu_info is (machine address): where VCPUOP_register_vcpu_info put it,
+  /// else its slot in shared_info. GuestTime publishes the vcpu's time there too.
+  static func vcpuInfo(of vcpu: VCPU) -> UInt64? {
     if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
     return Events.defaultVCPUInfo(of: vcpu, sharedInfo: sharedInfo(of: vcpu.domain))
   }

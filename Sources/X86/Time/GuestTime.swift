@@ -27,15 +27,8 @@ public enum GuestTime {
   /// Publishes `vcpu`'s time info in its vcpu_info: where VCPUOP_register_vcpu_info put it, or
   /// in shared_info (vcpus 0-31) once the domain has mapped that.
   public static func update(_ vcpu: VCPU) {
-    let base: UInt64
-    if vcpu.vcpuInfoAddress != 0 {
-      base = vcpu.vcpuInfoAddress
-    } else {
-      let page = vcpu.domain.sharedInfoMachine
-      guard page != 0, vcpu.id < XenABI.maxVirtualCPUsInSharedInfo else { return }
-      base = page + UInt64(XenABI.SharedInfo.Offset.vcpuInfo + vcpu.id * XenABI.VCPUInfo.size)
-    }
-    let info = base + UInt64(XenABI.VCPUInfo.Offset.time)
+    guard let vcpuInfo = X86EventPlatform.vcpuInfo(of: vcpu) else { return }
+    let info = vcpuInfo + UInt64(XenABI.VCPUInfo.Offset.time)
     typealias Field = XenABI.VCPUTimeInfo.Offset
     let version = beginUpdate(info + UInt64(Field.version))
     let tscOffset = VMCB(address: vcpu.vmcb).read64(VMCB.Control.tscOffset)
