@@ -60,7 +60,7 @@ public enum LinuxBenchmark {
 
   /// A domain's exits as the hypervisor reports them when it destroys the domain
   /// (`domain 1 (linux): exits: 812345 in 4200 ms (193415 per s): interrupt 1000, io 3000, …`).
-  public struct Exits: Sendable, Equatable {
+  public struct Exits: Sendable {
     public var total: UInt64
     public var milliseconds: UInt64
     public var byClass: [(name: String, count: UInt64)]
@@ -72,11 +72,6 @@ public enum LinuxBenchmark {
     }
 
     public var perSecond: Double { milliseconds > 0 ? Double(total) * 1000 / Double(milliseconds) : 0 }
-
-    public static func == (a: Exits, b: Exits) -> Bool {
-      a.total == b.total && a.milliseconds == b.milliseconds
-        && a.byClass.map(\.name) == b.byClass.map(\.name) && a.byClass.map(\.count) == b.byClass.map(\.count)
-    }
   }
 
   /// The exits line of domain `domain` among the console lines, parsed; nil if there is none
