@@ -73,4 +73,28 @@ import Testing
     #expect(console.flush()?.count == 10)
     #expect(console.flush() == nil)
   }
+
+  @Test func aLineWrittenThroughBothChannelsShowsOnce() {
+    var console = DomainConsole()
+    func lines(_ text: String, _ channel: ConsoleChannel) -> [String] {
+      console.append(Array(text.utf8), from: channel).map { String(decoding: $0, as: UTF8.self) }
+    }
+    // A test framework's printk: the ring first, then console_io, two lines each.
+    #expect(lines("one\ntwo\n", .ring) == ["one", "two"])
+    #expect(lines("one\ntwo\n", .debug) == [])
+    #expect(console.duplicatesDropped == 2)
+    // The other order, and a line repeated on one channel, which shows each time.
+    #expect(lines("three\n", .debug) == ["three"])
+    #expect(lines("three\n", .ring) == [])
+    #expect(lines("same\nsame\n", .ring) == ["same", "same"])
+    // Bytes of the two channels never mix within a line.
+    #expect(lines("ab", .ring) == [])
+    #expect(lines("xy\n", .debug) == ["xy"])
+    #expect(lines("c\n", .ring) == ["abc"])
+    // A line the other channel showed long ago is no copy: it shows.
+    #expect(lines("early\n", .debug) == ["early"])
+    for i in 0...DomainConsole.recentLines { _ = lines("filler \(i)\n", .ring) }
+    #expect(lines("early\n", .ring) == ["early"])
+    #expect(console.flush() == nil)
+  }
 }

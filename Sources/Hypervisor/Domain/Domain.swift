@@ -125,46 +125,86 @@ public final class Domain: @unchecked Sendable {
   }
 }
 
-/// A domain's console: bytes from console_io and port 0xE9 are collected into lines, and each
-/// whole line is printed as `(dN) text`, so output from different domains never mixes mid-line.
+/// Where a guest's output bytes come from. A guest may write the same text through both (test
+/// frameworks for Xen print every line through `console_io` and through the ring).
+public enum ConsoleChannel: Int, Sendable {
+  /// HYPERVISOR_console_io and port 0xE9: the debug channels.
+  case debug = 0
+  /// The console ring (hvc0).
+  case ring = 1
+}
+
+/// A domain's console: bytes from each channel are collected into lines, and each whole line is
+/// printed as `(dN) text`, so output from different domains (or channels) never mixes mid-line.
+///
+/// **A line shows once.** A line completed on one channel that equals a recent line of the other
+/// channel not yet matched is the same line written twice, and is dropped; a line repeated on the
+/// same channel is shown each time. "Recent" is among the last `recentLines` lines this console
+/// showed, so an old line is never taken for the copy of a new one.
 public struct DomainConsole: Sendable {
   public static let maximumLine = 256
-  private var pending: [UInt8] = []
+  /// How many of the lines shown last may still meet their copy on the other channel.
+  public static let recentLines = 8
+  private var pending: [[UInt8]] = [[], []]
+  /// Per channel: shown lines still waiting for their copy, with their number in `shown`.
+  private var recent: [[(number: Int, line: [UInt8])]] = [[], []]
+  /// Lines shown so far.
+  private var shown = 0
+  /// Lines dropped as copies of the other channel's.
+  public private(set) var duplicatesDropped = 0
 
   public init() {}
 
-  /// Appends bytes; returns the lines completed by them (without the newline).
-  public mutating func append(_ bytes: some Sequence<UInt8>) -> [[UInt8]] {
+  /// Appends bytes from `channel`; returns the lines to print (without the newline).
+  public mutating func append(_ bytes: some Sequence<UInt8>, from channel: ConsoleChannel = .debug) -> [[UInt8]] {
     var lines: [[UInt8]] = []
+    let c = channel.rawValue
     for byte in bytes {
       if byte == UInt8(ascii: "\n") {
-        lines.append(pending)
-        pending.removeAll(keepingCapacity: true)
+        complete(c, into: &lines)
       } else if byte != UInt8(ascii: "\r") {
-        pending.append(byte)
-        if pending.count >= Self.maximumLine {
-          lines.append(pending)
-          pending.removeAll(keepingCapacity: true)
-        }
+        pending[c].append(byte)
+        if pending[c].count >= Self.maximumLine { complete(c, into: &lines) }
       }
     }
     return lines
   }
 
-  /// Whatever is left without a newline (printed when the domain ends).
+  private mutating func complete(_ c: Int, into lines: inout [[UInt8]]) {
+    let line = pending[c]
+    pending[c].removeAll(keepingCapacity: true)
+    let other = 1 - c
+    recent[other].removeAll { shown &- $0.number > Self.recentLines }
+    if let match = recent[other].firstIndex(where: { $0.line == line }) {
+      // Earlier unmatched lines of the other channel can no longer pair up in order.
+      recent[other].removeSubrange(0...match)
+      duplicatesDropped &+= 1
+      return
+    }
+    lines.append(line)
+    shown &+= 1
+    recent[c].append((shown, line))
+    if recent[c].count > Self.recentLines { recent[c].removeFirst() }
+  }
+
+  /// Whatever is left without a newline on either channel (printed when the domain ends).
   public mutating func flush() -> [UInt8]? {
-    guard !pending.isEmpty else { return nil }
-    defer { pending.removeAll() }
-    return pending
+    var rest: [UInt8] = []
+    for c in 0..<2 where !pending[c].isEmpty {
+      if !rest.isEmpty { rest.append(UInt8(ascii: " ")) }
+      rest += pending[c]
+      pending[c].removeAll()
+    }
+    return rest.isEmpty ? nil : rest
   }
 }
 
-/// Where every byte a guest prints ends up (console_io, port 0xE9): collected into lines per
-/// domain, each whole line printed as `(dN) text`.
+/// Where every byte a guest prints ends up (console_io, port 0xE9, the console ring): collected
+/// into lines per domain and channel, each whole line printed once as `(dN) text`.
 public enum ConsoleOutput {
-  public static func write(_ bytes: [UInt8], for domain: Domain) {
+  public static func write(_ bytes: [UInt8], for domain: Domain, from channel: ConsoleChannel = .debug) {
     domain.lock.lock()
-    let lines = domain.console.append(bytes)
+    let lines = domain.console.append(bytes, from: channel)
     domain.lock.unlock()
     for line in lines { Log.domain(domain.id, line) }
   }
