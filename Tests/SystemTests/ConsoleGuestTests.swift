@@ -75,6 +75,8 @@ extension Serialized {
       ])
       expectNoFailure(result)
       expectAllInputSent(result, input)
+      // Written through the ring and through console_io: shown once (docs/console.md).
+      #expect(result.lines(containing: "guest-console: one line, two channels").count == 1, "\(context(result))")
 
       // 3000 bytes through a 2048-byte ring: the guest had to wait for room at least once.
       let output = result.lines(containing: "(d1) guest-console: output ok (")

@@ -6,6 +6,7 @@
 /// identity map: guest-virtual = guest-physical), sets up the callback vector and unmasks the
 /// console port. Then, through the ring only (out[], out_prod, EVTCHNOP_send on the port):
 ///   guest-console: hello through the ring
+///   guest-console: one line, two channels               (also through console_io: shown once)
 ///   guest-console: long line of <n> bytes: abc…|end     (one line of `long=<n>` bytes, default
 ///                                                        3000: more than the 2048-byte ring,
 ///                                                        written in pieces of 1000, waiting for
@@ -247,6 +248,12 @@ func run() -> Never {
 
   // Output.
   var written = ring.print("guest-console: hello through the ring")
+  // As test frameworks for Xen do: the same line through the ring and through console_io
+  // (the hypervisor shows it once).
+  if written {
+    written = ring.print("guest-console: one line, two channels")
+    Console.print("guest-console: one line, two channels")
+  }
   var long = longLine(total: longBytes)
   long.append(0x0a)
   var offset = 0
