@@ -81,6 +81,7 @@ enum Boot {
         Log.error("bench: the VMRUN floor could not be measured")
       }
     }
+    RunLoop.onDone = options.onDone
     startDomains(bundle, buildLoop: options.buildLoop)
     RunLoop.enter()
   }

@@ -8,6 +8,8 @@
 /// | `0x10`       | 33          | `.clean`      | 0          |
 /// | `0x11`       | 35          | `.crash`      | 3          |
 /// | `0x12`       | 37          | `.panic`      | 4          |
+/// | `0x13`       | 39          | `.domainFailed` | 10       |
+/// | `0x14`       | 41          | `.quit`       | 12         |
 /// | nothing      | 0           | `.noExitCode` | 8          |
 ///
 /// A triple fault resets the machine, and with `-no-reboot` QEMU then exits with status 0, so a
@@ -39,6 +41,9 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
   case domainFailed = 10
   /// A domain configuration, kernel or ramdisk is unusable (the message names the file).
   case badConfig = 11
+  /// Someone pressed `q` on the hypervisor's console while domains still ran, and none had
+  /// failed (debug-exit value 0x14, QEMU status 41). `visor demo` takes it as a clean end.
+  case quit = 12
   /// Bad command-line arguments (ArgumentParser's validation error status).
   case usage = 64
 
@@ -48,6 +53,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
     public static let crash: UInt32 = 0x11
     public static let panic: UInt32 = 0x12
     public static let domainFailed: UInt32 = 0x13
+    public static let quit: UInt32 = 0x14
   }
 
   /// The I/O port of the `isa-debug-exit` device.
@@ -71,6 +77,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.crash): return .crash
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.panic): return .panic
       case Self.qemuStatus(forDebugExitValue: DebugExitValue.domainFailed): return .domainFailed
+      case Self.qemuStatus(forDebugExitValue: DebugExitValue.quit): return .quit
       default: break
       }
     }
@@ -93,6 +100,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case .qemuFailed: "QEMU failed (see its error above)"
     case .domainFailed: "not every domain ended cleanly (see the domain messages above)"
     case .badConfig: "a domain configuration is unusable"
+    case .quit: "quit from the hypervisor's console (q) while domains still ran"
     case .usage: "bad arguments"
     }
   }

@@ -18,6 +18,9 @@ struct Visor: ParsableCommand {
         7   the image build failed (the compiler output was printed)
         8   QEMU stopped without a hypervisor exit code (triple fault?)
         9   QEMU itself failed
+        10  every domain ended, not all cleanly (a crash, or one could not be built)
+        11  a domain configuration, kernel or ramdisk is unusable
+        12  q on the hypervisor's console while domains still ran (visor demo: 0)
         64  bad arguments
       """,
     subcommands: [Build.self, Run.self, DemoCommand.self, ISO.self, Bench.self])

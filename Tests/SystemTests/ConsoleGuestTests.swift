@@ -168,7 +168,8 @@ extension Serialized {
       ])
       expectAllInputSent(result, input)
       #expect(!result.contains("guest-spin: done"), "the guest should not have finished\n\(context(result))")
-      expectExit(result, .domainFailed)
+      expectLines(result, ["poweroff: quit from the console"])
+      expectExit(result, .quit)
     }
   }
 }

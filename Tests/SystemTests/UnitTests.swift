@@ -13,6 +13,12 @@ import Testing
     #expect(VisorExit.classify(qemuStatus: 37) == .panic)
   }
 
+  @Test func aQuitFromTheConsoleHasItsOwnStatus() {
+    #expect(VisorExit.classify(qemuStatus: 41) == .quit)
+    #expect(VisorExit.qemuStatus(forDebugExitValue: VisorExit.DebugExitValue.quit) == 41)
+    #expect(VisorExit.quit.rawValue == 12)
+  }
+
   @Test func statusZeroIsATripleFault() {
     #expect(VisorExit.classify(qemuStatus: 0) == .noExitCode)
     #expect(VisorExit.noExitCode.description == "QEMU stopped without a hypervisor exit code (triple fault?)")

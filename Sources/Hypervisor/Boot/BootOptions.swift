@@ -55,6 +55,14 @@ public enum CPU0GuestsOption: Equatable, Sendable {
 }
 
 /// Where the hypervisor's console goes (`console=`).
+/// What the hypervisor does once every domain has ended (`ondone=`).
+public enum OnDoneOption: Sendable, Equatable {
+  /// Report and power off, with the status the domains earned (the default: `visor run`, tests).
+  case poweroff
+  /// Report, then stay up with the console input on the hypervisor until `q` (`visor demo`).
+  case stay
+}
+
 public enum ConsoleOption: Sendable, Equatable {
   case com1
   case none
@@ -99,6 +107,7 @@ public struct BootOptionProblem: Equatable, Sendable {
 /// | `sched_ratelimit_us=` | shortest run before a vcpu is preempted by another, in µs, 0...500000 (Xen's option; cut to the slice) | 1000 |
 /// | `vmrunfloor=` | measure the bare VMRUN/#VMEXIT round trip this many times before starting the domains (0...1000000), for `visor bench` | 0 |
 /// | `cpu0guests=` | `auto`, `yes`, `no`: whether pcpu 0 runs vcpus; `auto` is no under QEMU's TCG with more than one pcpu (docs/known-issues.md) | `auto` |
+/// | `ondone=` | `poweroff`, `stay`: once every domain has ended, power off, or stay up with the console input on the hypervisor until `q` | `poweroff` |
 /// | `buildloop=` | before starting the bundle's domains, build and destroy each of them this many times and check that every frame comes back (0...1000) | 0 |
 ///
 /// When an option is repeated, the last valid value wins. A missing or invalid value leaves the
@@ -118,6 +127,7 @@ public struct BootOptions: Sendable {
   public var buildLoop: Int = 0
   public var vmrunFloorSamples: Int = 0
   public var cpu0Guests: CPU0GuestsOption = .auto
+  public var onDone: OnDoneOption = .poweroff
   /// Every unknown option or bad value, in command-line order.
   public var problems: [BootOptionProblem] = []
 
@@ -207,6 +217,13 @@ public struct BootOptions: Sendable {
       if let value = token.value {
         for (name, option) in [("auto", CPU0GuestsOption.auto), ("yes", .yes), ("no", .no)] where value.elementsEqual(name.utf8) {
           cpu0Guests = option
+          return
+        }
+      }
+    } else if key.elementsEqual("ondone".utf8) {
+      if let value = token.value {
+        for (name, option) in [("poweroff", OnDoneOption.poweroff), ("stay", .stay)] where value.elementsEqual(name.utf8) {
+          onDone = option
           return
         }
       }

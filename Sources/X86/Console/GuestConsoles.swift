@@ -104,13 +104,20 @@ public enum GuestConsoles {
 
   /// A key typed while the hypervisor has the input (Xen has its debug keys there): `q` powers
   /// the machine off at once, whatever the domains are doing (the way out of `visor demo`,
-  /// where Ctrl-C goes to the guests); the first other key gets a line saying so.
+  /// where Ctrl-C goes to the guests); the first other key gets a line saying so. A quit while
+  /// domains still run has its own status; one after every domain ended (`ondone=stay`) has the
+  /// status the domains earned.
   static func hypervisorKey(_ key: UInt8) {
     switch key {
     case UInt8(ascii: "q"):
       let running = Domains.all.filter { $0.isAlive }.count
+      let failed = Domains.failed.load(ordering: .acquiring) + Domains.unbuilt.load(ordering: .acquiring)
       Log.info("console: q: powering off now, with \(running) domain(s) still running")
-      Power.exit(running == 0 ? .clean : .domainFailed)
+      if running > 0 && failed == 0 {
+        Log.info("poweroff: quit from the console")
+        Power.exit(.quit)
+      }
+      RunLoop.powerOff()
     case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
       break
     default:

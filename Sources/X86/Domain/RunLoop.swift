@@ -9,6 +9,8 @@ import Synchronization
 /// between two iterations.
 public enum RunLoop {
   private static let finishing = Atomic<Bool>(false)
+  /// `ondone=`: power off once every domain has ended, or stay up until `q`.
+  nonisolated(unsafe) public static var onDone: OnDoneOption = .poweroff
   /// Free frames just before the boot-time domains were built: all must be back at the end.
   nonisolated(unsafe) public static var framesBeforeDomains = 0
 
@@ -23,7 +25,7 @@ public enum RunLoop {
       }
       armPreemption(at: .max, on: pcpu)
       if Domains.bootComplete.load(ordering: .acquiring) && Domains.live.load(ordering: .acquiring) == 0 {
-        finish()
+        finish()   // returns only with ondone=stay
       }
       pcpu.idle.store(true, ordering: .releasing)
       if pcpu.softirqPending.load(ordering: .acquiring) == 0 {
@@ -212,9 +214,13 @@ public enum RunLoop {
     if destroyNow { DomainEnd.carryOut(domain) }
   }
 
-  /// Every domain has ended: report and power off (the default under `visor run`).
-  static func finish() -> Never {
+  /// Every domain has ended: report, check that every frame came back, and power off with the
+  /// status the domains earned (`ondone=poweroff`, the default under `visor run`). With
+  /// `ondone=stay` (`visor demo`) the report is made once and the pcpus go back to idling, the
+  /// console input on the hypervisor, until `q` powers off.
+  static func finish() {
     if finishing.exchange(true, ordering: .acquiringAndReleasing) {
+      if onDone == .stay { return }
       while true { hv_sti_hlt(); hv_cli() }
     }
     // Preserved domains kept their memory until now; the frame check below needs it back.
@@ -239,7 +245,18 @@ public enum RunLoop {
       Log.error("memory: LEAK: \(framesBeforeDomains) frames free before the domains, \(free) after")
       Power.exit(.panic)
     }
-    if failed == 0 && unbuilt == 0 {
+    if onDone == .stay {
+      GuestConsoles.setFocus(0, announce: true)
+      Log.info("ondone=stay: the hypervisor stays up; q on its console powers off")
+      return
+    }
+    powerOff()
+  }
+
+  /// Powers off with the status the domains earned: clean if every domain was built and ended
+  /// with a clean poweroff (or a reboot), the failed-domain status otherwise.
+  static func powerOff() -> Never {
+    if Domains.failed.load(ordering: .acquiring) == 0 && Domains.unbuilt.load(ordering: .acquiring) == 0 {
       Log.info("poweroff: clean")
       Power.exit(.clean)
     }

@@ -13,6 +13,7 @@ public enum Power {
     case crash = 0x11     // QEMU status 35
     case panic = 0x12     // QEMU status 37
     case domainFailed = 0x13   // QEMU status 39: every domain ended, not all with a clean poweroff
+    case quit = 0x14      // QEMU status 41: `q` on the hypervisor's console while domains still ran, none had failed
   }
 
   static let debugExitPort: UInt16 = 0xF4
