@@ -9,11 +9,13 @@ public enum Demo {
     public var config: String
   }
 
-  /// Physical CPUs and memory of the emulated machine: two 256 MiB Linux domains, a small
-  /// guest and the hypervisor. Three pcpus: under QEMU's TCG pcpu 0 runs no guests
-  /// (docs/known-issues.md), so the domains share pcpus 1 and 2.
+  /// Physical CPUs of the emulated machine. Three: under QEMU's TCG pcpu 0 runs no guests
+  /// (docs/known-issues.md), so the domains share pcpus 1 and 2. Its memory is what the
+  /// domains need (`MachineMemory`).
   public static let pcpus = 3
-  public static let memoryMiB = 1024
+  /// The hypervisor's command line: once every domain has ended it stays up, with the console
+  /// input on it, until `q`, so the demo ends when the person at the terminal says so.
+  public static let cmdline = "ondone=stay"
 
   /// linux-a (2 vcpus) and linux-b (1 vcpu) with a busybox shell on hvc0, and guest-spin, a
   /// CPU-bound guest that runs beside them for a while and powers off.
@@ -47,7 +49,17 @@ public enum Demo {
     Swiftvisor demo: two Linux domains (linux-a with 2 vcpus, linux-b with 1) and guest-spin.
     Console input goes to one domain at a time: press Ctrl-A three times to switch (the
     hypervisor says which). In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
-    ends that domain alone; the run ends when every domain has. To end everything at once,
-    switch the input to the hypervisor and press q.
+    ends that domain alone. To end the demo, switch the input to the hypervisor and press q
+    (once every domain has ended, the input is there already).
     """
+
+  /// What visor says when the demo ends, and whether that is a success. A `q` is the demo's
+  /// normal way out, whether domains still ran (`.quit`) or not (`.clean`).
+  public static func ending(_ exit: VisorExit) -> (success: Bool, message: String) {
+    switch exit {
+    case .clean: (true, "the demo ended: every domain had ended cleanly")
+    case .quit: (true, "the demo ended: quit from the hypervisor's console")
+    default: (false, "the demo ended: \(exit.description)")
+    }
+  }
 }

@@ -14,8 +14,6 @@ public enum LinuxBenchmark {
   public static let target = 1.5
   /// The domain's memory, and the floor machine's.
   public static let guestMemoryMiB = 256
-  /// The emulated machine under the hypervisor: the domain and the hypervisor.
-  public static let machineMemoryMiB = 512
   /// Pcpus for the domain under the hypervisor (it has 1 or 2 vcpus on them), and QEMU's CPUs:
   /// those and pcpu 0, which runs no guests under TCG (docs/known-issues.md).
   public static let pcpus = 2

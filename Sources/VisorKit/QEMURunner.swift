@@ -114,7 +114,7 @@ public struct QEMURunner: Sendable {
       "-cpu", configuration.cpu,
       "-machine", configuration.machine.rawValue,
       "-smp", String(configuration.smp),
-      "-m", "\(configuration.memoryMiB)M",
+      "-m", "\(configuration.memoryMiB ?? MachineMemory.withoutDomainsMiB)M",
     ]
     switch configuration.boot {
     case .kernel(let path):
@@ -153,6 +153,8 @@ public struct QEMURunner: Sendable {
   /// appear; otherwise it is /dev/null.
   /// - Parameter echo: copy the console to stdout and QEMU's diagnostics to stderr as they arrive.
   public func run(_ configuration: RunConfiguration, echo: Bool = false) throws(VisorError) -> RunResult {
+    var configuration = configuration
+    try configuration.sizeMemory()
     try configuration.validate()
     let image: String
     switch configuration.boot {

@@ -23,8 +23,9 @@ public struct RunConfiguration: Sendable, Equatable {
   /// Number of physical CPUs (`-smp`). Three: under QEMU's TCG pcpu 0 runs no guests
   /// (`cpu0guests=auto`, docs/known-issues.md), which leaves two for them.
   public var smp: Int = 3
-  /// Guest-physical memory of the emulated machine, in MiB (`-m`).
-  public var memoryMiB: Int = 512
+  /// Memory of the emulated machine, in MiB (`-m`); nil: what the boot bundle's domains need
+  /// (`sizeMemory()`, `MachineMemory`), which `QEMURunner.run` works out before QEMU starts.
+  public var memoryMiB: Int?
   /// Seconds after which QEMU is killed; nil for no limit.
   public var timeout: Double? = 120
   /// Start QEMU's gdb stub on port 1234 and wait for the debugger before the first instruction (`-s -S`).
@@ -59,7 +60,7 @@ public struct RunConfiguration: Sendable, Equatable {
     guard (1...255).contains(smp) else {
       throw VisorError(.usage, "smp must be between 1 and 255 (got \(smp))")
     }
-    guard memoryMiB >= 32 else {
+    if let memoryMiB, memoryMiB < 32 {
       throw VisorError(.usage, "memory must be at least 32 MiB (got \(memoryMiB))")
     }
     if let timeout, !(timeout > 0) {

@@ -347,7 +347,6 @@ struct LinuxBench: ParsableCommand {
 
           var hosted = RunConfiguration(kernel: path)
           hosted.smp = LinuxBenchmark.qemuCPUs
-          hosted.memoryMiB = LinuxBenchmark.machineMemoryMiB
           hosted.initrd = bundle.path
           hosted.timeout = timeout
           let result = try runner.run(hosted)

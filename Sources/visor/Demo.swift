@@ -9,8 +9,9 @@ struct DemoCommand: ParsableCommand {
     discussion: """
       Installs what is missing (scripts/setup), fetches Debian's kernel and builds the busybox \
       initramfs (scripts/fetch-linux, cached in cache/linux), builds the image and guest-spin, \
-      then runs QEMU with the serial console on this terminal. Ctrl-A three times switches the \
-      console between domains.
+      then runs QEMU with the serial console on this terminal (visor relays it, in raw mode, and \
+      restores the terminal however the demo ends). Ctrl-A three times switches the console \
+      between domains and the hypervisor; q on the hypervisor ends the demo (status 0).
       """)
 
   @OptionGroup var image: ImageOptions
@@ -34,22 +35,21 @@ struct DemoCommand: ParsableCommand {
 
       var configuration = RunConfiguration(kernel: elf.path)
       configuration.smp = Demo.pcpus
-      configuration.memoryMiB = Demo.memoryMiB
+      configuration.cmdline = Demo.cmdline
       configuration.initrd = bundle.path
       configuration.timeout = nil
       configuration.interactiveConsole = true
-      let arguments = QEMURunner.arguments(for: configuration)
+      try configuration.sizeMemory()
+      try configuration.validate()
+      let command = InteractiveConsole.command(qemu: runner.qemuPath, arguments: QEMURunner.arguments(for: configuration))
       note(Demo.banner)
-      note(shellQuoted([runner.qemuPath] + arguments))
-      // QEMU gets this terminal: its -serial stdio is the console, in both directions.
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: runner.qemuPath)
-      process.arguments = arguments
-      do { try process.run() } catch { throw VisorError(.qemuFailed, "cannot start \(runner.qemuPath): \(error)") }
-      process.waitUntilExit()
-      let exit = VisorExit.classify(qemuStatus: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal)
-      guard exit == .clean else { throw VisorError(exit, "the demo ended: \(exit.description)") }
-      note("every domain powered off; the hypervisor with them")
+      note(shellQuoted(command))
+      // visor keeps the terminal and relays it to QEMU's stdin and stdout (InteractiveConsole).
+      let end = try InteractiveConsole.run(command)
+      let exit = VisorExit.classify(qemuStatus: end.status, signaled: end.signaled)
+      let (success, message) = Demo.ending(exit)
+      guard success else { throw VisorError(exit, message) }
+      note(message)
     }
   }
 

@@ -15,8 +15,8 @@ struct Run: ParsableCommand {
   @Option(help: "Physical CPUs (QEMU -smp). Under QEMU's TCG pcpu 0 runs no guests when there are others (docs/known-issues.md).")
   var smp = 3
 
-  @Option(help: ArgumentHelp("Memory of the emulated machine.", valueName: "MiB"))
-  var memory = 512
+  @Option(help: ArgumentHelp("Memory of the emulated machine (default: what the domains need, or 512 without any).", valueName: "MiB"))
+  var memory: Int?
 
   @Option(help: ArgumentHelp("Kill QEMU after this many seconds; 0 for never (default: 120, never with --gdb).", valueName: "seconds"))
   var timeout: Double?
@@ -47,7 +47,7 @@ struct Run: ParsableCommand {
       throw ValidationError("domain configs cannot be combined with --initrd or --iso (the bundle is the initrd)")
     }
     guard (1...255).contains(smp) else { throw ValidationError("--smp must be between 1 and 255") }
-    guard memory >= 32 else { throw ValidationError("--memory must be at least 32 (MiB)") }
+    if let memory, memory < 32 { throw ValidationError("--memory must be at least 32 (MiB)") }
     if let timeout, timeout < 0 { throw ValidationError("--timeout must be 0 (never) or positive") }
     guard RunConfiguration.Machine(rawValue: machine) != nil else {
       throw ValidationError("--machine must be one of: \(RunConfiguration.Machine.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -81,6 +81,10 @@ struct Run: ParsableCommand {
       }
       configuration.smp = smp
       configuration.memoryMiB = memory
+      try configuration.sizeMemory()
+      if memory == nil, let bundle = configuration.initrd, let need = try MachineMemory.need(bundleAt: bundle) {
+        note("machine memory: \(configuration.memoryMiB ?? 0) MiB (\(need))")
+      }
       configuration.gdb = gdb
       configuration.icount = icount
       configuration.machine = RunConfiguration.Machine(rawValue: machine) ?? .q35

@@ -162,7 +162,7 @@ extension Serialized {
         try Self.config(name: "linux1", memory: 192, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.auto"),
         try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000"),
       ]
-      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 300, memoryMiB: 768)
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 300)
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
       expectLines(result, [
         "(d1) swiftvisor-initramfs: hello from busybox on 6.1",

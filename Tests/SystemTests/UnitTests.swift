@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Hypervisor
 @testable import VisorKit
 
 /// Pure tests: no QEMU, no image.
@@ -378,5 +379,73 @@ import Testing
     #expect(report.contains("no data"))
     #expect(report.contains("60.0 %"))
     #expect(report.contains("1 run(s) failed and are not in the medians"))
+  }
+}
+
+@Suite("Machine memory from the boot bundle") struct MachineMemoryTests {
+  func bundle(_ domains: [(memory: Int, maxmem: Int?, vcpus: Int)], kernelBytes: Int = 4096) -> [UInt8] {
+    BootBundle.build(domains: domains.enumerated().map { index, domain in
+      var config = DomainConfig(name: Array("d\(index)".utf8), memoryMiB: domain.memory, vcpus: domain.vcpus, kernelPath: Array("k".utf8))
+      config.maxMemoryMiB = domain.maxmem
+      return (config: config, kernel: [UInt8](repeating: 0x90, count: kernelBytes), ramdisk: nil)
+    })
+  }
+
+  @Test func theDemosDomainsAndTheirShares() throws {
+    // The demo's three domains: 256 MiB with 2 vcpus, 256 with 1, 16 with 1.
+    let need = try MachineMemory.need(bundle: bundle([(256, nil, 2), (256, nil, 1), (16, nil, 1)]))
+    #expect(need.domainCount == 3)
+    #expect(need.domainsMiB == 528)
+    // Per domain: 1 MiB per vcpu, 4 KiB per MiB (rounded up), 1 MiB of special pages.
+    #expect(need.perDomainMiB == (2 + 1 + 1) + (1 + 1 + 1) + (1 + 1 + 1))
+    #expect(need.bundleMiB == 1)
+    #expect(need.minimumMiB == MachineMemory.hypervisorMiB + 1 + 528 + 10)
+    #expect(need.recommendedMiB % MachineMemory.granuleMiB == 0)
+    #expect(need.recommendedMiB >= need.minimumMiB + need.minimumMiB / 8)
+  }
+
+  @Test func maxmemCountsAndDomainsWithProblemsDoNot() throws {
+    let grows = try MachineMemory.need(bundle: bundle([(32, 128, 1)]))
+    #expect(grows.domainsMiB == 128)
+    // A domain the hypervisor would refuse (0 vcpus) is not counted.
+    let refused = try MachineMemory.need(bundle: bundle([(64, nil, 1), (64, nil, 0)]))
+    #expect(refused.domainCount == 1 && refused.domainsMiB == 64)
+  }
+
+  @Test func sizingARunAndRefusingTooLittle() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-memory-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("bundle.bin").path
+    try Data(bundle([(256, nil, 2), (256, nil, 1)], kernelBytes: 3 << 20)).write(to: URL(fileURLWithPath: path))
+    let need = try #require(try MachineMemory.need(bundleAt: path))
+
+    var sized = RunConfiguration(kernel: "/img")
+    sized.initrd = path
+    try sized.sizeMemory()
+    #expect(sized.memoryMiB == need.recommendedMiB)
+    #expect(QEMURunner.arguments(for: sized).contains("\(need.recommendedMiB)M"))
+
+    var tooSmall = sized
+    tooSmall.memoryMiB = 512
+    let error = #expect(throws: VisorError.self) { try tooSmall.sizeMemory() }
+    #expect(error?.exit == .usage)
+    #expect(error?.message.contains("--memory 512 MiB is too small for the boot bundle: it needs at least \(need.minimumMiB) MiB") == true)
+
+    var enough = sized
+    enough.memoryMiB = need.minimumMiB
+    try enough.sizeMemory()
+    #expect(enough.memoryMiB == need.minimumMiB)
+
+    // No bundle, or a module that is not one: the default.
+    var alone = RunConfiguration(kernel: "/img")
+    try alone.sizeMemory()
+    #expect(alone.memoryMiB == MachineMemory.withoutDomainsMiB)
+    let other = folder.appendingPathComponent("other.bin").path
+    try Data("not a bundle".utf8).write(to: URL(fileURLWithPath: other))
+    var module = RunConfiguration(kernel: "/img")
+    module.initrd = other
+    try module.sizeMemory()
+    #expect(module.memoryMiB == MachineMemory.withoutDomainsMiB)
   }
 }
