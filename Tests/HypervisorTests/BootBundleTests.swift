@@ -275,6 +275,24 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(try problems(data).first?.message == bytes("domain 0 (web): blob 0 at offset 0x\(String(kernel0 + 8, radix: 16)) is not 4 KiB-aligned"))
   }
 
+  @Test func aBlobInsideALongOneIsFoundEvenIfNotItsNeighbour() throws {
+    // Blob 0 spans three pages; blobs 1 and 2 follow it in the file. Point blob 2 into blob 0's
+    // last page: in offset order blob 1 (second page) lies between them.
+    var data = BootBundle.build(domains: [
+      (config: config("long"), kernel: pattern(3 * 4096, seed: 6), ramdisk: nil),
+      (config: config("one"), kernel: [1], ramdisk: nil), (config: config("two"), kernel: [2], ramdisk: nil),
+    ])
+    let blobTable = L.headerSize + 3 * L.Domain.size
+    let long = data.get64(blobTable + L.Blob.offset)
+    data.put64(long + 4096, at: blobTable + L.Blob.size + L.Blob.offset)
+    data.put64(long + 2 * 4096, at: blobTable + 2 * L.Blob.size + L.Blob.offset)
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.domains.isEmpty)
+    #expect(bundle.problems.map { $0.kind } == [
+      .badBlob(index: 0, .overlapsBlob(1)), .badBlob(index: 1, .overlapsBlob(0)), .badBlob(index: 2, .overlapsBlob(0)),
+    ])
+  }
+
   @Test func mutationFuzzNeverTraps() {
     var random = SplitMix64(seed: 0xB0_0710)
     let good = sampleBundle()

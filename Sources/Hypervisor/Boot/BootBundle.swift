@@ -339,13 +339,19 @@ extension BootBundle {
       blobs.append(blob)
     }
 
-    // Two blobs sharing bytes would let two domains share frames: both are refused.
+    // Two blobs sharing bytes would let two domains share frames: both are refused. In offset
+    // order, a blob overlaps an earlier one exactly when it starts before the furthest end so
+    // far (comparing neighbours only would miss a blob inside a long one).
     let placed = blobs.indices.filter { blobs[$0].defect == nil }.sorted {
       blobs[$0].range.lowerBound < blobs[$1].range.lowerBound
     }
-    for (left, right) in zip(placed, placed.dropFirst()) where blobs[left].range.overlaps(blobs[right].range) {
-      blobs[left].defect = .overlapsBlob(right)
-      blobs[right].defect = .overlapsBlob(left)
+    var furthest: Int? = nil
+    for index in placed {
+      if let earlier = furthest, blobs[index].range.lowerBound < blobs[earlier].range.upperBound {
+        blobs[index].defect = .overlapsBlob(earlier)
+        if blobs[earlier].defect == nil { blobs[earlier].defect = .overlapsBlob(index) }
+      }
+      if furthest.map({ blobs[index].range.upperBound > blobs[$0].range.upperBound }) ?? true { furthest = index }
     }
     return blobs
   }
