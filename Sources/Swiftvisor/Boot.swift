@@ -146,7 +146,7 @@ enum Boot {
       Log.error("boot bundle: the module at \(hex(module.start)) is outside mapped memory")
       Power.exit(.domainFailed)
     }
-    Log.info("boot bundle: \(bundle.domains.count + bundle.problems.count) domain(s), \(module.size >> 10) KiB")
+    Log.info("boot bundle: \(bundle.domains.count + bundle.problems.count) domain(s), \(bundle.blobCount) kernel/ramdisk blob(s), \(module.size >> 10) KiB")
     for problem in bundle.problems {
       Log.error(String(decoding: problem.message, as: UTF8.self))
     }

@@ -8,6 +8,9 @@ import Hypervisor
 /// the configuration's syntax and values, the kernel (an ELF with a PVH entry note, or a bzImage
 /// whose LZ4 payload holds one) and the ramdisk. Paths inside a configuration are relative to
 /// the configuration file's folder.
+///
+/// A kernel or ramdisk that several domains use is stored once: blobs are compared by content
+/// (the unpacked ELF for a bzImage), so the same file named by two paths is one blob too.
 public enum BundleMaker {
   public struct Domain {
     public var config: DomainConfig
@@ -97,7 +100,12 @@ public enum BundleMaker {
       }
       domains.append(domain)
     }
-    let bytes = BootBundle.build(domains: domains.map { ($0.config, $0.kernel, $0.ramdisk) })
+    var store = BlobStore()
+    let entries = domains.map { domain in
+      (config: domain.config, kernel: store.add(domain.kernel),
+       ramdisk: domain.ramdisk.flatMap { $0.isEmpty ? nil : store.add($0) })
+    }
+    let bytes = BootBundle.build(domains: entries, blobs: store.blobs)
     do {
       try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
       try Data(bytes).write(to: output)
@@ -105,5 +113,37 @@ public enum BundleMaker {
       throw VisorError(.badConfig, "cannot write the boot bundle \(output.path): \(error.localizedDescription)")
     }
     return domains
+  }
+}
+
+/// The blobs of one bundle, each content once.
+struct BlobStore {
+  private(set) var blobs: [[UInt8]] = []
+  /// Blob indices by a hash of their bytes; a match is then compared byte for byte.
+  private var byHash: [Int: [Int]] = [:]
+
+  /// The index of the blob holding exactly `bytes`, added if there is none yet.
+  mutating func add(_ bytes: [UInt8]) -> Int {
+    let hash = Self.hash(bytes)
+    if let same = byHash[hash]?.first(where: { Self.equal(blobs[$0], bytes) }) { return same }
+    blobs.append(bytes)
+    byHash[hash, default: []].append(blobs.count - 1)
+    return blobs.count - 1
+  }
+
+  private static func hash(_ bytes: [UInt8]) -> Int {
+    var hasher = Hasher()
+    bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    return hasher.finalize()
+  }
+
+  private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    return a.withUnsafeBytes { a in
+      b.withUnsafeBytes { b in
+        guard let first = a.baseAddress, let second = b.baseAddress else { return true }
+        return memcmp(first, second, a.count) == 0
+      }
+    }
   }
 }

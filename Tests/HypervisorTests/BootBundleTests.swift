@@ -40,6 +40,9 @@ extension Array where Element == UInt8 {
   fileprivate mutating func put64(_ value: UInt64, at offset: Int) {
     for i in 0..<8 { self[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
   }
+  fileprivate func get32(_ offset: Int) -> UInt32 {
+    (0..<4).reduce(0) { $0 | UInt32(self[offset + $1]) << UInt32(8 * $1) }
+  }
   fileprivate func get64(_ offset: Int) -> UInt64 {
     (0..<8).reduce(0) { $0 | UInt64(self[offset + $1]) << UInt64(8 * $1) }
   }
@@ -94,8 +97,9 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(db.config.maxMemoryMiB == nil)
     #expect(db.ramdisk == nil)
     #expect(Array(data[db.kernel]) == pattern(4096, seed: 3))
+    #expect(bundle.blobCount == 3)
 
-    // Blobs start on 4 KiB boundaries so their frames can be handed out as they are.
+    // Blobs start on 4 KiB boundaries.
     for range in [web.kernel, try #require(web.ramdisk), db.kernel] {
       #expect(range.lowerBound % 4096 == 0)
     }
@@ -126,10 +130,16 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     data[0] = UInt8(ascii: "X")
     #expect(parseError(data) == .badMagic)
 
+    // Version 1 (a blob for one domain field only) is refused like any other version.
+    #expect(good.get32(L.Header.version) == 2)
+    for version: UInt32 in [0, 1, 3, UInt32.max] {
+      data = good
+      data.put32(version, at: L.Header.version)
+      #expect(parseError(data) == .unsupportedVersion(version))
+    }
     data = good
-    data.put32(2, at: L.Header.version)
-    #expect(parseError(data) == .unsupportedVersion(2))
-    #expect(parseError(data)?.message() == bytes("boot bundle: version 2 is not supported (expected 1)"))
+    data.put32(1, at: L.Header.version)
+    #expect(parseError(data)?.message() == bytes("boot bundle: version 1 is not supported (expected 2)"))
 
     data = good
     data.put32(72, at: L.Header.headerSize)
@@ -221,10 +231,101 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(try problem { $0.put32(0, at: record(0) + L.Domain.weight) }?.kind == .invalid(.weightOutOfRange(0)))
     #expect(try problem { $0.put32(9999, at: record(0) + L.Domain.cap) }?.kind == .invalid(.capOutOfRange(9999)))
     #expect(try problem { $0.put32(7, at: record(0) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(7, count: 3))
-    // Domain 0 claiming domain 1's kernel as its ramdisk: the later user is refused.
-    #expect(try problems({ var d = good; d.put32(2, at: record(0) + L.Domain.ramdiskBlob); return d }())
-      == [BundleProblem(domainIndex: 1, name: bytes("db"), kind: .blobAlreadyUsed(index: 2, byDomain: 0))])
-    #expect(try problem { $0.put32(0, at: record(0) + L.Domain.ramdiskBlob) }?.kind == .blobAlreadyUsed(index: 0, byDomain: 0))
+    #expect(try problem { $0.put32(3, at: record(1) + L.Domain.ramdiskBlob) }?.kind == .blobIndexOutOfRange(3, count: 3))
+    #expect(try problem { $0.put32(L.noBlob, at: record(1) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(L.noBlob, count: 3))
+    #expect(try problem { $0.put32(7, at: record(0) + L.Domain.kernelBlob) }?.message
+      == bytes("domain 0 (web): blob index 7 is out of range (3 blobs)"))
+  }
+
+  /// Three domains over two blobs: all three share the kernel, "a" and "c" the ramdisk.
+  private func sharedBundle() -> [UInt8] {
+    BootBundle.build(
+      domains: [
+        (config: config("a"), kernel: 0, ramdisk: 1),
+        (config: config("b"), kernel: 0, ramdisk: nil),
+        (config: config("c"), kernel: 0, ramdisk: 1),
+      ],
+      blobs: [pattern(9000, seed: 4), pattern(4096, seed: 5)])
+  }
+
+  @Test func blobsSharedByDomainsAndFields() throws {
+    let data = sharedBundle()
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.problems.isEmpty)
+    #expect(bundle.blobCount == 2)
+    #expect(bundle.domains.map { $0.config.name } == [bytes("a"), bytes("b"), bytes("c")])
+    let kernel = bundle.domains[0].kernel
+    let ramdisk = try #require(bundle.domains[0].ramdisk)
+    #expect(bundle.domains.map { $0.kernel } == [kernel, kernel, kernel])
+    #expect(bundle.domains.map { $0.ramdisk } == [ramdisk, nil, ramdisk])
+    #expect(Array(data[kernel]) == pattern(9000, seed: 4))
+    #expect(Array(data[ramdisk]) == pattern(4096, seed: 5))
+    // Stored once: the header, three records, two blob records and the names fit in the first
+    // page, then the two blobs.
+    #expect(data.count == 4096 + 12288 + 4096)
+
+    // One domain may name the same blob as its kernel and its ramdisk.
+    var same = data
+    same.put32(0, at: record(1) + L.Domain.ramdiskBlob)
+    #expect(try BootBundle.parse(same).domains[1].ramdisk == kernel)
+  }
+
+  @Test func sharedBlobsStayHostileInputSafe() throws {
+    let good = sharedBundle()
+    let blobTable = L.headerSize + 3 * L.Domain.size
+    func parsed(_ mutate: (inout [UInt8]) -> Void) throws -> BootBundle {
+      var data = good
+      mutate(&data)
+      return try BootBundle.parse(data)
+    }
+
+    // A defective shared blob: every domain that uses it is refused with the same problem.
+    let empty = try parsed { $0.put64(0, at: blobTable + L.Blob.length) }
+    #expect(empty.domains.isEmpty)
+    #expect(empty.problems.map { $0.kind } == Array(repeating: .badBlob(index: 0, .empty), count: 3))
+    // A defective ramdisk blob leaves the domain that uses only the kernel.
+    let ramdiskOffset = good.get64(blobTable + L.Blob.size + L.Blob.offset)
+    let misaligned = try parsed { $0.put64(ramdiskOffset + 1, at: blobTable + L.Blob.size + L.Blob.offset) }
+    #expect(misaligned.domains.map { $0.config.name } == [bytes("b")])
+    #expect(misaligned.problems.map { $0.domainIndex } == [0, 2])
+    // Indices past the table, one above the last and the largest.
+    let outOfRange = try parsed {
+      $0.put32(2, at: record(0) + L.Domain.kernelBlob)
+      $0.put32(UInt32.max - 1, at: record(2) + L.Domain.ramdiskBlob)
+    }
+    #expect(outOfRange.domains.map { $0.config.name } == [bytes("b")])
+    #expect(outOfRange.problems.map { $0.kind } == [
+      .blobIndexOutOfRange(2, count: 2), .blobIndexOutOfRange(UInt32.max - 1, count: 2),
+    ])
+    // Sharing is by index: two blob records over the same bytes are refused, both of them
+    // (domain "b" takes blob 1 as its kernel, to show it).
+    let kernelOffset = good.get64(blobTable + L.Blob.offset)
+    let aliased = try parsed {
+      $0.put64(kernelOffset, at: blobTable + L.Blob.size + L.Blob.offset)
+      $0.put32(1, at: record(1) + L.Domain.kernelBlob)
+    }
+    #expect(aliased.domains.isEmpty)
+    #expect(aliased.problems.map { $0.kind } == [
+      .badBlob(index: 0, .overlapsBlob(1)), .badBlob(index: 1, .overlapsBlob(0)), .badBlob(index: 0, .overlapsBlob(1)),
+    ])
+  }
+
+  @Test func aBlobInsideALongOneIsFoundEvenIfNotItsNeighbour() throws {
+    // Blob 0 spans three pages; blobs 1 and 2 follow it in the file. Point blob 2 into blob 0's
+    // last page: in offset order blob 1 (second page) lies between them.
+    var data = BootBundle.build(domains: [
+      (config: config("long"), kernel: pattern(3 * 4096, seed: 6), ramdisk: nil),
+      (config: config("one"), kernel: [1], ramdisk: nil), (config: config("two"), kernel: [2], ramdisk: nil),
+    ])
+    let blobTable = L.headerSize + 3 * L.Domain.size
+    let long = data.get64(blobTable + L.Blob.offset)
+    data.put64(long + 4096, at: blobTable + L.Blob.size + L.Blob.offset)
+    data.put64(long + 2 * 4096, at: blobTable + 2 * L.Blob.size + L.Blob.offset)
+    let bundle = try BootBundle.parse(data)
+    #expect(bundle.domains.isEmpty)
+    #expect(bundle.problems.map { $0.kind } == [
+      .badBlob(index: 0, .overlapsBlob(1)), .badBlob(index: 1, .overlapsBlob(0)), .badBlob(index: 2, .overlapsBlob(0)),
+    ])
   }
 
   @Test func nameProblems() throws {
@@ -275,9 +376,9 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(try problems(data).first?.message == bytes("domain 0 (web): blob 0 at offset 0x\(String(kernel0 + 8, radix: 16)) is not 4 KiB-aligned"))
   }
 
-  @Test func mutationFuzzNeverTraps() {
-    var random = SplitMix64(seed: 0xB0_0710)
-    let good = sampleBundle()
+  @Test(arguments: [0, 1]) func mutationFuzzNeverTraps(shared: Int) {
+    var random = SplitMix64(seed: 0xB0_0710 + UInt64(shared))
+    let good = shared == 1 ? sharedBundle() : sampleBundle()
     // Most interesting bytes are in the metadata; aim most flips there.
     let metadataEnd = Int(good.get64(L.Header.stringsOffset) + good.get64(L.Header.stringsSize))
     var parsed = 0

@@ -28,6 +28,33 @@ extension Serialized.Domains {
     expectExit(result, .clean)
   }
 
+  /// Both domains are built from one blob of the bundle (BundleMaker stores guest-hello once);
+  /// each gets its own copy, so "a", restarted after its first run wrote its memory, starts
+  /// from intact bytes again.
+  @Test("Two domains from one shared kernel blob both run, and one restarts from it")
+  func sharedKernelBlobRestarts() throws {
+    // "a" (domain 1) reboots while its id is below 3: its restart is domain 3 ("b" is 2).
+    let a = try SystemGuests.config(name: "a", guest: "guest-hello", cmdline: "shutdown=reboot shutdown-below-domid=3")
+    let b = try SystemGuests.config(name: "b", guest: "guest-hello", cmdline: "iterations=100000")
+    let result = try SystemImage.boot(configs: [a, b], smp: 1)
+    expectLines(result, [
+      "boot bundle: 2 domain(s), 1 kernel/ramdisk blob(s), ",
+      "(d1) guest-hello: domain 1: shutdown(reboot)",
+      "domain 1 (a): restarted as domain 3",
+      "(d2) cmdline: iterations=100000",
+      "(d2) guest-hello: done",
+      "domain 2 (b): shutdown: poweroff",
+      "(d3) hello from guest-hello",
+      "(d3) guest-hello: done",
+      "domain 3 (a): shutdown: poweroff",
+      "all domains have ended: 3 built, 3 ended cleanly, 0 did not; 1 restarted",
+      "poweroff: clean",
+    ])
+    expectAllFramesReturned(result)
+    expectNoCrashReport(result)
+    expectExit(result, .clean)
+  }
+
   @Test("on_crash = preserve: the crashed domain keeps its memory while the other runs, and is destroyed at the end")
   func crashPreserves() throws {
     let crashing = try SystemGuests.config(

@@ -7,11 +7,11 @@
 // problem with one domain is reported with that domain's index and name, and the other domains
 // still start.
 //
-// Format, version 1 (all integers little-endian):
+// Format, version 2 (all integers little-endian):
 //
 //   offset 0, 64 bytes: header
 //     0  magic "SVBUNDL\0"        8 bytes
-//     8  version                  u32 = 1
+//     8  version                  u32 = 2
 //     12 header size              u32 = 64
 //     16 total size               u64, bytes of the bundle (a boot loader may pad after it)
 //     24 domain count             u32
@@ -23,10 +23,13 @@
 //   domain records, 128 bytes each (see `Layout.Domain`)
 //   blob records, 16 bytes each: offset u64 (4 KiB-aligned), length u64 (> 0)
 //   strings: names, command lines and cpus strings, referenced by (offset, length)
-//   blobs: each starts on a 4 KiB boundary, so the hypervisor can hand out its frames as they are
+//   blobs: each starts on a 4 KiB boundary
 //
-// A blob is used by at most one domain field: a ramdisk's frames can then be given to its
-// domain without copying and without another domain seeing them.
+// A blob may be used by any number of domain fields, so a kernel or ramdisk that several
+// domains use is stored once. (Version 1, which the hypervisor no longer accepts, allowed one
+// user per blob.) The bundle stays the hypervisor's, read-only, for as long as it runs: every
+// domain gets its own copy of its kernel segments and ramdisk, so a shared blob is never seen
+// by a guest and a restarted domain is built again from intact bytes.
 
 /// The parsed boot bundle.
 public struct BootBundle: Sendable {
@@ -53,19 +56,21 @@ public struct BootBundle: Sendable {
   public var domains: [BundledDomain]
   /// The domains that cannot, and why.
   public var problems: [BundleProblem]
+  /// How many blobs the bundle declares (kernels and ramdisks, each stored once).
+  public var blobCount: Int
 
   /// Where each field lives.
   public enum Layout {
     /// "SVBUNDL\0".
     public static let magic: [UInt8] = [0x53, 0x56, 0x42, 0x55, 0x4E, 0x44, 0x4C, 0x00]
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
     public static let headerSize = 64
     /// Blobs start on this boundary.
     public static let blobAlignment = 4096
     /// More domains than this is refused outright, so a corrupt count cannot make the parser
     /// allocate without bound.
     public static let maxDomains = 1024
-    /// At most a kernel and a ramdisk per domain.
+    /// At most a kernel and a ramdisk per domain, even with nothing shared.
     public static let maxBlobs = 2 * maxDomains
     /// The `ramdisk blob` value for "no ramdisk".
     public static let noBlob: UInt32 = 0xFFFF_FFFF
@@ -128,12 +133,31 @@ public struct BootBundle: Sendable {
 // MARK: - Building (host side)
 
 extension BootBundle {
-  /// Packs domains and their files into a bundle.
-  ///
-  /// It writes what it is given: a configuration that breaks a rule is packed as it is and
-  /// reported by `parse`, so check configurations with `DomainConfig.validate` first. An empty
-  /// ramdisk is treated as none.
+  /// Packs domains and their files into a bundle, each file in a blob of its own (with
+  /// `build(domains:blobs:)` domains can share blobs). An empty ramdisk is treated as none.
   public static func build(domains: [(config: DomainConfig, kernel: [UInt8], ramdisk: [UInt8]?)]) -> [UInt8] {
+    var blobs: [[UInt8]] = []
+    var entries: [(config: DomainConfig, kernel: Int, ramdisk: Int?)] = []
+    for domain in domains {
+      let kernel = blobs.count
+      blobs.append(domain.kernel)
+      var ramdisk: Int? = nil
+      if let bytes = domain.ramdisk, !bytes.isEmpty {
+        ramdisk = blobs.count
+        blobs.append(bytes)
+      }
+      entries.append((domain.config, kernel, ramdisk))
+    }
+    return build(domains: entries, blobs: blobs)
+  }
+
+  /// Packs domains whose kernel and ramdisk are indices into `blobs`; any number of domain
+  /// fields may name the same blob.
+  ///
+  /// It writes what it is given: a configuration that breaks a rule, or an index that names no
+  /// blob (clamped to 32 bits), is packed as it is and reported by `parse`, so check
+  /// configurations with `DomainConfig.validate` first.
+  public static func build(domains: [(config: DomainConfig, kernel: Int, ramdisk: Int?)], blobs: [[UInt8]]) -> [UInt8] {
     // Strings first, to know the size of the metadata.
     var strings: [UInt8] = []
     func addString(_ bytes: [UInt8]) -> (offset: UInt32, length: UInt32) {
@@ -142,7 +166,6 @@ extension BootBundle {
       return (offset, UInt32(clamping: bytes.count))
     }
 
-    var blobs: [[UInt8]] = []
     var records: [[UInt8]] = []
     for domain in domains {
       let config = domain.config
@@ -185,14 +208,8 @@ extension BootBundle {
       }
       record[Layout.Domain.flags] = flags
 
-      record.storeLE(UInt32(clamping: blobs.count), at: Layout.Domain.kernelBlob)
-      blobs.append(domain.kernel)
-      if let ramdisk = domain.ramdisk, !ramdisk.isEmpty {
-        record.storeLE(UInt32(clamping: blobs.count), at: Layout.Domain.ramdiskBlob)
-        blobs.append(ramdisk)
-      } else {
-        record.storeLE(Layout.noBlob, at: Layout.Domain.ramdiskBlob)
-      }
+      record.storeLE(UInt32(clamping: domain.kernel), at: Layout.Domain.kernelBlob)
+      record.storeLE(domain.ramdisk.map { UInt32(clamping: $0) } ?? Layout.noBlob, at: Layout.Domain.ramdiskBlob)
       records.append(record)
     }
 
@@ -304,7 +321,7 @@ extension BootBundle {
     for index in 0..<domainCount {
       parser.parse(index: index, at: table.lowerBound + index * Layout.Domain.size)
     }
-    return BootBundle(domains: parser.domains, problems: parser.problems)
+    return BootBundle(domains: parser.domains, problems: parser.problems, blobCount: blobCount)
   }
 
   /// `offset..<offset+length` if it lies inside `0..<size`, computed without overflow.
@@ -339,13 +356,19 @@ extension BootBundle {
       blobs.append(blob)
     }
 
-    // Two blobs sharing bytes would let two domains share frames: both are refused.
+    // Sharing is by index; two blob records over the same bytes are a corrupt table, and both
+    // are refused. In offset order, a blob overlaps an earlier one exactly when it starts before
+    // the furthest end so far (comparing neighbours only would miss a blob inside a long one).
     let placed = blobs.indices.filter { blobs[$0].defect == nil }.sorted {
       blobs[$0].range.lowerBound < blobs[$1].range.lowerBound
     }
-    for (left, right) in zip(placed, placed.dropFirst()) where blobs[left].range.overlaps(blobs[right].range) {
-      blobs[left].defect = .overlapsBlob(right)
-      blobs[right].defect = .overlapsBlob(left)
+    var furthest: Int? = nil
+    for index in placed {
+      if let earlier = furthest, blobs[index].range.lowerBound < blobs[earlier].range.upperBound {
+        blobs[index].defect = .overlapsBlob(earlier)
+        if blobs[earlier].defect == nil { blobs[earlier].defect = .overlapsBlob(index) }
+      }
+      if furthest.map({ blobs[index].range.upperBound > blobs[$0].range.upperBound }) ?? true { furthest = index }
     }
     return blobs
   }
@@ -398,14 +421,11 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
   let blobs: [BlobRecord]
   var domains: [BootBundle.BundledDomain] = []
   var problems: [BundleProblem] = []
-  /// The domain that claimed each blob first.
-  private var blobUser: [Int?]
 
   init(reader: BoundedByteReader<Bytes>, strings: Range<Int>, blobs: [BlobRecord]) {
     self.reader = reader
     self.strings = strings
     self.blobs = blobs
-    self.blobUser = [Int?](repeating: nil, count: blobs.count)
   }
 
   mutating func parse(index: Int, at record: Int) {
@@ -422,7 +442,7 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     }
   }
 
-  private mutating func decode(
+  private func decode(
     index: Int, at record: Int, name: [UInt8]?
   ) throws(BundleProblem.Kind) -> BootBundle.BundledDomain {
     for offset in Layout.Domain.reserved..<Layout.Domain.size where reader.u8(record + offset) != 0 {
@@ -460,11 +480,11 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
       throw .invalid(error)
     }
 
-    let kernel = try claimBlob(reader.u32(record + Layout.Domain.kernelBlob), for: index)
+    let kernel = try blob(reader.u32(record + Layout.Domain.kernelBlob))
     var ramdisk: Range<Int>? = nil
     let ramdiskIndex = reader.u32(record + Layout.Domain.ramdiskBlob)
     if ramdiskIndex != Layout.noBlob {
-      ramdisk = try claimBlob(ramdiskIndex, for: index)
+      ramdisk = try blob(ramdiskIndex)
     }
     return BootBundle.BundledDomain(index: index, config: config, kernel: kernel, ramdisk: ramdisk)
   }
@@ -483,13 +503,12 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     return action
   }
 
-  private mutating func claimBlob(_ rawIndex: UInt32, for domain: Int) throws(BundleProblem.Kind) -> Range<Int> {
+  /// The bytes of blob `rawIndex`, which other fields and domains may use too.
+  private func blob(_ rawIndex: UInt32) throws(BundleProblem.Kind) -> Range<Int> {
     guard let index = Int(exactly: rawIndex), index < blobs.count else {
       throw .blobIndexOutOfRange(rawIndex, count: blobs.count)
     }
     if let defect = blobs[index].defect { throw .badBlob(index: index, defect) }
-    if let user = blobUser[index] { throw .blobAlreadyUsed(index: index, byDomain: user) }
-    blobUser[index] = domain
     return blobs[index].range
   }
 }
@@ -513,7 +532,7 @@ public enum BundleError: Error, Equatable, Sendable {
   case stringsOutOfRange(offset: UInt64, size: UInt64)
   case stringsOverlapTable
 
-  /// "boot bundle: version 7 is not supported (expected 1)".
+  /// "boot bundle: version 7 is not supported (expected 2)".
   public func message() -> [UInt8] {
     var text = MessageText()
     text.add("boot bundle: ")
@@ -527,7 +546,9 @@ public enum BundleError: Error, Equatable, Sendable {
     case .unsupportedVersion(let version):
       text.add("version ")
       text.add(UInt(version))
-      text.add(" is not supported (expected 1)")
+      text.add(" is not supported (expected ")
+      text.add(UInt(BootBundle.Layout.version))
+      text.add(")")
     case .badHeaderSize(let size):
       text.add("header size ")
       text.add(UInt(size))
@@ -601,8 +622,6 @@ public struct BundleProblem: Equatable, Sendable {
     case unknownShutdownAction(UInt8)
     case blobIndexOutOfRange(UInt32, count: Int)
     case badBlob(index: Int, BlobDefect)
-    /// The blob is already the kernel or ramdisk of an earlier domain (or of this one).
-    case blobAlreadyUsed(index: Int, byDomain: Int)
     case duplicateName(firstIndex: Int)
     case invalid(DomainConfigProblem)
   }
@@ -677,11 +696,6 @@ public struct BundleProblem: Equatable, Sendable {
         text.add(" overlaps blob ")
         text.add(other)
       }
-    case .blobAlreadyUsed(let index, let domain):
-      text.add("blob ")
-      text.add(index)
-      text.add(" is already used by domain ")
-      text.add(domain)
     case .duplicateName(let first):
       text.add("name is already used by domain ")
       text.add(first)

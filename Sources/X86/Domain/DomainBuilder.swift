@@ -74,6 +74,11 @@ public enum DomainBuilder {
 
   /// Builds domain `entry` whose kernel and ramdisk live in the bundle at physical `bundleBase`.
   /// With `start` false the domain is built but its vcpu 0 is not made runnable.
+  ///
+  /// The bundle is only read: the kernel's segments and the ramdisk are copied into the domain's
+  /// own RAM, never mapped into it. So a blob that several domains share (BootBundle.swift) is
+  /// never seen, let alone written, by a guest, and a restart (`on_reboot = "restart"`) or a
+  /// `buildloop=` round builds from the same intact bytes.
   public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64, start: Bool = true) -> Result<Domain, BuildError> {
     let config = entry.config
     let startedAt = Clock.now()
@@ -153,7 +158,7 @@ public enum DomainBuilder {
       }
     }
 
-    // Ramdisk: page-aligned, 2 MiB after the kernel.
+    // Ramdisk: copied (the blob may be another domain's too), page-aligned, 2 MiB after the kernel.
     var modules: [(address: UInt64, size: UInt64)] = []
     if let ramdisk = entry.ramdisk, ramdisk.count > 0 {
       let address = (image.highestAddress + (2 << 20) + 0xFFF) & ~0xFFF
