@@ -97,4 +97,23 @@ import Testing
     #expect(lines("early\n", .ring) == ["early"])
     #expect(console.flush() == nil)
   }
+
+  @Test func theFocusedRingShowsAnUnfinishedLineAsItComes() {
+    var console = DomainConsole()
+    let b = { (text: String) in Array(text.utf8) }
+    // A shell's prompt, then what the person types, echoed a byte at a time.
+    #expect(console.show(b("swiftvisor:linux /\n# "), from: .ring, showPartial: true)
+      == [.line(b("swiftvisor:linux /")), .partial(b("# "))])
+    #expect(console.show(b("l"), from: .ring, showPartial: true) == [.partial(b("l"))])
+    #expect(console.show(b("s\r\nbin  etc\n"), from: .ring, showPartial: true)
+      == [.rest(b("s")), .line(b("bin  etc"))])
+    // Without the focus nothing shows before the newline, and the flush leaves out what showed.
+    #expect(console.show(b("# "), from: .ring, showPartial: true) == [.partial(b("# "))])
+    #expect(console.show(b("half"), from: .ring, showPartial: false) == [])
+    #expect(console.flush() == b("half"))
+    // A line that showed in part is no copy to drop: the other channel's copy is dropped instead.
+    #expect(console.show(b("hel"), from: .ring, showPartial: true) == [.partial(b("hel"))])
+    #expect(console.show(b("lo\n"), from: .ring, showPartial: true) == [.rest(b("lo"))])
+    #expect(console.append(b("hello\n"), from: .debug) == [])
+  }
 }

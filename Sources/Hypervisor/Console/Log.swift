@@ -14,6 +14,9 @@ public enum Log {
   nonisolated(unsafe) public static var currentCPU: CPUQuery?
   nonisolated(unsafe) public static var level: LogLevel = .info
   public static let lock = SpinLock()
+  /// The domain whose unfinished line is on the console now (`domainPartial`), 0 for none:
+  /// whatever else is printed starts a new line first.
+  nonisolated(unsafe) private static var openLine: UInt16 = 0
 
   public static func error(_ message: String) { write(.error, message) }
   public static func warning(_ message: String) { write(.warning, message) }
@@ -24,22 +27,56 @@ public enum Log {
     guard messageLevel <= level, messageLevel != .none, let sink else { return }
     let cpu = currentCPU?() ?? 0
     lock.lock()
+    closeOpenLine(sink)
     emit(prefix: cpu, sink)
     for byte in message.utf8 { emitByte(byte, sink) }
     sink(UInt8(ascii: "\n"))
     lock.unlock()
   }
 
-  /// A line of a domain's console output, printed as `(dN) text`.
-  public static func domain(_ id: UInt16, _ line: [UInt8]) {
+  /// A line of a domain's console output, printed as `(dN) text`. With `continuing`, `line` is
+  /// the rest of a line whose start `domainPartial` showed: if nothing came between, it goes on
+  /// that line.
+  public static func domain(_ id: UInt16, _ line: [UInt8], continuing: Bool = false) {
     guard let sink else { return }
     lock.lock()
-    for byte in "(d".utf8 { sink(byte) }
-    emitDecimal(UInt64(id), sink)
-    sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
+    if !(continuing && openLine == id) {
+      closeOpenLine(sink)
+      emitDomainPrefix(id, sink)
+    }
+    openLine = 0
     for byte in line { emitByte(byte, sink) }
     sink(UInt8(ascii: "\n"))
     lock.unlock()
+  }
+
+  /// The start (or more) of a domain's unfinished line, shown as it comes: a person is typing
+  /// on that console. Backspace and escape pass, as on a serial line: line editing shows, and
+  /// a shell's cursor-position query (busybox's `ESC [6n`) reaches the person's terminal, whose
+  /// answer comes back as input.
+  public static func domainPartial(_ id: UInt16, _ bytes: [UInt8]) {
+    guard let sink else { return }
+    lock.lock()
+    if openLine != id {
+      closeOpenLine(sink)
+      emitDomainPrefix(id, sink)
+      openLine = id
+    }
+    for byte in bytes { byte == 0x08 || byte == 0x1b ? sink(byte) : emitByte(byte, sink) }
+    lock.unlock()
+  }
+
+  private static func emitDomainPrefix(_ id: UInt16, _ sink: ByteSink) {
+    for byte in "(d".utf8 { sink(byte) }
+    emitDecimal(UInt64(id), sink)
+    sink(UInt8(ascii: ")")); sink(UInt8(ascii: " "))
+  }
+
+  /// Ends a domain's unfinished line on the console, so the next output starts on a line of its own.
+  private static func closeOpenLine(_ sink: ByteSink) {
+    guard openLine != 0 else { return }
+    sink(UInt8(ascii: "\n"))
+    openLine = 0
   }
 
   /// Writes raw text with no prefix and no lock: for the crash reporter, which holds the lock itself.

@@ -134,8 +134,21 @@ public enum ConsoleChannel: Int, Sendable {
   case ring = 1
 }
 
+/// What a domain's console shows for a batch of bytes, in order.
+public enum ConsoleShow: Equatable, Sendable {
+  /// A whole line, shown at once.
+  case line([UInt8])
+  /// More of an unfinished line of the domain with the console input (shown as it is typed).
+  case partial([UInt8])
+  /// The rest of a line whose start was shown as `partial`; the line ends here.
+  case rest([UInt8])
+}
+
 /// A domain's console: bytes from each channel are collected into lines, and each whole line is
 /// printed as `(dN) text`, so output from different domains (or channels) never mixes mid-line.
+/// The ring of the domain with the console input is the exception: a person types there and
+/// must see the prompt and the echo before the line ends, so its unfinished line is shown as it
+/// comes (`showPartial`), and `Log` starts a new line when something else is printed meanwhile.
 ///
 /// **A line shows once.** A line completed on one channel that equals a recent line of the other
 /// channel not yet matched is the same line written twice, and is dropped; a line repeated on the
@@ -146,6 +159,8 @@ public struct DomainConsole: Sendable {
   /// How many of the lines shown last may still meet their copy on the other channel.
   public static let recentLines = 8
   private var pending: [[UInt8]] = [[], []]
+  /// Per channel: how many bytes of `pending` were already shown as `partial`.
+  private var shownOfPending = [0, 0]
   /// Per channel: shown lines still waiting for their copy, with their number in `shown`.
   private var recent: [[(number: Int, line: [UInt8])]] = [[], []]
   /// Lines shown so far.
@@ -155,46 +170,63 @@ public struct DomainConsole: Sendable {
 
   public init() {}
 
-  /// Appends bytes from `channel`; returns the lines to print (without the newline).
+  /// Appends bytes from `channel`; returns the whole lines to print (without the newline).
   public mutating func append(_ bytes: some Sequence<UInt8>, from channel: ConsoleChannel = .debug) -> [[UInt8]] {
-    var lines: [[UInt8]] = []
+    show(bytes, from: channel, showPartial: false).compactMap {
+      if case .line(let line) = $0 { return line }
+      return nil
+    }
+  }
+
+  /// Appends bytes from `channel`; returns what to show. With `showPartial`, an unfinished line
+  /// is shown as far as it goes.
+  public mutating func show(_ bytes: some Sequence<UInt8>, from channel: ConsoleChannel, showPartial: Bool) -> [ConsoleShow] {
+    var out: [ConsoleShow] = []
     let c = channel.rawValue
     for byte in bytes {
       if byte == UInt8(ascii: "\n") {
-        complete(c, into: &lines)
+        complete(c, into: &out)
       } else if byte != UInt8(ascii: "\r") {
         pending[c].append(byte)
-        if pending[c].count >= Self.maximumLine { complete(c, into: &lines) }
+        if pending[c].count >= Self.maximumLine { complete(c, into: &out) }
       }
     }
-    return lines
+    if showPartial && shownOfPending[c] < pending[c].count {
+      out.append(.partial(Array(pending[c][shownOfPending[c]...])))
+      shownOfPending[c] = pending[c].count
+    }
+    return out
   }
 
-  private mutating func complete(_ c: Int, into lines: inout [[UInt8]]) {
+  private mutating func complete(_ c: Int, into out: inout [ConsoleShow]) {
     let line = pending[c]
+    let alreadyShown = shownOfPending[c]
     pending[c].removeAll(keepingCapacity: true)
+    shownOfPending[c] = 0
     let other = 1 - c
     recent[other].removeAll { shown &- $0.number > Self.recentLines }
-    if let match = recent[other].firstIndex(where: { $0.line == line }) {
+    if alreadyShown == 0, let match = recent[other].firstIndex(where: { $0.line == line }) {
       // Earlier unmatched lines of the other channel can no longer pair up in order.
       recent[other].removeSubrange(0...match)
       duplicatesDropped &+= 1
       return
     }
-    lines.append(line)
+    out.append(alreadyShown > 0 ? .rest(Array(line[alreadyShown...])) : .line(line))
     shown &+= 1
     recent[c].append((shown, line))
     if recent[c].count > Self.recentLines { recent[c].removeFirst() }
   }
 
-  /// Whatever is left without a newline on either channel (printed when the domain ends).
+  /// Whatever is left without a newline on either channel and not shown yet (printed when the
+  /// domain ends).
   public mutating func flush() -> [UInt8]? {
     var rest: [UInt8] = []
-    for c in 0..<2 where !pending[c].isEmpty {
+    for c in 0..<2 where shownOfPending[c] < pending[c].count {
       if !rest.isEmpty { rest.append(UInt8(ascii: " ")) }
-      rest += pending[c]
-      pending[c].removeAll()
+      rest += pending[c][shownOfPending[c]...]
     }
+    pending = [[], []]
+    shownOfPending = [0, 0]
     return rest.isEmpty ? nil : rest
   }
 }
@@ -202,10 +234,18 @@ public struct DomainConsole: Sendable {
 /// Where every byte a guest prints ends up (console_io, port 0xE9, the console ring): collected
 /// into lines per domain and channel, each whole line printed once as `(dN) text`.
 public enum ConsoleOutput {
-  public static func write(_ bytes: [UInt8], for domain: Domain, from channel: ConsoleChannel = .debug) {
+  /// - Parameter showPartial: show an unfinished line as it comes (the ring of the domain with
+  ///   the console input).
+  public static func write(_ bytes: [UInt8], for domain: Domain, from channel: ConsoleChannel = .debug, showPartial: Bool = false) {
     domain.lock.lock()
-    let lines = domain.console.append(bytes, from: channel)
+    let shows = domain.console.show(bytes, from: channel, showPartial: showPartial)
     domain.lock.unlock()
-    for line in lines { Log.domain(domain.id, line) }
+    for show in shows {
+      switch show {
+      case .line(let line): Log.domain(domain.id, line)
+      case .partial(let bytes): Log.domainPartial(domain.id, bytes)
+      case .rest(let bytes): Log.domain(domain.id, bytes, continuing: true)
+      }
+    }
   }
 }

@@ -60,7 +60,7 @@ public enum GuestConsoles {
     let ring = domain.consoleRingMachine
     guard ring != 0 else { return }
     let bytes = ConsoleRingBackend.drainOutput(RingPage(base: ring))
-    if !bytes.isEmpty { ConsoleOutput.write(bytes, for: domain, from: .ring) }
+    if !bytes.isEmpty { ConsoleOutput.write(bytes, for: domain, from: .ring, showPartial: hasFocus(domain)) }
     Events.notify(domain, port: domain.consolePort)
     // The guest may be waiting for input room too: this is a good moment to retry.
     flushBacklog()
