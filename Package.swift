@@ -55,6 +55,8 @@ let package = Package(
     .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor"]),
     .testTarget(name: "X86Tests", dependencies: ["X86", "Hypervisor"]),
     .testTarget(name: "SystemTests", dependencies: ["VisorKit"]),
+    // Checks docs/ against the code: every backticked code name and file path exists, every link resolves.
+    .testTarget(name: "DocsTests", path: "Tests/DocsTests"),
 
     // PVH test guests (docs/test-guests.md): one Embedded Swift ELF each, built with
     // Toolsets/x86_64-guest.json (scripts/build-guests). On the host they build as stubs.

@@ -1,7 +1,8 @@
 import XenABI
 
 /// HYPERVISOR_hvm_op: HVM parameters (where the console and xenstore pages are, the event
-/// callback) and other HVM controls. Only get_param and set_param exist yet.
+/// callback) and other HVM controls: get_param, set_param and set_evtchn_upcall_vector exist;
+/// every other sub-op answers -ENOSYS.
 enum HVMOp {
   /// Parameters a guest may set on itself.
   static let guestWritable: [XenABI.HVMParam] = [.callbackIRQ]

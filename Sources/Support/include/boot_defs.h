@@ -9,7 +9,7 @@
 // Control-register, EFER and page-table bits: Freestanding/include/freestanding.h (FS_*).
 
 // Segment selectors. The boot GDT, the AP trampoline's GDT and the per-pcpu GDTs built in
-// Swift (X86/GDT.swift) all use these numbers.
+// Swift (X86/CPU/DescriptorTables.swift) all use these numbers.
 #define GDT_CODE64 0x08
 #define GDT_DATA   0x10
 #define GDT_CODE32 0x18

@@ -1,5 +1,5 @@
 // A vcpu's context page: the guest state the VMCB does not hold. Shared by vmrun.S and Swift
-// (X86/SVM/GuestContext.swift); one 4 KiB page per vcpu.
+// (X86/SVM/GuestRegisters.swift); one 4 KiB page per vcpu.
 #pragma once
 
 #define GC_RBX  0x00

@@ -1,6 +1,6 @@
 import Hypervisor
 
-/// The ACPI tables a PVH domain gets from its builder (linux-pvh-guest.md a16): RSDP, XSDT, a
+/// The ACPI tables a PVH domain gets from its builder (docs/linux-pvh-facts.md): RSDP, XSDT, a
 /// hardware-reduced FADT, an empty DSDT and a MADT with one local APIC per vcpu (UID = vcpu id,
 /// APIC ID = vcpu id), and no I/O APIC. Linux needs the MADT even for one vcpu: without it, it
 /// never sets up the Xen clock. Pure: the builder copies the bytes into the guest.

@@ -7,7 +7,7 @@ import Synchronization
 /// Builds a PVH domain from one entry of the boot bundle: memory, kernel, ramdisk, start info,
 /// vcpus. docs/domain-building.md walks through it.
 ///
-/// Guest-physical layout (modelled on libxl's PVH domains, linux-pvh-guest.md a2):
+/// Guest-physical layout (modelled on libxl's PVH domains; docs/linux-pvh-facts.md says why):
 /// ```
 /// 0x0000_0000 – 0x0009_FFFF   RAM (Linux needs low memory for its real-mode trampoline)
 /// 0x0000_1000                 start info, module list, memory map    (in that low RAM)

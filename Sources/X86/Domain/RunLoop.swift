@@ -5,7 +5,7 @@ import Synchronization
 
 /// The loop every pcpu runs forever once it is up: pick a vcpu, run it until it exits, handle the
 /// exit to completion, repeat; idle (HLT) when nothing is runnable. This is the whole of
-/// "stackless vcpus" (ARCHITECTURE.md §3): nothing about a vcpu is ever left on this stack
+/// "stackless vcpus" (docs/stackless.md): nothing about a vcpu is ever left on this stack
 /// between two iterations.
 public enum RunLoop {
   private static let finishing = Atomic<Bool>(false)

@@ -9,7 +9,7 @@ import Hypervisor
 /// becomes a nil/false, never a page fault in the hypervisor. This file and the Support header's
 /// hv_*_physical functions are the only places that turn numbers into memory.
 public struct PhysicalMemory: PhysicalMemoryReader {
-  /// End of the identity map built at boot (boot.S maps 4 GiB; Paging.swift may extend it).
+  /// End of the identity map built at boot (boot.S maps 4 GiB; nothing extends it yet).
   nonisolated(unsafe) public static var mappedLimit: UInt64 = 4 << 30
 
   public init() {}
