@@ -37,7 +37,7 @@ public enum VisorExit: Int32, Sendable, CaseIterable, CustomStringConvertible {
   /// QEMU itself failed (bad arguments, unreadable image, killed by a signal, unknown status).
   case qemuFailed = 9
   /// Every domain ended and the hypervisor powered off, but not every domain with a clean
-  /// poweroff (one crashed, rebooted, or could not be built).
+  /// poweroff (one crashed, or could not be built; a reboot counts as a clean end).
   case domainFailed = 10
   /// A domain configuration, kernel or ramdisk is unusable (the message names the file).
   case badConfig = 11
