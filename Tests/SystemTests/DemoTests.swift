@@ -118,7 +118,7 @@ extension Serialized {
       // Ctrl-A three times moves the input along the live domains, then to the hypervisor.
       var moves = 0
       while !terminal.output.contains("console input: the hypervisor") && moves < 5 {
-        let mark = terminal.output.count
+        let mark = terminal.byteCount
         terminal.type(Self.switchFocus)
         try terminal.waitFor("console input:", after: mark, timeout: 30)
         moves += 1
@@ -218,9 +218,16 @@ final class PseudoTerminal: @unchecked Sendable {
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  /// How many bytes the program wrote so far: a mark for `waitFor(_:after:timeout:)`.
+  var byteCount: Int {
+    condition.lock()
+    defer { condition.unlock() }
+    return bytes.count
+  }
+
   func tail(_ count: Int = 4000) -> String { String(output.suffix(count)) }
 
-  /// Waits until the output from byte `after` on contains `text`.
+  /// Waits until the output from byte `after` (a `byteCount`) on contains `text`.
   func waitFor(_ text: String, after: Int = 0, timeout: Double) throws {
     let deadline = Date().addingTimeInterval(timeout)
     let wanted = Array(text.utf8)
