@@ -321,8 +321,8 @@ enum Boot {
     let tscEnd = CPU.rdtsc()
     let apicEnd = LocalAPIC.timerCount
     LocalAPIC.maskTimer()
-    Clock.tscHz = (tscEnd &- tscStart) * 1000 / windowMilliseconds
-    Timers.apicTimerHz = UInt64(apicStart &- apicEnd) * 1000 / windowMilliseconds
+    Clock.setTSCRate((tscEnd &- tscStart) * 1000 / windowMilliseconds)
+    Timers.setAPICTimerRate(UInt64(apicStart &- apicEnd) * 1000 / windowMilliseconds)
     switch options.timerMode {
     case .tscDeadline where CPU.hasTSCDeadline, .auto where CPU.hasTSCDeadline:
       Timers.mode = .tscDeadline

@@ -21,4 +21,23 @@ import Testing
     let ns = scale.nanoseconds(hour)
     #expect(exact - ns < 20_000, "drift \(exact - ns) ns in an hour")
   }
+
+  /// The hypervisor's own conversions: nanoseconds to TSC ticks and TSC ticks to APIC counts,
+  /// within a part in 2^30 of the exact ratio, and saturating instead of trapping or wrapping.
+  @Test(arguments: [(1_000_000_000, 100_000_000), (6_601_153_000, 1_000_000_000), (2_618_818_000, 1_000_000_000),
+                    (63_070_000, 2_618_818_000), (158_956_000, 6_601_153_000), (1, 1), (3, 7)] as [(UInt64, UInt64)])
+  func ratiosAreExactEnoughAndSaturate(numerator: UInt64, denominator: UInt64) {
+    let scale = TimeScale(ratio: numerator, to: denominator)
+    for value in [0, 1, 999, 1_000_000_000, 123_456_789_012, 3_600_000_000_000] as [UInt64] {
+      let exact = value.multipliedFullWidth(by: numerator)
+      let expected = denominator.dividingFullWidth(exact).quotient
+      let got = scale.scaledSaturating(value)
+      let error = got > expected ? got - expected : expected - got
+      #expect(error <= expected >> 30 + 1, "\(value) * \(numerator)/\(denominator): \(got), exact \(expected)")
+    }
+    // Far values a guest may give: never a trap, never a wrap to a small number.
+    let far = scale.scaledSaturating(.max)
+    #expect(numerator > denominator ? far == .max : far <= .max)
+    #expect(scale.scaledSaturating(1 << 63) >= (numerator >= denominator ? 1 << 62 : 0))
+  }
 }

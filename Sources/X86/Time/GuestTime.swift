@@ -16,7 +16,7 @@ public enum GuestTime {
 
   /// Called once time is calibrated.
   public static func setUp() {
-    scale = TimeScale(tscHz: max(Clock.tscHz, 1))
+    scale = Clock.nanosecondsPerTick
     if let seconds = RTC.secondsSinceEpoch() {
       let sinceBoot = Clock.now()
       let total = seconds * 1_000_000_000 &- sinceBoot

@@ -1,4 +1,5 @@
 #if os(none)
+import Hypervisor
 import Support
 
 /// A clock of known frequency to calibrate the TSC and the APIC timer against: the HPET when ACPI
@@ -59,22 +60,37 @@ public enum ReferenceClock {
 }
 
 /// The hypervisor's time: the TSC, calibrated once at boot.
+///
+/// Conversions multiply by a 32.32 fixed-point scale (`TimeScale`), as Xen's `scale_delta` does:
+/// they run on every exit, and a 128-bit division is a software routine of thousands of
+/// instructions on x86_64. Nanoseconds since boot use the very scale the guests get in their
+/// vcpu_time_info, so the hypervisor's clock and the guests' agree.
 public enum Clock {
-  nonisolated(unsafe) public static var tscHz: UInt64 = 0
+  nonisolated(unsafe) public private(set) static var tscHz: UInt64 = 0
   nonisolated(unsafe) public static var bootTSC: UInt64 = 0
+  /// TSC ticks to nanoseconds (what guests compute too).
+  nonisolated(unsafe) public private(set) static var nanosecondsPerTick = TimeScale(ratio: 1, to: 1)
+  /// Nanoseconds to TSC ticks, saturating.
+  nonisolated(unsafe) public private(set) static var ticksPerNanosecond = TimeScale(ratio: 1, to: 1)
+
+  /// Sets the calibrated TSC rate and the scales made from it.
+  public static func setTSCRate(_ hz: UInt64) {
+    tscHz = max(hz, 1)
+    nanosecondsPerTick = TimeScale(tscHz: tscHz)
+    ticksPerNanosecond = TimeScale(ratio: tscHz, to: 1_000_000_000)
+  }
 
   /// Nanoseconds since boot.
   public static func now() -> UInt64 { nanoseconds(fromTicks: CPU.rdtsc() &- bootTSC) }
 
   public static func nanoseconds(fromTicks ticks: UInt64) -> UInt64 {
     guard tscHz > 0 else { return 0 }
-    let product = ticks.multipliedFullWidth(by: 1_000_000_000)
-    return tscHz.dividingFullWidth(product).quotient
+    return nanosecondsPerTick.nanoseconds(ticks)
   }
 
+  /// TSC ticks in `ns` nanoseconds; `UInt64.max` when that does not fit (a guest's far deadline).
   public static func ticks(fromNanoseconds ns: UInt64) -> UInt64 {
-    let product = ns.multipliedFullWidth(by: tscHz)
-    return UInt64(1_000_000_000).dividingFullWidth(product).quotient
+    ticksPerNanosecond.scaledSaturating(ns)
   }
 }
 #endif

@@ -13,7 +13,15 @@ public enum Timers {
   public enum Mode { case tscDeadline, oneShot }
   nonisolated(unsafe) public static var mode: Mode = .oneShot
   /// APIC timer counts per second (divide-by-16), measured at boot; used in one-shot mode.
-  nonisolated(unsafe) public static var apicTimerHz: UInt64 = 0
+  nonisolated(unsafe) public private(set) static var apicTimerHz: UInt64 = 0
+  /// TSC ticks to APIC timer counts (one-shot mode), by multiplication (see `Clock`).
+  nonisolated(unsafe) static var apicCountsPerTick = TimeScale(ratio: 1, to: 1)
+
+  /// Sets the calibrated APIC timer rate (after `Clock.setTSCRate`).
+  public static func setAPICTimerRate(_ hz: UInt64) {
+    apicTimerHz = hz
+    apicCountsPerTick = TimeScale(ratio: max(hz, 1), to: max(Clock.tscHz, 1))
+  }
   nonisolated(unsafe) public static var tickTSC: UInt64 = 0
 
   public static var modeName: StaticString { mode == .tscDeadline ? "tsc-deadline" : "one-shot" }
@@ -91,10 +99,9 @@ public enum Timers {
     case .oneShot:
       let now = CPU.rdtsc()
       // Bound the wait so the conversion cannot overflow; a far deadline just re-arms later.
-      let remaining = min(deadline > now ? deadline - now : 0, Clock.tscHz * 10)
-      let product = remaining.multipliedFullWidth(by: apicTimerHz)
-      let counts = Clock.tscHz > 0 ? Clock.tscHz.dividingFullWidth(product).quotient : 1
-      LocalAPIC.startOneShot(count: UInt32(clamping: max(counts, 1)))
+      let remaining = deadline > now ? deadline - now : 0
+      let counts = apicCountsPerTick.scaledSaturating(remaining)
+      LocalAPIC.startOneShot(count: UInt32(clamping: max(counts, 1)))   // a far deadline re-arms when this fires
     }
   }
 }
