@@ -33,14 +33,14 @@ enum Exits {
                                  subleaf: UInt32(truncatingIfNeeded: registers[.rcx]), vcpu: vcpu)
       registers[.rax] = UInt64(r.eax); registers[.rbx] = UInt64(r.ebx)
       registers[.rcx] = UInt64(r.ecx); registers[.rdx] = UInt64(r.edx)
-      vmcb.rip += 2
+      vmcb.advanceRIP(by: 2)
       return .resume
     case ExitCode.msr:
       return MSRs.handle(vcpu, vmcb)
     case ExitCode.ioio:
       return IOPorts.handle(vcpu, vmcb)
     case ExitCode.hlt:
-      vmcb.rip += 1
+      vmcb.advanceRIP(by: 1)
       // `cli; hlt` waits for nothing this hypervisor can send (no NMIs, no INIT yet): it is how
       // a guest parks a cpu for good (Linux's poweroff ends every cpu this way), so the vcpu goes
       // down, and the domain powers off when its last vcpu does.
@@ -81,7 +81,7 @@ enum Exits {
     vcpu.hypercalls += 1
     // The calling convention follows the guest's mode: 64-bit code uses RDI RSI RDX R10 R8,
     // 32-bit code EBX ECX EDX ESI EDI.
-    let longMode = vmcb.efer & (1 << 10) != 0 && vmcb.codeSegmentAttributes & (1 << 9) != 0
+    let longMode = vmcb.is64BitCode
     let frame: HypercallFrame
     if longMode {
       frame = HypercallFrame(number: registers[.rax], registers[.rdi], registers[.rsi], registers[.rdx], registers[.r10], registers[.r8])
@@ -91,7 +91,7 @@ enum Exits {
     }
     func finish(_ value: Int64) {
       registers[.rax] = longMode ? UInt64(bitPattern: value) : UInt64(UInt32(truncatingIfNeeded: value))
-      vmcb.rip += 3
+      vmcb.advanceRIP(by: 3)
     }
     // Only the guest kernel may make hypercalls.
     guard vmcb.cpl == 0 else {
