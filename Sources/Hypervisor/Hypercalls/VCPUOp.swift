@@ -46,8 +46,8 @@ enum VCPUOp {
       return .result(0)
     case .setPeriodicTimer:
       guard let period = env.readLE(UInt64.self, at: argument) else { return .error(.EFAULT) }
-      // Xen: at least 1 ms, at most what system time can add without wrapping.
-      guard period >= VCPUTimers.minimumPeriod, period <= UInt64(Int64.max) else { return .error(.EINVAL) }
+      // Xen: at least 1 ms (MILLISECS(1)), at most STIME_DELTA_MAX (2^62 - 1 ns).
+      guard period >= VCPUTimers.minimumPeriod, period <= VCPUTimers.maximumPeriod else { return .error(.EINVAL) }
       VCPUTimers.setPeriodic(vcpu, period: period, now: SystemTime.now())
       return .result(0)
     case .stopPeriodicTimer:
