@@ -180,6 +180,13 @@ import XenABI
     }
     #expect(register(gfn: 0x200, offset: 4096 - 63) == -22)
     #expect(register(gfn: 0x300, offset: 0) == -22)               // not RAM
+    // A frame number whose address would not fit in 52 bits (on x86 it shifts into the
+    // guest-physical address of another frame, 0x200 here): refused before anything is pinned.
+    let aliased: UInt64 = (1 << 52) | 0x200
+    env.populated.insert(aliased)
+    #expect(register(gfn: aliased, offset: 0) == -22)
+    #expect(register(gfn: 1 << 40, offset: 0) == -22)
+    #expect(env.pinned.isEmpty && env.vcpu.vcpuInfoGFN == nil)
     #expect(register(gfn: 0x200, offset: 4096 - 64) == 0)
     #expect(env.vcpu.vcpuInfoGFN == 0x200)
     #expect(env.pinned.contains(0x200))

@@ -69,7 +69,10 @@ enum VCPUOp {
       // The structure must fit in the page; Xen allows registering once per vcpu.
       guard UInt64(offset) + UInt64(XenABI.VCPUInfo.size) <= 4096 else { return .error(.EINVAL) }
       guard vcpu.vcpuInfoGFN == nil else { return .error(.EEXIST) }
-      guard let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
+      // Guest frames are below 2^40 (as populate_physmap's): a larger number shifted into a
+      // guest-physical address would lose its top bits and pin some other frame under this one's
+      // name, leaving the real page free to be given back while the hypervisor writes to it.
+      guard gfn < (1 << 40), let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
       vcpu.vcpuInfoGFN = gfn
       Events.moveVCPUInfo(vcpu, to: page + UInt64(offset))
       return .result(0)

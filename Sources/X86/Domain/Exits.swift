@@ -149,9 +149,10 @@ enum Exits {
     let idt = vmcb.segment(.idtr), gdt = vmcb.segment(.gdtr)
     Log.error("  EXITINTINFO=\(hex(vmcb.read64(VMCB.Control.exitInterruptInfo), digits: 16)) VINTR=\(hex(vmcb.read64(VMCB.Control.virtualInterrupt), digits: 16)) SHADOW=\(hex(vmcb.read64(VMCB.Control.interruptShadow)))")
     Log.error("  IDTR=\(hex(idt.base, digits: 16))/\(hex(UInt64(idt.limit))) GDTR=\(hex(gdt.base, digits: 16))/\(hex(UInt64(gdt.limit))) CR2=\(hex(vmcb.read64(VMCB.Save.cr2), digits: 16))")
-    // The gate of the vector being delivered, as the guest's memory holds it now.
+    // The gate of the vector being delivered, as the guest's memory holds it now. IDTR.base is
+    // the guest's: the gate's address wraps at 2^64 as the CPU's would.
     let info = vmcb.read64(VMCB.Control.exitInterruptInfo)
-    if info & (1 << 31) != 0, let gate = GuestMemory(vcpu).read(idt.base + (info & 0xFF) * 16, count: 16),
+    if info & (1 << 31) != 0, let gate = GuestMemory(vcpu).read(idt.base &+ (info & 0xFF) * 16, count: 16),
        let low = gate.littleEndian(UInt64.self, at: 0), let high = gate.littleEndian(UInt64.self, at: 8) {
       Log.error("  gate \(hex(info & 0xFF)): \(hex(high, digits: 16)) \(hex(low, digits: 16))")
     }
