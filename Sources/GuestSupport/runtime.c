@@ -207,6 +207,25 @@ void *malloc(size_t n) { void *p; return posix_memalign(&p, 16, n) ? 0 : p; }
 void *aligned_alloc(size_t a, size_t n) { void *p; return posix_memalign(&p, a, n) ? 0 : p; }
 void free(void *p) { (void)p; }
 
+// ---- The top page of the address space (GuestSupport.h) -------------------------------------------
+// The boot page tables map only the first 4 GiB (PML4[0]); PML4[511] is free. Each table comes
+// from the heap (zeroed: the heap is in .bss) and is reached through its identity address.
+void gs_map_top_page(uint64_t page) {
+  uint64_t *tables[3];
+  for (int i = 0; i < 3; i++) {
+    void *p = 0;
+    posix_memalign(&p, 4096, 4096);
+    tables[i] = p;
+    for (int j = 0; j < 512; j++) tables[i][j] = 0;
+  }
+  uint64_t *pml4 = (uint64_t *)(uintptr_t)gs_boot_pml4();
+  tables[2][511] = (page & ~0xFFFull) | 3;                            // PT: present, writable
+  tables[1][511] = (uint64_t)(uintptr_t)tables[2] | 3;               // PD
+  tables[0][511] = (uint64_t)(uintptr_t)tables[1] | 3;               // PDPT
+  __atomic_store_n(&pml4[511], (uint64_t)(uintptr_t)tables[0] | 3, __ATOMIC_SEQ_CST);
+  gs_invlpg(GS_TOP_PAGE);
+}
+
 // ---- Static areas (each in its own section: linked in only when referenced) -----------------------
 unsigned char gs_scratch_area[GS_SCRATCH_SIZE] __attribute__((aligned(4096), section(".bss.gs_scratch")));
 unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE]

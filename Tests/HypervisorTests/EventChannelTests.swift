@@ -552,6 +552,27 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(EventChannelOp.handle(command: 4, argument: argument, a.env) .isENOSYS || Events.platform != nil)
   }
 
+  /// EVTCHNOP_bind_ipi with the structure across 2^64 (vcpu readable at ...FFFC, the port
+  /// would go to 2^64): -EFAULT and no port taken; one that ends at 2^64 binds as usual.
+  @Test func bindIPIAcrossTheTopOfTheAddressSpace() throws {
+    let a = guests([161])[0]
+    let top: UInt64 = 0xFFFF_FFFF_FFFF_F000
+    a.env.map(top, count: 4096)
+    let before = DomainEvents.of(a.domain).portsInUse
+    for op: XenABI.EventChannelOp in [.bindIPI, .allocUnbound, .bindVIRQ, .bindInterdomain, .bindVCPU, .status] {
+      let outcome = EventChannelOp.handle(command: UInt64(op.rawValue), argument: top + 0xFFC, a.env, platform: a.platform)
+      guard case .result(let rc) = outcome else { Issue.record("\(op)"); continue }
+      #expect(rc == EFAULT, "\(op)")
+    }
+    #expect(DomainEvents.of(a.domain).portsInUse == before)
+    let outcome = EventChannelOp.handle(command: UInt64(XenABI.EventChannelOp.bindIPI.rawValue), argument: top + 0xFF8,
+                                        a.env, platform: a.platform)
+    guard case .result(let rc) = outcome else { Issue.record("bind_ipi at the top"); return }
+    #expect(rc == 0)
+    let port = try #require(a.env.loadLE(UInt32.self, at: top + 0xFFC))
+    #expect(port != 0 && DomainEvents.of(a.domain).portsInUse == before + 1)
+  }
+
   @Test func eventsBeforeSharedInfoIsMappedAreDropped() throws {
     let g = guests([151], unmapped: [151])
     let a = g[0]

@@ -67,7 +67,7 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
   func map(_ address: UInt64, count: Int) {
     guard count > 0 else { return }
     let first = address / UInt64(Self.pageSize)
-    let last = (address + UInt64(count) - 1) / UInt64(Self.pageSize)
+    let last = (address + UInt64(count - 1)) / UInt64(Self.pageSize)     // the last page of all, too
     for page in first...last where pages[page] == nil {
       pages[page] = [UInt8](repeating: 0, count: Self.pageSize)
     }

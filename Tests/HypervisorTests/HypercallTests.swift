@@ -277,6 +277,36 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(resultValue(call(env, .xenVersion, 6, pageEnd - 4)) == -14)
   }
 
+  /// The guest-bad triggers: a structure across 2^64 whose first field is readable. The field
+  /// after it was once found with a trapping `+`; now the call is -EFAULT. A structure that ends
+  /// exactly at 2^64 is like any other.
+  @Test func structuresAcrossTheTopOfTheAddressSpaceFault() throws {
+    let env = FakeHypercallEnvironment()
+    let top: UInt64 = 0xFFFF_FFFF_FFFF_F000
+    env.map(top, count: 4096)
+    // XENVER_get_features: submap_idx (0) at ...FFFC, the submap would be at 2^64.
+    #expect(resultValue(call(env, .xenVersion, 6, top + 0xFFC)) == -14)
+    #expect(resultValue(call(env, .xenVersion, 6, top + 0xFF8)) == 0)
+    #expect(env.loadLE(UInt32.self, at: top + 0xFFC) == 0b11_0000_0101)
+    // XENMEM_memory_map: nr_entries at ...FFF8, the buffer handle would be at 2^64.
+    env.storeLE(UInt32(8), at: top + 0xFF8)
+    #expect(resultValue(call(env, .memoryOp, 9, top + 0xFF8)) == -14)
+    env.storeLE(UInt32(8), at: top + 0xFF0)
+    env.storeLE(At.buffer, at: top + 0xFF8)
+    env.map(At.buffer, count: 8 * 20)
+    #expect(resultValue(call(env, .memoryOp, 9, top + 0xFF0)) == 0)
+    #expect(env.loadLE(UInt32.self, at: top + 0xFF0) == 4)
+  }
+
+  @Test func fieldAddressesNeverPass2To64() {
+    #expect(Hypercalls.fieldAddress(0x1000, offset: 8) == 0x1008)
+    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFF8, offset: 7) == 0xFFFF_FFFF_FFFF_FFFF)
+    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFF8, offset: 8) == nil)
+    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFFC, offset: 4) == nil)
+    #expect(Hypercalls.fieldAddress(.max, offset: 1) == nil)
+    #expect(Hypercalls.fieldAddress(0x1000, offset: -1) == nil)
+  }
+
   @Test func pagesizeAndCommandline() {
     let env = FakeHypercallEnvironment()
     #expect(resultValue(call(env, .xenVersion, 7)) == 4096)

@@ -106,6 +106,50 @@ import XenABI
     #expect(env.vcpu.periodicPeriod == 0)
   }
 
+  /// Xen's bounds: MILLISECS(1) <= period <= STIME_DELTA_MAX (2^62 - 1). The guest-bad trigger
+  /// 0x4000000000000000 and everything above it is -EINVAL, whatever a signed type would allow.
+  @Test(arguments: [
+    (999_999, -22), (1_000_000, 0), (0x3FFF_FFFF_FFFF_FFFF, 0), (0x4000_0000_0000_0000, -22),
+    (0x7FFF_FFFF_FFFF_FFFF, -22), (0x8000_0000_0000_0000, -22), (UInt64.max, -22), (0, -22),
+  ] as [(UInt64, Int64)])
+  func periodicTimerPeriodsAreBoundedAsInXen(period: UInt64, want: Int64) {
+    let env = FakeHypercallEnvironment()
+    env.storeLE(period, at: Self.argument)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setPeriodicTimer.rawValue), 0, Self.argument) == want)
+    #expect(env.vcpu.periodicPeriod == (want == 0 ? period : 0))
+    if want == 0 { #expect(env.vcpu.periodicNext == period, "now is 0 on the host: the first event one period away") }
+  }
+
+  /// A deadline plus a period saturates at `UInt64.max` ("never") instead of trapping or
+  /// wrapping to a deadline in the past, wherever the clock is.
+  @Test func periodicDeadlinesSaturate() {
+    let (v, domain) = vcpu()
+    _ = domain
+    let period = VCPUTimers.maximumPeriod
+    VCPUTimers.setPeriodic(v, period: period, now: UInt64.max - 5)
+    #expect(v.periodicNext == .max)
+    #expect(VCPUTimers.earliest(v) == .max)
+    // An expiry at the very end of time re-arms for "never", not for a small number.
+    VCPUTimers.setPeriodic(v, period: period, now: 1 << 63)
+    #expect(v.periodicNext == (1 << 63) + period)
+    VCPUTimers.expire(v, now: UInt64.max)
+    #expect(v.timerInterrupts == 1)
+    #expect(v.periodicNext == .max)
+    VCPUTimers.expire(v, now: UInt64.max - 1)
+    #expect(v.timerInterrupts == 1)
+  }
+
+  /// Far singleshot deadlines are kept as they are: they never come, and nothing wraps.
+  @Test(arguments: [UInt64.max, 1 << 63, 1 << 62, UInt64.max - 1])
+  func farSingleshotDeadlinesAreKept(deadline: UInt64) {
+    let env = FakeHypercallEnvironment()
+    env.store(littleEndianBytes(deadline) + littleEndianBytes(UInt32(0)) + [0, 0, 0, 0], at: Self.argument)
+    #expect(call(env, .vcpuOp, UInt64(XenABI.VCPUOp.setSingleshotTimer.rawValue), 0, Self.argument) == 0)
+    #expect(env.vcpu.singleshotDeadline == deadline)
+    VCPUTimers.expire(env.vcpu, now: deadline - 1)
+    #expect(env.vcpu.timerInterrupts == 0)
+  }
+
   @Test func setTimerOpZeroCancelsAndAWrappedDeadlineBecomes100Milliseconds() {
     let env = FakeHypercallEnvironment()
     #expect(call(env, .setTimerOp, 5_000) == 0)
@@ -136,6 +180,13 @@ import XenABI
     }
     #expect(register(gfn: 0x200, offset: 4096 - 63) == -22)
     #expect(register(gfn: 0x300, offset: 0) == -22)               // not RAM
+    // A frame number whose address would not fit in 52 bits (on x86 it shifts into the
+    // guest-physical address of another frame, 0x200 here): refused before anything is pinned.
+    let aliased: UInt64 = (1 << 52) | 0x200
+    env.populated.insert(aliased)
+    #expect(register(gfn: aliased, offset: 0) == -22)
+    #expect(register(gfn: 1 << 40, offset: 0) == -22)
+    #expect(env.pinned.isEmpty && env.vcpu.vcpuInfoGFN == nil)
     #expect(register(gfn: 0x200, offset: 4096 - 64) == 0)
     #expect(env.vcpu.vcpuInfoGFN == 0x200)
     #expect(env.pinned.contains(0x200))

@@ -344,6 +344,41 @@ static inline void gs_wrmsr(uint32_t msr, uint64_t v) {
   __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
 
+// ---- Code at the top of the address space (guest-bad) -------------------------------------------
+// The last 4 KiB page of the 64-bit address space. gs_map_top_page (runtime.c) maps it onto the
+// page-aligned guest-physical page `page` (below 4 GiB, so also reachable at its identity address)
+// through three new tables from the heap: PML4[511] -> PDPT[511] -> PD[511] -> PT[511], present,
+// writable and executable. Bytes written at `page + k` then appear at GS_TOP_PAGE + k.
+#define GS_TOP_PAGE 0xFFFFFFFFFFFFF000ull
+void gs_map_top_page(uint64_t page);
+static inline void gs_invlpg(uint64_t address) { __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory"); }
+// A RET (0xC3) at linear address 0 (guest RAM page 0, identity-mapped): where an instruction that
+// ends exactly at 2^64 continues, once the hypervisor wraps RIP as the CPU does.
+static inline void gs_put_ret_at_zero(void) { __asm__ volatile("movb $0xc3, 0" : : : "memory"); }
+// Registers in and out of gs_call_at.
+struct gs_call_registers { uint64_t rax, rbx, rcx, rdx, rsi, rdi; };
+// CALLs `target` with RAX RBX RCX RDX RSI RDI from `r` and stores what the code left in them back
+// in `r`. R8-R11 may change (a hypercall's argument registers). With `interrupts`, STI before
+// the call (the CALL sits in its shadow) and CLI after it returns.
+static inline void gs_call_at(uint64_t target, struct gs_call_registers *r, int interrupts) {
+  register uint64_t rax __asm__("rax") = r->rax;
+  register uint64_t rbx __asm__("rbx") = r->rbx;
+  register uint64_t rcx __asm__("rcx") = r->rcx;
+  register uint64_t rdx __asm__("rdx") = r->rdx;
+  register uint64_t rsi __asm__("rsi") = r->rsi;
+  register uint64_t rdi __asm__("rdi") = r->rdi;
+  if (interrupts) {
+    __asm__ volatile("sti; call *%[t]; cli"
+                     : "+r"(rax), "+r"(rbx), "+r"(rcx), "+r"(rdx), "+r"(rsi), "+r"(rdi)
+                     : [t] "r"(target) : "r8", "r9", "r10", "r11", "memory", "cc");
+  } else {
+    __asm__ volatile("call *%[t]"
+                     : "+r"(rax), "+r"(rbx), "+r"(rcx), "+r"(rdx), "+r"(rsi), "+r"(rdi)
+                     : [t] "r"(target) : "r8", "r9", "r10", "r11", "memory", "cc");
+  }
+  r->rax = rax; r->rbx = rbx; r->rcx = rcx; r->rdx = rdx; r->rsi = rsi; r->rdi = rdi;
+}
+
 // ---- Interrupts ---------------------------------------------------------------------------------
 static inline void gs_sti(void) { __asm__ volatile("sti" : : : "memory"); }
 static inline void gs_cli(void) { __asm__ volatile("cli" : : : "memory"); }

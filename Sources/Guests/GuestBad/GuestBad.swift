@@ -29,6 +29,16 @@ func check(_ name: StaticString, _ got: Int64, want: Int64) {
   }
 }
 
+/// One check that is true or false, with what was seen.
+func checkTrue(_ name: StaticString, _ ok: Bool, _ detail: String) {
+  if ok {
+    Console.print("check \(name): ok")
+  } else {
+    failures += 1
+    Console.print("check \(name): FAIL (\(detail))")
+  }
+}
+
 /// One check: `got` must be negative (any error).
 func checkNegative(_ name: StaticString, _ got: Int64) {
   if got < 0 {
@@ -119,10 +129,160 @@ func run() -> Never {
   // A vcpu that does not exist.
   check("vcpu-op-no-such-vcpu", Xen.vcpuOp(1, vcpu: 4096), want: Errno.ENOENT)
 
+  hostileChecks()
+
   if failures > 0 {
     Console.print("guest-bad: \(failures) checks failed")
   }
   Console.print("guest-bad: done")
   Xen.shutdown(.poweroff)
+}
+
+// MARK: - Guest values that once trapped the hypervisor (docs/hypercalls.md, "Guest input never
+// traps the hypervisor"). Before the fixes, each of these ended the whole machine or hung a pcpu.
+
+let ms: UInt64 = 1_000_000
+
+/// The timer, pointer and RIP checks, in that order (the pointer checks put data in the top page,
+/// the RIP checks code). `hostile=<mask>` on the command line picks the groups: 1 timers,
+/// 2 pointers, 4 RIP (default 7, all), so each trigger can be run alone against a hypervisor that
+/// falls over at the first; 8 adds hlt-at-top, which QEMU's TCG cannot run (see hltAtTop).
+func hostileChecks() {
+  let groups = StartInfo.options.integer("hostile", default: 7)
+  // Events: the timer checks wait for VIRQ_TIMER, and SystemTime needs shared_info.
+  let setUp = Events.setUp()
+  check("event-set-up", setUp, want: 0)
+  let bound = Events.bindVIRQ(Events.virqTimer, vcpu: 0)
+  checkTrue("bind-virq-timer", bound > 0, "got \(bound)")
+  let timerPort = UInt32(truncatingIfNeeded: max(bound, 0))
+  if bound > 0 { Events.unmask(timerPort) }
+  if groups & 1 != 0 { timerChecks(timerPort) }
+
+  // The last page of the address space, backed by a page of the guest's own heap.
+  let page = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+  page.initializeMemory(as: UInt8.self, repeating: 0xCC, count: 4096)     // int3 outside the code
+  gs_map_top_page(UInt64(UInt(bitPattern: page)))
+  gs_put_ret_at_zero()
+  if groups & 2 != 0 { pointerChecks(page) }
+  if groups & 4 != 0 { ripChecks(page) }
+  if groups & 8 != 0 { hltAtTop(page, timerPort: timerPort) }
+}
+
+/// VCPUOP_set_periodic_timer as Xen bounds it (at least 1 ms, at most STIME_DELTA_MAX = 2^62 - 1),
+/// and singleshot deadlines too far to ever come: none may hang the pcpu, and a near timer set
+/// afterwards must still fire.
+func timerChecks(_ port: UInt32) {
+  check("periodic-below-1ms", Timers.setPeriodic(period: 999_999), want: Errno.EINVAL)
+  check("periodic-2-to-62", Timers.setPeriodic(period: 0x4000_0000_0000_0000), want: Errno.EINVAL)
+  check("periodic-int64-max", Timers.setPeriodic(period: 0x7FFF_FFFF_FFFF_FFFF), want: Errno.EINVAL)
+  check("periodic-uint64-max", Timers.setPeriodic(period: ~0), want: Errno.EINVAL)
+  // The largest period Xen takes: its first event would come in 146 years.
+  check("periodic-stime-delta-max", Timers.setPeriodic(period: 0x3FFF_FFFF_FFFF_FFFF), want: 0)
+  Guest.spin(100_000)
+  Timers.stopPeriodic()
+
+  check("singleshot-uint64-max", Timers.setSingleshot(at: ~0), want: 0)
+  Guest.spin(100_000)
+  check("singleshot-2-to-63", Timers.setSingleshot(at: 1 << 63), want: 0)
+  Guest.spin(100_000)
+  check("singleshot-2-to-62", Timers.setSingleshot(at: 1 << 62), want: 0)
+  Guest.spin(100_000)
+  check("set-timer-op-uint64-max", Timers.setTimerOp(~0), want: 0)
+  Guest.spin(100_000)
+
+  // A timer 2 ms ahead replaces the far one and fires (spinning with interrupts on, at most 2 s).
+  let before = Events.count(port)
+  let start = SystemTime.now()
+  let armed = Timers.setSingleshot(at: start &+ 2 * ms)
+  let fired = armed == 0 && Wait.until(.spin, deadline: start &+ 2_000 * ms) { Events.count(port) > before }
+  CPU.disableInterrupts()
+  checkTrue("timer-fires-after-far-deadlines", fired, "set returned \(armed), events \(Events.count(port) &- before)")
+}
+
+/// Hypercall structures whose last field lies past 2^64: the hypervisor once added the field's
+/// offset to the pointer with a trapping `+`. A structure that ends exactly at 2^64 is fine.
+func pointerChecks(_ page: UnsafeMutableRawPointer) {
+  let top: UInt64 = GS_TOP_PAGE
+  func store32(_ offset: Int, _ value: UInt32) { page.storeBytes(of: value, toByteOffset: offset, as: UInt32.self) }
+  func store64(_ offset: Int, _ value: UInt64) { page.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
+  func load32(_ offset: Int) -> UInt32 { page.load(fromByteOffset: offset, as: UInt32.self) }
+
+  // XENVER_get_features {u32 submap_idx, u32 submap}.
+  var info = gs_xen_feature_info(submap_idx: 0, submap: 0)
+  let wanted = Xen.withArgument(&info) { Xen.xenVersion(6, $0) }
+  store32(0xFFC, 0)
+  check("features-struct-wraps", Xen.xenVersion(6, top + 0xFFC), want: Errno.EFAULT)
+  store64(0xFF8, 0)
+  let atTop = Xen.xenVersion(6, top + 0xFF8)
+  checkTrue("features-struct-at-top", wanted == 0 && atTop == 0 && load32(0xFFC) == info.submap,
+            "got \(atTop), submap \(hex(UInt64(load32(0xFFC)))), want 0 and \(hex(UInt64(info.submap)))")
+
+  // XENMEM_memory_map {u32 nr_entries, u32 pad, u64 buffer}.
+  store64(0xFF8, 0)
+  check("memory-map-struct-wraps", Xen.memoryOp(9, top + 0xFF8), want: Errno.EFAULT)
+  let entries = UnsafeMutableRawPointer.allocate(byteCount: 16 * 24, alignment: 8)
+  store32(0xFF0, 16)
+  store64(0xFF8, Xen.address(entries))
+  let map = Xen.memoryOp(9, top + 0xFF0)
+  checkTrue("memory-map-struct-at-top", map == 0 && load32(0xFF0) >= 1,
+            "got \(map), nr_entries \(load32(0xFF0))")
+
+  // EVTCHNOP_bind_ipi {u32 vcpu, u32 port}: no port may be allocated when the answer is -EFAULT.
+  store32(0xFFC, 0)
+  check("bind-ipi-struct-wraps", Xen.eventChannelOp(7, top + 0xFFC), want: Errno.EFAULT)
+  store64(0xFF8, 0)
+  let bind = Xen.eventChannelOp(7, top + 0xFF8)
+  let port = load32(0xFFC)
+  checkTrue("bind-ipi-struct-at-top", bind == 0 && port > 0, "got \(bind), port \(port)")
+  if bind == 0 { Events.close(port) }
+}
+
+/// Puts `bytes` at the very end of the top page; returns the address of the first.
+func codeAtTop(_ page: UnsafeMutableRawPointer, _ bytes: [UInt8]) -> UInt64 {
+  for (i, byte) in bytes.enumerated() { page.storeBytes(of: byte, toByteOffset: 4096 - bytes.count + i, as: UInt8.self) }
+  gs_barrier()
+  return GS_TOP_PAGE + UInt64(4096 - bytes.count)
+}
+
+/// Intercepted instructions that end exactly at 2^64: the hypervisor completes them and must wrap
+/// RIP to 0, as the CPU does. A RET at address 0 brings each call back.
+func ripChecks(_ page: UnsafeMutableRawPointer) {
+  func code(_ bytes: [UInt8]) -> UInt64 { codeAtTop(page, bytes) }
+
+  // CPUID (0F A2) at 0xFFFFFFFFFFFFFFFE: Xen's leaf 0x40000000.
+  var r = gs_call_registers(rax: 0x4000_0000, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: 0)
+  gs_call_at(code([0x0F, 0xA2]), &r, 0)
+  checkTrue("cpuid-at-top", r.rbx == 0x566e_6558 && r.rcx == 0x6558_4d4d && r.rdx == 0x4d4d_566e,
+            "ebx \(hex(r.rbx)) ecx \(hex(r.rcx)) edx \(hex(r.rdx))")
+
+  // RDMSR (0F 32) of IA32_PAT, then WRMSR (0F 30) of the same value.
+  let pat = gs_rdmsr(0x277)
+  r = gs_call_registers(rax: 0, rbx: 0, rcx: 0x277, rdx: 0, rsi: 0, rdi: 0)
+  gs_call_at(code([0x0F, 0x32]), &r, 0)
+  let read = (r.rdx << 32) | (r.rax & 0xFFFF_FFFF)
+  checkTrue("rdmsr-at-top", read == pat, "got \(hex(read)), want \(hex(pat))")
+  r = gs_call_registers(rax: pat & 0xFFFF_FFFF, rbx: 0, rcx: 0x277, rdx: pat >> 32, rsi: 0, rdi: 0)
+  gs_call_at(code([0x0F, 0x30]), &r, 0)
+  checkTrue("wrmsr-at-top", gs_rdmsr(0x277) == pat, "PAT \(hex(gs_rdmsr(0x277))), want \(hex(pat))")
+
+  // VMMCALL (0F 01 D9) at 0xFFFFFFFFFFFFFFFD: xen_version(XENVER_version).
+  r = gs_call_registers(rax: UInt64(Hypercall.xenVersion), rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: 0)
+  gs_call_at(code([0x0F, 0x01, 0xD9]), &r, 0)
+  checkTrue("vmmcall-at-top", r.rax == (4 << 16) | 17, "got \(hex(r.rax))")
+}
+
+/// HLT (F4) at 0xFFFFFFFFFFFFFFFF with interrupts on: the vcpu sleeps until a timer 2 ms ahead
+/// fires; the upcall comes in at RIP 0 and returns there. Not in the default set: QEMU's TCG
+/// (7.2) aborts on an instruction at that address whose translation saves the PC (its
+/// translator takes a saved PC of -1 for "none": `gen_update_eip_cur: Assertion
+/// s->pc_save != -1`), which an intercepted HLT does. The hypervisor's side is the same
+/// `VMCB.advanceRIP(by:)` as for the other exits, tested on the host.
+func hltAtTop(_ page: UnsafeMutableRawPointer, timerPort: UInt32) {
+  let before = Events.count(timerPort)
+  let armed = Timers.setSingleshot(at: SystemTime.now() &+ 2 * ms)
+  var r = gs_call_registers(rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: 0)
+  gs_call_at(codeAtTop(page, [0xF4]), &r, 1)
+  checkTrue("hlt-at-top", armed == 0 && Events.count(timerPort) > before,
+            "set returned \(armed), events \(Events.count(timerPort) &- before)")
 }
 #endif

@@ -27,8 +27,7 @@ enum EventChannelOp {
         return .error(.EFAULT)
       }
       if let error = Events.resolveSelf(dom, caller: domain, platform) { return .error(error) }
-      return answer(Events.allocUnbound(domain, remote: remote),
-                    env, at: argument + UInt64(Layout.AllocUnbound.Offset.port))
+      return answer(Events.allocUnbound(domain, remote: remote), env, at: argument, offset: Layout.AllocUnbound.Offset.port)
 
     case .bindInterdomain:
       guard let bytes = env.read(argument, count: Layout.BindInterdomain.size),
@@ -45,7 +44,7 @@ enum EventChannelOp {
         return .error(.ESRCH)
       }
       return answer(Events.bindInterdomain(domain, remote: remote, remotePort: remotePort, platform),
-                    env, at: argument + UInt64(Layout.BindInterdomain.Offset.localPort))
+                    env, at: argument, offset: Layout.BindInterdomain.Offset.localPort)
 
     case .bindVIRQ:
       guard let bytes = env.read(argument, count: Layout.BindVIRQ.size),
@@ -53,17 +52,18 @@ enum EventChannelOp {
             let vcpu = bytes.littleEndian(UInt32.self, at: Layout.BindVIRQ.Offset.vcpu) else {
         return .error(.EFAULT)
       }
-      return answer(Events.bindVIRQ(domain, virq: virq, vcpu: vcpu),
-                    env, at: argument + UInt64(Layout.BindVIRQ.Offset.port))
+      return answer(Events.bindVIRQ(domain, virq: virq, vcpu: vcpu), env, at: argument, offset: Layout.BindVIRQ.Offset.port)
 
     case .bindIPI:
-      guard let vcpu = env.readLE(UInt32.self, at: argument + UInt64(Layout.BindIPI.Offset.vcpu)) else {
+      // The whole structure first: a port is allocated only for one the guest can be told about.
+      guard let bytes = env.read(argument, count: Layout.BindIPI.size),
+            let vcpu = bytes.littleEndian(UInt32.self, at: Layout.BindIPI.Offset.vcpu) else {
         return .error(.EFAULT)
       }
-      return answer(Events.bindIPI(domain, vcpu: vcpu), env, at: argument + UInt64(Layout.BindIPI.Offset.port))
+      return answer(Events.bindIPI(domain, vcpu: vcpu), env, at: argument, offset: Layout.BindIPI.Offset.port)
 
     case .close, .send, .unmask:
-      guard let port = env.readLE(UInt32.self, at: argument + UInt64(Layout.Port.Offset.port)) else {
+      guard let port = env.readLE(UInt32.self, at: argument, offset: Layout.Port.Offset.port) else {
         return .error(.EFAULT)
       }
       let error: XenABI.Errno? =
@@ -109,7 +109,7 @@ enum EventChannelOp {
       return Events.bindVCPU(domain, port: port, vcpu: vcpu).map { .error($0) } ?? .result(0)
 
     case .reset:
-      guard let dom = env.readLE(UInt16.self, at: argument + UInt64(Layout.Reset.Offset.dom)) else {
+      guard let dom = env.readLE(UInt16.self, at: argument, offset: Layout.Reset.Offset.dom) else {
         return .error(.EFAULT)
       }
       if let error = Events.resolveSelf(dom, caller: domain, platform) { return .error(error) }
@@ -121,12 +121,12 @@ enum EventChannelOp {
     }
   }
 
-  /// Writes the port of a successful bind to the guest's structure; Xen keeps the port bound
-  /// even when that copy fails (-EFAULT).
-  private static func answer<E: HypercallEnvironment>(_ result: EventResult, _ env: E, at address: UInt64) -> HypercallOutcome {
+  /// Writes the port of a successful bind into the guest's structure at `base`; Xen keeps the
+  /// port bound even when that copy fails (-EFAULT).
+  private static func answer<E: HypercallEnvironment>(_ result: EventResult, _ env: E, at base: UInt64, offset: Int) -> HypercallOutcome {
     switch result {
     case .failed(let error): return .error(error)
-    case .ok(let port): return env.writeLE(port, at: address) ? .result(0) : .error(.EFAULT)
+    case .ok(let port): return env.writeLE(port, at: base, offset: offset) ? .result(0) : .error(.EFAULT)
     }
   }
 

@@ -24,6 +24,16 @@ public enum Hypercalls {
     }
   }
 
+  /// The guest address `offset` bytes after `base`, or nil when the sum passes 2^64: a guest
+  /// may put a structure anywhere, including across the top of its address space, and a Swift
+  /// overflow trap here would end the whole machine (docs/hypercalls.md, "Guest input never
+  /// traps the hypervisor").
+  public static func fieldAddress(_ base: UInt64, offset: Int) -> UInt64? {
+    guard offset >= 0 else { return nil }
+    let (address, overflow) = base.addingReportingOverflow(UInt64(offset))
+    return overflow ? nil : address
+  }
+
   /// `domid` as a guest may name itself: DOMID_SELF or its own id.
   static func isSelf(_ domid: UInt16, _ domain: Domain) -> Bool {
     domid == XenABI.DomainID.selfDomain || domid == domain.id

@@ -20,7 +20,7 @@ enum HVMOp {
       guard Hypercalls.isSelf(domid, env.domain) else { return .error(.EPERM) }
       guard index < XenABI.HVMParam.count, Int(index) < env.domain.hvmParams.count else { return .error(.EINVAL) }
       if op == .getParam {
-        return env.writeLE(env.domain.hvmParams[Int(index)], at: argument + 8) ? .result(0) : .error(.EFAULT)
+        return env.writeLE(env.domain.hvmParams[Int(index)], at: argument, offset: 8) ? .result(0) : .error(.EFAULT)
       }
       guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { return .error(.EPERM) }
       env.domain.hvmParams[Int(index)] = value

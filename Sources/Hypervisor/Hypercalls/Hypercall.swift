@@ -75,6 +75,21 @@ extension HypercallEnvironment {
   public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at address: UInt64) -> Bool {
     write(address, littleEndianBytes(value))
   }
+
+  /// The field `offset` bytes into the guest structure at `base`; nil when the field would lie
+  /// past 2^64 (the handler answers -EFAULT). A guest pointer is any 64-bit value, so this is
+  /// how handlers reach a field: never `base + offset`, which traps.
+  public func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at base: UInt64, offset: Int) -> T? {
+    guard let address = Hypercalls.fieldAddress(base, offset: offset) else { return nil }
+    return readLE(type, at: address)
+  }
+
+  /// Writes the field `offset` bytes into the guest structure at `base`; false (-EFAULT) when
+  /// the field would lie past 2^64 or cannot be written.
+  public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at base: UInt64, offset: Int) -> Bool {
+    guard let address = Hypercalls.fieldAddress(base, offset: offset) else { return false }
+    return writeLE(value, at: address)
+  }
 }
 
 public func littleEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {

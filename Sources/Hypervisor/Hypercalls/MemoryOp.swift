@@ -37,15 +37,17 @@ enum MemoryOp {
   /// XENMEM_memory_map: the guest's e820, up to the number of entries it has room for.
   static func memoryMap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) -> HypercallOutcome {
     typealias Layout = XenABI.MemoryOpLayout.MemoryMap
-    guard let capacity = env.readLE(UInt32.self, at: argument + UInt64(Layout.Offset.entryCount)),
-          let buffer = env.readLE(UInt64.self, at: argument + UInt64(Layout.Offset.buffer)) else { return .error(.EFAULT) }
+    guard let bytes = env.read(argument, count: Layout.size),
+          let capacity = bytes.littleEndian(UInt32.self, at: Layout.Offset.entryCount),
+          let buffer = bytes.littleEndian(UInt64.self, at: Layout.Offset.buffer) else { return .error(.EFAULT) }
     // As Xen: as many entries as the buffer holds, and nr_entries says how many that was.
     let entries = env.memoryMap.prefix(Int(capacity))
-    var bytes: [UInt8] = []
+    var entryBytes: [UInt8] = []
     for entry in entries {
-      bytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size) + littleEndianBytes(entry.type)
+      entryBytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size) + littleEndianBytes(entry.type)
     }
-    guard env.write(buffer, bytes), env.writeLE(UInt32(entries.count), at: argument) else { return .error(.EFAULT) }
+    guard env.write(buffer, entryBytes),
+          env.writeLE(UInt32(entries.count), at: argument, offset: Layout.Offset.entryCount) else { return .error(.EFAULT) }
     return .result(0)
   }
 

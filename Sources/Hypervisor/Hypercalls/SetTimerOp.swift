@@ -17,7 +17,7 @@ enum SetTimerOp {
       // As Xen: a negative or absurdly far deadline is a guest's wrapped arithmetic, or an old
       // guest saying "no timer"; firing at once would burn the pcpu, never firing could hang
       // the guest, so it fires in 100 ms.
-      VCPUTimers.setSingleshot(vcpu, deadline: now &+ farFutureReplacement)
+      VCPUTimers.setSingleshot(vcpu, deadline: now.addingSaturating(farFutureReplacement))
     } else {
       VCPUTimers.setSingleshot(vcpu, deadline: raw)
     }

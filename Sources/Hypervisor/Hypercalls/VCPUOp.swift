@@ -46,8 +46,8 @@ enum VCPUOp {
       return .result(0)
     case .setPeriodicTimer:
       guard let period = env.readLE(UInt64.self, at: argument) else { return .error(.EFAULT) }
-      // Xen: at least 1 ms, at most what system time can add without wrapping.
-      guard period >= VCPUTimers.minimumPeriod, period <= UInt64(Int64.max) else { return .error(.EINVAL) }
+      // Xen: at least 1 ms (MILLISECS(1)), at most STIME_DELTA_MAX (2^62 - 1 ns).
+      guard period >= VCPUTimers.minimumPeriod, period <= VCPUTimers.maximumPeriod else { return .error(.EINVAL) }
       VCPUTimers.setPeriodic(vcpu, period: period, now: SystemTime.now())
       return .result(0)
     case .stopPeriodicTimer:
@@ -69,7 +69,10 @@ enum VCPUOp {
       // The structure must fit in the page; Xen allows registering once per vcpu.
       guard UInt64(offset) + UInt64(XenABI.VCPUInfo.size) <= 4096 else { return .error(.EINVAL) }
       guard vcpu.vcpuInfoGFN == nil else { return .error(.EEXIST) }
-      guard let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
+      // Guest frames are below 2^40 (as populate_physmap's): a larger number shifted into a
+      // guest-physical address would lose its top bits and pin some other frame under this one's
+      // name, leaving the real page free to be given back while the hypervisor writes to it.
+      guard gfn < (1 << 40), let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
       vcpu.vcpuInfoGFN = gfn
       Events.moveVCPUInfo(vcpu, to: page + UInt64(offset))
       return .result(0)

@@ -39,11 +39,13 @@ enum XenVersion {
       // HYPERVISOR_VIRT_START for 64-bit guests: meaningful to PV guests only, reported as Xen does.
       return copyOut(littleEndianBytes(UInt64(0xFFFF_8000_0000_0000)), to: argument, env)
     case .getFeatures:
-      guard let index = env.readLE(UInt32.self, at: argument) else { return .error(.EFAULT) }
+      // The whole structure is read first, as Xen copies it: one that would run past 2^64 is
+      // -EFAULT before anything else happens.
+      typealias Layout = XenABI.VersionLayout.FeatureInfo
+      guard let bytes = env.read(argument, count: Layout.size),
+            let index = bytes.littleEndian(UInt32.self, at: Layout.Offset.submapIndex) else { return .error(.EFAULT) }
       guard index == 0 else { return .error(.EINVAL) }          // one submap exists, as in Xen
-      guard env.writeLE(features, at: argument + UInt64(XenABI.VersionLayout.FeatureInfo.Offset.submap)) else {
-        return .error(.EFAULT)
-      }
+      guard env.writeLE(features, at: argument, offset: Layout.Offset.submap) else { return .error(.EFAULT) }
       return .result(0)
     case .pagesize:
       return .result(4096)

@@ -31,6 +31,9 @@ public enum VCPUTimers {
   /// The shortest period (Xen's: VCPUOP_set_periodic_timer refuses less with -EINVAL), so a
   /// periodic timer cannot keep a pcpu busy with interrupts.
   public static let minimumPeriod: UInt64 = 1_000_000
+  /// The longest period (Xen's STIME_DELTA_MAX, 2^62 - 1 ns, so that now + period cannot
+  /// overflow a signed 64-bit time): VCPUOP_set_periodic_timer refuses more with -EINVAL.
+  public static let maximumPeriod: UInt64 = (1 << 62) - 1
 
   /// A deadline that has already passed fires now, from the hypercall, as Xen's set_timer
   /// does: the event is pending when the vcpu re-enters, with no timer interrupt in between.
@@ -55,7 +58,7 @@ public enum VCPUTimers {
     vcpu.timerLock.withLock {
       let period = max(period, minimumPeriod)
       vcpu.periodicPeriod = period
-      vcpu.periodicNext = now &+ period
+      vcpu.periodicNext = now.addingSaturating(period)
       rearm(vcpu)
     }
   }
@@ -114,8 +117,8 @@ public enum VCPUTimers {
       }
       if vcpu.periodicPeriod != 0 && vcpu.periodicNext <= now {
         raiseTimer = true
-        vcpu.periodicNext &+= vcpu.periodicPeriod
-        if vcpu.periodicNext <= now { vcpu.periodicNext = now &+ vcpu.periodicPeriod }
+        vcpu.periodicNext = vcpu.periodicNext.addingSaturating(vcpu.periodicPeriod)
+        if vcpu.periodicNext <= now { vcpu.periodicNext = now.addingSaturating(vcpu.periodicPeriod) }
       }
       if vcpu.pollDeadline != 0 && vcpu.pollDeadline <= now {
         vcpu.pollDeadline = 0

@@ -78,7 +78,7 @@ public enum ArchVCPU {
     vmcb.cr3 = 0
     vmcb.efer = SVM.eferSVME               // VMRUN requires SVME in the guest's EFER
     vmcb.rflags = 0x2
-    vmcb.rip = start.entry
+    vmcb.setRIP(start.entry)
     vmcb.rsp = 0
     vmcb.rax = 0
     let registers = GuestRegisters(vcpu)
@@ -106,7 +106,7 @@ public enum ArchVCPU {
     vmcb.cr4 = 0
     vmcb.efer = SVM.eferSVME
     vmcb.rflags = 0x2
-    vmcb.rip = 0
+    vmcb.setRIP(0)
     vmcb.rsp = 0
     vmcb.rax = 0
     let registers = GuestRegisters(vcpu)
@@ -129,7 +129,7 @@ public enum ArchVCPU {
     vmcb.cr4 = cr4
     vmcb.efer = efer | SVM.eferSVME | (1 << 10)     // LMA follows LME with paging on
     vmcb.rflags = rflags | 0x2
-    vmcb.rip = rip
+    vmcb.setRIP(rip)
     vmcb.rsp = rsp
     let registers = GuestRegisters(vcpu)
     for (name, value) in gprs { registers[name] = value }

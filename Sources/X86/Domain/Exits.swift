@@ -33,14 +33,14 @@ enum Exits {
                                  subleaf: UInt32(truncatingIfNeeded: registers[.rcx]), vcpu: vcpu)
       registers[.rax] = UInt64(r.eax); registers[.rbx] = UInt64(r.ebx)
       registers[.rcx] = UInt64(r.ecx); registers[.rdx] = UInt64(r.edx)
-      vmcb.rip += 2
+      vmcb.advanceRIP(by: 2)
       return .resume
     case ExitCode.msr:
       return MSRs.handle(vcpu, vmcb)
     case ExitCode.ioio:
       return IOPorts.handle(vcpu, vmcb)
     case ExitCode.hlt:
-      vmcb.rip += 1
+      vmcb.advanceRIP(by: 1)
       // `cli; hlt` waits for nothing this hypervisor can send (no NMIs, no INIT yet): it is how
       // a guest parks a cpu for good (Linux's poweroff ends every cpu this way), so the vcpu goes
       // down, and the domain powers off when its last vcpu does.
@@ -81,7 +81,7 @@ enum Exits {
     vcpu.hypercalls += 1
     // The calling convention follows the guest's mode: 64-bit code uses RDI RSI RDX R10 R8,
     // 32-bit code EBX ECX EDX ESI EDI.
-    let longMode = vmcb.efer & (1 << 10) != 0 && vmcb.codeSegmentAttributes & (1 << 9) != 0
+    let longMode = vmcb.is64BitCode
     let frame: HypercallFrame
     if longMode {
       frame = HypercallFrame(number: registers[.rax], registers[.rdi], registers[.rsi], registers[.rdx], registers[.r10], registers[.r8])
@@ -91,7 +91,7 @@ enum Exits {
     }
     func finish(_ value: Int64) {
       registers[.rax] = longMode ? UInt64(bitPattern: value) : UInt64(UInt32(truncatingIfNeeded: value))
-      vmcb.rip += 3
+      vmcb.advanceRIP(by: 3)
     }
     // Only the guest kernel may make hypercalls.
     guard vmcb.cpl == 0 else {
@@ -149,9 +149,10 @@ enum Exits {
     let idt = vmcb.segment(.idtr), gdt = vmcb.segment(.gdtr)
     Log.error("  EXITINTINFO=\(hex(vmcb.read64(VMCB.Control.exitInterruptInfo), digits: 16)) VINTR=\(hex(vmcb.read64(VMCB.Control.virtualInterrupt), digits: 16)) SHADOW=\(hex(vmcb.read64(VMCB.Control.interruptShadow)))")
     Log.error("  IDTR=\(hex(idt.base, digits: 16))/\(hex(UInt64(idt.limit))) GDTR=\(hex(gdt.base, digits: 16))/\(hex(UInt64(gdt.limit))) CR2=\(hex(vmcb.read64(VMCB.Save.cr2), digits: 16))")
-    // The gate of the vector being delivered, as the guest's memory holds it now.
+    // The gate of the vector being delivered, as the guest's memory holds it now. IDTR.base is
+    // the guest's: the gate's address wraps at 2^64 as the CPU's would.
     let info = vmcb.read64(VMCB.Control.exitInterruptInfo)
-    if info & (1 << 31) != 0, let gate = GuestMemory(vcpu).read(idt.base + (info & 0xFF) * 16, count: 16),
+    if info & (1 << 31) != 0, let gate = GuestMemory(vcpu).read(idt.base &+ (info & 0xFF) * 16, count: 16),
        let low = gate.littleEndian(UInt64.self, at: 0), let high = gate.littleEndian(UInt64.self, at: 8) {
       Log.error("  gate \(hex(info & 0xFF)): \(hex(high, digits: 16)) \(hex(low, digits: 16))")
     }

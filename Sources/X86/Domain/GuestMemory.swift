@@ -79,8 +79,12 @@ public struct GuestMemory {
     return true
   }
 
+  /// A copy may end exactly at 2^64 (a structure in the last bytes of the address space, which
+  /// `readLE` reads too) but not run past it.
   private func copy(count: Int, translate: (UInt64) -> UInt64?, start: UInt64, into source: [UInt8]?) -> [UInt8]? {
-    guard count >= 0, count <= Self.maximumCopy, start.addingReportingOverflow(UInt64(count)).overflow == false else { return nil }
+    guard count >= 0, count <= Self.maximumCopy else { return nil }
+    let (end, overflow) = start.addingReportingOverflow(UInt64(count))
+    guard !overflow || end == 0 else { return nil }
     var result: [UInt8] = []
     if source == nil { result.reserveCapacity(count) }
     let copied = Self.eachPage(from: start, count: count) { address, done, chunk in

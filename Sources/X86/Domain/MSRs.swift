@@ -43,7 +43,7 @@ enum MSRs {
       registers[.rax] = value & 0xFFFF_FFFF
       registers[.rdx] = value >> 32
     }
-    vmcb.rip += 2
+    vmcb.advanceRIP(by: 2)
     return .resume
   }
 
@@ -160,7 +160,7 @@ enum IOPorts {
     } else if port == debugConsole {
       ConsoleOutput.write([UInt8(truncatingIfNeeded: registers[.rax])], for: vcpu.domain)
     }
-    vmcb.rip = vmcb.exitInfo2                          // the CPU gives the next RIP for IOIO exits
+    vmcb.setRIP(vmcb.exitInfo2)                        // the CPU gives the next RIP for IOIO exits
     return .resume
   }
 }

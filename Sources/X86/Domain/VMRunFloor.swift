@@ -32,7 +32,7 @@ public enum VMRunFloor {
       hv_vmrun(vcpu.vmcb, vcpu.context, host)
       let end = CPU.rdtsc()
       guard vmcb.exitCode == ExitCode.vmmcall || vmcb.exitCode == ExitCode.intr else { return nil }
-      if vmcb.exitCode == ExitCode.vmmcall { vmcb.rip += 3 }
+      if vmcb.exitCode == ExitCode.vmmcall { vmcb.advanceRIP(by: 3) }
       vmcb.write8(VMCB.Control.tlbControl, 0)
       rounds[i] = UInt32(clamping: end &- start)
       if i % 1024 == 0 { hv_interrupt_window() }

@@ -92,5 +92,13 @@ public enum Clock {
   public static func ticks(fromNanoseconds ns: UInt64) -> UInt64 {
     ticksPerNanosecond.scaledSaturating(ns)
   }
+
+  /// The TSC value from which `now()` is at or past system time `ns`, or `UInt64.max` when that
+  /// never comes (a deadline a guest set centuries ahead): a timer armed there finds its deadline
+  /// passed when it fires, and the sum with `bootTSC` saturates instead of wrapping into the past.
+  public static func tsc(atSystemTime ns: UInt64) -> UInt64 {
+    let ticks = TimeScale.ticks(reaching: ns, toTicks: ticksPerNanosecond, toNanoseconds: nanosecondsPerTick)
+    return ticks == .max ? .max : bootTSC.addingSaturating(ticks)
+  }
 }
 #endif

@@ -37,7 +37,7 @@ public enum Timers {
   /// Adds a timer on this pcpu (interrupts must be off).
   @discardableResult
   public static func add(after nanoseconds: UInt64, _ event: TimerEvent) -> TimerID {
-    add(atTSC: CPU.rdtsc() &+ Clock.ticks(fromNanoseconds: nanoseconds), event)
+    add(atTSC: CPU.rdtsc().addingSaturating(Clock.ticks(fromNanoseconds: nanoseconds)), event)
   }
 
   /// Adds a timer on this pcpu for TSC value `deadline` (interrupts must be off).
@@ -49,10 +49,12 @@ public enum Timers {
     return id
   }
 
-  /// Adds a timer on this pcpu for hypervisor system time `nanoseconds` (interrupts must be off).
+  /// Adds a timer on this pcpu for hypervisor system time `nanoseconds` (interrupts must be off):
+  /// when it runs, `Clock.now()` is at or past `nanoseconds` (`Clock.tsc(atSystemTime:)`). A time
+  /// that never comes gives a timer for TSC `UInt64.max`, which never runs.
   @discardableResult
   public static func add(atSystemTime nanoseconds: UInt64, _ event: TimerEvent) -> TimerID {
-    add(atTSC: Clock.bootTSC &+ Clock.ticks(fromNanoseconds: nanoseconds), event)
+    add(atTSC: Clock.tsc(atSystemTime: nanoseconds), event)
   }
 
   /// Cancels a timer on any pcpu (a vcpu's timer armed where it ran before). The target's
@@ -61,11 +63,18 @@ public enum Timers {
     cpu.timerLock.withLock { _ = cpu.timers.cancel(id) }
   }
 
-  /// The TIMER softirq: run every expired timer, then program the next deadline. The queue's
-  /// lock is not held while a timer runs, so it may add and cancel timers.
+  /// The most timers one TIMER softirq runs. Each pcpu has a few timers (its tick, a preemption
+  /// check, one per vcpu that armed one there), so this is never reached in normal running; it
+  /// bounds the time spent with interrupts off if a timer keeps re-adding itself in the past.
+  static let maximumPerSoftirq = 64
+
+  /// The TIMER softirq: run the expired timers (at most `maximumPerSoftirq`), then program the
+  /// next deadline; if expired ones are left, that deadline is past and the timer interrupt
+  /// comes again at once, after interrupts were open. The queue's lock is not held while a
+  /// timer runs, so it may add and cancel timers.
   static func runExpired() {
     let cpu = PCPUs.current
-    while true {
+    for _ in 0..<maximumPerSoftirq {
       let expired = cpu.timerLock.withLock { cpu.timers.popExpired(now: CPU.rdtsc()) }
       guard let (_, _, event) = expired else { break }
       switch event {
