@@ -116,4 +116,26 @@ import Testing
     #expect(console.show(b("lo\n"), from: .ring, showPartial: true) == [.rest(b("lo"))])
     #expect(console.append(b("hello\n"), from: .debug) == [])
   }
+
+  @Test func domainIdsRotateBelowTheReservedRangeAndRunOutCleanly() {
+    // In order, skipping ids in use, round from the last usable id (0x7FEF) to 1.
+    #expect(Domains.nextFreeID(after: 0, inUse: { _ in false }) == 1)
+    #expect(Domains.nextFreeID(after: 1, inUse: { $0 == 2 }) == 3)
+    #expect(Domains.nextFreeID(after: 0x7FEF, inUse: { _ in false }) == 1)
+    #expect(Domains.nextFreeID(after: 0x7FEE, inUse: { $0 == 0x7FEF }) == 1)
+    // A guest rebooting in a loop: 70,000 restarts, one domain alive at a time, never an id
+    // of 0 or in the reserved range (DOMID_SELF 0x7FF0 and up), never a trap.
+    var id: UInt16 = 0
+    for _ in 0..<70_000 {
+      let alive = id
+      guard let next = Domains.nextFreeID(after: id, inUse: { $0 == alive }) else { Issue.record("no id"); return }
+      #expect(next != alive)
+      #expect(Domains.ids.contains(next), "id \(next)")
+      id = next
+    }
+    // Every id taken: nil, for an error that says so.
+    #expect(Domains.nextFreeID(after: 5, inUse: { _ in true }) == nil)
+    // A stray previous id (0, or in the reserved range) starts again at 1.
+    #expect(Domains.nextFreeID(after: 0xFFFF, inUse: { _ in false }) == 1)
+  }
 }

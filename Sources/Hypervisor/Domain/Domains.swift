@@ -5,7 +5,8 @@ import Synchronization
 public enum Domains {
   nonisolated(unsafe) private static var table: [Domain] = []
   private static let lock = SpinLock()
-  nonisolated(unsafe) private static var nextID: UInt16 = 1
+  /// The id given last (0: none yet).
+  nonisolated(unsafe) private static var lastID: UInt16 = 0
   /// Domains created and not yet destroyed.
   public static let live = Atomic<Int>(0)
   /// Domains whose end was anything but a clean poweroff.
@@ -20,10 +21,30 @@ public enum Domains {
   /// means the work is done.
   public static let bootComplete = Atomic<Bool>(false)
 
-  public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain {
+  /// Ids a domain may have: 1 up to Xen's first reserved id (DOMID_FIRST_RESERVED, 0x7FF0);
+  /// 0 is the control domain's in Xen, and 0x7FF0 and up (DOMID_SELF, DOMID_IO, DOMID_XEN, ...)
+  /// name no domain.
+  public static let ids: ClosedRange<UInt16> = 1...0x7FEF
+
+  /// The id after `previous` in `ids` that `inUse` does not hold, going round; nil when every
+  /// id is taken. Ids rotate rather than being reused at once, as in Xen, so a guest that
+  /// reboots in a loop walks through them instead of overflowing a counter.
+  public static func nextFreeID(after previous: UInt16, inUse: (UInt16) -> Bool) -> UInt16? {
+    var candidate = previous
+    for _ in 0..<ids.count {
+      candidate = candidate >= ids.upperBound || candidate < ids.lowerBound ? ids.lowerBound : candidate &+ 1
+      if !inUse(candidate) { return candidate }
+    }
+    return nil
+  }
+
+  /// A new domain with the next free id, or nil when every id is taken by a domain that has
+  /// not been destroyed yet.
+  public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain? {
     lock.withLock {
-      let domain = Domain(id: nextID, name: name, memoryBytes: memoryBytes)
-      nextID += 1
+      guard let id = nextFreeID(after: lastID, inUse: { id in table.contains { $0.id == id } }) else { return nil }
+      lastID = id
+      let domain = Domain(id: id, name: name, memoryBytes: memoryBytes)
       table.append(domain)
       live.wrappingAdd(1, ordering: .relaxed)
       return domain

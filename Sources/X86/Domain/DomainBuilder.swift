@@ -117,7 +117,9 @@ public enum DomainBuilder {
       }
     }
 
-    let domain = Domains.create(name: config.name, memoryBytes: memoryBytes)
+    guard let domain = Domains.create(name: config.name, memoryBytes: memoryBytes) else {
+      return .failure(BuildError("no free domain id: \(Domains.ids.count) domains exist already"))
+    }
     domain.origin = (entry, bundleBase)
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
     guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
