@@ -91,7 +91,7 @@ enum Exits {
     }
     func finish(_ value: Int64) {
       registers[.rax] = longMode ? UInt64(bitPattern: value) : UInt64(UInt32(truncatingIfNeeded: value))
-      vmcb.advanceRIP(by: 3)
+      vmcb.advanceRIP(by: 3, is64BitCode: longMode)
     }
     // Only the guest kernel may make hypercalls.
     guard vmcb.cpl == 0 else {

@@ -157,6 +157,12 @@ public struct VMCB {
   /// wrapping modulo 2^64 in 64-bit code and 2^32 otherwise (`InstructionPointer`). Never traps,
   /// wherever the guest put the instruction.
   public func advanceRIP(by length: UInt64) {
+    advanceRIP(by: length, is64BitCode: is64BitCode)
+  }
+
+  /// The same, for a handler that has already read the guest's mode (a hypercall decodes its
+  /// arguments by it), so the exit path does not read EFER and CS twice.
+  public func advanceRIP(by length: UInt64, is64BitCode: Bool) {
     setRIP(InstructionPointer.advanced(rip, by: length, is64BitCode: is64BitCode))
   }
   public var exitCode: UInt64 { read64(Control.exitCode) }
