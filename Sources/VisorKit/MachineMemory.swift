@@ -83,15 +83,18 @@ extension RunConfiguration {
   /// (`MachineMemory.recommendedMiB`), or `MachineMemory.withoutDomainsMiB` without one. A size
   /// that was given must hold the bundle's domains (`MachineMemory.minimumMiB`); a smaller one is
   /// an error that says how much they need.
-  public mutating func sizeMemory() throws(VisorError) {
+  /// Returns the bundle's need (nil without a bundle), for a caller that reports it.
+  @discardableResult
+  public mutating func sizeMemory() throws(VisorError) -> MachineMemory? {
     let need = try initrd.flatMap { path throws(VisorError) in try MachineMemory.need(bundleAt: path) }
     guard let given = memoryMiB else {
       memoryMiB = need?.recommendedMiB ?? MachineMemory.withoutDomainsMiB
-      return
+      return need
     }
     if let need, given < need.minimumMiB {
       throw VisorError(.usage, "--memory \(given) MiB is too small for the boot bundle: it needs at least \(need.minimumMiB) MiB "
         + "(\(need)); \(need.recommendedMiB) MiB is what visor gives it without --memory")
     }
+    return need
   }
 }

@@ -81,8 +81,7 @@ struct Run: ParsableCommand {
       }
       configuration.smp = smp
       configuration.memoryMiB = memory
-      try configuration.sizeMemory()
-      if memory == nil, let bundle = configuration.initrd, let need = try MachineMemory.need(bundleAt: bundle) {
+      if let need = try configuration.sizeMemory(), memory == nil {
         note("machine memory: \(configuration.memoryMiB ?? 0) MiB (\(need))")
       }
       configuration.gdb = gdb
