@@ -37,6 +37,18 @@ public enum HypercallBenchmark {
     """
   }
 
+  /// One boot of the benchmark: the image with `bundle` (the domain of `config`) on one pcpu,
+  /// the floor measured `samples` times first.
+  public static func runConfiguration(image: String, bundle: String, samples: Int, icount: Bool) -> RunConfiguration {
+    var configuration = RunConfiguration(kernel: image)
+    configuration.smp = 1
+    configuration.cmdline = "vmrunfloor=\(samples)"
+    configuration.initrd = bundle
+    configuration.icount = icount
+    configuration.timeout = 600
+    return configuration
+  }
+
   /// Reads one run's figures from the console, or nil if a line is missing.
   public static func sample(from lines: [String]) -> Sample? {
     func number(after marker: String) -> Double? { ConsoleFigures.number(after: marker, in: lines) }

@@ -119,12 +119,7 @@ struct HypercallBench: ParsableCommand {
         configs: [("bench", HypercallBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
       var results: [HypercallBenchmark.Sample] = []
       for index in 1...runs {
-        var configuration = RunConfiguration(kernel: path)
-        configuration.smp = 1
-        configuration.cmdline = "vmrunfloor=\(samples)"
-        configuration.initrd = bundle.path
-        configuration.icount = icount
-        configuration.timeout = 600
+        let configuration = HypercallBenchmark.runConfiguration(image: path, bundle: bundle.path, samples: samples, icount: icount)
         let result = try runner.run(configuration)
         let lines = result.lines.map(\.text)
         guard result.exit == .clean, let sample = HypercallBenchmark.sample(from: lines) else {

@@ -13,12 +13,8 @@ extension Serialized {
       let folder = try TemporaryFolder("swiftvisor-exit-budget")
       defer { folder.remove() }
       let bundle = try BundleMaker.make(configs: [("bench", config)], in: folder.url, bundleName: "bundle.bin")
-      var configuration = RunConfiguration(kernel: try SystemImage.path())
-      configuration.smp = 1
-      configuration.cmdline = "vmrunfloor=1000"
-      configuration.initrd = bundle.path
-      configuration.icount = true
-      configuration.timeout = 300
+      let configuration = HypercallBenchmark.runConfiguration(
+        image: try SystemImage.path(), bundle: bundle.path, samples: 1000, icount: true)
       let result = try SystemImage.run(configuration)
       expectExit(result, .clean)
       let sample = try #require(HypercallBenchmark.sample(from: result.lines.map(\.text)), "no figures\n\(context(result))")
