@@ -125,6 +125,34 @@ final class ChildProcess: @unchecked Sendable {
   }
 }
 
+/// Writing to a child's pipe from a thread of visor's own.
+enum PipeWriting {
+  /// Blocks SIGPIPE on the calling thread, so a write to a child that has exited fails with
+  /// EPIPE instead of killing visor.
+  static func blockSIGPIPE() {
+    var pipeSignal = sigset_t()
+    sigemptyset(&pipeSignal)
+    sigaddset(&pipeSignal, SIGPIPE)
+    pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+  }
+
+  /// Writes all of `bytes` to `descriptor`, retrying after EINTR; false if a write failed (the
+  /// reader closed its end or exited).
+  static func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+      let n = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+      if n < 0 {
+        if errno == EINTR { continue }
+        return false
+      }
+      if n == 0 { return false }
+      offset += n
+    }
+    return true
+  }
+}
+
 /// glibc's GNU extensions, which the Glibc module does not import (it is built without
 /// `_GNU_SOURCE`); resolved at run time. All exist since glibc 2.34 (Debian 12 has 2.36).
 enum GNU {

@@ -78,22 +78,12 @@ public enum InteractiveConsole {
   private static func relay(from source: Int32, to target: Int32, name: String, closeTarget: Bool = false) -> DispatchSemaphore {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
-      var pipeSignal = sigset_t()
-      sigemptyset(&pipeSignal)
-      sigaddset(&pipeSignal, SIGPIPE)
-      pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)   // a write to an exited QEMU fails with EPIPE instead
+      PipeWriting.blockSIGPIPE()
       var buffer = [UInt8](repeating: 0, count: 4096)
-      copying: while true {
+      while true {
         let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress!, $0.count) }
         if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        var offset = 0
-        while offset < n {
-          let written = buffer.withUnsafeBytes { write(target, $0.baseAddress! + offset, n - offset) }
-          if written < 0 && errno == EINTR { continue }
-          guard written > 0 else { break copying }
-          offset += written
-        }
+        guard n > 0, buffer.withUnsafeBytes({ PipeWriting.writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: target) }) else { break }
       }
       if closeTarget { close(target) }
       done.signal()

@@ -88,10 +88,7 @@ final class SerialInputFeeder: @unchecked Sendable {
   }
 
   private func writeLoop() {
-    var pipeSignal = sigset_t()
-    sigemptyset(&pipeSignal)
-    sigaddset(&pipeSignal, SIGPIPE)
-    pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+    PipeWriting.blockSIGPIPE()
     while true {
       condition.lock()
       while queue.isEmpty && !closing { condition.wait() }
@@ -112,18 +109,7 @@ final class SerialInputFeeder: @unchecked Sendable {
   }
 
   private func writeAll(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { buffer in
-      var offset = 0
-      while offset < buffer.count {
-        let n = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-        if n < 0 {
-          if errno == EINTR { continue }
-          return false
-        }
-        offset += n
-      }
-      return true
-    }
+    bytes.withUnsafeBytes { PipeWriting.writeAll($0, to: descriptor) }
   }
 
   /// After QEMU exited: writes nothing more, closes the pipe and returns when each chunk that
