@@ -9,26 +9,28 @@ public struct LocalAPICRegisters: Sendable {
   public var esr: UInt32 = 0
   public var icr: UInt64 = 0
   /// LVT CMCI, timer, thermal, performance, LINT0, LINT1, error: all masked at reset.
-  public var lvt: [UInt32] = [UInt32](repeating: 1 << 16, count: 7)
+  /// Inline arrays, not Swift arrays: the registers are read on every exit, and a struct of
+  /// heap arrays costs a reference count on each copy.
+  public var lvt = InlineArray<7, UInt32>(repeating: 1 << 16)
   public var timerInitialCount: UInt32 = 0
   public var timerDivide: UInt32 = 0
   /// 256-bit request and in-service registers, as four 64-bit words.
-  public var irr: [UInt64] = [0, 0, 0, 0]
-  public var isr: [UInt64] = [0, 0, 0, 0]
+  public var irr = InlineArray<4, UInt64>(repeating: 0)
+  public var isr = InlineArray<4, UInt64>(repeating: 0)
   /// An INIT was received: the next STARTUP starts the vcpu (the real-mode AP start).
   public var waitingForStartup = false
 
   public init() {}
 
-  public static func highest(_ words: [UInt64]) -> Int? {
+  public static func highest(_ words: InlineArray<4, UInt64>) -> Int? {
     for word in stride(from: 3, through: 0, by: -1) where words[word] != 0 {
       return word * 64 + 63 - words[word].leadingZeroBitCount
     }
     return nil
   }
 
-  public static func set(_ words: inout [UInt64], _ vector: Int) { words[vector / 64] |= 1 << UInt64(vector % 64) }
-  public static func clear(_ words: inout [UInt64], _ vector: Int) { words[vector / 64] &= ~(1 << UInt64(vector % 64)) }
+  public static func set(_ words: inout InlineArray<4, UInt64>, _ vector: Int) { words[vector / 64] |= 1 << UInt64(vector % 64) }
+  public static func clear(_ words: inout InlineArray<4, UInt64>, _ vector: Int) { words[vector / 64] &= ~(1 << UInt64(vector % 64)) }
 
   /// The processor priority: the higher of the task priority and the class of the highest
   /// vector in service.

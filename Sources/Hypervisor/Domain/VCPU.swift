@@ -82,6 +82,10 @@ public final class VCPU: @unchecked Sendable {
   /// The virtual local APIC (x2APIC mode), and the lock other pcpus take to post an IPI.
   public var lapic = LocalAPICRegisters()
   public let lapicLock = SpinLock()
+  /// True while the request register (IRR) is not empty, written under `lapicLock` and read
+  /// without it: the check before every entry skips the virtual LAPIC when it is false (nearly
+  /// every exit). A poster sets it before kicking the vcpu, so the entry after the kick sees it.
+  public let lapicHasRequests = Atomic<Bool>(false)
 
   /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
   public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)

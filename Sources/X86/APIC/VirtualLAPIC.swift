@@ -1,5 +1,6 @@
 #if os(none)
 import Hypervisor
+import Synchronization
 
 /// The virtual local APIC of a PVH vcpu, in x2APIC mode only (docs/vlapic.md): the guest reaches
 /// it through MSRs 0x800–0x8FF, never through MMIO, so no instruction decoder is needed. It does
@@ -68,7 +69,7 @@ enum VirtualLAPIC {
     return true
   }
 
-  static func chunk(_ words: [UInt64], _ index: Int) -> UInt64 {
+  static func chunk(_ words: InlineArray<4, UInt64>, _ index: Int) -> UInt64 {
     (words[index / 2] >> UInt64(32 * (index % 2))) & 0xFFFF_FFFF
   }
 
@@ -100,7 +101,10 @@ enum VirtualLAPIC {
   /// Requests `vector` on `target` and makes it notice (wake it, or make its pcpu exit).
   static func post(_ vector: Int, to target: VCPU) {
     guard vector >= 16 else { return }                                       // illegal vectors: dropped
-    target.lapicLock.withLock { LocalAPICRegisters.set(&target.lapic.irr, vector) }
+    target.lapicLock.withLock {
+      LocalAPICRegisters.set(&target.lapic.irr, vector)
+      target.lapicHasRequests.store(true, ordering: .releasing)
+    }
     unsafe Events.platform?.kick(target)
   }
 
@@ -126,7 +130,8 @@ enum VirtualLAPIC {
 
   /// The vector to deliver now, if any (highest request above the processor priority).
   static func deliverable(_ vcpu: VCPU) -> Int? {
-    vcpu.lapicLock.withLock { vcpu.lapic.deliverable }
+    guard vcpu.lapicHasRequests.load(ordering: .acquiring) else { return nil }
+    return vcpu.lapicLock.withLock { vcpu.lapic.deliverable }
   }
 
   /// The vector is being injected: it moves from requested to in service.
@@ -134,6 +139,7 @@ enum VirtualLAPIC {
     vcpu.lapicLock.withLock {
       LocalAPICRegisters.clear(&vcpu.lapic.irr, vector)
       LocalAPICRegisters.set(&vcpu.lapic.isr, vector)
+      if LocalAPICRegisters.highest(vcpu.lapic.irr) == nil { vcpu.lapicHasRequests.store(false, ordering: .relaxed) }
     }
   }
 }

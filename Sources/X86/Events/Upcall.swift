@@ -1,5 +1,6 @@
 #if os(none)
 import Hypervisor
+import XenABI
 
 /// Delivery of the event-channel upcall to a PVH/HVM vcpu: the vector the guest chose with
 /// HVM_PARAM_CALLBACK_IRQ, injected directly (not through a virtual local APIC: the guest's
@@ -21,13 +22,17 @@ enum Upcall {
   static let interruptFlag: UInt64 = 1 << 9
 
   static func prepare(_ vcpu: VCPU, _ vmcb: VMCB) {
-    let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
-    let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
-    var wantWindow = false
     // The callback vector and the virtual LAPIC's best request compete by vector number (the
     // priority class), as they would in one APIC.
-    let upcall = Events.upcallVector(for: vcpu).map { Int($0) }
+    let upcall = upcallPending(vcpu) ? Events.upcallVector(for: vcpu).map { Int($0) } : nil
     let lapic = VirtualLAPIC.deliverable(vcpu)
+    let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
+    let window = VMCB.Intercept1.virtualInterrupt
+    // Nearly every exit: nothing to deliver and no window open. The window's V_IRQ is only
+    // ever set together with its intercept (below), so there is nothing to clear either.
+    if upcall == nil && lapic == nil && intercepts & window == 0 { return }
+    let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
+    var wantWindow = false
     let vector = max(upcall ?? -1, lapic ?? -1)
     if vector >= 0 {
       let injecting = vmcb.read64(VMCB.Control.eventInjection) & (1 << 31) != 0
@@ -43,7 +48,6 @@ enum Upcall {
       ? (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR
       : virtual & ~(virtualIRQ | priorityMask | ignoreTPR | vectorMask)
     if nextVirtual != virtual { vmcb.write64(VMCB.Control.virtualInterrupt, nextVirtual) }
-    let window = VMCB.Intercept1.virtualInterrupt
     let nextIntercepts = wantWindow ? intercepts | window : intercepts & ~window
     if nextIntercepts != intercepts { vmcb.write32(VMCB.Control.interceptMisc1, nextIntercepts) }
   }
@@ -51,6 +55,13 @@ enum Upcall {
   /// True if an interrupt waits for the vcpu (a halted or blocked vcpu must not sleep then).
   static func pending(_ vcpu: VCPU) -> Bool {
     Events.upcallVector(for: vcpu) != nil || VirtualLAPIC.deliverable(vcpu) != nil
+  }
+
+  /// The guest's `upcall_pending` flag, read straight from its vcpu_info: the cheap first test
+  /// before every entry (`Events.upcallVector(for:)` then says whether and where to deliver).
+  @inline(__always) static func upcallPending(_ vcpu: VCPU) -> Bool {
+    guard let info = X86EventPlatform.vcpuInfo(of: vcpu) else { return false }
+    return PhysicalMemory.ownRead8(info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) != 0
   }
 
   /// Right after every #VMEXIT: what was injected at the last entry has been delivered, unless
