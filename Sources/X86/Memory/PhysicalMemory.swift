@@ -103,11 +103,32 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   /// Unchecked accesses for the hypervisor's own pages on the exit path (VMCBs, vcpu context
   /// pages): their addresses come from the frame allocator, never from a guest or firmware, so
   /// the bounds check is skipped to keep every exit short. Nothing else may use these.
-  @inline(__always) public static func ownRead64(_ address: UInt64) -> UInt64 { hv_read_physical64(address) }
-  @inline(__always) public static func ownWrite64(_ address: UInt64, _ value: UInt64) { hv_write_physical64(address, value) }
-  @inline(__always) public static func ownRead16(_ address: UInt64) -> UInt16 { hv_read_physical16(address) }
+  /// They are plain loads and stores the compiler inlines: the C accessors are calls at
+  /// `-Osize`, and the exit path makes dozens of these. No value is cached across VMRUN, an
+  /// opaque call that may write any memory.
+  @inline(__always) public static func ownRead64(_ address: UInt64) -> UInt64 {
+    unsafe own(address).load(as: UInt64.self)          // unsafe: an own page, see above
+  }
+  @inline(__always) public static func ownWrite64(_ address: UInt64, _ value: UInt64) {
+    unsafe own(address).storeBytes(of: value, as: UInt64.self)   // unsafe: an own page
+  }
+  @inline(__always) public static func ownRead32(_ address: UInt64) -> UInt32 {
+    unsafe own(address).load(as: UInt32.self)          // unsafe: an own page
+  }
+  @inline(__always) public static func ownWrite32(_ address: UInt64, _ value: UInt32) {
+    unsafe own(address).storeBytes(of: value, as: UInt32.self)   // unsafe: an own page
+  }
+  @inline(__always) public static func ownRead16(_ address: UInt64) -> UInt16 {
+    unsafe own(address).load(as: UInt16.self)          // unsafe: an own page
+  }
+  // Bytes stay volatile C accesses: the console backend also uses them on a ring the guest
+  // writes at the same time, where each byte must be read exactly once.
   @inline(__always) public static func ownRead8(_ address: UInt64) -> UInt8 { hv_read_physical8(address) }
   @inline(__always) public static func ownWrite8(_ address: UInt64, _ value: UInt8) { hv_write_physical8(address, value) }
+  /// The identity-mapped pointer to an own page's field (never address 0: no frame there).
+  @inline(__always) static func own(_ address: UInt64) -> UnsafeMutableRawPointer {
+    unsafe UnsafeMutableRawPointer(bitPattern: UInt(address)).unsafelyUnwrapped
+  }
 
   public static func read64(_ address: UInt64) -> UInt64? {
     guard isMapped(address, count: 8), address & 7 == 0 else { return nil }

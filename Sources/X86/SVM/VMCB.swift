@@ -99,8 +99,8 @@ public struct VMCB {
   @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.ownRead64(address + offset) }
   @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.ownWrite64(address + offset, value) }
   @inline(__always) public func read16(_ offset: UInt64) -> UInt16 { PhysicalMemory.ownRead16(address + offset) }
-  @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.read32(address + offset) ?? 0 }
-  @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.write32(address + offset, value) }
+  @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.ownRead32(address + offset) }
+  @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.ownWrite32(address + offset, value) }
   @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.ownRead8(address + offset) }
   @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.ownWrite8(address + offset, value) }
 
