@@ -13,6 +13,14 @@ import Testing
     #expect(scale.mul >= 1 << 31, "mul keeps 32 significant bits")
   }
 
+  /// The constant the clock starts with (before calibration) is the ratio 1, as made by
+  /// `init(ratio:to:)`, and converts exactly.
+  @Test func theConstantIdentityIsTheRatioOne() {
+    let identity = TimeScale(mul: 1 << 31, shift: 1)
+    #expect(identity == TimeScale(ratio: 1, to: 1))
+    for ticks: UInt64 in [0, 1, 12_345, 1 << 40, (1 << 62) - 1] { #expect(identity.nanoseconds(ticks) == ticks) }
+  }
+
   @Test func matchesTheExactRatioOverAnHour() {
     let tscHz: UInt64 = 2_472_442_000
     let scale = TimeScale(tscHz: tscHz)

@@ -9,6 +9,14 @@ public struct TimeScale: Equatable, Sendable {
   public var mul: UInt32
   public var shift: Int8
 
+  /// A scale given as its two numbers: `TimeScale(mul: 1 << 31, shift: 1)` is the identity.
+  /// A constant one makes a statically initialised global (no lazy initialisation check on
+  /// every use, which `Clock.now()` would pay on every exit).
+  public init(mul: UInt32, shift: Int8) {
+    self.mul = mul
+    self.shift = shift
+  }
+
   /// The scale for a TSC running at `tscHz` ticks per second (nanoseconds per tick, in 32.32 fixed point).
   public init(tscHz: UInt64) {
     precondition(tscHz > 0, "a TSC frequency is needed")
@@ -41,7 +49,9 @@ public struct TimeScale: Equatable, Sendable {
 
   /// What a guest computes from a TSC delta.
   public func nanoseconds(_ ticks: UInt64) -> UInt64 {
-    let shifted = shift >= 0 ? ticks << UInt64(shift) : ticks >> UInt64(-shift)
+    // Masking shifts: `shift` is within -63...63 for any ratio `init(ratio:to:)` makes from
+    // real clock rates, and the smart shifts' range checks cost every exit a few branches.
+    let shifted = shift >= 0 ? ticks &<< UInt64(shift) : ticks &>> UInt64(0 &- Int(shift))
     let product = shifted.multipliedFullWidth(by: UInt64(mul))
     return (product.high << 32) | (product.low >> 32)
   }

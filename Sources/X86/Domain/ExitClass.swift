@@ -18,7 +18,7 @@ enum ExitClass: Int, CaseIterable {
   /// Everything else (#UD for SVM instructions, task switches, triple faults …).
   case other
 
-  init(code: UInt64) {
+  @inline(__always) init(code: UInt64) {
     switch code {
     case ExitCode.intr, ExitCode.nmi, ExitCode.smi, ExitCode.initSignal: self = .interrupt
     case ExitCode.virtualInterrupt: self = .window

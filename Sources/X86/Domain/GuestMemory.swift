@@ -11,7 +11,9 @@ import Hypervisor
 /// that into -EFAULT): it never faults the hypervisor. 32-bit paging modes (legacy and PAE) are
 /// not walked yet and fail the same way.
 public struct GuestMemory {
-  public let vcpu: VCPU
+  /// Unowned: a GuestMemory lives for one exit's copies and is never stored, and its vcpu
+  /// outlives the exit.
+  public unowned(unsafe) let vcpu: VCPU
   let npt: NestedPageTable
   let vmcb: VMCB
 

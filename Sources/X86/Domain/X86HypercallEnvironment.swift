@@ -7,10 +7,13 @@ import Synchronization
 /// The arch layer's answer to HypercallEnvironment: guest memory through GuestMemory, p2m
 /// changes through the domain's nested page table.
 struct X86HypercallEnvironment: HypercallEnvironment {
-  let vcpu: VCPU
+  // Unowned: an environment lives for one hypercall, while the vcpu and the pcpu outlive it
+  // (the run loop holds both), and counting references on every hypercall costs instructions
+  // on the path every exit takes.
+  unowned(unsafe) let vcpu: VCPU
   let memory: GuestMemory
   let npt: NestedPageTable
-  let pcpu: PerCPU
+  unowned(unsafe) let pcpu: PerCPU
   /// When the hypercall started (TSC), for its preemption points.
   let startTSC: UInt64
 

@@ -69,9 +69,9 @@ public enum Clock {
   nonisolated(unsafe) public private(set) static var tscHz: UInt64 = 0
   nonisolated(unsafe) public static var bootTSC: UInt64 = 0
   /// TSC ticks to nanoseconds (what guests compute too).
-  nonisolated(unsafe) public private(set) static var nanosecondsPerTick = TimeScale(ratio: 1, to: 1)
+  nonisolated(unsafe) public private(set) static var nanosecondsPerTick = TimeScale(mul: 1 << 31, shift: 1)
   /// Nanoseconds to TSC ticks, saturating.
-  nonisolated(unsafe) public private(set) static var ticksPerNanosecond = TimeScale(ratio: 1, to: 1)
+  nonisolated(unsafe) public private(set) static var ticksPerNanosecond = TimeScale(mul: 1 << 31, shift: 1)
 
   /// Sets the calibrated TSC rate and the scales made from it.
   public static func setTSCRate(_ hz: UInt64) {
