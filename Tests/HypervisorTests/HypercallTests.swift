@@ -776,7 +776,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
       #expect(resultValue(call(env, .hvmOp, op, At.argument)) == -1, "op \(op)")
       #expect(resultValue(call(env, .hvmOp, op, At.hole)) == -14, "op \(op)")
     }
-    #expect(env.domain.hvmParams.allSatisfy { $0 == 0 })
+    #expect(env.domain.hvmParams.indices.allSatisfy { env.domain.hvmParams[$0] == 0 })
   }
 
   // MARK: vcpu_op

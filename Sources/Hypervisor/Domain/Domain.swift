@@ -56,8 +56,11 @@ public final class Domain: @unchecked Sendable {
   public var sharedInfoMachine: UInt64 = 0
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
+  /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and
+  /// dropped when the domain is destroyed: every event operation starts here.
+  public internal(set) var events: DomainEvents?
   /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
-  public var hvmParams = [UInt64](repeating: 0, count: 64)
+  public var hvmParams = InlineArray<64, UInt64>(repeating: 0)
   /// The guest-physical address of its hypercall page, once the guest asked for one.
   public var hypercallPage: UInt64?
   public var console = DomainConsole()

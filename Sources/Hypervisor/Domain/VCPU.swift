@@ -56,6 +56,9 @@ public final class VCPU: @unchecked Sendable {
   /// hypervisor's address of the structure (0: still in shared_info).
   public var vcpuInfoGFN: UInt64?
   public var vcpuInfoAddress: UInt64 = 0
+  /// HVMOP_set_evtchn_upcall_vector: this vcpu's own upcall vector; 0 = none (the domain's
+  /// HVM_PARAM_CALLBACK_IRQ applies). Read before every entry that has an upcall pending.
+  public let upcallVector = Atomic<UInt8>(0)
   /// The arch must publish this vcpu's time again before it next runs (its vcpu_info moved).
   public var timeNeedsPublish = false
   /// Blocked in SCHEDOP_poll (its ports and timeout are cleared when it runs again).

@@ -89,8 +89,6 @@ public final class DomainEvents: @unchecked Sendable {
   public var maximumPort: Int
   /// virq → port for each vcpu, `vcpu * VIRQ.count + virq`; 0 = not bound.
   var virqPorts: [UInt32] = []
-  /// HVMOP_set_evtchn_upcall_vector, per vcpu; 0 = none (use HVM_PARAM_CALLBACK_IRQ).
-  var upcallVectors: [UInt8] = []
   /// Set when the domain is being destroyed: no new ports.
   public internal(set) var dying = false
 
@@ -101,33 +99,32 @@ public final class DomainEvents: @unchecked Sendable {
     channels[0].state = .reserved
   }
 
-  // MARK: The registry
+  // MARK: Finding a domain's event state
 
-  nonisolated(unsafe) private static var registry: [DomainEvents] = []
-  private static let registryLock = SpinLock()
+  /// Serialises creating and forgetting a domain's event state (never held while taking
+  /// another lock). Finding it needs no lock: `Domain.events` is written once it is whole.
+  private static let creationLock = SpinLock()
 
   /// The event state of `domain`, created on first use.
   public static func of(_ domain: Domain) -> DomainEvents {
-    registryLock.lock()
-    defer { registryLock.unlock() }
-    for events in unsafe registry where events.domain === domain { return events }
+    if let events = domain.events { return events }
+    creationLock.lock()
+    defer { creationLock.unlock() }
+    if let events = domain.events { return events }
     let events = DomainEvents(domain: domain)
-    unsafe registry.append(events)
+    domain.events = events
     return events
   }
 
   /// The event state of `domain` if it has any, without creating it.
-  static func existing(_ domain: Domain) -> DomainEvents? {
-    registryLock.lock()
-    defer { registryLock.unlock() }
-    for events in unsafe registry where events.domain === domain { return events }
-    return nil
-  }
+  static func existing(_ domain: Domain) -> DomainEvents? { domain.events }
 
+  /// The domain is gone: its event state goes with it (and the reference cycle with the
+  /// domain is broken).
   static func forget(_ events: DomainEvents) {
-    registryLock.lock()
-    unsafe registry.removeAll { $0 === events }
-    registryLock.unlock()
+    creationLock.lock()
+    if events.domain.events === events { events.domain.events = nil }
+    creationLock.unlock()
   }
 
   // MARK: Ports (all below: `lock` held)
@@ -155,9 +152,6 @@ public final class DomainEvents: @unchecked Sendable {
     let virqs = Int(XenABI.VIRQ.count)
     if virqPorts.count < count * virqs {
       virqPorts += [UInt32](repeating: 0, count: count * virqs - virqPorts.count)
-    }
-    if upcallVectors.count < count {
-      upcallVectors += [UInt8](repeating: 0, count: count - upcallVectors.count)
     }
   }
 

@@ -188,10 +188,16 @@ extension Events {
   public static func upcallVector(for vcpu: VCPU, using platform: any EventPlatform) -> UInt8? {
     guard let info = platform.vcpuInfo(of: vcpu),
           platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0 else { return nil }
-    if let events = DomainEvents.existing(unsafe vcpu.domain) {
-      let vector = events.lock.withLock { vcpu.id < events.upcallVectors.count ? events.upcallVectors[vcpu.id] : 0 }
-      if vector != 0 { return vector }
-    }
+    return callbackVector(for: vcpu)
+  }
+
+  /// The vector the guest chose for `vcpu`'s upcall, pending or not: its own (from
+  /// HVMOP_set_evtchn_upcall_vector), else the domain's HVM_PARAM_CALLBACK_IRQ vector; nil
+  /// for no callback or a GSI/INTx one. No lock: both are single words a guest changes rarely,
+  /// and an entry that sees the old vector delivers this one upcall there.
+  public static func callbackVector(for vcpu: VCPU) -> UInt8? {
+    let own = vcpu.upcallVector.load(ordering: .relaxed)
+    if own != 0 { return own }
     let via = unsafe vcpu.domain.hvmParams[Int(XenABI.HVMParam.callbackIRQ.rawValue)]
     guard via >> XenABI.HVMCallbackVia.typeShift == XenABI.HVMCallbackVia.typeVector else { return nil }
     let vector = UInt8(truncatingIfNeeded: via)
@@ -208,11 +214,7 @@ extension Events {
   /// (as Xen). A pending upcall is raised again on the new vector.
   public static func setUpcallVector(_ vector: UInt8, vcpu: VCPU) -> XenABI.Errno? {
     guard vector >= 0x10 else { return .EINVAL }
-    let events = DomainEvents.of(unsafe vcpu.domain)
-    events.lock.withLock {
-      events.ensureVCPUs()
-      if vcpu.id < events.upcallVectors.count { events.upcallVectors[vcpu.id] = vector }
-    }
+    vcpu.upcallVector.store(vector, ordering: .relaxed)
     if let platform = unsafe platform, upcallPending(vcpu, using: platform) { platform.kick(vcpu) }
     return nil
   }

@@ -24,7 +24,7 @@ enum Upcall {
   static func prepare(_ vcpu: VCPU, _ vmcb: VMCB) {
     // The callback vector and the virtual LAPIC's best request compete by vector number (the
     // priority class), as they would in one APIC.
-    let upcall = upcallPending(vcpu) ? Events.upcallVector(for: vcpu).map { Int($0) } : nil
+    let upcall = upcallPending(vcpu) ? Events.callbackVector(for: vcpu).map { Int($0) } : nil
     let lapic = VirtualLAPIC.deliverable(vcpu)
     let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
     let window = VMCB.Intercept1.virtualInterrupt
@@ -58,7 +58,7 @@ enum Upcall {
   }
 
   /// The guest's `upcall_pending` flag, read straight from its vcpu_info: the cheap first test
-  /// before every entry (`Events.upcallVector(for:)` then says whether and where to deliver).
+  /// before every entry (`Events.callbackVector(for:)` then says where to deliver).
   @inline(__always) static func upcallPending(_ vcpu: VCPU) -> Bool {
     guard let info = X86EventPlatform.vcpuInfo(of: vcpu) else { return false }
     return PhysicalMemory.ownRead8(info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) != 0
