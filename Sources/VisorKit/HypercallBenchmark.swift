@@ -10,7 +10,14 @@ public enum HypercallBenchmark {
     public var floor: Double
     public var hypercall: Double
     public var cpuid: Double
+    /// EVTCHNOP_send to a port bound to the sending vcpu, raising an upcall each time.
+    public var send: Double
+    /// SCHEDOP_yield with nothing else runnable on the pcpu.
+    public var loneYield: Double
     public var buildMicroseconds: Double
+    /// One switch between two domains' vcpus on one pcpu (half of a yield round trip), from
+    /// the second boot (`switchConfigs`); nil when it was not run.
+    public var vcpuSwitch: Double?
   }
 
   /// The target: a null hypercall at most this many times the floor.
@@ -19,11 +26,16 @@ public enum HypercallBenchmark {
   /// included (docs/exit-budget.md).
   public static let hypercallBudget = 500.0
   public static let cpuidBudget = 300.0
+  public static let sendBudget = 1_000.0
+  public static let loneYieldBudget = 3_000.0
+  public static let switchBudget = 5_000.0
   /// What the exit path costs today, with a margin: a system test fails above it, so a change
   /// that makes every exit dearer (as a 128-bit division in `Clock.now()` once did, unnoticed)
   /// fails CI. Lowered as the exit path gets cheaper, down to the budgets.
-  public static let hypercallGuard = 1_300.0
-  public static let cpuidGuard = 1_000.0
+  public static let hypercallGuard = 800.0
+  public static let cpuidGuard = 560.0
+  public static let sendGuard = 2_800.0
+  public static let loneYieldGuard = 4_400.0
 
   /// The configuration of the benchmark domain.
   public static func config(guest: String, samples: Int) -> String {
@@ -35,6 +47,30 @@ public enum HypercallBenchmark {
     kernel = "\(guest)"
     cmdline = "samples=\(samples)"
     """
+  }
+
+  /// The second boot's domains: two guest-bench domains on the one pcpu yielding to each other
+  /// from the same moment, so every SCHEDOP_yield switches to the other domain's vcpu. Each
+  /// sample is a round trip: two yields and two switches.
+  public static func switchConfigs(guest: String, samples: Int) -> [(name: String, text: String)] {
+    ["yield-a", "yield-b"].map { name in
+      (name, """
+        name = "\(name)"
+        type = "pvh"
+        memory = 32
+        vcpus = 1
+        kernel = "\(guest)"
+        cmdline = "yield_at_ms=200 samples=\(samples)"
+        """)
+    }
+  }
+
+  /// The switch measurement's figure: half the larger of the two domains' round-trip medians.
+  public static func vcpuSwitch(from lines: [String]) -> Double? {
+    let medians = lines.filter { $0.contains("bench: yield median ") }
+      .compactMap { ConsoleFigures.number(after: "bench: yield median ", in: [$0]) }
+    guard medians.count == 2, let slower = medians.max() else { return nil }
+    return slower / 2
   }
 
   /// One boot of the benchmark: the image with `bundle` (the domain of `config`) on one pcpu,
@@ -49,17 +85,30 @@ public enum HypercallBenchmark {
     return configuration
   }
 
+  /// The switch measurement's boot: the two domains of `switchConfigs` on one pcpu.
+  public static func switchRunConfiguration(image: String, bundle: String, icount: Bool) -> RunConfiguration {
+    var configuration = RunConfiguration(kernel: image)
+    configuration.smp = 1
+    configuration.initrd = bundle
+    configuration.icount = icount
+    configuration.timeout = 600
+    return configuration
+  }
+
   /// Reads one run's figures from the console, or nil if a line is missing.
   public static func sample(from lines: [String]) -> Sample? {
     func number(after marker: String) -> Double? { ConsoleFigures.number(after: marker, in: lines) }
     guard let floor = number(after: "bare VMRUN/#VMEXIT round trip median "),
           let hypercall = number(after: "bench: hypercall median "),
-          let cpuid = number(after: "bench: cpuid median ") else { return nil }
+          let cpuid = number(after: "bench: cpuid median "),
+          let send = number(after: "bench: send median "),
+          let loneYield = number(after: "bench: lone yield median ") else { return nil }
     // The build line reads "... frames, in 1234 us": take the number after "in ".
     guard let buildLine = lines.first(where: { $0.contains("(bench): built:") }),
           let range = buildLine.range(of: ", in "),
           let micros = Double(buildLine[range.upperBound...].prefix { $0.isNumber }) else { return nil }
-    return Sample(floor: floor, hypercall: hypercall, cpuid: cpuid, buildMicroseconds: micros)
+    return Sample(floor: floor, hypercall: hypercall, cpuid: cpuid, send: send, loneYield: loneYield,
+                  buildMicroseconds: micros)
   }
 
   static func median(_ values: [Double]) -> Double {
@@ -72,6 +121,9 @@ public enum HypercallBenchmark {
     let floor = median(samples.map(\.floor))
     let hypercall = median(samples.map(\.hypercall))
     let cpuid = median(samples.map(\.cpuid))
+    let send = median(samples.map(\.send))
+    let loneYield = median(samples.map(\.loneYield))
+    let switches = samples.compactMap(\.vcpuSwitch)
     let build = median(samples.map(\.buildMicroseconds))
     func ratio(_ value: Double) -> String { floor > 0 ? String(format: "%.2fx", value / floor) : "-" }
     var text = "Exit costs, median of \(samples.count) run(s) (each a median of its samples), in \(unit)\n\n"
@@ -80,11 +132,23 @@ public enum HypercallBenchmark {
     let verdict = floor > 0 && hypercall / floor <= targetRatio ? "met" : "MISSED"
     text += String(format: "| null hypercall (xen_version 0) | %.0f | %@ | <= %.1fx: %@ |\n", hypercall, ratio(hypercall), targetRatio, verdict)
     text += String(format: "| CPUID exit (leaf 0) | %.0f | %@ | |\n", cpuid, ratio(cpuid))
+    text += String(format: "| EVTCHNOP_send to a port of the sending vcpu | %.0f | %@ | |\n", send, ratio(send))
+    text += String(format: "| SCHEDOP_yield, nothing else runnable | %.0f | %@ | |\n", loneYield, ratio(loneYield))
+    if !switches.isEmpty {
+      let vcpuSwitch = median(switches)
+      text += String(format: "| switch between two domains' vcpus, one pcpu | %.0f | %@ | |\n", vcpuSwitch, ratio(vcpuSwitch))
+    }
     if icount {
       func budget(_ value: Double, _ limit: Double) -> String { value <= limit ? "met" : "MISSED" }
       text += "\nBudgets, instructions per round trip (docs/exit-budget.md)\n\n| exit | instructions | budget | |\n|---|---|---|---|\n"
       text += String(format: "| null hypercall | %.0f | <= %.0f | %@ |\n", hypercall, hypercallBudget, budget(hypercall, hypercallBudget))
       text += String(format: "| CPUID | %.0f | <= %.0f | %@ |\n", cpuid, cpuidBudget, budget(cpuid, cpuidBudget))
+      text += String(format: "| EVTCHNOP_send, own port | %.0f | <= %.0f | %@ |\n", send, sendBudget, budget(send, sendBudget))
+      text += String(format: "| SCHEDOP_yield, alone | %.0f | <= %.0f | %@ |\n", loneYield, loneYieldBudget, budget(loneYield, loneYieldBudget))
+      if !switches.isEmpty {
+        let vcpuSwitch = median(switches)
+        text += String(format: "| vcpu switch, one pcpu | %.0f | <= %.0f | %@ |\n", vcpuSwitch, switchBudget, budget(vcpuSwitch, switchBudget))
+      }
     }
     text += String(format: "\nBuilding a 64 MiB PVH domain: %.1f ms (median)\n", build / 1000)
     if icount {

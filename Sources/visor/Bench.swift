@@ -117,17 +117,28 @@ struct HypercallBench: ParsableCommand {
       defer { try? FileManager.default.removeItem(at: folder) }
       let bundle = try BundleMaker.make(
         configs: [("bench", HypercallBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
+      let switchBundle = try BundleMaker.make(
+        configs: HypercallBenchmark.switchConfigs(guest: guest.path, samples: samples), in: folder, bundleName: "switch.bin")
       var results: [HypercallBenchmark.Sample] = []
       for index in 1...runs {
         let configuration = HypercallBenchmark.runConfiguration(image: path, bundle: bundle.path, samples: samples, icount: icount)
         let result = try runner.run(configuration)
         let lines = result.lines.map(\.text)
-        guard result.exit == .clean, let sample = HypercallBenchmark.sample(from: lines) else {
+        guard result.exit == .clean, var sample = HypercallBenchmark.sample(from: lines) else {
           FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
           throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
         }
-        note(String(format: "run %d/%d: floor %.0f, hypercall %.0f, cpuid %.0f, build %.1f ms",
-                    index, runs, sample.floor, sample.hypercall, sample.cpuid, sample.buildMicroseconds / 1000))
+        let switchRun = try runner.run(
+          HypercallBenchmark.switchRunConfiguration(image: path, bundle: switchBundle.path, icount: icount))
+        guard switchRun.exit == .clean, let vcpuSwitch = HypercallBenchmark.vcpuSwitch(from: switchRun.lines.map(\.text)) else {
+          FileHandle.standardError.write(Data((switchRun.tail() + "\n").utf8))
+          throw VisorError(switchRun.exit == .clean ? .checkFailed : switchRun.exit,
+                           "run \(index) of \(runs), the switch measurement, failed: \(switchRun.summary)")
+        }
+        sample.vcpuSwitch = vcpuSwitch
+        note(String(format: "run %d/%d: floor %.0f, hypercall %.0f, cpuid %.0f, send %.0f, lone yield %.0f, switch %.0f, build %.1f ms",
+                    index, runs, sample.floor, sample.hypercall, sample.cpuid, sample.send, sample.loneYield, vcpuSwitch,
+                    sample.buildMicroseconds / 1000))
         results.append(sample)
       }
       print(HypercallBenchmark.report(results, icount: icount), terminator: "")

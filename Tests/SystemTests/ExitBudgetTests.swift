@@ -7,7 +7,7 @@ extension Serialized {
   /// one per instruction executed, so guest-bench's medians are exact and the same on every
   /// run of the same image. No time is measured here.
   @Suite("Exit costs under -icount") struct ExitBudgetTests {
-    @Test("A null hypercall and a CPUID exit stay under the guard (docs/exit-budget.md)")
+    @Test("A null hypercall, a CPUID exit, a send to the own port and a lone yield stay under their guards (docs/exit-budget.md)")
     func exitCostsStayUnderTheGuard() throws {
       let config = HypercallBenchmark.config(guest: try SystemGuests.path("guest-bench"), samples: 1000)
       let folder = try TemporaryFolder("swiftvisor-exit-budget")
@@ -22,8 +22,26 @@ extension Serialized {
               "a null hypercall costs \(sample.hypercall) instructions (guard \(HypercallBenchmark.hypercallGuard), budget \(HypercallBenchmark.hypercallBudget))")
       #expect(sample.cpuid <= HypercallBenchmark.cpuidGuard,
               "a CPUID exit costs \(sample.cpuid) instructions (guard \(HypercallBenchmark.cpuidGuard), budget \(HypercallBenchmark.cpuidBudget))")
+      #expect(sample.send <= HypercallBenchmark.sendGuard,
+              "an EVTCHNOP_send to the caller's own port costs \(sample.send) instructions (guard \(HypercallBenchmark.sendGuard), budget \(HypercallBenchmark.sendBudget))")
+      #expect(sample.loneYield <= HypercallBenchmark.loneYieldGuard,
+              "a SCHEDOP_yield with nothing else runnable costs \(sample.loneYield) instructions (guard \(HypercallBenchmark.loneYieldGuard), budget \(HypercallBenchmark.loneYieldBudget))")
       // The floor is the bare VMRUN/#VMEXIT round trip: it has been 76-79 instructions.
       #expect(sample.floor > 0 && sample.floor < 200, "floor \(sample.floor)")
+    }
+
+    @Test("A switch between two domains' vcpus on one pcpu stays within its budget")
+    func vcpuSwitchStaysWithinItsBudget() throws {
+      let configs = HypercallBenchmark.switchConfigs(guest: try SystemGuests.path("guest-bench"), samples: 1000)
+      let folder = try TemporaryFolder("swiftvisor-switch-budget")
+      defer { folder.remove() }
+      let bundle = try BundleMaker.make(configs: configs, in: folder.url, bundleName: "bundle.bin")
+      let result = try SystemImage.run(
+        HypercallBenchmark.switchRunConfiguration(image: try SystemImage.path(), bundle: bundle.path, icount: true))
+      expectExit(result, .clean)
+      let vcpuSwitch = try #require(HypercallBenchmark.vcpuSwitch(from: result.lines.map(\.text)), "no figures\n\(context(result))")
+      #expect(vcpuSwitch <= HypercallBenchmark.switchBudget,
+              "a switch costs \(vcpuSwitch) instructions (budget \(HypercallBenchmark.switchBudget))")
     }
   }
 }

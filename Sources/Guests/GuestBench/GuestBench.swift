@@ -3,6 +3,7 @@
 ///   - a null hypercall: xen_version(XENVER_version)
 ///   - `cpuid` leaf 0, which every hypervisor intercepts (one exit and return)
 ///   - an empty measurement (the cost of the two RDTSCs themselves)
+///   - EVTCHNOP_send to a port bound to this vcpu, and SCHEDOP_yield with nothing else runnable
 /// Without a hypervisor the hypercall is skipped and the other two give the floor: the same work
 /// with no hypervisor under the same QEMU.
 ///
@@ -71,6 +72,33 @@ func run() -> Never {
 
   let cpuid = median(samples) { _ = gs_cpuid(0, 0) }
   Console.print("bench: cpuid median \(cpuid) cycles")
+
+  if Xen.present {
+    // EVTCHNOP_send to a port of this vcpu (an IPI port bound to vcpu 0), with the callback
+    // vector set. Interrupts stay off, so the upcall is not taken: after each send the guest
+    // clears what its handler would (the port's pending bit, the selector, upcall_pending),
+    // so every send finds the port idle and raises an upcall anew, and the next entry asks
+    // for an interrupt window and the one after withdraws it.
+    let port = Events.setUp() == 0 ? Events.bindIPI(vcpu: 0) : -1
+    guard port >= 0 else {
+      Console.print("bench: FAIL: no event channel for the send measurement (\(port))")
+      Xen.shutdown(.crash)
+    }
+    let selector = SharedInfo.pendingSelector(0)
+    let upcallPending = SharedInfo.upcallPending(0)
+    let send = median(samples) {
+      Events.send(UInt32(port))
+      Events.clearPending(UInt32(port))
+      _ = gs_xchg64(selector, 0)
+      gs_store8(upcallPending, 0)
+    }
+    Console.print("bench: send median \(send) cycles")
+    Events.close(UInt32(port))
+    // SCHEDOP_yield when nothing else is runnable here: the scheduler is asked and picks this
+    // vcpu again.
+    let yield = median(samples) { Xen.yield() }
+    Console.print("bench: lone yield median \(yield) cycles")
+  }
   Console.print("guest-bench: done")
   Xen.shutdown(.poweroff)
 }
