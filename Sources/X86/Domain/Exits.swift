@@ -99,7 +99,7 @@ enum Exits {
       return .resume
     }
     let outcome = Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu))
-    let domain = vcpu.domain
+    unowned(unsafe) let domain = vcpu.domain      // the vcpu keeps it: no reference counting
     if domain.sharedInfoGFN != domain.timePublishedAtGFN {
       // shared_info just appeared or moved: the guest's time is valid from this moment on.
       GuestTime.publishAll(domain)

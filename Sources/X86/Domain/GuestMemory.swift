@@ -17,7 +17,7 @@ public struct GuestMemory {
   let npt: NestedPageTable
   let vmcb: VMCB
 
-  public init(_ vcpu: VCPU) {
+  public init(_ vcpu: __shared VCPU) {       // borrowed: stored unowned, no retain needed
     self.vcpu = vcpu
     npt = NestedPageTable(root: vcpu.domain.p2mRoot)
     vmcb = VMCB(address: vcpu.vmcb)

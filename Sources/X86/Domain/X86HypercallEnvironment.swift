@@ -20,7 +20,9 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   /// A hypercall that has run this long stops at its next preemption point.
   static let preemptionBudgetNanoseconds: UInt64 = 1_000_000
 
-  init(_ vcpu: VCPU, on pcpu: PerCPU) {
+  // Borrowed, as they are stored unowned: an owned argument costs a retain in the caller
+  // and a release here.
+  init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU) {
     self.vcpu = vcpu
     self.pcpu = pcpu
     startTSC = CPU.rdtsc()
