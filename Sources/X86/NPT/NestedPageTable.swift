@@ -108,19 +108,24 @@ public struct NestedPageTable {
 
   /// Guest-physical → machine address, or nil if nothing is mapped there.
   public func translate(_ gpa: UInt64) -> (machine: UInt64, writable: Bool)? {
+    // Four levels of 512 entries cover 2^48 bytes: an address above is no guest-physical
+    // address at all (and would otherwise alias one below).
+    guard gpa >> 48 == 0, root != 0 else { return nil }
+    // Every table is a frame the hypervisor allocated and filled itself: its entries are read
+    // unchecked (this runs several times for each guest-virtual address a hypercall reads).
     var table = root
-    var level = 3
+    var shift: UInt64 = 39
     while true {
-      guard let entry = PhysicalMemory.read64(table + Self.index(gpa, level: level) * 8),
-            entry & Self.present != 0 else { return nil }
+      let entry = PhysicalMemory.ownRead64(table | (((gpa &>> shift) & 0x1FF) &<< 3))
+      guard entry & Self.present != 0 else { return nil }
       let writable = entry & Self.writable != 0
-      if level == 0 { return ((entry & Self.addressMask) | (gpa & 0xFFF), writable) }
-      if level == 1 && entry & Self.largePage != 0 {
+      if shift == 12 { return ((entry & Self.addressMask) | (gpa & 0xFFF), writable) }
+      if entry & Self.largePage != 0 {
+        guard shift == 21 else { return nil }                      // 1 GiB leaves are never made
         return ((entry & Self.addressMask & ~((2 << 20) - 1)) | (gpa & ((2 << 20) - 1)), writable)
       }
-      if level == 2 && entry & Self.largePage != 0 { return nil }   // 1 GiB leaves are never made
       table = entry & Self.addressMask
-      level -= 1
+      shift &-= 9
     }
   }
 
