@@ -67,6 +67,10 @@ public enum RunLoop {
     }
     GuestTime.update(vcpu)                 // a fresh TSC/system-time pair for this pcpu
     publishRunstate(vcpu, vcpu.runstate)
+    let hostVMCB = SVM.hostVMCBForThisCPU
+    // The VMCB's TLB control is written only when it changes: set for one entry after the
+    // vcpu's translations may have gone stale, then cleared.
+    var flushOnEntry = vmcb.read8(VMCB.Control.tlbControl) != 0
     while true {
       if vcpu.mustStop {
         leave(vcpu, policy, .park, on: pcpu)
@@ -82,14 +86,17 @@ public enum RunLoop {
       }
       Upcall.prepare(vcpu, vmcb)
       armPreemption(at: policy.deadline(pcpu: pcpu.index), on: pcpu)
-      vmcb.write8(VMCB.Control.tlbControl, vcpu.needsTLBFlush ? 1 : 0)
+      if vcpu.needsTLBFlush != flushOnEntry {
+        flushOnEntry = vcpu.needsTLBFlush
+        vmcb.write8(VMCB.Control.tlbControl, flushOnEntry ? 1 : 0)
+      }
       vcpu.needsTLBFlush = false
       let other = vcpu.inGuestOn.exchange(pcpu.index, ordering: .acquiringAndReleasing)
       if other != -1 {
         Log.error("domain \(vcpu.domain.id) vcpu \(vcpu.id) entered on pcpu \(pcpu.index) while in guest mode on pcpu \(other)")
         CrashReport.panic("a vcpu was run on two pcpus at once")
       }
-      hv_vmrun(vcpu.vmcb, vcpu.context, SVM.hostVMCBForThisCPU)
+      hv_vmrun(vcpu.vmcb, vcpu.context, hostVMCB)
       vcpu.inGuestOn.store(-1, ordering: .releasing)
       hv_interrupt_window()              // host interrupts that arrived meanwhile run now
       vcpu.exitsByClass[ExitClass(code: vmcb.exitCode).rawValue] &+= 1
