@@ -56,7 +56,8 @@ public enum RunLoop {
   static func run(_ vcpu: VCPU, _ policy: any SchedulerPolicy, on pcpu: PerCPU) {
     let vmcb = VMCB(address: vcpu.vmcb)
     // A vcpu arriving on a pcpu where something else ran last may find stale translations there.
-    if vcpu.lastPCPU != pcpu.index || pcpu.lastVCPU !== vcpu { vcpu.needsTLBFlush = true }
+    let samePlace = vcpu.lastPCPU == pcpu.index && pcpu.lastVCPU === vcpu
+    if !samePlace { vcpu.needsTLBFlush = true }
     vcpu.lastPCPU = pcpu.index
     pcpu.lastVCPU = vcpu
     if vcpu.polling {
@@ -65,7 +66,10 @@ public enum RunLoop {
       Events.endPoll(vcpu)
       VCPUTimers.setPollTimeout(vcpu, deadline: 0)
     }
-    GuestTime.update(vcpu)                 // a fresh TSC/system-time pair for this pcpu
+    // A fresh TSC/system-time pair for this pcpu. A vcpu back on the pcpu it just left (a
+    // yield with nothing else to run) keeps the pair it has: it is still exact, as the same
+    // TSC and scale extend it (Xen, too, updates it only on a real context switch).
+    if !samePlace { GuestTime.update(vcpu) }
     publishRunstate(vcpu, vcpu.runstate)
     let hostVMCB = SVM.hostVMCBForThisCPU
     // The VMCB's TLB control is written only when it changes: set for one entry after the
