@@ -107,6 +107,14 @@ public struct QEMURunner: Sendable {
     return QEMURunner(qemuPath: path)
   }
 
+  /// The hypervisor's command line as QEMU passes it. Under `-icount` QEMU runs every CPU on
+  /// one thread, so the race that keeps pcpu 0 free of guests under TCG (docs/known-issues.md)
+  /// cannot happen: `cpu0guests=yes` is added unless the command line says otherwise.
+  public static func effectiveCommandLine(_ configuration: RunConfiguration) -> String {
+    guard configuration.icount, !configuration.cmdline.contains("cpu0guests=") else { return configuration.cmdline }
+    return configuration.cmdline.isEmpty ? "cpu0guests=yes" : configuration.cmdline + " cpu0guests=yes"
+  }
+
   /// QEMU's arguments (without the program name) for `configuration`.
   public static func arguments(for configuration: RunConfiguration) -> [String] {
     var args = [
@@ -119,7 +127,8 @@ public struct QEMURunner: Sendable {
     switch configuration.boot {
     case .kernel(let path):
       args += ["-kernel", path]
-      if !configuration.cmdline.isEmpty { args += ["-append", configuration.cmdline] }
+      let cmdline = effectiveCommandLine(configuration)
+      if !cmdline.isEmpty { args += ["-append", cmdline] }
       if let initrd = configuration.initrd { args += ["-initrd", initrd] }
     case .cdrom(let path):
       args += ["-cdrom", path, "-boot", "d"]

@@ -109,6 +109,20 @@ import Hypervisor
     #expect(!QEMURunner.arguments(for: RunConfiguration(kernel: "/img")).contains("-append"))
   }
 
+  /// One QEMU thread under -icount: pcpu 0 may run guests there, unless told otherwise.
+  @Test func icountLetsPCPU0RunGuests() {
+    var configuration = RunConfiguration(kernel: "/img")
+    configuration.icount = true
+    #expect(contains(QEMURunner.arguments(for: configuration), ["-append", "cpu0guests=yes"]))
+    configuration.cmdline = "vmrunfloor=10"
+    #expect(contains(QEMURunner.arguments(for: configuration), ["-append", "vmrunfloor=10 cpu0guests=yes"]))
+    configuration.cmdline = "cpu0guests=no"
+    #expect(contains(QEMURunner.arguments(for: configuration), ["-append", "cpu0guests=no"]))
+    configuration.icount = false
+    configuration.cmdline = ""
+    #expect(!QEMURunner.arguments(for: configuration).contains("-append"))
+  }
+
   @Test func cdromBoot() {
     let args = QEMURunner.arguments(for: RunConfiguration(boot: .cdrom(path: "/x.iso")))
     #expect(contains(args, ["-cdrom", "/x.iso", "-boot", "d"]))
