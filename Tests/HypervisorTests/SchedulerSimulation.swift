@@ -3,8 +3,16 @@
 /// A deterministic discrete-event simulation of Swiftvisor's pcpus driving the real
 /// `CreditScheduler`: simulated pcpus, a simulated clock in nanoseconds, a 10 ms tick on every
 /// pcpu, and guest workloads. Each simulated pcpu follows the run loop's protocol
-/// (docs/scheduling.md): `pick` when idle, `shouldPreempt` at every exit (tick, kick, its
-/// `deadline`), `descheduled` then `requeue`/`sleep` when the vcpu leaves.
+/// (docs/scheduling.md) as `RunLoop` does: `pick` when idle (only on a pcpu that runs guests),
+/// `shouldPreempt` at every exit (tick, kick, its `deadline`), `descheduled` then
+/// `requeue`/`sleep` when the vcpu leaves.
+///
+/// The machine is modelled as the hypervisor boots it: a pcpu may run no guests (pcpu 0 under
+/// QEMU's TCG, `cpu0guests=auto`) yet still takes its tick, which runs the accounting like any
+/// other; domains' affinity is limited to the pcpus that run guests (`DomainBuilder.build`);
+/// each pcpu's tick has its own phase (every pcpu starts its timer when it comes up), so the
+/// accounting is not aligned with any one pcpu's tick; a kick to the pcpu that makes it is
+/// dropped (`RunLoop.kickPCPU`: that pcpu asks the policy anyway on its way back).
 ///
 /// Everything is single threaded and ordered: the same workloads give the same figures.
 final class SchedulerSimulation {
@@ -30,6 +38,8 @@ final class SchedulerSimulation {
     var runs = 0
     /// On a pcpu now, since `mark` (run time is added up to `mark`).
     var pcpu: Int?
+    /// Where it ran last.
+    var lastPCPU: Int?
     var mark: UInt64 = 0
     /// Blocked until then.
     var wakeAt: UInt64?
@@ -54,16 +64,26 @@ final class SchedulerSimulation {
   /// The scheduler's kicks land here (the closure cannot capture the simulation during init).
   final class Kicks {
     var pending: [Bool]
+    /// The pcpu whose code is calling the policy now, if any: `RunLoop.kickPCPU` drops a kick
+    /// to it (it is out of guest mode and asks the policy before it resumes or idles).
+    var acting: Int?
     init(_ n: Int) { pending = [Bool](repeating: false, count: n) }
+
+    func kick(_ p: Int) {
+      if p != acting { pending[p] = true }
+    }
   }
 
   static let ms: UInt64 = 1_000_000
   let tickPeriod: UInt64 = 10 * SchedulerSimulation.ms
   let pcpuCount: Int
+  /// The pcpus whose loop asks the policy for vcpus (`PCPUs.forGuests`).
+  let guestPCPUs: CPUAffinity
   let scheduler: CreditScheduler
   private let kicks: Kicks
   private(set) var now: UInt64 = 0
-  private var nextTick: UInt64
+  /// Per pcpu, when its next tick fires.
+  private var nextTick: [UInt64]
   private(set) var vcpus: [SimVCPU] = []
   private var running: [SimVCPU?]
   private var byIdentity: [ObjectIdentifier: SimVCPU] = [:]
@@ -73,18 +93,38 @@ final class SchedulerSimulation {
   private(set) var violations: [String] = []
   private(set) var busyTime: [UInt64]
   private(set) var contextSwitches = 0
+  private var acting: Int? {
+    get { kicks.acting }
+    set { kicks.acting = newValue }
+  }
 
-  init(pcpus: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+  /// `guestPCPUs`: the pcpus that run guests (the others only tick). `tickPhases`: when each
+  /// pcpu's first tick fires (default: spread over one tick period, as pcpus that came up at
+  /// different moments).
+  init(pcpus: Int, guestPCPUs: CPUAffinity = .all, tickPhases: [UInt64]? = nil,
+       timeslice: UInt64 = CreditScheduler.defaultTimeslice,
        rateLimit: UInt64 = CreditScheduler.defaultRateLimit) {
     pcpuCount = pcpus
+    self.guestPCPUs = guestPCPUs.limited(to: pcpus)
     let kicks = Kicks(pcpus)
     self.kicks = kicks
     scheduler = CreditScheduler(pcpus: pcpus, timeslice: timeslice, rateLimit: rateLimit) {
-      kicks.pending[$0] = true
+      kicks.kick($0)
     }
     running = [SimVCPU?](repeating: nil, count: pcpus)
     busyTime = [UInt64](repeating: 0, count: pcpus)
-    nextTick = tickPeriod
+    let period = tickPeriod
+    nextTick = tickPhases ?? (0..<pcpus).map { period * UInt64($0 + 1) / UInt64(pcpus) }
+    precondition(nextTick.count == pcpus)
+  }
+
+  /// The machine `visor run` and `visor bench sched` boot by default: QEMU's TCG with one pcpu
+  /// more than `guestPCPUs`, where pcpu 0 runs no guests (`cpu0guests=auto`) but ticks.
+  static func qemuTCG(guestPCPUs: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+                      rateLimit: UInt64 = CreditScheduler.defaultRateLimit) -> SchedulerSimulation {
+    var guests = CPUAffinity(bits: 0)
+    for p in 1...guestPCPUs { guests.insert(p) }
+    return SchedulerSimulation(pcpus: guestPCPUs + 1, guestPCPUs: guests, timeslice: timeslice, rateLimit: rateLimit)
   }
 
   /// A domain with one vcpu per workload. It starts at `start()`.
@@ -105,28 +145,35 @@ final class SchedulerSimulation {
       made.append(sim)
     }
     domain.state = .running
-    scheduler.setParameters(domain: domain, weight: weight, cap: cap, affinity: affinity)
+    // DomainBuilder.build: a domain's `cpus` are limited to the pcpus that run guests.
+    let usable = CPUAffinity(bits: affinity.bits & guestPCPUs.bits)
+    scheduler.setParameters(domain: domain, weight: weight, cap: cap, affinity: usable)
     return made
   }
 
   /// Makes every vcpu not yet started runnable (VCPUOP_up / domain start).
+  /// Domains are started by pcpu 0, which builds them (`Boot.startDomains`).
   func start(_ which: [SimVCPU]? = nil) {
+    acting = 0
     for sim in which ?? vcpus where sim.vcpu.runState == .down {
       sim.runnableSince = now
       scheduler.wake(sim.vcpu)
     }
+    exit(0)
+    acting = nil
     drainKicks()
   }
 
   func setParameters(_ sim: SimVCPU, weight: Int = 256, cap: Int = 0, affinity: CPUAffinity) {
-    scheduler.setParameters(domain: sim.vcpu.domain, weight: weight, cap: cap, affinity: affinity)
+    let usable = CPUAffinity(bits: affinity.bits & guestPCPUs.bits)
+    scheduler.setParameters(domain: sim.vcpu.domain, weight: weight, cap: cap, affinity: usable)
     drainKicks()
   }
 
   /// Runs the simulation until `end` (absolute simulated time).
   func run(until end: UInt64) {
     while true {
-      var t = nextTick
+      var t = nextTick.min()!
       for p in 0..<pcpuCount {
         guard let sim = running[p] else { continue }
         t = min(t, scheduler.deadline(pcpu: p), actionTime(sim))
@@ -137,17 +184,24 @@ final class SchedulerSimulation {
         return
       }
       advance(to: t)
-      // 1. Blocked vcpus whose sleep is over wake (an event arrives).
+      // 1. Blocked vcpus whose sleep is over wake: their timer fires on the pcpu they last ran
+      // on (timers are armed where they are set), which exits or leaves idle and asks.
       for sim in vcpus where sim.wakeAt == t {
         sim.wakeAt = nil
         sim.wokeAt = t
         sim.runnableSince = t
-        scheduler.wake(sim.vcpu)
+        let on = sim.lastPCPU
+        acting = on
+        scheduler.unblock(sim.vcpu)
+        if let on { exit(on) }
+        acting = nil
+        drainKicks()
       }
-      drainKicks()
       // 2. Running vcpus that block or yield now.
       for p in 0..<pcpuCount {
         guard let sim = running[p], actionTime(sim) <= t else { continue }
+        acting = p
+        defer { acting = nil }
         switch sim.workload {
         case .hog: break
         case .interactive(let burst, let sleep):
@@ -160,11 +214,14 @@ final class SchedulerSimulation {
         pickFor(p)
       }
       drainKicks()
-      // 3. The tick: every pcpu's timer fires; each then exits and asks as at any exit.
-      if t == nextTick {
-        nextTick += tickPeriod
-        for p in 0..<pcpuCount { scheduler.tick(pcpu: p, now: t) }
-        for p in 0..<pcpuCount { exit(p) }
+      // 3. The tick: a pcpu's timer fires (Timers.runExpired); its guest exits and the pcpu
+      // asks as at any exit, or, idle, looks for work.
+      for p in 0..<pcpuCount where nextTick[p] == t {
+        nextTick[p] += tickPeriod
+        acting = p
+        scheduler.tick(pcpu: p, now: t)
+        exit(p)
+        acting = nil
         drainKicks()
       }
       // 4. Scheduler deadlines (the one-shot timer the run loop arms).
@@ -209,6 +266,9 @@ final class SchedulerSimulation {
 
   /// An exit on pcpu `p` (or a wake-up of an idle pcpu): ask the scheduler.
   private func exit(_ p: Int) {
+    let outer = acting
+    acting = p
+    defer { acting = outer }
     guard let sim = running[p] else {
       pickFor(p)
       return
@@ -232,8 +292,12 @@ final class SchedulerSimulation {
     }
   }
 
+  /// RunLoop.enter: only a pcpu that runs guests asks the policy for a vcpu.
   private func pickFor(_ p: Int) {
-    guard running[p] == nil, let vcpu = scheduler.pick(pcpu: p, now: now) else { return }
+    let outer = acting
+    acting = p
+    defer { acting = outer }
+    guard running[p] == nil, guestPCPUs.contains(p), let vcpu = scheduler.pick(pcpu: p, now: now) else { return }
     guard let sim = byIdentity[ObjectIdentifier(vcpu)] else {
       violations.append("pick returned an unknown vcpu")
       return
@@ -247,6 +311,7 @@ final class SchedulerSimulation {
     sim.wokeAt = nil
     sim.runs += 1
     sim.pcpu = p
+    sim.lastPCPU = p
     sim.mark = now
     running[p] = sim
   }
