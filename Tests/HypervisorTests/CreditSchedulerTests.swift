@@ -213,6 +213,40 @@ private func percent(_ x: Double) -> String {
     #expect(abs(shares[2] - 0.5) <= 0.02)
   }
 
+  /// The layout `visor bench sched` boots: QEMU -smp 3 under TCG, pcpu 0 runs no guests but
+  /// ticks. Credit must be what the two guest pcpus can give, not three pcpus' worth, or every
+  /// vcpu stays UNDER and whichever is alone on a pcpu keeps it whole.
+  @Test func weightsHoldWhenPCPU0RunsNoGuests() {
+    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2)
+    let a = sim.addDomain("w256a", weight: 256, workloads: [.hog])[0]
+    let b = sim.addDomain("w512", weight: 512, workloads: [.hog])[0]
+    let c = sim.addDomain("w256b", weight: 256, workloads: [.hog])[0]
+    sim.start()
+    sim.run(until: 10 * seconds)
+    let shares = [a, b, c].map { sim.share($0, over: 10 * seconds) }
+    print("credit sim: weights 256/512/256 on pcpus 1-2 (pcpu 0 runs no guests), 10 s: shares of one pcpu "
+      + "\(percent(shares[0])) / \(percent(shares[1])) / \(percent(shares[2])) "
+      + "(ideal 50.0% / 100.0% / 50.0%), \(sim.contextSwitches) switches")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    #expect(sim.busyTime[0] == 0)
+    #expect(abs(shares[0] - 0.5) <= 0.02)
+    #expect(abs(shares[1] - 1.0) <= 0.02)
+    #expect(abs(shares[2] - 0.5) <= 0.02)
+  }
+
+  /// Eight equal hogs on two pcpus: a quarter of a pcpu each, however they were first placed
+  /// (runnable vcpus must move between pcpus, not stay three on one and five on the other).
+  @Test func equalHogsAreBalancedAcrossPCPUs() {
+    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2)
+    let hogs = (0..<8).map { sim.addDomain("hog\($0)", workloads: [.hog])[0] }
+    sim.start()
+    sim.run(until: 10 * seconds)
+    let shares = hogs.map { sim.share($0, over: 10 * seconds) }
+    print("credit sim: 8 equal hogs on pcpus 1-2 (pcpu 0 runs no guests), 10 s: \(shares.map(percent)) (ideal 25.0% each)")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    for s in shares { #expect(abs(s - 0.25) <= 0.02) }
+  }
+
   @Test func capIsHeldWhenAlone() {
     let sim = SchedulerSimulation(pcpus: 2)
     let capped = sim.addDomain("cap25", cap: 25, workloads: [.hog])[0]

@@ -108,7 +108,7 @@ final class SchedulerSimulation {
     self.guestPCPUs = guestPCPUs.limited(to: pcpus)
     let kicks = Kicks(pcpus)
     self.kicks = kicks
-    scheduler = CreditScheduler(pcpus: pcpus, timeslice: timeslice, rateLimit: rateLimit) {
+    scheduler = CreditScheduler(pcpus: pcpus, guestPCPUs: guestPCPUs, timeslice: timeslice, rateLimit: rateLimit) {
       kicks.kick($0)
     }
     running = [SimVCPU?](repeating: nil, count: pcpus)

@@ -24,7 +24,8 @@ extension CreditScheduler {
   }
 
   /// csched_acct, with `acctLock` held: takes every runqueue lock (in pcpu order), charges the
-  /// running vcpus up to `now`, hands out `pcpuCount × accountingPeriod` of credit to the active
+  /// running vcpus up to `now`, hands out `guestPCPUs.count × accountingPeriod` (the time the
+  /// pcpus that run guests have; Xen: the pool's pcpus) of credit to the active
   /// vcpus by weight, within each vcpu's bound (one pcpu, and its share of its domain's cap),
   /// updates priorities and caps, re-sorts the runqueues and kicks the pcpus that should now
   /// run something else.
@@ -50,7 +51,7 @@ extension CreditScheduler {
     // Fair shares by water filling: a vcpu's share is capacity × weight / total weight, but no
     // vcpu can use more than one pcpu (Xen's credit_peak) or its part of its domain's cap (Xen's
     // credit_cap); what those cannot use goes to the others.
-    var capacity = Int64(pcpuCount) * period
+    var capacity = Int64(guestPCPUs.count) * period
     var changed = true
     while changed && weightLeft > 0 {
       changed = false
@@ -128,7 +129,7 @@ extension CreditScheduler {
       kickScratch[rq.index] = wake
     }
     for rq in runqueues.reversed() { rq.lock.unlock() }
-    for p in 0..<pcpuCount where kickScratch[p] { kick(p) }
+    for p in 0..<pcpuCount where kickScratch[p] && guestPCPUs.contains(p) { kick(p) }
   }
 
   /// The most credit one of the domain's active vcpus can use in a period.

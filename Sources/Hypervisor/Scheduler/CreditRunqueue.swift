@@ -62,7 +62,8 @@ final class CreditDomain {
   var weight: Int = CreditScheduler.defaultWeight
   /// Percent of one pcpu; 0 means no cap.
   var cap: Int = 0
-  /// Hard affinity bits (`CPUAffinity.bits`).
+  /// Hard affinity bits (`CPUAffinity.bits`), limited to the pcpus that run guests and never
+  /// empty (`CreditScheduler.usable`).
   let affinity = Atomic<UInt64>(.max)
   /// Nanoseconds of pcpu time the domain may use per accounting period (cap); 0 = uncapped.
   let capBudget = Atomic<Int64>(0)
