@@ -187,11 +187,16 @@ private func percent(_ x: Double) -> String {
     s.descheduled(second, now: 2 * ms)
     s.requeue(second)
     let before = (s.state(of: a)!.credit, s.state(of: b)!.credit)
-    s.tick(pcpu: 0, now: 2 * ms)         // starts the accounting clock
-    s.tick(pcpu: 0, now: 32 * ms)        // first accounting
+    s.tick(pcpu: 0, now: 30 * ms)        // first accounting: the first pick started the clock
     #expect(s.accountingCount == 1)
     #expect(s.state(of: a)!.credit - before.0 == 7_500_000)
     #expect(s.state(of: b)!.credit - before.1 == 22_500_000)
+    // An accounting that comes late hands out the time that passed, not one period: 48 ms.
+    let again = (s.state(of: a)!.credit, s.state(of: b)!.credit)
+    s.tick(pcpu: 0, now: 78 * ms)
+    #expect(s.accountingCount == 2)
+    #expect(s.state(of: a)!.credit - again.0 == 12_000_000)
+    #expect(s.state(of: b)!.credit - again.1 == 36_000_000)
   }
 
   // MARK: - Simulations (10 simulated seconds each unless said)
@@ -243,6 +248,36 @@ private func percent(_ x: Double) -> String {
     sim.run(until: 10 * seconds)
     let shares = hogs.map { sim.share($0, over: 10 * seconds) }
     print("credit sim: 8 equal hogs on pcpus 1-2 (pcpu 0 runs no guests), 10 s: \(shares.map(percent)) (ideal 25.0% each)")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    for s in shares { #expect(abs(s - 0.25) <= 0.02) }
+  }
+
+  /// The same when the pcpus execute one at a time for stretches of 1-100 ms (QEMU under
+  /// -icount): every exit a pcpu owes comes late, and its guest is charged meanwhile.
+  @Test func weightsHoldWhenExitsComeLate() {
+    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms)
+    let a = sim.addDomain("w256a", weight: 256, workloads: [.hog])[0]
+    let b = sim.addDomain("w512", weight: 512, workloads: [.hog])[0]
+    let c = sim.addDomain("w256b", weight: 256, workloads: [.hog])[0]
+    sim.start()
+    sim.run(until: 10 * seconds)
+    let shares = [a, b, c].map { sim.share($0, over: 10 * seconds) }
+    print("credit sim: weights 256/512/256 on pcpus 1-2, pcpus taking turns of 1-100 ms, 10 s: "
+      + "\(percent(shares[0])) / \(percent(shares[1])) / \(percent(shares[2])) (ideal 50.0% / 100.0% / 50.0%)")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    #expect(abs(shares[0] - 0.5) <= 0.02)
+    #expect(abs(shares[1] - 1.0) <= 0.02)
+    #expect(abs(shares[2] - 0.5) <= 0.02)
+  }
+
+  /// Eight equal hogs when exits come late: each pcpu's long runs must be paid back.
+  @Test func equalHogsStayEqualWhenExitsComeLate() {
+    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms)
+    let hogs = (0..<8).map { sim.addDomain("hog\($0)", workloads: [.hog])[0] }
+    sim.start()
+    sim.run(until: 10 * seconds)
+    let shares = hogs.map { sim.share($0, over: 10 * seconds) }
+    print("credit sim: 8 equal hogs on pcpus 1-2, pcpus taking turns of 1-100 ms, 10 s: \(shares.map(percent)) (ideal 25.0% each)")
     #expect(sim.violations.isEmpty, "\(sim.violations)")
     for s in shares { #expect(abs(s - 0.25) <= 0.02) }
   }

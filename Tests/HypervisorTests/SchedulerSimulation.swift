@@ -14,6 +14,12 @@
 /// accounting is not aligned with any one pcpu's tick; a kick to the pcpu that makes it is
 /// dropped (`RunLoop.kickPCPU`: that pcpu asks the policy anyway on its way back).
 ///
+/// With `turns`, the pcpus execute one at a time, each for a stretch drawn from that range, as
+/// QEMU runs every CPU on one thread under `-icount`, where timers are run only between two
+/// CPUs' stretches. A pcpu sees its timers, kicks and deadlines only when its turn starts; its
+/// guest is still charged meanwhile, as system time passes. This is a machine whose exits come
+/// late (under -icount, up to 150 ms were seen), which the policy must survive.
+///
 /// Everything is single threaded and ordered: the same workloads give the same figures.
 final class SchedulerSimulation {
   /// What a simulated vcpu does when it runs.
@@ -97,14 +103,26 @@ final class SchedulerSimulation {
     get { kicks.acting }
     set { kicks.acting = newValue }
   }
+  /// One pcpu at a time, for stretches of this length (nil: every pcpu at once).
+  private let turns: ClosedRange<UInt64>?
+  /// The pcpu whose turn it is, and when the turn ends.
+  private var executing = 0
+  private var turnEnd: UInt64 = 0
+  /// A tick or the policy's deadline fired while the pcpu was out of its turn.
+  private var lateTick: [Bool]
+  private var lateExit: [Bool]
 
   /// `guestPCPUs`: the pcpus that run guests (the others only tick). `tickPhases`: when each
   /// pcpu's first tick fires (default: spread over one tick period, as pcpus that came up at
   /// different moments).
   init(pcpus: Int, guestPCPUs: CPUAffinity = .all, tickPhases: [UInt64]? = nil,
+       turns: ClosedRange<UInt64>? = nil,
        timeslice: UInt64 = CreditScheduler.defaultTimeslice,
        rateLimit: UInt64 = CreditScheduler.defaultRateLimit) {
     pcpuCount = pcpus
+    self.turns = turns
+    lateTick = [Bool](repeating: false, count: pcpus)
+    lateExit = [Bool](repeating: false, count: pcpus)
     self.guestPCPUs = guestPCPUs.limited(to: pcpus)
     let kicks = Kicks(pcpus)
     self.kicks = kicks
@@ -120,12 +138,17 @@ final class SchedulerSimulation {
 
   /// The machine `visor run` and `visor bench sched` boot by default: QEMU's TCG with one pcpu
   /// more than `guestPCPUs`, where pcpu 0 runs no guests (`cpu0guests=auto`) but ticks.
-  static func qemuTCG(guestPCPUs: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+  static func qemuTCG(guestPCPUs: Int, turns: ClosedRange<UInt64>? = nil,
+                      timeslice: UInt64 = CreditScheduler.defaultTimeslice,
                       rateLimit: UInt64 = CreditScheduler.defaultRateLimit) -> SchedulerSimulation {
     var guests = CPUAffinity(bits: 0)
     for p in 1...guestPCPUs { guests.insert(p) }
-    return SchedulerSimulation(pcpus: guestPCPUs + 1, guestPCPUs: guests, timeslice: timeslice, rateLimit: rateLimit)
+    return SchedulerSimulation(pcpus: guestPCPUs + 1, guestPCPUs: guests, turns: turns, timeslice: timeslice, rateLimit: rateLimit)
   }
+
+  /// Whether pcpu `p` handles its timers and kicks now (always, unless the pcpus take turns:
+  /// then only as its turn starts).
+  private func inTurn(_ p: Int) -> Bool { turns == nil }
 
   /// A domain with one vcpu per workload. It starts at `start()`.
   @discardableResult
@@ -174,9 +197,11 @@ final class SchedulerSimulation {
   func run(until end: UInt64) {
     while true {
       var t = nextTick.min()!
+      if turns != nil { t = min(t, turnEnd) }
       for p in 0..<pcpuCount {
         guard let sim = running[p] else { continue }
-        t = min(t, scheduler.deadline(pcpu: p), actionTime(sim))
+        // Out of its turn, a pcpu's guest does nothing and its deadline waits.
+        if inTurn(p) { t = min(t, actionTime(sim), scheduler.deadline(pcpu: p)) }
       }
       for sim in vcpus { if let w = sim.wakeAt { t = min(t, w) } }
       if t > end {
@@ -184,6 +209,22 @@ final class SchedulerSimulation {
         return
       }
       advance(to: t)
+      // 0. The next pcpu's turn: it handles what came while it waited.
+      if let turns, t == turnEnd {
+        executing = (executing + 1) % pcpuCount
+        turnEnd = t + UInt64.random(in: turns, using: &random)
+        let p = executing
+        acting = p
+        if lateTick[p] { scheduler.tick(pcpu: p, now: t) }
+        if lateTick[p] || lateExit[p] || kicks.pending[p] || (running[p] != nil && scheduler.deadline(pcpu: p) <= t) {
+          kicks.pending[p] = false
+          exit(p)
+        }
+        acting = nil
+        lateTick[p] = false
+        lateExit[p] = false
+        drainKicks()
+      }
       // 1. Blocked vcpus whose sleep is over wake: their timer fires on the pcpu they last ran
       // on (timers are armed where they are set), which exits or leaves idle and asks.
       for sim in vcpus where sim.wakeAt == t {
@@ -193,13 +234,13 @@ final class SchedulerSimulation {
         let on = sim.lastPCPU
         acting = on
         scheduler.unblock(sim.vcpu)
-        if let on { exit(on) }
+        if let on { if inTurn(on) { exit(on) } else { lateExit[on] = true } }
         acting = nil
         drainKicks()
       }
       // 2. Running vcpus that block or yield now.
       for p in 0..<pcpuCount {
-        guard let sim = running[p], actionTime(sim) <= t else { continue }
+        guard let sim = running[p], inTurn(p), actionTime(sim) <= t else { continue }
         acting = p
         defer { acting = nil }
         switch sim.workload {
@@ -218,6 +259,10 @@ final class SchedulerSimulation {
       // asks as at any exit, or, idle, looks for work.
       for p in 0..<pcpuCount where nextTick[p] == t {
         nextTick[p] += tickPeriod
+        guard inTurn(p) else {
+          lateTick[p] = true        // missed ticks come as one (Timers.runExpired re-arms from now)
+          continue
+        }
         acting = p
         scheduler.tick(pcpu: p, now: t)
         exit(p)
@@ -225,7 +270,7 @@ final class SchedulerSimulation {
         drainKicks()
       }
       // 4. Scheduler deadlines (the one-shot timer the run loop arms).
-      for p in 0..<pcpuCount where running[p] != nil && scheduler.deadline(pcpu: p) <= t { exit(p) }
+      for p in 0..<pcpuCount where running[p] != nil && inTurn(p) && scheduler.deadline(pcpu: p) <= t { exit(p) }
       drainKicks()
     }
   }
@@ -319,7 +364,7 @@ final class SchedulerSimulation {
   /// Kicked pcpus leave guest mode (or idle) and ask the scheduler, until nobody is kicked.
   private func drainKicks() {
     var rounds = 0
-    while let p = kicks.pending.firstIndex(of: true) {
+    while let p = kicks.pending.indices.first(where: { kicks.pending[$0] && inTurn($0) }) {
       kicks.pending[p] = false
       exit(p)
       rounds += 1

@@ -42,6 +42,12 @@ final class CreditVCPU {
   var chargedUntil: UInt64 = 0
   /// Where it last ran: soft affinity prefers it (Xen's `processor`). -1 before it ever ran.
   var lastPCPU = -1
+  /// Nanoseconds of its debt it keeps beyond one period at the next accounting: time it was
+  /// charged after the deadline its pcpu had been given (an exit that came late).
+  var lateDebt: Int64 = 0
+  /// Nanoseconds of unused credit it keeps beyond one period: time it waited in a queue while
+  /// the vcpu running there was charged after its deadline.
+  var lateClaim: Int64 = 0
   /// Accounting scratch: this period's fair share and whether it was capped by a bound.
   var share: Int64 = 0
   var shareFixed = false

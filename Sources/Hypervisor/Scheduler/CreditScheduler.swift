@@ -44,6 +44,10 @@ public final class CreditScheduler: SchedulerPolicy {
   var kickScratch: [Bool]
   /// When accounting is next due (0: not started).
   let nextAccounting = Atomic<UInt64>(0)
+  /// When credit was last handed out (acctLock).
+  var lastAccounting: UInt64 = 0
+  /// The most accounting periods one accounting hands out at once.
+  static let maximumAccountingSpan: UInt64 = 8
   let accountings = Atomic<Int>(0)
   /// Makes a pcpu leave guest mode or idle and call back (shouldPreempt or pick).
   let kick: (Int) -> Void
@@ -516,6 +520,17 @@ public final class CreditScheduler: SchedulerPolicy {
   func charge(_ svc: CreditVCPU, _ rq: CreditRunqueue, now: UInt64) {
     guard now > svc.chargedUntil else { return }
     let delta = now - svc.chargedUntil
+    // The part after the deadline this pcpu was given came late (see `CreditVCPU.lateDebt`).
+    let due = rq.current === svc ? max(rq.deadline.load(ordering: .relaxed), svc.chargedUntil) : now
+    if now > due {
+      svc.lateDebt &+= Int64(now - due)
+      // Whoever waited here meanwhile was kept from the pcpu as long.
+      var node = rq.head
+      while let waiting = node {
+        waiting.lateClaim &+= Int64(now - due)
+        node = waiting.next
+      }
+    }
     svc.chargedUntil = now
     svc.runTime &+= delta
     svc.credit -= Int64(delta)
