@@ -357,7 +357,7 @@ import Hypervisor
     #expect(sample.timeShares(SchedulerBenchmark.domains) == [50, 100, 50])
     #expect(SchedulerBenchmark.sample(from: Array(lines.prefix(5))) == nil)     // a hog is missing
     let report = SchedulerBenchmark.report(SchedulerBenchmark.arrangements[0], [sample], window: 6000)
-    #expect(report.contains("| w512 | 512 | - | all | 100.0 | 97.4 / 100.0 | 97.4 | 100.0 | no |"))
+    #expect(report.contains("| w512 | 512 | - | all | 100.0 | 97.4 / 100.0 | 97.4 | 100.0 | yes | no |"))
   }
 
   @Test func eventFiguresNeedEveryLine() {
