@@ -119,7 +119,7 @@ extension CreditScheduler {
           // else wanted its pcpu. Time it was charged after its pcpu's deadline is kept on top:
           // that pcpu's exit came late (up to 150 ms under QEMU's -icount), and forgiving it
           // would hand that time to whoever was late, for good.
-          let floor = -min(period + svc.lateDebt, creditBound)
+          let floor = -(period + min(svc.lateDebt, creditBound))
           if svc.credit < floor { svc.credit = floor }
           // What is left of them beyond a period, until paid back or used.
           svc.lateDebt = min(svc.lateDebt, max(-svc.credit - period, 0))
@@ -156,7 +156,7 @@ extension CreditScheduler {
     for p in 0..<pcpuCount where kickScratch[p] && guestPCPUs.contains(p) { kick(p) }
   }
 
-  /// The most debt or unused credit a vcpu may carry beyond one period (late exits): 1 s.
+  /// The most debt or unused credit late exits may add to the one period Xen allows: 1 s.
   var creditBound: Int64 { 1_000_000_000 }
 
   /// The most credit one of the domain's active vcpus can use in `span` nanoseconds: all of
