@@ -52,11 +52,12 @@ enum Boot {
     var others = platform.apicIDs.filter { $0 != bsp.apicID }
     if let maxCPUs = options.maxCPUs, others.count > maxCPUs - 1 { others.removeLast(others.count - (maxCPUs - 1)) }
     let started = SMP.startAPs(apicIDs: others)
+    // Before the scheduler: it hands out only the time of the pcpus that run guests.
+    choosePCPUsForGuests(options.cpu0Guests)
     if svmReady { startScheduler(options) }
     let bootMicroseconds = Clock.now() / 1000
     Log.info("pcpus online: \(1 + started) (\(bootMicroseconds) us after entry)")
     Log.info("svm: \(CPU.hasSVM ? "available" : "not available"), nested paging: \(CPU.hasNPT ? "available" : "not available")")
-    choosePCPUsForGuests(options.cpu0Guests)
 
     if let crash = options.crash { CrashTests.trigger(crash) }
     let healthy = SelfTest.run()
@@ -114,12 +115,15 @@ enum Boot {
     Scheduler.kickIdlePCPUs = RunLoop.kickIdle
     Scheduler.kickPCPU = RunLoop.kickPCPU
     let pcpus = PCPUs.count
+    // Only pcpus that came online and may run guests have time to hand out as credit.
+    var guests = CPUAffinity(bits: 0)
+    for cpu in PCPUs.online where PCPUs.forGuests.contains(cpu.index) { guests.insert(cpu.index) }
     switch options.scheduler {
     case .credit:
       let slice = UInt64(options.creditTimesliceMilliseconds) * 1_000_000
       let rateLimit = UInt64(options.rateLimitMicroseconds) * 1_000
-      Scheduler.policy = CreditScheduler(pcpus: pcpus, timeslice: slice, rateLimit: rateLimit)
-      Log.info("scheduler: credit, \(pcpus) run queues, slice \(options.creditTimesliceMilliseconds) ms, rate limit \(min(options.rateLimitMicroseconds, options.creditTimesliceMilliseconds * 1000)) us")
+      Scheduler.policy = CreditScheduler(pcpus: pcpus, guestPCPUs: guests, timeslice: slice, rateLimit: rateLimit)
+      Log.info("scheduler: credit, \(pcpus) run queues, \(guests.count) for guests, slice \(options.creditTimesliceMilliseconds) ms, rate limit \(min(options.rateLimitMicroseconds, options.creditTimesliceMilliseconds * 1000)) us")
     case .roundRobin:
       Scheduler.policy = RoundRobinScheduler(pcpus: pcpus)
       Log.info("scheduler: round robin, one queue, slice 10 ms")

@@ -149,16 +149,18 @@ struct HypercallBench: ParsableCommand {
 struct SchedBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sched",
-    abstract: "The credit scheduler's weights measured: three CPU-bound domains, weights 256/512/256, 2 pcpus.",
+    abstract: "The credit scheduler's weights measured: CPU-bound domains of chosen weights on 2 pcpus (default 256/512/256).",
     discussion: """
-      Builds guest-spin and boots three hog domains at -smp 2 --runs times. Each counts the work it \
-      completes in the same window of system time; the table compares the shares with the ideal \
-      50 / 100 / 50 % of a pcpu (target: within 2 points).
+      Builds guest-spin and boots hog domains (one vcpu each) at -smp 3 (pcpu 0 runs no guests \
+      under TCG) --runs times per arrangement. Each hog counts the work it completes in the same \
+      window of system time; the table compares every run's shares with the ideal ones (weights, \
+      caps and pinning water-filled; target: within 2 points in every run). Arrangements: \
+      \(SchedulerBenchmark.arrangements.map { "\($0.name) (\($0.summary))" }.joined(separator: ", ")).
       """)
 
   @OptionGroup var image: ImageOptions
 
-  @Option(help: "Boots to measure.")
+  @Option(help: "Boots to measure, per arrangement.")
   var runs = 1
 
   @Option(help: ArgumentHelp("Length of the measured window.", valueName: "ms"))
@@ -167,14 +169,25 @@ struct SchedBench: ParsableCommand {
   @Option(help: ArgumentHelp("When the window starts (system time; after every domain is built).", valueName: "ms"))
   var start = 2000
 
+  @Option(help: ArgumentHelp("An arrangement to measure, or all; repeat for several (default: weights).", valueName: "name"))
+  var arrangement: [String] = ["weights"]
+
+  @Flag(help: "Deterministic runs (-icount shift=0,sleep=off -rtc clock=vm): system time counts guest instructions.")
+  var icount = false
+
   func validate() throws {
     guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
     guard (500...60_000).contains(window) else { throw ValidationError("--window must be between 500 and 60000 ms") }
     guard (500...60_000).contains(start) else { throw ValidationError("--start must be between 500 and 60000 ms") }
+    for name in arrangement where name != "all" && SchedulerBenchmark.arrangement(named: name) == nil {
+      throw ValidationError("unknown arrangement \(name); known: all, \(SchedulerBenchmark.arrangements.map(\.name).joined(separator: ", "))")
+    }
   }
 
   func run() throws {
     try reportingErrors { () throws(VisorError) in
+      let chosen = arrangement.contains("all")
+        ? SchedulerBenchmark.arrangements : arrangement.compactMap { SchedulerBenchmark.arrangement(named: $0) }
       let runner = try QEMURunner.locate()
       let path = try image.resolveImage().path
       let root = try image.build.builder().packageRoot
@@ -184,27 +197,32 @@ struct SchedBench: ParsableCommand {
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-sched-\(getpid())")
       try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: folder) }
-      let configs = SchedulerBenchmark.domains.map {
-        (name: $0.name, text: SchedulerBenchmark.config($0, guest: guest.path, from: start, until: start + window))
-      }
-      let bundle = try BundleMaker.make(configs: configs, in: folder, bundleName: "bundle.bin")
-      var samples: [SchedulerBenchmark.Sample] = []
-      for index in 1...runs {
-        var configuration = RunConfiguration(kernel: path)
-        configuration.smp = SchedulerBenchmark.qemuCPUs
-        configuration.initrd = bundle.path
-        configuration.timeout = Double(start + window) / 1000 * 10 + 120
-        let result = try runner.run(configuration)
-        let lines = result.lines.map(\.text)
-        guard result.exit == .clean, let sample = SchedulerBenchmark.sample(from: lines) else {
-          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
-          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+      var reports: [String] = []
+      for setup in chosen {
+        let configs = setup.domains.map {
+          (name: $0.name, text: SchedulerBenchmark.config($0, guest: guest.path, from: start, until: start + window))
         }
-        let parts = SchedulerBenchmark.domains.map { "\($0.name) \(Int(sample.rounds[$0.name] ?? 0)) rounds" }
-        note("run \(index)/\(runs): " + parts.joined(separator: ", "))
-        samples.append(sample)
+        let bundle = try BundleMaker.make(configs: configs, in: folder, bundleName: "\(setup.name).bin")
+        var samples: [SchedulerBenchmark.Sample] = []
+        for index in 1...runs {
+          let configuration = SchedulerBenchmark.runConfiguration(
+            image: path, bundle: bundle.path, start: start, window: window, icount: icount)
+          let result = try runner.run(configuration)
+          let lines = result.lines.map(\.text)
+          guard result.exit == .clean, let sample = SchedulerBenchmark.sample(from: lines, domains: setup.domains) else {
+            FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+            throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "\(setup.name), run \(index) of \(runs) failed: \(result.summary)")
+          }
+          let ideal = SchedulerBenchmark.idealShares(setup.domains, guestPCPUs: SchedulerBenchmark.guestPCPUs)
+          let work = sample.workShares(setup.domains, ideal: ideal)
+          let ran = sample.timeShares(setup.domains)
+          let parts = setup.domains.indices.map { String(format: "%@ %.1f / %.1f", setup.domains[$0].name, work[$0], ran[$0]) }
+          note(String(format: "%@, run %d/%d (%.1f s), work / ran: ", setup.name, index, runs, result.elapsed) + parts.joined(separator: ", "))
+          samples.append(sample)
+        }
+        reports.append(SchedulerBenchmark.report(setup, samples, window: window, icount: icount))
       }
-      print(SchedulerBenchmark.report(samples, window: window), terminator: "")
+      print(reports.joined(separator: "\n") + "\n" + SchedulerBenchmark.legend, terminator: "")
     }
   }
 }

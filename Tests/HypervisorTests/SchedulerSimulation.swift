@@ -3,8 +3,22 @@
 /// A deterministic discrete-event simulation of Swiftvisor's pcpus driving the real
 /// `CreditScheduler`: simulated pcpus, a simulated clock in nanoseconds, a 10 ms tick on every
 /// pcpu, and guest workloads. Each simulated pcpu follows the run loop's protocol
-/// (docs/scheduling.md): `pick` when idle, `shouldPreempt` at every exit (tick, kick, its
-/// `deadline`), `descheduled` then `requeue`/`sleep` when the vcpu leaves.
+/// (docs/scheduling.md) as `RunLoop` does: `pick` when idle (only on a pcpu that runs guests),
+/// `shouldPreempt` at every exit (tick, kick, its `deadline`), `descheduled` then
+/// `requeue`/`sleep` when the vcpu leaves.
+///
+/// The machine is modelled as the hypervisor boots it: a pcpu may run no guests (pcpu 0 under
+/// QEMU's TCG, `cpu0guests=auto`) yet still takes its tick, which runs the accounting like any
+/// other; domains' affinity is limited to the pcpus that run guests (`DomainBuilder.build`);
+/// each pcpu's tick has its own phase (every pcpu starts its timer when it comes up), so the
+/// accounting is not aligned with any one pcpu's tick; a kick to the pcpu that makes it is
+/// dropped (`RunLoop.kickPCPU`: that pcpu asks the policy anyway on its way back).
+///
+/// With `turns`, the pcpus execute one at a time, each for a stretch drawn from that range, as
+/// QEMU runs every CPU on one thread under `-icount`, where timers are run only between two
+/// CPUs' stretches. A pcpu sees its timers, kicks and deadlines only when its turn starts; its
+/// guest is still charged meanwhile, as system time passes. This is a machine whose exits come
+/// late (under -icount, up to 150 ms were seen), which the policy must survive.
 ///
 /// Everything is single threaded and ordered: the same workloads give the same figures.
 final class SchedulerSimulation {
@@ -30,6 +44,8 @@ final class SchedulerSimulation {
     var runs = 0
     /// On a pcpu now, since `mark` (run time is added up to `mark`).
     var pcpu: Int?
+    /// Where it ran last.
+    var lastPCPU: Int?
     var mark: UInt64 = 0
     /// Blocked until then.
     var wakeAt: UInt64?
@@ -54,16 +70,26 @@ final class SchedulerSimulation {
   /// The scheduler's kicks land here (the closure cannot capture the simulation during init).
   final class Kicks {
     var pending: [Bool]
+    /// The pcpu whose code is calling the policy now, if any: `RunLoop.kickPCPU` drops a kick
+    /// to it (it is out of guest mode and asks the policy before it resumes or idles).
+    var acting: Int?
     init(_ n: Int) { pending = [Bool](repeating: false, count: n) }
+
+    func kick(_ p: Int) {
+      if p != acting { pending[p] = true }
+    }
   }
 
   static let ms: UInt64 = 1_000_000
   let tickPeriod: UInt64 = 10 * SchedulerSimulation.ms
   let pcpuCount: Int
+  /// The pcpus whose loop asks the policy for vcpus (`PCPUs.forGuests`).
+  let guestPCPUs: CPUAffinity
   let scheduler: CreditScheduler
   private let kicks: Kicks
   private(set) var now: UInt64 = 0
-  private var nextTick: UInt64
+  /// Per pcpu, when its next tick fires.
+  private var nextTick: [UInt64]
   private(set) var vcpus: [SimVCPU] = []
   private var running: [SimVCPU?]
   private var byIdentity: [ObjectIdentifier: SimVCPU] = [:]
@@ -73,19 +99,56 @@ final class SchedulerSimulation {
   private(set) var violations: [String] = []
   private(set) var busyTime: [UInt64]
   private(set) var contextSwitches = 0
+  private var acting: Int? {
+    get { kicks.acting }
+    set { kicks.acting = newValue }
+  }
+  /// One pcpu at a time, for stretches of this length (nil: every pcpu at once).
+  private let turns: ClosedRange<UInt64>?
+  /// The pcpu whose turn it is, and when the turn ends.
+  private var executing = 0
+  private var turnEnd: UInt64 = 0
+  /// A tick or the policy's deadline fired while the pcpu was out of its turn.
+  private var lateTick: [Bool]
+  private var lateExit: [Bool]
 
-  init(pcpus: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+  /// `guestPCPUs`: the pcpus that run guests (the others only tick). `tickPhases`: when each
+  /// pcpu's first tick fires (default: spread over one tick period, as pcpus that came up at
+  /// different moments).
+  init(pcpus: Int, guestPCPUs: CPUAffinity = .all, tickPhases: [UInt64]? = nil,
+       turns: ClosedRange<UInt64>? = nil,
+       timeslice: UInt64 = CreditScheduler.defaultTimeslice,
        rateLimit: UInt64 = CreditScheduler.defaultRateLimit) {
     pcpuCount = pcpus
+    self.turns = turns
+    lateTick = [Bool](repeating: false, count: pcpus)
+    lateExit = [Bool](repeating: false, count: pcpus)
+    self.guestPCPUs = guestPCPUs.limited(to: pcpus)
     let kicks = Kicks(pcpus)
     self.kicks = kicks
-    scheduler = CreditScheduler(pcpus: pcpus, timeslice: timeslice, rateLimit: rateLimit) {
-      kicks.pending[$0] = true
+    scheduler = CreditScheduler(pcpus: pcpus, guestPCPUs: guestPCPUs, timeslice: timeslice, rateLimit: rateLimit) {
+      kicks.kick($0)
     }
     running = [SimVCPU?](repeating: nil, count: pcpus)
     busyTime = [UInt64](repeating: 0, count: pcpus)
-    nextTick = tickPeriod
+    let period = tickPeriod
+    nextTick = tickPhases ?? (0..<pcpus).map { period * UInt64($0 + 1) / UInt64(pcpus) }
+    precondition(nextTick.count == pcpus)
   }
+
+  /// The machine `visor run` and `visor bench sched` boot by default: QEMU's TCG with one pcpu
+  /// more than `guestPCPUs`, where pcpu 0 runs no guests (`cpu0guests=auto`) but ticks.
+  static func qemuTCG(guestPCPUs: Int, turns: ClosedRange<UInt64>? = nil,
+                      timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+                      rateLimit: UInt64 = CreditScheduler.defaultRateLimit) -> SchedulerSimulation {
+    var guests = CPUAffinity(bits: 0)
+    for p in 1...guestPCPUs { guests.insert(p) }
+    return SchedulerSimulation(pcpus: guestPCPUs + 1, guestPCPUs: guests, turns: turns, timeslice: timeslice, rateLimit: rateLimit)
+  }
+
+  /// Whether pcpu `p` handles its timers and kicks now (always, unless the pcpus take turns:
+  /// then only as its turn starts).
+  private func inTurn(_ p: Int) -> Bool { turns == nil }
 
   /// A domain with one vcpu per workload. It starts at `start()`.
   @discardableResult
@@ -105,31 +168,40 @@ final class SchedulerSimulation {
       made.append(sim)
     }
     domain.state = .running
-    scheduler.setParameters(domain: domain, weight: weight, cap: cap, affinity: affinity)
+    // DomainBuilder.build: a domain's `cpus` are limited to the pcpus that run guests.
+    let usable = CPUAffinity(bits: affinity.bits & guestPCPUs.bits)
+    scheduler.setParameters(domain: domain, weight: weight, cap: cap, affinity: usable)
     return made
   }
 
   /// Makes every vcpu not yet started runnable (VCPUOP_up / domain start).
+  /// Domains are started by pcpu 0, which builds them (`Boot.startDomains`).
   func start(_ which: [SimVCPU]? = nil) {
+    acting = 0
     for sim in which ?? vcpus where sim.vcpu.runState == .down {
       sim.runnableSince = now
       scheduler.wake(sim.vcpu)
     }
+    exit(0)
+    acting = nil
     drainKicks()
   }
 
   func setParameters(_ sim: SimVCPU, weight: Int = 256, cap: Int = 0, affinity: CPUAffinity) {
-    scheduler.setParameters(domain: sim.vcpu.domain, weight: weight, cap: cap, affinity: affinity)
+    let usable = CPUAffinity(bits: affinity.bits & guestPCPUs.bits)
+    scheduler.setParameters(domain: sim.vcpu.domain, weight: weight, cap: cap, affinity: usable)
     drainKicks()
   }
 
   /// Runs the simulation until `end` (absolute simulated time).
   func run(until end: UInt64) {
     while true {
-      var t = nextTick
+      var t = nextTick.min()!
+      if turns != nil { t = min(t, turnEnd) }
       for p in 0..<pcpuCount {
         guard let sim = running[p] else { continue }
-        t = min(t, scheduler.deadline(pcpu: p), actionTime(sim))
+        // Out of its turn, a pcpu's guest does nothing and its deadline waits.
+        if inTurn(p) { t = min(t, actionTime(sim), scheduler.deadline(pcpu: p)) }
       }
       for sim in vcpus { if let w = sim.wakeAt { t = min(t, w) } }
       if t > end {
@@ -137,17 +209,40 @@ final class SchedulerSimulation {
         return
       }
       advance(to: t)
-      // 1. Blocked vcpus whose sleep is over wake (an event arrives).
+      // 0. The next pcpu's turn: it handles what came while it waited.
+      if let turns, t == turnEnd {
+        executing = (executing + 1) % pcpuCount
+        turnEnd = t + UInt64.random(in: turns, using: &random)
+        let p = executing
+        acting = p
+        if lateTick[p] { scheduler.tick(pcpu: p, now: t) }
+        if lateTick[p] || lateExit[p] || kicks.pending[p] || (running[p] != nil && scheduler.deadline(pcpu: p) <= t) {
+          kicks.pending[p] = false
+          exit(p)
+        }
+        acting = nil
+        lateTick[p] = false
+        lateExit[p] = false
+        drainKicks()
+      }
+      // 1. Blocked vcpus whose sleep is over wake: their timer fires on the pcpu they last ran
+      // on (timers are armed where they are set), which exits or leaves idle and asks.
       for sim in vcpus where sim.wakeAt == t {
         sim.wakeAt = nil
         sim.wokeAt = t
         sim.runnableSince = t
-        scheduler.wake(sim.vcpu)
+        let on = sim.lastPCPU
+        acting = on
+        scheduler.unblock(sim.vcpu)
+        if let on { if inTurn(on) { exit(on) } else { lateExit[on] = true } }
+        acting = nil
+        drainKicks()
       }
-      drainKicks()
       // 2. Running vcpus that block or yield now.
       for p in 0..<pcpuCount {
-        guard let sim = running[p], actionTime(sim) <= t else { continue }
+        guard let sim = running[p], inTurn(p), actionTime(sim) <= t else { continue }
+        acting = p
+        defer { acting = nil }
         switch sim.workload {
         case .hog: break
         case .interactive(let burst, let sleep):
@@ -160,15 +255,22 @@ final class SchedulerSimulation {
         pickFor(p)
       }
       drainKicks()
-      // 3. The tick: every pcpu's timer fires; each then exits and asks as at any exit.
-      if t == nextTick {
-        nextTick += tickPeriod
-        for p in 0..<pcpuCount { scheduler.tick(pcpu: p, now: t) }
-        for p in 0..<pcpuCount { exit(p) }
+      // 3. The tick: a pcpu's timer fires (Timers.runExpired); its guest exits and the pcpu
+      // asks as at any exit, or, idle, looks for work.
+      for p in 0..<pcpuCount where nextTick[p] == t {
+        nextTick[p] += tickPeriod
+        guard inTurn(p) else {
+          lateTick[p] = true        // missed ticks come as one (Timers.runExpired re-arms from now)
+          continue
+        }
+        acting = p
+        scheduler.tick(pcpu: p, now: t)
+        exit(p)
+        acting = nil
         drainKicks()
       }
       // 4. Scheduler deadlines (the one-shot timer the run loop arms).
-      for p in 0..<pcpuCount where running[p] != nil && scheduler.deadline(pcpu: p) <= t { exit(p) }
+      for p in 0..<pcpuCount where running[p] != nil && inTurn(p) && scheduler.deadline(pcpu: p) <= t { exit(p) }
       drainKicks()
     }
   }
@@ -209,6 +311,9 @@ final class SchedulerSimulation {
 
   /// An exit on pcpu `p` (or a wake-up of an idle pcpu): ask the scheduler.
   private func exit(_ p: Int) {
+    let outer = acting
+    acting = p
+    defer { acting = outer }
     guard let sim = running[p] else {
       pickFor(p)
       return
@@ -232,8 +337,12 @@ final class SchedulerSimulation {
     }
   }
 
+  /// RunLoop.enter: only a pcpu that runs guests asks the policy for a vcpu.
   private func pickFor(_ p: Int) {
-    guard running[p] == nil, let vcpu = scheduler.pick(pcpu: p, now: now) else { return }
+    let outer = acting
+    acting = p
+    defer { acting = outer }
+    guard running[p] == nil, guestPCPUs.contains(p), let vcpu = scheduler.pick(pcpu: p, now: now) else { return }
     guard let sim = byIdentity[ObjectIdentifier(vcpu)] else {
       violations.append("pick returned an unknown vcpu")
       return
@@ -247,6 +356,7 @@ final class SchedulerSimulation {
     sim.wokeAt = nil
     sim.runs += 1
     sim.pcpu = p
+    sim.lastPCPU = p
     sim.mark = now
     running[p] = sim
   }
@@ -254,7 +364,7 @@ final class SchedulerSimulation {
   /// Kicked pcpus leave guest mode (or idle) and ask the scheduler, until nobody is kicked.
   private func drainKicks() {
     var rounds = 0
-    while let p = kicks.pending.firstIndex(of: true) {
+    while let p = kicks.pending.indices.first(where: { kicks.pending[$0] && inTurn($0) }) {
       kicks.pending[p] = false
       exit(p)
       rounds += 1

@@ -330,6 +330,27 @@ import Hypervisor
     #expect(heavy == [50, 100, 50])
     let capped = SchedulerBenchmark.idealShares([.init(name: "a", weight: 256, cap: 25), .init(name: "b", weight: 256)], pcpus: 1)
     #expect(capped == [25, 75])
+    // Two pinned to pcpu 1 share it whatever their weights elsewhere; the free one gets pcpu 2.
+    let pinned = SchedulerBenchmark.idealShares(
+      [.init(name: "a", weight: 256, cpus: [1]), .init(name: "b", weight: 768, cpus: [1]), .init(name: "c", weight: 256)], pcpus: 2)
+    #expect(pinned == [25, 75, 100])
+    // One pinned to pcpu 1 with two free: max-min fair, 200/3 each.
+    let one = SchedulerBenchmark.idealShares(
+      [.init(name: "a", weight: 256, cpus: [1]), .init(name: "b", weight: 256), .init(name: "c", weight: 256)], pcpus: 2)
+    #expect(one.allSatisfy { abs($0 - 200.0 / 3) < 1e-6 })
+  }
+
+  @Test func everyArrangementFillsBothPCPUs() {
+    let expected: [String: [Double]] = [
+      "weights": [50, 100, 50], "equal8": [Double](repeating: 25, count: 8), "mixed3": [100.0 / 3, 200.0 / 3, 100],
+      "mixed4": [100.0 / 7, 200.0 / 7, 400.0 / 7, 100], "mixed5": [20, 20, 40, 40, 80],
+      "pinned": [50, 100, 50], "capped": [30, 70, 100],
+    ]
+    for arrangement in SchedulerBenchmark.arrangements {
+      let ideal = SchedulerBenchmark.idealShares(arrangement.domains, guestPCPUs: SchedulerBenchmark.guestPCPUs)
+      let want = try! #require(expected[arrangement.name], "no expectation for \(arrangement.name)")
+      #expect(zip(ideal, want).allSatisfy { abs($0 - $1) < 1e-4 }, "\(arrangement.name): \(ideal)")
+    }
   }
 
   @Test func schedulerSampleReadsRoundsAndRunTimeByName() throws {
@@ -337,16 +358,20 @@ import Hypervisor
       "(sv) domain 1 (w256a): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 66171 us",
       "(sv) domain 2 (w512): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 54202 us",
       "(sv) domain 3 (w256b): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 66375 us",
-      "(d2) guest-spin: window 2000-8000 ms: rounds 50904448 (checksum 0x1)",
-      "(d1) guest-spin: window 2000-8000 ms: rounds 26867968 (checksum 0x2)",
-      "(d3) guest-spin: window 2000-8000 ms: rounds 26726336 (checksum 0x3)",
+      "(d2) guest-spin: window 2000-8000 ms: rounds 50904448, ran 6000000 us of 6000000 us (checksum 0x1)",
+      "(d1) guest-spin: window 2000-8000 ms: rounds 26867968, ran 3000000 us of 6000000 us (checksum 0x2)",
+      "(d3) guest-spin: window 2000-8000 ms: rounds 26726336, ran 3003000 us of 6006000 us (checksum 0x3)",
       "(sv:1) domain 2 (w512): destroyed, 4104 frames returned, 0 hypercall continuations, ran 3730 ms",
     ]
     let sample = try #require(SchedulerBenchmark.sample(from: lines))
     #expect(sample.rounds["w512"] == 50904448)
     #expect(sample.rounds["w256a"] == 26867968)
-    #expect(sample.ranMilliseconds["w512"] == 3730)
-    #expect(SchedulerBenchmark.sample(from: Array(lines.prefix(4))) == nil)     // a hog is missing
+    #expect(sample.ranMicroseconds["w512"] == 6000000)
+    #expect(sample.spanMicroseconds["w256b"] == 6006000)
+    #expect(sample.timeShares(SchedulerBenchmark.domains) == [50, 100, 50])
+    #expect(SchedulerBenchmark.sample(from: Array(lines.prefix(5))) == nil)     // a hog is missing
+    let report = SchedulerBenchmark.report(SchedulerBenchmark.arrangements[0], [sample], window: 6000)
+    #expect(report.contains("| w512 | 512 | - | all | 100.0 | 97.4 / 100.0 | 97.4 | 100.0 | yes | no |"))
   }
 
   @Test func eventFiguresNeedEveryLine() {

@@ -5,7 +5,11 @@
 /// With `from_ms=F until_ms=T` it is a hog for measuring CPU shares instead: it never yields,
 /// spins until system time T ms (the hypervisor's clock, read through pvclock) and counts the
 /// rounds it completed between F and T, so several hogs started at different moments measure
-/// the same window. It prints "guest-spin: window F-T ms: rounds R" and powers off.
+/// the same window. It also reads its runstate area at both ends of the window: the time the
+/// hypervisor had it running in between, which under `-icount` (where the work a pcpu does in a
+/// stretch of time depends on how QEMU shares its one thread among its CPUs) is the scheduler's
+/// decision alone. It prints "guest-spin: window F-T ms: rounds R, ran N us of M us" (M: the
+/// window's length) and powers off.
 ///
 /// With `port_reads=N` or `cpuid_calls=N` it only exits, N times (I/O reads of port 0x61, or
 /// CPUID), and powers off: the reproducer of docs/known-issues.md.
@@ -88,10 +92,18 @@ func window(from: UInt64, until: UInt64) -> Never {
     Console.print("guest-spin: FAIL: shared_info could not be mapped")
     Xen.shutdown(.crash)
   }
+  let area = UnsafeMutablePointer<gs_vcpu_runstate_info>.allocate(capacity: 1)
+  UnsafeMutableRawPointer(area).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<gs_vcpu_runstate_info>.size)
+  guard VCPUAreas.registerRunstate(vcpu: 0, at: area) == 0 else {
+    Console.print("guest-spin: FAIL: the runstate area could not be registered")
+    Xen.shutdown(.crash)
+  }
   var x: UInt64 = 0x9E37_79B9_7F4A_7C15
   var rounds: UInt64 = 0
+  var ran = RunInWindow(from: from, until: until)
   while true {
     let now = SystemTime.now()
+    ran.observe(VCPUAreas.read(area), at: now)
     if now >= until { break }
     for _ in 0..<64 {
       for _ in 0..<32 {
@@ -103,8 +115,40 @@ func window(from: UInt64, until: UInt64) -> Never {
     }
     if now >= from { rounds &+= 64 }
   }
-  Console.print("guest-spin: window \(from / 1_000_000)-\(until / 1_000_000) ms: rounds \(rounds) (checksum \(hex(x)))")
+  Console.print("guest-spin: window \(from / 1_000_000)-\(until / 1_000_000) ms: rounds \(rounds), ran \(ran.total / 1000) us of \((until &- from) / 1000) us (checksum \(hex(x)))")
   Console.print("guest-spin: done")
   Xen.shutdown(.poweroff)
+}
+
+/// The time the vcpu ran inside [from, until), from its runstate area read between batches of
+/// rounds. The area changes at each context switch: the running time up to the switch and when
+/// the present stretch began. So a change between two readings closes the stretch seen at the
+/// first one, which began at its entry time and lasted the growth of the running time. (Two
+/// stretches between two readings, which a pcpu that stalls in mid-batch can give, count as
+/// one from the first one's start.)
+struct RunInWindow {
+  let from: UInt64
+  let until: UInt64
+  private(set) var total: UInt64 = 0
+  private var last: Runstate?
+
+  init(from: UInt64, until: UInt64) {
+    self.from = from
+    self.until = until
+  }
+
+  /// A reading of the area at system time `time`, while the vcpu runs.
+  mutating func observe(_ reading: Runstate, at time: UInt64) {
+    if let last, reading.stateEntryTime != last.stateEntryTime {
+      add(start: last.stateEntryTime, end: last.stateEntryTime &+ (reading.running &- last.running))
+    }
+    last = reading
+    if time >= until { add(start: reading.stateEntryTime, end: time) }
+  }
+
+  private mutating func add(start: UInt64, end: UInt64) {
+    let a = max(start, from), b = min(end, until)
+    if b > a { total &+= b &- a }
+  }
 }
 #endif

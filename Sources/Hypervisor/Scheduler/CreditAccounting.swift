@@ -8,13 +8,24 @@ extension CreditScheduler {
   func maybeAccount(now: UInt64) {
     let due = nextAccounting.load(ordering: .acquiring)
     if due == 0 {
-      _ = nextAccounting.compareExchange(expected: 0, desired: now &+ accountingPeriod, ordering: .acquiringAndReleasing)
+      guard acctLock.tryLock() else { return }
+      if nextAccounting.load(ordering: .relaxed) == 0 {
+        lastAccounting = now
+        nextAccounting.store(now &+ accountingPeriod, ordering: .releasing)
+      }
+      acctLock.unlock()
       return
     }
     guard now >= due, acctLock.tryLock() else { return }
     let again = nextAccounting.load(ordering: .acquiring)
     if now >= again {
-      account(now: now)
+      // The time since the last accounting is what was charged meanwhile: hand out that much,
+      // so credit and charges stay balanced even when the accounting comes late (a pcpu whose
+      // exits come late: 150 ms were seen under QEMU's -icount). Time every pcpu slept through
+      // is not handed out beyond `maximumAccountingSpan` periods.
+      let span = min(now &- lastAccounting, accountingPeriod &* Self.maximumAccountingSpan)
+      lastAccounting = now
+      account(now: now, span: max(span, 1))
       // Periods nobody was here for (every pcpu idle) are not made up for.
       let next = again &+ accountingPeriod > now ? again &+ accountingPeriod : now &+ accountingPeriod
       nextAccounting.store(next, ordering: .releasing)
@@ -24,16 +35,18 @@ extension CreditScheduler {
   }
 
   /// csched_acct, with `acctLock` held: takes every runqueue lock (in pcpu order), charges the
-  /// running vcpus up to `now`, hands out `pcpuCount × accountingPeriod` of credit to the active
+  /// running vcpus up to `now`, hands out `guestPCPUs.count × accountingPeriod` (the time the
+  /// pcpus that run guests have; Xen: the pool's pcpus) of credit to the active
   /// vcpus by weight, within each vcpu's bound (one pcpu, and its share of its domain's cap),
   /// updates priorities and caps, re-sorts the runqueues and kicks the pcpus that should now
   /// run something else.
-  func account(now: UInt64) {
+  func account(now: UInt64, span: UInt64) {
     for rq in runqueues { rq.lock.lock() }
     for rq in runqueues {
       if let svc = rq.current { charge(svc, rq, now: now) }
     }
     let period = Int64(accountingPeriod)
+    let handedOut = Int64(span)
 
     // Who is active, and the total weight: Xen's weight_total += weight × active vcpus.
     var weightLeft: Int64 = 0
@@ -50,12 +63,12 @@ extension CreditScheduler {
     // Fair shares by water filling: a vcpu's share is capacity × weight / total weight, but no
     // vcpu can use more than one pcpu (Xen's credit_peak) or its part of its domain's cap (Xen's
     // credit_cap); what those cannot use goes to the others.
-    var capacity = Int64(pcpuCount) * period
+    var capacity = Int64(guestPCPUs.count) * handedOut
     var changed = true
     while changed && weightLeft > 0 {
       changed = false
       for dom in domains where dom.activeCount > 0 {
-        let bound = vcpuBound(dom, period: period)
+        let bound = vcpuBound(dom, span: handedOut)
         for case let svc? in dom.vcpus where svc.active && !svc.shareFixed {
           if capacity * Int64(dom.weight) / weightLeft > bound {
             svc.share = bound
@@ -73,11 +86,12 @@ extension CreditScheduler {
       }
     }
 
-    // Caps: a period's budget, less any overshoot of the last one; parked while it is used up.
+    // Caps: the budget earned over the span (a period's, if on time), less any overshoot;
+    // parked while the next period's budget is used up.
     for dom in domains {
       let budget = dom.capBudget.load(ordering: .relaxed)
       if budget > 0 {
-        let used = max(dom.capUsed.load(ordering: .relaxed) - budget, 0)
+        let used = max(dom.capUsed.load(ordering: .relaxed) - budget * handedOut / period, 0)
         dom.capUsed.store(used, ordering: .relaxed)
         dom.capParked.store(used >= budget, ordering: .relaxed)
       } else {
@@ -90,15 +104,26 @@ extension CreditScheduler {
     for dom in domains {
       for case let svc? in dom.vcpus {
         if svc.active {
-          if svc.credit > period {
+          let waiting = svc.queued || svc.vcpu.runState == .running
+          if svc.credit > period && !waiting {
             // It has not been using what it gets: off the active list, and half its credit
             // (__csched_vcpu_acct_stop_locked). Xen tests this after adding the new credit.
             svc.active = false
             svc.credit /= 2
           } else {
-            svc.credit += svc.share
+            // A vcpu that waited for a pcpu has not been idle: it keeps up to a period's worth
+            // of what it could not use (more if it waited behind a late exit), and its share.
+            svc.credit = min(svc.credit, period + min(svc.lateClaim, creditBound)) + svc.share
           }
-          if svc.credit < -period { svc.credit = -period }     // Xen's lower bound
+          // Xen's lower bound, one period of debt, forgives a vcpu that ran on while nothing
+          // else wanted its pcpu. Time it was charged after its pcpu's deadline is kept on top:
+          // that pcpu's exit came late (up to 150 ms under QEMU's -icount), and forgiving it
+          // would hand that time to whoever was late, for good.
+          let floor = -(period + min(svc.lateDebt, creditBound))
+          if svc.credit < floor { svc.credit = floor }
+          // What is left of them beyond a period, until paid back or used.
+          svc.lateDebt = min(svc.lateDebt, max(-svc.credit - period, 0))
+          svc.lateClaim = min(svc.lateClaim, max(svc.credit - period, 0))
         }
         if svc.credit < 0 {
           svc.priority = .over
@@ -128,13 +153,17 @@ extension CreditScheduler {
       kickScratch[rq.index] = wake
     }
     for rq in runqueues.reversed() { rq.lock.unlock() }
-    for p in 0..<pcpuCount where kickScratch[p] { kick(p) }
+    for p in 0..<pcpuCount where kickScratch[p] && guestPCPUs.contains(p) { kick(p) }
   }
 
-  /// The most credit one of the domain's active vcpus can use in a period.
-  func vcpuBound(_ dom: CreditDomain, period: Int64) -> Int64 {
+  /// The most debt or unused credit late exits may add to the one period Xen allows: 1 s.
+  var creditBound: Int64 { 1_000_000_000 }
+
+  /// The most credit one of the domain's active vcpus can use in `span` nanoseconds: all of
+  /// them on one pcpu, or its part of its domain's cap (a budget per accounting period).
+  func vcpuBound(_ dom: CreditDomain, span: Int64) -> Int64 {
     let budget = dom.capBudget.load(ordering: .relaxed)
-    guard budget > 0, dom.activeCount > 0 else { return period }
-    return min(period, budget / Int64(dom.activeCount))
+    guard budget > 0, dom.activeCount > 0 else { return span }
+    return min(span, budget * span / Int64(accountingPeriod) / Int64(dom.activeCount))
   }
 }

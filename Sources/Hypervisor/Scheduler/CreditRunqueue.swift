@@ -42,6 +42,12 @@ final class CreditVCPU {
   var chargedUntil: UInt64 = 0
   /// Where it last ran: soft affinity prefers it (Xen's `processor`). -1 before it ever ran.
   var lastPCPU = -1
+  /// Nanoseconds of its debt it keeps beyond one period at the next accounting: time it was
+  /// charged after the deadline its pcpu had been given (an exit that came late).
+  var lateDebt: Int64 = 0
+  /// Nanoseconds of unused credit it keeps beyond one period: time it waited in a queue while
+  /// the vcpu running there was charged after its deadline.
+  var lateClaim: Int64 = 0
   /// Accounting scratch: this period's fair share and whether it was capped by a bound.
   var share: Int64 = 0
   var shareFixed = false
@@ -62,7 +68,8 @@ final class CreditDomain {
   var weight: Int = CreditScheduler.defaultWeight
   /// Percent of one pcpu; 0 means no cap.
   var cap: Int = 0
-  /// Hard affinity bits (`CPUAffinity.bits`).
+  /// Hard affinity bits (`CPUAffinity.bits`), limited to the pcpus that run guests and never
+  /// empty (`CreditScheduler.usable`).
   let affinity = Atomic<UInt64>(.max)
   /// Nanoseconds of pcpu time the domain may use per accounting period (cap); 0 = uncapped.
   let capBudget = Atomic<Int64>(0)

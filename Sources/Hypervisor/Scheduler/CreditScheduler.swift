@@ -30,6 +30,10 @@ public final class CreditScheduler: SchedulerPolicy {
   /// How often credit is handed out (Xen ties it to the timeslice; here it is its own setting).
   public let accountingPeriod: UInt64
   public let pcpuCount: Int
+  /// The pcpus whose loop asks this policy for vcpus (`PCPUs.forGuests`: under QEMU's TCG,
+  /// every pcpu but 0). Only their time is handed out as credit, and only they are chosen for
+  /// a vcpu; the others still call `tick` (and may run the accounting).
+  public let guestPCPUs: CPUAffinity
 
   let runqueues: [CreditRunqueue]
   /// Xen's prv->lock. Guards `slots`, `domains`, every CreditDomain's weight, cap and vcpus,
@@ -40,12 +44,16 @@ public final class CreditScheduler: SchedulerPolicy {
   var kickScratch: [Bool]
   /// When accounting is next due (0: not started).
   let nextAccounting = Atomic<UInt64>(0)
+  /// When credit was last handed out (acctLock).
+  var lastAccounting: UInt64 = 0
+  /// The most accounting periods one accounting hands out at once.
+  static let maximumAccountingSpan: UInt64 = 8
   let accountings = Atomic<Int>(0)
   /// Makes a pcpu leave guest mode or idle and call back (shouldPreempt or pick).
   let kick: (Int) -> Void
 
   public init(
-    pcpus: Int, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
+    pcpus: Int, guestPCPUs: CPUAffinity = .all, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
     rateLimit: UInt64 = CreditScheduler.defaultRateLimit,
     accountingPeriod: UInt64 = CreditScheduler.defaultAccountingPeriod,
     kick: @escaping (Int) -> Void = { Scheduler.kickPCPU?($0) }
@@ -53,6 +61,8 @@ public final class CreditScheduler: SchedulerPolicy {
     precondition(pcpus >= 1 && pcpus <= CPUAffinity.maximumPCPUs)
     precondition(timeslice > 0 && accountingPeriod > 0)
     self.pcpuCount = pcpus
+    let guests = guestPCPUs.limited(to: pcpus)
+    self.guestPCPUs = guests.isEmpty ? CPUAffinity.all.limited(to: pcpus) : guests
     self.timeslice = timeslice
     // Xen: a rate limit longer than the slice is cut to the slice.
     self.rateLimit = min(rateLimit, timeslice)
@@ -70,6 +80,7 @@ public final class CreditScheduler: SchedulerPolicy {
   /// Xen's csched_schedule: what pcpu `pcpu` runs next, from `now`; nil means idle.
   public func pick(pcpu: Int, now: UInt64) -> VCPU? {
     maybeAccount(now: now)
+    guard guestPCPUs.contains(pcpu) else { return nil }
     let rq = runqueues[pcpu]
     rq.lock.lock()
     rq.lastNow = max(rq.lastNow, now)
@@ -98,7 +109,7 @@ public final class CreditScheduler: SchedulerPolicy {
     let waiting = waitingPriority(for: pcpu, rq, running: svc)
     rq.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
     // More work here than this pcpu can run: an idle pcpu may take some (Xen tickles idlers).
-    let idler = rq.queuedCount.load(ordering: .relaxed) > 0 ? idlePCPU(allowed: .all, except: pcpu) : nil
+    let idler = rq.queuedCount.load(ordering: .relaxed) > 0 ? idlePCPU(allowed: guestPCPUs, except: pcpu) : nil
     rq.lock.unlock()
     if let idler { kick(idler) }
     return svc.vcpu
@@ -197,7 +208,7 @@ public final class CreditScheduler: SchedulerPolicy {
         return
       }
       if svc.priority == .boost { svc.priority = .under }
-      if svc.domain.affinityMask.limited(to: pcpuCount).isEmpty || svc.domain.affinityMask.contains(rq.index) {
+      if svc.domain.affinityMask.contains(rq.index) {
         vcpu.runState = .runnable
         rq.insert(svc)
         rq.lock.unlock()
@@ -296,7 +307,7 @@ public final class CreditScheduler: SchedulerPolicy {
       dom.capParked.store(false, ordering: .relaxed)
       dom.capUsed.store(0, ordering: .relaxed)
     }
-    dom.affinity.store(affinity.bits, ordering: .relaxed)
+    dom.affinity.store(usable(affinity).bits, ordering: .relaxed)
     var kicks = 0 as UInt64
     for case let svc? in dom.vcpus {
       while true {
@@ -323,7 +334,9 @@ public final class CreditScheduler: SchedulerPolicy {
       }
     }
     acctLock.unlock()
-    for p in 0..<pcpuCount where kicks & (1 << UInt64(p)) != 0 || runqueues[p].looksIdle { kick(p) }
+    for p in 0..<pcpuCount where kicks & (1 << UInt64(p)) != 0 || (guestPCPUs.contains(p) && runqueues[p].looksIdle) {
+      kick(p)
+    }
   }
 
   // MARK: - Inspection (tests, reports)
@@ -399,8 +412,7 @@ public final class CreditScheduler: SchedulerPolicy {
   /// idle or runs something this vcpu outranks; else an idle pcpu it may use; else that pcpu
   /// anyway; else the least loaded pcpu it may use.
   func placement(_ svc: CreditVCPU, boosting: Bool) -> Int {
-    var allowed = svc.domain.affinityMask.limited(to: pcpuCount)
-    if allowed.isEmpty { allowed = CPUAffinity.all.limited(to: pcpuCount) }   // Xen's fallback
+    let allowed = svc.domain.affinityMask
     let last = svc.lastPCPU >= 0 ? svc.lastPCPU : svc.home.load(ordering: .relaxed)
     let priority = boosting ? CreditPriority.boost.rawValue : svc.priority.rawValue
     if allowed.contains(last) {
@@ -427,12 +439,13 @@ public final class CreditScheduler: SchedulerPolicy {
     return best
   }
 
-  /// An idle pcpu in `allowed` other than `except`, searching from the one after `after`.
+  /// An idle pcpu that runs guests, in `allowed`, other than `except`, searching from the one
+  /// after `after`. (A pcpu that runs no guests always looks idle and must never be chosen.)
   func idlePCPU(allowed: CPUAffinity, except: Int, after: Int = -1) -> Int? {
     let start = after < 0 ? 0 : after + 1
     for k in 0..<pcpuCount {
       let p = (start + k) % pcpuCount
-      if p != except && allowed.contains(p) && runqueues[p].looksIdle { return p }
+      if p != except && allowed.contains(p) && guestPCPUs.contains(p) && runqueues[p].looksIdle { return p }
     }
     return nil
   }
@@ -507,6 +520,17 @@ public final class CreditScheduler: SchedulerPolicy {
   func charge(_ svc: CreditVCPU, _ rq: CreditRunqueue, now: UInt64) {
     guard now > svc.chargedUntil else { return }
     let delta = now - svc.chargedUntil
+    // The part after the deadline this pcpu was given came late (see `CreditVCPU.lateDebt`).
+    let due = rq.current === svc ? max(rq.deadline.load(ordering: .relaxed), svc.chargedUntil) : now
+    if now > due {
+      svc.lateDebt &+= Int64(now - due)
+      // Whoever waited here meanwhile was kept from the pcpu as long.
+      var node = rq.head
+      while let waiting = node {
+        waiting.lateClaim &+= Int64(now - due)
+        node = waiting.next
+      }
+    }
     svc.chargedUntil = now
     svc.runTime &+= delta
     svc.credit -= Int64(delta)
@@ -526,6 +550,14 @@ public final class CreditScheduler: SchedulerPolicy {
     rq.setRunning(nil)
     rq.deadline.store(.max, ordering: .relaxed)
     svc.domain.running.wrappingSubtract(1, ordering: .relaxed)
+  }
+
+  /// The pcpus a domain with hard affinity `affinity` may run on: those of them that run
+  /// guests, or, if that leaves none, every pcpu that runs guests (Xen's fallback when a hard
+  /// affinity holds no online pcpu of the pool).
+  func usable(_ affinity: CPUAffinity) -> CPUAffinity {
+    let bits = affinity.bits & guestPCPUs.bits
+    return bits == 0 ? guestPCPUs : CPUAffinity(bits: bits)
   }
 
   /// Locks the runqueue that guards `svc` and returns it.
@@ -559,8 +591,7 @@ public final class CreditScheduler: SchedulerPolicy {
     if let svc = lookup(vcpu) { return svc }
     guard create, let dom = domainRecord(vcpu.domain, create: true) else { return nil }
     while dom.vcpus.count <= vcpu.id { dom.vcpus.append(nil) }
-    let allowed = dom.affinityMask.limited(to: pcpuCount)
-    let home = allowed.isEmpty ? 0 : allowed.bits.trailingZeroBitCount
+    let home = dom.affinityMask.bits.trailingZeroBitCount
     let svc = CreditVCPU(vcpu: vcpu, domain: dom, home: home)
     dom.vcpus[vcpu.id] = svc
     return svc
@@ -585,6 +616,7 @@ public final class CreditScheduler: SchedulerPolicy {
     guard create else { return nil }
     while slots.count <= id { slots.append(nil) }
     let dom = CreditDomain(domain: domain)
+    dom.affinity.store(guestPCPUs.bits, ordering: .relaxed)
     slots[id] = dom
     domains.append(dom)
     return dom
