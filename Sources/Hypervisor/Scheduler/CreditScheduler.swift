@@ -130,7 +130,7 @@ public final class CreditScheduler: SchedulerPolicy {
   /// At an exit of `running` on `pcpu`: true if it must give up the pcpu now. Cheap (no lock)
   /// until `deadline(pcpu:)` passes or something changed (a wake, a tick, accounting).
   public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
-    let rq = runqueues[pcpu]
+    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler
     if now < rq.deadline.load(ordering: .relaxed) && !rq.recheck.load(ordering: .relaxed) {
       return false
     }
