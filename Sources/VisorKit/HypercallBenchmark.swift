@@ -32,10 +32,10 @@ public enum HypercallBenchmark {
   /// What the exit path costs today, with a margin: a system test fails above it, so a change
   /// that makes every exit dearer (as a 128-bit division in `Clock.now()` once did, unnoticed)
   /// fails CI. Lowered as the exit path gets cheaper, down to the budgets.
-  public static let hypercallGuard = 800.0
-  public static let cpuidGuard = 560.0
-  public static let sendGuard = 2_800.0
-  public static let loneYieldGuard = 4_400.0
+  public static let hypercallGuard = 700.0
+  public static let cpuidGuard = 550.0
+  public static let sendGuard = 2_300.0
+  public static let loneYieldGuard = 4_300.0
 
   /// The configuration of the benchmark domain.
   public static func config(guest: String, samples: Int) -> String {
