@@ -202,14 +202,19 @@ private func percent(_ x: Double) -> String {
   // MARK: - Simulations (10 simulated seconds each unless said)
 
   @Test func weightsSplitTwoPCPUsInProportion() {
-    let sim = SchedulerSimulation(pcpus: 2)
+    expectWeights256To512To256(SchedulerSimulation(pcpus: 2), on: "2 pcpus")
+  }
+
+  /// Three hogs of weights 256, 512 and 256 for 10 simulated seconds: half, all and half of a
+  /// pcpu, within 2 points.
+  func expectWeights256To512To256(_ sim: SchedulerSimulation, on layout: String) {
     let a = sim.addDomain("w256a", weight: 256, workloads: [.hog])[0]
     let b = sim.addDomain("w512", weight: 512, workloads: [.hog])[0]
     let c = sim.addDomain("w256b", weight: 256, workloads: [.hog])[0]
     sim.start()
     sim.run(until: 10 * seconds)
     let shares = [a, b, c].map { sim.share($0, over: 10 * seconds) }
-    print("credit sim: weights 256/512/256 on 2 pcpus, 10 s: shares of one pcpu "
+    print("credit sim: weights 256/512/256 on \(layout), 10 s: shares of one pcpu "
       + "\(percent(shares[0])) / \(percent(shares[1])) / \(percent(shares[2])) "
       + "(ideal 50.0% / 100.0% / 50.0%), \(sim.contextSwitches) switches")
     #expect(sim.violations.isEmpty, "\(sim.violations)")
@@ -223,20 +228,8 @@ private func percent(_ x: Double) -> String {
   /// vcpu stays UNDER and whichever is alone on a pcpu keeps it whole.
   @Test func weightsHoldWhenPCPU0RunsNoGuests() {
     let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2)
-    let a = sim.addDomain("w256a", weight: 256, workloads: [.hog])[0]
-    let b = sim.addDomain("w512", weight: 512, workloads: [.hog])[0]
-    let c = sim.addDomain("w256b", weight: 256, workloads: [.hog])[0]
-    sim.start()
-    sim.run(until: 10 * seconds)
-    let shares = [a, b, c].map { sim.share($0, over: 10 * seconds) }
-    print("credit sim: weights 256/512/256 on pcpus 1-2 (pcpu 0 runs no guests), 10 s: shares of one pcpu "
-      + "\(percent(shares[0])) / \(percent(shares[1])) / \(percent(shares[2])) "
-      + "(ideal 50.0% / 100.0% / 50.0%), \(sim.contextSwitches) switches")
-    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    expectWeights256To512To256(sim, on: "pcpus 1-2 (pcpu 0 runs no guests)")
     #expect(sim.busyTime[0] == 0)
-    #expect(abs(shares[0] - 0.5) <= 0.02)
-    #expect(abs(shares[1] - 1.0) <= 0.02)
-    #expect(abs(shares[2] - 0.5) <= 0.02)
   }
 
   /// Eight equal hogs on two pcpus: a quarter of a pcpu each, however they were first placed
