@@ -33,6 +33,7 @@ extension Serialized {
         "domain 1 (hello): built: 32 MiB, 1 vcpu(s), entry 0x",
         "(d1) hello from guest-hello",
         "(d1) xen version 4.17",
+        "(d1) amd msrs: syscfg 0x40000 top_mem1 0x0 top_mem2 0x0",
         "(d1) cmdline: iterations=200000",
         "(d1) pvclock: system time ",
         "(d1) guest-hello: done",

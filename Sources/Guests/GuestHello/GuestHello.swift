@@ -41,6 +41,9 @@ func run() -> Never {
     } else {
       Console.print("xen features[0]: \(hex(UInt64(features.1), digits: 8))")
     }
+    // AMD's memory-configuration MSRs, which Linux reads at every boot: Xen answers guests
+    // without a #GP (MtrrFixDramEn in SYSCFG, zero tops of memory).
+    Console.print("amd msrs: syscfg \(hex(gs_rdmsr(0xC001_0010))) top_mem1 \(hex(gs_rdmsr(0xC001_001A))) top_mem2 \(hex(gs_rdmsr(0xC001_001D)))")
   } else {
     Console.print("no hypervisor: skipping the Xen calls")
   }

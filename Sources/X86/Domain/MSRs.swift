@@ -13,6 +13,13 @@ enum MSRs {
   static let mtrrDefaultType: UInt32 = 0x2FF
   static let efer: UInt32 = 0xC000_0080
   static let hwcr: UInt32 = 0xC001_0015
+  /// AMD's memory configuration: SYSCFG and the top-of-memory registers. Linux reads SYSCFG
+  /// at every boot on an AMD CPU (the MTRR and TOM2 checks); Xen answers a guest that is not
+  /// the hardware domain with MtrrFixDramEn only and zeros, and ignores writes. So does this.
+  static let syscfg: UInt32 = 0xC001_0010
+  static let topMem1: UInt32 = 0xC001_001A
+  static let topMem2: UInt32 = 0xC001_001D
+  static let syscfgMtrrFixDramEnable: UInt64 = 1 << 18
   static let xenHypercallPage: UInt32 = 0x4000_0000
 
   /// MTRRs are plain storage (nested paging decides memory types): the variable pairs
@@ -58,6 +65,8 @@ enum MSRs {
     case pat: return vmcb.read64(VMCB.Save.guestPAT)
     case efer: return vmcb.efer & ~SVM.eferSVME    // SVME is ours, not the guest's
     case hwcr: return 0
+    case syscfg: return syscfgMtrrFixDramEnable
+    case topMem1, topMem2: return 0
     case xenHypercallPage: return 0
     default:
       if let slot = mtrrSlot(msr) { return vcpu.archMSRs[slot] }
@@ -84,7 +93,7 @@ enum MSRs {
     case apicBase:
       // Moving the APIC, disabling it or leaving x2APIC mode is not supported: #GP.
       return value & ~UInt64(0x100) == 0xFEE0_0000 | (1 << 11) | (1 << 10)
-    case miscEnable, hwcr:
+    case miscEnable, hwcr, syscfg, topMem1, topMem2:
       return true                                     // ignored, as Xen does for guests
     case xenHypercallPage:
       return HypercallPage.install(at: value, vcpu)
