@@ -57,7 +57,8 @@ public final class Domain: @unchecked Sendable {
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and
-  /// dropped when the domain is destroyed: every event operation starts here.
+  /// dropped when the domain is destroyed: every event operation starts here. Read and written
+  /// only under `DomainEvents.referenceLock` (through `DomainEvents.of`).
   public internal(set) var events: DomainEvents?
   /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
   public var hvmParams = InlineArray<64, UInt64>(repeating: 0)

@@ -101,15 +101,15 @@ public final class DomainEvents: @unchecked Sendable {
 
   // MARK: Finding a domain's event state
 
-  /// Serialises creating and forgetting a domain's event state (never held while taking
-  /// another lock). Finding it needs no lock: `Domain.events` is written once it is whole.
-  private static let creationLock = SpinLock()
+  /// Guards every domain's `Domain.events` (never held while taking another lock): the
+  /// reference is taken under it, so a pcpu that finds a domain's event state (the console
+  /// backend notifying a domain, say) holds it even if the domain is destroyed meanwhile.
+  private static let referenceLock = SpinLock()
 
   /// The event state of `domain`, created on first use.
   public static func of(_ domain: Domain) -> DomainEvents {
-    if let events = domain.events { return events }
-    creationLock.lock()
-    defer { creationLock.unlock() }
+    referenceLock.lock()
+    defer { referenceLock.unlock() }
     if let events = domain.events { return events }
     let events = DomainEvents(domain: domain)
     domain.events = events
@@ -117,14 +117,18 @@ public final class DomainEvents: @unchecked Sendable {
   }
 
   /// The event state of `domain` if it has any, without creating it.
-  static func existing(_ domain: Domain) -> DomainEvents? { domain.events }
+  static func existing(_ domain: Domain) -> DomainEvents? {
+    referenceLock.lock()
+    defer { referenceLock.unlock() }
+    return domain.events
+  }
 
   /// The domain is gone: its event state goes with it (and the reference cycle with the
   /// domain is broken).
   static func forget(_ events: DomainEvents) {
-    creationLock.lock()
+    referenceLock.lock()
     if events.domain.events === events { events.domain.events = nil }
-    creationLock.unlock()
+    referenceLock.unlock()
   }
 
   // MARK: Ports (all below: `lock` held)
