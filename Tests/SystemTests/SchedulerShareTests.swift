@@ -34,7 +34,7 @@ extension Serialized {
 
     @Test("Weights 256/512/256 on 2 pcpus: 50/100/50 % of a pcpu, within 2 points")
     func weightsAreHonoured() throws {
-      let (ran, ideal, names) = try shares("weights", window: 4000)
+      let (ran, ideal, names) = try shares("weights", window: 8000)
       for i in ran.indices {
         #expect(abs(ran[i] - ideal[i]) <= SchedulerBenchmark.tolerance, "\(names[i]): \(ran[i]) %, ideal \(ideal[i]) % (all: \(ran))")
       }
@@ -42,7 +42,7 @@ extension Serialized {
 
     @Test("Eight equal hogs on 2 pcpus: 25 % of a pcpu each, within 2 points")
     func equalHogsAreBalanced() throws {
-      let (ran, ideal, names) = try shares("equal8", window: 10_000)
+      let (ran, ideal, names) = try shares("equal8", window: 20_000)
       for i in ran.indices {
         #expect(abs(ran[i] - ideal[i]) <= SchedulerBenchmark.tolerance, "\(names[i]): \(ran[i]) %, ideal \(ideal[i]) % (all: \(ran))")
       }
