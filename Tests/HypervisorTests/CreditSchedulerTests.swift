@@ -235,12 +235,17 @@ private func percent(_ x: Double) -> String {
   /// Eight equal hogs on two pcpus: a quarter of a pcpu each, however they were first placed
   /// (runnable vcpus must move between pcpus, not stay three on one and five on the other).
   @Test func equalHogsAreBalancedAcrossPCPUs() {
-    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2)
+    expectEightEqualHogs(SchedulerSimulation.qemuTCG(guestPCPUs: 2), on: "pcpus 1-2 (pcpu 0 runs no guests)")
+  }
+
+  /// Eight hogs of equal weight for 10 simulated seconds: a quarter of a pcpu each, within 2
+  /// points.
+  func expectEightEqualHogs(_ sim: SchedulerSimulation, on layout: String) {
     let hogs = (0..<8).map { sim.addDomain("hog\($0)", workloads: [.hog])[0] }
     sim.start()
     sim.run(until: 10 * seconds)
     let shares = hogs.map { sim.share($0, over: 10 * seconds) }
-    print("credit sim: 8 equal hogs on pcpus 1-2 (pcpu 0 runs no guests), 10 s: \(shares.map(percent)) (ideal 25.0% each)")
+    print("credit sim: 8 equal hogs on \(layout), 10 s: \(shares.map(percent)) (ideal 25.0% each)")
     #expect(sim.violations.isEmpty, "\(sim.violations)")
     for s in shares { #expect(abs(s - 0.25) <= 0.02) }
   }
@@ -279,31 +284,14 @@ private func percent(_ x: Double) -> String {
   /// The same when the pcpus execute one at a time for stretches of 1-100 ms (QEMU under
   /// -icount): every exit a pcpu owes comes late, and its guest is charged meanwhile.
   @Test func weightsHoldWhenExitsComeLate() {
-    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms)
-    let a = sim.addDomain("w256a", weight: 256, workloads: [.hog])[0]
-    let b = sim.addDomain("w512", weight: 512, workloads: [.hog])[0]
-    let c = sim.addDomain("w256b", weight: 256, workloads: [.hog])[0]
-    sim.start()
-    sim.run(until: 10 * seconds)
-    let shares = [a, b, c].map { sim.share($0, over: 10 * seconds) }
-    print("credit sim: weights 256/512/256 on pcpus 1-2, pcpus taking turns of 1-100 ms, 10 s: "
-      + "\(percent(shares[0])) / \(percent(shares[1])) / \(percent(shares[2])) (ideal 50.0% / 100.0% / 50.0%)")
-    #expect(sim.violations.isEmpty, "\(sim.violations)")
-    #expect(abs(shares[0] - 0.5) <= 0.02)
-    #expect(abs(shares[1] - 1.0) <= 0.02)
-    #expect(abs(shares[2] - 0.5) <= 0.02)
+    expectWeights256To512To256(SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms),
+                               on: "pcpus 1-2, pcpus taking turns of 1-100 ms")
   }
 
   /// Eight equal hogs when exits come late: each pcpu's long runs must be paid back.
   @Test func equalHogsStayEqualWhenExitsComeLate() {
-    let sim = SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms)
-    let hogs = (0..<8).map { sim.addDomain("hog\($0)", workloads: [.hog])[0] }
-    sim.start()
-    sim.run(until: 10 * seconds)
-    let shares = hogs.map { sim.share($0, over: 10 * seconds) }
-    print("credit sim: 8 equal hogs on pcpus 1-2, pcpus taking turns of 1-100 ms, 10 s: \(shares.map(percent)) (ideal 25.0% each)")
-    #expect(sim.violations.isEmpty, "\(sim.violations)")
-    for s in shares { #expect(abs(s - 0.25) <= 0.02) }
+    expectEightEqualHogs(SchedulerSimulation.qemuTCG(guestPCPUs: 2, turns: 1 * ms...100 * ms),
+                         on: "pcpus 1-2, pcpus taking turns of 1-100 ms")
   }
 
   @Test func capIsHeldWhenAlone() {
