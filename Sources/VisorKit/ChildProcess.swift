@@ -56,20 +56,7 @@ final class ChildProcess: @unchecked Sendable {
     GNU.addclosefrom(&actions, 3)
     if let directory { GNU.addchdir(&actions, directory) }
 
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var none = sigset_t(), all = sigset_t()
-    sigemptyset(&none)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    let (pid, result) = CleanSpawn.start(executable, arguments, actions: &actions)
     close(outPipe[1])
     if !mergeOutput { close(errPipe[1]) }
     if input { close(inPipe[0]) }
@@ -155,6 +142,35 @@ enum PipeWriting {
 
 /// glibc's GNU extensions, which the Glibc module does not import (it is built without
 /// `_GNU_SOURCE`); resolved at run time. All exist since glibc 2.34 (Debian 12 has 2.36).
+/// `posix_spawn` with nothing of the spawning thread's signal state: no signal blocked, every
+/// one at its default disposition (see `ChildProcess` for why), and this process's
+/// environment. Used by `ChildProcess` and by the tests that start visor on a terminal.
+public enum CleanSpawn {
+  /// glibc's POSIX_SPAWN_SETSID: the child starts a new session.
+  public static let newSessionFlag: Int32 = 0x80
+
+  /// Starts `executable` with `actions`; `extraFlags` are added to the spawn flags
+  /// (`newSessionFlag`). Returns the child's pid and posix_spawn's result (0 on success).
+  public static func start(
+    _ executable: String, _ arguments: [String], actions: inout posix_spawn_file_actions_t, extraFlags: Int32 = 0
+  ) -> (pid: pid_t, result: Int32) {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | extraFlags))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    return (pid, result)
+  }
+}
+
 enum GNU {
   private static func symbol<F>(_ name: String, as type: F.Type) -> F {
     guard let address = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else {

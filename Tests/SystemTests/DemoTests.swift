@@ -265,18 +265,6 @@ final class PseudoTerminal: @unchecked Sendable {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var none = sigset_t(), all = sigset_t()
-    sigemptyset(&none)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    // glibc's POSIX_SPAWN_SETSID (0x80): a new session, so opening the slave makes it the
-    // controlling terminal, as a terminal emulator's shell has it.
-    let setsid: Int32 = 0x80
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | setsid))
     if let slavePath {
       posix_spawn_file_actions_addopen(&actions, 0, slavePath, O_RDWR, 0)
       posix_spawn_file_actions_adddup2(&actions, 0, 1)
@@ -289,11 +277,10 @@ final class PseudoTerminal: @unchecked Sendable {
     for fd in [writeEnd, readEnd, childInput, childOutput] where fd > 2 {
       posix_spawn_file_actions_addclose(&actions, fd)
     }
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    // The demo runs its own scripts and builds: it gets this environment (PATH, HOME).
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    // A new session, so opening the slave makes it the controlling terminal, as a terminal
+    // emulator's shell has it. The demo runs its own scripts and builds: it gets this
+    // environment (PATH, HOME).
+    let (pid, result) = CleanSpawn.start(executable, arguments, actions: &actions, extraFlags: CleanSpawn.newSessionFlag)
     if childInput >= 0 { close(childInput); close(childOutput) }
     guard result == 0 else { throw SystemImage.Missing(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
     return SpawnedProgram(pid: pid)
