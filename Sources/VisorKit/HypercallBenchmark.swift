@@ -76,16 +76,13 @@ public enum HypercallBenchmark {
   /// One boot of the benchmark: the image with `bundle` (the domain of `config`) on one pcpu,
   /// the floor measured `samples` times first.
   public static func runConfiguration(image: String, bundle: String, samples: Int, icount: Bool) -> RunConfiguration {
-    var configuration = RunConfiguration(kernel: image)
-    configuration.smp = 1
+    var configuration = switchRunConfiguration(image: image, bundle: bundle, icount: icount)
     configuration.cmdline = "vmrunfloor=\(samples)"
-    configuration.initrd = bundle
-    configuration.icount = icount
-    configuration.timeout = 600
     return configuration
   }
 
-  /// The switch measurement's boot: the two domains of `switchConfigs` on one pcpu.
+  /// The switch measurement's boot: the two domains of `switchConfigs` on one pcpu (the
+  /// benchmark's own boot is this one with the floor measured first).
   public static func switchRunConfiguration(image: String, bundle: String, icount: Bool) -> RunConfiguration {
     var configuration = RunConfiguration(kernel: image)
     configuration.smp = 1
@@ -124,6 +121,7 @@ public enum HypercallBenchmark {
     let send = median(samples.map(\.send))
     let loneYield = median(samples.map(\.loneYield))
     let switches = samples.compactMap(\.vcpuSwitch)
+    let vcpuSwitch = switches.isEmpty ? nil : median(switches)
     let build = median(samples.map(\.buildMicroseconds))
     func ratio(_ value: Double) -> String { floor > 0 ? String(format: "%.2fx", value / floor) : "-" }
     var text = "Exit costs, median of \(samples.count) run(s) (each a median of its samples), in \(unit)\n\n"
@@ -134,8 +132,7 @@ public enum HypercallBenchmark {
     text += String(format: "| CPUID exit (leaf 0) | %.0f | %@ | |\n", cpuid, ratio(cpuid))
     text += String(format: "| EVTCHNOP_send to a port of the sending vcpu | %.0f | %@ | |\n", send, ratio(send))
     text += String(format: "| SCHEDOP_yield, nothing else runnable | %.0f | %@ | |\n", loneYield, ratio(loneYield))
-    if !switches.isEmpty {
-      let vcpuSwitch = median(switches)
+    if let vcpuSwitch {
       text += String(format: "| switch between two domains' vcpus, one pcpu | %.0f | %@ | |\n", vcpuSwitch, ratio(vcpuSwitch))
     }
     if icount {
@@ -145,8 +142,7 @@ public enum HypercallBenchmark {
       text += String(format: "| CPUID | %.0f | <= %.0f | %@ |\n", cpuid, cpuidBudget, budget(cpuid, cpuidBudget))
       text += String(format: "| EVTCHNOP_send, own port | %.0f | <= %.0f | %@ |\n", send, sendBudget, budget(send, sendBudget))
       text += String(format: "| SCHEDOP_yield, alone | %.0f | <= %.0f | %@ |\n", loneYield, loneYieldBudget, budget(loneYield, loneYieldBudget))
-      if !switches.isEmpty {
-        let vcpuSwitch = median(switches)
+      if let vcpuSwitch {
         text += String(format: "| vcpu switch, one pcpu | %.0f | <= %.0f | %@ |\n", vcpuSwitch, switchBudget, budget(vcpuSwitch, switchBudget))
       }
     }

@@ -79,11 +79,11 @@ public enum SchedulerBenchmark {
   /// FXRSTOR race, docs/known-issues.md). Under `-icount` QEMU runs every CPU on one thread, so
   /// that race cannot happen and pcpu 0 runs guests: 2 CPUs (with 3, QEMU's round robin gave
   /// the third CPU under 2 % of the instructions the second got). There guest instructions
-  /// make the clock, and the run is deterministic.
+  /// make the clock, and the run is deterministic (`QEMURunner.effectiveCommandLine` passes
+  /// `cpu0guests=yes` there).
   public static func runConfiguration(image: String, bundle: String, start: Int, window: Int, icount: Bool) -> RunConfiguration {
     var configuration = RunConfiguration(kernel: image)
     configuration.smp = icount ? pcpus : qemuCPUs
-    if icount { configuration.cmdline = "cpu0guests=yes" }
     configuration.initrd = bundle
     configuration.icount = icount
     configuration.timeout = Double(start + window) / 1000 * (icount ? 20 : 10) + 120
