@@ -179,12 +179,9 @@ extension Events {
   /// HVM_PARAM_CALLBACK_IRQ = (2 << 56) | vector. Level-like: it stays non-nil until the guest
   /// clears upcall_pending, so the arch injects it only when the guest can take it (RFLAGS.IF,
   /// no interrupt shadow, no event already being injected) and asks for an interrupt window
-  /// otherwise. GSI and PCI INTx callbacks give nil (a no-op, as Xen for PVH).
-  public static func upcallVector(for vcpu: VCPU) -> UInt8? {
-    guard let platform = unsafe platform else { return nil }
-    return upcallVector(for: vcpu, using: platform)
-  }
-
+  /// otherwise. GSI and PCI INTx callbacks give nil (a no-op, as Xen for PVH). The x86 entry
+  /// path makes the same two steps itself, the flag read straight from guest memory
+  /// (`Upcall.upcallPending`), then `callbackVector(for:)`.
   public static func upcallVector(for vcpu: VCPU, using platform: any EventPlatform) -> UInt8? {
     guard let info = platform.vcpuInfo(of: vcpu),
           platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0 else { return nil }

@@ -54,7 +54,7 @@ enum Upcall {
 
   /// True if an interrupt waits for the vcpu (a halted or blocked vcpu must not sleep then).
   static func pending(_ vcpu: VCPU) -> Bool {
-    Events.upcallVector(for: vcpu) != nil || VirtualLAPIC.deliverable(vcpu) != nil
+    (upcallPending(vcpu) && Events.callbackVector(for: vcpu) != nil) || VirtualLAPIC.deliverable(vcpu) != nil
   }
 
   /// The guest's `upcall_pending` flag, read straight from its vcpu_info: the cheap first test
