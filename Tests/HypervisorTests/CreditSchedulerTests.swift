@@ -134,6 +134,43 @@ private func percent(_ x: Double) -> String {
     #expect(s.pick(pcpu: 0, now: 31 * ms) === io)
   }
 
+  @Test func yieldKeepsThePCPUOnlyWhenNothingElseWouldRun() {
+    let s = CreditScheduler(pcpus: 2) { _ in }
+    let a = domain(1, vcpus: 1, in: s)[0]
+    let b = domain(2, vcpus: 1, in: s, affinity: .only(0))[0]
+    s.wake(a)
+    #expect(s.pick(pcpu: 0, now: 0) === a)
+    // Alone: picked again at once, so it keeps the pcpu, charged, with a new slice.
+    #expect(s.keepsRunningAfterYield(pcpu: 0, running: a, now: 5 * ms))
+    #expect(s.state(of: a)?.runTime == 5 * ms)
+    #expect(a.runState == .running)
+    #expect(s.deadline(pcpu: 0) > 5 * ms)
+    // Another vcpu queued here: a yield gives way to it.
+    s.wake(b)
+    #expect(!s.keepsRunningAfterYield(pcpu: 0, running: a, now: 6 * ms))
+    s.descheduled(a, now: 6 * ms)
+    s.requeue(a)
+    #expect(s.pick(pcpu: 0, now: 6 * ms) === b)
+    // Only the vcpu running on the pcpu asked about is kept.
+    #expect(!s.keepsRunningAfterYield(pcpu: 0, running: a, now: 7 * ms))
+    #expect(!s.keepsRunningAfterYield(pcpu: 1, running: b, now: 7 * ms))
+  }
+
+  @Test func yieldOfAWokenVCPUEndsItsBoost() {
+    let s = CreditScheduler(pcpus: 1) { _ in }
+    let v = domain(1, vcpus: 1, in: s)[0]
+    s.wake(v)
+    #expect(s.pick(pcpu: 0, now: 0) === v)
+    for t in [10, 20, 30] as [UInt64] { s.tick(pcpu: 0, now: t * ms) }
+    s.descheduled(v, now: 30 * ms)
+    s.sleep(v, as: .blocked)
+    s.unblock(v)
+    #expect(s.state(of: v)?.priority == .boost)
+    #expect(s.pick(pcpu: 0, now: 31 * ms) === v)
+    #expect(s.keepsRunningAfterYield(pcpu: 0, running: v, now: 32 * ms))
+    #expect(s.state(of: v)?.priority != .boost)
+  }
+
   @Test func pinnedVCPUIsOnlyQueuedWhereAllowed() {
     let s = CreditScheduler(pcpus: 2) { _ in }
     let v = domain(1, vcpus: 1, in: s, affinity: .only(1))[0]

@@ -250,6 +250,8 @@ final class SchedulerSimulation {
           sim.remaining = burst
           sim.wakeAt = t + UInt64.random(in: sleep, using: &random)
         case .tickYielder:
+          // RunLoop: a yielder picked again at once keeps running.
+          if scheduler.keepsRunningAfterYield(pcpu: p, running: sim.vcpu, now: t) { continue }
           leave(p, block: false)
         }
         pickFor(p)

@@ -145,7 +145,7 @@ extension CreditScheduler {
       if let svc = rq.current {
         // Its credit, priority and cap changed: the next exit looks again, and a pcpu whose
         // vcpu is now outranked by waiting work is told at once.
-        rq.recheck.store(true, ordering: .relaxed)
+        rq.preemption.recheck.store(true, ordering: .relaxed)
         wake = svc.domain.isParked || bestAnywhere > svc.priority.rawValue
       } else {
         wake = bestAnywhere != CreditPriority.idle

@@ -108,10 +108,10 @@ final class CreditRunqueue {
   /// `descheduled`).
   var lastNow: UInt64 = 0
 
-  /// Until this time, `shouldPreempt` on this pcpu answers false without taking the lock.
-  let deadline = Atomic<UInt64>(.max)
-  /// Something changed (a wake, a tick, accounting): the next `shouldPreempt` looks properly.
-  let recheck = Atomic<Bool>(false)
+  /// Until its deadline, and unless something changed (a wake, a tick, accounting: its recheck
+  /// flag), `shouldPreempt` on this pcpu answers false without taking the lock; the run loop
+  /// reads the same two words itself at every exit.
+  let preemption = PreemptionCheck()
   /// Hints: how many are queued, the priority of the first one that may run (not capped out),
   /// and the priority of the running vcpu (`CreditPriority.idle` when idle).
   let queuedCount = Atomic<Int>(0)

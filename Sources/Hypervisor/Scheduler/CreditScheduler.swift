@@ -93,7 +93,7 @@ public final class CreditScheduler: SchedulerPolicy {
       }
     }
     guard let svc = next else {
-      rq.deadline.store(.max, ordering: .relaxed)
+      rq.preemption.deadline.store(.max, ordering: .relaxed)
       rq.lock.unlock()
       return nil
     }
@@ -105,9 +105,9 @@ public final class CreditScheduler: SchedulerPolicy {
     rq.setRunning(svc)
     rq.pickedAt = now
     rq.sliceStart = now
-    rq.recheck.store(false, ordering: .relaxed)
+    rq.preemption.recheck.store(false, ordering: .relaxed)
     let waiting = waitingPriority(for: pcpu, rq, running: svc)
-    rq.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
+    rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
     // More work here than this pcpu can run: an idle pcpu may take some (Xen tickles idlers).
     let idler = rq.queuedCount.load(ordering: .relaxed) > 0 ? idlePCPU(allowed: guestPCPUs, except: pcpu) : nil
     rq.lock.unlock()
@@ -131,11 +131,9 @@ public final class CreditScheduler: SchedulerPolicy {
   /// until `deadline(pcpu:)` passes or something changed (a wake, a tick, accounting).
   public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
     unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler
-    if now < rq.deadline.load(ordering: .relaxed) && !rq.recheck.load(ordering: .relaxed) {
-      return false
-    }
+    if !rq.preemption.mustAsk(now: now) { return false }
     rq.lock.lock()
-    rq.recheck.store(false, ordering: .relaxed)
+    rq.preemption.recheck.store(false, ordering: .relaxed)
     rq.lastNow = max(rq.lastNow, now)
     guard let svc = rq.current, svc.vcpu === running else {
       rq.lock.unlock()
@@ -156,14 +154,50 @@ public final class CreditScheduler: SchedulerPolicy {
       }
     }
     if !preempt {
-      rq.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
+      rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
     }
     rq.lock.unlock()
     return preempt
   }
 
+  /// SCHEDOP_yield: csched_schedule puts a yielding vcpu behind its peers of the same priority
+  /// and steals only when its best local choice is OVER. With nothing queued here and nothing
+  /// better to steal it picks the yielder again: then it keeps the pcpu with a new slice, charged
+  /// and with BOOST ended as `requeue` would, and without the trip through `pick`.
+  public func keepsRunningAfterYield(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
+    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler
+    guard rq.queuedCount.load(ordering: .relaxed) == 0 else { return false }
+    rq.lock.lock()
+    rq.lastNow = max(rq.lastNow, now)
+    guard let svc = rq.current, svc.vcpu === running, rq.queuedCount.load(ordering: .relaxed) == 0,
+          !svc.domain.isParked, svc.domain.affinityMask.contains(pcpu) else {
+      rq.lock.unlock()
+      return false
+    }
+    charge(svc, rq, now: now)
+    if svc.priority == .boost {
+      svc.priority = .under
+      rq.runningPriority.store(svc.priority.rawValue, ordering: .relaxed)
+    }
+    let waiting = waitingPriority(for: pcpu, rq, running: svc)
+    guard waiting < svc.priority.rawValue, !svc.domain.isParked else {
+      rq.lock.unlock()
+      return false
+    }
+    rq.pickedAt = now
+    rq.sliceStart = now
+    rq.preemption.recheck.store(false, ordering: .relaxed)
+    rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
+    rq.lock.unlock()
+    return true
+  }
+
   /// When the pcpu must next call `shouldPreempt` even if the guest does not exit.
-  public func deadline(pcpu: Int) -> UInt64 { runqueues[pcpu].deadline.load(ordering: .relaxed) }
+  public func deadline(pcpu: Int) -> UInt64 { runqueues[pcpu].preemption.deadline.load(ordering: .relaxed) }
+
+  public func preemptionCheck(pcpu: Int) -> PreemptionCheck {
+    pcpu >= 0 && pcpu < runqueues.count ? runqueues[pcpu].preemption : .alwaysAsk
+  }
 
   /// Xen's csched_tick: the pcpu's 10 ms timer. Charges the running vcpu so far, ends its BOOST
   /// (csched_vcpu_acct: a vcpu still running at a tick is using real pcpu time), and runs the
@@ -176,7 +210,7 @@ public final class CreditScheduler: SchedulerPolicy {
       charge(svc, rq, now: now)
       if svc.priority == .boost { svc.priority = .under }
       rq.runningPriority.store(svc.priority.rawValue, ordering: .relaxed)
-      rq.recheck.store(true, ordering: .relaxed)
+      rq.preemption.recheck.store(true, ordering: .relaxed)
     }
     rq.lock.unlock()
     maybeAccount(now: now)
@@ -326,7 +360,7 @@ public final class CreditScheduler: SchedulerPolicy {
           kicks |= 1 << UInt64(target)
         }
         if rq.current === svc && !affinity.contains(from) {
-          rq.recheck.store(true, ordering: .relaxed)
+          rq.preemption.recheck.store(true, ordering: .relaxed)
           kicks |= 1 << UInt64(from)
         }
         unlockPair(a, b)
@@ -401,7 +435,7 @@ public final class CreditScheduler: SchedulerPolicy {
     let rq = runqueues[target]
     let running = rq.runningPriority.load(ordering: .relaxed)
     if running == CreditPriority.idle || svc.priority.rawValue > running {
-      rq.recheck.store(true, ordering: .relaxed)
+      rq.preemption.recheck.store(true, ordering: .relaxed)
       kick(target)
     } else if let idler = idlePCPU(allowed: svc.domain.affinityMask, except: target) {
       kick(idler)
@@ -521,7 +555,7 @@ public final class CreditScheduler: SchedulerPolicy {
     guard now > svc.chargedUntil else { return }
     let delta = now - svc.chargedUntil
     // The part after the deadline this pcpu was given came late (see `CreditVCPU.lateDebt`).
-    let due = rq.current === svc ? max(rq.deadline.load(ordering: .relaxed), svc.chargedUntil) : now
+    let due = rq.current === svc ? max(rq.preemption.deadline.load(ordering: .relaxed), svc.chargedUntil) : now
     if now > due {
       svc.lateDebt &+= Int64(now - due)
       // Whoever waited here meanwhile was kept from the pcpu as long.
@@ -548,7 +582,7 @@ public final class CreditScheduler: SchedulerPolicy {
   func deschedule(_ svc: CreditVCPU, _ rq: CreditRunqueue, now: UInt64) {
     charge(svc, rq, now: max(now, svc.chargedUntil))
     rq.setRunning(nil)
-    rq.deadline.store(.max, ordering: .relaxed)
+    rq.preemption.deadline.store(.max, ordering: .relaxed)
     svc.domain.running.wrappingSubtract(1, ordering: .relaxed)
   }
 

@@ -40,9 +40,17 @@ public protocol SchedulerPolicy: AnyObject {
   /// Asked at an exit of the running vcpu: must it give up the pcpu now (slice over, a
   /// higher-priority vcpu waiting, its domain out of its cap)?
   func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool
+  /// SCHEDOP_yield by `running`, the vcpu on `pcpu`, at `now`: true if the policy would pick it
+  /// again straight away (nothing here or to steal is as good), so it goes on running without
+  /// leaving the pcpu, as Xen continues a yielding vcpu when its scheduler picks it again.
+  func keepsRunningAfterYield(pcpu: Int, running: VCPU, now: UInt64) -> Bool
   /// The latest time the pcpu must next ask `shouldPreempt` (arm a one-shot timer for it);
   /// `UInt64.max` when only the policy's `timeslice` matters.
   func deadline(pcpu: Int) -> UInt64
+  /// The words behind `shouldPreempt`'s answer for `pcpu` while nothing changes, for the run
+  /// loop to read inline at every exit: `shouldPreempt` must answer false whenever
+  /// `mustAsk(now:)` does, and its `deadline` is `deadline(pcpu:)`. Lives as long as the policy.
+  func preemptionCheck(pcpu: Int) -> PreemptionCheck
   /// The pcpu's periodic timer fired (every 10 ms).
   func tick(pcpu: Int, now: UInt64)
   /// A domain's scheduling parameters: xl's `weight`, `cap` (percent of one pcpu, 0 = none)
@@ -54,9 +62,31 @@ extension SchedulerPolicy {
   public func pick(pcpu: Int, now: UInt64) -> VCPU? { pick(pcpu: pcpu) }
   public func descheduled(_ vcpu: VCPU, now: UInt64) {}
   public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool { false }
+  public func keepsRunningAfterYield(pcpu: Int, running: VCPU, now: UInt64) -> Bool { false }
   public func deadline(pcpu: Int) -> UInt64 { .max }
   public func tick(pcpu: Int, now: UInt64) {}
   public func setParameters(domain: Domain, weight: Int, cap: Int, affinity: CPUAffinity) {}
+}
+
+/// What a policy keeps for one pcpu so that the run loop can tell, with two loads and a compare,
+/// that `shouldPreempt` would answer false: until `deadline` (system time, ns) and while
+/// `recheck` is clear, nothing can have changed for the running vcpu. Every exit reads it; the
+/// policy writes it under its own lock when it picks, charges or is told of a change.
+public final class PreemptionCheck: Sendable {
+  /// When the pcpu must ask again even if nothing changed (end of slice, of credit, of cap).
+  public let deadline = Atomic<UInt64>(.max)
+  /// Something changed (a wake, a tick, accounting): the next exit asks.
+  public let recheck = Atomic<Bool>(false)
+
+  public init(deadline: UInt64 = .max) { self.deadline.store(deadline, ordering: .relaxed) }
+
+  /// For a pcpu a policy does not schedule: every exit asks.
+  public static let alwaysAsk = PreemptionCheck(deadline: 0)
+
+  /// True when the run loop must call `shouldPreempt` at an exit at `now`.
+  @inline(__always) public func mustAsk(now: UInt64) -> Bool {
+    now >= deadline.load(ordering: .relaxed) || recheck.load(ordering: .relaxed)
+  }
 }
 
 public enum Scheduler {
@@ -86,14 +116,14 @@ public final class RoundRobinScheduler: SchedulerPolicy {
   private var queue: [VCPU] = []
   private var head = 0
   public let timeslice: UInt64
-  /// Per pcpu, when the running vcpu's slice ends. Each pcpu touches only its own entry.
-  private final class Slice { var end: UInt64 = .max }
-  private let slices: [Slice]
+  /// Per pcpu, when the running vcpu's slice ends (its deadline). Each pcpu touches only its
+  /// own entry.
+  private let slices: [PreemptionCheck]
 
   public init(pcpus: Int = CPUAffinity.maximumPCPUs, timesliceNanoseconds: UInt64 = 10_000_000) {
     timeslice = timesliceNanoseconds
-    var slices: [Slice] = []
-    for _ in 0..<max(pcpus, 1) { slices.append(Slice()) }
+    var slices: [PreemptionCheck] = []
+    for _ in 0..<max(pcpus, 1) { slices.append(PreemptionCheck()) }
     self.slices = slices
   }
 
@@ -133,15 +163,23 @@ public final class RoundRobinScheduler: SchedulerPolicy {
 
   public func pick(pcpu: Int, now: UInt64) -> VCPU? {
     let vcpu = pick(pcpu: pcpu)
-    if pcpu < slices.count { slices[pcpu].end = vcpu == nil ? .max : now &+ timeslice }
+    if pcpu < slices.count {
+      slices[pcpu].deadline.store(vcpu == nil ? .max : now &+ timeslice, ordering: .relaxed)
+    }
     return vcpu
   }
 
   public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
-    pcpu < slices.count && now >= slices[pcpu].end
+    pcpu < slices.count && slices[pcpu].mustAsk(now: now)
   }
 
-  public func deadline(pcpu: Int) -> UInt64 { pcpu < slices.count ? slices[pcpu].end : .max }
+  public func deadline(pcpu: Int) -> UInt64 {
+    pcpu < slices.count ? slices[pcpu].deadline.load(ordering: .relaxed) : .max
+  }
+
+  public func preemptionCheck(pcpu: Int) -> PreemptionCheck {
+    pcpu >= 0 && pcpu < slices.count ? slices[pcpu] : .alwaysAsk
+  }
 
   public func requeue(_ vcpu: VCPU) {
     lock.withLock {

@@ -75,6 +75,9 @@ public enum RunLoop {
     // The VMCB's TLB control is written only when it changes: set for one entry after the
     // vcpu's translations may have gone stale, then cleared.
     var flushOnEntry = vmcb.read8(VMCB.Control.tlbControl) != 0
+    // Read inline at every exit: the policy is asked only when it could answer "preempt".
+    // Unowned: the policy keeps it as long as the hypervisor runs (no reference counting).
+    unowned(unsafe) let preemption = policy.preemptionCheck(pcpu: pcpu.index)
     while true {
       if vcpu.mustStop {
         leave(vcpu, policy, .park, on: pcpu)
@@ -89,7 +92,8 @@ public enum RunLoop {
         GuestTime.update(vcpu)
       }
       Upcall.prepare(vcpu, vmcb)
-      armPreemption(at: policy.deadline(pcpu: pcpu.index), on: pcpu)
+      let deadline = preemption.deadline.load(ordering: .relaxed)
+      if deadline != pcpu.preemptionDeadline { armPreemption(at: deadline, on: pcpu) }
       if vcpu.needsTLBFlush != flushOnEntry {
         flushOnEntry = vcpu.needsTLBFlush
         vmcb.write8(VMCB.Control.tlbControl, flushOnEntry ? 1 : 0)
@@ -109,12 +113,18 @@ public enum RunLoop {
       case .resume:
         // Kicks (a wake elsewhere, a pause) and timer interrupts all end up here: the policy
         // decides whether this vcpu keeps the pcpu.
+        if !pcpu.rescheduleRequested.load(ordering: .relaxed) && !preemption.mustAsk(now: Clock.now()) {
+          continue
+        }
         pcpu.rescheduleRequested.store(false, ordering: .relaxed)
         if policy.shouldPreempt(pcpu: pcpu.index, running: vcpu, now: Clock.now()) {
           leave(vcpu, policy, .requeue, on: pcpu)
           return
         }
       case .yield:
+        // Picked again at once (nothing else to run here): it goes on running, with no trip
+        // through leave and pick and no runstate change, as in Xen.
+        if policy.keepsRunningAfterYield(pcpu: pcpu.index, running: vcpu, now: Clock.now()) { continue }
         leave(vcpu, policy, .requeue, on: pcpu)
         return
       case .block:

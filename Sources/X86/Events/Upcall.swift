@@ -1,6 +1,7 @@
 #if os(none)
 import Hypervisor
 import XenABI
+import Synchronization
 
 /// Delivery of the event-channel upcall to a PVH/HVM vcpu: the vector the guest chose with
 /// HVM_PARAM_CALLBACK_IRQ, injected directly (not through a virtual local APIC: the guest's
@@ -21,7 +22,18 @@ enum Upcall {
   static let vectorMask: UInt64 = 0xFF << 32
   static let interruptFlag: UInt64 = 1 << 9
 
-  static func prepare(_ vcpu: VCPU, _ vmcb: VMCB) {
+  /// Before every entry. Nearly every exit finds no upcall pending, no LAPIC request and no
+  /// window open: that is decided here, inline in the run loop, and only the rest is a call.
+  @inline(__always) static func prepare(_ vcpu: VCPU, _ vmcb: VMCB) {
+    if !upcallPending(vcpu) && !vcpu.lapicHasRequests.load(ordering: .acquiring)
+      && vmcb.read32(VMCB.Control.interceptMisc1) & VMCB.Intercept1.virtualInterrupt == 0 {
+      return
+    }
+    deliver(vcpu, vmcb)
+  }
+
+  /// What to inject, or whether to ask for an interrupt window, when something may be due.
+  @inline(never) static func deliver(_ vcpu: VCPU, _ vmcb: VMCB) {
     // The callback vector and the virtual LAPIC's best request compete by vector number (the
     // priority class), as they would in one APIC.
     let upcall = upcallPending(vcpu) ? Events.callbackVector(for: vcpu).map { Int($0) } : nil
@@ -67,7 +79,7 @@ enum Upcall {
   /// Right after every #VMEXIT: what was injected at the last entry has been delivered, unless
   /// the exit interrupted its delivery (EXITINTINFO valid: the delivery itself caused the
   /// exit), in which case it must be delivered again at the next entry, or it is lost.
-  static func afterExit(_ vmcb: VMCB) {
+  @inline(__always) static func afterExit(_ vmcb: VMCB) {
     let interrupted = vmcb.read64(VMCB.Control.exitInterruptInfo)
     vmcb.write64(VMCB.Control.eventInjection, interrupted & (1 << 31) != 0 ? interrupted : 0)
   }

@@ -20,9 +20,12 @@ public final class X86EventPlatform: EventPlatform {
 
   /// Where the vcpu's vcpu_info is (machine address): where VCPUOP_register_vcpu_info put it,
   /// else its slot in shared_info. GuestTime publishes the vcpu's time there too.
-  static func vcpuInfo(of vcpu: VCPU) -> UInt64? {
+  @inline(__always) static func vcpuInfo(of vcpu: VCPU) -> UInt64? {
     if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
-    return Events.defaultVCPUInfo(of: vcpu, sharedInfo: sharedInfo(of: vcpu.domain))
+    // The page read through the vcpu's unowned domain reference, not handed to a function
+    // (which would retain and release the domain on every entry).
+    let page = vcpu.domain.sharedInfoMachine
+    return Events.defaultVCPUInfo(of: vcpu, sharedInfo: page == 0 ? nil : page)
   }
 
   public func testAndSetBit(_ bit: Int, at word: UInt64) -> Bool {
