@@ -32,6 +32,9 @@ public final class PerCPU: @unchecked Sendable {
   /// The scheduler's preemption timer: armed for the policy's `deadline(pcpu:)`.
   public var preemptionTimer: TimerID?
   public var preemptionDeadline: UInt64 = .max
+  /// The TSC from which `preemptionDeadline` has passed (`Clock.tsc(atSystemTime:)`): an exit
+  /// before it needs no clock reading to know the deadline is still ahead. 0 once the timer ran.
+  public var preemptionTSC: UInt64 = 0
 
   /// Cross-pcpu function call mailbox (IPI.swift).
   let callLock = SpinLock()

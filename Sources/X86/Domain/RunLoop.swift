@@ -76,8 +76,8 @@ public enum RunLoop {
     // vcpu's translations may have gone stale, then cleared.
     var flushOnEntry = vmcb.read8(VMCB.Control.tlbControl) != 0
     // Read inline at every exit: the policy is asked only when it could answer "preempt".
-    // Unowned: the policy keeps it as long as the hypervisor runs (no reference counting).
-    unowned(unsafe) let preemption = policy.preemptionCheck(pcpu: pcpu.index)
+    // A strong local, retained once here: an unowned one would be retained at every use.
+    let preemption = policy.preemptionCheck(pcpu: pcpu.index)
     while true {
       if vcpu.mustStop {
         leave(vcpu, policy, .park, on: pcpu)
@@ -113,7 +113,10 @@ public enum RunLoop {
       case .resume:
         // Kicks (a wake elsewhere, a pause) and timer interrupts all end up here: the policy
         // decides whether this vcpu keeps the pcpu.
-        if !pcpu.rescheduleRequested.load(ordering: .relaxed) && !preemption.mustAsk(now: Clock.now()) {
+        // `preemption.mustAsk(now:)` with the deadline as the TSC it was armed for: no clock
+        // conversion. The deadline cannot have moved since the entry without the recheck flag.
+        if !pcpu.rescheduleRequested.load(ordering: .relaxed) && CPU.rdtsc() < pcpu.preemptionTSC
+          && !preemption.recheck.load(ordering: .relaxed) {
           continue
         }
         pcpu.rescheduleRequested.store(false, ordering: .relaxed)
@@ -200,8 +203,9 @@ public enum RunLoop {
     if let timer = pcpu.preemptionTimer { Timers.cancel(timer, on: pcpu) }
     pcpu.preemptionTimer = nil
     pcpu.preemptionDeadline = deadline
+    pcpu.preemptionTSC = deadline == .max ? .max : Clock.tsc(atSystemTime: deadline)
     guard deadline != .max else { return }
-    pcpu.preemptionTimer = Timers.add(atSystemTime: deadline, .preemptionCheck)
+    pcpu.preemptionTimer = Timers.add(atTSC: pcpu.preemptionTSC, .preemptionCheck)
   }
 
   /// VCPUOP_down: the vcpu stays initialised and waits for VCPUOP_up. When the last vcpu of a

@@ -135,37 +135,37 @@ public struct VMCB {
   /// The guest's RIP. Read-only here on purpose: an exit handler that completes an instruction
   /// moves it with `advanceRIP(by:)`, which wraps as the CPU does; `setRIP` is for a new start
   /// state or a RIP the CPU computed (IOIO's next RIP).
-  public var rip: UInt64 { read64(Save.rip) }
-  public func setRIP(_ value: UInt64) { write64(Save.rip, value) }
+  @inline(__always) public var rip: UInt64 { read64(Save.rip) }
+  @inline(__always) public func setRIP(_ value: UInt64) { write64(Save.rip, value) }
   public var rsp: UInt64 { get { read64(Save.rsp) } nonmutating set { write64(Save.rsp, newValue) } }
   public var rax: UInt64 { get { read64(Save.rax) } nonmutating set { write64(Save.rax, newValue) } }
-  public var rflags: UInt64 { get { read64(Save.rflags) } nonmutating set { write64(Save.rflags, newValue) } }
-  public var cr0: UInt64 { get { read64(Save.cr0) } nonmutating set { write64(Save.cr0, newValue) } }
-  public var cr3: UInt64 { get { read64(Save.cr3) } nonmutating set { write64(Save.cr3, newValue) } }
+  @inline(__always) public var rflags: UInt64 { get { read64(Save.rflags) } nonmutating set { write64(Save.rflags, newValue) } }
+  @inline(__always) public var cr0: UInt64 { get { read64(Save.cr0) } nonmutating set { write64(Save.cr0, newValue) } }
+  @inline(__always) public var cr3: UInt64 { get { read64(Save.cr3) } nonmutating set { write64(Save.cr3, newValue) } }
   public var cr4: UInt64 { get { read64(Save.cr4) } nonmutating set { write64(Save.cr4, newValue) } }
-  public var efer: UInt64 { get { read64(Save.efer) } nonmutating set { write64(Save.efer, newValue) } }
+  @inline(__always) public var efer: UInt64 { get { read64(Save.efer) } nonmutating set { write64(Save.efer, newValue) } }
   public var cpl: UInt8 { read8(Save.cpl) }
   /// The attribute bits of CS (bit 9: L, 64-bit code).
-  public var codeSegmentAttributes: UInt16 { read16(Segment.cs.rawValue + 2) }
+  @inline(__always) public var codeSegmentAttributes: UInt16 { read16(Segment.cs.rawValue + 2) }
   /// True when the guest runs 64-bit code (EFER.LMA and CS.L): its RIP is 64 bits wide, and a
   /// hypercall takes its arguments from the 64-bit registers.
-  public var is64BitCode: Bool {
+  @inline(__always) public var is64BitCode: Bool {
     InstructionPointer.is64BitCode(efer: efer, codeSegmentAttributes: codeSegmentAttributes)
   }
 
   /// Moves RIP past the `length`-byte instruction the hypervisor just completed for the guest,
   /// wrapping modulo 2^64 in 64-bit code and 2^32 otherwise (`InstructionPointer`). Never traps,
   /// wherever the guest put the instruction.
-  public func advanceRIP(by length: UInt64) {
+  @inline(__always) public func advanceRIP(by length: UInt64) {
     advanceRIP(by: length, is64BitCode: is64BitCode)
   }
 
   /// The same, for a handler that has already read the guest's mode (a hypercall decodes its
   /// arguments by it), so the exit path does not read EFER and CS twice.
-  public func advanceRIP(by length: UInt64, is64BitCode: Bool) {
+  @inline(__always) public func advanceRIP(by length: UInt64, is64BitCode: Bool) {
     setRIP(InstructionPointer.advanced(rip, by: length, is64BitCode: is64BitCode))
   }
-  public var exitCode: UInt64 { read64(Control.exitCode) }
+  @inline(__always) public var exitCode: UInt64 { read64(Control.exitCode) }
   public var exitInfo1: UInt64 { read64(Control.exitInfo1) }
   public var exitInfo2: UInt64 { read64(Control.exitInfo2) }
 

@@ -87,6 +87,7 @@ public enum Timers {
         // exit; the run loop arms the next one.
         cpu.preemptionTimer = nil
         cpu.preemptionDeadline = .max
+        cpu.preemptionTSC = 0
       case .call(let function, let argument):
         function(argument)
       }
