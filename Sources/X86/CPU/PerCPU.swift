@@ -29,11 +29,14 @@ public final class PerCPU: @unchecked Sendable {
   public var timers = TimerQueue<TimerEvent>()
   public let timerLock = SpinLock()
   public var programmedDeadline: UInt64 = 0
-  /// The scheduler's preemption timer: armed for the policy's `deadline(pcpu:)`.
-  public var preemptionTimer: TimerID?
+  /// The policy's `deadline(pcpu:)` the run loop last armed for (RunLoop.armPreemption).
   public var preemptionDeadline: UInt64 = .max
-  /// The TSC from which `preemptionDeadline` has passed (`Clock.tsc(atSystemTime:)`): an exit
-  /// before it needs no clock reading to know the deadline is still ahead. 0 once the timer ran.
+  /// The scheduler's preemption timer: armed for `preemptionTimerDeadline`, which is at or
+  /// before `preemptionDeadline` (a later deadline leaves an armed timer as it is).
+  public var preemptionTimer: TimerID?
+  public var preemptionTimerDeadline: UInt64 = .max
+  /// The TSC at which that timer fires (`Clock.tsc(atSystemTime:)`): an exit before it needs no
+  /// clock reading to know the deadline is still ahead. 0 once the timer ran.
   public var preemptionTSC: UInt64 = 0
 
   /// Cross-pcpu function call mailbox (IPI.swift).

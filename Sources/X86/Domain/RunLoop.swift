@@ -78,6 +78,7 @@ public enum RunLoop {
     // Read inline at every exit: the policy is asked only when it could answer "preempt".
     // A strong local, retained once here: an unowned one would be retained at every use.
     let preemption = policy.preemptionCheck(pcpu: pcpu.index)
+    armPreemption(at: preemption.deadline.load(ordering: .relaxed), on: pcpu, exactly: true)
     while true {
       if vcpu.mustStop {
         leave(vcpu, policy, .park, on: pcpu)
@@ -197,14 +198,23 @@ public enum RunLoop {
   }
 
   /// Keeps the pcpu's preemption timer armed for the policy's deadline, so a guest that never
-  /// exits by itself is still asked about at the end of its slice.
-  static func armPreemption(at deadline: UInt64, on pcpu: PerCPU) {
+  /// exits by itself is still asked about at the end of its slice. A later deadline than the
+  /// one armed (every pick and every kept yield starts a new slice) leaves the timer as it is:
+  /// it fires early, that exit asks the policy, finds the slice still running, and the loop
+  /// arms the later deadline then. One spare exit per slice instead of a timer queue
+  /// operation and a clock conversion at every switch and yield.
+  static func armPreemption(at deadline: UInt64, on pcpu: PerCPU, exactly: Bool = false) {
     guard deadline != pcpu.preemptionDeadline else { return }
+    pcpu.preemptionDeadline = deadline
+    if !exactly && pcpu.preemptionTimer != nil && deadline >= pcpu.preemptionTimerDeadline { return }
     if let timer = pcpu.preemptionTimer { Timers.cancel(timer, on: pcpu) }
     pcpu.preemptionTimer = nil
-    pcpu.preemptionDeadline = deadline
-    pcpu.preemptionTSC = deadline == .max ? .max : Clock.tsc(atSystemTime: deadline)
-    guard deadline != .max else { return }
+    pcpu.preemptionTimerDeadline = deadline
+    guard deadline != .max else {
+      pcpu.preemptionTSC = .max
+      return
+    }
+    pcpu.preemptionTSC = Clock.tsc(atSystemTime: deadline)
     pcpu.preemptionTimer = Timers.add(atTSC: pcpu.preemptionTSC, .preemptionCheck)
   }
 
