@@ -90,6 +90,9 @@ public final class VCPU: @unchecked Sendable {
   /// every exit). A poster sets it before kicking the vcpu, so the entry after the kick sees it.
   public let lapicHasRequests = Atomic<Bool>(false)
 
+  /// GuestMemory's translations of the domain's p2m, kept across exits (`P2MCache`).
+  public var p2mCache = P2MCache()
+
   /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
   public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)
   public var hypercalls: UInt64 = 0

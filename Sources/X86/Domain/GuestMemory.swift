@@ -1,5 +1,6 @@
 #if os(none)
 import Hypervisor
+import Synchronization
 
 /// The one safe way to touch a guest's memory: copies to and from guest-physical and
 /// guest-virtual addresses, with every step checked.
@@ -105,8 +106,14 @@ public struct GuestMemory {
     return PhysicalMemory.read64(machine)
   }
 
+  /// Through the vcpu's `P2MCache` first. GuestMemory is only made for the vcpu this pcpu
+  /// runs, so nothing else touches that cache meanwhile.
   private func physical(_ gpa: UInt64, write: Bool) -> UInt64? {
+    // Read before the walk: a table changed after this makes what is filled below stale.
+    let generation = NestedPageTable.generation.load(ordering: .acquiring)
+    if let machine = vcpu.p2mCache.lookup(gpa, write: write, generation: generation) { return machine }
     guard let (machine, writable) = npt.translate(gpa), !write || writable else { return nil }
+    vcpu.p2mCache.fill(gpa, machine: machine, writable: writable, generation: generation)
     return machine
   }
 

@@ -1,5 +1,6 @@
 #if os(none)
 import Hypervisor
+import Synchronization
 
 /// A domain's guest-physical → machine map (Xen's p2m), realised as the nested page tables the
 /// CPU walks on every guest memory access (AMD nested paging).
@@ -23,6 +24,12 @@ public struct NestedPageTable {
   public enum PageSize { case small, large        // 4 KiB, 2 MiB
     var bytes: UInt64 { self == .small ? 4096 : 2 << 20 }
   }
+
+  /// Bumped after every change to any nested page table (map, unmap, split, destroy), so that
+  /// a vcpu's `P2MCache` filled before the change is not used after it.
+  public static let generation = Atomic<UInt64>(0)
+
+  private static func changed() { generation.wrappingAdd(1, ordering: .releasing) }
 
   public static func create() -> NestedPageTable? {
     guard let root = Frames.allocate(order: 0) else { return nil }
@@ -65,6 +72,7 @@ public struct NestedPageTable {
     if size == .large { entry |= Self.largePage }
     if owned { entry |= Self.owned }
     PhysicalMemory.write64(slot, entry)
+    Self.changed()
     return true
   }
 
@@ -74,6 +82,7 @@ public struct NestedPageTable {
     guard let slot = entryAddress(gpa, level: 0, create: false),
           let entry = PhysicalMemory.read64(slot), entry & Self.present != 0 else { return nil }
     PhysicalMemory.write64(slot, 0)
+    Self.changed()
     return (entry & Self.addressMask, entry & Self.owned != 0)
   }
 
@@ -101,6 +110,7 @@ public struct NestedPageTable {
       PhysicalMemory.write64(table + i * 8, entry)
     }
     PhysicalMemory.write64(pdeSlot, table | Self.tableFlags)
+    Self.changed()
     return true
   }
   /// Software bit on a small leaf that heads a 2 MiB block split by `splitLarge`.
@@ -133,6 +143,7 @@ public struct NestedPageTable {
   public func destroy() -> Int {
     var freed = 0
     Self.free(table: root, level: 3, freed: &freed)
+    Self.changed()
     return freed
   }
 
