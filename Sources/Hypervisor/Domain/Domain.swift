@@ -64,6 +64,9 @@ public final class Domain: @unchecked Sendable {
   public var hvmParams = InlineArray<64, UInt64>(repeating: 0)
   /// The guest-physical address of its hypercall page, once the guest asked for one.
   public var hypercallPage: UInt64?
+  /// How many of its vcpus wait in SCHEDOP_poll (non-empty `VCPU.pollPorts`), guarded by its
+  /// event lock: every send asks, and nearly always the answer is none.
+  public internal(set) var pollingVCPUs = 0
   public var console = DomainConsole()
   /// The console ring page (machine address; 0 = none) and the port of its event channel.
   public var consoleRingMachine: UInt64 = 0

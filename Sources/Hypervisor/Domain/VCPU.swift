@@ -79,7 +79,7 @@ public final class VCPU: @unchecked Sendable {
 
   /// SCHEDOP_poll: the ports the blocked vcpu waits on (guarded by its domain's event lock;
   /// empty when not polling), and the flag that tells the run loop a wake came meanwhile.
-  public var pollPorts: [UInt32] = []
+  public internal(set) var pollPorts: [UInt32] = []
   public let pollWake = Atomic<Bool>(false)
 
   /// The virtual local APIC (x2APIC mode), and the lock other pcpus take to post an IPI.

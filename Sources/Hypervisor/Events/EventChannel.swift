@@ -116,6 +116,14 @@ public final class DomainEvents: @unchecked Sendable {
     return events
   }
 
+  /// `of(domain)` for the domain one of whose vcpus makes the call (a hypercall): a domain is
+  /// destroyed only once none of its vcpus is on a pcpu, so its event state cannot be forgotten
+  /// meanwhile, and once it exists it is read without the reference lock.
+  static func ofCaller(_ domain: Domain) -> DomainEvents {
+    if let events = domain.events { return events }
+    return of(domain)
+  }
+
   /// The event state of `domain` if it has any, without creating it.
   static func existing(_ domain: Domain) -> DomainEvents? {
     referenceLock.lock()

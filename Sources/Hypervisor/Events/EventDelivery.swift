@@ -45,11 +45,20 @@ extension Events {
   /// pending, masked or not (that is what a PV spinlock waiter polls for). Caller holds the
   /// domain's event lock, which also guards `pollPorts`.
   static func wakePollers(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
+    guard domain.pollingVCPUs > 0 else { return }
     for vcpu in domain.vcpus where !vcpu.pollPorts.isEmpty && vcpu.pollPorts.contains(port) {
-      vcpu.pollPorts.removeAll(keepingCapacity: true)
+      setPollPorts(vcpu, [])
       vcpu.pollWake.store(true, ordering: .releasing)
       platform.kick(vcpu)
     }
+  }
+
+  /// Sets the ports `vcpu` polls (empty: none) and keeps its domain's count of polling vcpus.
+  /// Caller holds the domain's event lock, or the domain has no event state yet.
+  static func setPollPorts(_ vcpu: VCPU, _ ports: [UInt32]) {
+    let domain = unsafe vcpu.domain
+    if vcpu.pollPorts.isEmpty != ports.isEmpty { domain.pollingVCPUs += ports.isEmpty ? -1 : 1 }
+    if ports.isEmpty { vcpu.pollPorts.removeAll(keepingCapacity: true) } else { vcpu.pollPorts = ports }
   }
 
   /// The poll of `vcpu` ended without an event (its timeout): wake it.
@@ -57,7 +66,7 @@ extension Events {
     guard let platform = unsafe platform else { return }
     let events = DomainEvents.existing(unsafe vcpu.domain)
     events?.lock.lock()
-    vcpu.pollPorts.removeAll(keepingCapacity: true)
+    setPollPorts(vcpu, [])
     events?.lock.unlock()
     vcpu.pollWake.store(true, ordering: .releasing)
     platform.kick(vcpu)
@@ -73,7 +82,7 @@ extension Events {
     defer { events.lock.unlock() }
     vcpu.pollWake.store(false, ordering: .relaxed)
     for port in ports where isPending(domain, port: port, using: platform) { return true }
-    vcpu.pollPorts = ports
+    setPollPorts(vcpu, ports)
     return false
   }
 
@@ -82,7 +91,7 @@ extension Events {
   /// straight away, thousands of times a second, until its next poll.
   public static func endPoll(_ vcpu: VCPU) {
     if let events = DomainEvents.existing(unsafe vcpu.domain) {
-      events.lock.withLock { vcpu.pollPorts.removeAll(keepingCapacity: true) }
+      events.lock.withLock { setPollPorts(vcpu, []) }
     }
     vcpu.pollWake.store(false, ordering: .relaxed)
   }

@@ -186,10 +186,10 @@ extension Events {
 
   // MARK: Send, unmask, status
 
-  /// EVTCHNOP_send: an interdomain port raises the peer's port, an IPI port itself; an unbound
-  /// port drops the event (0); anything else is -EINVAL.
+  /// EVTCHNOP_send by a vcpu of `domain`: an interdomain port raises the peer's port, an IPI
+  /// port itself; an unbound port drops the event (0); anything else is -EINVAL.
   public static func send(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {
-    let events = DomainEvents.of(domain)
+    let events = DomainEvents.ofCaller(domain)
     events.lock.lock()
     guard events.isValid(port) else { events.lock.unlock(); return .EINVAL }
     let channel = events.channels[Int(port)]
