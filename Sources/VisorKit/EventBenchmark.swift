@@ -63,7 +63,9 @@ public enum EventBenchmark {
     return true
   }
 
-  public static func report(_ runs: [Figures], rounds: Int) -> String {
+  /// With `icount`, the figures are instructions, and the exits that have a budget
+  /// (docs/exit-budget.md) are shown beside it too.
+  public static func report(_ runs: [Figures], rounds: Int, icount: Bool = false) -> String {
     func median(_ key: String) -> Double {
       let values = runs.compactMap { $0.values[key] }.sorted()
       return values.isEmpty ? .nan : values[values.count / 2]
@@ -89,6 +91,16 @@ public enum EventBenchmark {
     let send = median("pingpong-2pcpus.send-cycles")
     let target = null2 > 0 && send / null2 <= 3 ? "met" : "MISSED"
     text += String(format: "\nTarget: an interdomain notification costs at most 3 null hypercalls: %.2fx, %@.\n", null2 > 0 ? send / null2 : .nan, target)
+    if icount {
+      // A yield round trip between the two domains is two yields and two switches.
+      let vcpuSwitch = median("yield.cycles") / 2
+      func budget(_ value: Double, _ limit: Double) -> String { value <= limit ? "met" : "MISSED" }
+      text += "\nBudgets, instructions per round trip (docs/exit-budget.md)\n\n| exit | instructions | budget | |\n|---|---|---|---|\n"
+      text += String(format: "| null hypercall (in the ping domain) | %.0f | <= %.0f | %@ |\n",
+                     null2, HypercallBenchmark.hypercallBudget, budget(null2, HypercallBenchmark.hypercallBudget))
+      text += String(format: "| vcpu switch, one pcpu (half a yield round trip) | %.0f | <= %.0f | %@ |\n",
+                     vcpuSwitch, HypercallBenchmark.switchBudget, budget(vcpuSwitch, HypercallBenchmark.switchBudget))
+    }
     return text
   }
 }

@@ -29,13 +29,11 @@ public enum HypercallBenchmark {
   public static let sendBudget = 1_000.0
   public static let loneYieldBudget = 3_000.0
   public static let switchBudget = 5_000.0
-  /// What the exit path costs today, with a margin: a system test fails above it, so a change
-  /// that makes every exit dearer (as a 128-bit division in `Clock.now()` once did, unnoticed)
-  /// fails CI. Lowered as the exit path gets cheaper, down to the budgets.
-  public static let hypercallGuard = 700.0
-  public static let cpuidGuard = 550.0
-  public static let sendGuard = 2_300.0
-  public static let loneYieldGuard = 4_300.0
+  /// A system test asserts every budget that is met, so a change that makes every exit dearer
+  /// (as a 128-bit division in `Clock.now()` once did, unnoticed) fails CI. The send, still
+  /// over its budget, is held under what it costs today with a margin instead, lowered as its
+  /// path gets cheaper, down to the budget.
+  public static let sendGuard = 1_700.0
 
   /// The configuration of the benchmark domain.
   public static func config(guest: String, samples: Int) -> String {

@@ -296,7 +296,7 @@ struct EventsBench: ParsableCommand {
         }
         runsFigures.append(figures)
       }
-      print(EventBenchmark.report(runsFigures, rounds: rounds), terminator: "")
+      print(EventBenchmark.report(runsFigures, rounds: rounds, icount: icount), terminator: "")
     }
   }
 }
