@@ -22,6 +22,30 @@ public enum LinuxBenchmark {
   /// The initramfs's line that marks "the shell is next".
   public static func bannerLine(vcpus: Int) -> String { "swiftvisor-initramfs: cpus: \(vcpus)" }
 
+  /// Under `-icount` (`visor bench linux --icount`): the virtual-time targets. The boot to the
+  /// banner at most this many times the floor, and the hypervisor's own boot with the domain
+  /// build (before the domain's first instruction) at most this many seconds.
+  public static let virtualTarget = 1.15
+  public static let virtualBeforeDomainTarget = 0.3
+
+  /// The kernel's uptime at the banner, in seconds: the initramfs prints
+  /// `swiftvisor-initramfs: uptime 1.23` (from /proc/uptime) right after it. Under `-icount`
+  /// that is virtual time from the kernel's clock start to the banner, in either run.
+  public static func uptime(in lines: [String]) -> Double? {
+    let marker = "swiftvisor-initramfs: uptime "
+    guard let line = lines.first(where: { $0.contains(marker) }), let range = line.range(of: marker) else { return nil }
+    return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+  }
+
+  /// When domain `name` was built, in the hypervisor's system time (seconds since it started):
+  /// its build line ends `..., at 123456 us`. Under `-icount`, virtual time.
+  public static func builtAt(in lines: [String], name: String) -> Double? {
+    guard let line = lines.first(where: { $0.contains("(\(name)): built:") }), let range = line.range(of: ", at ") else {
+      return nil
+    }
+    return Double(line[range.upperBound...].prefix { $0.isNumber }).map { $0 / 1_000_000 }
+  }
+
   /// The kernel command line: the same in both runs but for the console.
   public static func cmdline(console: String) -> String { "console=\(console) loglevel=4 swiftvisor.auto" }
 
@@ -106,6 +130,12 @@ public enum LinuxBenchmark {
     public var exits: [Exits] = []
     /// Runs that failed (either kind), with why.
     public var failures: [String] = []
+    /// With `--icount`, in virtual seconds: the floor kernel's uptime at the banner; the
+    /// domain's start plus its kernel's uptime at the banner; the domain's start.
+    public var virtualFloor: [Double] = []
+    public var virtualHypervisor: [Double] = []
+    public var virtualDomainStart: [Double] = []
+    public var hasVirtualFigures: Bool { !virtualFloor.isEmpty || !virtualHypervisor.isEmpty }
 
     public init(vcpus: Int) { self.vcpus = vcpus }
   }
@@ -142,6 +172,19 @@ public enum LinuxBenchmark {
         let perSecond = total > 0 ? rate * count / total : 0
         out += "    " + pad(name, 10) + "  " + pad(String(Int(count)), 9) + "  " + pad(String(format: "%.1f %%", share), 7)
           + "  " + pad(String(Int(perSecond)), 7) + " per s\n"
+      }
+    }
+    if rows.contains(where: \.hasVirtualFigures) {
+      out += "\nIn virtual time (-icount: one instruction, one nanosecond): the kernel's clock start to the banner, "
+        + "plus, under Swiftvisor, the hypervisor's boot and the domain build before it (firmware left out of both)\n"
+      out += "  vcpus   floor   Swiftvisor   before the domain   target <= \(virtualBeforeDomainTarget) s   ratio   target <= \(virtualTarget)x\n"
+      for row in rows where row.hasVirtualFigures {
+        let floor = median(row.virtualFloor), hv = median(row.virtualHypervisor), before = median(row.virtualDomainStart)
+        let ratio = (floor != nil && hv != nil && floor! > 0) ? hv! / floor! : nil
+        func verdict(_ met: Bool?) -> String { met.map { $0 ? "ok" : "MISSED" } ?? "no data" }
+        out += "  " + pad(String(row.vcpus), 5) + "   " + pad(seconds(floor), 5) + "   " + pad(seconds(hv), 10)
+          + "   " + pad(seconds(before), 17) + "   " + pad(verdict(before.map { $0 <= virtualBeforeDomainTarget }), 17)
+          + "   " + pad(ratio.map { String(format: "%.2f", $0) } ?? "-", 5) + "   " + verdict(ratio.map { $0 <= virtualTarget }) + "\n"
       }
     }
     for row in rows where !row.failures.isEmpty {

@@ -404,6 +404,27 @@ import Hypervisor
     #expect(LinuxBenchmark.exits(in: ["(sv) domain 1 (linux): exits: 0 in 3 ms (0 per s)"])?.byClass.isEmpty == true)
   }
 
+  @Test func linuxVirtualTimeFiguresParse() {
+    let lines = [
+      "(sv) domain 1 (linux): built: 256 MiB, 1 vcpu(s), entry 0x1000000, 65539 frames, in 52000 us, at 159123 us",
+      "(d1) swiftvisor-initramfs: cpus: 1",
+      "(d1) swiftvisor-initramfs: uptime 1.49",
+    ]
+    #expect(LinuxBenchmark.builtAt(in: lines, name: "linux") == 0.159123)
+    #expect(LinuxBenchmark.builtAt(in: lines, name: "other") == nil)
+    #expect(LinuxBenchmark.uptime(in: lines) == 1.49)
+    #expect(LinuxBenchmark.uptime(in: ["swiftvisor-initramfs: cpus: 1"]) == nil)
+    var row = LinuxBenchmark.Row(vcpus: 1)
+    row.floor = [6.0]
+    row.hypervisor = [6.5]
+    row.virtualFloor = [1.56]
+    row.virtualHypervisor = [1.65]
+    row.virtualDomainStart = [0.16]
+    let report = LinuxBenchmark.report(rows: [row], runs: 1)
+    #expect(report.contains("In virtual time"))
+    #expect(report.contains("1.06   ok"))
+  }
+
   @Test func linuxReportComparesWithTheFloor() {
     var row = LinuxBenchmark.Row(vcpus: 1)
     row.floor = [3.0, 3.2, 3.1]
