@@ -94,12 +94,10 @@ public enum EventBenchmark {
     if icount {
       // A yield round trip between the two domains is two yields and two switches.
       let vcpuSwitch = median("yield.cycles") / 2
-      func budget(_ value: Double, _ limit: Double) -> String { value <= limit ? "met" : "MISSED" }
-      text += "\nBudgets, instructions per round trip (docs/exit-budget.md)\n\n| exit | instructions | budget | |\n|---|---|---|---|\n"
-      text += String(format: "| null hypercall (in the ping domain) | %.0f | <= %.0f | %@ |\n",
-                     null2, HypercallBenchmark.hypercallBudget, budget(null2, HypercallBenchmark.hypercallBudget))
-      text += String(format: "| vcpu switch, one pcpu (half a yield round trip) | %.0f | <= %.0f | %@ |\n",
-                     vcpuSwitch, HypercallBenchmark.switchBudget, budget(vcpuSwitch, HypercallBenchmark.switchBudget))
+      text += HypercallBenchmark.budgetTable([
+        ("null hypercall (in the ping domain)", null2, HypercallBenchmark.hypercallBudget),
+        ("vcpu switch, one pcpu (half a yield round trip)", vcpuSwitch, HypercallBenchmark.switchBudget),
+      ])
     }
     return text
   }

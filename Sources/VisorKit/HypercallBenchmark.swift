@@ -35,6 +35,16 @@ public enum HypercallBenchmark {
   /// path gets cheaper, down to the budget.
   public static let sendGuard = 1_700.0
 
+  /// The exits' instruction counts under `-icount` beside their budgets, a table for a report
+  /// (`visor bench hypercall` and `visor bench events`): each row is (exit, figure, budget).
+  public static func budgetTable(_ rows: [(String, Double, Double)]) -> String {
+    var text = "\nBudgets, instructions per round trip (docs/exit-budget.md)\n\n| exit | instructions | budget | |\n|---|---|---|---|\n"
+    for (name, value, limit) in rows {
+      text += String(format: "| %@ | %.0f | <= %.0f | %@ |\n", name, value, limit, value <= limit ? "met" : "MISSED")
+    }
+    return text
+  }
+
   /// The configuration of the benchmark domain.
   public static func config(guest: String, samples: Int) -> String {
     """
@@ -134,15 +144,10 @@ public enum HypercallBenchmark {
       text += String(format: "| switch between two domains' vcpus, one pcpu | %.0f | %@ | |\n", vcpuSwitch, ratio(vcpuSwitch))
     }
     if icount {
-      func budget(_ value: Double, _ limit: Double) -> String { value <= limit ? "met" : "MISSED" }
-      text += "\nBudgets, instructions per round trip (docs/exit-budget.md)\n\n| exit | instructions | budget | |\n|---|---|---|---|\n"
-      text += String(format: "| null hypercall | %.0f | <= %.0f | %@ |\n", hypercall, hypercallBudget, budget(hypercall, hypercallBudget))
-      text += String(format: "| CPUID | %.0f | <= %.0f | %@ |\n", cpuid, cpuidBudget, budget(cpuid, cpuidBudget))
-      text += String(format: "| EVTCHNOP_send, own port | %.0f | <= %.0f | %@ |\n", send, sendBudget, budget(send, sendBudget))
-      text += String(format: "| SCHEDOP_yield, alone | %.0f | <= %.0f | %@ |\n", loneYield, loneYieldBudget, budget(loneYield, loneYieldBudget))
-      if let vcpuSwitch {
-        text += String(format: "| vcpu switch, one pcpu | %.0f | <= %.0f | %@ |\n", vcpuSwitch, switchBudget, budget(vcpuSwitch, switchBudget))
-      }
+      var rows = [("null hypercall", hypercall, hypercallBudget), ("CPUID", cpuid, cpuidBudget),
+                  ("EVTCHNOP_send, own port", send, sendBudget), ("SCHEDOP_yield, alone", loneYield, loneYieldBudget)]
+      if let vcpuSwitch { rows.append(("vcpu switch, one pcpu", vcpuSwitch, switchBudget)) }
+      text += budgetTable(rows)
     }
     text += String(format: "\nBuilding a 64 MiB PVH domain: %.1f ms (median)\n", build / 1000)
     if icount {

@@ -404,6 +404,12 @@ import Hypervisor
     #expect(LinuxBenchmark.exits(in: ["(sv) domain 1 (linux): exits: 0 in 3 ms (0 per s)"])?.byClass.isEmpty == true)
   }
 
+  @Test func budgetTableSaysMetOrMissedPerExit() {
+    let table = HypercallBenchmark.budgetTable([("null hypercall", 500, 500), ("CPUID", 301, 300)])
+    #expect(table.contains("| null hypercall | 500 | <= 500 | met |"))
+    #expect(table.contains("| CPUID | 301 | <= 300 | MISSED |"))
+  }
+
   @Test func linuxVirtualTimeFiguresParse() {
     let lines = [
       "(sv) domain 1 (linux): built: 256 MiB, 1 vcpu(s), entry 0x1000000, 65539 frames, in 52000 us, at 159123 us",
