@@ -4,13 +4,17 @@ import Synchronization
 ///
 /// Swiftvisor's rule (docs/architecture.md, "Locks"): a spinlock is held for a short, bounded
 /// section with interrupts disabled, never across VMRUN, and locks nest only in the documented order.
-public final class SpinLock: @unchecked Sendable {
+///
+/// A noncopyable struct, not a class: a lock is a stored property of the object it guards (or a
+/// global), used in place. As a class, each use retained and released the lock object, which
+/// cost more than taking a free lock.
+public struct SpinLock: ~Copyable, Sendable {
   private let nextTicket = Atomic<UInt32>(0)
   private let nowServing = Atomic<UInt32>(0)
 
   public init() {}
 
-  public func lock() {
+  @inline(__always) public func lock() {
     let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
     while nowServing.load(ordering: .acquiring) != ticket {}
   }
@@ -23,7 +27,7 @@ public final class SpinLock: @unchecked Sendable {
     ).exchanged
   }
 
-  public func unlock() {
+  @inline(__always) public func unlock() {
     nowServing.wrappingAdd(1, ordering: .releasing)
   }
 
