@@ -78,7 +78,7 @@ enum Exits {
   /// VMMCALL: the guest's system call into the hypervisor.
   static func hypercall(_ vcpu: VCPU, _ vmcb: VMCB, on pcpu: PerCPU) -> Next {
     let registers = GuestRegisters(vcpu)
-    vcpu.hypercalls += 1
+    vcpu.hypercalls &+= 1                       // a statistic: wraps, never traps
     // The calling convention follows the guest's mode: 64-bit code uses RDI RSI RDX R10 R8,
     // 32-bit code EBX ECX EDX ESI EDI.
     let longMode = vmcb.is64BitCode

@@ -42,14 +42,14 @@ public struct GuestRegisters {
       switch name {
       case .rax: return vmcb.rax
       case .rsp: return vmcb.rsp
-      default: return PhysicalMemory.ownRead64(context + name.contextOffset!)
+      default: return PhysicalMemory.ownRead64(context &+ name.contextOffset!)
       }
     }
     nonmutating set {
       switch name {
       case .rax: vmcb.rax = newValue
       case .rsp: vmcb.rsp = newValue
-      default: PhysicalMemory.ownWrite64(context + name.contextOffset!, newValue)
+      default: PhysicalMemory.ownWrite64(context &+ name.contextOffset!, newValue)
       }
     }
   }

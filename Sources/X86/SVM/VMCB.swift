@@ -95,14 +95,16 @@ public struct VMCB {
     public static let guestPAT: UInt64 = 0x668
   }
 
-  // A VMCB is a hypervisor-owned page: its fields are read and written unchecked (exit path).
-  @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.ownRead64(address + offset) }
-  @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.ownWrite64(address + offset, value) }
-  @inline(__always) public func read16(_ offset: UInt64) -> UInt16 { PhysicalMemory.ownRead16(address + offset) }
-  @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.ownRead32(address + offset) }
-  @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.ownWrite32(address + offset, value) }
-  @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.ownRead8(address + offset) }
-  @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.ownWrite8(address + offset, value) }
+  // A VMCB is a hypervisor-owned page: its fields are read and written unchecked (exit path),
+  // and the sum wraps on purpose (a frame address plus an offset below 4096 cannot overflow;
+  // an overflow check here was two instructions on each of dozens of accesses per exit).
+  @inline(__always) public func read64(_ offset: UInt64) -> UInt64 { PhysicalMemory.ownRead64(address &+ offset) }
+  @inline(__always) public func write64(_ offset: UInt64, _ value: UInt64) { PhysicalMemory.ownWrite64(address &+ offset, value) }
+  @inline(__always) public func read16(_ offset: UInt64) -> UInt16 { PhysicalMemory.ownRead16(address &+ offset) }
+  @inline(__always) public func read32(_ offset: UInt64) -> UInt32 { PhysicalMemory.ownRead32(address &+ offset) }
+  @inline(__always) public func write32(_ offset: UInt64, _ value: UInt32) { PhysicalMemory.ownWrite32(address &+ offset, value) }
+  @inline(__always) public func read8(_ offset: UInt64) -> UInt8 { PhysicalMemory.ownRead8(address &+ offset) }
+  @inline(__always) public func write8(_ offset: UInt64, _ value: UInt8) { PhysicalMemory.ownWrite8(address &+ offset, value) }
 
   /// A segment register in the save area: selector, attributes (the descriptor's access byte in
   /// bits 0-7 and its G/DB/L/AVL flags in bits 8-11), limit and base.
