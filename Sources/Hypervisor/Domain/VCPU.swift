@@ -92,6 +92,8 @@ public final class VCPU: @unchecked Sendable {
 
   /// GuestMemory's translations of the domain's p2m, kept across exits (`P2MCache`).
   public var p2mCache = P2MCache()
+  /// GuestMemory's last walk of the guest's page tables (`GuestWalkCache`).
+  public var walkCache = GuestWalkCache()
 
   /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
   public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)

@@ -100,12 +100,6 @@ public struct GuestMemory {
     return copied ? result : nil
   }
 
-  /// One aligned 64-bit word of guest-physical memory (a page-table entry).
-  func readPhysical64(_ gpa: UInt64) -> UInt64? {
-    guard gpa & 7 == 0, let machine = physical(gpa, write: false) else { return nil }
-    return PhysicalMemory.read64(machine)
-  }
-
   /// Through the vcpu's `P2MCache` first. GuestMemory is only made for the vcpu this pcpu
   /// runs, so nothing else touches that cache meanwhile.
   private func physical(_ gpa: UInt64, write: Bool) -> UInt64? {
@@ -117,35 +111,78 @@ public struct GuestMemory {
     return machine
   }
 
+  /// Through the vcpu's `GuestWalkCache` first: a hit reads the entries the last walk of the
+  /// same page read, not the p2m.
   private func virtualToMachine(_ gva: UInt64, write: Bool) -> UInt64? {
-    guard let gpa = translateVirtual(gva, write: write) else { return nil }
-    return physical(gpa, write: write)
+    let cr0 = vmcb.cr0
+    guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
+    guard vmcb.efer & (1 << 10) != 0 else { return nil }               // LMA: only long mode is walked
+    let generation = NestedPageTable.generation.load(ordering: .acquiring)
+    let root = vmcb.cr3 & Self.addressMask
+    let writeProtect = cr0 & (1 << 16) != 0
+    // The vcpu borrowed, not retained (it outlives its exit): through the unowned property the
+    // access to its cache was bracketed by a retain and a release.
+    let hit = unsafe Unmanaged.passUnretained(vcpu)._withUnsafeGuaranteedRef {   // unsafe: see above
+      $0.walkCache.lookup(gva, root: root, write: write, writeProtect: writeProtect, generation: generation, PhysicalMemory.self)
+    }
+    if let hit { return hit }
+    return walkAndRemember(gva, write: write, cr0: cr0, root: root, generation: generation)
   }
+
+  /// A miss: walks, and caches the walk if it ends on a page. Apart from the hit path, which
+  /// then only reads the vcpu's cache and takes no reference to the vcpu.
+  @inline(never)
+  private func walkAndRemember(_ gva: UInt64, write: Bool, cr0: UInt64, root: UInt64, generation: UInt64) -> UInt64? {
+    var record = GuestWalkCache()
+    record.begin(gva, root: root, generation: generation)
+    guard let gpa = walk(gva, write: write, cr0: cr0, record: &record),
+          let machine = physical(gpa, write: write) else { return nil }
+    record.finish(machine: machine, writable: write)
+    vcpu.walkCache = record
+    return machine
+  }
+
+  static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
   /// Walks the guest's page tables. CR0.PG off: identity. Long mode: 4 levels.
   public func translateVirtual(_ gva: UInt64, write: Bool) -> UInt64? {
     let cr0 = vmcb.cr0
     if cr0 & (1 << 31) == 0 { return gva & 0xFFFF_FFFF }
+    var record = GuestWalkCache()
+    return walk(gva, write: write, cr0: cr0, record: &record)
+  }
+
+  /// The long-mode walk, as the CPU does it (paging on), recording each entry it reads.
+  private func walk(_ gva: UInt64, write: Bool, cr0: UInt64, record: inout GuestWalkCache) -> UInt64? {
     guard vmcb.efer & (1 << 10) != 0 else { return nil }               // LMA: only long mode is walked
     // Canonical check: bits 63..47 all equal.
     let top = gva >> 47
     guard top == 0 || top == 0x1FFFF else { return nil }
-    let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
-    var table = vmcb.cr3 & addressMask
+    var table = vmcb.cr3 & Self.addressMask
     var level = 3
     while true {
       let index = (gva >> (12 + 9 * UInt64(level))) & 0x1FF
-      guard let entry = readPhysical64(table + index * 8), entry & 1 != 0 else { return nil }
+      guard let machine = physical(table + index * 8, write: false),
+            let entry = PhysicalMemory.read64(machine), entry & 1 != 0 else { return nil }
+      record.record(entry: entry, at: machine, allowsWrite: entry & 2 != 0)
       if write && entry & 2 == 0 && cr0 & (1 << 16) != 0 { return nil }   // read-only, CR0.WP set
       let isLarge = entry & 0x80 != 0
       if level == 0 || (isLarge && (level == 1 || level == 2)) {
         let pageBits = UInt64(12 + 9 * level)
-        let frame = entry & addressMask & ~((UInt64(1) << pageBits) - 1)
+        let frame = entry & Self.addressMask & ~((UInt64(1) << pageBits) - 1)
         return frame | (gva & ((UInt64(1) << pageBits) - 1))
       }
-      table = entry & addressMask
+      table = entry & Self.addressMask
       level -= 1
     }
+  }
+}
+extension PhysicalMemory: EntryReader {
+  /// An entry the walk read with `read64` before, so inside the identity map, which never
+  /// shrinks: a plain Swift load. (A call to the C accessor here made the hit path retain and
+  /// release the vcpu: Swift cannot see that such a call releases nothing.)
+  @inline(__always) public static func readEntry(_ machine: UInt64) -> UInt64? {
+    unsafe own(machine).load(as: UInt64.self)          // unsafe: read with read64 before
   }
 }
 #endif
