@@ -47,5 +47,13 @@ extension Serialized {
         #expect(abs(ran[i] - ideal[i]) <= SchedulerBenchmark.tolerance, "\(names[i]): \(ran[i]) %, ideal \(ideal[i]) % (all: \(ran))")
       }
     }
+
+    @Test("A hog capped at 30 % beside hogs of weights 256 and 512: 30/70/100 % of a pcpu, within 2 points")
+    func capIsHonoured() throws {
+      let (ran, ideal, names) = try shares("capped", window: 10_000)
+      for i in ran.indices {
+        #expect(abs(ran[i] - ideal[i]) <= SchedulerBenchmark.tolerance, "\(names[i]): \(ran[i]) %, ideal \(ideal[i]) % (all: \(ran))")
+      }
+    }
   }
 }

@@ -87,11 +87,15 @@ extension CreditScheduler {
     }
 
     // Caps: the budget earned over the span (a period's, if on time), less any overshoot;
-    // parked while the next period's budget is used up.
+    // parked while the next period's budget is used up. Budget left unused is dropped, except
+    // as much as the domain's vcpus waited behind late exits (`lateClaim`, as for credit below):
+    // a capped vcpu queued behind a pcpu that reached its deadline late could not use it.
     for dom in domains {
       let budget = dom.capBudget.load(ordering: .relaxed)
       if budget > 0 {
-        let used = max(dom.capUsed.load(ordering: .relaxed) - budget * handedOut / period, 0)
+        var claim: Int64 = 0
+        for case let svc? in dom.vcpus { claim = min(claim + min(svc.lateClaim, creditBound), creditBound) }
+        let used = max(dom.capUsed.load(ordering: .relaxed) - budget * handedOut / period, -claim)
         dom.capUsed.store(used, ordering: .relaxed)
         dom.capParked.store(used >= budget, ordering: .relaxed)
       } else {

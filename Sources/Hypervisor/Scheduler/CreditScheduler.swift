@@ -558,10 +558,11 @@ public final class CreditScheduler: SchedulerPolicy {
     let due = rq.current === svc ? max(rq.preemption.deadline.load(ordering: .relaxed), svc.chargedUntil) : now
     if now > due {
       svc.lateDebt &+= Int64(now - due)
-      // Whoever waited here meanwhile was kept from the pcpu as long.
+      // Whoever waited here meanwhile was kept from the pcpu as long (unless its domain was
+      // parked at its cap: it could not have run anyway).
       var node = rq.head
       while let waiting = node {
-        waiting.lateClaim &+= Int64(now - due)
+        if !waiting.domain.isParked { waiting.lateClaim &+= Int64(now - due) }
         node = waiting.next
       }
     }
