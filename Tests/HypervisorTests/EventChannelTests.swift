@@ -15,61 +15,41 @@ import XenABI
 
 // MARK: - Fakes and helpers
 
-/// Shared_info pages as atomic 64-bit words, one page per domain at `id << 16`, plus a record of
-/// every kick. The pages exist from the start (as if every guest had mapped shared_info), unless
-/// a domain is listed in `unmapped`.
+/// Shared_info pages in host memory, one page per domain, which the event code changes with
+/// `SharedWords`' real atomics so several threads can race on the same words as pcpus and a
+/// guest would, plus a record of every kick. The pages exist from the start (as if every guest
+/// had mapped shared_info), unless a domain is listed in `unmapped`.
 final class FakeEventPlatform: EventPlatform, @unchecked Sendable {
-  final class Word: Sendable { let value = Atomic<UInt64>(0) }
-
-  private let pages: [UInt16: [Word]]
+  private let pages: [UInt16: UnsafeMutableRawPointer]
   private let domains: [Domain]
   private let kickLock = SpinLock()
   private var kicks: [Int: Int] = [:]
 
   init(_ domains: [Domain], unmapped: Set<UInt16> = []) {
     self.domains = domains
-    var pages: [UInt16: [Word]] = [:]
+    var pages: [UInt16: UnsafeMutableRawPointer] = [:]
     for domain in domains where !unmapped.contains(domain.id) {
-      pages[domain.id] = (0..<512).map { _ in Word() }
+      let page = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+      page.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
+      pages[domain.id] = page
+      domain.sharedInfoMachine = UInt64(UInt(bitPattern: page))     // the event code finds it there
     }
     self.pages = pages
   }
 
-  private func word(_ address: UInt64) -> Word {
-    precondition(address % 8 == 0, "unaligned word")
-    return pages[UInt16(address >> 16)]![Int(address & 0xFFFF) / 8]
+  deinit {
+    for page in pages.values { page.deallocate() }
   }
 
-  // EventPlatform
-  func sharedInfo(of domain: Domain) -> UInt64? {
-    pages[domain.id] == nil ? nil : UInt64(domain.id) << 16
-  }
-  func vcpuInfo(of vcpu: VCPU) -> UInt64? {
-    Events.defaultVCPUInfo(of: vcpu, sharedInfo: sharedInfo(of: unsafe vcpu.domain))
-  }
-  func testAndSetBit(_ bit: Int, at address: UInt64) -> Bool {
-    let mask: UInt64 = 1 << UInt64(bit)
-    return word(address).value.bitwiseOr(mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
-  }
-  func testAndClearBit(_ bit: Int, at address: UInt64) -> Bool {
-    let mask: UInt64 = 1 << UInt64(bit)
-    return word(address).value.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
-  }
-  func load(at address: UInt64) -> UInt64 {
-    word(address).value.load(ordering: .sequentiallyConsistent)
-  }
-  func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 {
-    let target = word(address & ~7)
-    let shift = UInt64(address & 7) * 8
-    var old = target.value.load(ordering: .relaxed)
-    while true {
-      let new = (old & ~(0xFF << shift)) | (UInt64(value) << shift)
-      let (exchanged, original) = target.value.compareExchange(
-        expected: old, desired: new, ordering: .sequentiallyConsistent)
-      if exchanged { return UInt8(truncatingIfNeeded: original >> shift) }
-      old = original
-    }
-  }
+  // Where the event code finds the pages.
+  func sharedInfo(of domain: Domain) -> UInt64? { Events.sharedInfo(of: domain) }
+  func vcpuInfo(of vcpu: VCPU) -> UInt64? { Events.vcpuInfo(of: vcpu) }
+  // What the guest does to the same words, as the hypervisor does it.
+  func testAndSetBit(_ bit: Int, at address: UInt64) -> Bool { SharedWords.testAndSet(bit: bit, at: address) }
+  func testAndClearBit(_ bit: Int, at address: UInt64) -> Bool { SharedWords.testAndClear(bit: bit, at: address) }
+  func load(at address: UInt64) -> UInt64 { SharedWords.load(at: address) }
+  func testBit(_ bit: Int, at address: UInt64) -> Bool { SharedWords.test(bit: bit, at: address) }
+  func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 { SharedWords.exchangeByte(at: address, value) }
   func kick(_ vcpu: VCPU) {
     let key = Int(unsafe vcpu.domain.id) << 16 | vcpu.id
     kickLock.withLock { kicks[key, default: 0] += 1 }
@@ -106,8 +86,8 @@ final class FakeEventPlatform: EventPlatform, @unchecked Sendable {
     let info = vcpuInfo(of: vcpu)!
     let domain = unsafe vcpu.domain
     _ = exchangeByte(at: info, 0)
-    let selectorWord = word(info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector))
-    let selector = selectorWord.value.exchange(0, ordering: .sequentiallyConsistent)
+    let selectorWord = SharedWords.word(info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector))
+    let selector = selectorWord.pointee.exchange(0, ordering: .sequentiallyConsistent)
     var handled: [UInt32] = []
     for index in 0..<64 where selector & (1 << UInt64(index)) != 0 {
       let pending = load(at: base(domain) + UInt64(XenABI.SharedInfo.Offset.evtchnPending) + UInt64(index) * 8)

@@ -119,7 +119,7 @@ public final class DomainEvents: @unchecked Sendable {
   /// `of(domain)` for the domain one of whose vcpus makes the call (a hypercall): a domain is
   /// destroyed only once none of its vcpus is on a pcpu, so its event state cannot be forgotten
   /// meanwhile, and once it exists it is read without the reference lock.
-  static func ofCaller(_ domain: Domain) -> DomainEvents {
+  @inline(__always) static func ofCaller(_ domain: Domain) -> DomainEvents {
     if let events = domain.events { return events }
     return of(domain)
   }
@@ -142,7 +142,7 @@ public final class DomainEvents: @unchecked Sendable {
   // MARK: Ports (all below: `lock` held)
 
   /// Xen's port_is_valid: the port's bucket exists. Free ports in it are valid too.
-  func isValid(_ port: UInt32) -> Bool { UInt64(port) < UInt64(channels.count) }
+  @inline(__always) func isValid(_ port: UInt32) -> Bool { UInt64(port) < UInt64(channels.count) }
 
   /// Xen's get_free_port: the lowest free port, growing the table by a bucket when every port
   /// in it is used. The port stays free until the caller sets its state.

@@ -17,28 +17,32 @@ import Synchronization
 /// clears the pending bits it handles: every step above is matched by a step there, so an event
 /// is never lost and a vcpu is kicked at most once per upcall.
 extension Events {
+  // Wrapping sums on purpose: a shared page's address plus an offset inside it (ports are below
+  // `portCount`) cannot overflow, and these are on every send's path.
   static func pendingWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
-    sharedInfo + UInt64(XenABI.SharedInfo.Offset.evtchnPending) + UInt64(port / 64) * 8
+    sharedInfo &+ UInt64(XenABI.SharedInfo.Offset.evtchnPending) &+ UInt64(port / 64) &* 8
   }
 
   static func maskWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
-    sharedInfo + UInt64(XenABI.SharedInfo.Offset.evtchnMask) + UInt64(port / 64) * 8
+    sharedInfo &+ UInt64(XenABI.SharedInfo.Offset.evtchnMask) &+ UInt64(port / 64) &* 8
   }
 
   /// evtchn_2l_set_pending: marks `port` of `domain` pending and, unless masked, raises it on
   /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
   static func setPending(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
-    guard let shared = platform.sharedInfo(of: domain) else { return }
+    guard let shared = Events.sharedInfo(of: domain) else { return }
     let bit = Int(port % 64)
-    if platform.testAndSetBit(bit, at: pendingWord(shared, port)) { return }
-    wakePollers(domain, port: port, platform)
-    if platform.testBit(bit, at: maskWord(shared, port)) { return }
+    if SharedWords.testAndSet(bit: bit, at: pendingWord(shared, port)) { return }
+    if domain.pollingVCPUs > 0 { wakePollers(domain, port: port, platform) }
+    if SharedWords.test(bit: bit, at: maskWord(shared, port)) { return }
     guard vcpu >= 0, vcpu < domain.vcpus.count else { return }
-    let target = domain.vcpus[vcpu]
-    guard let info = platform.vcpuInfo(of: target) else { return }
-    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
-    if platform.testAndSetBit(Int(port / 64), at: selector) { return }
-    markEventsPending(target, info: info, platform)
+    // Borrowed, not retained: a domain's vcpus live as long as the domain.
+    unsafe Unmanaged.passUnretained(domain.vcpus[vcpu])._withUnsafeGuaranteedRef { target in   // unsafe: see above
+      guard let info = Events.vcpuInfo(of: target) else { return }
+      let selector = info &+ UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+      if SharedWords.testAndSet(bit: Int(port / 64), at: selector) { return }
+      markEventsPending(target, info: info, platform)
+    }
   }
 
   /// evtchn_check_pollers: a vcpu blocked in SCHEDOP_poll on `port` wakes when it becomes
@@ -98,29 +102,31 @@ extension Events {
 
   /// vcpu_mark_events_pending: sets upcall_pending and kicks the vcpu if it was clear.
   static func markEventsPending(_ vcpu: VCPU, info: UInt64, _ platform: any EventPlatform) {
-    let upcall = info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)
-    if platform.exchangeByte(at: upcall, 1) == 0 { platform.kick(vcpu) }
+    let upcall = info &+ UInt64(XenABI.VCPUInfo.Offset.upcallPending)
+    if SharedWords.exchangeByte(at: upcall, 1) == 0 { platform.kick(vcpu) }
   }
 
   /// evtchn_2l_clear_pending (on close, so a re-bound port does not start pending).
   static func clearPending(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
-    guard let shared = platform.sharedInfo(of: domain) else { return }
-    _ = platform.testAndClearBit(Int(port % 64), at: pendingWord(shared, port))
+    guard let shared = Events.sharedInfo(of: domain) else { return }
+    _ = SharedWords.testAndClear(bit: Int(port % 64), at: pendingWord(shared, port))
   }
 
   /// evtchn_2l_unmask: clears the mask bit; if it was set and the port is pending, raises it on
   /// `vcpu` (selector, upcall, kick) as the masked send would have.
   static func unmask(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
-    guard let shared = platform.sharedInfo(of: domain) else { return }
+    guard let shared = Events.sharedInfo(of: domain) else { return }
     let bit = Int(port % 64)
-    guard platform.testAndClearBit(bit, at: maskWord(shared, port)),
-          platform.testBit(bit, at: pendingWord(shared, port)),
+    guard SharedWords.testAndClear(bit: bit, at: maskWord(shared, port)),
+          SharedWords.test(bit: bit, at: pendingWord(shared, port)),
           vcpu >= 0, vcpu < domain.vcpus.count else { return }
-    let target = domain.vcpus[vcpu]
-    guard let info = platform.vcpuInfo(of: target) else { return }
-    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
-    if platform.testAndSetBit(Int(port / 64), at: selector) { return }
-    markEventsPending(target, info: info, platform)
+    // Borrowed, not retained: a domain's vcpus live as long as the domain.
+    unsafe Unmanaged.passUnretained(domain.vcpus[vcpu])._withUnsafeGuaranteedRef { target in   // unsafe: see above
+      guard let info = Events.vcpuInfo(of: target) else { return }
+      let selector = info &+ UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+      if SharedWords.testAndSet(bit: Int(port / 64), at: selector) { return }
+      markEventsPending(target, info: info, platform)
+    }
   }
 
   // MARK: For the rest of the hypervisor
@@ -177,8 +183,8 @@ extension Events {
 
   /// True if `port` is pending in `domain`'s shared_info (SCHEDOP_poll).
   public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    guard port < UInt32(portCount), let shared = platform.sharedInfo(of: domain) else { return false }
-    return platform.testBit(Int(port % 64), at: pendingWord(shared, port))
+    guard port < UInt32(portCount), let shared = Events.sharedInfo(of: domain) else { return false }
+    return SharedWords.test(bit: Int(port % 64), at: pendingWord(shared, port))
   }
 
   // MARK: Upcall injection (the arch calls these on its way back into the guest)
@@ -192,8 +198,8 @@ extension Events {
   /// path makes the same two steps itself, the flag read straight from guest memory
   /// (`Upcall.upcallPending`), then `callbackVector(for:)`.
   public static func upcallVector(for vcpu: VCPU, using platform: any EventPlatform) -> UInt8? {
-    guard let info = platform.vcpuInfo(of: vcpu),
-          platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0 else { return nil }
+    guard let info = Events.vcpuInfo(of: vcpu),
+          SharedWords.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0 else { return nil }
     return callbackVector(for: vcpu)
   }
 
@@ -201,7 +207,7 @@ extension Events {
   /// HVMOP_set_evtchn_upcall_vector), else the domain's HVM_PARAM_CALLBACK_IRQ vector; nil
   /// for no callback or a GSI/INTx one. No lock: both are single words a guest changes rarely,
   /// and an entry that sees the old vector delivers this one upcall there.
-  public static func callbackVector(for vcpu: VCPU) -> UInt8? {
+  @inline(__always) public static func callbackVector(for vcpu: VCPU) -> UInt8? {
     let own = vcpu.upcallVector.load(ordering: .relaxed)
     if own != 0 { return own }
     let via = unsafe vcpu.domain.hvmParams[Int(XenABI.HVMParam.callbackIRQ.rawValue)]
@@ -212,8 +218,8 @@ extension Events {
 
   /// True if `vcpu` has an upcall pending: a blocked (HLT) vcpu must not stay blocked then.
   public static func upcallPending(_ vcpu: VCPU, using platform: any EventPlatform) -> Bool {
-    guard let info = platform.vcpuInfo(of: vcpu) else { return false }
-    return platform.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0
+    guard let info = Events.vcpuInfo(of: vcpu) else { return false }
+    return SharedWords.load(at: info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) & 0xFF != 0
   }
 
   /// HVMOP_set_evtchn_upcall_vector for `vcpu`: nil on success, -EINVAL for vectors below 0x10
@@ -237,9 +243,9 @@ extension Events {
   /// upcall pending at the new place so the guest rescans (Xen does the same; the guest copes
   /// with the spurious upcall).
   public static func vcpuInfoMoved(_ vcpu: VCPU, using platform: any EventPlatform) {
-    guard let info = platform.vcpuInfo(of: vcpu) else { return }
+    guard let info = Events.vcpuInfo(of: vcpu) else { return }
     let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
-    for bit in 0..<bitsPerWord { _ = platform.testAndSetBit(bit, at: selector) }
+    for bit in 0..<bitsPerWord { _ = SharedWords.testAndSet(bit: bit, at: selector) }
     markEventsPending(vcpu, info: info, platform)
   }
 }

@@ -189,7 +189,14 @@ extension Events {
   /// EVTCHNOP_send by a vcpu of `domain`: an interdomain port raises the peer's port, an IPI
   /// port itself; an unbound port drops the event (0); anything else is -EINVAL.
   public static func send(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {
-    let events = DomainEvents.ofCaller(domain)
+    // Borrowed, not retained: a caller's domain keeps its event state while one of its vcpus is
+    // in a hypercall (`DomainEvents.ofCaller`).
+    unsafe Unmanaged.passUnretained(DomainEvents.ofCaller(domain))._withUnsafeGuaranteedRef {   // unsafe: see above
+      send(domain, events: $0, port: port, platform)
+    }
+  }
+
+  private static func send(_ domain: Domain, events: DomainEvents, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {
     events.lock.lock()
     guard events.isValid(port) else { events.lock.unlock(); return .EINVAL }
     let channel = events.channels[Int(port)]

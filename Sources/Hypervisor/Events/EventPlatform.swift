@@ -1,31 +1,15 @@
 import XenABI
 
 /// What the event-channel core needs from the architecture layer (docs/events.md, "The arch
-/// contract"): atomic bit operations on guest pages the hypervisor has mapped, where those pages
-/// are, and a way to make a vcpu notice an event.
+/// contract"): a way to make a vcpu notice an event, and to find a domain.
 ///
-/// Addresses are opaque to this layer: they name bytes in the hypervisor's view of a guest page
-/// (on x86 the identity-mapped machine address, so `hv_atomic_*` in Support.h apply directly; in
-/// the host tests an index into a fake). Word addresses are 8-byte aligned.
+/// Where the guest pages shared for events are is common knowledge: `Events.sharedInfo(of:)`
+/// and `Events.vcpuInfo(of:)` give the addresses the hypervisor reaches them at (on x86 the
+/// identity-mapped machine address; in the host tests a host address of a fake page), and
+/// `SharedWords` works on them directly with atomic instructions.
 ///
 /// A class-bound protocol, so Embedded Swift can hold it as an existential (`Events.platform`).
 public protocol EventPlatform: AnyObject {
-  /// The domain's shared_info page, nil while the guest has not mapped one
-  /// (XENMEM_add_to_physmap): events raised before that are not recorded in any page.
-  func sharedInfo(of domain: Domain) -> UInt64?
-  /// The vcpu's `vcpu_info`: `shared_info.vcpu_info[id]` for ids below 32 unless the guest moved
-  /// it with VCPUOP_register_vcpu_info; nil when it has none. `Events.defaultVCPUInfo` computes
-  /// the first case.
-  func vcpuInfo(of vcpu: VCPU) -> UInt64?
-  /// Atomically sets bit `bit` (0–63) of the 64-bit word at `word`; returns its old value
-  /// (x86: `lock bts`, `hv_atomic_test_and_set_bit64`).
-  func testAndSetBit(_ bit: Int, at word: UInt64) -> Bool
-  /// Atomically clears bit `bit` of the word at `word`; returns its old value.
-  func testAndClearBit(_ bit: Int, at word: UInt64) -> Bool
-  /// Atomic 64-bit load.
-  func load(at word: UInt64) -> UInt64
-  /// Atomically stores `value` in the byte at `address`; returns the old byte.
-  func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8
   /// The vcpu has a new upcall pending: wake it if it is blocked, and if it is in guest mode on
   /// some pcpu, make that pcpu leave guest mode (IPI) so the upcall is injected at its next entry.
   /// Called with event locks held: it may take the scheduler's lock, nothing else of events.
@@ -35,10 +19,6 @@ public protocol EventPlatform: AnyObject {
 }
 
 extension EventPlatform {
-  public func testBit(_ bit: Int, at word: UInt64) -> Bool {
-    load(at: word) & (1 << UInt64(bit)) != 0
-  }
-
   /// Default domain lookup: the global registry.
   public func domain(id: UInt16) -> Domain? {
     Domains.all.first { $0.id == id }
@@ -66,8 +46,27 @@ public enum Events {
 
   /// `shared_info.vcpu_info[vcpu.id]` in `sharedInfo`, or nil for vcpus 32 and up, which need
   /// VCPUOP_register_vcpu_info.
+  /// The domain's shared_info page (`Domain.sharedInfoMachine`), nil while the guest has not
+  /// mapped one (XENMEM_add_to_physmap) and from destruction on: events raised then are not
+  /// recorded in any page.
+  @inline(__always) public static func sharedInfo(of domain: Domain) -> UInt64? {
+    let page = domain.sharedInfoMachine
+    return page == 0 ? nil : page
+  }
+
+  /// The vcpu's `vcpu_info`: where VCPUOP_register_vcpu_info put it, else
+  /// `shared_info.vcpu_info[id]` for ids below 32; nil when it has none. GuestTime publishes
+  /// the vcpu's time there too.
+  @inline(__always) public static func vcpuInfo(of vcpu: VCPU) -> UInt64? {
+    if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
+    // The page read through the vcpu's unowned domain reference, not handed to a function
+    // (which would retain and release the domain on every entry).
+    let page = vcpu.domain.sharedInfoMachine
+    return defaultVCPUInfo(of: vcpu, sharedInfo: page == 0 ? nil : page)
+  }
+
   public static func defaultVCPUInfo(of vcpu: VCPU, sharedInfo: UInt64?) -> UInt64? {
     guard let sharedInfo, vcpu.id >= 0, vcpu.id < XenABI.maxVirtualCPUsInSharedInfo else { return nil }
-    return sharedInfo + UInt64(XenABI.SharedInfo.vcpuInfoOffset(vcpu.id))
+    return sharedInfo &+ UInt64(XenABI.SharedInfo.vcpuInfoOffset(vcpu.id))   // inside the page: cannot wrap
   }
 }

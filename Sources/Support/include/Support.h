@@ -160,23 +160,6 @@ HV_INLINE void hv_clgi(void) { __asm__ volatile("clgi" : : : "memory"); }
 HV_INLINE void hv_interrupt_window(void) { __asm__ volatile("sti; nop; cli" : : : "memory"); }
 HV_INLINE uint64_t hv_read_efer(void) { return hv_rdmsr(0xC0000080); }
 
-// ---- Atomic bit operations on memory a guest shares with the hypervisor ---------------------------
-// Guests race on event-channel words (shared_info), so every read-modify-write there is atomic.
-HV_INLINE int hv_atomic_test_and_set_bit64(uint64_t addr, unsigned bit) {
-  uint64_t mask = 1ull << (bit & 63);
-  return (__atomic_fetch_or((volatile uint64_t *)(uintptr_t)addr, mask, __ATOMIC_SEQ_CST) & mask) != 0;
-}
-HV_INLINE int hv_atomic_test_and_clear_bit64(uint64_t addr, unsigned bit) {
-  uint64_t mask = 1ull << (bit & 63);
-  return (__atomic_fetch_and((volatile uint64_t *)(uintptr_t)addr, ~mask, __ATOMIC_SEQ_CST) & mask) != 0;
-}
-HV_INLINE uint8_t hv_atomic_exchange8(uint64_t addr, uint8_t value) {
-  return __atomic_exchange_n((volatile uint8_t *)(uintptr_t)addr, value, __ATOMIC_SEQ_CST);
-}
-HV_INLINE uint64_t hv_atomic_load64(uint64_t addr) {
-  return __atomic_load_n((volatile uint64_t *)(uintptr_t)addr, __ATOMIC_SEQ_CST);
-}
-
 // ---- The early heap arena (runtime.c): Swift allocations before the frame allocator exists -------
 uint64_t hv_early_heap_start(void);
 uint64_t hv_early_heap_size(void);

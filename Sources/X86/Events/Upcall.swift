@@ -72,7 +72,7 @@ enum Upcall {
   /// The guest's `upcall_pending` flag, read straight from its vcpu_info: the cheap first test
   /// before every entry (`Events.callbackVector(for:)` then says where to deliver).
   @inline(__always) static func upcallPending(_ vcpu: VCPU) -> Bool {
-    guard let info = X86EventPlatform.vcpuInfo(of: vcpu) else { return false }
+    guard let info = Events.vcpuInfo(of: vcpu) else { return false }
     return PhysicalMemory.ownRead8(info + UInt64(XenABI.VCPUInfo.Offset.upcallPending)) != 0
   }
 

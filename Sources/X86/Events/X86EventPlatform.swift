@@ -4,41 +4,13 @@ import XenABI
 import Support
 import Synchronization
 
-/// Event channels on x86 (docs/events.md, "The arch contract"): the guest's shared_info and
-/// vcpu_info pages are machine frames the hypervisor reaches through its identity map, so the
-/// 2-level bit protocol runs as LOCK-prefixed instructions on them (Support.h), exactly as the
-/// guest's own handler does on the other side.
+/// Event channels on x86 (docs/events.md, "The arch contract"): waking and interrupting vcpus.
+/// The guest's shared_info and vcpu_info pages are machine frames the hypervisor reaches
+/// through its identity map, so their machine addresses (`Events.sharedInfo(of:)`,
+/// `Events.vcpuInfo(of:)`) are what `SharedWords` works on, with LOCK-prefixed instructions,
+/// exactly as the guest's own handler does on the other side.
 public final class X86EventPlatform: EventPlatform {
   public init() {}
-  public func sharedInfo(of domain: Domain) -> UInt64? { Self.sharedInfo(of: domain) }
-  public func vcpuInfo(of vcpu: VCPU) -> UInt64? { Self.vcpuInfo(of: vcpu) }
-
-  static func sharedInfo(of domain: Domain) -> UInt64? {
-    let page = domain.sharedInfoMachine
-    return page == 0 ? nil : page
-  }
-
-  /// Where the vcpu's vcpu_info is (machine address): where VCPUOP_register_vcpu_info put it,
-  /// else its slot in shared_info. GuestTime publishes the vcpu's time there too.
-  @inline(__always) static func vcpuInfo(of vcpu: VCPU) -> UInt64? {
-    if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
-    // The page read through the vcpu's unowned domain reference, not handed to a function
-    // (which would retain and release the domain on every entry).
-    let page = vcpu.domain.sharedInfoMachine
-    return Events.defaultVCPUInfo(of: vcpu, sharedInfo: page == 0 ? nil : page)
-  }
-
-  public func testAndSetBit(_ bit: Int, at word: UInt64) -> Bool {
-    hv_atomic_test_and_set_bit64(word, UInt32(bit)) != 0
-  }
-
-  public func testAndClearBit(_ bit: Int, at word: UInt64) -> Bool {
-    hv_atomic_test_and_clear_bit64(word, UInt32(bit)) != 0
-  }
-
-  public func load(at word: UInt64) -> UInt64 { hv_atomic_load64(word) }
-
-  public func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 { hv_atomic_exchange8(address, value) }
 
   /// A blocked vcpu is made runnable (the scheduler kicks the pcpu that will run it); a vcpu in
   /// guest mode on another pcpu is forced out by an IPI, and the upcall is injected when it

@@ -27,7 +27,7 @@ public enum GuestTime {
   /// Publishes `vcpu`'s time info in its vcpu_info: where VCPUOP_register_vcpu_info put it, or
   /// in shared_info (vcpus 0-31) once the domain has mapped that.
   public static func update(_ vcpu: VCPU) {
-    guard let vcpuInfo = X86EventPlatform.vcpuInfo(of: vcpu) else { return }
+    guard let vcpuInfo = Events.vcpuInfo(of: vcpu) else { return }
     let info = vcpuInfo + UInt64(XenABI.VCPUInfo.Offset.time)
     typealias Field = XenABI.VCPUTimeInfo.Offset
     let version = beginUpdate(info + UInt64(Field.version))

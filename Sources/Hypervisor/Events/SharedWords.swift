@@ -1,0 +1,50 @@
+import Synchronization
+
+/// Atomic operations on the words of the pages a guest shares with the hypervisor for events
+/// (shared_info's pending and mask bits, vcpu_info's selector and upcall flag), by address: on
+/// the machine an identity-mapped machine address, in host tests a host address. The guest's
+/// own handler changes the same words with LOCK-prefixed instructions on another pcpu, so
+/// every read-modify-write here is atomic and sequentially consistent (x86: `lock bts`,
+/// `lock btr`, `xchg`).
+///
+/// These are plain inlined instructions in common code, not calls through `EventPlatform`: a
+/// send makes half a dozen of them, and as protocol calls they cost more than the send's work.
+/// The addresses come only from `Events.sharedInfo(of:)` and `Events.vcpuInfo(of:)` plus
+/// offsets inside the page, never from a guest.
+enum SharedWords {
+  @inline(__always)
+  static func word(_ address: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a shared page's word, see above
+  }
+
+  /// Sets bit `bit` (0–63) of the word at `address`; true if it was set already.
+  @inline(__always)
+  static func testAndSet(bit: Int, at address: UInt64) -> Bool {
+    let mask: UInt64 = 1 &<< UInt64(bit & 63)
+    return unsafe word(address).pointee.bitwiseOr(mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
+  }
+
+  /// Clears bit `bit` of the word at `address`; true if it was set.
+  @inline(__always)
+  static func testAndClear(bit: Int, at address: UInt64) -> Bool {
+    let mask: UInt64 = 1 &<< UInt64(bit & 63)
+    return unsafe word(address).pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
+  }
+
+  @inline(__always)
+  static func load(at address: UInt64) -> UInt64 {
+    unsafe word(address).pointee.load(ordering: .sequentiallyConsistent)
+  }
+
+  @inline(__always)
+  static func test(bit: Int, at address: UInt64) -> Bool {
+    load(at: address) & (1 &<< UInt64(bit & 63)) != 0
+  }
+
+  /// Stores `value` in the byte at `address`; returns the byte it held.
+  @inline(__always)
+  static func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 {
+    let byte = unsafe UnsafeMutablePointer<Atomic<UInt8>>(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: as `word`
+    return unsafe byte.pointee.exchange(value, ordering: .sequentiallyConsistent)
+  }
+}
