@@ -210,6 +210,8 @@ void free(void *p) { (void)p; }
 // ---- The top page of the address space (GuestSupport.h) -------------------------------------------
 // The boot page tables map only the first 4 GiB (PML4[0]); PML4[511] is free. Each table comes
 // from the heap (zeroed: the heap is in .bss) and is reached through its identity address.
+static uint64_t *gs_top_page_table;                                  // the PT of the last mapping
+
 void gs_map_top_page(uint64_t page) {
   uint64_t *tables[3];
   for (int i = 0; i < 3; i++) {
@@ -223,6 +225,13 @@ void gs_map_top_page(uint64_t page) {
   tables[1][511] = (uint64_t)(uintptr_t)tables[2] | 3;               // PD
   tables[0][511] = (uint64_t)(uintptr_t)tables[1] | 3;               // PDPT
   __atomic_store_n(&pml4[511], (uint64_t)(uintptr_t)tables[0] | 3, __ATOMIC_SEQ_CST);
+  gs_top_page_table = tables[2];
+  gs_invlpg(GS_TOP_PAGE);
+}
+
+void gs_remap_top_page(uint64_t page) {
+  if (!gs_top_page_table) return;
+  __atomic_store_n(&gs_top_page_table[511], page ? ((page & ~0xFFFull) | 3) : 0, __ATOMIC_SEQ_CST);
   gs_invlpg(GS_TOP_PAGE);
 }
 

@@ -134,6 +134,7 @@ extension Serialized {
       "timer-fires-after-far-deadlines",
       "features-struct-wraps", "features-struct-at-top", "memory-map-struct-wraps", "memory-map-struct-at-top",
       "bind-ipi-struct-wraps", "bind-ipi-struct-at-top",
+      "remapped-argument-page", "unmapped-argument-page", "argument-page-mapped-again",
       "cpuid-at-top", "rdmsr-at-top", "wrmsr-at-top", "vmmcall-at-top",
     ]
 

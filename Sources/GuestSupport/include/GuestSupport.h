@@ -351,6 +351,9 @@ static inline void gs_wrmsr(uint32_t msr, uint64_t v) {
 // writable and executable. Bytes written at `page + k` then appear at GS_TOP_PAGE + k.
 #define GS_TOP_PAGE 0xFFFFFFFFFFFFF000ull
 void gs_map_top_page(uint64_t page);
+// After gs_map_top_page: points the top page at `page` instead (0: not present) by rewriting only
+// the last-level entry, the change a hypervisor's cached walk must notice.
+void gs_remap_top_page(uint64_t page);
 static inline void gs_invlpg(uint64_t address) { __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory"); }
 // A RET (0xC3) at linear address 0 (guest RAM page 0, identity-mapped): where an instruction that
 // ends exactly at 2^64 continues, once the hypervisor wraps RIP as the CPU does.

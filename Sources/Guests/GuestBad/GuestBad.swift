@@ -163,7 +163,10 @@ func hostileChecks() {
   page.initializeMemory(as: UInt8.self, repeating: 0xCC, count: 4096)     // int3 outside the code
   gs_map_top_page(UInt64(UInt(bitPattern: page)))
   gs_put_ret_at_zero()
-  if groups & 2 != 0 { pointerChecks(page) }
+  if groups & 2 != 0 {
+    pointerChecks(page)
+    remapChecks(page)
+  }
   if groups & 4 != 0 { ripChecks(page) }
   if groups & 8 != 0 { hltAtTop(page, timerPort: timerPort) }
 }
@@ -235,6 +238,42 @@ func pointerChecks(_ page: UnsafeMutableRawPointer) {
   let port = load32(0xFFC)
   checkTrue("bind-ipi-struct-at-top", bind == 0 && port > 0, "got \(bind), port \(port)")
   if bind == 0 { Events.close(port) }
+}
+
+/// The same argument address, backed by another page between two hypercalls: the guest owns its
+/// page tables and changes them without telling the hypervisor, so an argument must be read
+/// through the tables as they are now (the hypervisor caches its last walk, docs/memory.md),
+/// whichever level changed. HVMOP_get_param {u16 domid, u32 index at 4, u64 value at 8} reads
+/// the index and writes the value. Leaves the top page on `page`.
+func remapChecks(_ page: UnsafeMutableRawPointer) {
+  let top: UInt64 = GS_TOP_PAGE
+  let other = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+  func put(_ target: UnsafeMutableRawPointer, index: UInt32, value: UInt64) {
+    target.storeBytes(of: UInt16(0x7FF0), toByteOffset: 0xF00, as: UInt16.self)     // DOMID_SELF
+    target.storeBytes(of: index, toByteOffset: 0xF04, as: UInt32.self)
+    target.storeBytes(of: value, toByteOffset: 0xF08, as: UInt64.self)
+  }
+  func value(_ target: UnsafeMutableRawPointer) -> UInt64 { target.load(fromByteOffset: 0xF08, as: UInt64.self) }
+  put(page, index: 0, value: 0x1111)                    // HVM_PARAM_CALLBACK_IRQ: set by Events.setUp
+  put(other, index: 1000, value: 0x2222)                // no such parameter
+  gs_barrier()
+  let first = Xen.hvmOp(1, top + 0xF00)
+  let callback = value(page)
+  // Only the last-level entry changes: the other page's index is read, and nothing is written.
+  gs_remap_top_page(UInt64(UInt(bitPattern: other)))
+  let second = Xen.hvmOp(1, top + 0xF00)
+  checkTrue("remapped-argument-page", first == 0 && callback != 0x1111 && second == Errno.EINVAL && value(other) == 0x2222,
+            "got \(first) then \(second), values \(hex(callback)) and \(hex(value(other)))")
+  // Not present any more: the same address is a fault now.
+  gs_remap_top_page(0)
+  check("unmapped-argument-page", Xen.hvmOp(1, top + 0xF00), want: Errno.EFAULT)
+  // And back: the value is written to the page mapped now.
+  put(page, index: 0, value: 0x3333)
+  gs_barrier()
+  gs_remap_top_page(UInt64(UInt(bitPattern: page)))
+  let third = Xen.hvmOp(1, top + 0xF00)
+  checkTrue("argument-page-mapped-again", third == 0 && value(page) == callback && value(other) == 0x2222,
+            "got \(third), values \(hex(value(page))) and \(hex(value(other)))")
 }
 
 /// Puts `bytes` at the very end of the top page; returns the address of the first.
