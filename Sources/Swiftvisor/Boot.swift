@@ -30,6 +30,7 @@ enum Boot {
       }
     }
 
+    SpinLock.relax = { hv_pause() }
     setUpMemory(info)
     LegacyPIC.remapAndMask()
     DescriptorTables.buildIDT()

@@ -14,9 +14,15 @@ public struct SpinLock: ~Copyable, Sendable {
 
   public init() {}
 
+  /// What a waiter does between two looks at the lock: the arch layer's spin-wait hint (x86:
+  /// PAUSE), set once at boot; nil on a host. A hint is also how a waiter gives way on a machine
+  /// that runs its CPUs one at a time (QEMU's TCG round robin, always under -icount): without
+  /// it a waiter spins out its whole turn while the holder cannot run.
+  nonisolated(unsafe) public static var relax: (@convention(c) () -> Void)?
+
   @inline(__always) public func lock() {
     let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
-    while nowServing.load(ordering: .acquiring) != ticket {}
+    while nowServing.load(ordering: .acquiring) != ticket { unsafe Self.relax?() }
   }
 
   /// Takes the lock only if it is free right now.
