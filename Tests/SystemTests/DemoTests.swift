@@ -120,7 +120,9 @@ extension Serialized {
       while !terminal.output.contains("console input: the hypervisor") && moves < 5 {
         let mark = terminal.byteCount
         terminal.type(Self.switchFocus)
-        try terminal.waitFor("console input:", after: mark, timeout: 30)
+        // The whole line: the pipe may deliver "console input: " and the focus's name in two
+        // reads, and the loop's test would then type one switch too many.
+        try terminal.waitFor("(Ctrl-A three times to switch)", after: mark, timeout: 30)
         moves += 1
       }
       try terminal.waitFor("console input: the hypervisor", timeout: 1)
