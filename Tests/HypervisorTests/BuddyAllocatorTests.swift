@@ -139,6 +139,25 @@ private func isInside(_ start: UInt64, _ size: UInt64, _ ranges: [Range<UInt64>]
     #expect(allocator.allocate(order: 18) == GiB)
   }
 
+  @Test func aSplitBlockIsFreedFrameByFrameAndMergesAgain() throws {
+    var allocator = BuddyAllocator(span: 0..<(4 * MiB))
+    allocator.addFree(0..<(4 * MiB))
+    let total = allocator.freeFrames
+    let allocated = allocator.allocate(order: 9)
+    let block = try #require(allocated)
+    try allocator.split(block)
+    #expect(allocator.allocatedOrder(of: block) == 0)
+    #expect(allocator.allocatedOrder(of: block + 511 * frame) == 0)
+    #expect(allocator.freeFrames == total - 512)
+    // Every frame but the first, from the top down: none of them may merge past the block.
+    for i in stride(from: 511, through: 1, by: -1) { try allocator.free(block + UInt64(i) * frame) }
+    #expect(allocator.freeFrames == total - 1)
+    #expect(allocator.allocate(order: 9) != block)
+    try allocator.free(block)
+    #expect(throws: BuddyAllocator.FreeError.notAllocated) { try allocator.free(block + frame) }
+    #expect(throws: BuddyAllocator.FreeError.notAllocated) { try allocator.split(block) }
+  }
+
   @Test func fragmentation() throws {
     var allocator = BuddyAllocator(span: 0..<(8 * MiB))
     allocator.addFree((2 * MiB)..<(4 * MiB))  // one order-9 block

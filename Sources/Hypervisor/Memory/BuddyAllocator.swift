@@ -123,6 +123,20 @@ public struct BuddyAllocator: Sendable {
     insertFreeBlock(frame, order: Int(order))
   }
 
+  /// Turns the live block at `address` into 2^order live blocks of one frame each, so each can
+  /// be freed on its own (a domain's 2 MiB block of RAM whose pages it gives back one by one).
+  /// The frames merge again as they are freed. Throws, changing nothing, if no block starts there.
+  public mutating func split(_ address: UInt64) throws(FreeError) {
+    guard span.contains(address) else { throw .outOfRange }
+    guard address % Self.frameSize == 0 else { throw .misaligned }
+    let frame = address / Self.frameSize
+    let order = allocatedOrders[slot(frame)]
+    guard order != Self.notAllocated else { throw .notAllocated }
+    let count = Self.frames(inOrder: Int(order))
+    for i in 0..<count { allocatedOrders[slot(frame + i)] = 0 }
+    liveBlocks += Int(count) - 1
+  }
+
   /// Withdraws every free frame that touches `range` from the free pool (the range is widened to
   /// whole frames: a frame that is partly reserved cannot be handed out). Used for boot modules
   /// and reserved ranges found after `addFree`. Allocated blocks are not affected. Returns the
