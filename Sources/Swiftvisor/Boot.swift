@@ -84,6 +84,7 @@ enum Boot {
       }
     }
     RunLoop.onDone = options.onDone
+    IsolationCheck.enabled = options.isolationCheck
     startDomains(bundle, buildLoop: options.buildLoop)
     RunLoop.enter()
   }
@@ -131,6 +132,7 @@ enum Boot {
     }
     Events.platform = X86EventPlatform()
     GuestConsoles.install()
+    TLBShootdown.install()
     Scheduler.started.store(true, ordering: .releasing)
   }
 
@@ -248,8 +250,19 @@ enum Boot {
     } else {
       Log.warning("memory: the heap stays on its static arena (no \(heapGrowthBytes >> 20) MiB range free)")
     }
-    Frames.setUp(span: 0..<min(max(map.highestRAMAddress, 1 << 20), limit), free: usable)
-    Log.info("memory: \(map.totalRAM >> 20) MiB RAM in \(map.regions.count) map entries, \(Frames.freeFrames / 256) MiB to the frame allocator, \(heapGrowthBytes >> 20) MiB to the heap")
+    // The frame table: 8 bytes for each frame of the allocator's span, also straight from the
+    // memory map and kept out of the allocator.
+    let span: Range<UInt64> = 0..<min(max(map.highestRAMAddress, 1 << 20), limit)
+    let tableBytes = (FrameTable.bytes(for: span) + 4095) & ~4095
+    guard let tableHome = usable.first(where: { $0.count >= tableBytes }) else {
+      Log.error("memory: no \(tableBytes >> 10) KiB range for the frame table")
+      CrashReport.panic("memory: no room for the frame table")
+    }
+    FrameTable.setUp(span: span, storage: tableHome.lowerBound)
+    excluded.append(tableHome.lowerBound..<(tableHome.lowerBound + tableBytes))
+    usable = map.usableRanges(excluding: excluded)
+    Frames.setUp(span: span, free: usable)
+    Log.info("memory: \(map.totalRAM >> 20) MiB RAM in \(map.regions.count) map entries, \(Frames.freeFrames / 256) MiB to the frame allocator, \(heapGrowthBytes >> 20) MiB to the heap, \(tableBytes >> 10) KiB to the frame table")
     var unmappedRAM: UInt64 = 0
     for region in map.regions where region.kind == .ram && region.end > limit {
       unmappedRAM += region.end - max(region.base, limit)

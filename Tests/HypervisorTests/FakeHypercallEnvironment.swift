@@ -7,8 +7,9 @@ import XenABI
 /// - Guest virtual memory is a set of 4 KiB pages keyed by page number: a copy succeeds only when
 ///   every byte it touches lies in a mapped page, so a buffer that runs into a hole fails as a
 ///   real page walk would.
-/// - The p2m is a set of populated guest frames plus the special frames (shared_info) mapped by
-///   `mapNewFrame` / `remapFrame`; `freeFrames` is the RAM the hypervisor still has to give.
+/// - The p2m is a set of populated guest frames plus the special frames (shared_info) placed by
+///   `placeSharedInfo`; `freeFrames` is the RAM the hypervisor still has to give. Like the real
+///   one, it keeps `Domain.ramPages` and `Domain.maximumPages`.
 /// - Every call that changes the p2m or starts a vcpu is recorded, so tests can check what the
 ///   handler asked for, not only what it answered.
 final class FakeHypercallEnvironment: HypercallEnvironment {
@@ -26,8 +27,8 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
   private var nextMachine: UInt64 = 0x8000_0000
 
   // Recorded calls.
-  private(set) var mapNewFrameCalls: [UInt64] = []
-  private(set) var remapCalls: [(machine: UInt64, from: UInt64?, to: UInt64)] = []
+  private(set) var placeCalls: [UInt64] = []
+  private(set) var sharedInfoFramesMade = 0
   private(set) var populateCalls: [(gfn: UInt64, order: Int)] = []
   private(set) var releaseCalls: [(gfn: UInt64, order: Int)] = []
   private(set) var initialiseCalls: [(target: VCPU, context: [UInt8])] = []
@@ -40,7 +41,7 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     (0x10_0000, 0x3F0_0000, 1),       // RAM up to 64 MiB
     (0xFC00_0000, 0x1000, 2),
   ]
-  var mapNewFrameFails = false
+  var placeFails = false
   var initialiseResult: XenABI.Errno?
   var preemptionPending = false
 
@@ -135,51 +136,55 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     return true
   }
 
-  func isRAM(gfn: UInt64) -> Bool { populated.contains(gfn) }
-
   private(set) var pinned: Set<UInt64> = []
-  func pinForHypervisor(gfn: UInt64) -> UInt64? {
-    guard populated.contains(gfn) else { return nil }
+  func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64? {
+    guard target.vcpuInfoGFN == nil, populated.contains(gfn) else { return nil }
+    target.vcpuInfoGFN = gfn
     pinned.insert(gfn)
     return 0x1_0000_0000 + gfn * 4096
   }
 
-  func mapNewFrame(gfn: UInt64) -> UInt64? {
-    mapNewFrameCalls.append(gfn)
-    guard !mapNewFrameFails else { return nil }
-    let machine = nextMachine
-    nextMachine += UInt64(Self.pageSize)
-    populated.remove(gfn)                 // the RAM page that was there is freed
-    specialFrames[gfn] = machine
-    return machine
-  }
-
-  func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool {
-    remapCalls.append((machine, oldGFN, gfn))
-    if let oldGFN, oldGFN == gfn { return true }
-    if let oldGFN, specialFrames[oldGFN] == machine { specialFrames[oldGFN] = nil }
-    populated.remove(gfn)
-    specialFrames[gfn] = machine
-    return true
+  func placeSharedInfo(gfn: UInt64) -> XenABI.Errno? {
+    placeCalls.append(gfn)
+    guard !placeFails else { return .ENOMEM }
+    if domain.sharedInfoGFN == gfn { return nil }
+    if domain.sharedInfoMachine == 0 {
+      domain.sharedInfoMachine = nextMachine
+      nextMachine += UInt64(Self.pageSize)
+      sharedInfoFramesMade += 1
+    }
+    if populated.remove(gfn) != nil { domain.ramPages -= 1 }   // the RAM page there is given back
+    specialFrames[gfn] = nil
+    if let old = domain.sharedInfoGFN, specialFrames[old] == domain.sharedInfoMachine { specialFrames[old] = nil }
+    specialFrames[gfn] = domain.sharedInfoMachine
+    domain.sharedInfoGFN = gfn
+    return nil
   }
 
   func populate(gfn: UInt64, order: Int) -> Bool {
     populateCalls.append((gfn, order))
     let count = 1 << order
-    guard freeFrames >= count else { return false }
+    guard domain.ramPages + count <= domain.maximumPages, freeFrames >= count else { return false }
     let range = gfn..<gfn + UInt64(count)
     guard range.allSatisfy({ !populated.contains($0) && specialFrames[$0] == nil }) else { return false }
     populated.formUnion(range)
     freeFrames -= count
+    domain.ramPages += count
     return true
   }
 
   func release(gfn: UInt64, order: Int) -> Bool {
     releaseCalls.append((gfn, order))
     let range = gfn..<gfn + UInt64(1 << order)
-    guard range.allSatisfy({ populated.contains($0) }) else { return false }
-    populated.subtract(range)
-    if freeFrames != Int.max { freeFrames += range.count }
+    guard range.allSatisfy({ populated.contains($0) || specialFrames[$0] != nil }) else { return false }
+    for g in range {
+      if populated.remove(g) != nil {
+        domain.ramPages -= 1
+        if freeFrames != Int.max { freeFrames += 1 }
+      }
+      specialFrames[g] = nil
+      if domain.sharedInfoGFN == g { domain.sharedInfoGFN = nil }
+    }
     return true
   }
 

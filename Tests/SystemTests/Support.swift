@@ -36,7 +36,7 @@ enum SystemImage {
     configuration.smp = smp
     configuration.cmdline = cmdline
     configuration.timeout = timeout
-    return try QEMURunner.locate().run(configuration)
+    return try run(configuration)
   }
 }
 
@@ -174,8 +174,14 @@ extension SystemImage {
     return try run(configuration)
   }
 
+  /// Every system test runs with the isolation check on (docs/memory.md): a frame whose owner
+  /// or count disagrees with the p2ms stops the run.
   static func run(_ configuration: RunConfiguration) throws -> RunResult {
-    try QEMURunner.locate().run(configuration)
+    var configuration = configuration
+    if !configuration.cmdline.contains("isolationcheck") {
+      configuration.cmdline = configuration.cmdline.isEmpty ? "isolationcheck" : configuration.cmdline + " isolationcheck"
+    }
+    return try QEMURunner.locate().run(configuration)
   }
 }
 

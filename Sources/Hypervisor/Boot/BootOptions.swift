@@ -128,6 +128,9 @@ public struct BootOptions: Sendable {
   public var vmrunFloorSamples: Int = 0
   public var cpu0Guests: CPU0GuestsOption = .auto
   public var onDone: OnDoneOption = .poweroff
+  /// `isolationcheck`: checks the frame table against every p2m after each domain is
+  /// destroyed and at the end (`IsolationCheck`).
+  public var isolationCheck = false
   /// Every unknown option or bad value, in command-line order.
   public var problems: [BootOptionProblem] = []
 
@@ -226,6 +229,15 @@ public struct BootOptions: Sendable {
           onDone = option
           return
         }
+      }
+    } else if key.elementsEqual("isolationcheck".utf8) {
+      guard let value = token.value else {
+        isolationCheck = true
+        return
+      }
+      for (name, on) in [("on", true), ("off", false)] where value.elementsEqual(name.utf8) {
+        isolationCheck = on
+        return
       }
     } else if key.elementsEqual("buildloop".utf8) {
       if let value = token.value, let n = Self.decimal(value), Self.buildLoopRange.contains(n) {

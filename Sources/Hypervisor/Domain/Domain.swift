@@ -41,10 +41,25 @@ public final class Domain: @unchecked Sendable {
   public let memoryBytes: UInt64
   /// Machine address of the root of the p2m (the nested page table), set by the builder.
   public var p2mRoot: UInt64 = 0
-  /// Frames taken from the allocator for this domain (RAM, tables, vcpu pages).
+  /// Frames taken from the allocator for this domain (RAM, special pages, p2m tables, vcpu
+  /// pages) and not yet freed. Changed under `p2mLock` (the vcpu pages: before it runs, and
+  /// when it is destroyed).
   public var framesInUse: Int = 0
-  /// Guest RAM pages mapped now, and the most it may have (its `memory=`).
+  /// Guest RAM pages mapped now (RAM leaves of its p2m, under `p2mLock`), and the most it may
+  /// have (its `memory=`).
   public var ramPages: Int = 0
+  /// Held across every change to the p2m (`changeP2M`). Lock order: a domain's `lock`, then its
+  /// `p2mLock`, then `Frames`' lock.
+  public let p2mLock = SpinLock()
+  /// Numbers each change, so it frees only what it retired (`P2M.finish`).
+  var p2mTicket: UInt32 = 0
+  /// Frames and table pages taken out of the p2m and not yet dropped: each waits for the
+  /// flush of the change that retired it. The isolation check counts them as references.
+  var p2mRetired: [(ticket: UInt32, frame: UInt64)] = []
+  /// Table pages of its p2m, and the most it may have: Xen's paging pool size, 1 MiB per vcpu
+  /// plus 4 KiB per MiB of RAM (set by the builder).
+  public var p2mTablePages = 0
+  public var p2mPoolLimit = 0
   public var maximumPages: Int = 0
   /// System time (ns) when its vcpu 0 was first made runnable; 0 before.
   public var startedAt: UInt64 = 0

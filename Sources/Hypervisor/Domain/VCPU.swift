@@ -48,7 +48,22 @@ public final class VCPU: @unchecked Sendable {
   /// The pcpu in guest mode with this vcpu right now, or -1. Claimed around every VMRUN: two
   /// pcpus running one vcpu at once would corrupt it, so a second claim is a hypervisor bug.
   public let inGuestOn = Atomic<Int>(-1)
-  public var needsTLBFlush = true
+  /// Set when its translations may be stale (a p2m change, a move between pcpus); the entry
+  /// that reads it flushes the vcpu's TLB.
+  public let needsTLBFlush = Atomic<Bool>(true)
+  /// For the flush a p2m change waits for (`P2M.flushTranslations`): bit 0 is set while the
+  /// vcpu may use its domain's p2m (on a pcpu, in the guest or handling one of its exits); the
+  /// bits above count its entries into the guest and its departures from a pcpu. A waiter
+  /// that saw bit 0 set waits until the value changes: by then the vcpu has re-entered the
+  /// guest through the flush, or left.
+  public let p2mSync = Atomic<UInt64>(0)
+
+  /// Marks a p2m boundary (see `p2mSync`), before the entry reads `needsTLBFlush`.
+  @inline(__always)
+  public func p2mBoundary(busy: Bool) {
+    let sequence = p2mSync.load(ordering: .relaxed) >> 1
+    p2mSync.store((sequence &+ 1) << 1 | (busy ? 1 : 0), ordering: .sequentiallyConsistent)
+  }
   /// Model-specific registers the arch layer keeps as plain storage (MTRRs on x86).
   public var archMSRs: [UInt64] = []
 

@@ -41,16 +41,15 @@ public protocol HypercallEnvironment {
   /// Copies from / to the guest's virtual address space; nil / false on any bad address.
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]?
   func write(_ guestVirtual: UInt64, _ bytes: [UInt8]) -> Bool
-  /// Maps a new zeroed, domain-owned frame at `gfn`, replacing (and freeing) whatever RAM page
-  /// was there; returns the frame's machine address.
-  func mapNewFrame(gfn: UInt64) -> UInt64?
-  /// Moves an existing machine frame from one guest frame to another (or just maps it).
-  func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool
-  /// True if `gfn` is currently backed by the domain's RAM.
-  func isRAM(gfn: UInt64) -> Bool
-  /// Gives the domain RAM for 2^order pages at `gfn`; false if nothing is free or `gfn` is taken.
+  /// Puts the domain's shared_info page at `gfn` (made on first use), giving back what was
+  /// there and taking it from where it was; nil on success. Nothing changes when it fails.
+  func placeSharedInfo(gfn: UInt64) -> XenABI.Errno?
+  /// Gives the domain RAM for 2^order pages at `gfn` within its `memory=` (and
+  /// `Domain.ramPages` counts them); false, with nothing changed, if it is over its allotment,
+  /// nothing is free, or a page there is taken.
   func populate(gfn: UInt64, order: Int) -> Bool
-  /// Takes away the RAM at 2^order pages from `gfn`; false if it was not RAM.
+  /// Takes the 2^order pages at `gfn` out of the domain's memory (its RAM count drops by the
+  /// RAM among them); false, with nothing changed, if one of them is not mapped.
   func release(gfn: UInt64, order: Int) -> Bool
   /// The guest's memory map, as its start info gave it.
   var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { get }
@@ -60,9 +59,11 @@ public protocol HypercallEnvironment {
   func preemptionRequested() -> Bool
   /// A small little-endian value from guest-virtual memory (a default reads through `read`).
   func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T?
-  /// The hypervisor's address of the RAM page at `gfn`, which from now on the guest cannot
-  /// give back or replace (VCPUOP_register_vcpu_info); nil if `gfn` is not RAM.
-  func pinForHypervisor(gfn: UInt64) -> UInt64?
+  /// VCPUOP_register_vcpu_info's claim: if `target` has no vcpu_info page yet, sets its
+  /// `vcpuInfoGFN` and returns the machine address of the RAM page at `gfn`, on which the
+  /// hypervisor now holds a reference (if the guest gives the page back, the frame stays until
+  /// the domain is destroyed). Nil if `gfn` is not RAM or `target` has one already.
+  func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64?
 }
 
 extension HypercallEnvironment {

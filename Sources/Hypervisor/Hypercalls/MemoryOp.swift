@@ -67,18 +67,8 @@ enum MemoryOp {
     case .sharedInfo:
       guard index == 0 else { return .error(.EINVAL) }
       guard gpfn < (1 << 40) else { return .error(.EINVAL) }
-      // The page it lands on stops being RAM (its frame is freed), as in Xen.
-      let replacesRAM = env.isRAM(gfn: gpfn)
-      if domain.sharedInfoMachine == 0 {
-        guard let machine = env.mapNewFrame(gfn: gpfn) else { return .error(.ENOMEM) }
-        domain.sharedInfoMachine = machine
-      } else {
-        guard env.remapFrame(machine: domain.sharedInfoMachine, from: domain.sharedInfoGFN, to: gpfn) else {
-          return .error(.ENOMEM)
-        }
-      }
-      if replacesRAM { domain.ramPages -= 1 }
-      domain.sharedInfoGFN = gpfn
+      // The page it lands on stops being RAM (its frame is given back), as in Xen.
+      if let errno = env.placeSharedInfo(gfn: gpfn) { return .error(errno) }
       return .result(0)
     default:
       return .error(.ENOSYS)
@@ -118,10 +108,8 @@ enum MemoryOp {
       guard gfn & UInt64(pagesPerExtent - 1) == 0, gfn < (1 << 40) else { break }
       if op == .decreaseReservation {
         guard env.release(gfn: gfn, order: order) else { break }
-        domain.ramPages -= pagesPerExtent
       } else {
-        guard domain.ramPages + pagesPerExtent <= domain.maximumPages, env.populate(gfn: gfn, order: order) else { break }
-        domain.ramPages += pagesPerExtent
+        guard env.populate(gfn: gfn, order: order) else { break }
       }
       done += 1
     }

@@ -72,8 +72,10 @@ enum VCPUOp {
       // Guest frames are below 2^40 (as populate_physmap's): a larger number shifted into a
       // guest-physical address would lose its top bits and pin some other frame under this one's
       // name, leaving the real page free to be given back while the hypervisor writes to it.
-      guard gfn < (1 << 40), let page = env.pinForHypervisor(gfn: gfn) else { return .error(.EINVAL) }
-      vcpu.vcpuInfoGFN = gfn
+      guard gfn < (1 << 40) else { return .error(.EINVAL) }
+      // Claimed and held in one step: two vcpus registering for this one at once must not
+      // both take a reference (one would never be dropped).
+      guard let page = env.pinVCPUInfo(vcpu, gfn: gfn) else { return .error(vcpu.vcpuInfoGFN == nil ? .EINVAL : .EEXIST) }
       Events.moveVCPUInfo(vcpu, to: page + UInt64(offset))
       return .result(0)
     default:

@@ -15,14 +15,47 @@ public enum Frames {
   }
 
   /// A naturally aligned block of 2^order frames, or nil when memory is exhausted.
+  /// Each of its frames is the hypervisor's in the frame table, with one reference.
   public static func allocate(order: Int = 0) -> UInt64? {
-    lock.withLock { buddy.allocate(order: order) }
+    guard let block = lock.withLock({ buddy.allocate(order: order) }) else { return nil }
+    for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.allocated(block + i * 4096) }
+    return block
   }
 
-  public static func free(_ address: UInt64) throws(BuddyAllocator.FreeError) {
+  /// A naturally aligned block of 2^order frames that are freed one by one: a domain's RAM,
+  /// whose pages the guest may give back singly.
+  public static func allocateFrames(order: Int) -> UInt64? {
+    lock.withLock { () -> UInt64? in
+      guard let block = buddy.allocate(order: order) else { return nil }
+      // Cannot fail: the block was handed out just now.
+      try? buddy.split(block)
+      return block
+    }.map { block in
+      for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.allocated(block + i * 4096) }
+      return block
+    }
+  }
+
+  public static func free(_ address: UInt64) throws(FreeError) {
+    // A frame something still references is not freed: that would be a use after free.
+    if let record = FrameTable.record(address), record.use != .hypervisor, record.refs != 0 {
+      throw .stillReferenced
+    }
     lock.lock()
     defer { lock.unlock() }
-    try buddy.free(address)
+    let order: Int
+    do throws(BuddyAllocator.FreeError) {
+      order = buddy.allocatedOrder(of: address) ?? 0
+      try buddy.free(address)
+    } catch {
+      throw .allocator(error)
+    }
+    for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.freed(address + i * 4096) }
+  }
+
+  public enum FreeError: Error {
+    case allocator(BuddyAllocator.FreeError)
+    case stillReferenced
   }
 
   /// Frees a block the hypervisor allocated, and says so on the console if it cannot: that is a
@@ -30,14 +63,15 @@ public enum Frames {
   /// otherwise only show as a number. True if the block was freed.
   @discardableResult
   public static func release(_ address: UInt64) -> Bool {
-    do throws(BuddyAllocator.FreeError) {
+    do throws(FreeError) {
       try free(address)
       return true
     } catch {
       let why: StaticString = switch error {
-      case .outOfRange: "outside the allocator's memory"
-      case .misaligned: "not at a frame boundary"
-      case .notAllocated: "not allocated (a double free?)"
+      case .allocator(.outOfRange): "outside the allocator's memory"
+      case .allocator(.misaligned): "not at a frame boundary"
+      case .allocator(.notAllocated): "not allocated (a double free?)"
+      case .stillReferenced: "still referenced (frame table)"
       }
       Log.error("frames: cannot free \(hex(address)): \(why)")
       return false

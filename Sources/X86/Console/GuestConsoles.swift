@@ -38,16 +38,18 @@ public enum GuestConsoles {
 
   /// The builder's part: the ring page mapped at `ringGFN`, the port bound to this backend, and
   /// both published as HVM parameters. False if there is no memory or no port.
-  static func create(for domain: Domain, npt: NestedPageTable) -> Bool {
-    guard let frame = Frames.allocate(order: 0) else { return false }
-    PhysicalMemory.zero(frame, count: 4096)
-    guard npt.map(gpa: ringGFN << 12, machine: frame, size: .small, owned: true) else {
-      Frames.release(frame)
-      return false
+  /// The backend keeps the ring's machine address, so it holds a reference on the frame: the
+  /// guest may give the page back, and the frame stays until the domain ends (`ended`).
+  static func create(for domain: Domain) -> Bool {
+    let frame = domain.changeP2M(by: nil) { p2m -> UInt64? in
+      guard let frame = p2m.newFrames(order: 0, as: .consoleRing) else { return nil }
+      guard p2m.hold(frame: frame) else { p2m.discardFrames(frame, count: 1); return nil }
+      do throws(P2M.Failure) { try p2m.map(ringGFN, frame, .special) } catch { return nil }   // the hold goes with the domain
+      return frame
     }
-    domain.framesInUse += 1
-    guard case .ok(let port) = Events.bindBackend(domain, .console) else { return false }
+    guard let frame else { return false }
     domain.consoleRingMachine = frame
+    guard case .ok(let port) = Events.bindBackend(domain, .console) else { return false }
     domain.consolePort = port
     domain.hvmParams[Int(XenABI.HVMParam.consolePFN.rawValue)] = ringGFN
     domain.hvmParams[Int(XenABI.HVMParam.consoleEvtchn.rawValue)] = UInt64(port)
@@ -162,10 +164,14 @@ public enum GuestConsoles {
   /// on, and if it had the input, the next live domain gets it.
   static func ended(_ domain: Domain) {
     inputLock.lock()
+    let ring = domain.consoleRingMachine
     domain.consoleRingMachine = 0
     let hadFocus = focus == domain.id
     if hadFocus { backlog.removeAll() }
     inputLock.unlock()
+    // The backend's last use of the ring was under the input lock or in this domain's own
+    // sends, which are over: its reference can go.
+    domain.dropHold(ring)
     guard hadFocus else { return }
     let live = Domains.all.filter { $0 !== domain && $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
     let next = ConsoleInputSwitch.next(after: domain.id, among: live)

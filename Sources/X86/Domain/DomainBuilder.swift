@@ -122,35 +122,40 @@ public enum DomainBuilder {
     }
     domain.origin = (entry, bundleBase)
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
-    guard let npt = NestedPageTable.create() else { return fail(domain, "no memory for the nested page table") }
-    domain.p2mRoot = npt.root
-    domain.framesInUse += 1
+    // The p2m's table pages come from a pool sized as Xen sizes its paging pool.
+    domain.p2mPoolLimit = 256 * config.vcpus + Int(memoryBytes >> 20) + 16
 
     // RAM: 2 MiB blocks where the range allows, 4 KiB pages elsewhere. All of it zeroed.
-    for range in populatedRanges(memoryBytes: memoryBytes) {
-      var gpa = range.lowerBound
-      while gpa < range.upperBound {
-        let large: UInt64 = 2 << 20
-        if gpa % large == 0, gpa + large <= range.upperBound, let block = Frames.allocate(order: 9) {
-          PhysicalMemory.zero(block, count: Int(large))
-          npt.map(gpa: gpa, machine: block, size: .large, owned: true)
-          domain.framesInUse += 512
-          domain.ramPages += 512
-          gpa += large
-          continue
+    let built = domain.changeP2M(by: nil) { p2m -> Bool in
+      guard p2m.createRoot() else { return false }
+      for range in populatedRanges(memoryBytes: memoryBytes) {
+        var gpa = range.lowerBound
+        while gpa < range.upperBound {
+          let large: UInt64 = 2 << 20
+          if gpa % large == 0, gpa + large <= range.upperBound, let block = p2m.newFrames(order: 9, as: .guestRAM) {
+            do throws(P2M.Failure) { try p2m.mapLarge(gpa >> 12, block) } catch {
+              p2m.discardFrames(block, count: 512)
+              return false
+            }
+            gpa += large
+            continue
+          }
+          guard let frame = p2m.newFrames(order: 0, as: .guestRAM) else { return false }
+          do throws(P2M.Failure) { try p2m.map(gpa >> 12, frame, .ram) } catch {
+            p2m.discardFrames(frame, count: 1)
+            return false
+          }
+          gpa += 4096
         }
-        guard let frame = Frames.allocate(order: 0) else {
-          return fail(domain, "out of memory: \(config.memoryMiB) MiB asked, \(Frames.freeFrames / 256) MiB free")
-        }
-        PhysicalMemory.zero(frame, count: 4096)
-        npt.map(gpa: gpa, machine: frame, size: .small, owned: true)
-        domain.framesInUse += 1
-        domain.ramPages += 1
-        gpa += 4096
       }
+      return true
     }
+    guard built else {
+      return fail(domain, "out of memory: \(config.memoryMiB) MiB asked, \(Frames.freeFrames / 256) MiB free")
+    }
+    let npt = NestedPageTable(root: domain.p2mRoot)
     let memory = GuestPhysicalWriter(npt: npt)
-    guard GuestConsoles.create(for: domain, npt: npt) else { return fail(domain, "no memory or port for the console ring") }
+    guard GuestConsoles.create(for: domain) else { return fail(domain, "no memory or port for the console ring") }
 
     // Kernel segments at their physical addresses; BSS is already zero.
     let kernelBase = bundleBase + UInt64(entry.kernel.lowerBound)
@@ -237,13 +242,17 @@ public enum DomainBuilder {
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
     GuestConsoles.ended(domain)
     Events.domainDestroyed(domain)
+    // The hypervisor's references go first (nothing reaches those pages any more), then the
+    // p2m's; a frame is freed by whichever drops its last reference.
+    let before = domain.framesInUse
+    domain.dropHold(domain.sharedInfoMachine)
     domain.sharedInfoMachine = 0
-    for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
-    var returned = 2 * domain.vcpus.count
-    if domain.p2mRoot != 0 {
-      returned += NestedPageTable(root: domain.p2mRoot).destroy()
-      domain.p2mRoot = 0
+    for vcpu in domain.vcpus {
+      domain.dropHold(vcpu.vcpuInfoAddress)
+      vcpu.vcpuInfoAddress = 0
     }
+    domain.changeP2M(by: nil) { _ = $0.destroy() }
+    let returned = 2 * domain.vcpus.count + before - domain.framesInUse
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
     let clean = domain.shutdownReason?.isClean ?? false
@@ -256,6 +265,22 @@ public enum DomainBuilder {
       }
     }
     Domains.remove(domain, cleanly: clean || quietly)
+    checkIsolation(after: "domain \(domain.id) (\(domain.nameString)) was destroyed")
+  }
+
+  /// `isolationcheck`: the frame table against every p2m (`IsolationCheck`); a disagreement
+  /// is a hypervisor bug, and the run stops with the frames named.
+  public static func checkIsolation(after event: String, quietly: Bool = true) {
+    guard IsolationCheck.enabled else { return }
+    let domains = Domains.all.filter { $0.state != .dead }
+    let (problems, frames) = IsolationCheck.run(domains)
+    if problems.isEmpty {
+      if !quietly { Log.info("isolation check: \(frames) frames of \(domains.count) domain(s) agree with the frame table (\(event))") }
+      return
+    }
+    for problem in problems { Log.error("isolation check: \(problem)") }
+    Log.error("isolation check failed after \(event)")
+    Power.exit(.panic)
   }
 }
 

@@ -57,7 +57,8 @@ public enum RunLoop {
     let vmcb = VMCB(address: vcpu.vmcb)
     // A vcpu arriving on a pcpu where something else ran last may find stale translations there.
     let samePlace = vcpu.lastPCPU == pcpu.index && pcpu.lastVCPU === vcpu
-    if !samePlace { vcpu.needsTLBFlush = true }
+    if !samePlace { vcpu.needsTLBFlush.store(true, ordering: .relaxed) }
+    vcpu.p2mBoundary(busy: true)
     vcpu.lastPCPU = pcpu.index
     pcpu.lastVCPU = vcpu
     if vcpu.polling {
@@ -95,11 +96,14 @@ public enum RunLoop {
       Upcall.prepare(vcpu, vmcb)
       let deadline = preemption.deadline.load(ordering: .relaxed)
       if deadline != pcpu.preemptionDeadline { armPreemption(at: deadline, on: pcpu) }
-      if vcpu.needsTLBFlush != flushOnEntry {
-        flushOnEntry = vcpu.needsTLBFlush
-        vmcb.write8(VMCB.Control.tlbControl, flushOnEntry ? 1 : 0)
+      // The boundary first, then the flag: a p2m change that set the flag before it saw this
+      // boundary finds the flag read here, and waits for nothing else (TLBShootdown).
+      vcpu.p2mBoundary(busy: true)
+      let flush = vcpu.needsTLBFlush.exchange(false, ordering: .sequentiallyConsistent)
+      if flush != flushOnEntry {
+        flushOnEntry = flush
+        vmcb.write8(VMCB.Control.tlbControl, flush ? 1 : 0)
       }
-      vcpu.needsTLBFlush = false
       let other = vcpu.inGuestOn.exchange(pcpu.index, ordering: .acquiringAndReleasing)
       if other != -1 {
         Log.error("domain \(vcpu.domain.id) vcpu \(vcpu.id) entered on pcpu \(pcpu.index) while in guest mode on pcpu \(other)")
@@ -162,6 +166,8 @@ public enum RunLoop {
       runstate.enter(next, at: now)
       publishRunstate(vcpu, runstate)
     }
+    // Its last use of the p2m here: a p2m change need not wait for it any more.
+    vcpu.p2mBoundary(busy: false)
     switch how {
     case .requeue:
       if vcpu.mustStop { park(vcpu) } else { policy.requeue(vcpu) }
@@ -273,6 +279,7 @@ public enum RunLoop {
       + (restarted > 0 ? "; \(restarted) restarted" : "")
       + (preserved > 0 ? "; \(preserved) preserved" : "")
       + (unbuilt > 0 ? "; \(unbuilt) could not be built" : ""))
+    DomainBuilder.checkIsolation(after: "the end of the run", quietly: false)
     let free = Frames.freeFrames
     if free == framesBeforeDomains {
       Log.info("memory: all \(free) frames returned")

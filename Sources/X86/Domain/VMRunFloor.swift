@@ -9,16 +9,19 @@ import Support
 /// time under emulation, is what is tracked.
 public enum VMRunFloor {
   public static func measure(samples: Int) -> UInt64? {
-    guard samples > 0, let npt = NestedPageTable.create(), let page = Frames.allocate(order: 0) else { return nil }
+    guard samples > 0 else { return nil }
     let domain = Domain(id: 0x7FF4, name: Array("vmrun-floor".utf8), memoryBytes: 4096)
-    domain.p2mRoot = npt.root
-    defer {
-      _ = npt.destroy()
+    domain.p2mPoolLimit = 4
+    domain.maximumPages = 1
+    let mapped = domain.changeP2M(by: nil) { p2m -> Bool in
+      guard p2m.createRoot(), let page = p2m.newFrames(order: 0, as: .guestRAM) else { return false }
+      let code: [UInt8] = [0x0F, 0x01, 0xD9, 0xEB, 0xFB]        // 1: vmmcall; jmp 1b
+      PhysicalMemory.write(code, to: page)
+      do throws(P2M.Failure) { try p2m.map(1, page, .ram) } catch { p2m.discardFrames(page, count: 1); return false }
+      return true
     }
-    PhysicalMemory.zero(page, count: 4096)
-    let code: [UInt8] = [0x0F, 0x01, 0xD9, 0xEB, 0xFB]        // 1: vmmcall; jmp 1b
-    PhysicalMemory.write(code, to: page)
-    guard npt.map(gpa: 0x1000, machine: page, size: .small, owned: true) else { Frames.release(page); return nil }
+    defer { domain.changeP2M(by: nil) { _ = $0.destroy() } }
+    guard mapped else { return nil }
     let vcpu = VCPU(id: 0, domain: domain)
     guard ArchVCPU.create(vcpu) else { return nil }
     defer { ArchVCPU.destroy(vcpu) }

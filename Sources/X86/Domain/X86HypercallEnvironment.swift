@@ -12,7 +12,6 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // on the path every exit takes.
   unowned(unsafe) let vcpu: VCPU
   let memory: GuestMemory
-  let npt: NestedPageTable
   unowned(unsafe) let pcpu: PerCPU
   /// When the hypercall started (TSC), for its preemption points.
   let startTSC: UInt64
@@ -27,7 +26,6 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     self.pcpu = pcpu
     startTSC = CPU.rdtsc()
     memory = GuestMemory(vcpu)
-    npt = NestedPageTable(root: vcpu.domain.p2mRoot)
   }
 
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]? { memory.read(guestVirtual, count: count) }
@@ -38,83 +36,32 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: vcpu.domain) }
 
-  /// True if the hypervisor uses the page at `gfn` itself (a vcpu_info placed there): the
-  /// guest may not give it back or map something else over it.
-  private func isPinned(_ gfn: UInt64) -> Bool {
-    vcpu.domain.vcpus.contains { $0.vcpuInfoGFN == gfn }
-  }
-
-  func pinForHypervisor(gfn: UInt64) -> UInt64? {
-    guard gfn != vcpu.domain.sharedInfoGFN, let (machine, _) = npt.translate(gfn << 12) else { return nil }
-    return machine & ~0xFFF
-  }
-
-  /// Frees the RAM page at `gfn`, splitting a 2 MiB mapping first if needed.
-  private func dropRAM(at gfn: UInt64) -> Bool {
-    guard !isPinned(gfn) else { return false }
-    let gpa = gfn << 12
-    if npt.translate(gpa) == nil { return true }
-    guard npt.splitLarge(covering: gpa) else { return false }
-    // The first page of a split 2 MiB block carries the whole block's ownership: freeing it
-    // would free all 512 pages while 511 stay mapped in this guest (and then go to others).
-    // Refused; the other pages of the block can go (they stay the domain's until destroy).
-    guard !npt.headsSplitBlock(gpa) else { return false }
-    guard let (machine, owned) = npt.unmapSmall(gpa: gpa) else { return false }
-    if owned, Frames.release(machine) { vcpu.domain.framesInUse -= 1 }
-    flushGuestTLBs()
-    return true
-  }
-
-  func isRAM(gfn: UInt64) -> Bool {
-    gfn != vcpu.domain.sharedInfoGFN && npt.translate(gfn << 12) != nil
-  }
-
-  func mapNewFrame(gfn: UInt64) -> UInt64? {
-    guard let frame = Frames.allocate(order: 0) else { return nil }
-    PhysicalMemory.zero(frame, count: 4096)
-    guard dropRAM(at: gfn), npt.map(gpa: gfn << 12, machine: frame, size: .small, owned: true) else {
-      Frames.release(frame)
-      return nil
+  func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64? {
+    vcpu.domain.changeP2M(by: vcpu) { p2m -> UInt64? in
+      guard target.vcpuInfoGFN == nil, let frame = p2m.hold(gfn) else { return nil }
+      target.vcpuInfoGFN = gfn
+      return frame
     }
-    vcpu.domain.framesInUse += 1
-    return frame
   }
 
-  func remapFrame(machine: UInt64, from oldGFN: UInt64?, to gfn: UInt64) -> Bool {
-    if let oldGFN, oldGFN == gfn { return true }
-    if let oldGFN { _ = npt.unmapSmall(gpa: oldGFN << 12) }
-    guard dropRAM(at: gfn) else { return false }
-    let ok = npt.map(gpa: gfn << 12, machine: machine, size: .small, owned: true)
-    flushGuestTLBs()
-    return ok
+  func placeSharedInfo(gfn: UInt64) -> XenABI.Errno? {
+    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
+      do throws(P2M.Failure) {
+        try p2m.placeSharedInfo(at: gfn)
+        return nil
+      } catch {
+        return error == .outOfRange ? .EINVAL : .ENOMEM
+      }
+    }
   }
 
   func populate(gfn: UInt64, order: Int) -> Bool {
-    let gpa = gfn << 12
-    guard DomainBuilder.isOutsideReservedAreas(gpa, bytes: UInt64(4096) << UInt64(order)) else { return false }
-    for i in 0..<UInt64(1 << order) where npt.translate(gpa + i * 4096) != nil { return false }
-    if order == 9, let block = Frames.allocate(order: 9) {
-      PhysicalMemory.zero(block, count: 2 << 20)
-      guard npt.map(gpa: gpa, machine: block, size: .large, owned: true) else { Frames.release(block); return false }
-      vcpu.domain.framesInUse += 512
-      return true
-    }
-    for i in 0..<UInt64(1 << order) {
-      guard let frame = Frames.allocate(order: 0) else { return false }
-      PhysicalMemory.zero(frame, count: 4096)
-      guard npt.map(gpa: gpa + i * 4096, machine: frame, size: .small, owned: true) else { Frames.release(frame); return false }
-      vcpu.domain.framesInUse += 1
-    }
-    return true
+    guard DomainBuilder.isOutsideReservedAreas(gfn << 12, bytes: UInt64(4096) << UInt64(order)) else { return false }
+    return vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.populate(gfn, order: order)) != nil }
   }
 
   func release(gfn: UInt64, order: Int) -> Bool {
-    for i in 0..<UInt64(1 << order) {
-      let gpa = (gfn + i) << 12
-      guard npt.translate(gpa) != nil, gfn + i != vcpu.domain.sharedInfoGFN else { return false }
-      guard dropRAM(at: gfn + i) else { return false }
-    }
-    return true
+    vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.release(gfn, order: order)) != nil }
   }
 
   func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno? {
@@ -141,11 +88,6 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     CPU.rdtsc() &- startTSC > Clock.ticks(fromNanoseconds: Self.preemptionBudgetNanoseconds)
       || pcpu.softirqPending.load(ordering: .acquiring) != 0
       || pcpu.rescheduleRequested.load(ordering: .acquiring)
-  }
-
-  /// After a p2m change, every vcpu of the domain must drop its cached translations.
-  private func flushGuestTLBs() {
-    for other in vcpu.domain.vcpus { other.needsTLBFlush = true }
   }
 }
 #endif
