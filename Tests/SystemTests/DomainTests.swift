@@ -64,6 +64,8 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    /// Each domain's two vcpus also race XENMEM_add_to_physmap(shared_info) to different gfns:
+    /// afterwards the page must be at one gfn only (guest-smp's shared-info-race).
     @Test("Three domains with two vcpus each share two pcpus")
     func threeSMPDomains() throws {
       let configs = try ["smp-a", "smp-b", "smp-c"].map {
@@ -77,6 +79,7 @@ extension Serialized {
           "(d\(id)) guest-smp: vcpu 1 is up",
           "(d\(id)) vcpu 0: tick 3",
           "(d\(id)) vcpu 1: tick 3",
+          "(d\(id)) guest-smp: shared-info-race ok",
           "(d\(id)) guest-smp: both vcpus ran",
           "domain \(id) (\(name)): shutdown: poweroff",
         ]
@@ -122,7 +125,11 @@ extension Serialized {
     /// `check <name>: ok` or `check <name>: FAIL (…)`. From event-set-up on, the guest values that
     /// once trapped the hypervisor or hung a pcpu (docs/hypercalls.md, "Guest input never traps
     /// the hypervisor"): extreme timer periods and deadlines, structures across 2^64, and
-    /// intercepted instructions that end exactly at 2^64.
+    /// intercepted instructions that end exactly at 2^64. From release-page-in-large-block on, what
+    /// a guest may do to its own p2m: single pages given back inside 2 MiB blocks and populated
+    /// again, the reservation held at maxmem, a sparse populate storm, the console ring and
+    /// shared_info pages given back (nothing may be written into the pages populated after), and
+    /// shared_info moved again and again, onto RAM and off it.
     static let badChecks = [
       "console-bad-pointer", "console-unmapped-pointer", "console-beyond-ram", "console-straddles-ram-end",
       "console-huge-count", "console-wrapping-count", "console-unknown-cmd", "hypercall-63", "hypercall-1000",
@@ -136,6 +143,11 @@ extension Serialized {
       "bind-ipi-struct-wraps", "bind-ipi-struct-at-top",
       "remapped-argument-page", "unmapped-argument-page", "argument-page-mapped-again",
       "cpuid-at-top", "rdmsr-at-top", "wrmsr-at-top", "vmmcall-at-top",
+      "release-page-in-large-block", "repopulate-page-in-large-block",
+      "release-head-of-large-block", "repopulate-head-of-large-block",
+      "release-block-page-by-page", "repopulate-block-page-by-page",
+      "populate-stops-at-maxmem", "sparse-populate-storm", "release-console-ring",
+      "shared-info-to-large-block-head", "shared-info-moves-repeatedly", "release-shared-info-page",
     ]
 
     func expectBadChecksPass(_ result: RunResult, domain: Int, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -66,7 +66,11 @@ struct gs_sched_shutdown { uint32_t reason; };
 // version.h: XENVER_get_features' argument.
 struct gs_xen_feature_info { uint32_t submap_idx; uint32_t submap; };
 
-// memory.h: XENMEM_increase/decrease_reservation and XENMEM_populate_physmap.
+// memory.h: XENMEM_increase/decrease_reservation and XENMEM_populate_physmap take a
+// xen_memory_reservation; XENMEM_current/maximum_reservation a domid_t (the answer in pages).
+#define GS_XENMEM_decrease_reservation 1
+#define GS_XENMEM_current_reservation  3
+#define GS_XENMEM_maximum_reservation  4
 #define GS_XENMEM_populate_physmap 6
 #define GS_DOMID_SELF 0x7FF0
 struct gs_xen_memory_reservation {

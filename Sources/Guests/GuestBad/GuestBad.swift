@@ -143,12 +143,13 @@ func run() -> Never {
 
 let ms: UInt64 = 1_000_000
 
-/// The timer, pointer and RIP checks, in that order (the pointer checks put data in the top page,
-/// the RIP checks code). `hostile=<mask>` on the command line picks the groups: 1 timers,
-/// 2 pointers, 4 RIP (default 7, all), so each trigger can be run alone against a hypervisor that
-/// falls over at the first; 8 adds hlt-at-top, which QEMU's TCG cannot run (see hltAtTop).
+/// The timer, pointer, RIP and memory checks, in that order (the pointer checks put data in the
+/// top page, the RIP checks code; the memory checks move shared_info, so they come last).
+/// `hostile=<mask>` on the command line picks the groups: 1 timers, 2 pointers, 4 RIP, 16 memory
+/// (default 23, all of them), so each trigger can be run alone against a hypervisor that falls
+/// over at the first; 8 adds hlt-at-top, which QEMU's TCG cannot run (see hltAtTop).
 func hostileChecks() {
-  let groups = StartInfo.options.integer("hostile", default: 7)
+  let groups = StartInfo.options.integer("hostile", default: 23)
   // Events: the timer checks wait for VIRQ_TIMER, and SystemTime needs shared_info.
   let setUp = Events.setUp()
   check("event-set-up", setUp, want: 0)
@@ -169,6 +170,7 @@ func hostileChecks() {
   }
   if groups & 4 != 0 { ripChecks(page) }
   if groups & 8 != 0 { hltAtTop(page, timerPort: timerPort) }
+  if groups & 16 != 0 { memoryChecks(timerPort: timerPort) }
 }
 
 /// VCPUOP_set_periodic_timer as Xen bounds it (at least 1 ms, at most STIME_DELTA_MAX = 2^62 - 1),
@@ -323,5 +325,507 @@ func hltAtTop(_ page: UnsafeMutableRawPointer, timerPort: UInt32) {
   gs_call_at(codeAtTop(page, [0xF4]), &r, 1)
   checkTrue("hlt-at-top", armed == 0 && Events.count(timerPort) > before,
             "set returned \(armed), events \(Events.count(timerPort) &- before)")
+}
+
+// MARK: - Memory: pages given back inside 2 MiB blocks, shared_info moved anywhere, special pages
+// given back, a sparse populate storm. What a guest may do to its own p2m with memory_op (as
+// Linux's balloon driver and its shared_info setup do, and then some), each answered as Xen does.
+
+let blockPages: UInt64 = 512
+
+/// The names of the memory checks, in the order they print.
+let memoryCheckNames: [StaticString] = [
+  "release-page-in-large-block", "repopulate-page-in-large-block",
+  "release-head-of-large-block", "repopulate-head-of-large-block",
+  "release-block-page-by-page", "repopulate-block-page-by-page",
+  "populate-stops-at-maxmem", "sparse-populate-storm", "release-console-ring",
+  "shared-info-to-large-block-head", "shared-info-moves-repeatedly", "release-shared-info-page",
+]
+
+/// The gfns the memory checks use. The RAM blocks are whole 2 MiB blocks above the guest's image,
+/// which the domain builder maps with one 2 MiB page each; `fresh` is unpopulated space above RAM,
+/// still inside the guest's 4 GiB identity map (and below the MMIO hole).
+struct MemoryPlan {
+  /// Pages given back to make room before populating elsewhere (`makeRoom`), from the second
+  /// page of the block on (the head page has a check of its own).
+  var donor: UInt64
+  var donorNext = 1
+  /// shared_info's first new place, the head of a 2 MiB block (and a page in its middle later).
+  let sharedHead: UInt64
+  /// A block with a page in the middle given back and populated again.
+  let splitBlock: UInt64
+  /// A block with its head page given back and populated again.
+  let headBlock: UInt64
+  /// Every page given back one by one and populated again.
+  let wholeBlock: UInt64
+  /// More places for shared_info: its head and its last page.
+  let sharedBlock: UInt64
+  /// Given back whole (order 9) before the storm and populated again after it.
+  let allotmentBlock: UInt64
+  /// Unpopulated: [fresh, fresh + 4096) tops the reservation up to maxmem, then the console and
+  /// shared_info checks populate pages at fresh + 4352 and fresh + 4608, and fresh + 4864 is a
+  /// place for shared_info with no RAM behind it.
+  let fresh: UInt64
+  /// Where Events.setUp put shared_info.
+  let sharedHome: UInt64
+
+  static let blocks: UInt64 = 7
+
+  init(firstBlock: UInt64, fresh: UInt64, sharedHome: UInt64) {
+    donor = firstBlock
+    sharedHead = firstBlock + blockPages
+    splitBlock = firstBlock + 2 * blockPages
+    headBlock = firstBlock + 3 * blockPages
+    wholeBlock = firstBlock + 4 * blockPages
+    sharedBlock = firstBlock + 5 * blockPages
+    allotmentBlock = firstBlock + 6 * blockPages
+    self.fresh = fresh
+    self.sharedHome = sharedHome
+  }
+
+  /// Gives `count` pages of the donor block back, so that as many can be populated elsewhere
+  /// without going over maxmem. False if one was refused.
+  mutating func makeRoom(_ count: Int) -> Bool {
+    for _ in 0..<count {
+      guard donorNext < Int(blockPages), Memory.release(donor + UInt64(donorNext)) == 1 else { return false }
+      donorNext += 1
+    }
+    return true
+  }
+}
+
+/// Page `gfn` through the identity map (the gfn must be below 4 GiB and mapped).
+func pageWords(_ gfn: UInt64) -> UnsafeMutablePointer<UInt64> {
+  UnsafeMutablePointer<UInt64>(bitPattern: UInt(gfn << 12))!
+}
+
+/// Word `word` of what the memory checks write into page `gfn`: different for every page and
+/// offset, with the low 16 bits clear, so an event bit, a flag or a small index set in the page
+/// shows. With `ringIndices` the page also looks like a console ring with 4 bytes to send
+/// (in_cons = in_prod = 0 at 3072, out_cons 0x100 and out_prod 0x104 at 3080): a backend that
+/// took it for the ring would consume them and move out_cons.
+func patternWord(_ gfn: UInt64, _ word: Int, ringIndices: Bool = false) -> UInt64 {
+  if ringIndices && word == 384 { return 0 }
+  if ringIndices && word == 385 { return 0x104 << 32 | 0x100 }
+  return 0x5AA5_0000_0000_0000 ^ (gfn << 32) ^ (UInt64(word) << 16)
+}
+
+func fillPage(_ gfn: UInt64, ringIndices: Bool = false) {
+  let p = pageWords(gfn)
+  for w in 0..<512 { p[w] = patternWord(gfn, w, ringIndices: ringIndices) }
+  gs_barrier()
+}
+
+/// Where page `gfn` no longer holds its pattern ("gfn 0x… word n: 0x…, want 0x…"), or nil.
+func patternDamage(_ gfn: UInt64, ringIndices: Bool = false) -> String? {
+  gs_barrier()
+  let p = pageWords(gfn)
+  for w in 0..<512 {
+    let want = patternWord(gfn, w, ringIndices: ringIndices)
+    let got = gs_load64(p + w)
+    if got != want { return "gfn \(hex(gfn)) word \(w): \(hex(got)), want \(hex(want))" }
+  }
+  return nil
+}
+
+func fillBlock(_ block: UInt64) {
+  for i in 0..<blockPages { fillPage(block + i) }
+}
+
+/// The first page of the block at `block`, other than those in `except`, that lost its pattern.
+func blockDamage(_ block: UInt64, except: [UInt64] = []) -> String? {
+  for i in 0..<blockPages where !except.contains(i) {
+    if let damage = patternDamage(block + i) { return damage }
+  }
+  return nil
+}
+
+/// Whether the shared_info page is the page at `gfn` now: `port` (bound by this guest and masked)
+/// shows as masked there, and after EVTCHNOP_send it shows as pending there. Nil if so, else what
+/// was seen. Leaves the port's pending bit clear.
+func sharedInfoProblem(at gfn: UInt64, port: UInt32) -> String? {
+  let base = gfn << 12
+  let word = UInt64(port / 64) * 8, bit = port % 64
+  let mask = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base + UInt64(GS_SHARED_INFO_EVTCHN_MASK) + word))!
+  let pending = UnsafeMutablePointer<UInt64>(bitPattern: UInt(base + UInt64(GS_SHARED_INFO_EVTCHN_PENDING) + word))!
+  let masked = gs_load64(mask) >> UInt64(bit) & 1 != 0
+  _ = gs_btr64(pending, bit)
+  let sent = Events.send(port)
+  let seen = gs_btr64(pending, bit) != 0
+  if masked && sent == 0 && seen { return nil }
+  return "at \(hex(gfn)): port \(port) masked \(masked), send \(sent), pending \(seen)"
+}
+
+/// HVMOP_get_param(DOMID_SELF, index): the result and the value.
+func hvmParam(_ index: UInt32) -> (result: Int64, value: UInt64) {
+  var param = gs_xen_hvm_param(domid: Xen.domidSelf, pad: 0, index: index, value: 0)
+  let r = Xen.withArgument(&param) { Xen.hvmOp(1, $0) }
+  return (r, param.value)
+}
+
+/// TSC ticks per millisecond of system time (measured over 2 ms), for waiting while shared_info
+/// (and with it the clock) is away.
+func tscPerMillisecond() -> UInt64 {
+  let start = SystemTime.now(), tsc = CPU.rdtsc()
+  guard start != 0 else { return 1_000_000 }
+  var spins = 0
+  while SystemTime.now() < start &+ 2 * ms && spins < 50_000_000 {
+    CPU.pause()
+    spins += 1
+  }
+  return max(1, (CPU.rdtsc() &- tsc) / 2)
+}
+
+/// About `count` ms by the TSC, yielding now and then (so whatever the hypervisor does for the
+/// domain outside its hypercalls gets to run), interrupts left as they are (off).
+func pass(milliseconds count: UInt64, tscPerMs: UInt64) {
+  let end = CPU.rdtsc() &+ count * tscPerMs
+  var spins = 0
+  while CPU.rdtsc() < end && spins < 5_000_000 {
+    if spins % 64 == 0 { Xen.yield() }
+    CPU.pause()
+    spins += 1
+  }
+}
+
+/// The memory group, with interrupts off from here on: the upcall handler looks for shared_info
+/// where GuestKit put it, and these checks move it. shared_info is home again after each check
+/// that moves it (the last one gives it back, then places it home again).
+func memoryChecks(timerPort: UInt32) {
+  let firstBlock = ((gs_image_end() + 0x1f_ffff) & ~0x1f_ffff) >> 12
+  let blocksEnd = (firstBlock + MemoryPlan.blocks * blockPages) << 12
+  let inRAM = StartInfo.memoryMap.contains { $0.type == 1 && $0.address <= firstBlock << 12 && $0.end >= blocksEnd }
+  guard SharedInfo.isMapped, let ramEnd = StartInfo.ramEnd, ramEnd <= 0xe000_0000, inRAM else {
+    for name in memoryCheckNames {
+      Console.print("check \(name): skipped (needs shared_info and RAM from \(hex(firstBlock << 12)) to \(hex(blocksEnd)), ending below 3.5 GiB)")
+    }
+    return
+  }
+  CPU.disableInterrupts()
+  var plan = MemoryPlan(
+    firstBlock: firstBlock, fresh: (((ramEnd + 0x1f_ffff) & ~0x1f_ffff) >> 12) + blockPages,
+    sharedHome: SharedInfo.address >> 12)
+
+  releaseInBlock("release-page-in-large-block", "repopulate-page-in-large-block", block: plan.splitBlock, page: 7)
+  releaseInBlock("release-head-of-large-block", "repopulate-head-of-large-block", block: plan.headBlock, page: 0)
+  releaseBlockPageByPage(plan.wholeBlock)
+  populateStopsAtMaxmem(fresh: plan.fresh)
+  sparsePopulateStorm(plan)
+  releaseConsoleRing(&plan)
+
+  // A masked IPI port of vcpu 0 shows where shared_info is: its mask bit is in the page, and a
+  // send sets its pending bit there (and nothing else: no upcall).
+  let bound = Events.bindIPI(vcpu: 0)
+  let probe = UInt32(truncatingIfNeeded: max(bound, 0))
+  if bound > 0 { Events.mask(probe) }
+  sharedInfoToLargeBlockHead(plan, probe: probe, bound: bound)
+  sharedInfoMovesRepeatedly(plan, probe: probe)
+  releaseSharedInfoPage(&plan, probe: probe, timerPort: timerPort)
+}
+
+/// Page `index` of a block mapped with one 2 MiB page, given back (decrease_reservation) and
+/// populated again: each answers 1 and moves the reservation by exactly one page, the other 511
+/// pages keep what was written to them (the 2 MiB mapping was split, not dropped or remapped),
+/// and the page populated again is usable.
+func releaseInBlock(_ releaseName: StaticString, _ repopulateName: StaticString, block: UInt64, page index: UInt64) {
+  fillBlock(block)
+  let gfn = block + index
+  let before = Memory.currentReservation()
+  let released = Memory.release(gfn)
+  let after = Memory.currentReservation()
+  let damage = blockDamage(block, except: [index])
+  checkTrue(releaseName, released == 1 && after == before - 1 && damage == nil,
+            "released \(released), reservation \(before) -> \(after), \(damage ?? "the other pages intact")")
+
+  let populated = Memory.populate(gfn)
+  let again = Memory.currentReservation()
+  var pageDamage: String? = "not populated"
+  if populated == 1 {
+    fillPage(gfn)
+    pageDamage = patternDamage(gfn)
+  }
+  let rest = blockDamage(block, except: [index])
+  checkTrue(repopulateName, populated == 1 && again == after + 1 && pageDamage == nil && rest == nil,
+            "populated \(populated), reservation \(after) -> \(again), page \(pageDamage ?? "usable"), \(rest ?? "the other pages intact")")
+}
+
+/// All 512 pages of a 2 MiB block given back one by one, then populated again one by one: every
+/// call answers 1 and moves the reservation by exactly one page, the reservation never goes over
+/// maxmem, and the pages populated again are usable.
+func releaseBlockPageByPage(_ block: UInt64) {
+  var reservation = Memory.currentReservation()
+  var problem: String? = nil
+  for i in 0..<blockPages {
+    let released = Memory.release(block + i)
+    let now = Memory.currentReservation()
+    if released != 1 || now != reservation - 1 {
+      problem = "page \(i): released \(released), reservation \(reservation) -> \(now)"
+      break
+    }
+    reservation = now
+  }
+  checkTrue("release-block-page-by-page", problem == nil, problem ?? "")
+
+  let maximum = Memory.maximumReservation()
+  problem = nil
+  var populated: UInt64 = 0
+  for i in 0..<blockPages {
+    let r = Memory.populate(block + i)
+    let now = Memory.currentReservation()
+    if r == 1 { populated += 1 }
+    if r != 1 || now != reservation + 1 || now > maximum {
+      problem = "page \(i): populated \(r), reservation \(reservation) -> \(now), maxmem \(maximum)"
+      break
+    }
+    reservation = now
+  }
+  if problem == nil {
+    for i in 0..<populated { fillPage(block + i) }
+    for i in 0..<populated {
+      if let damage = patternDamage(block + i) {
+        problem = damage
+        break
+      }
+    }
+  }
+  checkTrue("repopulate-block-page-by-page", problem == nil, problem ?? "")
+}
+
+/// The reservation topped up to maxmem with pages above RAM: the next populate_physmap is refused
+/// (0, or a negative errno) and the reservation stays at maxmem. The pages go back afterwards.
+func populateStopsAtMaxmem(fresh: UInt64) {
+  let maximum = Memory.maximumReservation()
+  let start = Memory.currentReservation()
+  let room = maximum - start
+  guard maximum > 0, start > 0, room >= 0 else {
+    checkTrue("populate-stops-at-maxmem", false, "reservation \(start) of maxmem \(maximum)")
+    return
+  }
+  guard room <= 4096 else {
+    Console.print("check populate-stops-at-maxmem: skipped (maxmem is \(room) pages above the reservation)")
+    return
+  }
+  var problem: String? = nil
+  var added: UInt64 = 0
+  while added < UInt64(room) {
+    let r = Memory.populate(fresh + added)
+    if r != 1 {
+      problem = "topping up: page \(added) of \(room) populated \(r)"
+      break
+    }
+    added += 1
+  }
+  let full = Memory.currentReservation()
+  let over = Memory.populate(fresh + 4096)
+  let afterOver = Memory.currentReservation()
+  if over == 1 { Memory.release(fresh + 4096) }
+  var returned: UInt64 = 0
+  for i in 0..<added where Memory.release(fresh + i) == 1 { returned += 1 }
+  let end = Memory.currentReservation()
+  checkTrue("populate-stops-at-maxmem",
+            problem == nil && full == maximum && over <= 0 && afterOver == maximum && returned == added && end == start,
+            "\(problem ?? "topped up \(added) pages"): reservation \(full) of maxmem \(maximum), one more populated \(over) -> \(afterOver), \(returned) of \(added) given back, reservation \(end) (was \(start))")
+}
+
+/// A sparse storm: one page populated and given back in each of up to 16384 fresh 2 MiB regions
+/// (gfn (16 << 18) + (i << 9) + 1, 32 GiB of guest-physical space from 16 GiB up), each needing a
+/// page table of its own, 32 regions per populate_physmap and per decrease_reservation. First a
+/// block of RAM mapped with one 2 MiB page is given back whole (order 9), which makes the room
+/// and hands its 2 MiB back to the hypervisor. Either every populate succeeds (the emptied tables
+/// are freed) or one is refused (fewer pages than asked for, or a negative errno) once the
+/// domain's table pool is full; either way the reservation ends where the storm found it, and the
+/// domain keeps its own allotment: the block comes back as one 2 MiB extent, usable. A hypervisor
+/// that let the tables eat its memory has nothing left for that.
+func sparsePopulateStorm(_ plan: MemoryPlan) {
+  let regions = 16384, batch = 32
+  let block = plan.allotmentBlock
+  let start = Memory.currentReservation()
+  let released = Memory.release(block, order: 9)
+  let roomMade = Memory.currentReservation()
+  var problem: String? = nil
+  if released != 1 || roomMade != start - Int64(blockPages) {
+    problem = "the block at \(hex(block << 12)) given back whole: \(released), reservation \(start) -> \(roomMade)"
+  }
+  let gfns = UnsafeMutablePointer<UInt64>.allocate(capacity: batch)
+  var stormed = 0
+  var refused: Int64? = nil
+  while stormed < regions && problem == nil && refused == nil {
+    for i in 0..<batch { gfns[i] = (UInt64(16) << 18) + (UInt64(stormed + i) << 9) + 1 }
+    let populated = Memory.populate(UnsafeMutableBufferPointer(start: gfns, count: batch))
+    let done = Int(max(0, min(populated, Int64(batch))))
+    let given = done > 0 ? Memory.release(UnsafeMutableBufferPointer(start: gfns, count: done)) : 0
+    if populated > Int64(batch) || given != Int64(done) {
+      problem = "regions \(stormed) to \(stormed + batch - 1): populated \(populated), gave back \(given)"
+    } else if done < batch {
+      refused = populated
+    }
+    stormed += done
+  }
+  let afterStorm = Memory.currentReservation()
+  if let refused {
+    Console.print("sparse populate storm: \(stormed) of \(regions) regions, then populate answered \(refused) for \(batch)")
+  } else {
+    Console.print("sparse populate storm: \(stormed) of \(regions) regions populated and given back")
+  }
+  if problem == nil && afterStorm != roomMade { problem = "reservation \(roomMade) before the storm, \(afterStorm) after" }
+
+  // The domain's own allotment: the block it gave back, populated again.
+  if problem == nil {
+    let populated = Memory.populate(block, order: 9)
+    let end = Memory.currentReservation()
+    if populated != 1 || end != start {
+      problem = "after \(stormed) regions, the block at \(hex(block << 12)) populated again: \(populated), reservation \(end) (was \(start))"
+    } else {
+      fillBlock(block)
+      if let damage = blockDamage(block) { problem = "after the storm: \(damage)" }
+    }
+  }
+  checkTrue("sparse-populate-storm", problem == nil, problem ?? "")
+}
+
+/// The console ring page (HVM_PARAM_CONSOLE_PFN) given back with decrease_reservation: that may
+/// succeed or fail, but the console backend must not write into memory the guest populates
+/// afterwards. Fresh pages (and the ring's own gfn, if it was given back and can be populated)
+/// are filled with a pattern that looks like a ring with bytes to send, the console port is
+/// notified, and 20 ms later every page must still hold the pattern.
+func releaseConsoleRing(_ plan: inout MemoryPlan) {
+  let pfn = hvmParam(17), evtchn = hvmParam(18)
+  guard pfn.result == 0, pfn.value != 0, evtchn.result == 0, evtchn.value != 0 else {
+    checkTrue("release-console-ring", false,
+              "HVM_PARAM_CONSOLE_PFN \(pfn.result) \(hex(pfn.value)), HVM_PARAM_CONSOLE_EVTCHN \(evtchn.result) \(evtchn.value)")
+    return
+  }
+  let ring = pfn.value, port = UInt32(truncatingIfNeeded: evtchn.value)
+  var problem: String? = plan.makeRoom(5) ? nil : "no room made: a donor page was not given back"
+  let released = Memory.release(ring)
+  var pages: [UInt64] = []
+  var ringPopulated: Int64 = 0
+  if released == 1 && ring < 1 << 20 {
+    ringPopulated = Memory.populate(ring)
+    if ringPopulated == 1 { pages.append(ring) }
+  }
+  for i in 0..<UInt64(4) where problem == nil {
+    let gfn = plan.fresh + 4352 + i
+    let r = Memory.populate(gfn)
+    if r == 1 { pages.append(gfn) } else { problem = "populating \(hex(gfn << 12)): \(r)" }
+  }
+  for gfn in pages { fillPage(gfn, ringIndices: true) }
+  var sent: Int64 = 0
+  for _ in 0..<3 where sent == 0 { sent = Events.send(port) }
+  let deadline = SystemTime.now() &+ 20 * ms
+  var spins = 0
+  while SystemTime.now() < deadline && spins < 5_000_000 {
+    if spins % 64 == 0 { Xen.yield() }
+    CPU.pause()
+    spins += 1
+  }
+  for gfn in pages where problem == nil { problem = patternDamage(gfn, ringIndices: true) }
+  if problem == nil && sent != 0 { problem = "EVTCHNOP_send on the console port \(port): \(sent)" }
+  Console.print("console ring gfn \(hex(ring)) given back: \(released), populated again: \(ringPopulated)")
+  checkTrue("release-console-ring", problem == nil, problem ?? "")
+}
+
+/// shared_info put on the head page of a block of RAM mapped with one 2 MiB page: answer 0, the
+/// reservation one page less (the RAM page there is given back), nothing left at the old gfn
+/// (decrease_reservation there gives back 0 pages), shared_info working at the new place (the
+/// masked probe port's mask bit is there and a send shows up pending there), and the block's
+/// other 511 pages keeping what was written to them.
+func sharedInfoToLargeBlockHead(_ plan: MemoryPlan, probe: UInt32, bound: Int64) {
+  guard bound > 0 else {
+    checkTrue("shared-info-to-large-block-head", false, "EVTCHNOP_bind_ipi for the probe port: \(bound)")
+    return
+  }
+  let target = plan.sharedHead
+  fillBlock(target)
+  let before = Memory.currentReservation()
+  let placed = Memory.placeSharedInfo(at: target)
+  let after = Memory.currentReservation()
+  let oldLeft = Memory.release(plan.sharedHome)
+  let working = placed == 0 ? sharedInfoProblem(at: target, port: probe) : "not placed"
+  let damage = blockDamage(target, except: [0])
+  checkTrue("shared-info-to-large-block-head",
+            placed == 0 && after == before - 1 && oldLeft == 0 && working == nil && damage == nil,
+            "placed \(placed), reservation \(before) -> \(after), old gfn gave back \(oldLeft), \(working ?? "working"), \(damage ?? "the other pages intact")")
+}
+
+/// shared_info moved again and again: to a page in the middle of a block that is already split,
+/// to unpopulated space above RAM, to the head and the last page of another 2 MiB block, to the
+/// highest gfn below 2^36, back to the first block's head (a hole now) and home. Each move
+/// answers 0, lowers the reservation by one page exactly when RAM was there, leaves nothing at the
+/// previous gfn, and (below 4 GiB, where the guest can look) shared_info works at the new place.
+/// shared_info ends where Events.setUp put it.
+func sharedInfoMovesRepeatedly(_ plan: MemoryPlan, probe: UInt32) {
+  let targets: [(gfn: UInt64, ram: Bool)] = [
+    (plan.sharedHead + 5, true), (plan.fresh + 4864, false), (plan.sharedBlock, true),
+    (plan.sharedBlock + blockPages - 1, true), ((1 << 36) - 1, false), (plan.sharedHead, false),
+    (plan.sharedHome, false),
+  ]
+  fillBlock(plan.sharedBlock)
+  var previous = plan.sharedHead
+  var problem: String? = nil
+  for (n, target) in targets.enumerated() {
+    let before = Memory.currentReservation()
+    let placed = Memory.placeSharedInfo(at: target.gfn)
+    let after = Memory.currentReservation()
+    let previousLeft = Memory.release(previous)
+    let working = placed == 0 && target.gfn < 1 << 20 ? sharedInfoProblem(at: target.gfn, port: probe) : nil
+    if placed != 0 || after != before - (target.ram ? 1 : 0) || previousLeft != 0 || working != nil {
+      problem = "move \(n + 1) to \(hex(target.gfn)): placed \(placed), reservation \(before) -> \(after), previous gfn \(hex(previous)) gave back \(previousLeft), \(working ?? "working")"
+      break
+    }
+    previous = target.gfn
+  }
+  if problem != nil { Memory.placeSharedInfo(at: plan.sharedHome) }
+  if problem == nil { problem = blockDamage(plan.sharedBlock, except: [0, blockPages - 1]) }
+  checkTrue("shared-info-moves-repeatedly", problem == nil, problem ?? "")
+}
+
+/// The shared_info gfn given back with decrease_reservation: that may succeed or fail, but the
+/// events and times the hypervisor keeps writing into shared_info must not land in memory the
+/// guest populates afterwards. Fresh pages (and shared_info's own gfn, if it was given back) are
+/// filled with the pattern; sends on the masked probe port and on an unmasked IPI port and a
+/// singleshot timer follow, and 10 ms later every page must still hold the pattern. shared_info
+/// is put back home afterwards (not part of the check: Xen need not allow it).
+func releaseSharedInfoPage(_ plan: inout MemoryPlan, probe: UInt32, timerPort: UInt32) {
+  let home = plan.sharedHome
+  let tscPerMs = tscPerMillisecond()
+  var problem: String? = plan.makeRoom(5) ? nil : "no room made: a donor page was not given back"
+  let bound = Events.bindIPI(vcpu: 0)
+  let loud = UInt32(truncatingIfNeeded: max(bound, 0))
+  if bound <= 0 && problem == nil { problem = "EVTCHNOP_bind_ipi: \(bound)" }
+  let armed = Timers.setSingleshot(at: SystemTime.now() &+ 2 * ms)
+
+  let released = Memory.release(home)
+  var pages: [UInt64] = []
+  var homePopulated: Int64 = 0
+  if released == 1 {
+    homePopulated = Memory.populate(home)
+    if homePopulated == 1 { pages.append(home) }
+  }
+  for i in 0..<UInt64(4) where problem == nil {
+    let gfn = plan.fresh + 4608 + i
+    let r = Memory.populate(gfn)
+    if r == 1 { pages.append(gfn) } else { problem = "populating \(hex(gfn << 12)): \(r)" }
+  }
+  for gfn in pages { fillPage(gfn) }
+  var sent: Int64 = 0
+  for _ in 0..<3 {
+    if sent == 0 { sent = Events.send(probe) }
+    if sent == 0 && bound > 0 { sent = Events.send(loud) }
+  }
+  pass(milliseconds: 10, tscPerMs: tscPerMs)
+  for gfn in pages where problem == nil { problem = patternDamage(gfn) }
+  if problem == nil && (sent != 0 || armed != 0) { problem = "EVTCHNOP_send \(sent), singleshot timer \(armed)" }
+
+  // Home again, and the ports closed (pending bits cleared, while the guest can see them).
+  let placed = Memory.placeSharedInfo(at: home)
+  if placed == 0 {
+    Events.clearPending(probe)
+    if bound > 0 { Events.clearPending(loud) }
+  }
+  if probe != 0 { Events.close(probe) }
+  if bound > 0 { Events.close(loud) }
+  Console.print("shared_info gfn \(hex(home)) given back: \(released), populated again: \(homePopulated), shared_info placed there again: \(placed)")
+  checkTrue("release-shared-info-page", problem == nil, problem ?? "")
 }
 #endif

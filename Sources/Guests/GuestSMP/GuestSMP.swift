@@ -1,8 +1,10 @@
 /// guest-smp: brings up a second vcpu with VCPUOP_initialise (64-bit mode, the boot vcpu's own
 /// CR0/CR3/CR4/EFER, a second stack, RIP = guest_ap_start64, RDI = 1) and VCPUOP_up. Both vcpus
-/// print three ticks, yielding between them; vcpu 1 then sets a shared flag and takes itself down
-/// (VCPUOP_down). vcpu 0 waits for the flag (bounded), prints "guest-smp: both vcpus ran" and
-/// powers off. Any failure prints why and shuts down with reason crash.
+/// print three ticks, yielding between them. Then both race XENMEM_add_to_physmap(shared_info)
+/// to different gfns, round after round ("guest-smp: shared-info-race ok …" or "… FAIL (…)").
+/// vcpu 1 then sets a shared flag and takes itself down (VCPUOP_down). vcpu 0 waits for the flag
+/// (bounded), prints "guest-smp: both vcpus ran" and powers off. A failure to start vcpu 1 or a
+/// vcpu 1 that never finishes prints why and shuts down with reason crash.
 @main
 struct GuestSMP {
   static func main() {
@@ -29,6 +31,101 @@ nonisolated(unsafe) let sharedFlag: UnsafeMutablePointer<UInt64> = {
 /// How many times vcpu 0 yields while waiting for vcpu 1 before it gives up.
 let waitLimit = 200_000
 
+// MARK: The shared_info race
+
+/// Rounds of the race, and where they put shared_info: round r uses the gfns 8 GiB + 4r pages
+/// and the two after it, unpopulated space the guest never touches.
+let raceRounds: UInt64 = 32
+let raceBase: UInt64 = 0x20_0000
+/// How long (in PAUSEs, with a yield every 256) a vcpu waits for the other in the race.
+let raceWaitLimit = 10_000_000
+
+/// Words the two vcpus share in the race (touched only through gs_atomic_*): [0] the round vcpu 1
+/// is to race in (0: none yet, UInt64.max: the race is over), [1] the last round vcpu 1 raced
+/// in, [2] its add_to_physmap result in that round.
+nonisolated(unsafe) let raceWords: UnsafeMutablePointer<UInt64> = {
+  let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 3)
+  p.initialize(repeating: 0, count: 3)
+  return p
+}()
+
+/// Round `round`'s gfns: where vcpu 0 puts shared_info first, then where vcpu 0 and vcpu 1 move it.
+func raceGFNs(_ round: UInt64) -> (start: UInt64, vcpu0: UInt64, vcpu1: UInt64) {
+  let start = raceBase + round * 4
+  return (start, start + 1, start + 2)
+}
+
+/// One wait step: PAUSE, and every 256th time SCHEDOP_yield (the other vcpu may share the pcpu).
+func raceWaitStep(_ waited: Int) {
+  if waited % 256 == 255 { Xen.yield() } else { CPU.pause() }
+}
+
+/// vcpu 1's side: as soon as it sees a new round, moves shared_info to its gfn of that round.
+func raceOnVCPU1() {
+  var last: UInt64 = 0
+  var waited = 0
+  while waited < raceWaitLimit {
+    let round = gs_atomic_load(raceWords)
+    if round == UInt64.max { return }
+    if round != last {
+      last = round
+      let placed = Memory.placeSharedInfo(at: raceGFNs(round).vcpu1)
+      gs_atomic_store(raceWords + 2, UInt64(bitPattern: placed))
+      gs_atomic_store(raceWords + 1, round)
+      waited = 0
+      continue
+    }
+    raceWaitStep(waited)
+    waited += 1
+  }
+}
+
+/// vcpu 0's side. Each round: shared_info goes to the round's start gfn, vcpu 1 is told to go,
+/// and vcpu 0 moves it too (a little later each round, from 0 to 60 PAUSEs, so the two calls
+/// meet at different points). Both calls must answer 0, and afterwards the frame may be at one
+/// gfn only: decrease_reservation (the one way to look at a gfn that may not be mapped without
+/// faulting) must give back exactly one page at the two new gfns together, and none at the
+/// start gfn. That also unmaps shared_info again for the next round. The reservation must not
+/// change (no RAM is involved).
+func raceOnVCPU0() {
+  var report = Report("guest-smp")
+  let reservation = Memory.currentReservation()
+  var problem: String? = nil
+  var won = (vcpu0: 0, vcpu1: 0)
+  for round in 1...raceRounds {
+    let gfns = raceGFNs(round)
+    let first = Memory.placeSharedInfo(at: gfns.start)
+    gs_atomic_store(raceWords, round)
+    Guest.spin(Int(round % 4) * 20)
+    let mine = Memory.placeSharedInfo(at: gfns.vcpu0)
+    var waited = 0
+    while gs_atomic_load(raceWords + 1) != round && waited < raceWaitLimit {
+      raceWaitStep(waited)
+      waited += 1
+    }
+    guard gs_atomic_load(raceWords + 1) == round else {
+      problem = "round \(round): vcpu 1 did not move shared_info"
+      break
+    }
+    let theirs = Int64(bitPattern: gs_atomic_load(raceWords + 2))
+    let atStart = Memory.release(gfns.start)
+    let at0 = Memory.release(gfns.vcpu0)
+    let at1 = Memory.release(gfns.vcpu1)
+    if at0 == 1 && at1 == 0 { won.vcpu0 += 1 }
+    if at0 == 0 && at1 == 1 { won.vcpu1 += 1 }
+    if first != 0 || mine != 0 || theirs != 0 || atStart != 0 || !((at0 == 1 && at1 == 0) || (at0 == 0 && at1 == 1)) {
+      problem = "round \(round): placed \(first) at \(hex(gfns.start)), then \(mine) at \(hex(gfns.vcpu0)) (vcpu 0) and \(theirs) at \(hex(gfns.vcpu1)) (vcpu 1); pages given back there: \(atStart), \(at0), \(at1) (want 0 and exactly one 1)"
+      break
+    }
+  }
+  gs_atomic_store(raceWords, UInt64.max)
+  let after = Memory.currentReservation()
+  if problem == nil && after != reservation { problem = "reservation \(reservation) before the race, \(after) after" }
+  report.check("shared-info-race", problem == nil,
+               ok: "\(raceRounds) rounds, the last move was vcpu 0's \(won.vcpu0) times and vcpu 1's \(won.vcpu1) times",
+               fail: problem ?? "")
+}
+
 func ticks(_ vcpu: UInt64) {
   for i in 1...3 {
     Console.print("vcpu \(vcpu): tick \(i)")
@@ -41,6 +138,7 @@ func ticks(_ vcpu: UInt64) {
 @c(guest_secondary_main)
 public func secondaryMain(_ vcpuID: UInt64) {
   ticks(vcpuID)
+  raceOnVCPU1()
   gs_atomic_store(sharedFlag, 1)
   let r = Xen.vcpuOp(2, vcpu: vcpuID)   // VCPUOP_down on itself
   Console.print("guest-smp: vcpu \(vcpuID): VCPUOP_down returned \(r), blocking")
@@ -50,7 +148,8 @@ public func secondaryMain(_ vcpuID: UInt64) {
 func run() -> Never {
   Console.print("guest-smp: vcpu 0 starting")
   Guest.requireHypervisor("guest-smp")
-  gs_atomic_store(sharedFlag, 0)   // initialise the global before vcpu 1 can see it
+  gs_atomic_store(sharedFlag, 0)   // initialise the globals before vcpu 1 can see them
+  gs_atomic_store(raceWords, 0)
 
   var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
   context.mode = 1                       // VCPU_HVM_MODE_64B
@@ -77,6 +176,7 @@ func run() -> Never {
   Console.print("guest-smp: vcpu 1 is up")
 
   ticks(0)
+  raceOnVCPU0()
 
   var waited = 0
   while gs_atomic_load(sharedFlag) == 0 {
