@@ -5,6 +5,10 @@
 /// vcpu 1 then sets a shared flag and takes itself down (VCPUOP_down). vcpu 0 waits for the flag
 /// (bounded), prints "guest-smp: both vcpus ran" and powers off. A failure to start vcpu 1 or a
 /// vcpu 1 that never finishes prints why and shuts down with reason crash.
+///
+/// `mode=stale-tlb` replaces the ticks and the race with an attack on the flush before reuse
+/// (docs/memory.md): vcpu 1 writes a pattern to a RAM page for ever while vcpu 0 gives that page
+/// back and populates fresh pages, looking for the pattern in them (docs/test-guests.md).
 @main
 struct GuestSMP {
   static func main() {
@@ -126,6 +130,94 @@ func raceOnVCPU0() {
                fail: problem ?? "")
 }
 
+// MARK: mode=stale-tlb
+
+/// The page vcpu 1 writes and vcpu 0 gives back: in the first 2 MiB of RAM, which the domain
+/// builder maps with 4 KiB pages, below the legacy area and unused by the guest.
+let staleGFN: UInt64 = 0x90
+let stalePattern: UInt64 = 0x4141_4141_4141_4141
+/// How long vcpu 0 looks for the pattern in the new pages (system time; at most
+/// `staleMaxPasses` passes over them if the clock does not advance). A stale write shows within
+/// the first pass, and a correct hypervisor ends the domain within microseconds of the give-back;
+/// the long bound keeps a slow vcpu 1 (a QEMU thread the host did not run for a while) from
+/// looking like "no stale write seen".
+let staleCheckNanoseconds: UInt64 = 500 * SystemTime.nanosecondsPerMillisecond
+let staleMaxPasses = 10_000
+
+/// Words the two vcpus share in the stale-tlb mode (touched only through gs_atomic_*): [0] 1 when
+/// the mode is on (set before vcpu 1 starts), [1] 1 once vcpu 1 has written the page.
+nonisolated(unsafe) let staleWords: UnsafeMutablePointer<UInt64> = {
+  let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
+  p.initialize(repeating: 0, count: 2)
+  return p
+}()
+
+/// vcpu 1's side: writes the pattern to the first word of the page at `staleGFN`, for ever. It
+/// never exits on its own (interrupts are off, no hypercalls), so its TLB keeps the page's
+/// translation until the hypervisor makes it exit. Once the page is gone from the p2m and the
+/// TLB, the next write is a nested page fault that ends the domain.
+func staleWriterOnVCPU1() -> Never {
+  let page = UnsafeMutablePointer<UInt64>(bitPattern: UInt(staleGFN << 12))!
+  gs_atomic_store(page, stalePattern)
+  gs_atomic_store(staleWords + 1, 1)
+  while true { gs_atomic_store(page, stalePattern) }
+}
+
+/// vcpu 0's side. Maps shared_info (for system time) and populates the first page of a fresh
+/// 2 MiB region above RAM, so that the p2m table for the new pages exists before the attack and
+/// populating them allocates nothing but the pages. Waits until vcpu 1 writes, gives the page
+/// back (XENMEM_decrease_reservation) and at once populates `pages=<n>` (default 64) fresh pages
+/// after that first one, then reads every word of them for 500 ms: the pattern in one of them is
+/// a write of vcpu 1 through a stale translation into a freed frame that came back as a new page
+/// (the frame allocator hands out the lowest free frame first, so the freed one comes back soon).
+/// The hypervisor must keep the frame until vcpu 1 has flushed its TLB; vcpu 1's next write is
+/// then a nested page fault at the page's address, which ends the domain long before this check
+/// is over.
+func staleTLBOnVCPU0() -> Never {
+  func fail(_ why: String) -> Never {
+    Console.print("guest-smp: stale-tlb: FAIL \(why)")
+    Xen.shutdown(.crash)
+  }
+  let pages = min(max(StartInfo.options.integer("pages", default: 64), 1), 256)
+  let mapped = SharedInfo.map()
+  if mapped != 0 { fail("shared_info could not be mapped: \(mapped)") }
+  guard let ramEnd = StartInfo.ramEnd else { fail("no memory map") }
+  let regionGFN = ((ramEnd + 0x1F_FFFF) & ~UInt64(0x1F_FFFF)) >> 12
+  guard (regionGFN + UInt64(pages) + 1) << 12 <= 0xF000_0000 else { fail("RAM ends too high: \(hex(ramEnd))") }
+  let prepared = Memory.populate(regionGFN)
+  if prepared != 1 { fail("populating gfn \(hex(regionGFN)) returned \(prepared) (the domain needs maxmem of at least memory + 1 MiB)") }
+  let gfns = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: pages)
+  for i in 0..<pages { gfns[i] = regionGFN + 1 + UInt64(i) }
+
+  var waited = 0
+  while gs_atomic_load(staleWords + 1) == 0 {
+    if waited == raceWaitLimit { fail("vcpu 1 did not start writing") }
+    raceWaitStep(waited)
+    waited += 1
+  }
+  Guest.spin(10_000)   // vcpu 1 is in its loop by now
+  Console.print("guest-smp: stale-tlb: giving back gfn \(hex(staleGFN)) while vcpu 1 writes \(hex(stalePattern)) to it; then \(pages) new pages at gfn \(hex(regionGFN + 1))")
+  let released = Memory.release(staleGFN)
+  let populated = Memory.populate(gfns)
+  if released != 1 { fail("decrease_reservation of gfn \(hex(staleGFN)) returned \(released), want 1") }
+  if populated != Int64(pages) { fail("populate_physmap returned \(populated), want \(pages)") }
+
+  let start = SystemTime.now()
+  var passes = 0
+  while passes < staleMaxPasses {
+    for i in 0..<pages {
+      let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(gfns[i] << 12))!
+      for w in 0..<512 where gs_load64(words + w) == stalePattern {
+        fail("stale write landed in a new page: gfn \(hex(gfns[i])) word \(w) holds \(hex(stalePattern)) (pass \(passes + 1))")
+      }
+    }
+    passes += 1
+    if SystemTime.now() &- start >= staleCheckNanoseconds { break }
+  }
+  Console.print("guest-smp: stale-tlb: no stale write seen in \(pages) new pages (\(passes) passes)")
+  Xen.shutdown(.poweroff)
+}
+
 func ticks(_ vcpu: UInt64) {
   for i in 1...3 {
     Console.print("vcpu \(vcpu): tick \(i)")
@@ -137,6 +229,7 @@ func ticks(_ vcpu: UInt64) {
 /// vcpu 1 starts here: guest_ap_start64 (boot.S) calls it with the vcpu id from RDI.
 @c(guest_secondary_main)
 public func secondaryMain(_ vcpuID: UInt64) {
+  if gs_atomic_load(staleWords) == 1 { staleWriterOnVCPU1() }
   ticks(vcpuID)
   raceOnVCPU1()
   gs_atomic_store(sharedFlag, 1)
@@ -150,6 +243,9 @@ func run() -> Never {
   Guest.requireHypervisor("guest-smp")
   gs_atomic_store(sharedFlag, 0)   // initialise the globals before vcpu 1 can see them
   gs_atomic_store(raceWords, 0)
+  let staleTLB = StartInfo.options.value("mode").map { $0.elementsEqual("stale-tlb".utf8) } ?? false
+  gs_atomic_store(staleWords, staleTLB ? 1 : 0)
+  gs_atomic_store(staleWords + 1, 0)
 
   var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
   context.mode = 1                       // VCPU_HVM_MODE_64B
@@ -175,6 +271,7 @@ func run() -> Never {
   }
   Console.print("guest-smp: vcpu 1 is up")
 
+  if staleTLB { staleTLBOnVCPU0() }
   ticks(0)
   raceOnVCPU0()
 

@@ -31,7 +31,9 @@ public enum ArchVCPU {
     }
     vcpu.vmcb = vmcbPage
     vcpu.context = contextPage
-    vcpu.domain.framesInUse += 2
+    // The domain's frame count changes under its p2m lock (a vcpu may be started while another
+    // vcpu of the domain populates memory).
+    vcpu.domain.p2mLock.withLock { vcpu.domain.framesInUse += 2 }
     asidLock.withLock {
       vcpu.asid = nextASID
       nextASID = nextASID + 1 >= max(SVM.maximumASID, 2) ? 1 : nextASID + 1
