@@ -201,6 +201,39 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    /// A sparse populate storm beside a victim that must get its whole allotment: guest-bad's
+    /// memory checks alone (`hostile=16`) populate and give back one page in each of 16,384 fresh
+    /// 2 MiB regions, while guest-memop populates 32,768 pages up to its maxmem in one
+    /// continued hypercall. The storm's table pages come from the bad domain's own pool and go
+    /// back with each page, so the victim gets every page it asked for. The two overlap: the
+    /// victim's call starts before the storm ends and returns after the check before the storm.
+    @Test("A populate storm in one domain does not cost another its allotment")
+    func populateStormBesideAVictim() throws {
+      let configs = [
+        try SystemGuests.config(name: "bad", guest: "guest-bad", cmdline: "hostile=16"),
+        try SystemGuests.config(name: "memop", guest: "guest-memop", memory: 32, maxmem: 160, cmdline: "extents=32768"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3)
+      let beforeStorm = "(d1) check populate-stops-at-maxmem: ok"
+      let stormDone = "(d1) check sparse-populate-storm: ok"
+      let victimCalls = "(d2) guest-memop: RAM ends at 0x2000000; populating 32768 pages at 0x2000000"
+      let victimGot = "(d2) guest-memop: populate_physmap returned 32768 ("
+      expectLines(result, [
+        beforeStorm, "(d1) sparse populate storm: 16384 of 16384 regions populated and given back", stormDone,
+        victimCalls, victimGot, "(d2) guest-memop: first and last new page usable",
+        "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      if let calls = result.firstIndex(of: victimCalls), let got = result.firstIndex(of: victimGot),
+         let before = result.firstIndex(of: beforeStorm), let done = result.firstIndex(of: stormDone) {
+        #expect(calls < done && got > before, "the victim's populate and the storm did not overlap\n\(interleaving(result))")
+      }
+      #expect(!result.contains("FAIL"), "\(context(result))")
+      expectAllFramesReturned(result)
+      expectNoCrashReport(result)
+      expectExit(result, .clean)
+    }
+
     /// The stale TLB attack (guest-smp `mode=stale-tlb`, docs/test-guests.md): vcpu 1 writes a
     /// pattern to gfn 0x90 without ever exiting, while vcpu 0 gives that page back and populates
     /// 64 fresh pages, looking for the pattern in them. The flush before reuse (docs/memory.md)
