@@ -57,13 +57,15 @@ import XenABI
 
   /// Destroys the domain's memory as `DomainBuilder.destroy` does and checks every frame came back.
   func destroyAndExpectEverythingBack(_ domain: Domain, sourceLocation: SourceLocation = #_sourceLocation) {
-    domain.dropHold(domain.sharedInfoMachine)
-    domain.sharedInfoMachine = 0
-    for vcpu in domain.vcpus {
-      domain.dropHold(vcpu.vcpuInfoAddress)
-      vcpu.vcpuInfoAddress = 0
+    domain.changeP2M(by: nil) { p2m in
+      p2m.dropHold(domain.sharedInfoMachine)
+      domain.sharedInfoMachine = 0
+      for vcpu in domain.vcpus {
+        p2m.dropHold(vcpu.vcpuInfoFrame)
+        vcpu.vcpuInfoFrame = 0
+      }
+      _ = p2m.destroy()
     }
-    domain.changeP2M(by: nil) { _ = $0.destroy() }
     #expect(domain.framesInUse == 0, sourceLocation: sourceLocation)
     #expect(domain.p2mTablePages == 0, sourceLocation: sourceLocation)
     #expect(Frames.freeFrames == total, "frames lost", sourceLocation: sourceLocation)
@@ -226,8 +228,11 @@ import XenABI
   @Test func aHeldPageGivenBackStaysUntilTheHoldIsDropped() throws {
     let domain = try makeDomain()
     #expect(populate(domain, 40) == nil)
-    let frame = try #require(domain.changeP2M(by: nil) { $0.hold(40) })
-    domain.vcpus[0].vcpuInfoAddress = frame + 0x40
+    let frame = try #require(domain.changeP2M(by: nil) { p2m -> UInt64? in
+      let frame = p2m.hold(40)
+      domain.vcpus[0].vcpuInfoFrame = frame ?? 0
+      return frame
+    })
     #expect(release(domain, 40) == nil)
     #expect(FrameTable.record(frame)?.use == .guestRAM && FrameTable.record(frame)?.refs == 1)
     expectIsolated([domain])
@@ -331,9 +336,13 @@ import XenABI
           model[gfn] = .sharedInfo
         }
       default:
-        if held < domain.vcpus.count, model[gfn] == .ram, let frame = domain.changeP2M(by: nil, { $0.hold(gfn) }) {
-          domain.vcpus[held].vcpuInfoAddress = frame + 0x80
-          held += 1
+        if held < domain.vcpus.count, model[gfn] == .ram {
+          let vcpu = domain.vcpus[held]
+          if domain.changeP2M(by: nil, { p2m -> Bool in
+            guard let frame = p2m.hold(gfn) else { return false }
+            vcpu.vcpuInfoFrame = frame
+            return true
+          }) { held += 1 }
         }
       }
       // The p2m says what the model says.

@@ -71,6 +71,9 @@ public final class VCPU: @unchecked Sendable {
   /// hypervisor's address of the structure (0: still in shared_info).
   public var vcpuInfoGFN: UInt64?
   public var vcpuInfoAddress: UInt64 = 0
+  /// The frame of that vcpu_info, on which the hypervisor holds a reference (`P2M.hold(_:)`);
+  /// set and cleared under the domain's `p2mLock`, with the reference.
+  public var vcpuInfoFrame: UInt64 = 0
   /// HVMOP_set_evtchn_upcall_vector: this vcpu's own upcall vector; 0 = none (the domain's
   /// HVM_PARAM_CALLBACK_IRQ applies). Read before every entry that has an upcall pending.
   public let upcallVector = Atomic<UInt8>(0)

@@ -89,8 +89,8 @@ public enum IsolationCheck {
   static func hypervisorHolds(_ domain: Domain) -> [UInt64] {
     var holds: [UInt64] = []
     if domain.sharedInfoMachine != 0 { holds.append(domain.sharedInfoMachine) }
-    if domain.consoleRingMachine != 0 { holds.append(domain.consoleRingMachine) }
-    for vcpu in domain.vcpus where vcpu.vcpuInfoAddress != 0 { holds.append(vcpu.vcpuInfoAddress & ~0xFFF) }
+    if domain.consoleRingFrame != 0 { holds.append(domain.consoleRingFrame) }
+    for vcpu in domain.vcpus where vcpu.vcpuInfoFrame != 0 { holds.append(vcpu.vcpuInfoFrame) }
     return holds
   }
 

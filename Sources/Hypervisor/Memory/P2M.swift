@@ -208,16 +208,25 @@ public struct P2M: ~Copyable {
 
   /// A reference for the hypervisor on the frame at `gfn` (its machine address is about to be
   /// kept: a vcpu_info). Nil unless it is RAM the domain owns. The guest may give the page back
-  /// later; the frame stays until `Domain.dropHold`.
+  /// later; the frame stays until `P2M.dropHold(_:)`. The caller records the frame (in
+  /// `VCPU.vcpuInfoFrame`) before the lock is dropped, so the isolation check finds the hold.
   public func hold(_ gfn: UInt64) -> UInt64? {
     guard let (frame, kind) = table.lookup(gfn), kind == .ram,
           FrameTable.get(frame, owner: domain.id) else { return nil }
     return frame
   }
 
-  /// A reference for the hypervisor on a frame it made for the domain (shared_info, the console ring).
+  /// A reference for the hypervisor on a frame it made for the domain (shared_info, the console
+  /// ring; recorded in `Domain.sharedInfoMachine`, `Domain.consoleRingFrame`).
   public func hold(frame: UInt64) -> Bool {
     FrameTable.get(frame, owner: domain.id)
+  }
+
+  /// Drops a reference the hypervisor took with `hold` (0: none). The caller clears the field
+  /// that recorded it in the same change, so the isolation check never sees one without the other.
+  public func dropHold(_ frame: UInt64) {
+    guard frame != 0 else { return }
+    _ = Self.put(frame & ~0xFFF, of: domain)
   }
 
   // MARK: - Whole operations, as memory_op asks for them
@@ -284,7 +293,7 @@ public struct P2M: ~Copyable {
 
   /// Frees every frame and table of a p2m nobody runs on any more: the domain's vcpus are off
   /// every pcpu for good, and a pcpu flushes before it runs the next vcpu. Returns the frames
-  /// freed (those the hypervisor still holds go with `Domain.dropHold`).
+  /// freed (those the hypervisor still holds go with `P2M.dropHold(_:)`).
   public func destroy() -> Int {
     let domain = self.domain
     var freed = 0
@@ -359,9 +368,4 @@ extension Domain {
     return result
   }
 
-  /// Drops the hypervisor's reference on a frame of this domain it held (`P2M.hold`).
-  public func dropHold(_ frame: UInt64) {
-    guard frame != 0 else { return }
-    p2mLock.withLock { _ = P2M.put(frame & ~0xFFF, of: self) }
-  }
 }

@@ -44,6 +44,7 @@ public enum GuestConsoles {
     let frame = domain.changeP2M(by: nil) { p2m -> UInt64? in
       guard let frame = p2m.newFrames(order: 0, as: .consoleRing) else { return nil }
       guard p2m.hold(frame: frame) else { p2m.discardFrames(frame, count: 1); return nil }
+      domain.consoleRingFrame = frame
       do throws(P2M.Failure) { try p2m.map(ringGFN, frame, .special) } catch { return nil }   // the hold goes with the domain
       return frame
     }
@@ -164,14 +165,16 @@ public enum GuestConsoles {
   /// on, and if it had the input, the next live domain gets it.
   static func ended(_ domain: Domain) {
     inputLock.lock()
-    let ring = domain.consoleRingMachine
     domain.consoleRingMachine = 0
     let hadFocus = focus == domain.id
     if hadFocus { backlog.removeAll() }
     inputLock.unlock()
     // The backend's last use of the ring was under the input lock or in this domain's own
     // sends, which are over: its reference can go.
-    domain.dropHold(ring)
+    domain.changeP2M(by: nil) { p2m in
+      p2m.dropHold(domain.consoleRingFrame)
+      domain.consoleRingFrame = 0
+    }
     guard hadFocus else { return }
     let live = Domains.all.filter { $0 !== domain && $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
     let next = ConsoleInputSwitch.next(after: domain.id, among: live)

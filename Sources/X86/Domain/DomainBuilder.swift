@@ -245,13 +245,16 @@ public enum DomainBuilder {
     // The hypervisor's references go first (nothing reaches those pages any more), then the
     // p2m's; a frame is freed by whichever drops its last reference.
     let before = domain.framesInUse
-    domain.dropHold(domain.sharedInfoMachine)
-    domain.sharedInfoMachine = 0
-    for vcpu in domain.vcpus {
-      domain.dropHold(vcpu.vcpuInfoAddress)
-      vcpu.vcpuInfoAddress = 0
+    for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
+    domain.changeP2M(by: nil) { p2m in
+      p2m.dropHold(domain.sharedInfoMachine)
+      domain.sharedInfoMachine = 0
+      for vcpu in domain.vcpus {
+        p2m.dropHold(vcpu.vcpuInfoFrame)
+        vcpu.vcpuInfoFrame = 0
+      }
+      _ = p2m.destroy()
     }
-    domain.changeP2M(by: nil) { _ = $0.destroy() }
     let returned = 2 * domain.vcpus.count + before - domain.framesInUse
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead

@@ -40,6 +40,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     vcpu.domain.changeP2M(by: vcpu) { p2m -> UInt64? in
       guard target.vcpuInfoGFN == nil, let frame = p2m.hold(gfn) else { return nil }
       target.vcpuInfoGFN = gfn
+      target.vcpuInfoFrame = frame
       return frame
     }
   }
