@@ -145,9 +145,45 @@ void gs_install_upcall_vector(uint8_t vector) {
 
 static uint64_t gs_exception_depth;
 
+// The exceptions a guest expects (gs_catch_exceptions, GuestSupport.h).
+static uint32_t gs_catch_vectors;
+static uint64_t gs_catch_skip;
+static struct gs_caught_exception gs_caught;
+
+void gs_catch_exceptions(uint32_t vectors, uint64_t skip) {
+  gs_caught = (struct gs_caught_exception){ 0 };
+  gs_catch_skip = skip;
+  __atomic_store_n(&gs_catch_vectors, vectors, __ATOMIC_SEQ_CST);
+}
+
+struct gs_caught_exception gs_caught_exception(void) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  return gs_caught;
+}
+
+// A caught exception: recorded, and the stub returns to the interrupted code (IRETQ).
+static void gs_exception_caught(struct gs_exception_frame *f) {
+  gs_caught.count++;
+  gs_caught.vector = f->vector;
+  gs_caught.error_code = f->error_code;
+  gs_caught.rip = f->rip;
+  gs_caught.rflags = f->rflags;
+  if (f->vector == 1) {
+    uint64_t dr6; __asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+    gs_caught.dr6 = dr6;
+  }
+  if (f->vector != 1 && f->vector != 3) f->rip += gs_catch_skip;   // #DB and #BP trap: RIP is past it
+  f->rflags &= ~(uint64_t)0x100;        // TF: one single-step trap, not one per instruction
+}
+
 // "guest: exception N at RIP 0x... error 0x... [cr2 0x...]", then shutdown with reason crash.
 // A Swift runtime trap (failed precondition, overflow, force-unwrap) is a ud2: exception 6.
-__attribute__((noreturn)) void gs_exception(struct gs_exception_frame *f) {
+// Returns only for an exception the guest said it expects (gs_catch_exceptions).
+void gs_exception(struct gs_exception_frame *f) {
+  if (f->vector < 32 && (__atomic_load_n(&gs_catch_vectors, __ATOMIC_SEQ_CST) >> f->vector & 1)) {
+    gs_exception_caught(f);
+    return;
+  }
   uint64_t depth = __atomic_add_fetch(&gs_exception_depth, 1, __ATOMIC_SEQ_CST);
   if (depth == 1) {
     char line[128]; size_t n = gs_put_str(line, 0, "guest: exception ");

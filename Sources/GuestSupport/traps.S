@@ -1,7 +1,7 @@
 // Exception entry for the test guests: 32 stubs (vectors 0-31) that build one frame
 // (struct gs_exception_frame in runtime.c) and call gs_exception, which reports
-// "guest: exception N at RIP 0x..." on the console and shuts the guest down (crash).
-// Nothing returns: a test guest that takes an exception is finished.
+// "guest: exception N at RIP 0x..." on the console and shuts the guest down (crash), unless the
+// guest said it expects that vector (gs_catch_exceptions): then it returns, and so does the stub.
 // And the one interrupt entry a guest may install: the event upcall (gs_upcall_entry).
 // Assembled only for the bare-metal triple; on the host this file is empty.
 #if defined(__ELF__) && !defined(__linux__)
@@ -25,15 +25,24 @@ gs_exception_stubs:
         .set vector, vector + 1
         .endr
 
+// gs_exception returns only for an exception the guest expects (gs_catch_exceptions): then the
+// registers it interrupted, the x87/SSE state included (the C code may use XMM registers), are
+// restored and IRETQ goes back to the RIP in the frame, which gs_exception may have moved on.
 gs_exception_common:
         FS_PUSH_GPRS
         mov     %rsp, %rdi
-        and     $-16, %rsp
+        mov     %rsp, %rbx              // callee-saved across the call: the frame to pop
+        sub     $512, %rsp
+        and     $-64, %rsp              // FXSAVE wants 16-byte alignment, the ABI 16 at a call
+        fxsave64 (%rsp)
+        cld
         xor     %ebp, %ebp
-        call    gs_exception            // does not return
-1:      cli
-        hlt
-        jmp     1b
+        call    gs_exception
+        fxrstor64 (%rsp)
+        mov     %rbx, %rsp
+        FS_POP_GPRS
+        add     $16, %rsp               // the vector and the error code
+        iretq
 
 // The event upcall (HVM_PARAM_CALLBACK_IRQ, a vector the guest picks; gs_install_upcall_vector
 // puts this entry in the IDT). It interrupts arbitrary Swift code, so everything that code may

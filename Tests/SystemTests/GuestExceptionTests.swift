@@ -7,9 +7,11 @@ extension Serialized {
   /// arrives through the guest's own IDT (guest-hello reports it and ends itself), and nothing
   /// outside that domain notices.
   @Suite("Exceptions injected into guests") struct GuestExceptions {
-    @Test("A refused instruction raises its exception in that guest only (#GP for an unknown MSR, #UD for VMRUN)", arguments: [
+    @Test("A refused instruction raises its exception in that guest only (#GP for an unknown MSR and RDPMC, #UD for VMRUN and INVLPGA)", arguments: [
       ("msr", "guest: exception 13 at RIP"),
       ("vmrun", "guest: exception 6 at RIP"),
+      ("rdpmc", "guest: exception 13 at RIP"),
+      ("invlpga", "guest: exception 6 at RIP"),
     ])
     func injected(mode: String, report: String) throws {
       let configs = [

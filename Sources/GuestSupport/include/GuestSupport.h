@@ -386,6 +386,62 @@ static inline void gs_call_at(uint64_t target, struct gs_call_registers *r, int 
   r->rax = rax; r->rbx = rbx; r->rcx = rcx; r->rdx = rdx; r->rsi = rsi; r->rdi = rdi;
 }
 
+// ---- Exceptions a guest expects (guest-bad) -----------------------------------------------------
+// MOV to and from DR6 (single-step reads what the #DB recorded there).
+static inline uint64_t gs_read_dr6(void) { uint64_t v; __asm__ volatile("mov %%dr6, %0" : "=r"(v) : : "memory"); return v; }
+static inline void gs_write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" : : "r"(v) : "memory"); }
+
+// What gs_exception (runtime.c) recorded of the exceptions it caught since gs_catch_exceptions:
+// how many, and the last one's vector, error code (0 for vectors without one), the RIP and RFLAGS
+// the CPU pushed, and for #DB (vector 1) DR6 as the handler read it.
+struct gs_caught_exception { uint64_t count, vector, error_code, rip, rflags, dr6; };
+// From now on the vectors with their bit set in `vectors` do not end the guest: gs_exception
+// records each (count and the last one) and returns to the interrupted code, with RFLAGS.TF
+// cleared in the RFLAGS it returns to (a single-step trap stops there). It returns to the pushed
+// RIP for #DB and #BP (traps here: the RIP is already past the instruction), and `skip` bytes
+// further for the other vectors (faults: the faulting instruction's length, so it is not executed
+// again). 0 stops catching. Resets the record. For the boot vcpu's straight-line code only: the
+// record is one for the whole guest.
+void gs_catch_exceptions(uint32_t vectors, uint64_t skip);
+struct gs_caught_exception gs_caught_exception(void);
+
+// Each probe below executes one instruction chosen to raise an exception (or not), and returns
+// the address the handler should see: the instruction's own for a fault, the next one for a trap.
+// POPFQ sets RFLAGS.TF, so the single-step trap comes after the instruction that follows (a NOP):
+// the address after the NOP.
+static inline uint64_t gs_single_step_nop(void) {
+  uint64_t after;
+  __asm__ volatile("lea 1f(%%rip), %0\n\t"
+                   "pushfq\n\t"
+                   "orq $0x100, (%%rsp)\n\t"
+                   "popfq\n\t"
+                   "nop\n"
+                   "1:"
+                   : "=r"(after) : : "memory", "cc");
+  return after;
+}
+// ICEBP (INT1, opcode F1): a trap; the address after the byte.
+static inline uint64_t gs_icebp(void) {
+  uint64_t after;
+  __asm__ volatile("lea 1f(%%rip), %0\n\t.byte 0xf1\n1:" : "=r"(after) : : "memory");
+  return after;
+}
+// RDPMC (0F 33) of counter `counter`: the address of the RDPMC (2 bytes).
+static inline uint64_t gs_rdpmc_probe(uint32_t counter) {
+  uint64_t at;
+  __asm__ volatile("lea 1f(%%rip), %0\n1:\trdpmc" : "=&r"(at) : "c"(counter) : "rax", "rdx", "memory");
+  return at;
+}
+// INVLPGA (0F 01 DF) with RAX = 0 and ECX = 0 (ASID 0): the address of the INVLPGA (3 bytes).
+static inline uint64_t gs_invlpga_probe(void) {
+  uint64_t at;
+  __asm__ volatile("lea 1f(%%rip), %0\n1:\t.byte 0x0f, 0x01, 0xdf"
+                   : "=&r"(at) : "a"(0ull), "c"(0u) : "memory");
+  return at;
+}
+static inline void gs_wbinvd(void) { __asm__ volatile("wbinvd" : : : "memory"); }
+static inline void gs_invd(void) { __asm__ volatile("invd" : : : "memory"); }
+
 // ---- Interrupts ---------------------------------------------------------------------------------
 static inline void gs_sti(void) { __asm__ volatile("sti" : : : "memory"); }
 static inline void gs_cli(void) { __asm__ volatile("cli" : : : "memory"); }

@@ -1,7 +1,8 @@
 /// guest-hello: the smallest useful guest. Prints a greeting, asks the hypervisor for its version,
 /// extra version and feature bits, prints its command line, and powers off. With `crash=pagefault`,
-/// `crash=trap`, `crash=msr` (an unknown MSR: the hypervisor injects #GP) or `crash=vmrun` (the
-/// hypervisor injects #UD) on its command line it ends in that exception instead. With
+/// `crash=trap`, `crash=msr` (an unknown MSR: the hypervisor injects #GP), `crash=vmrun` (the
+/// hypervisor injects #UD), `crash=rdpmc` (#GP) or `crash=invlpga` (#UD) on its command line it
+/// ends in that exception instead. With
 /// `shutdown=reboot|crash|suspend` (and `shutdown-below-domid=N`) it shuts down for that reason.
 @main
 struct GuestHello {
@@ -87,6 +88,14 @@ func run() -> Never {
       // A nested VMRUN: the hypervisor must inject #UD (vector 6) into this guest.
       Console.print("guest-hello: executing vmrun")
       gs_vmrun()
+    } else if how.elementsEqual("rdpmc".utf8) {
+      // RDPMC of counter 0: no performance counters are offered, the hypervisor injects #GP.
+      Console.print("guest-hello: executing rdpmc")
+      _ = gs_rdpmc_probe(0)
+    } else if how.elementsEqual("invlpga".utf8) {
+      // INVLPGA (an SVM instruction): the hypervisor injects #UD.
+      Console.print("guest-hello: executing invlpga")
+      _ = gs_invlpga_probe()
     } else if how.elementsEqual("trap".utf8) {
       Console.print("guest-hello: crashing with a Swift runtime trap")
       let zero = StartInfo.options.integer("crash-divisor", default: 0)

@@ -42,11 +42,16 @@ public enum ArchVCPU {
     vmcb.write32(VMCB.Control.interceptMisc1,
       VMCB.Intercept1.intr | VMCB.Intercept1.nmi | VMCB.Intercept1.smi | VMCB.Intercept1.initSignal
       | VMCB.Intercept1.cpuid | VMCB.Intercept1.invd | VMCB.Intercept1.hlt | VMCB.Intercept1.ioio
-      | VMCB.Intercept1.msr | VMCB.Intercept1.taskSwitch | VMCB.Intercept1.shutdown)
+      | VMCB.Intercept1.msr | VMCB.Intercept1.taskSwitch | VMCB.Intercept1.shutdown
+      | VMCB.Intercept1.rdpmc | VMCB.Intercept1.invlpga)
     vmcb.write32(VMCB.Control.interceptMisc2,
       VMCB.Intercept2.vmrun | VMCB.Intercept2.vmmcall | VMCB.Intercept2.vmload | VMCB.Intercept2.vmsave
       | VMCB.Intercept2.stgi | VMCB.Intercept2.clgi | VMCB.Intercept2.skinit | VMCB.Intercept2.monitor
-      | VMCB.Intercept2.mwait | VMCB.Intercept2.xsetbv)
+      | VMCB.Intercept2.mwait | VMCB.Intercept2.xsetbv | VMCB.Intercept2.icebp | VMCB.Intercept2.wbinvd)
+    // #DB and #AC always (XSA-156: a guest can make their delivery fault again forever, which
+    // would keep the pcpu in the guest with no exit); #MC as Xen does (the host's own handler
+    // deals with a real machine check). docs/security.md has the table.
+    vmcb.write32(VMCB.Control.interceptExceptions, 1 << 1 | 1 << 17 | 1 << 18)
     vmcb.write64(VMCB.Control.iopmBase, SVM.ioPermissionMap)
     vmcb.write64(VMCB.Control.msrpmBase, SVM.msrPermissionMap)
     vmcb.write32(VMCB.Control.guestASID, vcpu.asid)

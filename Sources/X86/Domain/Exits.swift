@@ -63,8 +63,32 @@ enum Exits {
       crash(vcpu, "access to guest-physical \(hex(vmcb.exitInfo2)) which is not RAM (error \(hex(vmcb.exitInfo1)))")
       return .stop
     case ExitCode.vmrun, ExitCode.vmload, ExitCode.vmsave, ExitCode.stgi, ExitCode.clgi, ExitCode.skinit,
-         ExitCode.monitor, ExitCode.mwait, ExitCode.xsetbv, ExitCode.invd:
+         ExitCode.monitor, ExitCode.mwait, ExitCode.xsetbv, ExitCode.invlpga:
       vmcb.inject(vector: 6, type: .exception)         // #UD: not offered to guests
+      return .resume
+    case ExitCode.debugException:
+      // Reflected as it came (Xen's svm_vmexit_handler); intercepted only so that a #DB whose
+      // delivery raises #DB again exits each time instead of holding the pcpu (XSA-156).
+      vmcb.inject(vector: 1, type: .exception)
+      return .resume
+    case ExitCode.icebp:
+      // INT1: a trap, so the guest's handler sees the instruction after it.
+      vmcb.advanceRIP(by: 1)
+      vmcb.inject(vector: 1, type: .exception)
+      return .resume
+    case ExitCode.alignmentCheck:
+      vmcb.inject(vector: 17, type: .exception, errorCode: UInt32(truncatingIfNeeded: vmcb.exitInfo1))
+      return .resume
+    case ExitCode.machineCheck:
+      return .resume                                    // the host's #MC handler ran already
+    case ExitCode.wbinvd, ExitCode.invd:
+      // Nothing to flush for a domain without devices: a no-op, as Xen without passthrough
+      // (INVD too: it is never executed for real, which would drop the hypervisor's writes).
+      vmcb.advanceRIP(by: 2)
+      return .resume
+    case ExitCode.rdpmc:
+      // No performance counters are offered (CPUID shows none): #GP, and no host counter leaks.
+      vmcb.inject(vector: 13, type: .exception, errorCode: 0)
       return .resume
     case ExitCode.taskSwitch:
       crash(vcpu, "hardware task switch (not supported)")

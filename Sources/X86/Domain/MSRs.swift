@@ -20,6 +20,10 @@ enum MSRs {
   static let topMem1: UInt32 = 0xC001_001A
   static let topMem2: UInt32 = 0xC001_001D
   static let syscfgMtrrFixDramEnable: UInt64 = 1 << 18
+  /// AMD's decode configuration: Linux reads it for whether LFENCE serialises; Xen answers
+  /// that it does (bit 1) and drops writes (a #GP there panicked OpenBSD 6.7).
+  static let decodeConfig: UInt32 = 0xC001_1029
+  static let decodeConfigLfenceSerialises: UInt64 = 1 << 1
   static let xenHypercallPage: UInt32 = 0x4000_0000
 
   /// MTRRs are plain storage (nested paging decides memory types): the variable pairs
@@ -67,6 +71,7 @@ enum MSRs {
     case hwcr: return 0
     case syscfg: return syscfgMtrrFixDramEnable
     case topMem1, topMem2: return 0
+    case decodeConfig: return decodeConfigLfenceSerialises
     case xenHypercallPage: return 0
     default:
       if let slot = mtrrSlot(msr) { return vcpu.archMSRs[slot] }
@@ -93,7 +98,7 @@ enum MSRs {
     case apicBase:
       // Moving the APIC, disabling it or leaving x2APIC mode is not supported: #GP.
       return value & ~UInt64(0x100) == 0xFEE0_0000 | (1 << 11) | (1 << 10)
-    case miscEnable, hwcr, syscfg, topMem1, topMem2:
+    case miscEnable, hwcr, syscfg, topMem1, topMem2, decodeConfig:
       return true                                     // ignored, as Xen does for guests
     case xenHypercallPage:
       return HypercallPage.install(at: value, vcpu)

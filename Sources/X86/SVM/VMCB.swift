@@ -43,9 +43,11 @@ public struct VMCB {
     public static let initSignal: UInt32 = 1 << 3
     /// Exit when the guest could take a virtual interrupt (an interrupt window).
     public static let virtualInterrupt: UInt32 = 1 << 4
+    public static let rdpmc: UInt32 = 1 << 15
     public static let cpuid: UInt32 = 1 << 18
     public static let invd: UInt32 = 1 << 22
     public static let hlt: UInt32 = 1 << 24
+    public static let invlpga: UInt32 = 1 << 26
     public static let ioio: UInt32 = 1 << 27
     public static let msr: UInt32 = 1 << 28
     public static let taskSwitch: UInt32 = 1 << 29
@@ -61,6 +63,8 @@ public struct VMCB {
     public static let stgi: UInt32 = 1 << 4
     public static let clgi: UInt32 = 1 << 5
     public static let skinit: UInt32 = 1 << 6
+    public static let icebp: UInt32 = 1 << 8
+    public static let wbinvd: UInt32 = 1 << 9
     public static let monitor: UInt32 = 1 << 10
     public static let mwait: UInt32 = 1 << 11
     public static let xsetbv: UInt32 = 1 << 13
@@ -193,6 +197,10 @@ public struct VMCB {
 /// #VMEXIT codes (AMD APM vol. 2, appendix C) that Swiftvisor handles by name.
 public enum ExitCode {
   public static let exceptionBase: UInt64 = 0x40        // 0x40 + vector
+  public static let debugException: UInt64 = 0x41       // #DB
+  public static let alignmentCheck: UInt64 = 0x51       // #AC
+  public static let machineCheck: UInt64 = 0x52         // #MC
+  public static let rdpmc: UInt64 = 0x6F
   public static let intr: UInt64 = 0x60
   public static let nmi: UInt64 = 0x61
   public static let smi: UInt64 = 0x62
@@ -201,6 +209,7 @@ public enum ExitCode {
   public static let cpuid: UInt64 = 0x72
   public static let invd: UInt64 = 0x76
   public static let hlt: UInt64 = 0x78
+  public static let invlpga: UInt64 = 0x7A
   public static let ioio: UInt64 = 0x7B
   public static let msr: UInt64 = 0x7C
   public static let taskSwitch: UInt64 = 0x7D
@@ -212,6 +221,8 @@ public enum ExitCode {
   public static let stgi: UInt64 = 0x84
   public static let clgi: UInt64 = 0x85
   public static let skinit: UInt64 = 0x86
+  public static let icebp: UInt64 = 0x88
+  public static let wbinvd: UInt64 = 0x89
   public static let monitor: UInt64 = 0x8A
   public static let mwait: UInt64 = 0x8B
   public static let xsetbv: UInt64 = 0x8D
