@@ -28,6 +28,26 @@ extension Serialized.Domains {
     expectExit(result, .clean)
   }
 
+  /// A domain that reboots at once, every time, is restarted `RestartThrottle.limit` (10) times
+  /// within a minute and then destroyed: a restart loop does not keep a pcpu building domains
+  /// for ever. It counts as a domain that did not end cleanly.
+  @Test("A restart loop is stopped after 10 restarts within a minute")
+  func restartLoopIsThrottled() throws {
+    let hello = try SystemGuests.config(name: "loop", guest: "guest-hello", cmdline: "shutdown=reboot")
+    let result = try SystemImage.boot(configs: [hello], smp: 1)
+    expectLines(result, [
+      "domain 10 (loop): restarted as domain 11",
+      "domain 11 (loop): reboot: not restarted: 10 restarts in the last 60 s (a restart loop); destroyed",
+      "all domains have ended: 11 built, 10 ended cleanly, 1 did not; 10 restarted",
+      "poweroff: with the failed-domain status",
+    ])
+    #expect(result.lines(containing: "restarted as domain").count == 10, "\(context(result))")
+    #expect(!result.contains("(d12)"), "an 11th restart ran\n\(context(result))")
+    expectAllFramesReturned(result)
+    expectNoCrashReport(result)
+    expectExit(result, .domainFailed)
+  }
+
   /// Both domains are built from one blob of the bundle (BundleMaker stores guest-hello once);
   /// each gets its own copy, so "a", restarted after its first run wrote its memory, starts
   /// from intact bytes again.

@@ -98,6 +98,8 @@ public final class Domain: @unchecked Sendable {
   /// Shut down and kept (`on_* = "preserve"`): its memory stays until the hypervisor ends. Its
   /// end is counted when it is preserved, not when it is finally destroyed.
   public var preserved = false
+  /// Its restarts, and those of the domains it was restarted from (`RestartThrottle`).
+  public var restartHistory = RestartThrottle()
   public let lock = SpinLock()
 
   public init(id: UInt16, name: [UInt8], memoryBytes: UInt64) {

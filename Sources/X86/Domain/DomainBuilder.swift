@@ -79,7 +79,9 @@ public enum DomainBuilder {
   /// own RAM, never mapped into it. So a blob that several domains share (BootBundle.swift) is
   /// never seen, let alone written, by a guest, and a restart (`on_reboot = "restart"`) or a
   /// `buildloop=` round builds from the same intact bytes.
-  public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64, start: Bool = true) -> Result<Domain, BuildError> {
+  /// `restartHistory`: the restarts of the domains this one is restarted from (`RestartThrottle`).
+  public static func build(_ entry: BootBundle.BundledDomain, bundleBase: UInt64, start: Bool = true,
+                           restartHistory: RestartThrottle = RestartThrottle()) -> Result<Domain, BuildError> {
     let config = entry.config
     let startedAt = Clock.now()
     let memoryBytes = UInt64(config.memoryMiB) << 20
@@ -121,6 +123,7 @@ public enum DomainBuilder {
       return .failure(BuildError("no free domain id: \(Domains.ids.count) domains exist already"))
     }
     domain.origin = (entry, bundleBase)
+    domain.restartHistory = restartHistory
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
     // The p2m's table pages come from a pool sized as Xen sizes its paging pool.
     domain.p2mPoolLimit = 256 * config.vcpus + Int(memoryBytes >> 20) + 16
@@ -233,7 +236,8 @@ public enum DomainBuilder {
   }
 
   /// Returns every frame of the domain to the allocator and forgets it.
-  public static func destroy(_ domain: Domain, quietly: Bool = false) {
+  /// `failed`: it counts as a domain that did not end cleanly, whatever its shutdown reason.
+  public static func destroy(_ domain: Domain, quietly: Bool = false, failed: Bool = false) {
     for vcpu in domain.vcpus {
       VCPUTimers.cancelAll(vcpu)
       Scheduler.policy?.remove(vcpu)
@@ -267,7 +271,7 @@ public enum DomainBuilder {
         Log.info("domain \(domain.id) (\(domain.nameString)): " + ExitClass.summary(domain, lifetimeNanoseconds: Clock.now() - domain.startedAt))
       }
     }
-    Domains.remove(domain, cleanly: clean || quietly)
+    Domains.remove(domain, cleanly: (clean || quietly) && !failed)
     checkIsolation(after: "domain \(domain.id) (\(domain.nameString)) was destroyed")
   }
 

@@ -42,6 +42,12 @@ enum DomainEnd {
       DomainBuilder.destroy(domain)
       return
     }
+    var history = domain.restartHistory
+    guard history.allow(at: Clock.now()) else {
+      Log.error("domain \(domain.id) (\(domain.nameString)): \(reason.name): not restarted: \(RestartThrottle.limit) restarts in the last \(RestartThrottle.window / 1_000_000_000) s (a restart loop); destroyed")
+      DomainBuilder.destroy(domain, failed: true)
+      return
+    }
     let hadFocus = GuestConsoles.hasFocus(domain)
     // One more live domain while the old one is gone and the new one not yet there: an idle
     // pcpu must not see zero and end the hypervisor in between.
@@ -49,7 +55,7 @@ enum DomainEnd {
     defer { Domains.live.wrappingSubtract(1, ordering: .releasing) }
     Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): restarting (its on_\(reason.name) says so)")
     DomainBuilder.destroy(domain)
-    switch DomainBuilder.build(origin.entry, bundleBase: origin.bundleBase) {
+    switch DomainBuilder.build(origin.entry, bundleBase: origin.bundleBase, restartHistory: history) {
     case .success(let new):
       Domains.restarted.wrappingAdd(1, ordering: .relaxed)
       Log.info("domain \(domain.id) (\(domain.nameString)): restarted as domain \(new.id)")
