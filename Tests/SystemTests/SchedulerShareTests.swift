@@ -34,7 +34,7 @@ extension Serialized {
 
     @Test("Weights 256/512/256 on 2 pcpus: 50/100/50 % of a pcpu, within 2 points")
     func weightsAreHonoured() throws {
-      let (ran, ideal, names) = try shares("weights", window: 8000)
+      let (ran, ideal, names) = try shares("weights", window: 16_000)
       for i in ran.indices {
         #expect(abs(ran[i] - ideal[i]) <= SchedulerBenchmark.tolerance, "\(names[i]): \(ran[i]) %, ideal \(ideal[i]) % (all: \(ran))")
       }
