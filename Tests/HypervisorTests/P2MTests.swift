@@ -57,15 +57,7 @@ import XenABI
 
   /// Destroys the domain's memory as `DomainBuilder.destroy` does and checks every frame came back.
   func destroyAndExpectEverythingBack(_ domain: Domain, sourceLocation: SourceLocation = #_sourceLocation) {
-    domain.changeP2M(by: nil) { p2m in
-      p2m.dropHold(domain.sharedInfoMachine)
-      domain.sharedInfoMachine = 0
-      for vcpu in domain.vcpus {
-        p2m.dropHold(vcpu.vcpuInfoFrame)
-        vcpu.vcpuInfoFrame = 0
-      }
-      _ = p2m.destroy()
-    }
+    domain.changeP2M(by: nil) { _ = $0.destroyWithHolds() }
     #expect(domain.framesInUse == 0, sourceLocation: sourceLocation)
     #expect(domain.p2mTablePages == 0, sourceLocation: sourceLocation)
     #expect(Frames.freeFrames == total, "frames lost", sourceLocation: sourceLocation)

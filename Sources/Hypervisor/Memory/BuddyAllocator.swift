@@ -111,30 +111,31 @@ public struct BuddyAllocator: Sendable {
   /// Frees a block returned by `allocate`; its size is remembered. The block merges with its free
   /// buddies. Freeing an address that is not the start of a live block throws and changes nothing.
   public mutating func free(_ address: UInt64) throws(FreeError) {
-    guard span.contains(address) else { throw .outOfRange }
-    guard address % Self.frameSize == 0 else { throw .misaligned }
-    let frame = address / Self.frameSize
-    let order = allocatedOrders[slot(frame)]
-    guard order != Self.notAllocated else { throw .notAllocated }
-
+    let (frame, order) = try liveBlock(at: address)
     allocatedOrders[slot(frame)] = Self.notAllocated
     liveBlocks -= 1
-    freeFrames += Int(Self.frames(inOrder: Int(order)))
-    insertFreeBlock(frame, order: Int(order))
+    freeFrames += Int(Self.frames(inOrder: order))
+    insertFreeBlock(frame, order: order)
   }
 
   /// Turns the live block at `address` into 2^order live blocks of one frame each, so each can
   /// be freed on its own (a domain's 2 MiB block of RAM whose pages it gives back one by one).
   /// The frames merge again as they are freed. Throws, changing nothing, if no block starts there.
   public mutating func split(_ address: UInt64) throws(FreeError) {
+    let (frame, order) = try liveBlock(at: address)
+    let count = Self.frames(inOrder: order)
+    for i in 0..<count { allocatedOrders[slot(frame + i)] = 0 }
+    liveBlocks += Int(count) - 1
+  }
+
+  /// The frame number and order of the live block starting at `address`, or why there is none.
+  private func liveBlock(at address: UInt64) throws(FreeError) -> (frame: UInt64, order: Int) {
     guard span.contains(address) else { throw .outOfRange }
     guard address % Self.frameSize == 0 else { throw .misaligned }
     let frame = address / Self.frameSize
     let order = allocatedOrders[slot(frame)]
     guard order != Self.notAllocated else { throw .notAllocated }
-    let count = Self.frames(inOrder: Int(order))
-    for i in 0..<count { allocatedOrders[slot(frame + i)] = 0 }
-    liveBlocks += Int(count) - 1
+    return (frame, Int(order))
   }
 
   /// Withdraws every free frame that touches `range` from the free pool (the range is widened to

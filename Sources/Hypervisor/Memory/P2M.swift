@@ -170,8 +170,10 @@ public struct P2M: ~Copyable {
 
   /// Takes the 2 MiB RAM leaf at `gfn` out whole, if that is what is mapped there.
   mutating func unmapLarge(_ gfn: UInt64) -> Bool {
-    guard gfn & 511 == 0, let (slot, entry, level) = table.leaf(gfn), level == 1,
-          let slots = path(gfn, to: 1, create: false), slots[1] == slot else { return false }
+    guard gfn & 511 == 0, let slots = path(gfn, to: 1, create: false) else { return false }
+    let slot = slots[1]
+    let entry = FrameMemory.read64(slot)
+    guard entry & NestedPageTable.present != 0, entry & NestedPageTable.largePage != 0 else { return false }
     FrameMemory.write64(slot, 0)
     NestedPageTable.changed()
     if NestedPageTable.kind(of: entry) == .ram { domain.ramPages -= 512 }
@@ -289,6 +291,23 @@ public struct P2M: ~Copyable {
     // The old place, if the guest did not give it back (and put RAM there) meanwhile.
     if let old = domain.sharedInfoGFN, table.lookup(old)?.frame == domain.sharedInfoMachine { try unmap(old) }
     domain.sharedInfoGFN = gfn
+  }
+
+  /// The end of a domain's memory: drops the hypervisor's holds (shared_info, the console ring,
+  /// each vcpu_info) and clears the fields that recorded them, then frees the p2m (`destroy`).
+  /// Returns the frames freed.
+  public func destroyWithHolds() -> Int {
+    let before = domain.framesInUse
+    dropHold(domain.sharedInfoMachine)
+    domain.sharedInfoMachine = 0
+    dropHold(domain.consoleRingFrame)
+    domain.consoleRingFrame = 0
+    for vcpu in domain.vcpus {
+      dropHold(vcpu.vcpuInfoFrame)
+      vcpu.vcpuInfoFrame = 0
+    }
+    _ = destroy()
+    return before - domain.framesInUse
   }
 
   /// Frees every frame and table of a p2m nobody runs on any more: the domain's vcpus are off

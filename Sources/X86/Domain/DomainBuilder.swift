@@ -246,20 +246,10 @@ public enum DomainBuilder {
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
     GuestConsoles.ended(domain)
     Events.domainDestroyed(domain)
-    // The hypervisor's references go first (nothing reaches those pages any more), then the
-    // p2m's; a frame is freed by whichever drops its last reference.
-    let before = domain.framesInUse
+    // The hypervisor's references go with the p2m's (nothing reaches those pages any more); a
+    // frame is freed by whichever drops its last reference.
     for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
-    domain.changeP2M(by: nil) { p2m in
-      p2m.dropHold(domain.sharedInfoMachine)
-      domain.sharedInfoMachine = 0
-      for vcpu in domain.vcpus {
-        p2m.dropHold(vcpu.vcpuInfoFrame)
-        vcpu.vcpuInfoFrame = 0
-      }
-      _ = p2m.destroy()
-    }
-    let returned = 2 * domain.vcpus.count + before - domain.framesInUse
+    let returned = 2 * domain.vcpus.count + domain.changeP2M(by: nil) { $0.destroyWithHolds() }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
     let clean = domain.shutdownReason?.isClean ?? false

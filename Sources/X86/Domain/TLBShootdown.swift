@@ -22,6 +22,7 @@ public enum TLBShootdown {
     let vcpus = domain.vcpus
     for vcpu in vcpus { vcpu.needsTLBFlush.store(true, ordering: .sequentiallyConsistent) }
     // The caller holds no translation from before the change while it waits.
+    let kickEvery = Clock.ticks(fromNanoseconds: 100_000)
     let callerSync = caller?.p2mSync.load(ordering: .relaxed) ?? 0
     caller?.p2mSync.store(callerSync & ~1, ordering: .sequentiallyConsistent)
     for vcpu in vcpus where vcpu !== caller {
@@ -32,7 +33,7 @@ public enum TLBShootdown {
         // In the guest: an interrupt makes it exit (the reschedule vector's handler does
         // nothing else). Sent again now and then, in case it re-entered before the first.
         let now = CPU.rdtsc()
-        if now &- kickedAt > Clock.ticks(fromNanoseconds: 100_000) {
+        if now &- kickedAt > kickEvery {
           let pcpu = vcpu.inGuestOn.load(ordering: .acquiring)
           if pcpu >= 0 && pcpu < PCPUs.all.count {
             LocalAPIC.sendIPI(to: PCPUs.all[pcpu].apicID, vector: Vector.reschedule)
