@@ -771,6 +771,27 @@ func sparsePopulateStorm(_ plan: MemoryPlan) {
   checkTrue("sparse-populate-storm", problem == nil, problem ?? "")
 }
 
+/// Gives the special page at `gfn` back, populates its gfn again if that worked and `again`,
+/// then populates four fresh pages from `fresh` (stopping at the first refusal, which becomes
+/// `problem`). Returns what the give-back and the repopulation answered, and the pages now
+/// populated (the special page's gfn first, if it is one of them).
+func giveBackThenPopulate(_ gfn: UInt64, again: Bool, fresh: UInt64, problem: inout String?)
+  -> (released: Int64, populatedAgain: Int64, pages: [UInt64]) {
+  let released = Memory.release(gfn)
+  var pages: [UInt64] = []
+  var populatedAgain: Int64 = 0
+  if released == 1 && again {
+    populatedAgain = Memory.populate(gfn)
+    if populatedAgain == 1 { pages.append(gfn) }
+  }
+  for i in 0..<UInt64(4) where problem == nil {
+    let page = fresh + i
+    let r = Memory.populate(page)
+    if r == 1 { pages.append(page) } else { problem = "populating \(hex(page << 12)): \(r)" }
+  }
+  return (released, populatedAgain, pages)
+}
+
 /// The console ring page (HVM_PARAM_CONSOLE_PFN) given back with decrease_reservation: that may
 /// succeed or fail, but the console backend must not write into memory the guest populates
 /// afterwards. Fresh pages (and the ring's own gfn, if it was given back and can be populated)
@@ -785,18 +806,10 @@ func releaseConsoleRing(_ plan: inout MemoryPlan) {
   }
   let ring = pfn.value, port = UInt32(truncatingIfNeeded: evtchn.value)
   var problem: String? = plan.makeRoom(5) ? nil : "no room made: a donor page was not given back"
-  let released = Memory.release(ring)
-  var pages: [UInt64] = []
-  var ringPopulated: Int64 = 0
-  if released == 1 && ring < 1 << 20 {
-    ringPopulated = Memory.populate(ring)
-    if ringPopulated == 1 { pages.append(ring) }
-  }
-  for i in 0..<UInt64(4) where problem == nil {
-    let gfn = plan.fresh + 4352 + i
-    let r = Memory.populate(gfn)
-    if r == 1 { pages.append(gfn) } else { problem = "populating \(hex(gfn << 12)): \(r)" }
-  }
+  // Populated again only below 4 GiB, where the identity map reaches it to fill it (at 0xFEFFF,
+  // in the reserved hole, populate refuses it anyway).
+  let (released, ringPopulated, pages) = giveBackThenPopulate(
+    ring, again: ring < 1 << 20, fresh: plan.fresh + 4352, problem: &problem)
   for gfn in pages { fillPage(gfn, ringIndices: true) }
   var sent: Int64 = 0
   for _ in 0..<3 where sent == 0 { sent = Events.send(port) }
@@ -883,18 +896,8 @@ func releaseSharedInfoPage(_ plan: inout MemoryPlan, probe: UInt32, timerPort: U
   if bound <= 0 && problem == nil { problem = "EVTCHNOP_bind_ipi: \(bound)" }
   let armed = Timers.setSingleshot(at: SystemTime.now() &+ 2 * ms)
 
-  let released = Memory.release(home)
-  var pages: [UInt64] = []
-  var homePopulated: Int64 = 0
-  if released == 1 {
-    homePopulated = Memory.populate(home)
-    if homePopulated == 1 { pages.append(home) }
-  }
-  for i in 0..<UInt64(4) where problem == nil {
-    let gfn = plan.fresh + 4608 + i
-    let r = Memory.populate(gfn)
-    if r == 1 { pages.append(gfn) } else { problem = "populating \(hex(gfn << 12)): \(r)" }
-  }
+  let (released, homePopulated, pages) = giveBackThenPopulate(
+    home, again: true, fresh: plan.fresh + 4608, problem: &problem)
   for gfn in pages { fillPage(gfn) }
   var sent: Int64 = 0
   for _ in 0..<3 {

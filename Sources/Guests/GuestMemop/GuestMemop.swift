@@ -35,16 +35,8 @@ func run() -> Never {
   for i in 0..<gpfns.count { gpfns[i] = (first >> 12) + UInt64(i) }
   Console.print("guest-memop: RAM ends at \(hex(ramEnd)); populating \(count) pages at \(hex(first))")
 
-  var reservation = gs_xen_memory_reservation()
-  reservation.extent_start = Xen.address(UnsafeRawPointer(gpfns.baseAddress))
-  reservation.nr_extents = count
-  reservation.extent_order = 0
-  reservation.mem_flags = 0
-  reservation.domid = UInt16(GS_DOMID_SELF)
   let start = CPU.rdtsc()
-  let done = withUnsafeMutableBytes(of: &reservation) {
-    Xen.memoryOp(UInt64(GS_XENMEM_populate_physmap), Xen.address($0.baseAddress))
-  }
+  let done = Memory.populate(gpfns)
   let cycles = CPU.rdtsc() &- start
   Console.print("guest-memop: populate_physmap returned \(done) (\(cycles) cycles)")
   if done != Int64(count) {
