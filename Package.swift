@@ -34,16 +34,18 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
   ],
   targets: [
-    // Guest-visible ABI: layouts and constants from Xen's public headers.
-    .target(name: "XenABI", swiftSettings: strict),
+    // Guest-visible ABI: the structures of Xen's public headers, declared once in C (XenPublic),
+    // and the constants beside them (XenABI).
+    .target(name: "XenPublic"),
+    .target(name: "XenABI", dependencies: ["XenPublic"], swiftSettings: strict),
     // Arch-neutral core (Xen's common/): allocators, timers, command line, logging.
-    .target(name: "Hypervisor", dependencies: ["XenABI"], swiftSettings: strict),
+    .target(name: "Hypervisor", dependencies: ["XenABI", "XenPublic"], swiftSettings: strict),
     // The C runtime and long-mode entry steps shared by the image and the test guests.
     .target(name: "Freestanding"),
     // The only C and assembly: entry points, trampolines, CPU intrinsics, the image's runtime.
     .target(name: "Support", dependencies: ["Freestanding"], exclude: ["linker.ld"]),
     // The x86 layer (Xen's arch/x86/): pure parsers are host-tested, hardware code is `#if os(none)`.
-    .target(name: "X86", dependencies: ["Hypervisor", "XenABI", "Support"], swiftSettings: strict),
+    .target(name: "X86", dependencies: ["Hypervisor", "XenABI", "XenPublic", "Support"], swiftSettings: strict),
     // The image's @main.
     .executableTarget(name: "Swiftvisor", dependencies: ["X86", "Hypervisor", "Support"]),
     // Host side: QEMU runner, image build, bundle (library, so system tests share it) and the CLI.

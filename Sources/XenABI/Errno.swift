@@ -5,7 +5,7 @@
 
 extension XenABI {
   /// `XEN_E*`: the errors a hypercall can return (negated, in RAX).
-  public enum Errno: Int64, Sendable, CaseIterable {
+  public enum Errno: Int64, Error, Sendable, CaseIterable {
     case EPERM = 1
     case ENOENT = 2
     case ESRCH = 3

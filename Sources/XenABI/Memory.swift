@@ -83,82 +83,11 @@ extension XenABI {
     /// XENMEMF_populate_on_demand, in `mem_flags`.
     public static let populateOnDemandFlag: UInt32 = 1 << 16
 
-    /// `struct xen_memory_reservation`.
-    public enum Reservation {
-      public static let size = 32
-      public enum Offset {
-        public static let extentStart = 0  // guest handle: xen_pfn_t[]
-        public static let extentCount = 8  // xen_ulong_t nr_extents
-        public static let extentOrder = 16 // u32, each extent is 2^order pages
-        public static let memFlags = 20    // u32 XENMEMF_* (address bits in 7:0, node in 15:8)
-        public static let domid = 24       // domid_t
-      }
-    }
 
-    /// `struct xen_add_to_physmap`.
-    public enum AddToPhysmap {
-      public static let size = 24
-      public enum Offset {
-        public static let domid = 0  // domid_t
-        public static let size = 2   // u16, pages for gmfn_range
-        public static let space = 4  // u32, MapSpace
-        public static let idx = 8    // xen_ulong_t
-        public static let gpfn = 16  // xen_pfn_t
-      }
-    }
 
-    /// `struct xen_add_to_physmap_batch`.
-    public enum AddToPhysmapBatch {
-      public static let size = 32
-      public enum Offset {
-        public static let domid = 0         // domid_t
-        public static let space = 2         // u16, MapSpace
-        public static let size = 4          // u16
-        public static let foreignDomid = 6  // domid_t (gmfn_foreign), else 0
-        public static let idxs = 8          // guest handle: xen_ulong_t[]
-        public static let gpfns = 16        // guest handle: xen_pfn_t[]
-        public static let errs = 24         // guest handle: int[]
-      }
-    }
 
-    /// `struct xen_remove_from_physmap`.
-    public enum RemoveFromPhysmap {
-      public static let size = 16
-      public enum Offset {
-        public static let domid = 0  // domid_t
-        public static let gpfn = 8   // xen_pfn_t
-      }
-    }
 
-    /// `struct xen_memory_map`.
-    public enum MemoryMap {
-      public static let size = 16
-      public enum Offset {
-        /// u32, in: entries the buffer holds; out: entries written.
-        public static let entryCount = 0
-        /// guest handle to an array of `E820Entry`.
-        public static let buffer = 8
-      }
-    }
 
-    /// `struct xen_foreign_memory_map`.
-    public enum ForeignMemoryMap {
-      public static let size = 24
-      public enum Offset {
-        public static let domid = 0  // domid_t
-        public static let map = 8    // struct xen_memory_map
-      }
-    }
 
-    /// `struct e820entry` (hvm/e820.h): the entries of XENMEM_memory_map's buffer. Packed, so
-    /// 20 bytes, not 24.
-    public enum E820Entry {
-      public static let size = 20
-      public enum Offset {
-        public static let addr = 0   // u64
-        public static let size = 8   // u64
-        public static let type = 16  // u32, HVMMemmapType values 1...5
-      }
-    }
   }
 }

@@ -43,64 +43,10 @@ extension XenABI {
     case offline = 3
   }
 
-  /// Argument layouts of vcpu_op (x86_64).
-  public enum VCPULayout {
-    /// `struct vcpu_runstate_info`.
-    public enum RunstateInfo {
-      public static let size = 48
-      public enum Offset {
-        public static let state = 0           // i32, RunState
-        public static let stateEntryTime = 8  // u64, ns system time of the last change
-        public static let time = 16           // u64[4], ns spent in each RunState
-      }
-      /// XEN_RUNSTATE_UPDATE: set in state_entry_time while the hypervisor updates the area
-      /// (when VMASST_TYPE_runstate_update_flag is on).
-      public static let updateFlag: UInt64 = 1 << 63
-    }
-
-    /// `struct vcpu_register_runstate_memory_area` and `vcpu_register_time_memory_area`.
-    public enum RegisterMemoryArea {
-      public static let size = 8
-      public enum Offset {
-        public static let address = 0  // u64, guest-virtual (or physical for the _phys_ ops)
-      }
-    }
-
-    /// `struct vcpu_set_periodic_timer`.
-    public enum SetPeriodicTimer {
-      public static let size = 8
-      public enum Offset {
-        public static let periodNanoseconds = 0  // u64
-      }
-    }
-
-    /// `struct vcpu_set_singleshot_timer`.
-    public enum SetSingleshotTimer {
-      public static let size = 16
-      public enum Offset {
-        public static let timeoutAbsoluteNanoseconds = 0  // u64, system time
-        public static let flags = 8                       // u32
-      }
-      /// VCPU_SSHOTTMR_future: fail with -ETIME if the timeout is already in the past.
-      public static let futureFlag: UInt32 = 1 << 0
-    }
-
-    /// `struct vcpu_register_vcpu_info`.
-    public enum RegisterVCPUInfo {
-      public static let size = 16
-      public enum Offset {
-        public static let mfn = 0     // u64, guest frame holding the vcpu_info
-        public static let offset = 8  // u32, offset in that frame
-        public static let reserved = 12  // u32
-      }
-    }
-
-    /// `struct vcpu_get_physid`.
-    public enum GetPhysID {
-      public static let size = 8
-      public enum Offset {
-        public static let physID = 0  // u64: APIC id in 31:0, ACPI id in 63:32
-      }
-    }
-  }
+  /// VCPU_SSHOTTMR_future, in vcpu_set_singleshot_timer.flags: fail with -ETIME if the timeout
+  /// is already in the past.
+  public static let singleshotTimerFuture: UInt32 = 1 << 0
+  /// XEN_RUNSTATE_UPDATE: set in vcpu_runstate_info.state_entry_time while the hypervisor
+  /// updates the area (when VMASST_TYPE_runstate_update_flag is on).
+  public static let runstateUpdateFlag: UInt64 = 1 << 63
 }

@@ -8,7 +8,7 @@ extension XenABI {
   public enum VersionCommand: UInt32, Sendable, CaseIterable {
     /// arg unused; returns major << 16 | minor.
     case version = 0
-    /// arg: `xen_extraversion_t` (`VersionLayout.extraversionSize` bytes).
+    /// arg: `xen_extraversion_t` (16 bytes).
     case extraversion = 1
     /// arg: `xen_compile_info_t`.
     case compileInfo = 2
@@ -30,60 +30,6 @@ extension XenABI {
     case buildID = 10
   }
 
-  /// Sizes and layouts of the xen_version buffers (x86_64).
-  public enum VersionLayout {
-    /// `xen_extraversion_t`: char[16], NUL-terminated, e.g. ".0".
-    public static let extraversionSize = 16
-    /// `xen_capabilities_info_t`: char[1024], e.g. "xen-3.0-x86_64 hvm-3.0-x86_64".
-    public static let capabilitiesSize = 1024
-    /// `xen_changeset_info_t`: char[64].
-    public static let changesetSize = 64
-    /// `xen_commandline_t`: char[1024].
-    public static let commandlineSize = 1024
-    /// `xen_domain_handle_t`: uint8_t[16].
-    public static let domainHandleSize = 16
-
-    /// `struct xen_compile_info`: four NUL-terminated strings.
-    public enum CompileInfo {
-      public static let size = 144
-      public enum Offset {
-        public static let compiler = 0        // char[64]
-        public static let compileBy = 64      // char[16]
-        public static let compileDomain = 80  // char[32]
-        public static let compileDate = 112   // char[32]
-      }
-      public static let compilerSize = 64
-      public static let compileBySize = 16
-      public static let compileDomainSize = 32
-      public static let compileDateSize = 32
-    }
-
-    /// `struct xen_platform_parameters`.
-    public enum PlatformParameters {
-      public static let size = 8
-      public enum Offset {
-        /// unsigned long: start of the hypervisor's part of the guest address space (PV).
-        public static let virtStart = 0
-      }
-    }
-
-    /// `struct xen_feature_info`.
-    public enum FeatureInfo {
-      public static let size = 8
-      public enum Offset {
-        public static let submapIndex = 0  // u32, in: which 32-bit submap
-        public static let submap = 4       // u32, out: XENFEAT bits 32*idx ... 32*idx+31
-      }
-    }
-
-    /// `struct xen_build_id`: a length followed by that many bytes.
-    public enum BuildID {
-      public enum Offset {
-        public static let length = 0  // u32, in: buffer size, out: id size
-        public static let buffer = 4  // u8[]
-      }
-    }
-  }
 
   /// `XENFEAT_*`: bit numbers in the feature submaps returned by XENVER_get_features.
   public enum Feature: UInt32, Sendable, CaseIterable {

@@ -1,3 +1,5 @@
-/// Guest-visible constants and layouts from Xen's public headers (xen/include/public).
-/// This module is the single source of every guest-visible number in Swiftvisor.
+/// Guest-visible constants from Xen's public headers (xen/include/public): hypercall and
+/// command numbers, flags, error numbers, and the offsets of the pages shared with a guest.
+/// The structures a guest passes by pointer are declared once, in C, in XenPublic
+/// (xen_public.h); together the two are the single source of every guest-visible number.
 public enum XenABI {}

@@ -118,7 +118,7 @@ private struct Guest {
   /// Runs one command with `bytes` as its argument; returns RAX and the argument afterwards.
   func call(_ op: UInt32, _ bytes: [UInt8]) -> (rc: Int64, out: [UInt8]) {
     env.store(bytes, at: argument)
-    let outcome = EventChannelOp.handle(command: UInt64(op), argument: argument, env, platform: platform)
+    let outcome = eventChannelOp(command: UInt64(op), argument: argument, env, platform: platform)
     guard case .result(let value) = outcome else { Issue.record("not a result"); return (Int64.min, []) }
     return (value, env.load(argument, count: bytes.count)!)
   }
@@ -524,12 +524,12 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.call(99, [0, 0, 0, 0]).rc == ENOSYS)
     let hole: UInt64 = 0xFFFF_8880_0F00_0000
     for op: XenABI.EventChannelOp in [.allocUnbound, .bindInterdomain, .bindVIRQ, .bindIPI, .close, .send, .status, .bindVCPU, .unmask, .reset] {
-      let outcome = EventChannelOp.handle(command: UInt64(op.rawValue), argument: hole, a.env, platform: a.platform)
+      let outcome = eventChannelOp(command: UInt64(op.rawValue), argument: hole, a.env, platform: a.platform)
       guard case .result(let rc) = outcome else { Issue.record("\(op)"); continue }
       #expect(rc == EFAULT, "\(op)")
     }
     // Without an installed platform (host builds) the hypercall is absent.
-    #expect(EventChannelOp.handle(command: 4, argument: argument, a.env) .isENOSYS || Events.platform != nil)
+    #expect(eventChannelOp(command: 4, argument: argument, a.env) .isENOSYS || Events.platform != nil)
   }
 
   /// EVTCHNOP_bind_ipi with the structure across 2^64 (vcpu readable at ...FFFC, the port
@@ -540,12 +540,12 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     a.env.map(top, count: 4096)
     let before = DomainEvents.of(a.domain).portsInUse
     for op: XenABI.EventChannelOp in [.bindIPI, .allocUnbound, .bindVIRQ, .bindInterdomain, .bindVCPU, .status] {
-      let outcome = EventChannelOp.handle(command: UInt64(op.rawValue), argument: top + 0xFFC, a.env, platform: a.platform)
+      let outcome = eventChannelOp(command: UInt64(op.rawValue), argument: top + 0xFFC, a.env, platform: a.platform)
       guard case .result(let rc) = outcome else { Issue.record("\(op)"); continue }
       #expect(rc == EFAULT, "\(op)")
     }
     #expect(DomainEvents.of(a.domain).portsInUse == before)
-    let outcome = EventChannelOp.handle(command: UInt64(XenABI.EventChannelOp.bindIPI.rawValue), argument: top + 0xFF8,
+    let outcome = eventChannelOp(command: UInt64(XenABI.EventChannelOp.bindIPI.rawValue), argument: top + 0xFF8,
                                         a.env, platform: a.platform)
     guard case .result(let rc) = outcome else { Issue.record("bind_ipi at the top"); return }
     #expect(rc == 0)
@@ -674,5 +674,15 @@ extension HypercallOutcome {
   fileprivate var isENOSYS: Bool {
     if case .result(let value) = self { return value == -XenABI.Errno.ENOSYS.rawValue }
     return false
+  }
+}
+
+/// EventChannelOp's handler as the dispatcher runs it: a thrown error is the guest's -errno.
+func eventChannelOp(command: UInt64, argument: UInt64, _ env: FakeHypercallEnvironment, platform: (any EventPlatform)? = nil) -> HypercallOutcome {
+  do throws(XenABI.Errno) {
+    if let platform { return try EventChannelOp.handle(command: command, argument: argument, env, platform: platform) }
+    return try EventChannelOp.handle(command: command, argument: argument, env)
+  } catch {
+    return .error(error)
   }
 }

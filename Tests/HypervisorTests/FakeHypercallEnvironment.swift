@@ -1,4 +1,5 @@
 import XenABI
+import XenPublic
 
 @testable import Hypervisor
 
@@ -86,15 +87,29 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     store(littleEndianBytes(value), at: address)
   }
 
-  func load(_ address: UInt64, count: Int) -> [UInt8]? { read(address, count: count) }
+  func load(_ address: UInt64, count: Int) -> [UInt8]? { peek(address, count: count) }
 
   func loadLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T? {
-    read(address, count: MemoryLayout<T>.size)?.littleEndian(T.self, at: 0)
+    peek(address, count: MemoryLayout<T>.size)?.littleEndian(T.self, at: 0)
   }
+
+  /// A test's own look at guest memory: not counted in `readsAt`.
+  private func peek(_ address: UInt64, count: Int) -> [UInt8]? {
+    let before = readsAt
+    defer { readsAt = before }
+    return read(address, count: count)
+  }
+
+  func resetReadCounts() { readsAt = [:] }
 
   // MARK: HypercallEnvironment
 
+  /// How many times each guest address was the start of a read: a handler reads each argument
+  /// structure once (no double fetch).
+  private(set) var readsAt: [UInt64: Int] = [:]
+
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]? {
+    readsAt[guestVirtual, default: 0] += 1
     guard count >= 0 else { return nil }
     var out: [UInt8] = []
     out.reserveCapacity(count)
@@ -188,8 +203,8 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     return true
   }
 
-  func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno? {
-    initialiseCalls.append((target, context))
+  func initialiseVCPU(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno? {
+    initialiseCalls.append((target, context.bytes))
     return initialiseResult
   }
 

@@ -97,7 +97,7 @@ private func consoleLines(ofDomain id: UInt16, during body: () throws -> Void) r
 // MARK: Argument structures
 
 private func reservation(extents: UInt64, count: UInt64, order: UInt32, domid: UInt16 = XenABI.DomainID.selfDomain) -> [UInt8] {
-  typealias Layout = XenABI.MemoryOpLayout.Reservation
+  typealias Layout = GuestView.MemoryOpLayout.Reservation
   var bytes = [UInt8](repeating: 0, count: Layout.size)
   bytes.replaceSubrange(Layout.Offset.extentStart..<Layout.Offset.extentStart + 8, with: littleEndianBytes(extents))
   bytes.replaceSubrange(Layout.Offset.extentCount..<Layout.Offset.extentCount + 8, with: littleEndianBytes(count))
@@ -107,7 +107,7 @@ private func reservation(extents: UInt64, count: UInt64, order: UInt32, domid: U
 }
 
 private func addToPhysmap(space: XenABI.MapSpace, index: UInt64 = 0, gpfn: UInt64, domid: UInt16 = XenABI.DomainID.selfDomain) -> [UInt8] {
-  typealias Layout = XenABI.MemoryOpLayout.AddToPhysmap
+  typealias Layout = GuestView.MemoryOpLayout.AddToPhysmap
   var bytes = [UInt8](repeating: 0, count: Layout.size)
   bytes.replaceSubrange(Layout.Offset.domid..<Layout.Offset.domid + 2, with: littleEndianBytes(domid))
   bytes.replaceSubrange(Layout.Offset.space..<Layout.Offset.space + 4, with: littleEndianBytes(space.rawValue))
@@ -117,7 +117,7 @@ private func addToPhysmap(space: XenABI.MapSpace, index: UInt64 = 0, gpfn: UInt6
 }
 
 private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI.DomainID.selfDomain) -> [UInt8] {
-  typealias Layout = XenABI.HVMLayout.Param
+  typealias Layout = GuestView.HVMLayout.Param
   var bytes = [UInt8](repeating: 0, count: Layout.size)
   bytes.replaceSubrange(Layout.Offset.domid..<Layout.Offset.domid + 2, with: littleEndianBytes(domid))
   bytes.replaceSubrange(Layout.Offset.index..<Layout.Offset.index + 4, with: littleEndianBytes(index))
@@ -237,7 +237,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
 
   @Test func otherStringCommandsFillTheirWholeFields() throws {
     let env = FakeHypercallEnvironment()
-    let info = XenABI.VersionLayout.CompileInfo.self
+    let info = GuestView.VersionLayout.CompileInfo.self
     env.map(At.buffer, count: 4096)
     #expect(resultValue(call(env, .xenVersion, 2, At.buffer)) == 0)
     let compile = try #require(env.load(At.buffer, count: info.size))
@@ -245,7 +245,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(Array(compile[info.Offset.compileBy..<info.Offset.compileDomain]) == padded("swiftvisor", info.compileBySize))
 
     #expect(resultValue(call(env, .xenVersion, 3, At.buffer)) == 0)
-    let caps = try #require(env.load(At.buffer, count: XenABI.VersionLayout.capabilitiesSize))
+    let caps = try #require(env.load(At.buffer, count: GuestView.VersionLayout.capabilitiesSize))
     #expect(caps.starts(with: ascii("hvm-3.0-x86_64 ")))
     #expect(caps.last == 0)
 
@@ -259,7 +259,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
 
   @Test func getFeaturesReadsTheIndexAndWritesTheSubmap() throws {
     let env = FakeHypercallEnvironment()
-    let offset = XenABI.VersionLayout.FeatureInfo.Offset.self
+    let offset = GuestView.VersionLayout.FeatureInfo.Offset.self
     env.storeLE(UInt32(0), at: At.argument + UInt64(offset.submapIndex))
     env.storeLE(UInt32.max, at: At.argument + UInt64(offset.submap))
     #expect(resultValue(call(env, .xenVersion, 6, At.argument)) == 0)
@@ -298,13 +298,13 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(env.loadLE(UInt32.self, at: top + 0xFF0) == 4)
   }
 
-  @Test func fieldAddressesNeverPass2To64() {
-    #expect(Hypercalls.fieldAddress(0x1000, offset: 8) == 0x1008)
-    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFF8, offset: 7) == 0xFFFF_FFFF_FFFF_FFFF)
-    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFF8, offset: 8) == nil)
-    #expect(Hypercalls.fieldAddress(0xFFFF_FFFF_FFFF_FFFC, offset: 4) == nil)
-    #expect(Hypercalls.fieldAddress(.max, offset: 1) == nil)
-    #expect(Hypercalls.fieldAddress(0x1000, offset: -1) == nil)
+  @Test func elementAddressesNeverPass2To64() {
+    func address(_ base: UInt64, _ index: UInt64, _ size: Int) -> UInt64? { try? Hypercalls.elementAddress(base, index: index, size: size) }
+    #expect(address(0x1000, 1, 8) == 0x1008)
+    #expect(address(0xFFFF_FFFF_FFFF_FFF0, 1, 8) == 0xFFFF_FFFF_FFFF_FFF8)
+    #expect(address(0xFFFF_FFFF_FFFF_FFF8, 1, 8) == nil)
+    #expect(address(0x1000, UInt64.max / 4, 8) == nil)         // the multiplication overflows
+    #expect(address(.max, 1, 1) == nil)
   }
 
   @Test func pagesizeAndCommandline() {
@@ -504,7 +504,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
 
   @Test func memoryMapCopiesTheEntriesAndTheirCount() throws {
     let env = FakeHypercallEnvironment()
-    typealias Layout = XenABI.MemoryOpLayout.MemoryMap
+    typealias Layout = GuestView.MemoryOpLayout.MemoryMap
     env.storeLE(UInt32(8), at: At.argument + UInt64(Layout.Offset.entryCount))
     env.storeLE(At.buffer, at: At.argument + UInt64(Layout.Offset.buffer))
     env.store([UInt8](repeating: 0xEE, count: 8 * 20), at: At.buffer)
@@ -512,7 +512,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(env.loadLE(UInt32.self, at: At.argument) == 4)
     let bytes = try #require(env.load(At.buffer, count: 8 * 20))
     for (i, entry) in env.memoryMap.enumerated() {
-      let base = i * XenABI.MemoryOpLayout.E820Entry.size
+      let base = i * GuestView.MemoryOpLayout.E820Entry.size
       #expect(bytes.littleEndian(UInt64.self, at: base) == entry.address, "entry \(i)")
       #expect(bytes.littleEndian(UInt64.self, at: base + 8) == entry.size, "entry \(i)")
       #expect(bytes.littleEndian(UInt32.self, at: base + 16) == entry.type, "entry \(i)")
@@ -522,7 +522,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
 
   @Test func memoryMapWithTooSmallABufferOrBadPointers() {
     let env = FakeHypercallEnvironment()
-    typealias Layout = XenABI.MemoryOpLayout.MemoryMap
+    typealias Layout = GuestView.MemoryOpLayout.MemoryMap
     env.storeLE(UInt32(3), at: At.argument + UInt64(Layout.Offset.entryCount))
     env.storeLE(At.buffer, at: At.argument + UInt64(Layout.Offset.buffer))
     env.store([UInt8](repeating: 0xEE, count: 80), at: At.buffer)
@@ -575,7 +575,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(attempt(addToPhysmap(space: .grantTable, gpfn: 0x100)) == ENOSYS)
     #expect(attempt(addToPhysmap(space: .gmfn, gpfn: 0x100)) == ENOSYS)
     var unknownSpace = addToPhysmap(space: .sharedInfo, gpfn: 0x100)
-    unknownSpace[XenABI.MemoryOpLayout.AddToPhysmap.Offset.space] = 77
+    unknownSpace[GuestView.MemoryOpLayout.AddToPhysmap.Offset.space] = 77
     #expect(attempt(unknownSpace) == -22)
     #expect(resultValue(call(env, .memoryOp, 7, At.hole)) == -14)
     #expect(env.placeCalls.isEmpty)
@@ -864,6 +864,54 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(resultValue(call(env, .vcpuOp, 1, 1)) == 0)
     #expect(scheduler.queued == 0)
     #expect(scheduler.pick(pcpu: 0) == nil)
+  }
+
+  /// Every handler copies its argument structure in once and works on the copy (xv6's copyin,
+  /// Xen's copy_from_guest): a second read of the same guest memory is where a hostile guest
+  /// slips in a value that was never checked.
+  @Test func everyArgumentStructureIsReadOnce() throws {
+    let calls: [(XenABI.Hypercall, UInt64, [UInt8], String)] = [
+      (.memoryOp, UInt64(XenABI.MemoryOp.populatePhysmap.rawValue), reservation(extents: At.list, count: 1, order: 0), "populate_physmap"),
+      (.memoryOp, UInt64(XenABI.MemoryOp.addToPhysmap.rawValue), addToPhysmap(space: .sharedInfo, gpfn: 0x3000), "add_to_physmap"),
+      (.memoryOp, UInt64(XenABI.MemoryOp.memoryMap.rawValue), littleEndianBytes(UInt64(4)) + littleEndianBytes(At.buffer), "memory_map"),
+      (.memoryOp, UInt64(XenABI.MemoryOp.currentReservation.rawValue), littleEndianBytes(XenABI.DomainID.selfDomain), "current_reservation"),
+      (.hvmOp, 1, hvmParam(XenABI.HVMParam.consolePFN.rawValue), "get_param"),
+      (.hvmOp, 0, hvmParam(XenABI.HVMParam.callbackIRQ.rawValue, value: 0), "set_param"),
+      (.xenVersion, UInt64(XenABI.VersionCommand.getFeatures.rawValue), [UInt8](repeating: 0, count: 8), "get_features"),
+      (.schedOp, UInt64(XenABI.SchedOp.shutdownCode.rawValue), littleEndianBytes(UInt32(0)), "shutdown_code"),
+      (.vcpuOp, UInt64(XenABI.VCPUOp.setPeriodicTimer.rawValue), littleEndianBytes(UInt64(10_000_000)), "set_periodic_timer"),
+      (.vcpuOp, UInt64(XenABI.VCPUOp.registerVCPUInfo.rawValue), littleEndianBytes(UInt64(0x3100)) + [UInt8](repeating: 0, count: 8), "register_vcpu_info"),
+    ]
+    for (hypercall, command, argument, name) in calls {
+      let env = FakeHypercallEnvironment()
+      env.populated.insert(0x3100)
+      env.map(At.list, count: 8)
+      env.map(At.buffer, count: 4096)
+      env.store(argument, at: At.argument)
+      env.resetReadCounts()
+      let frame = hypercall == .vcpuOp
+        ? HypercallFrame(number: hypercall.rawValue, command, 0, At.argument)
+        : HypercallFrame(number: hypercall.rawValue, command, At.argument)
+      let outcome = Hypercalls.dispatch(frame, env)
+      #expect(resultValue(outcome).map { $0 >= 0 } == true, "\(name): \(describe(outcome))")
+      #expect(env.readsAt[At.argument] == 1, "\(name) read its argument \(env.readsAt[At.argument] ?? 0) times")
+    }
+  }
+
+  /// A copy spans C's sizeof, tail padding included, as Xen's copy_from_guest does: a
+  /// xen_hvm_evtchn_upcall_vector (5 bytes of fields in 8) whose padding lies in an unmapped
+  /// page is -EFAULT, and the same structure a page earlier is read.
+  @Test func aCopySpansTheStructuresTailPadding() {
+    let env = FakeHypercallEnvironment()
+    let page: UInt64 = 0xFFFF_8880_0050_0000
+    env.map(page, count: 4096)
+    env.store([0, 0, 0, 0, 0xF3], at: page + 4096 - 5)
+    let command = UInt64(XenABI.HVMOp.setEvtchnUpcallVector.rawValue)
+    #expect(resultValue(call(env, .hvmOp, command, page + 4096 - 5)) == -14)
+    // Within the page: the copy succeeds, and the call goes on to what it needs next (the event
+    // platform, absent on the host).
+    env.store([0, 0, 0, 0, 0xF3, 0, 0, 0], at: page + 4096 - 8)
+    #expect(resultValue(call(env, .hvmOp, command, page + 4096 - 8)) == ENOSYS)
   }
 
   @Test func downIsOnlyForTheCallingVCPU() {

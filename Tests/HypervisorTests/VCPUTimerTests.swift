@@ -67,8 +67,8 @@ import XenABI
     #expect(r.times.0 == 250 + 500)
     #expect(r.times.1 == 600)
     #expect(r.times.2 == 50)
-    #expect(r.bytes.count == XenABI.VCPULayout.RunstateInfo.size)
-    #expect(r.bytes.littleEndian(UInt64.self, at: 16) == 750)
+    #expect(r.info.bytes.count == 48)                      // struct vcpu_runstate_info
+    #expect(r.info.bytes.littleEndian(UInt64.self, at: 16) == 750)
   }
 
   // MARK: The hypercalls

@@ -1,10 +1,112 @@
 import Testing
 import XenABI
+import XenPublic
+@testable import Hypervisor
 
 // Every expected number below is copied from Xen's public headers (xen/include/public), with the
 // header named beside it, so a typo in XenABI shows up as a mismatch here.
 
 @Suite struct XenABILayoutTests {
+  /// xen_public.h, the hypervisor's one declaration of each argument structure, against the
+  /// sizes and offsets Xen's headers give a 64-bit guest (the C build checks them too).
+  @Test func publicStructures() {
+    // C's sizeof, as the copies use it (`GuestStructure.guestSize`).
+    func size<T>(_: T.Type) -> Int { MemoryLayout<T>.stride }
+    func at<T, F>(_ field: KeyPath<T, F>) -> Int? { MemoryLayout<T>.offset(of: field) }
+    // memory.h
+    #expect(size(xen_memory_reservation.self) == 32)
+    #expect(at(\xen_memory_reservation.nr_extents) == 8)
+    #expect(at(\xen_memory_reservation.extent_order) == 16)
+    #expect(at(\xen_memory_reservation.mem_flags) == 20)
+    #expect(at(\xen_memory_reservation.domid) == 24)
+    #expect(size(xen_add_to_physmap.self) == 24)
+    #expect(at(\xen_add_to_physmap.size) == 2)
+    #expect(at(\xen_add_to_physmap.space) == 4)
+    #expect(at(\xen_add_to_physmap.idx) == 8)
+    #expect(at(\xen_add_to_physmap.gpfn) == 16)
+    #expect(size(xen_add_to_physmap_batch.self) == 32)
+    #expect(at(\xen_add_to_physmap_batch.idxs) == 8)
+    #expect(at(\xen_add_to_physmap_batch.errs) == 24)
+    #expect(size(xen_remove_from_physmap.self) == 16)
+    #expect(at(\xen_remove_from_physmap.gpfn) == 8)
+    #expect(size(xen_memory_map.self) == 16)
+    #expect(at(\xen_memory_map.buffer) == 8)
+    #expect(size(xen_foreign_memory_map.self) == 24)
+    #expect(size(e820entry.self) == 20)                   // packed
+    #expect(at(\e820entry.type) == 16)
+    // version.h
+    #expect(size(xen_extraversion.self) == 16)
+    #expect(size(xen_compile_info.self) == 144)
+    #expect(at(\xen_compile_info.compile_by) == 64)
+    #expect(at(\xen_compile_info.compile_domain) == 80)
+    #expect(at(\xen_compile_info.compile_date) == 112)
+    #expect(size(xen_capabilities_info.self) == 1024)
+    #expect(size(xen_changeset_info.self) == 64)
+    #expect(size(xen_platform_parameters.self) == 8)
+    #expect(size(xen_feature_info.self) == 8)
+    #expect(at(\xen_feature_info.submap) == 4)
+    #expect(size(xen_domain_handle.self) == 16)
+    #expect(size(xen_commandline.self) == 1024)
+    // sched.h
+    #expect(size(sched_shutdown.self) == 4)
+    #expect(size(sched_poll.self) == 24)
+    #expect(at(\sched_poll.nr_ports) == 8)
+    #expect(at(\sched_poll.timeout) == 16)
+    #expect(size(sched_remote_shutdown.self) == 8)
+    #expect(at(\sched_remote_shutdown.reason) == 4)
+    #expect(size(sched_watchdog.self) == 8)
+    #expect(size(sched_pin_override.self) == 4)
+    // vcpu.h, hvm/hvm_vcpu.h
+    #expect(size(vcpu_runstate_info.self) == 48)
+    #expect(at(\vcpu_runstate_info.state_entry_time) == 8)
+    #expect(at(\vcpu_runstate_info.time) == 16)
+    #expect(size(vcpu_register_runstate_memory_area.self) == 8)
+    #expect(size(vcpu_set_periodic_timer.self) == 8)
+    #expect(size(vcpu_set_singleshot_timer.self) == 16)
+    #expect(at(\vcpu_set_singleshot_timer.flags) == 8)
+    #expect(size(vcpu_register_vcpu_info.self) == 16)
+    #expect(at(\vcpu_register_vcpu_info.offset) == 8)
+    #expect(size(vcpu_hvm_x86_32.self) == 120)
+    #expect(at(\vcpu_hvm_x86_32.efer) == 56)
+    #expect(at(\vcpu_hvm_x86_32.cs_ar) == 104)
+    #expect(size(vcpu_hvm_x86_64.self) == 112)
+    #expect(at(\vcpu_hvm_x86_64.rip) == 64)
+    #expect(at(\vcpu_hvm_x86_64.efer) == 104)
+    #expect(size(vcpu_hvm_context.self) == 128)
+    #expect(at(\vcpu_hvm_context.cpu_regs) == 8)
+    // hvm/hvm_op.h
+    #expect(size(xen_hvm_param.self) == 16)
+    #expect(at(\xen_hvm_param.index) == 4)
+    #expect(at(\xen_hvm_param.value) == 8)
+    #expect(size(xen_hvm_evtchn_upcall_vector.self) == 8)
+    #expect(xen_hvm_evtchn_upcall_vector.guestSize == 8)
+    #expect(at(\xen_hvm_evtchn_upcall_vector.vector) == 4)
+    // event_channel.h
+    #expect(size(evtchn_alloc_unbound.self) == 8)
+    #expect(at(\evtchn_alloc_unbound.remote_dom) == 2)
+    #expect(at(\evtchn_alloc_unbound.port) == 4)
+    #expect(size(evtchn_bind_interdomain.self) == 12)
+    #expect(at(\evtchn_bind_interdomain.remote_port) == 4)
+    #expect(at(\evtchn_bind_interdomain.local_port) == 8)
+    #expect(size(evtchn_bind_virq.self) == 12)
+    #expect(at(\evtchn_bind_virq.port) == 8)
+    #expect(size(evtchn_bind_ipi.self) == 8)
+    #expect(at(\evtchn_bind_ipi.port) == 4)
+    #expect(size(evtchn_close.self) == 4)
+    #expect(size(evtchn_send.self) == 4)
+    #expect(size(evtchn_unmask.self) == 4)
+    #expect(size(evtchn_status.self) == 24)
+    #expect(at(\evtchn_status.status) == 8)
+    #expect(at(\evtchn_status.vcpu) == 12)
+    #expect(at(\evtchn_status.u) == 16)
+    #expect(size(evtchn_bind_vcpu.self) == 8)
+    #expect(size(evtchn_reset.self) == 2)
+    #expect(size(evtchn_init_control.self) == 24)
+    #expect(at(\evtchn_init_control.link_bits) == 16)
+    #expect(size(evtchn_expand_array.self) == 8)
+    #expect(size(evtchn_set_priority.self) == 8)
+  }
+
   @Test func hypercallNumbers() {
     // xen.h: __HYPERVISOR_*
     let expected: [(XenABI.Hypercall, UInt64)] = [
@@ -89,7 +191,7 @@ import XenABI
     ]
     for (command, value) in commands { #expect(command.rawValue == value, "\(command)") }
 
-    typealias V = XenABI.VersionLayout
+    typealias V = GuestView.VersionLayout
     #expect(V.extraversionSize == 16)
     #expect(V.capabilitiesSize == 1024)
     #expect(V.changesetSize == 64)
@@ -141,7 +243,7 @@ import XenABI
     ]
     for (reason, value) in reasons { #expect(reason.rawValue == value, "\(reason)") }
 
-    typealias S = XenABI.SchedLayout
+    typealias S = GuestView.SchedLayout
     #expect(S.Shutdown.size == 4)
     // struct sched_poll { XEN_GUEST_HANDLE(evtchn_port_t) ports; unsigned int nr_ports; uint64_t timeout; }
     #expect(S.Poll.size == 24)
@@ -177,8 +279,8 @@ import XenABI
     ]
     for (space, value) in spaces { #expect(space.rawValue == value, "\(space)") }
 
-    typealias M = XenABI.MemoryOpLayout
-    #expect(M.grantTableStatusIndexFlag == 0x8000_0000)
+    typealias M = GuestView.MemoryOpLayout
+    #expect(XenABI.MemoryOpLayout.grantTableStatusIndexFlag == 0x8000_0000)
     // struct xen_memory_reservation { handle extent_start; xen_ulong_t nr_extents;
     //   unsigned int extent_order; unsigned int mem_flags; domid_t domid; }
     #expect(M.Reservation.size == 32)
@@ -243,7 +345,7 @@ import XenABI
     #expect(XenABI.HVMCallbackVia.typeShift == 56)
     #expect(XenABI.HVMCallbackVia.typeVector == 2)
 
-    typealias H = XenABI.HVMLayout
+    typealias H = GuestView.HVMLayout
     // struct xen_hvm_param { domid_t domid; uint16_t pad; uint32_t index; uint64_t value; }
     #expect(H.Param.size == 16)
     #expect(H.Param.Offset.domid == 0)
@@ -275,7 +377,7 @@ import XenABI
     let states: [(XenABI.RunState, Int32)] = [(.running, 0), (.runnable, 1), (.blocked, 2), (.offline, 3)]
     for (state, value) in states { #expect(state.rawValue == value) }
 
-    typealias V = XenABI.VCPULayout
+    typealias V = GuestView.VCPULayout
     // struct vcpu_runstate_info { int state; uint64_t state_entry_time; uint64_t time[4]; }
     #expect(V.RunstateInfo.size == 48)
     #expect(V.RunstateInfo.Offset.stateEntryTime == 8)
@@ -354,7 +456,7 @@ import XenABI
     #expect(XenABI.VIRQ.arch0.rawValue == 16)
     #expect(XenABI.VIRQ.count == 24)
 
-    typealias E = XenABI.EventChannelLayout
+    typealias E = GuestView.EventChannelLayout
     // struct evtchn_alloc_unbound { domid_t dom, remote_dom; evtchn_port_t port; }
     #expect(E.AllocUnbound.size == 8)
     #expect(E.AllocUnbound.Offset.remoteDom == 2)

@@ -1,5 +1,6 @@
 import Synchronization
 import XenABI
+import XenPublic
 
 /// A virtual CPU: one thread of a domain. The scheduler runs vcpus, not domains.
 ///
@@ -159,12 +160,8 @@ public struct RunstateAccounting: Sendable {
     entryTime = now
   }
 
-  /// The 48 bytes of struct vcpu_runstate_info.
-  public var bytes: [UInt8] {
-    var out = littleEndianBytes(UInt32(bitPattern: state.rawValue)) + littleEndianBytes(UInt32(0))
-    out += littleEndianBytes(entryTime)
-    out += littleEndianBytes(times.0) + littleEndianBytes(times.1)
-    out += littleEndianBytes(times.2) + littleEndianBytes(times.3)
-    return out
+  /// As the guest sees it: struct vcpu_runstate_info.
+  public var info: vcpu_runstate_info {
+    vcpu_runstate_info(state: state.rawValue, state_entry_time: entryTime, time: times)
   }
 }

@@ -8,15 +8,15 @@ enum ConsoleIO {
   static let chunk = 1024
   static let perExit = 16 * 1024
 
-  static func handle<E: HypercallEnvironment>(_ frame: HypercallFrame, _ env: E) -> HypercallOutcome {
+  static func handle<E: HypercallEnvironment>(_ frame: HypercallFrame, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     let (command, rawCount, buffer, _, _) = frame.arguments
     let count = rawCount & 0xFFFF_FFFF        // `unsigned int count` in Xen's interface
     guard command <= UInt64(UInt32.max), let op = XenABI.ConsoleIOCommand(rawValue: UInt32(command)) else {
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
     switch op {
     case .read:
-      return .error(.ENOSYS)
+      throw .ENOSYS
     case .write:
       var done: UInt64 = 0
       while done < count {
@@ -24,7 +24,7 @@ enum ConsoleIO {
           return .continuation(HypercallFrame(number: frame.number, command, count - done, buffer &+ done))
         }
         let length = Int(min(count - done, UInt64(chunk)))
-        guard let bytes = env.read(buffer &+ done, count: length) else { return .error(.EFAULT) }
+        let bytes = try env.copyIn(bytes: length, from: buffer &+ done)
         ConsoleOutput.write(bytes, for: env.domain)
         done += UInt64(length)
       }

@@ -9,29 +9,36 @@ public enum Hypercalls {
 
   public static func dispatch<Environment: HypercallEnvironment>(_ frame: HypercallFrame, _ environment: Environment) -> HypercallOutcome {
     let (a0, a1, a2, _, _) = frame.arguments
-    // A switch on the raw number compiles to a jump table; this is every hypercall's path.
-    switch frame.number {
-    case XenABI.Hypercall.xenVersion.rawValue: return XenVersion.handle(command: a0, argument: a1, environment)
-    case XenABI.Hypercall.consoleIO.rawValue: return ConsoleIO.handle(frame, environment)
-    case XenABI.Hypercall.schedOp.rawValue: return SchedOp.handle(command: a0, argument: a1, environment)
-    case XenABI.Hypercall.memoryOp.rawValue: return MemoryOp.handle(frame, environment)
-    case XenABI.Hypercall.hvmOp.rawValue: return HVMOp.handle(command: a0, argument: a1, environment)
-    case XenABI.Hypercall.setTimerOp.rawValue: return SetTimerOp.handle(deadline: a0, environment)
-    case XenABI.Hypercall.vcpuOp.rawValue: return VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
-    // -ENOSYS until the arch layer installs Events.platform (shared_info access, vcpu kicks).
-    case XenABI.Hypercall.eventChannelOp.rawValue: return EventChannelOp.handle(command: a0, argument: a1, environment)
-    default: return .error(.ENOSYS)
+    // Every handler throws its error (XenABI.Errno), and it becomes the guest's -errno here: one
+    // error type on every path, and no handler can forget to answer.
+    do throws(XenABI.Errno) {
+      // A switch on the raw number compiles to a jump table; this is every hypercall's path.
+      switch frame.number {
+      case XenABI.Hypercall.xenVersion.rawValue: return try XenVersion.handle(command: a0, argument: a1, environment)
+      case XenABI.Hypercall.consoleIO.rawValue: return try ConsoleIO.handle(frame, environment)
+      case XenABI.Hypercall.schedOp.rawValue: return try SchedOp.handle(command: a0, argument: a1, environment)
+      case XenABI.Hypercall.memoryOp.rawValue: return try MemoryOp.handle(frame, environment)
+      case XenABI.Hypercall.hvmOp.rawValue: return try HVMOp.handle(command: a0, argument: a1, environment)
+      case XenABI.Hypercall.setTimerOp.rawValue: return SetTimerOp.handle(deadline: a0, environment)
+      case XenABI.Hypercall.vcpuOp.rawValue: return try VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
+      // -ENOSYS until the arch layer installs Events.platform (shared_info access, vcpu kicks).
+      case XenABI.Hypercall.eventChannelOp.rawValue: return try EventChannelOp.handle(command: a0, argument: a1, environment)
+      default: return .error(.ENOSYS)
+      }
+    } catch {
+      return .error(error)
     }
   }
 
-  /// The guest address `offset` bytes after `base`, or nil when the sum passes 2^64: a guest
-  /// may put a structure anywhere, including across the top of its address space, and a Swift
-  /// overflow trap here would end the whole machine (docs/hypercalls.md, "Guest input never
-  /// traps the hypervisor").
-  public static func fieldAddress(_ base: UInt64, offset: Int) -> UInt64? {
-    guard offset >= 0 else { return nil }
-    let (address, overflow) = base.addingReportingOverflow(UInt64(offset))
-    return overflow ? nil : address
+  /// The address of element `index` of a guest array of `size`-byte elements at `base`, or
+  /// -EFAULT when it (or its last byte) would lie past 2^64: a guest may put an array anywhere,
+  /// including across the top of its address space, and a Swift overflow trap here would end
+  /// the whole machine (docs/hypercalls.md, "Guest input never traps the hypervisor").
+  public static func elementAddress(_ base: UInt64, index: UInt64, size: Int) throws(XenABI.Errno) -> UInt64 {
+    let (offset, overflow) = index.multipliedReportingOverflow(by: UInt64(size))
+    let (address, carry) = base.addingReportingOverflow(offset)
+    guard !overflow, !carry else { throw .EFAULT }
+    return address
   }
 
   /// `domid` as a guest may name itself: DOMID_SELF or its own id.

@@ -1,4 +1,5 @@
 import XenABI
+import XenPublic
 
 /// HYPERVISOR_hvm_op: HVM parameters (where the console and xenstore pages are, the event
 /// callback) and other HVM controls: get_param, set_param and set_evtchn_upcall_vector exist;
@@ -7,34 +8,33 @@ enum HVMOp {
   /// Parameters a guest may set on itself.
   static let guestWritable: [XenABI.HVMParam] = [.callbackIRQ]
 
-  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
+  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     guard command <= UInt64(UInt32.max), let op = XenABI.HVMOp(rawValue: UInt32(command)) else {
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
     switch op {
     case .getParam, .setParam:
-      guard let bytes = env.read(argument, count: 16),
-            let domid = bytes.littleEndian(UInt16.self, at: 0),
-            let index = bytes.littleEndian(UInt32.self, at: 4),
-            let value = bytes.littleEndian(UInt64.self, at: 8) else { return .error(.EFAULT) }
-      guard Hypercalls.isSelf(domid, env.domain) else { return .error(.EPERM) }
-      guard index < XenABI.HVMParam.count, Int(index) < env.domain.hvmParams.count else { return .error(.EINVAL) }
+      var request = try env.copyIn(xen_hvm_param.self, from: argument)
+      let index = request.index
+      guard Hypercalls.isSelf(request.domid, env.domain) else { throw .EPERM }
+      guard index < XenABI.HVMParam.count, Int(index) < env.domain.hvmParams.count else { throw .EINVAL }
       if op == .getParam {
-        return env.writeLE(env.domain.hvmParams[Int(index)], at: argument, offset: 8) ? .result(0) : .error(.EFAULT)
+        // Copied back whole, as Xen does.
+        request.value = env.domain.hvmParams[Int(index)]
+        try env.copyOut(request, to: argument)
+        return .result(0)
       }
-      guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { return .error(.EPERM) }
-      env.domain.hvmParams[Int(index)] = value
+      guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { throw .EPERM }
+      env.domain.hvmParams[Int(index)] = request.value
       return .result(0)
     case .setEvtchnUpcallVector:
-      // struct xen_hvm_evtchn_upcall_vector: u32 vcpu, u8 vector.
-      guard let bytes = env.read(argument, count: 5),
-            let target = bytes.littleEndian(UInt32.self, at: 0) else { return .error(.EFAULT) }
-      guard Int(target) < env.domain.vcpus.count else { return .error(.ENOENT) }
-      guard unsafe Events.platform != nil else { return .error(.ENOSYS) }
-      if let errno = Events.setUpcallVector(bytes[4], vcpu: env.domain.vcpus[Int(target)]) { return .error(errno) }
+      let request = try env.copyIn(xen_hvm_evtchn_upcall_vector.self, from: argument)
+      guard Int(request.vcpu) < env.domain.vcpus.count else { throw .ENOENT }
+      guard unsafe Events.platform != nil else { throw .ENOSYS }
+      if let errno = Events.setUpcallVector(request.vector, vcpu: env.domain.vcpus[Int(request.vcpu)]) { throw errno }
       return .result(0)
     default:
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
   }
 }

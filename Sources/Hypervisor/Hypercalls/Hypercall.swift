@@ -1,4 +1,5 @@
 import XenABI
+import XenPublic
 
 /// One hypercall as the dispatcher sees it: the number and up to five arguments, already taken
 /// from the guest's registers by the arch layer (64-bit: RDI RSI RDX R10 R8; 32-bit: EBX ECX EDX
@@ -36,11 +37,21 @@ public enum HypercallOutcome: Sendable {
 
 /// What a handler may do to the calling guest and its domain. The arch layer implements it
 /// (X86/Domain/X86HypercallEnvironment.swift); host tests implement it with fakes.
+///
+/// Handlers reach guest memory through `copyIn` and `copyOut` (below): a structure is copied in
+/// whole, once, as the type xen_public.h declares, then validated and acted on; results are
+/// copied out whole. A bad address is -EFAULT, thrown like every other error.
 public protocol HypercallEnvironment {
   var vcpu: VCPU { get }
-  /// Copies from / to the guest's virtual address space; nil / false on any bad address.
+  /// Copies bytes from / to the guest's virtual address space; nil / false on any bad address.
+  /// For byte strings and arrays; structures go through `readStructure` / `writeStructure`.
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]?
   func write(_ guestVirtual: UInt64, _ bytes: [UInt8]) -> Bool
+  /// The structure at `guestVirtual`, copied whole; nil on any bad address. (A default
+  /// implementation copies through `read`; the arch layer's copies straight from the page.)
+  func readStructure<T: GuestStructure>(_ type: T.Type, at guestVirtual: UInt64) -> T?
+  /// Writes `value` whole at `guestVirtual`; false, with nothing written, on any bad address.
+  func writeStructure<T: GuestStructure>(_ value: T, at guestVirtual: UInt64) -> Bool
   /// Puts the domain's shared_info page at `gfn` (made on first use), giving back what was
   /// there and taking it from where it was; nil on success. Nothing changes when it fails.
   func placeSharedInfo(gfn: UInt64) -> XenABI.Errno?
@@ -54,11 +65,9 @@ public protocol HypercallEnvironment {
   /// The guest's memory map, as its start info gave it.
   var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { get }
   /// Starts vcpu `target` from a vcpu_hvm_context structure; nil on success.
-  func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno?
+  func initialiseVCPU(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno?
   /// True when the current hypercall should stop at its next preemption point.
   func preemptionRequested() -> Bool
-  /// A small little-endian value from guest-virtual memory (a default reads through `read`).
-  func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T?
   /// VCPUOP_register_vcpu_info's claim: if `target` has no vcpu_info page yet, sets its
   /// `vcpuInfoGFN` and returns the machine address of the RAM page at `gfn`, on which the
   /// hypervisor now holds a reference (if the guest gives the page back, the frame stays until
@@ -69,27 +78,42 @@ public protocol HypercallEnvironment {
 extension HypercallEnvironment {
   public var domain: Domain { vcpu.domain }
 
-  public func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T? {
-    read(address, count: MemoryLayout<T>.size)?.littleEndian(T.self, at: 0)
+  public func readStructure<T: GuestStructure>(_ type: T.Type, at guestVirtual: UInt64) -> T? {
+    read(guestVirtual, count: T.guestSize).flatMap { T(bytes: $0) }
   }
 
-  public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at address: UInt64) -> Bool {
-    write(address, littleEndianBytes(value))
+  public func writeStructure<T: GuestStructure>(_ value: T, at guestVirtual: UInt64) -> Bool {
+    write(guestVirtual, value.bytes)
   }
 
-  /// The field `offset` bytes into the guest structure at `base`; nil when the field would lie
-  /// past 2^64 (the handler answers -EFAULT). A guest pointer is any 64-bit value, so this is
-  /// how handlers reach a field: never `base + offset`, which traps.
-  public func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at base: UInt64, offset: Int) -> T? {
-    guard let address = Hypercalls.fieldAddress(base, offset: offset) else { return nil }
-    return readLE(type, at: address)
+  /// xv6's copyin: the guest's structure at `address`, whole, or -EFAULT.
+  @inline(__always)
+  public func copyIn<T: GuestStructure>(_ type: T.Type, from address: UInt64) throws(XenABI.Errno) -> T {
+    guard let value = readStructure(type, at: address) else { throw .EFAULT }
+    return value
   }
 
-  /// Writes the field `offset` bytes into the guest structure at `base`; false (-EFAULT) when
-  /// the field would lie past 2^64 or cannot be written.
-  public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at base: UInt64, offset: Int) -> Bool {
-    guard let address = Hypercalls.fieldAddress(base, offset: offset) else { return false }
-    return writeLE(value, at: address)
+  /// Element `index` of the guest's array of `T` at `base`, or -EFAULT (an element past 2^64
+  /// included: the address is computed without wrapping).
+  public func copyIn<T: GuestStructure>(_ type: T.Type, element index: UInt64, of base: UInt64) throws(XenABI.Errno) -> T {
+    try copyIn(type, from: try Hypercalls.elementAddress(base, index: index, size: T.guestSize))
+  }
+
+  /// xv6's copyout: `value` written whole at `address`, or -EFAULT.
+  @inline(__always)
+  public func copyOut<T: GuestStructure>(_ value: T, to address: UInt64) throws(XenABI.Errno) {
+    guard writeStructure(value, at: address) else { throw .EFAULT }
+  }
+
+  /// `bytes` written at `address`, or -EFAULT.
+  public func copyOut(bytes: [UInt8], to address: UInt64) throws(XenABI.Errno) {
+    guard write(address, bytes) else { throw .EFAULT }
+  }
+
+  /// `count` bytes from `address`, or -EFAULT.
+  public func copyIn(bytes count: Int, from address: UInt64) throws(XenABI.Errno) -> [UInt8] {
+    guard let bytes = read(address, count: count) else { throw .EFAULT }
+    return bytes
   }
 }
 

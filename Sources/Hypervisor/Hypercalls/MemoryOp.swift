@@ -1,4 +1,5 @@
 import XenABI
+import XenPublic
 
 /// HYPERVISOR_memory_op: a guest asking about, growing, shrinking and rearranging its memory.
 ///
@@ -9,88 +10,76 @@ import XenABI
 enum MemoryOp {
   static let extentsPerStep: UInt64 = 512
 
-  static func handle<E: HypercallEnvironment>(_ frame: HypercallFrame, _ env: E) -> HypercallOutcome {
+  static func handle<E: HypercallEnvironment>(_ frame: HypercallFrame, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     let (command, argument, _, _, _) = frame.arguments
     let opNumber = command & XenABI.MemoryOp.commandMask
     let startExtent = command >> UInt64(XenABI.MemoryOp.extentShift)
-    guard let op = XenABI.MemoryOp(rawValue: UInt32(opNumber)) else { return .error(.ENOSYS) }
+    guard let op = XenABI.MemoryOp(rawValue: UInt32(opNumber)) else { throw .ENOSYS }
     let domain = env.domain
     switch op {
     case .maximumRAMPage:
       let top = env.memoryMap.filter { $0.type == 1 }.map { $0.address + $0.size }.max() ?? 0
       return .result(Int64(top / 4096) - 1)
     case .currentReservation, .maximumReservation:
-      guard let domid = env.readLE(UInt16.self, at: argument) else { return .error(.EFAULT) }
-      guard Hypercalls.isSelf(domid, domain) else { return .error(.EPERM) }
+      let domid = try env.copyIn(UInt16.self, from: argument)          // domid_t
+      guard Hypercalls.isSelf(domid, domain) else { throw .EPERM }
       return .result(Int64(op == .currentReservation ? domain.ramPages : domain.maximumPages))
     case .memoryMap:
-      return memoryMap(argument, env)
+      return try memoryMap(argument, env)
     case .addToPhysmap:
-      return addToPhysmap(argument, env)
+      return try addToPhysmap(argument, env)
     case .populatePhysmap, .increaseReservation, .decreaseReservation:
-      return batch(op, frame: frame, startExtent: startExtent, env)
+      return try batch(op, frame: frame, startExtent: startExtent, env)
     default:
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
   }
 
   /// XENMEM_memory_map: the guest's e820, up to the number of entries it has room for.
-  static func memoryMap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) -> HypercallOutcome {
-    typealias Layout = XenABI.MemoryOpLayout.MemoryMap
-    guard let bytes = env.read(argument, count: Layout.size),
-          let capacity = bytes.littleEndian(UInt32.self, at: Layout.Offset.entryCount),
-          let buffer = bytes.littleEndian(UInt64.self, at: Layout.Offset.buffer) else { return .error(.EFAULT) }
+  static func memoryMap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
+    var map = try env.copyIn(xen_memory_map.self, from: argument)
     // As Xen: as many entries as the buffer holds, and nr_entries says how many that was.
-    let entries = env.memoryMap.prefix(Int(capacity))
+    let entries = env.memoryMap.prefix(Int(map.nr_entries))
     var entryBytes: [UInt8] = []
     for entry in entries {
-      entryBytes += littleEndianBytes(entry.address) + littleEndianBytes(entry.size) + littleEndianBytes(entry.type)
+      entryBytes += e820entry(addr: entry.address, size: entry.size, type: entry.type).bytes
     }
-    guard env.write(buffer, entryBytes),
-          env.writeLE(UInt32(entries.count), at: argument, offset: Layout.Offset.entryCount) else { return .error(.EFAULT) }
+    try env.copyOut(bytes: entryBytes, to: map.buffer)
+    map.nr_entries = UInt32(entries.count)
+    try env.copyOut(map, to: argument)
     return .result(0)
   }
 
   /// XENMEM_add_to_physmap: put a hypervisor-provided page into the guest's physical space.
   /// Only the shared_info page exists yet; grant tables come with their own milestone.
-  static func addToPhysmap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) -> HypercallOutcome {
-    typealias Layout = XenABI.MemoryOpLayout.AddToPhysmap
-    guard let bytes = env.read(argument, count: Layout.size),
-          let domid = bytes.littleEndian(UInt16.self, at: Layout.Offset.domid),
-          let space = bytes.littleEndian(UInt32.self, at: Layout.Offset.space),
-          let index = bytes.littleEndian(UInt64.self, at: Layout.Offset.idx),
-          let gpfn = bytes.littleEndian(UInt64.self, at: Layout.Offset.gpfn) else { return .error(.EFAULT) }
-    let domain = env.domain
-    guard Hypercalls.isSelf(domid, domain) else { return .error(.EPERM) }
-    guard let mapSpace = XenABI.MapSpace(rawValue: space) else { return .error(.EINVAL) }
+  static func addToPhysmap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
+    let request = try env.copyIn(xen_add_to_physmap.self, from: argument)
+    guard Hypercalls.isSelf(request.domid, env.domain) else { throw .EPERM }
+    guard let mapSpace = XenABI.MapSpace(rawValue: request.space) else { throw .EINVAL }
     switch mapSpace {
     case .sharedInfo:
-      guard index == 0 else { return .error(.EINVAL) }
-      guard gpfn < (1 << 40) else { return .error(.EINVAL) }
+      guard request.idx == 0 else { throw .EINVAL }
+      guard request.gpfn < (1 << 40) else { throw .EINVAL }
       // The page it lands on stops being RAM (its frame is given back), as in Xen.
-      if let errno = env.placeSharedInfo(gfn: gpfn) { return .error(errno) }
+      if let errno = env.placeSharedInfo(gfn: request.gpfn) { throw errno }
       return .result(0)
     default:
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
   }
 
   /// populate_physmap / increase_reservation (add RAM) and decrease_reservation (give it back),
   /// extent by extent, with a continuation every `extentsPerStep` extents. The result is the
   /// number of extents done; a failure part-way stops there, as in Xen.
-  static func batch<E: HypercallEnvironment>(_ op: XenABI.MemoryOp, frame: HypercallFrame, startExtent: UInt64, _ env: E) -> HypercallOutcome {
-    typealias Layout = XenABI.MemoryOpLayout.Reservation
+  static func batch<E: HypercallEnvironment>(_ op: XenABI.MemoryOp, frame: HypercallFrame, startExtent: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     let (command, argument, _, _, _) = frame.arguments
-    guard let bytes = env.read(argument, count: Layout.size),
-          let extents = bytes.littleEndian(UInt64.self, at: Layout.Offset.extentStart),
-          let count = bytes.littleEndian(UInt64.self, at: Layout.Offset.extentCount),
-          let order32 = bytes.littleEndian(UInt32.self, at: Layout.Offset.extentOrder),
-          let domid = bytes.littleEndian(UInt16.self, at: Layout.Offset.domid) else { return .error(.EFAULT) }
+    let reservation = try env.copyIn(xen_memory_reservation.self, from: argument)
+    let count = reservation.nr_extents
     let domain = env.domain
-    guard Hypercalls.isSelf(domid, domain) else { return .error(.EPERM) }
-    guard order32 <= 9 else { return .error(.EINVAL) }      // at most 2 MiB per extent
-    guard startExtent <= count else { return .error(.EINVAL) }
-    let order = Int(order32)
+    guard Hypercalls.isSelf(reservation.domid, domain) else { throw .EPERM }
+    guard reservation.extent_order <= 9 else { throw .EINVAL }      // at most 2 MiB per extent
+    guard startExtent <= count else { throw .EINVAL }
+    let order = Int(reservation.extent_order)
     let pagesPerExtent = 1 << order
     var done = startExtent
     while done < count {
@@ -101,9 +90,16 @@ enum MemoryOp {
       }
       // increase_reservation returns frames in the array and takes no input gfn: a PVH/HVM
       // guest (translated memory) uses populate_physmap instead, so only that one is offered.
-      if op == .increaseReservation { return done == startExtent ? .error(.ENOSYS) : .result(Int64(done)) }
-      guard let gfn = env.readLE(UInt64.self, at: extents &+ done &* 8) else {
-        return done == 0 ? .error(.EFAULT) : .result(Int64(done))
+      if op == .increaseReservation {
+        if done == startExtent { throw .ENOSYS }
+        return .result(Int64(done))
+      }
+      let gfn: UInt64
+      do throws(XenABI.Errno) {
+        gfn = try env.copyIn(UInt64.self, element: done, of: reservation.extent_start)   // xen_pfn_t
+      } catch {
+        if done == 0 { throw error }
+        return .result(Int64(done))
       }
       guard gfn & UInt64(pagesPerExtent - 1) == 0, gfn < (1 << 40) else { break }
       if op == .decreaseReservation {

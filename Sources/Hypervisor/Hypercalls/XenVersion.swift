@@ -1,4 +1,5 @@
 import XenABI
+import XenPublic
 
 /// HYPERVISOR_xen_version: who the hypervisor says it is, and which optional features it offers.
 enum XenVersion {
@@ -13,55 +14,53 @@ enum XenVersion {
   static let features: UInt32 = XenABI.Feature.writablePageTables.submapBit | XenABI.Feature.autoTranslatedPhysmap.submapBit
     | XenABI.Feature.hvmCallbackVector.submapBit | XenABI.Feature.hvmSafePVClock.submapBit
 
-  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) -> HypercallOutcome {
+  static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     // XENVER_version first: it is the null hypercall guests (and benchmarks) call most.
     if command == UInt64(XenABI.VersionCommand.version.rawValue) { return .result((major << 16) | minor) }
     guard command <= UInt64(UInt32.max), let op = XenABI.VersionCommand(rawValue: UInt32(command)) else {
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
     switch op {
     case .version:
       return .result((major << 16) | minor)
     case .extraversion:
-      return copyOut(paddedString("-swiftvisor", size: XenABI.VersionLayout.extraversionSize), to: argument, env)
+      try env.copyOut(bytes: text("-swiftvisor", sizedAs: xen_extraversion.self), to: argument)
     case .compileInfo:
-      let info = XenABI.VersionLayout.CompileInfo.self
-      var bytes = paddedString("swiftc (Embedded Swift)", size: info.compilerSize)
-      bytes += paddedString("swiftvisor", size: info.compileBySize)
-      bytes += paddedString("", size: info.compileDomainSize)
-      bytes += paddedString("", size: info.compileDateSize)
-      return copyOut(bytes, to: argument, env)
+      var bytes = paddedString("swiftc (Embedded Swift)", size: 64)           // compiler
+      bytes += paddedString("swiftvisor", size: 16)                          // compile_by
+      bytes += paddedString("", size: 32) + paddedString("", size: 32)       // compile_domain, _date
+      try env.copyOut(bytes: bytes, to: argument)
     case .capabilities:
-      return copyOut(paddedString("hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p", size: XenABI.VersionLayout.capabilitiesSize), to: argument, env)
+      try env.copyOut(bytes: text("hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p", sizedAs: xen_capabilities_info.self), to: argument)
     case .changeset:
-      return copyOut(paddedString("unavailable", size: XenABI.VersionLayout.changesetSize), to: argument, env)
+      try env.copyOut(bytes: text("unavailable", sizedAs: xen_changeset_info.self), to: argument)
     case .platformParameters:
       // HYPERVISOR_VIRT_START for 64-bit guests: meaningful to PV guests only, reported as Xen does.
-      return copyOut(littleEndianBytes(UInt64(0xFFFF_8000_0000_0000)), to: argument, env)
+      try env.copyOut(xen_platform_parameters(virt_start: 0xFFFF_8000_0000_0000), to: argument)
     case .getFeatures:
-      // The whole structure is read first, as Xen copies it: one that would run past 2^64 is
-      // -EFAULT before anything else happens.
-      typealias Layout = XenABI.VersionLayout.FeatureInfo
-      guard let bytes = env.read(argument, count: Layout.size),
-            let index = bytes.littleEndian(UInt32.self, at: Layout.Offset.submapIndex) else { return .error(.EFAULT) }
-      guard index == 0 else { return .error(.EINVAL) }          // one submap exists, as in Xen
-      guard env.writeLE(features, at: argument, offset: Layout.Offset.submap) else { return .error(.EFAULT) }
-      return .result(0)
+      // The whole structure is copied in first, as Xen copies it: one that would run past 2^64
+      // is -EFAULT before anything else happens.
+      var info = try env.copyIn(xen_feature_info.self, from: argument)
+      guard info.submap_idx == 0 else { throw .EINVAL }          // one submap exists, as in Xen
+      info.submap = features
+      try env.copyOut(info, to: argument)
     case .pagesize:
       return .result(4096)
     case .guestHandle:
-      return copyOut([UInt8](repeating: 0, count: XenABI.VersionLayout.domainHandleSize), to: argument, env)
+      try env.copyOut(bytes: [UInt8](repeating: 0, count: MemoryLayout<xen_domain_handle>.size), to: argument)
     case .commandline:
       // The hypervisor's command line is for the control domain only; Xen answers others so.
-      return copyOut(paddedString("<denied>", size: XenABI.VersionLayout.commandlineSize), to: argument, env)
+      try env.copyOut(bytes: text("<denied>", sizedAs: xen_commandline.self), to: argument)
     case .buildID:
-      return .error(.EPERM)          // as Xen, for any domain but the control domain
+      throw .EPERM          // as Xen, for any domain but the control domain
     default:
-      return .error(.ENOSYS)
+      throw .ENOSYS
     }
+    return .result(0)
   }
 
-  private static func copyOut<E: HypercallEnvironment>(_ bytes: [UInt8], to address: UInt64, _ env: E) -> HypercallOutcome {
-    env.write(address, bytes) ? .result(0) : .error(.EFAULT)
+  /// `string` NUL-padded to the size of the version.h structure that carries it.
+  private static func text<T>(_ string: StaticString, sizedAs type: T.Type) -> [UInt8] {
+    paddedString(string, size: MemoryLayout<T>.size)
   }
 }

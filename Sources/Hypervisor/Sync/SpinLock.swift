@@ -41,9 +41,11 @@ public struct SpinLock: ~Copyable, Sendable {
     nextTicket.load(ordering: .relaxed) != nowServing.load(ordering: .relaxed)
   }
 
-  public func withLock<R>(_ body: () -> R) -> R {
+  /// Runs `body` with the lock held; the lock is released however `body` ends (a thrown error
+  /// included).
+  public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
     lock()
     defer { unlock() }
-    return body()
+    return try body()
   }
 }

@@ -61,6 +61,26 @@ public struct GuestMemory {
     return read(gva, count: size)?.littleEndian(T.self, at: 0)
   }
 
+  /// A guest structure, copied whole: one translation and one copy when it lies in one page
+  /// (every hypercall argument comes this way), page by page otherwise.
+  public func readStructure<T: GuestStructure>(_ type: T.Type, at gva: UInt64) -> T? {
+    let size = T.guestSize
+    if gva & 0xFFF <= UInt64(4096 - size) {
+      guard let machine = virtualToMachine(gva, write: false) else { return nil }
+      return PhysicalMemory.read(type, at: machine)
+    }
+    return read(gva, count: size).flatMap { T(bytes: $0) }
+  }
+
+  public func writeStructure<T: GuestStructure>(_ value: T, at gva: UInt64) -> Bool {
+    let size = T.guestSize
+    if gva & 0xFFF <= UInt64(4096 - size) {
+      guard let machine = virtualToMachine(gva, write: true) else { return false }
+      return PhysicalMemory.write(value, at: machine)
+    }
+    return write(gva, value.bytes)
+  }
+
   public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at gva: UInt64) -> Bool {
     var bytes: [UInt8] = []
     for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }

@@ -200,7 +200,7 @@ public enum RunLoop {
   /// it at every context switch; Linux reads it for steal time).
   static func publishRunstate(_ vcpu: VCPU, _ runstate: RunstateAccounting) {
     guard let area = vcpu.runstateArea else { return }
-    _ = GuestMemory(vcpu).write(area, runstate.bytes)
+    _ = GuestMemory(vcpu).writeStructure(runstate.info, at: area)
   }
 
   /// Keeps the pcpu's preemption timer armed for the policy's deadline, so a guest that never

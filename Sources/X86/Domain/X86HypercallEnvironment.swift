@@ -1,6 +1,7 @@
 #if os(none)
 import Hypervisor
 import XenABI
+import XenPublic
 import Support
 import Synchronization
 
@@ -30,8 +31,11 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]? { memory.read(guestVirtual, count: count) }
   func write(_ guestVirtual: UInt64, _ bytes: [UInt8]) -> Bool { memory.write(guestVirtual, bytes) }
-  func readLE<T: FixedWidthInteger & UnsignedInteger>(_ type: T.Type, at address: UInt64) -> T? {
-    memory.readLE(type, at: address)
+  func readStructure<T: GuestStructure>(_ type: T.Type, at address: UInt64) -> T? {
+    memory.readStructure(type, at: address)
+  }
+  func writeStructure<T: GuestStructure>(_ value: T, at address: UInt64) -> Bool {
+    memory.writeStructure(value, at: address)
   }
 
   var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: vcpu.domain) }
@@ -65,21 +69,17 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.release(gfn, order: order)) != nil }
   }
 
-  func initialiseVCPU(_ target: VCPU, context: [UInt8]) -> XenABI.Errno? {
-    // struct vcpu_hvm_context (public/hvm/hvm_vcpu.h): mode u32 (0 = 32-bit, 1 = 64-bit), pad,
-    // then for 64-bit: rax rcx rdx rbx rsp rbp rsi rdi rip rflags cr0 cr3 cr4 efer (u64 each).
-    guard let mode = context.littleEndian(UInt32.self, at: 0) else { return .EFAULT }
-    guard mode == 1 else { return .EOPNOTSUPP }              // 32-bit start states: not yet
-    func field(_ n: Int) -> UInt64 { context.littleEndian(UInt64.self, at: 8 + n * 8) ?? 0 }
-    let cr0 = field(10), cr4 = field(12), efer = field(13)
+  func initialiseVCPU(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno? {
+    guard context.mode == 1 else { return .EOPNOTSUPP }      // VCPU_HVM_MODE_64B; 32-bit start states: not yet
+    let start = context.cpu_regs.x86_64
     // A 64-bit start state must really be long mode: paging, PAE, LME.
-    guard cr0 & (1 << 31) != 0, cr0 & 1 != 0, cr4 & (1 << 5) != 0, efer & (1 << 8) != 0 else { return .EINVAL }
+    guard start.cr0 & (1 << 31) != 0, start.cr0 & 1 != 0, start.cr4 & (1 << 5) != 0, start.efer & (1 << 8) != 0 else { return .EINVAL }
     guard target.vmcb != 0 || ArchVCPU.create(target) else { return .ENOMEM }
-    ArchVCPU.set64BitStart(target, rip: field(8), rsp: field(4), cr0: cr0, cr3: field(11), cr4: cr4,
-                           efer: efer, rflags: field(9),
-                           gprs: [(.rcx, field(1)), (.rdx, field(2)), (.rbx, field(3)), (.rbp, field(5)),
-                                  (.rsi, field(6)), (.rdi, field(7))])
-    GuestRegisters(target)[.rax] = field(0)
+    ArchVCPU.set64BitStart(target, rip: start.rip, rsp: start.rsp, cr0: start.cr0, cr3: start.cr3, cr4: start.cr4,
+                           efer: start.efer, rflags: start.rflags,
+                           gprs: [(.rcx, start.rcx), (.rdx, start.rdx), (.rbx, start.rbx), (.rbp, start.rbp),
+                                  (.rsi, start.rsi), (.rdi, start.rdi)])
+    GuestRegisters(target)[.rax] = start.rax
     return nil
   }
 

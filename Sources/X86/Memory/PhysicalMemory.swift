@@ -84,6 +84,37 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     return true
   }
 
+  /// A guest structure copied whole from `address` (one opaque copy, so nothing the guest
+  /// changes afterwards is read again); nil when its `guestSize` bytes are not all mapped.
+  public static func read<T: GuestStructure>(_ type: T.Type, at address: UInt64) -> T? {
+    let size = MemoryLayout<T>.size                               // its fields; the tail padding is not kept
+    guard isMapped(address, count: T.guestSize) else { return nil }
+    var value = T()
+    unsafe withUnsafeMutableBytes(of: &value) { buffer in      // unsafe: value's own bytes, `size` of them
+      let target = unsafe buffer.baseAddress.unsafelyUnwrapped
+      // One volatile load for a structure of one word (EVTCHNOP_send's port: the hot path);
+      // memcpy, a call, otherwise. Either way the guest's memory is read once.
+      switch size {
+      case 4 where address & 3 == 0: unsafe target.storeBytes(of: hv_read_physical32(address), as: UInt32.self)
+      case 8 where address & 7 == 0: unsafe target.storeBytes(of: hv_read_physical64(address), as: UInt64.self)
+      default: unsafe hv_copy_from_physical(target, address, size)
+      }
+    }
+    return value
+  }
+
+  /// Writes a guest structure's fields at `address` (its tail padding is left as it was);
+  /// false when its `guestSize` bytes are not all mapped.
+  @discardableResult
+  public static func write<T: GuestStructure>(_ value: T, at address: UInt64) -> Bool {
+    let size = MemoryLayout<T>.size
+    guard isMapped(address, count: T.guestSize) else { return false }
+    unsafe withUnsafeBytes(of: value) { buffer in              // unsafe: value's own bytes, `size` of them
+      unsafe hv_copy_to_physical(address, buffer.baseAddress.unsafelyUnwrapped, size)
+    }
+    return true
+  }
+
   /// Lends `body` a read-only view of `count` bytes at `address` (a boot module, say), without
   /// copying. The view must not escape `body`.
   public static func withBytes<R>(_ address: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
