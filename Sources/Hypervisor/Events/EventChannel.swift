@@ -134,9 +134,9 @@ public final class DomainEvents: @unchecked Sendable {
   /// The domain is gone: its event state goes with it (and the reference cycle with the
   /// domain is broken).
   static func forget(_ events: DomainEvents) {
-    referenceLock.lock()
-    if events.domain.events === events { events.domain.events = nil }
-    referenceLock.unlock()
+    referenceLock.withLock {
+      if events.domain.events === events { events.domain.events = nil }
+    }
   }
 
   // MARK: Ports (all below: `lock` held)
@@ -189,15 +189,11 @@ public final class DomainEvents: @unchecked Sendable {
 }
 
 extension DomainEvents {
-  /// Takes the locks of `a` and `b` in the documented order (lower domain id first; once if they
-  /// are the same domain).
-  static func lockPair(_ a: DomainEvents, _ b: DomainEvents) {
-    if a === b { a.lock.lock(); return }
-    if a.domain.id < b.domain.id { a.lock.lock(); b.lock.lock() } else { b.lock.lock(); a.lock.lock() }
-  }
-
-  static func unlockPair(_ a: DomainEvents, _ b: DomainEvents) {
-    a.lock.unlock()
-    if a !== b { b.lock.unlock() }
+  /// Runs `body` with the locks of `a` and `b` held, taken in the documented order (lower
+  /// domain id first; once if they are the same domain) and released however `body` ends.
+  static func withBoth<R>(_ a: DomainEvents, _ b: DomainEvents, _ body: () -> R) -> R {
+    if a === b { return a.lock.withLock(body) }
+    let (first, second) = a.domain.id < b.domain.id ? (a, b) : (b, a)
+    return first.lock.withLock { second.lock.withLock(body) }
   }
 }

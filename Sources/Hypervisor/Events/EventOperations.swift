@@ -40,17 +40,17 @@ extension Events {
   ) -> EventResult {
     let local = DomainEvents.of(domain)
     let peer = DomainEvents.of(remote)
-    DomainEvents.lockPair(local, peer)
-    defer { DomainEvents.unlockPair(local, peer) }
-    let result = local.freePort()
-    guard case .ok(let port) = result else { return result }
-    guard !peer.dying, peer.isValid(remotePort),
-          case .unbound(let waitingFor) = peer.channels[Int(remotePort)].state,
-          waitingFor == domain.id else { return .failed(.EINVAL) }
-    local.channels[Int(port)] = EventChannel(state: .interdomain(peer: peer, port: remotePort))
-    peer.channels[Int(remotePort)].state = .interdomain(peer: local, port: port)
-    setPending(domain, port: port, vcpu: local.channels[Int(port)].notifyVCPU, platform)
-    return result
+    return DomainEvents.withBoth(local, peer) {
+      let result = local.freePort()
+      guard case .ok(let port) = result else { return result }
+      guard !peer.dying, peer.isValid(remotePort),
+            case .unbound(let waitingFor) = peer.channels[Int(remotePort)].state,
+            waitingFor == domain.id else { return .failed(.EINVAL) }
+      local.channels[Int(port)] = EventChannel(state: .interdomain(peer: peer, port: remotePort))
+      peer.channels[Int(remotePort)].state = .interdomain(peer: local, port: port)
+      setPending(domain, port: port, vcpu: local.channels[Int(port)].notifyVCPU, platform)
+      return result
+    }
   }
 
   /// EVTCHNOP_bind_virq: `virq` on vcpu `vcpu` (global VIRQs only on vcpu 0).
@@ -122,41 +122,51 @@ extension Events {
     _ domain: Domain, port: UInt32, _ platform: any EventPlatform, notifyPeer: Bool = false
   ) -> XenABI.Errno? {
     let events = DomainEvents.of(domain)
-    events.lock.lock()
-    guard events.isValid(port) else { events.lock.unlock(); return .EINVAL }
-    switch events.channels[Int(port)].state {
-    case .free, .reserved:
-      events.lock.unlock()
-      return .EINVAL
-    case .unbound, .ipi, .backend:
-      free(events, port, platform)
-    case .virq(let virq):
-      for vcpu in 0..<events.domain.vcpus.count where events.virqPort(vcpu: vcpu, virq: virq) == port {
-        events.setVIRQPort(vcpu: vcpu, virq: virq, 0)
-      }
-      free(events, port, platform)
-    case .interdomain(let peer, let peerPort):
-      if peer !== events {
-        // Both locks, lower id first: drop ours and take the pair; the channel may have
-        // changed in between, and if it no longer is the same connection it was closed (and
-        // perhaps re-bound) meanwhile, so answer as if it had been seen free (as Xen).
-        events.lock.unlock()
-        DomainEvents.lockPair(events, peer)
-        guard case .interdomain(let again, let againPort) = events.channels[Int(port)].state,
-              again === peer, againPort == peerPort else {
-          DomainEvents.unlockPair(events, peer)
-          return .EINVAL
+    /// What the first look, under this domain's lock alone, found.
+    enum FirstLook { case done(XenABI.Errno?), otherDomain(DomainEvents, UInt32) }
+    let first: FirstLook = events.lock.withLock {
+      guard events.isValid(port) else { return .done(.EINVAL) }
+      switch events.channels[Int(port)].state {
+      case .free, .reserved:
+        return .done(.EINVAL)
+      case .unbound, .ipi, .backend:
+        free(events, port, platform)
+      case .virq(let virq):
+        for vcpu in 0..<events.domain.vcpus.count where events.virqPort(vcpu: vcpu, virq: virq) == port {
+          events.setVIRQPort(vcpu: vcpu, virq: virq, 0)
         }
+        free(events, port, platform)
+      case .interdomain(let peer, let peerPort):
+        if peer !== events { return .otherDomain(peer, peerPort) }
+        closeInterdomain(events, port, peer, peerPort, notifyPeer: notifyPeer, platform)
       }
-      free(events, port, platform)
-      peer.channels[Int(peerPort)].state = .unbound(remote: domain.id)
-      if notifyPeer, !peer.dying {
-        setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
-      }
-      if peer !== events { peer.lock.unlock() }
+      return .done(nil)
     }
-    events.lock.unlock()
-    return nil
+    guard case .otherDomain(let peer, let peerPort) = first else {
+      if case .done(let error) = first { return error }
+      return nil
+    }
+    // Both locks, lower id first, which means dropping ours and taking the pair; the channel
+    // may have changed in between, and if it no longer is the same connection it was closed
+    // (and perhaps re-bound) meanwhile, so answer as if it had been seen free (as Xen).
+    return DomainEvents.withBoth(events, peer) {
+      guard case .interdomain(let again, let againPort) = events.channels[Int(port)].state,
+            again === peer, againPort == peerPort else { return .EINVAL }
+      closeInterdomain(events, port, peer, peerPort, notifyPeer: notifyPeer, platform)
+      return nil
+    }
+  }
+
+  /// Closes `port`, one end of an interdomain channel (both ends' locks held): the peer's end
+  /// goes back to unbound, waiting for this domain again.
+  private static func closeInterdomain(
+    _ events: DomainEvents, _ port: UInt32, _ peer: DomainEvents, _ peerPort: UInt32, notifyPeer: Bool, _ platform: any EventPlatform
+  ) {
+    free(events, port, platform)
+    peer.channels[Int(peerPort)].state = .unbound(remote: events.domain.id)
+    if notifyPeer, !peer.dying {
+      setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
+    }
   }
 
   /// EVTCHNOP_reset on the caller: closes every port (port 0 stays reserved).
@@ -197,42 +207,47 @@ extension Events {
   }
 
   private static func send(_ domain: Domain, events: DomainEvents, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {
-    events.lock.lock()
-    guard events.isValid(port) else { events.lock.unlock(); return .EINVAL }
-    let channel = events.channels[Int(port)]
-    switch channel.state {
-    case .interdomain(let peer, let peerPort):
-      if peer === events {
-        setPending(domain, port: peerPort, vcpu: events.channels[Int(peerPort)].notifyVCPU, platform)
-        events.lock.unlock()
-        return nil
+    /// What to do once this domain's lock is dropped.
+    enum Then { case done(XenABI.Errno?), deliverToPeer(DomainEvents, UInt32), notifyBackend(HypervisorBackend) }
+    let then: Then = events.lock.withLock {
+      guard events.isValid(port) else { return .done(.EINVAL) }
+      let channel = events.channels[Int(port)]
+      switch channel.state {
+      case .interdomain(let peer, let peerPort):
+        if peer === events {
+          setPending(domain, port: peerPort, vcpu: events.channels[Int(peerPort)].notifyVCPU, platform)
+          return .done(nil)
+        }
+        return .deliverToPeer(peer, peerPort)
+      case .ipi:
+        setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
+        return .done(nil)
+      case .unbound:
+        return .done(nil)
+      case .backend(let backend):
+        return .notifyBackend(backend)
+      default:
+        return .done(.EINVAL)
       }
+    }
+    switch then {
+    case .done(let error):
+      return error
+    case .deliverToPeer(let peer, let peerPort):
       // Only one domain lock at a time on this path (so sends in both directions cannot
-      // deadlock): read the peer under ours, then deliver under the peer's if the channel is
-      // still connected to this port. A close in between wins the race: the event is dropped,
-      // as if it had been sent just after the close.
-      events.lock.unlock()
-      peer.lock.lock()
-      if peer.isValid(peerPort), case .interdomain(let back, let backPort) = peer.channels[Int(peerPort)].state,
-         back === events, backPort == port {
-        setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
+      // deadlock): the peer was read under ours, and is delivered to under its own if the
+      // channel is still connected to this port. A close in between wins the race: the event
+      // is dropped, as if it had been sent just after the close.
+      peer.lock.withLock {
+        if peer.isValid(peerPort), case .interdomain(let back, let backPort) = peer.channels[Int(peerPort)].state,
+           back === events, backPort == port {
+          setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
+        }
       }
-      peer.lock.unlock()
       return nil
-    case .ipi:
-      setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
-      events.lock.unlock()
-      return nil
-    case .unbound:
-      events.lock.unlock()
-      return nil
-    case .backend(let backend):
-      events.lock.unlock()
+    case .notifyBackend(let backend):
       unsafe backendNotified?(domain, backend)
       return nil
-    default:
-      events.lock.unlock()
-      return .EINVAL
     }
   }
 
