@@ -1,5 +1,7 @@
 // The console ring page, from xen/include/public/io/console.h (struct xencons_interface).
 
+import XenPublic
+
 extension XenABI {
   /// `struct xencons_interface`: one page shared by a guest's console frontend (hvc0) and its
   /// backend. `in` carries bytes to the guest, `out` bytes from it. The indices run free (they
@@ -10,12 +12,12 @@ extension XenABI {
     public static let inSize = 1024
     public static let outSize = 2048
     public enum Offset {
-      public static let input = 0          // char in[1024]
-      public static let output = 1024      // char out[2048]
-      public static let inputConsumer = 3072   // XENCONS_RING_IDX in_cons
-      public static let inputProducer = 3076   // in_prod
-      public static let outputConsumer = 3080  // out_cons
-      public static let outputProducer = 3084  // out_prod
+      public static let input = Int(XEN_XENCONS_IN)          // char in[1024]
+      public static let output = Int(XEN_XENCONS_OUT)      // char out[2048]
+      public static let inputConsumer = Int(XEN_XENCONS_IN_CONS)   // XENCONS_RING_IDX in_cons
+      public static let inputProducer = Int(XEN_XENCONS_IN_PROD)   // in_prod
+      public static let outputConsumer = Int(XEN_XENCONS_OUT_CONS)  // out_cons
+      public static let outputProducer = Int(XEN_XENCONS_OUT_PROD)  // out_prod
     }
   }
 }

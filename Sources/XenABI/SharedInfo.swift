@@ -5,6 +5,8 @@
 // It holds the first 32 vcpus' vcpu_info, the 2-level event channel bitmaps and the wallclock.
 // The hypervisor writes it while the guest runs, so updates to pending bits must be atomic.
 
+import XenPublic
+
 extension XenABI {
   /// MAX_VIRT_CPUS on x86: vcpus whose vcpu_info lives in shared_info. Later vcpus need
   /// VCPUOP_register_vcpu_info.
@@ -15,21 +17,21 @@ extension XenABI {
 
   /// `struct vcpu_time_info`: the per-vcpu clock (pvclock). 32 bytes.
   public enum VCPUTimeInfo {
-    public static let size = 32
+    public static let size = Int(XEN_VCPU_TIME_INFO_SIZE)
     public enum Offset {
       /// u32; odd while an update is in progress (a seqlock).
-      public static let version = 0
+      public static let version = Int(XEN_VCPU_TIME_INFO_VERSION)
       public static let pad0 = 4
       /// u64, TSC at the last update.
-      public static let tscTimestamp = 8
+      public static let tscTimestamp = Int(XEN_VCPU_TIME_INFO_TSC_TIMESTAMP)
       /// u64, ns since boot at the last update.
-      public static let systemTime = 16
+      public static let systemTime = Int(XEN_VCPU_TIME_INFO_SYSTEM_TIME)
       /// u32: ns = ((tsc - tscTimestamp) << shift) * mul >> 32, shifting right if shift < 0.
-      public static let tscToSystemMul = 24
+      public static let tscToSystemMul = Int(XEN_VCPU_TIME_INFO_TSC_TO_SYSTEM_MUL)
       /// i8.
-      public static let tscShift = 28
+      public static let tscShift = Int(XEN_VCPU_TIME_INFO_TSC_SHIFT)
       /// u8, `flags` (pad1[0] in older headers).
-      public static let flags = 29
+      public static let flags = Int(XEN_VCPU_TIME_INFO_FLAGS)
     }
     /// XEN_PVCLOCK_TSC_STABLE_BIT: the TSC is synchronised across vcpus.
     public static let tscStableFlag: UInt8 = 1 << 0
@@ -39,7 +41,7 @@ extension XenABI {
 
   /// `struct arch_vcpu_info` on x86_64. 16 bytes.
   public enum ArchVCPUInfo {
-    public static let size = 16
+    public static let size = Int(XEN_ARCH_VCPU_INFO_SIZE)
     public enum Offset {
       public static let cr2 = 0  // unsigned long (PV)
       public static let pad = 8  // unsigned long
@@ -48,24 +50,24 @@ extension XenABI {
 
   /// `struct vcpu_info` on x86_64. 64 bytes.
   public enum VCPUInfo {
-    public static let size = 64
+    public static let size = Int(XEN_VCPU_INFO_SIZE)
     public enum Offset {
       /// u8, set by the hypervisor when an upcall is pending; cleared by the guest.
-      public static let upcallPending = 0
+      public static let upcallPending = Int(XEN_VCPU_INFO_UPCALL_PENDING)
       /// u8, the guest's "interrupts off" for event upcalls.
-      public static let upcallMask = 1
+      public static let upcallMask = Int(XEN_VCPU_INFO_UPCALL_MASK)
       /// unsigned long: bit i set = word i of evtchn_pending may have unmasked pending bits.
-      public static let pendingSelector = 8
+      public static let pendingSelector = Int(XEN_VCPU_INFO_PENDING_SEL)
       /// `ArchVCPUInfo`.
-      public static let arch = 16
+      public static let arch = Int(XEN_VCPU_INFO_ARCH)
       /// `VCPUTimeInfo`.
-      public static let time = 32
+      public static let time = Int(XEN_VCPU_INFO_TIME)
     }
   }
 
   /// `struct arch_shared_info` on x86_64. 48 bytes.
   public enum ArchSharedInfo {
-    public static let size = 48
+    public static let size = Int(XEN_ARCH_SHARED_INFO_SIZE)
     public enum Offset {
       public static let maxPFN = 0                  // unsigned long
       public static let pfnToMFNFrameListList = 8   // xen_pfn_t
@@ -78,24 +80,24 @@ extension XenABI {
 
   /// `struct shared_info` on x86_64. 3136 bytes (fits in one page).
   public enum SharedInfo {
-    public static let size = 3136
+    public static let size = Int(XEN_SHARED_INFO_SIZE)
     public enum Offset {
       /// `VCPUInfo`[32].
-      public static let vcpuInfo = 0
+      public static let vcpuInfo = Int(XEN_SHARED_INFO_VCPU_INFO)
       /// unsigned long[64]: the 2-level event channel pending bitmap.
-      public static let evtchnPending = 2048
+      public static let evtchnPending = Int(XEN_SHARED_INFO_EVTCHN_PENDING)
       /// unsigned long[64]: the 2-level event channel mask bitmap.
-      public static let evtchnMask = 2560
+      public static let evtchnMask = Int(XEN_SHARED_INFO_EVTCHN_MASK)
       /// u32; odd while the wallclock is being updated.
-      public static let wcVersion = 3072
+      public static let wcVersion = Int(XEN_SHARED_INFO_WC_VERSION)
       /// u32, seconds since 1970 at system time 0 (low 32 bits).
-      public static let wcSec = 3076
+      public static let wcSec = Int(XEN_SHARED_INFO_WC_SEC)
       /// u32.
-      public static let wcNsec = 3080
+      public static let wcNsec = Int(XEN_SHARED_INFO_WC_NSEC)
       /// u32, high 32 bits of the seconds (x86_64 only; 32-bit guests find it in arch).
-      public static let wcSecHi = 3084
+      public static let wcSecHi = Int(XEN_SHARED_INFO_WC_SEC_HI)
       /// `ArchSharedInfo`.
-      public static let arch = 3088
+      public static let arch = Int(XEN_SHARED_INFO_ARCH)
     }
     /// Byte offset of vcpu `index`'s vcpu_info (index < 32).
     public static func vcpuInfoOffset(_ index: Int) -> Int {

@@ -176,6 +176,27 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     return nil
   }
 
+  /// Grant frames as the fake makes them: numbered machine addresses, placed like shared_info.
+  func growGrantTable(to frames: Int) -> XenABI.Errno? {
+    guard frames <= domain.maxGrantFrames else { return .EINVAL }
+    while domain.grantFrames.count < frames {
+      domain.grantFrames.append(nextMachine)
+      domain.grantFrameGFNs.append(nil)
+      nextMachine += UInt64(Self.pageSize)
+    }
+    return nil
+  }
+
+  func placeGrantFrame(_ index: Int, gfn: UInt64) -> XenABI.Errno? {
+    guard index >= 0, index < domain.maxGrantFrames else { return .EINVAL }
+    if let errno = growGrantTable(to: index + 1) { return errno }
+    if populated.remove(gfn) != nil { domain.ramPages -= 1 }
+    if let old = domain.grantFrameGFNs[index] { specialFrames[old] = nil }
+    specialFrames[gfn] = domain.grantFrames[index]
+    domain.grantFrameGFNs[index] = gfn
+    return nil
+  }
+
   func populate(gfn: UInt64, order: Int) -> Bool {
     populateCalls.append((gfn, order))
     let count = 1 << order

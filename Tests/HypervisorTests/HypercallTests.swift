@@ -149,7 +149,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
   }
 
   @Test func everyImplementedHypercallIsReachable() {
-    #expect(Set(Hypercalls.implemented.map(\.rawValue)) == [12, 15, 17, 18, 24, 29, 32, 34])
+    #expect(Set(Hypercalls.implemented.map(\.rawValue)) == [12, 15, 17, 18, 20, 24, 29, 32, 34])
     for hypercall in Hypercalls.implemented {
       let env = FakeHypercallEnvironment()
       env.store(hvmParam(XenABI.HVMParam.storePFN.rawValue), at: At.argument)
@@ -164,6 +164,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
       case .hvmOp: outcome = call(env, hypercall, UInt64(XenABI.HVMOp.getParam.rawValue), At.argument)
       case .setTimerOp: outcome = call(env, hypercall, 0)
       case .eventChannelOp: outcome = call(env, hypercall, UInt64(XenABI.EventChannelOp.initControl.rawValue), At.argument)
+      case .grantTableOp: outcome = call(env, hypercall, UInt64(XenABI.GrantTableOp.setVersion.rawValue), At.argument, 1)
       default:
         Issue.record("no probe for \(hypercall)")
         continue
@@ -180,6 +181,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
         #expect(env.loadLE(UInt64.self, at: At.argument + 8) == 0xFEFFE)
       case .setTimerOp: #expect(resultValue(outcome) == 0)
       case .eventChannelOp: #expect(resultValue(outcome) == ENOSYS)    // FIFO ABI: 2-level only
+      case .grantTableOp: #expect(resultValue(outcome) == -22)          // version 0 (the domid's bytes)
       default: break
       }
     }
@@ -572,7 +574,7 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(attempt(addToPhysmap(space: .sharedInfo, index: 1, gpfn: 0x100)) == -22)
     #expect(attempt(addToPhysmap(space: .sharedInfo, gpfn: 1 << 40)) == -22)
     #expect(attempt(addToPhysmap(space: .sharedInfo, gpfn: 0x100, domid: 5)) == -1)
-    #expect(attempt(addToPhysmap(space: .grantTable, gpfn: 0x100)) == ENOSYS)
+    #expect(attempt(addToPhysmap(space: .grantTable, gpfn: 0x100)) == 0)       // grantFramesArePlacedAndListed
     #expect(attempt(addToPhysmap(space: .gmfn, gpfn: 0x100)) == ENOSYS)
     var unknownSpace = addToPhysmap(space: .sharedInfo, gpfn: 0x100)
     unknownSpace[GuestView.MemoryOpLayout.AddToPhysmap.Offset.space] = 77
@@ -864,6 +866,105 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(resultValue(call(env, .vcpuOp, 1, 1)) == 0)
     #expect(scheduler.queued == 0)
     #expect(scheduler.pick(pcpu: 0) == nil)
+  }
+
+  // MARK: grant_table_op
+
+  /// GNTTABOP_query_size (count 1): the table's frames (the first exists from the start, as
+  /// in Xen) and its limit; another domain's table is refused in the status.
+  @Test func grantQuerySize() throws {
+    let env = FakeHypercallEnvironment(domainID: 4)
+    env.domain.maxGrantFrames = 32
+    let op = UInt64(XenABI.GrantTableOp.querySize.rawValue)
+    env.store(littleEndianBytes(XenABI.DomainID.selfDomain) + [UInt8](repeating: 0xEE, count: 14), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt32.self, at: At.argument + 4) == 1)              // nr_frames
+    #expect(env.loadLE(UInt32.self, at: At.argument + 8) == 32)             // max_nr_frames
+    #expect(env.loadLE(UInt16.self, at: At.argument + 12) == 0)             // GNTST_okay
+    // Another domain: GNTST_permission_denied (-8), an id that is no domain: bad_domain (-2).
+    env.store(littleEndianBytes(UInt16(7)), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt16.self, at: At.argument + 12) == UInt16(bitPattern: -8))
+    env.store(littleEndianBytes(XenABI.DomainID.invalid), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt16.self, at: At.argument + 12) == UInt16(bitPattern: -2))
+    // Only one at a time, and the structure must be readable.
+    #expect(resultValue(call(env, .grantTableOp, op, At.argument, 2)) == -22)
+    #expect(resultValue(call(env, .grantTableOp, op, At.hole, 1)) == -14)
+  }
+
+  /// Version 1 only: set_version(1) succeeds, 2 is -ENOSYS (Xen with gnttab_max_version=1),
+  /// anything else -EINVAL; the version in force is written back either way.
+  @Test func grantVersions() throws {
+    let env = FakeHypercallEnvironment()
+    let set = UInt64(XenABI.GrantTableOp.setVersion.rawValue)
+    for (asked, expected): (UInt32, Int64) in [(1, 0), (2, ENOSYS), (0, -22), (3, -22), (.max, -22)] {
+      env.storeLE(asked, at: At.argument)
+      #expect(resultValue(call(env, .grantTableOp, set, At.argument, 1)) == expected, "version \(asked)")
+      #expect(env.loadLE(UInt32.self, at: At.argument) == 1)
+    }
+    let get = UInt64(XenABI.GrantTableOp.getVersion.rawValue)
+    env.store(littleEndianBytes(XenABI.DomainID.selfDomain) + [0, 0, 9, 9, 9, 9], at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, get, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt32.self, at: At.argument + 4) == 1)
+    env.store(littleEndianBytes(UInt16(9)), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, get, At.argument, 1)) == -1)   // -EPERM
+  }
+
+  /// XENMEM_add_to_physmap(grant_table) grows the table to the index and places the frame, a
+  /// frame placed twice moves, and setup_table lists where each frame is (~0: nowhere).
+  @Test func grantFramesArePlacedAndListed() throws {
+    let env = FakeHypercallEnvironment()
+    env.domain.maxGrantFrames = 4
+    let add = UInt64(XenABI.MemoryOp.addToPhysmap.rawValue)
+    env.store(addToPhysmap(space: .grantTable, index: 2, gpfn: 0x8_0002), at: At.argument)
+    #expect(resultValue(call(env, .memoryOp, add, At.argument)) == 0)
+    #expect(env.domain.grantFrames.count == 3)
+    #expect(env.domain.grantFrameGFNs[2] == 0x8_0002)
+    env.store(addToPhysmap(space: .grantTable, index: 0, gpfn: 0x8_0000), at: At.argument)
+    #expect(resultValue(call(env, .memoryOp, add, At.argument)) == 0)
+    env.store(addToPhysmap(space: .grantTable, index: 0, gpfn: 0x8_0010), at: At.argument)
+    #expect(resultValue(call(env, .memoryOp, add, At.argument)) == 0)
+    #expect(env.domain.grantFrameGFNs[0] == 0x8_0010)
+    // Beyond the limit, a status frame (version 2), a frame number past 2^40: -EINVAL.
+    for (index, gpfn) in [(UInt64(4), UInt64(0x8_0004)), (0x8000_0000, 0x8_0005), (1, 1 << 40)] {
+      env.store(addToPhysmap(space: .grantTable, index: index, gpfn: gpfn), at: At.argument)
+      #expect(resultValue(call(env, .memoryOp, add, At.argument)) == -22, "index \(index) at \(gpfn)")
+    }
+    #expect(env.domain.grantFrames.count == 3)
+
+    // setup_table: {dom, nr_frames, status, frame_list}.
+    let setup = UInt64(XenABI.GrantTableOp.setupTable.rawValue)
+    func setupTable(frames: UInt32, list: UInt64) -> [UInt8] {
+      littleEndianBytes(XenABI.DomainID.selfDomain) + [0, 0] + littleEndianBytes(frames) + [0xEE, 0xEE, 0, 0, 0, 0, 0, 0]
+        + littleEndianBytes(list)
+    }
+    env.map(At.list, count: 64)
+    env.store(setupTable(frames: 4, list: At.list), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, setup, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt16.self, at: At.argument + 8) == 0)
+    #expect(env.domain.grantFrames.count == 4)
+    #expect(env.loadLE(UInt64.self, at: At.list) == 0x8_0010)
+    #expect(env.loadLE(UInt64.self, at: At.list + 8) == UInt64.max)
+    #expect(env.loadLE(UInt64.self, at: At.list + 16) == 0x8_0002)
+    // More frames than allowed: general error (-1); a list in a hole: bad_virt_addr (-5).
+    env.store(setupTable(frames: 5, list: At.list), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, setup, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt16.self, at: At.argument + 8) == UInt16(bitPattern: -1))
+    env.store(setupTable(frames: 2, list: At.hole), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, setup, At.argument, 1)) == 0)
+    #expect(env.loadLE(UInt16.self, at: At.argument + 8) == UInt16(bitPattern: -5))
+  }
+
+  /// What an HVM/PVH guest may not do with grant_table_op answers -ENOSYS, as in Xen; mapping
+  /// and copying are not here yet.
+  @Test func grantOpsNotOfferedAnswerENOSYS() {
+    let env = FakeHypercallEnvironment()
+    env.map(At.argument, count: 64)
+    for op in XenABI.GrantTableOp.allCases where ![.querySize, .setupTable, .setVersion, .getVersion].contains(op) {
+      #expect(resultValue(call(env, .grantTableOp, UInt64(op.rawValue), At.argument, 1)) == ENOSYS, "\(op)")
+    }
+    #expect(resultValue(call(env, .grantTableOp, 13, At.argument, 1)) == ENOSYS)
   }
 
   /// Every handler copies its argument structure in once and works on the copy (xv6's copyin,

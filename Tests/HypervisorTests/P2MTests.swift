@@ -151,6 +151,42 @@ import XenABI
     destroyAndExpectEverythingBack(domain)
   }
 
+  /// Grant table frames: placed anywhere (RAM there is given back), moved, given back (the
+  /// hypervisor's hold keeps them), one over another's place, up to the domain's limit; every
+  /// frame comes back at the end.
+  @Test func grantFramesArePlacedMovedAndGivenBack() throws {
+    let domain = try makeDomain()
+    domain.maxGrantFrames = 3
+    func placeGrant(_ index: Int, _ gfn: UInt64) -> P2M.Failure? {
+      domain.changeP2M(by: nil) { p2m -> P2M.Failure? in
+        do throws(P2M.Failure) { try p2m.placeGrantFrame(index, at: gfn); return nil } catch { return error }
+      }
+    }
+    #expect(populate(domain, 0, order: 9) == nil)
+    #expect(placeGrant(1, 0x8_0001) == nil)                  // grows to 2 frames, above RAM
+    #expect(domain.grantFrames.count == 2)
+    #expect(domain.grantFrameGFNs == [nil, 0x8_0001])
+    for frame in domain.grantFrames { #expect(FrameTable.record(frame)?.use == .grantTable) }
+    #expect(placeGrant(0, 7) == nil)                         // over RAM: the page is given back
+    #expect(domain.ramPages == 511)
+    let table = NestedPageTable(root: domain.p2mRoot)
+    #expect(table.lookup(7)?.frame == domain.grantFrames[0] && table.lookup(7)?.kind == .special)
+    expectIsolated([domain])
+    #expect(placeGrant(0, 8) == nil)                         // moved: its old place is empty
+    #expect(table.lookup(7) == nil && domain.grantFrameGFNs[0] == 8)
+    #expect(placeGrant(1, 8) == nil)                         // frame 1 over frame 0's place
+    #expect(domain.grantFrameGFNs[0] == nil && domain.grantFrameGFNs[1] == 8)
+    #expect(FrameTable.record(domain.grantFrames[0])?.refs == 1, "only the hypervisor's hold")
+    #expect(release(domain, 8) == nil)                       // given back: the hold keeps it
+    #expect(domain.grantFrameGFNs[1] == nil && FrameTable.record(domain.grantFrames[1])?.refs == 1)
+    #expect(placeGrant(3, 9) == .overQuota)
+    #expect(domain.grantFrames.count == 2)
+    expectIsolated([domain])
+    #expect(placeGrant(2, 0x8_0002) == nil)
+    destroyAndExpectEverythingBack(domain)
+    #expect(domain.grantFrames.isEmpty)
+  }
+
   @Test func aPlaceThatCannotBeMadeChangesNothing() throws {
     let domain = try makeDomain(pool: 3)            // the root, one PDPT, one PD: no room to split
     #expect(populate(domain, 0, order: 9) == nil)

@@ -1,3 +1,5 @@
+import XenABI
+
 /// A domain: one guest virtual machine, the hypervisor's equivalent of a process.
 ///
 /// It owns memory (its guest-physical → machine map), vcpus (its threads), and its console.
@@ -69,6 +71,13 @@ public final class Domain: @unchecked Sendable {
   /// and the machine frame behind it.
   public var sharedInfoGFN: UInt64?
   public var sharedInfoMachine: UInt64 = 0
+  /// Its grant table, version 1 (GNTTABOP_*): the frames, each held by the hypervisor
+  /// (`P2M.hold(frame:)`, recorded here with the reference, under `p2mLock`), where the guest
+  /// placed each (XENMEM_add_to_physmap, XENMAPSPACE_grant_table), and how many frames it may
+  /// have (xl.cfg `max_grant_frames`, Xen's default 64).
+  public var grantFrames: [UInt64] = []
+  public var grantFrameGFNs: [UInt64?] = []
+  public var maxGrantFrames = XenABI.GrantLayout.defaultMaxGrantFrames
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and

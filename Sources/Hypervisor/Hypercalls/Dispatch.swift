@@ -5,7 +5,7 @@ import XenABI
 /// that way, and an honest "not implemented" is what lets them fall back.
 public enum Hypercalls {
   /// Hypercalls with a handler (SUPPORT.md lists the subops).
-  public static let implemented: [XenABI.Hypercall] = [.setTimerOp, .memoryOp, .xenVersion, .consoleIO, .vcpuOp, .schedOp, .eventChannelOp, .hvmOp]
+  public static let implemented: [XenABI.Hypercall] = [.setTimerOp, .memoryOp, .xenVersion, .consoleIO, .grantTableOp, .vcpuOp, .schedOp, .eventChannelOp, .hvmOp]
 
   public static func dispatch<Environment: HypercallEnvironment>(_ frame: HypercallFrame, _ environment: Environment) -> HypercallOutcome {
     let (a0, a1, a2, _, _) = frame.arguments
@@ -20,6 +20,7 @@ public enum Hypercalls {
       case XenABI.Hypercall.memoryOp.rawValue: return try MemoryOp.handle(frame, environment)
       case XenABI.Hypercall.hvmOp.rawValue: return try HVMOp.handle(command: a0, argument: a1, environment)
       case XenABI.Hypercall.setTimerOp.rawValue: return SetTimerOp.handle(deadline: a0, environment)
+      case XenABI.Hypercall.grantTableOp.rawValue: return try GrantTableOp.handle(command: a0, argument: a1, count: a2, environment)
       case XenABI.Hypercall.vcpuOp.rawValue: return try VCPUOp.handle(command: a0, target: a1, argument: a2, environment)
       // -ENOSYS until the arch layer installs Events.platform (shared_info access, vcpu kicks).
       case XenABI.Hypercall.eventChannelOp.rawValue: return try EventChannelOp.handle(command: a0, argument: a1, environment)

@@ -55,6 +55,11 @@ public protocol HypercallEnvironment {
   /// Puts the domain's shared_info page at `gfn` (made on first use), giving back what was
   /// there and taking it from where it was; nil on success. Nothing changes when it fails.
   func placeSharedInfo(gfn: UInt64) -> XenABI.Errno?
+  /// Puts grant table frame `index` at `gfn`, growing the table to it (`P2M.placeGrantFrame`);
+  /// nil on success. Nothing changes when it fails.
+  func placeGrantFrame(_ index: Int, gfn: UInt64) -> XenABI.Errno?
+  /// Grows the domain's grant table to `frames` frames (`P2M.growGrantTable`); nil on success.
+  func growGrantTable(to frames: Int) -> XenABI.Errno?
   /// Gives the domain RAM for 2^order pages at `gfn` within its `memory=` (and
   /// `Domain.ramPages` counts them); false, with nothing changed, if it is over its allotment,
   /// nothing is free, or a page there is taken.

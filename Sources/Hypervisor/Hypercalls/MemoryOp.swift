@@ -50,8 +50,9 @@ enum MemoryOp {
     return .result(0)
   }
 
-  /// XENMEM_add_to_physmap: put a hypervisor-provided page into the guest's physical space.
-  /// Only the shared_info page exists yet; grant tables come with their own milestone.
+  /// XENMEM_add_to_physmap: put a hypervisor-provided page into the guest's physical space: the
+  /// shared_info page, or a frame of the grant table. Other spaces (moving its own frames,
+  /// another domain's) answer -ENOSYS.
   static func addToPhysmap<E: HypercallEnvironment>(_ argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     let request = try env.copyIn(xen_add_to_physmap.self, from: argument)
     guard Hypercalls.isSelf(request.domid, env.domain) else { throw .EPERM }
@@ -62,6 +63,13 @@ enum MemoryOp {
       guard request.gpfn < (1 << 40) else { throw .EINVAL }
       // The page it lands on stops being RAM (its frame is given back), as in Xen.
       if let errno = env.placeSharedInfo(gfn: request.gpfn) { throw errno }
+      return .result(0)
+    case .grantTable:
+      // Version 1 has no status frames (XENMAPIDX_grant_table_status is for version 2).
+      guard request.idx & XenABI.MemoryOpLayout.grantTableStatusIndexFlag == 0 else { throw .EINVAL }
+      guard request.idx < UInt64(env.domain.maxGrantFrames) else { throw .EINVAL }
+      guard request.gpfn < (1 << 40) else { throw .EINVAL }
+      if let errno = env.placeGrantFrame(Int(request.idx), gfn: request.gpfn) { throw errno }
       return .result(0)
     default:
       throw .ENOSYS

@@ -68,3 +68,10 @@ extension evtchn_unmask: GuestStructure {}
 extension evtchn_status: GuestStructure {}
 extension evtchn_bind_vcpu: GuestStructure {}
 extension evtchn_reset: GuestStructure {}
+extension gnttab_query_size: GuestStructure {}
+extension gnttab_setup_table: GuestStructure {}
+extension gnttab_set_version: GuestStructure {}
+extension gnttab_get_version: GuestStructure {}
+extension gnttab_map_grant_ref: GuestStructure {}
+extension gnttab_unmap_grant_ref: GuestStructure {}
+extension gnttab_copy: GuestStructure {}

@@ -91,6 +91,7 @@ public enum IsolationCheck {
     if domain.sharedInfoMachine != 0 { holds.append(domain.sharedInfoMachine) }
     if domain.consoleRingFrame != 0 { holds.append(domain.consoleRingFrame) }
     for vcpu in domain.vcpus where vcpu.vcpuInfoFrame != 0 { holds.append(vcpu.vcpuInfoFrame) }
+    holds.append(contentsOf: domain.grantFrames)
     return holds
   }
 

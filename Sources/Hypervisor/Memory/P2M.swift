@@ -268,10 +268,13 @@ public struct P2M: ~Copyable {
     let count = 1 << order
     guard gfn & UInt64(count - 1) == 0, gfn + UInt64(count) <= NestedPageTable.frameLimit else { throw .outOfRange }
     for i in 0..<UInt64(count) where table.lookup(gfn + i) == nil { throw .notMapped }
-    if order == 9, unmapLarge(gfn) { return }
+    if order == 9, unmapLarge(gfn) {
+      forgetPlacements(gfn, count: 512)
+      return
+    }
     try prepare(gfn)                  // one split at most, before anything changes
     for i in 0..<UInt64(count) { try unmap(gfn + i) }
-    if let shared = domain.sharedInfoGFN, shared >= gfn, shared < gfn + UInt64(count) { domain.sharedInfoGFN = nil }
+    forgetPlacements(gfn, count: UInt64(count))
   }
 
   /// XENMEM_add_to_physmap(shared_info): puts the domain's shared_info page at `gfn`, made on
@@ -286,15 +289,57 @@ public struct P2M: ~Copyable {
       guard hold(frame: frame) else { discardFrames(frame, count: 1); throw .notOwned }
       domain.sharedInfoMachine = frame
     }
-    try unmap(gfn)
-    try map(gfn, domain.sharedInfoMachine, .special)
-    // The old place, if the guest did not give it back (and put RAM there) meanwhile.
-    if let old = domain.sharedInfoGFN, table.lookup(old)?.frame == domain.sharedInfoMachine { try unmap(old) }
+    try place(domain.sharedInfoMachine, at: gfn, leaving: domain.sharedInfoGFN)
     domain.sharedInfoGFN = gfn
   }
 
+  /// Grows the domain's grant table to `count` frames (within `Domain.maxGrantFrames`), each
+  /// made zeroed and held; the frames already there stay. Xen's gnttab_grow_table.
+  public mutating func growGrantTable(to count: Int) throws(Failure) {
+    guard count <= domain.maxGrantFrames else { throw .overQuota }
+    while domain.grantFrames.count < count {
+      guard let frame = newFrames(order: 0, as: .grantTable) else { throw .noMemory }
+      guard hold(frame: frame) else { discardFrames(frame, count: 1); throw .notOwned }
+      domain.grantFrames.append(frame)
+      domain.grantFrameGFNs.append(nil)
+    }
+  }
+
+  /// XENMEM_add_to_physmap(grant_table): puts grant frame `index` at `gfn`, growing the table
+  /// to it first, as Xen does; what was at `gfn` leaves, and the frame leaves its old place.
+  /// Linux places them above its RAM, in guest-physical space that is not RAM.
+  public mutating func placeGrantFrame(_ index: Int, at gfn: UInt64) throws(Failure) {
+    guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
+    guard index >= 0, index < domain.maxGrantFrames else { throw .overQuota }
+    try prepare(gfn)
+    try growGrantTable(to: index + 1)
+    let frame = domain.grantFrames[index]
+    if domain.grantFrameGFNs[index] == gfn, table.lookup(gfn)?.frame == frame { return }
+    try place(frame, at: gfn, leaving: domain.grantFrameGFNs[index])
+    domain.grantFrameGFNs[index] = gfn
+  }
+
+  /// Maps the hypervisor's `frame` at `gfn` (its tables prepared): what was there leaves (RAM is
+  /// given back; a placed page forgets it was there), and the frame leaves `previous`, if the
+  /// guest did not give that page back (and put something else there) meanwhile.
+  private mutating func place(_ frame: UInt64, at gfn: UInt64, leaving previous: UInt64?) throws(Failure) {
+    try unmap(gfn)
+    forgetPlacements(gfn, count: 1)
+    try map(gfn, frame, .special)
+    if let previous, previous != gfn, table.lookup(previous)?.frame == frame { try unmap(previous) }
+  }
+
+  /// Pages the hypervisor made that were placed in `gfn..<gfn+count` are there no more.
+  private func forgetPlacements(_ gfn: UInt64, count: UInt64) {
+    if let shared = domain.sharedInfoGFN, shared >= gfn, shared - gfn < count { domain.sharedInfoGFN = nil }
+    for i in domain.grantFrameGFNs.indices {
+      if let placed = domain.grantFrameGFNs[i], placed >= gfn, placed - gfn < count { domain.grantFrameGFNs[i] = nil }
+    }
+  }
+
   /// The end of a domain's memory: drops the hypervisor's holds (shared_info, the console ring,
-  /// each vcpu_info) and clears the fields that recorded them, then frees the p2m (`destroy`).
+  /// each vcpu_info, the grant table) and clears the fields that recorded them, then frees the
+  /// p2m (`destroy`).
   /// Returns the frames freed.
   public func destroyWithHolds() -> Int {
     let before = domain.framesInUse
@@ -306,6 +351,9 @@ public struct P2M: ~Copyable {
       dropHold(vcpu.vcpuInfoFrame)
       vcpu.vcpuInfoFrame = 0
     }
+    for frame in domain.grantFrames { dropHold(frame) }
+    domain.grantFrames = []
+    domain.grantFrameGFNs = []
     _ = destroy()
     return before - domain.framesInUse
   }

@@ -60,6 +60,28 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     }
   }
 
+  func placeGrantFrame(_ index: Int, gfn: UInt64) -> XenABI.Errno? {
+    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
+      do throws(P2M.Failure) {
+        try p2m.placeGrantFrame(index, at: gfn)
+        return nil
+      } catch {
+        return error == .outOfRange || error == .overQuota ? .EINVAL : .ENOMEM
+      }
+    }
+  }
+
+  func growGrantTable(to frames: Int) -> XenABI.Errno? {
+    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
+      do throws(P2M.Failure) {
+        try p2m.growGrantTable(to: frames)
+        return nil
+      } catch {
+        return error == .overQuota ? .EINVAL : .ENOMEM
+      }
+    }
+  }
+
   func populate(gfn: UInt64, order: Int) -> Bool {
     guard DomainBuilder.isOutsideReservedAreas(gfn << 12, bytes: UInt64(4096) << UInt64(order)) else { return false }
     return vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.populate(gfn, order: order)) != nil }

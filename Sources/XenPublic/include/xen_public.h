@@ -218,3 +218,207 @@ struct evtchn_set_priority {
   evtchn_port_t port;
   uint32_t priority;
 };
+
+// ---- grant_table.h: HYPERVISOR_grant_table_op ----
+
+typedef uint32_t grant_ref_t;
+typedef uint32_t grant_handle_t;
+
+/// One entry of a version 1 grant table (the granter writes it; the hypervisor sets
+/// GTF_reading / GTF_writing in `flags` while the grant is in use).
+struct grant_entry_v1 {
+  uint16_t flags;                    // GTF_*
+  domid_t domid;                     // the domain allowed to use the grant
+  uint32_t frame;                    // the granted guest frame
+};
+
+struct gnttab_map_grant_ref {
+  uint64_t host_addr;                // in: for a translated mapper, the guest-physical address
+  uint32_t flags;                    // in: GNTMAP_*
+  grant_ref_t ref;                   // in
+  domid_t dom;                       // in: the granter
+  int16_t status;                    // out: GNTST_*
+  grant_handle_t handle;             // out
+  uint64_t dev_bus_addr;             // out
+};
+struct gnttab_unmap_grant_ref {
+  uint64_t host_addr;                // in
+  uint64_t dev_bus_addr;             // in
+  grant_handle_t handle;             // in
+  int16_t status;                    // out
+};
+struct gnttab_setup_table {
+  domid_t dom;                       // in
+  uint32_t nr_frames;                // in
+  int16_t status;                    // out
+  xen_guest_handle_t frame_list;     // out: xen_pfn_t[nr_frames]
+};
+struct gnttab_copy_ptr {
+  union {
+    grant_ref_t ref;
+    xen_pfn_t gmfn;
+  } u;
+  domid_t domid;
+  uint16_t offset;
+};
+struct gnttab_copy {
+  struct gnttab_copy_ptr source, dest;
+  uint16_t len;
+  uint16_t flags;                    // GNTCOPY_*
+  int16_t status;                    // out
+};
+struct gnttab_query_size {
+  domid_t dom;                       // in
+  uint32_t nr_frames;                // out
+  uint32_t max_nr_frames;            // out
+  int16_t status;                    // out
+};
+struct gnttab_set_version { uint32_t version; };       // in/out
+struct gnttab_get_version {
+  domid_t dom;                       // in
+  uint16_t pad;
+  uint32_t version;                  // out
+};
+
+// ---- Pages shared with a guest ----
+// The hypervisor writes these while the guest runs (pending bits with atomics, the clocks under
+// a seqlock), so it reaches their fields by offset rather than by copying: the offsets below,
+// computed here from the structures, are the ones XenABI hands to that code.
+
+/// xen.h: struct vcpu_time_info, the per-vcpu pvclock.
+struct vcpu_time_info {
+  uint32_t version;                  // odd while an update is in progress
+  uint32_t pad0;
+  uint64_t tsc_timestamp;            // TSC at the last update
+  uint64_t system_time;              // ns since boot at the last update
+  uint32_t tsc_to_system_mul;
+  int8_t tsc_shift;
+  uint8_t flags;                     // XEN_PVCLOCK_*
+  uint8_t pad1[2];
+};
+
+/// arch-x86/xen.h: struct arch_vcpu_info (x86_64).
+struct arch_vcpu_info {
+  uint64_t cr2;
+  uint64_t pad;
+};
+
+/// xen.h: struct vcpu_info.
+struct vcpu_info {
+  uint8_t evtchn_upcall_pending;
+  uint8_t evtchn_upcall_mask;
+  uint64_t evtchn_pending_sel;       // bit i: word i of evtchn_pending may have work
+  struct arch_vcpu_info arch;
+  struct vcpu_time_info time;
+};
+
+/// arch-x86/xen.h: struct arch_shared_info (x86_64).
+struct arch_shared_info {
+  uint64_t max_pfn;
+  xen_pfn_t pfn_to_mfn_frame_list_list;
+  uint64_t nmi_reason;
+  uint64_t p2m_cr3;
+  uint64_t p2m_vaddr;
+  uint64_t p2m_generation;
+};
+
+/// xen.h: struct shared_info (x86_64, 2-level event channels).
+struct shared_info {
+  struct vcpu_info vcpu_info[32];    // MAX_VIRT_CPUS
+  uint64_t evtchn_pending[64];
+  uint64_t evtchn_mask[64];
+  uint32_t wc_version;
+  uint32_t wc_sec;
+  uint32_t wc_nsec;
+  uint32_t wc_sec_hi;
+  struct arch_shared_info arch;
+};
+
+/// io/console.h: struct xencons_interface, the console ring page.
+struct xencons_interface {
+  char in[1024];
+  char out[2048];
+  uint32_t in_cons, in_prod;
+  uint32_t out_cons, out_prod;
+};
+
+/// arch-x86/hvm/start_info.h: struct hvm_start_info (version 1).
+struct hvm_start_info {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t flags;
+  uint32_t nr_modules;
+  uint64_t modlist_paddr;
+  uint64_t cmdline_paddr;
+  uint64_t rsdp_paddr;
+  uint64_t memmap_paddr;             // version 1 on
+  uint32_t memmap_entries;
+  uint32_t reserved;
+};
+struct hvm_modlist_entry {
+  uint64_t paddr;
+  uint64_t size;
+  uint64_t cmdline_paddr;
+  uint64_t reserved;
+};
+struct hvm_memmap_table_entry {
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;
+  uint32_t reserved;
+};
+
+#define XEN_OFFSET(type, field) ((int)__builtin_offsetof(struct type, field))
+enum {
+  XEN_VCPU_TIME_INFO_SIZE = sizeof(struct vcpu_time_info),
+  XEN_VCPU_TIME_INFO_VERSION = XEN_OFFSET(vcpu_time_info, version),
+  XEN_VCPU_TIME_INFO_TSC_TIMESTAMP = XEN_OFFSET(vcpu_time_info, tsc_timestamp),
+  XEN_VCPU_TIME_INFO_SYSTEM_TIME = XEN_OFFSET(vcpu_time_info, system_time),
+  XEN_VCPU_TIME_INFO_TSC_TO_SYSTEM_MUL = XEN_OFFSET(vcpu_time_info, tsc_to_system_mul),
+  XEN_VCPU_TIME_INFO_TSC_SHIFT = XEN_OFFSET(vcpu_time_info, tsc_shift),
+  XEN_VCPU_TIME_INFO_FLAGS = XEN_OFFSET(vcpu_time_info, flags),
+  XEN_ARCH_VCPU_INFO_SIZE = sizeof(struct arch_vcpu_info),
+  XEN_VCPU_INFO_SIZE = sizeof(struct vcpu_info),
+  XEN_VCPU_INFO_UPCALL_PENDING = XEN_OFFSET(vcpu_info, evtchn_upcall_pending),
+  XEN_VCPU_INFO_UPCALL_MASK = XEN_OFFSET(vcpu_info, evtchn_upcall_mask),
+  XEN_VCPU_INFO_PENDING_SEL = XEN_OFFSET(vcpu_info, evtchn_pending_sel),
+  XEN_VCPU_INFO_ARCH = XEN_OFFSET(vcpu_info, arch),
+  XEN_VCPU_INFO_TIME = XEN_OFFSET(vcpu_info, time),
+  XEN_ARCH_SHARED_INFO_SIZE = sizeof(struct arch_shared_info),
+  XEN_SHARED_INFO_SIZE = sizeof(struct shared_info),
+  XEN_SHARED_INFO_VCPU_INFO = XEN_OFFSET(shared_info, vcpu_info),
+  XEN_SHARED_INFO_EVTCHN_PENDING = XEN_OFFSET(shared_info, evtchn_pending),
+  XEN_SHARED_INFO_EVTCHN_MASK = XEN_OFFSET(shared_info, evtchn_mask),
+  XEN_SHARED_INFO_WC_VERSION = XEN_OFFSET(shared_info, wc_version),
+  XEN_SHARED_INFO_WC_SEC = XEN_OFFSET(shared_info, wc_sec),
+  XEN_SHARED_INFO_WC_NSEC = XEN_OFFSET(shared_info, wc_nsec),
+  XEN_SHARED_INFO_WC_SEC_HI = XEN_OFFSET(shared_info, wc_sec_hi),
+  XEN_SHARED_INFO_ARCH = XEN_OFFSET(shared_info, arch),
+  XEN_XENCONS_IN = XEN_OFFSET(xencons_interface, in),
+  XEN_XENCONS_OUT = XEN_OFFSET(xencons_interface, out),
+  XEN_XENCONS_IN_CONS = XEN_OFFSET(xencons_interface, in_cons),
+  XEN_XENCONS_IN_PROD = XEN_OFFSET(xencons_interface, in_prod),
+  XEN_XENCONS_OUT_CONS = XEN_OFFSET(xencons_interface, out_cons),
+  XEN_XENCONS_OUT_PROD = XEN_OFFSET(xencons_interface, out_prod),
+  XEN_HVM_START_INFO_SIZE = sizeof(struct hvm_start_info),
+  XEN_HVM_START_INFO_MAGIC = XEN_OFFSET(hvm_start_info, magic),
+  XEN_HVM_START_INFO_VERSION = XEN_OFFSET(hvm_start_info, version),
+  XEN_HVM_START_INFO_FLAGS = XEN_OFFSET(hvm_start_info, flags),
+  XEN_HVM_START_INFO_NR_MODULES = XEN_OFFSET(hvm_start_info, nr_modules),
+  XEN_HVM_START_INFO_MODLIST_PADDR = XEN_OFFSET(hvm_start_info, modlist_paddr),
+  XEN_HVM_START_INFO_CMDLINE_PADDR = XEN_OFFSET(hvm_start_info, cmdline_paddr),
+  XEN_HVM_START_INFO_RSDP_PADDR = XEN_OFFSET(hvm_start_info, rsdp_paddr),
+  XEN_HVM_START_INFO_MEMMAP_PADDR = XEN_OFFSET(hvm_start_info, memmap_paddr),
+  XEN_HVM_START_INFO_MEMMAP_ENTRIES = XEN_OFFSET(hvm_start_info, memmap_entries),
+  XEN_HVM_START_INFO_RESERVED = XEN_OFFSET(hvm_start_info, reserved),
+  XEN_HVM_MODLIST_ENTRY_SIZE = sizeof(struct hvm_modlist_entry),
+  XEN_HVM_MODLIST_ENTRY_PADDR = XEN_OFFSET(hvm_modlist_entry, paddr),
+  XEN_HVM_MODLIST_ENTRY_SIZE_FIELD = XEN_OFFSET(hvm_modlist_entry, size),
+  XEN_HVM_MODLIST_ENTRY_CMDLINE_PADDR = XEN_OFFSET(hvm_modlist_entry, cmdline_paddr),
+  XEN_HVM_MODLIST_ENTRY_RESERVED = XEN_OFFSET(hvm_modlist_entry, reserved),
+  XEN_HVM_MEMMAP_ENTRY_SIZE = sizeof(struct hvm_memmap_table_entry),
+  XEN_HVM_MEMMAP_ENTRY_ADDR = XEN_OFFSET(hvm_memmap_table_entry, addr),
+  XEN_HVM_MEMMAP_ENTRY_SIZE_FIELD = XEN_OFFSET(hvm_memmap_table_entry, size),
+  XEN_HVM_MEMMAP_ENTRY_TYPE = XEN_OFFSET(hvm_memmap_table_entry, type),
+  XEN_HVM_MEMMAP_ENTRY_RESERVED = XEN_OFFSET(hvm_memmap_table_entry, reserved),
+};
