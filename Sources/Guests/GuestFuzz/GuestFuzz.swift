@@ -82,6 +82,10 @@ struct Layout {
   /// (`tcg_handle_interrupt: assertion failed: (qemu_mutex_iothread_locked())`), and which
   /// instruction sets it off is not yet known.
   var instructions = false
+  /// `classes=<mask>`: which kinds of instruction `instructions=1` executes (bit n: case n of
+  /// `Fuzzer.instruction`: CPUID, RDMSR, WRMSR, IN/OUT, VMMCALL, MOV to CR0/3/4, CR8/CR2 and CR
+  /// reads, DR moves, HLT). Default all.
+  var instructionClasses: UInt64 = 0x1FF
 }
 
 nonisolated(unsafe) var layout = Layout()
@@ -145,6 +149,7 @@ func run() -> Never {
   layout.callLimit = UInt64(options.integer("calls", default: 0))
   layout.trace = options.value("trace") != nil
   layout.instructions = options.integer("instructions", default: 0) != 0
+  layout.instructionClasses = UInt64(options.integer("classes", default: 0x1FF))
   for i in 0..<8 { counters[i] = 0 }
 
   let setUp = Events.setUp()

@@ -38,7 +38,11 @@ extension Fuzzer {
   mutating func instruction() {
     var r = gs_call_registers(rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: 0)
     let bytes: [UInt8]
-    switch random.below(9) {
+    let kind = random.below(9)
+    // `classes=<mask>` narrows the instructions to the kinds whose bits are set (bit n: case n
+    // below), to find which one QEMU fails under.
+    if layout.instructionClasses & (1 << UInt64(kind)) == 0 { return }
+    switch kind {
     case 0:                              // CPUID
       r.rax = random.percent(80) ? random.pick(cpuidLeaves) : random.next() & 0xFFFF_FFFF
       r.rcx = random.percent(70) ? random.below(4) : random.next() & 0xFFFF_FFFF
@@ -160,16 +164,14 @@ extension Fuzzer {
     var target: UInt64
     if placement == 2 {
       let top = places.edgeBacking[2]
-      for (i, b) in bytes.enumerated() { top.storeBytes(of: b, toByteOffset: 4096 - bytes.count + i, as: UInt8.self) }
-      gs_put_ret_at_zero()
+      storeCode(bytes, in: top, at: 4096 - bytes.count)
       target = GS_TOP_PAGE + UInt64(4096 - bytes.count)
     } else {
       // At the end of the first page. Not across the boundary: QEMU's TCG (7.2) aborts when an
       // intercepted instruction that crosses a page exits (`tcg_handle_interrupt: assertion
       // failed: (qemu_mutex_iothread_locked())`, seen with VMMCALL).
       let start = pageEnd ? 4096 - bytes.count : 2048
-      for (i, b) in bytes.enumerated() { code.storeBytes(of: b, toByteOffset: start + i, as: UInt8.self) }
-      code.storeBytes(of: UInt8(0xC3), toByteOffset: start + bytes.count, as: UInt8.self)
+      storeCode(bytes + [0xC3], in: code, at: start)
       target = Xen.address(code) + UInt64(start)
     }
     gs_barrier()
@@ -177,6 +179,14 @@ extension Fuzzer {
     gs_catch_exceptions(catching, UInt64(bytes.count))
     gs_call_at(target, &r, 0)
     gs_catch_exceptions(0, 0)
+  }
+
+  /// Writes code bytes that differ from what is there: QEMU's TCG invalidates the translations
+  /// of a code page on any write to it, even of the same bytes.
+  func storeCode(_ bytes: [UInt8], in page: UnsafeMutableRawPointer, at offset: Int) {
+    for (i, b) in bytes.enumerated() where page.load(fromByteOffset: offset + i, as: UInt8.self) != b {
+      page.storeBytes(of: b, toByteOffset: offset + i, as: UInt8.self)
+    }
   }
 
   /// STI; HLT, the HLT at a page end, woken by a singleshot timer 1 ms ahead on VIRQ_TIMER.
