@@ -29,6 +29,7 @@ let package = Package(
     .executable(name: "guest-ipi", targets: ["GuestIPI"]),
     .executable(name: "guest-flood", targets: ["GuestFlood"]),
     .executable(name: "guest-console", targets: ["GuestConsole"]),
+    .executable(name: "guest-fuzz", targets: ["GuestFuzz"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -76,5 +77,6 @@ let package = Package(
     .executableTarget(name: "GuestIPI", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestIPI"),
     .executableTarget(name: "GuestFlood", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFlood"),
     .executableTarget(name: "GuestConsole", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestConsole"),
+    .executableTarget(name: "GuestFuzz", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFuzz"),
   ]
 )

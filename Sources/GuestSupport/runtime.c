@@ -220,7 +220,7 @@ static uint64_t gs_heap_next;   // offset of the first free byte
 
 size_t gs_heap_used(void) { return (size_t)__atomic_load_n(&gs_heap_next, __ATOMIC_RELAXED); }
 
-int posix_memalign(void **result, size_t alignment, size_t size) {
+static int gs_bump_alloc(void **result, size_t alignment, size_t size) {
   if (alignment < 16) alignment = 16;
   if (alignment & (alignment - 1)) return 22;   // EINVAL
   uint64_t base = (uint64_t)(uintptr_t)gs_heap;
@@ -239,9 +239,65 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
     }
   }
 }
-void *malloc(size_t n) { void *p; return posix_memalign(&p, 16, n) ? 0 : p; }
+void *malloc(size_t n);
+int posix_memalign(void **result, size_t alignment, size_t size);
 void *aligned_alloc(size_t a, size_t n) { void *p; return posix_memalign(&p, a, n) ? 0 : p; }
-void free(void *p) { (void)p; }
+
+// Up to 16-byte alignment from the small blocks (what Swift's allocations ask for), larger
+// alignments straight from the bump heap.
+int posix_memalign(void **result, size_t alignment, size_t size) {
+  if (alignment <= 16) {
+    void *p = malloc(size);
+    if (!p) return 12;   // ENOMEM
+    *result = p;
+    return 0;
+  }
+  return gs_bump_alloc(result, alignment, size);
+}
+
+// Small blocks (malloc, up to 4 KiB) come back: a guest that runs long (guest-fuzz builds
+// arrays on every call) would otherwise use up the bump heap. Each block has a 16-byte header
+// (a tag and its size class) and goes onto its class's free list when freed; one spin lock
+// guards the lists. Blocks from posix_memalign directly (page-aligned tables, buffers) have no
+// header and are never reclaimed.
+#define GS_BLOCK_TAG 0x5a5ab10cf4eeb10cull
+#define GS_BLOCK_CLASSES 9                  // 16 << class bytes: 16 ... 4096
+struct gs_block_header { uint64_t tag, size_class; };
+static void *gs_free_blocks[GS_BLOCK_CLASSES];
+static uint32_t gs_block_lock;
+
+static void gs_block_lock_take(void) {
+  while (__atomic_exchange_n(&gs_block_lock, 1, __ATOMIC_ACQUIRE)) __asm__ volatile("pause");
+}
+static void gs_block_lock_drop(void) { __atomic_store_n(&gs_block_lock, 0, __ATOMIC_RELEASE); }
+
+void *malloc(size_t n) {
+  unsigned c = 0;
+  while (c < GS_BLOCK_CLASSES && ((size_t)16 << c) < n) c++;
+  if (c == GS_BLOCK_CLASSES) { void *p; return gs_bump_alloc(&p, 16, n) ? 0 : p; }
+  gs_block_lock_take();
+  void *block = gs_free_blocks[c];
+  if (block) gs_free_blocks[c] = *(void **)block;
+  gs_block_lock_drop();
+  if (!block) {
+    void *raw;
+    if (gs_bump_alloc(&raw, 16, sizeof(struct gs_block_header) + ((size_t)16 << c))) return 0;
+    ((struct gs_block_header *)raw)->tag = GS_BLOCK_TAG;
+    ((struct gs_block_header *)raw)->size_class = c;
+    block = (struct gs_block_header *)raw + 1;
+  }
+  return block;
+}
+
+void free(void *p) {
+  if (!p) return;
+  struct gs_block_header *h = (struct gs_block_header *)p - 1;
+  if (h->tag != GS_BLOCK_TAG || h->size_class >= GS_BLOCK_CLASSES) return;
+  gs_block_lock_take();
+  *(void **)p = gs_free_blocks[h->size_class];
+  gs_free_blocks[h->size_class] = p;
+  gs_block_lock_drop();
+}
 
 // ---- The top page of the address space (GuestSupport.h) -------------------------------------------
 // The boot page tables map only the first 4 GiB (PML4[0]); PML4[511] is free. Each table comes
@@ -269,6 +325,27 @@ void gs_remap_top_page(uint64_t page) {
   if (!gs_top_page_table) return;
   __atomic_store_n(&gs_top_page_table[511], page ? ((page & ~0xFFFull) | 3) : 0, __ATOMIC_SEQ_CST);
   gs_invlpg(GS_TOP_PAGE);
+}
+
+static uint64_t *gs_next_table(uint64_t *table, unsigned index) {
+  if (!(table[index] & 1)) {
+    void *p = 0;
+    posix_memalign(&p, 4096, 4096);
+    uint64_t *fresh = p;
+    for (int j = 0; j < 512; j++) fresh[j] = 0;
+    __atomic_store_n(&table[index], (uint64_t)(uintptr_t)fresh | 3, __ATOMIC_SEQ_CST);
+  }
+  return (uint64_t *)(uintptr_t)(table[index] & 0x000FFFFFFFFFF000ull);
+}
+
+void gs_map_page(uint64_t va, uint64_t page) {
+  unsigned pml4i = (va >> 39) & 511, pdpti = (va >> 30) & 511, pdi = (va >> 21) & 511, pti = (va >> 12) & 511;
+  if (pml4i == 0) return;   // the boot tables' identity map, with large pages: not ours to split
+  uint64_t *pml4 = (uint64_t *)(uintptr_t)gs_boot_pml4();
+  uint64_t *pt = gs_next_table(gs_next_table(gs_next_table(pml4, pml4i), pdpti), pdi);
+  __atomic_store_n(&pt[pti], page ? ((page & ~0xFFFull) | 3) : 0, __ATOMIC_SEQ_CST);
+  if (pml4i == 511 && pdpti == 511 && pdi == 511) gs_top_page_table = pt;
+  gs_invlpg(va);
 }
 
 // ---- Static areas (each in its own section: linked in only when referenced) -----------------------

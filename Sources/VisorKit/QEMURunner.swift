@@ -161,7 +161,11 @@ public struct QEMURunner: Sendable {
   /// `configuration.input`, QEMU's stdin is a pipe the chunks are typed into as their lines
   /// appear; otherwise it is /dev/null.
   /// - Parameter echo: copy the console to stdout and QEMU's diagnostics to stderr as they arrive.
-  public func run(_ configuration: RunConfiguration, echo: Bool = false) throws(VisorError) -> RunResult {
+  /// - Parameter watch: called with each console line as it arrives (`visor fuzz` shows its
+  ///   progress lines this way).
+  public func run(
+    _ configuration: RunConfiguration, echo: Bool = false, watch: (@Sendable (ConsoleLine) -> Void)? = nil
+  ) throws(VisorError) -> RunResult {
     var configuration = configuration
     try configuration.sizeMemory()
     try configuration.validate()
@@ -181,8 +185,8 @@ public struct QEMURunner: Sendable {
     let start = DispatchTime.now().uptimeNanoseconds
     let qemu = try ChildProcess(executable: qemuPath, arguments: arguments, input: !configuration.input.isEmpty)
     let feeder = qemu.stdinWriteEnd.map { SerialInputFeeder(configuration.input, writingTo: $0, start: start) }
-    var onLine: (@Sendable (ConsoleLine) -> Void)? = nil
-    if let feeder { onLine = { line in feeder.lineArrived(line) } }
+    var onLine: (@Sendable (ConsoleLine) -> Void)? = watch
+    if let feeder { onLine = { line in feeder.lineArrived(line); watch?(line) } }
     let console = OutputCollector(echo: echo ? FileHandle.standardOutput : nil, start: start, onLine: onLine)
     let diagnostics = OutputCollector(echo: echo ? FileHandle.standardError : nil, start: start)
     console.drain(qemu.stdout)

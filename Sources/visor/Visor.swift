@@ -10,20 +10,21 @@ struct Visor: ParsableCommand {
     discussion: """
       Run it from the package: swift run visor <subcommand>. Exit statuses:
         0   clean poweroff
-        1   bench: an expected console line was missing
+        1   bench: an expected console line was missing; fuzz: a frame was not returned
         3   hypervisor crash (a crash report was printed)
-        4   hypervisor panic or self-test failure (an error was printed)
+        4   hypervisor panic or self-test failure (an error was printed); fuzz: an isolation check report
         5   timeout: QEMU was killed
         6   a host tool is missing (qemu-system-x86_64, swift, grub-mkrescue, xorriso)
         7   the image build failed (the compiler output was printed)
         8   QEMU stopped without a hypervisor exit code (triple fault?)
         9   QEMU itself failed
-        10  every domain ended, not all cleanly (a crash, or one could not be built)
+        10  every domain ended, not all cleanly (a crash, or one could not be built); fuzz: the
+            bystander did not finish, or the fuzzer's domain did not survive
         11  a domain configuration, kernel or ramdisk is unusable
         12  q on the hypervisor's console while domains still ran (visor demo: 0)
         64  bad arguments
       """,
-    subcommands: [Build.self, Run.self, DemoCommand.self, ISO.self, Bench.self])
+    subcommands: [Build.self, Run.self, DemoCommand.self, ISO.self, Bench.self, Fuzz.self])
 }
 
 // MARK: - Shared options

@@ -333,6 +333,7 @@ static inline uint64_t gs_rdmsr(uint32_t msr) {
 static inline uint64_t gs_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 static inline uint64_t gs_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 static inline uint64_t gs_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline void gs_write_cr8(uint64_t v) { __asm__ volatile("mov %0, %%cr8" : : "r"(v) : "memory"); }
 static inline uint64_t gs_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; pop %0" : "=r"(v)); return v; }
 static inline void gs_pause(void) { __asm__ volatile("pause" : : : "memory"); }
 static inline void gs_hlt(void) { __asm__ volatile("hlt" : : : "memory"); }
@@ -358,6 +359,11 @@ void gs_map_top_page(uint64_t page);
 // After gs_map_top_page: points the top page at `page` instead (0: not present) by rewriting only
 // the last-level entry, the change a hypervisor's cached walk must notice.
 void gs_remap_top_page(uint64_t page);
+// Maps the 4 KiB page at virtual `va` (canonical, outside the boot tables' first 512 GiB, PML4[0])
+// onto the page-aligned guest-physical page `page` (below 4 GiB, present and writable), or
+// unmaps it when `page` is 0. Missing tables come from the heap. For placing hypercall arguments
+// at the edges of the address space with nothing mapped after them (guest-fuzz).
+void gs_map_page(uint64_t va, uint64_t page);
 static inline void gs_invlpg(uint64_t address) { __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory"); }
 // A RET (0xC3) at linear address 0 (guest RAM page 0, identity-mapped): where an instruction that
 // ends exactly at 2^64 continues, once the hypervisor wraps RIP as the CPU does.
