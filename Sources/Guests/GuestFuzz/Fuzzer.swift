@@ -121,7 +121,10 @@ struct Fuzzer {
     case 0...5: return layout.fresh &+ random.below(Layout.freshCount)
     case 6: return layout.scratch &+ random.below(Layout.scratchCount)
     case 7: return layout.consoleRing != 0 ? layout.consoleRing : layout.fresh
-    case 8: return random.pick([1 << 40, (1 << 40) - 1, 1 << 52, (1 << 36) - 1, 0xFFFF_FFFF_FFFF_FFFF, 1 << 63, 0xFEE00, 0xFEFFF, 0xFFFFF])
+    // Not the frames behind `badPointer`'s 0xFEE0_0000 and 0xFFFF_F000: a grant frame placed
+    // there makes them readable, and a shutdown reason read from it (zero: poweroff) would end
+    // this domain.
+    case 8: return random.pick([1 << 40, (1 << 40) - 1, 1 << 52, (1 << 36) - 1, 0xFFFF_FFFF_FFFF_FFFF, 1 << 63, 0xFEDFF, 0xFEFFF, 0xFFFFE])
     default: return (layout.fresh & ~511) &+ 512 &* (1 &+ random.below(2))   // 2 MiB-aligned, for order 9
     }
   }
