@@ -53,6 +53,8 @@ enum Exits {
       return .block
     case ExitCode.vmmcall:
       return hypercall(vcpu, vmcb, on: pcpu)
+    case ExitCode.cr4Write:
+      return ControlRegisterExits.cr4Write(vcpu, vmcb)
     case ExitCode.shutdown:
       crash(vcpu, "triple fault")
       return .stop
