@@ -207,12 +207,19 @@ extension Serialized {
         guard numbers.count >= 4, let lines = Int(numbers[0]), let bytes = Int(numbers[2]) else { return nil }
         return (lines, bytes)
       }
-      /// The numbers of a domain's flood lines that were shown, in order.
+      /// The numbers of a domain's flood lines that were shown, in order. The domain's text is
+      /// joined first: once a ring flooder has the input focus (the domain before it ended), its
+      /// unfinished line shows as it comes and another line may cut it in pieces
+      /// (docs/console.md), each with its own `(dN) ` prefix.
       func shownFloodLines(_ domain: Int) -> [Int] {
-        result.lines.map(\.text).compactMap { text -> Int? in
-          guard let range = text.range(of: "(d\(domain)) guest-console: flood ") else { return nil }
-          return Int(text[range.upperBound...].prefix { $0.isNumber })
+        let prefix = "(d\(domain)) "
+        var text = Substring(result.lines.map(\.text).filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count) }.joined())
+        var numbers: [Int] = []
+        while let range = text.range(of: "guest-console: flood ") {
+          text = text[range.upperBound...]
+          if let number = Int(text.prefix { $0.isNumber }) { numbers.append(number) }
         }
+        return numbers
       }
       /// Every byte of a domain's lines as printed (the text after `(dN) ` and the newline).
       func shownBytes(_ domain: Int) -> Int {
