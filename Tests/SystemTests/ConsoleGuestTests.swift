@@ -192,28 +192,30 @@ extension Serialized {
         "(d3) guest-console: output ok (",
         "(d3) guest-console: done",
         "domain 3 (bystander): shutdown: poweroff",
-        "(d1) guest-console: flood through the console_io: ",
-        "(d2) guest-console: flood through the ring: ",
         "all domains have ended: 3 built, 3 ended cleanly, 0 did not",
       ])
       #expect(reassembledLongLine(result, domain: 3, total: 3000)?.text == Self.longLine(total: 3000),
               "the bystander's long line did not come back whole\n\(context(result))")
       expectNoFailure(result)
 
+      /// A domain's text, its lines joined: a domain with the input focus (the first one, and
+      /// each next one when the one before it ends) shows its unfinished line as it comes, and
+      /// another line may cut it in pieces (docs/console.md), each with its own `(dN) ` prefix.
+      func joinedText(_ domain: Int) -> String {
+        let prefix = "(d\(domain)) "
+        return result.lines.map(\.text).filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count) }.joined()
+      }
       /// What a domain's guest says it wrote in its flood: lines and bytes.
       func flood(_ domain: Int) -> (lines: Int, bytes: Int)? {
-        guard let line = result.lines(containing: "(d\(domain)) guest-console: flood through the ").first,
-              let numbers = line.split(separator: ":").last?.split(separator: " ") else { return nil }
-        guard numbers.count >= 4, let lines = Int(numbers[0]), let bytes = Int(numbers[2]) else { return nil }
+        let text = joinedText(domain)
+        guard let start = text.range(of: "guest-console: flood through the ") else { return nil }
+        let words = text[start.upperBound...].split(separator: " ", maxSplits: 5)
+        guard words.count >= 5, let lines = Int(words[1]), let bytes = Int(words[3]) else { return nil }
         return (lines, bytes)
       }
-      /// The numbers of a domain's flood lines that were shown, in order. The domain's text is
-      /// joined first: once a ring flooder has the input focus (the domain before it ended), its
-      /// unfinished line shows as it comes and another line may cut it in pieces
-      /// (docs/console.md), each with its own `(dN) ` prefix.
+      /// The numbers of a domain's flood lines that were shown, in order.
       func shownFloodLines(_ domain: Int) -> [Int] {
-        let prefix = "(d\(domain)) "
-        var text = Substring(result.lines.map(\.text).filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count) }.joined())
+        var text = Substring(joinedText(domain))
         var numbers: [Int] = []
         while let range = text.range(of: "guest-console: flood ") {
           text = text[range.upperBound...]

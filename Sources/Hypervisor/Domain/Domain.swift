@@ -96,7 +96,8 @@ public final class Domain: @unchecked Sendable {
   public var consoleBytesDropped: UInt64 = 0
   public var consoleDropsReportedAt: UInt64 = 0
   /// Its console ring holds output the budget did not let out yet: the tick drains it as the
-  /// budget grows. Read and written under `consoleDrainLock`.
+  /// budget grows. Written under `consoleDrainLock`; the tick reads it without, as a hint (the
+  /// drain looks again under the lock).
   public var consoleRingHeldBack = false
   /// One drain of its console ring at a time (the guest's notification and the tick may race).
   public let consoleDrainLock = SpinLock()

@@ -195,14 +195,16 @@ public enum GuestConsoles {
   /// on, and if it had the input, the next live domain gets it.
   static func ended(_ domain: Domain) {
     ConsoleOutput.reportDrops(domain, now: Clock.now(), final: true)
+    // Under the drain lock too: the tick may be draining this ring on pcpu 0 right now, and the
+    // frame must not go before it is done.
     domain.consoleDrainLock.lock()
     domain.consoleRingHeldBack = false
-    domain.consoleDrainLock.unlock()
     inputLock.lock()
     domain.consoleRingMachine = 0
     let hadFocus = focus == domain.id
     if hadFocus { backlog.removeAll() }
     inputLock.unlock()
+    domain.consoleDrainLock.unlock()
     // The backend's last use of the ring was under the input lock or in this domain's own
     // sends, which are over: its reference can go.
     domain.changeP2M(by: nil) { p2m in
