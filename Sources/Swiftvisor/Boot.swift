@@ -13,12 +13,17 @@ enum Boot {
     Clock.bootTSC = CPU.rdtsc()
     Serial.initialize()
     Log.sink = { byte in Serial.put(byte) }
+    Log.sinkDrain = { Serial.drain() }
     Log.currentCPU = { hv_this_cpu() }
 
     let info = readBootInfo()
     let options = BootOptions.parse(info.commandLine)
     Log.level = options.logLevel
     if options.console == .none { Log.sink = nil }
+    ConsoleLimits.bytesPerSecond = UInt64(options.guestConsoleBytesPerSecond)
+    ConsoleLimits.burstBytes = UInt64(options.guestConsoleBurstBytes)
+    ConsoleLimits.messageIntervalMilliseconds = UInt64(options.messageIntervalMilliseconds)
+    ConsoleLimits.messageBurst = UInt64(options.messageBurst)
     Log.info("Swiftvisor \(version) booting")
     Log.info("boot: loader \(info.loader == .pvh ? "pvh" : "multiboot2")")
     Log.info("cmdline: \(String(decoding: info.commandLine, as: UTF8.self))")
@@ -29,6 +34,7 @@ enum Boot {
       case .badValue: Log.warning("cmdline: bad value in '\(text)' (default kept)")
       }
     }
+    Log.info("console: each domain may print \(options.guestConsoleBytesPerSecond) bytes/s (0: unlimited), \(options.guestConsoleBurstBytes) at once; its messages: \(options.messageBurst), then one per \(options.messageIntervalMilliseconds) ms")
 
     SpinLock.relax = { hv_pause() }
     setUpMemory(info)

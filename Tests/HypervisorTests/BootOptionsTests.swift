@@ -120,6 +120,19 @@ private func problem(_ kind: BootOptionProblem.Kind, _ token: String) -> BootOpt
     #expect(parse("sched=rr sched=credit").scheduler == .credit)
     #expect(parse("sched_credit_tslice_ms=5").creditTimesliceMilliseconds == 5)
     #expect(parse("sched_ratelimit_us=0").rateLimitMicroseconds == 0)
+    // The console limits (docs/console.md, "Limits").
+    #expect(parse("").guestConsoleBytesPerSecond == 16384)
+    #expect(parse("").guestConsoleBurstBytes == 131072)
+    #expect(parse("guest_console_rate=0").guestConsoleBytesPerSecond == 0)
+    #expect(parse("guest_console_burst=4096").guestConsoleBurstBytes == 4096)
+    #expect(parse("printk_ratelimit_ms=100 printk_ratelimit_burst=3").messageIntervalMilliseconds == 100)
+    #expect(parse("printk_ratelimit_ms=100 printk_ratelimit_burst=3").messageBurst == 3)
+    for bad in ["guest_console_rate=-1", "guest_console_burst=0", "guest_console_rate=1073741825", "printk_ratelimit_burst=0", "printk_ratelimit_ms=3600001"] {
+      let options = parse(bad)
+      #expect(options.guestConsoleBytesPerSecond == 16384 && options.guestConsoleBurstBytes == 131072, "\(bad)")
+      #expect(options.messageIntervalMilliseconds == 5000 && options.messageBurst == 10, "\(bad)")
+      #expect(options.problems == [problem(.badValue, bad)], "\(bad)")
+    }
     #expect(parse("").creditTimesliceMilliseconds == 30)
     #expect(parse("").rateLimitMicroseconds == 1000)
     for bad in ["sched=fifo", "sched_credit_tslice_ms=0", "sched_credit_tslice_ms=1001", "sched_ratelimit_us=500001", "sched_ratelimit_us=-1"] {

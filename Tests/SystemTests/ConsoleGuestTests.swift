@@ -171,5 +171,89 @@ extension Serialized {
       expectLines(result, ["poweroff: quit from the console"])
       expectExit(result, .quit)
     }
+
+    /// Two domains flood their consoles beside a third that prints its usual output, with a
+    /// console budget of 4096 bytes a second and 8192 at once (docs/console.md, "Limits"). The
+    /// one flooding through console_io loses what is beyond its budget, and the hypervisor says
+    /// how much in `[domain 1: N bytes of console output dropped]` lines; the one flooding
+    /// through its ring loses nothing but is held back (its ring is read no faster than its
+    /// budget). The bystander's output comes whole and it finishes.
+    @Test("A domain flooding its console is limited to its budget; a bystander's output and progress are intact")
+    func floodIsLimited() throws {
+      let rate = 4096, burst = 8192
+      let configs = [
+        try SystemGuests.config(name: "io-flood", guest: "guest-console", cmdline: "flood=3000 flood-channel=io"),
+        try SystemGuests.config(name: "ring-flood", guest: "guest-console", cmdline: "flood=3000"),
+        try SystemGuests.config(name: "bystander", guest: "guest-console"),
+      ]
+      let result = try SystemImage.boot(
+        configs: configs, smp: 3, cmdline: "guest_console_rate=\(rate) guest_console_burst=\(burst)", timeout: 180)
+      expectLines(result, [
+        "(d3) guest-console: output ok (",
+        "(d3) guest-console: done",
+        "domain 3 (bystander): shutdown: poweroff",
+        "all domains have ended: 3 built, 3 ended cleanly, 0 did not",
+      ])
+      #expect(reassembledLongLine(result, domain: 3, total: 3000)?.text == Self.longLine(total: 3000),
+              "the bystander's long line did not come back whole\n\(context(result))")
+      expectNoFailure(result)
+
+      /// A domain's text, its lines joined: a domain with the input focus (the first one, and
+      /// each next one when the one before it ends) shows its unfinished line as it comes, and
+      /// another line may cut it in pieces (docs/console.md), each with its own `(dN) ` prefix.
+      func joinedText(_ domain: Int) -> String {
+        let prefix = "(d\(domain)) "
+        return result.lines.map(\.text).filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count) }.joined()
+      }
+      /// What a domain's guest says it wrote in its flood: lines and bytes.
+      func flood(_ domain: Int) -> (lines: Int, bytes: Int)? {
+        let text = joinedText(domain)
+        guard let start = text.range(of: "guest-console: flood through the ") else { return nil }
+        let words = text[start.upperBound...].split(separator: " ", maxSplits: 5)
+        guard words.count >= 5, let lines = Int(words[1]), let bytes = Int(words[3]) else { return nil }
+        return (lines, bytes)
+      }
+      /// The numbers of a domain's flood lines that were shown, in order.
+      func shownFloodLines(_ domain: Int) -> [Int] {
+        var text = Substring(joinedText(domain))
+        var numbers: [Int] = []
+        while let range = text.range(of: "guest-console: flood ") {
+          text = text[range.upperBound...]
+          if let number = Int(text.prefix { $0.isNumber }) { numbers.append(number) }
+        }
+        return numbers
+      }
+      /// Every byte of a domain's lines as printed (the text after `(dN) ` and the newline).
+      func shownBytes(_ domain: Int) -> Int {
+        result.lines.map(\.text).filter { $0.hasPrefix("(d\(domain)) ") }.reduce(0) { $0 + $1.utf8.count - "(d\(domain)) ".utf8.count + 1 }
+      }
+      // At most the burst and the rate over the whole run (the domain lived less than that),
+      // and a ring's worth (taken before the budget says no more) plus a line of slack.
+      let bound = burst + Int(Double(rate) * result.elapsed) + 2048 + 256
+
+      // Through console_io: dropped beyond the budget, and every dropped byte counted.
+      let io = try #require(flood(1), "no flood summary from domain 1\n\(context(result))")
+      let ioShown = shownFloodLines(1)
+      let dropLines = result.lines(containing: "[domain 1: ")
+      let dropped = dropLines.compactMap { line -> Int? in
+        guard let range = line.range(of: "[domain 1: ") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+      }.reduce(0, +)
+      #expect(!dropLines.isEmpty && dropLines.allSatisfy { $0.hasSuffix("bytes of console output dropped]") },
+              "no drop report for domain 1\n\(context(result))")
+      #expect(ioShown.count < io.lines, "domain 1 wrote \(io.lines) flood lines and all \(ioShown.count) were shown\n\(context(result))")
+      #expect(ioShown.count * 100 + dropped == io.bytes,
+              "domain 1 wrote \(io.bytes) bytes: \(ioShown.count) lines shown and \(dropped) bytes reported dropped")
+      #expect(shownBytes(1) <= bound, "domain 1 printed \(shownBytes(1)) bytes in \(result.elapsed) s (bound \(bound))")
+
+      // Through the ring: nothing lost, nothing dropped, but no faster than the budget.
+      let ring = try #require(flood(2), "no flood summary from domain 2\n\(context(result))")
+      #expect(shownFloodLines(2) == Array(0..<ring.lines), "domain 2's flood lines are not all there in order\n\(context(result))")
+      #expect(result.lines(containing: "[domain 2: ").isEmpty, "domain 2's ring output was dropped\n\(context(result))")
+      #expect(shownBytes(2) <= bound, "domain 2 printed \(shownBytes(2)) bytes in \(result.elapsed) s (bound \(bound))")
+      // Held back: in 3 s a flood through the ring makes far more than the budget without it.
+      #expect(ring.bytes <= bound, "domain 2 wrote \(ring.bytes) bytes (bound \(bound))")
+      expectExit(result, .clean)
+    }
   }
 }

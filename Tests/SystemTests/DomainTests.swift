@@ -125,9 +125,10 @@ extension Serialized {
     /// `check <name>: ok` or `check <name>: FAIL (…)`. From event-set-up on, the guest values that
     /// once trapped the hypervisor or hung a pcpu (docs/hypercalls.md, "Guest input never traps
     /// the hypervisor"): extreme timer periods and deadlines, structures across 2^64, and
-    /// intercepted instructions that end exactly at 2^64. From single-step to invlpga-raises-ud,
+    /// intercepted instructions that end exactly at 2^64. From single-step to cr4-osxmmexcpt-off-on,
     /// exceptions the hypervisor intercepts and hands back to the guest's own IDT (#DB from a
-    /// single step, #GP for RDPMC, #UD for INVLPGA) and the cache instructions it ignores. From
+    /// single step, #GP for RDPMC and for CR4 writes it refuses, #UD for INVLPGA), the cache
+    /// instructions it ignores and the CR4 writes it carries out. From
     /// release-page-in-large-block on, what a guest may do to its own p2m:
     /// single pages given back inside 2 MiB blocks and populated again, the reservation held at
     /// maxmem, a sparse populate storm, the console ring and shared_info pages given back (nothing
@@ -142,6 +143,8 @@ extension Serialized {
       "remapped-argument-page", "unmapped-argument-page", "argument-page-mapped-again",
       "cpuid-at-top", "rdmsr-at-top", "wrmsr-at-top", "vmmcall-at-top",
       "single-step", "wbinvd", "invd", "rdpmc-raises-gp", "invlpga-raises-ud",
+      "cr4-reserved-bit-raises-gp", "cr4-unoffered-bit-raises-gp", "cr4-high-bit-raises-gp", "cr4-clear-pae-raises-gp",
+      "cr4-tsd-on-off", "cr4-osxmmexcpt-off-on",
       "release-page-in-large-block", "repopulate-page-in-large-block",
       "release-head-of-large-block", "repopulate-head-of-large-block",
       "release-block-page-by-page", "repopulate-block-page-by-page",

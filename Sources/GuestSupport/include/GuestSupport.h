@@ -438,6 +438,20 @@ static inline uint64_t gs_rdpmc_probe(uint32_t counter) {
   __asm__ volatile("lea 1f(%%rip), %0\n1:\trdpmc" : "=&r"(at) : "c"(counter) : "rax", "rdx", "memory");
   return at;
 }
+// MOV to CR4 from RAX (0F 22 E0): the address of the MOV (3 bytes).
+static inline uint64_t gs_write_cr4_probe(uint64_t value) {
+  uint64_t at;
+  __asm__ volatile("lea 1f(%%rip), %0\n1:\tmov %%rax, %%cr4" : "=&r"(at) : "a"(value) : "memory");
+  return at;
+}
+// MOV to CR4 from R9 (41 0F 22 E1: with a REX prefix, which the hypervisor must decode): the
+// address of the MOV (4 bytes).
+static inline uint64_t gs_write_cr4_r9_probe(uint64_t value) {
+  uint64_t at;
+  register uint64_t r9 __asm__("r9") = value;
+  __asm__ volatile("lea 1f(%%rip), %0\n1:\tmov %%r9, %%cr4" : "=&r"(at) : "r"(r9) : "memory");
+  return at;
+}
 // INVLPGA (0F 01 DF) with RAX = 0 and ECX = 0 (ASID 0): the address of the INVLPGA (3 bytes).
 static inline uint64_t gs_invlpga_probe(void) {
   uint64_t at;

@@ -331,9 +331,10 @@ func hltAtTop(_ page: UnsafeMutableRawPointer, timerPort: UInt32) {
 }
 
 // MARK: - Exceptions: what the hypervisor intercepts and hands back. #DB is intercepted and
-// reflected unchanged, ICEBP becomes a #DB after it, WBINVD and INVD do nothing, RDPMC is #GP(0)
-// and INVLPGA #UD. The handler is the guest's own IDT, told which vectors to
-// expect (gs_catch_exceptions): it records them and returns instead of ending the guest.
+// reflected unchanged, ICEBP becomes a #DB after it, WBINVD and INVD do nothing, RDPMC is #GP(0),
+// INVLPGA #UD, and a CR4 write with a bit the guest may not set #GP(0). The handler is the
+// guest's own IDT, told which vectors to expect (gs_catch_exceptions): it records them and
+// returns instead of ending the guest.
 
 let singleStepBit: UInt64 = 1 << 14      // DR6.BS
 let trapFlag: UInt64 = 1 << 8            // RFLAGS.TF
@@ -347,6 +348,8 @@ func exceptionChecks() {
   cacheFlushes()
   rdpmcRaisesGP()
   invlpgaRaisesUD()
+  cr4RefusedWrites()
+  cr4ValidToggles()
 }
 
 /// What was caught, for a FAIL line.
@@ -413,6 +416,54 @@ func invlpgaRaisesUD() {
   let caught = gs_caught_exception()
   gs_catch_exceptions(0, 0)
   checkTrue("invlpga-raises-ud", caught.count == 1 && caught.vector == 6 && caught.rip == at, describe(caught, want: at))
+}
+
+/// CR4 writes the hypervisor must refuse with #GP(0) at the MOV, leaving CR4 as it was (Xen's
+/// hvm_set_cr4): bit 15 (reserved in every CPU), OSXSAVE (bit 18: XSAVE is not offered), bit 32
+/// (above the architectural bits) and PAE cleared in long mode.
+func cr4RefusedWrites() {
+  let cr4 = gs_read_cr4()
+  let refused: [(StaticString, UInt64)] = [
+    ("cr4-reserved-bit-raises-gp", cr4 | 1 << 15),
+    ("cr4-unoffered-bit-raises-gp", cr4 | 1 << 18),
+    ("cr4-high-bit-raises-gp", cr4 | 1 << 32),
+    ("cr4-clear-pae-raises-gp", cr4 & ~(1 << 5)),
+  ]
+  for (name, value) in refused {
+    gs_catch_exceptions(1 << 13 | 1 << 6, 3)
+    let at = gs_write_cr4_probe(value)
+    let caught = gs_caught_exception()
+    gs_catch_exceptions(0, 0)
+    let after = gs_read_cr4()
+    checkTrue(name, caught.count == 1 && caught.vector == 13 && caught.error_code == 0 && caught.rip == at && after == cr4,
+              "\(describe(caught, want: at)), CR4 \(hex(cr4)) -> \(hex(after)) writing \(hex(value))")
+  }
+}
+
+/// CR4 writes the hypervisor must carry out: TSD on and off through R9 (a REX prefix to decode),
+/// OSXMMEXCPT off and on through RAX. Each read back as written, no exception, the guest goes on.
+func cr4ValidToggles() {
+  let cr4 = gs_read_cr4()
+  let tsd: UInt64 = 1 << 2, osxmmexcpt: UInt64 = 1 << 10
+  gs_catch_exceptions(1 << 13 | 1 << 6, 0)
+  _ = gs_write_cr4_r9_probe(cr4 | tsd)
+  let withTSD = gs_read_cr4()
+  _ = gs_write_cr4_r9_probe(cr4 & ~tsd)
+  let withoutTSD = gs_read_cr4()
+  _ = gs_write_cr4_r9_probe(cr4)
+  let tsdCaught = gs_caught_exception()
+  checkTrue("cr4-tsd-on-off", tsdCaught.count == 0 && withTSD == cr4 | tsd && withoutTSD == cr4 & ~tsd && gs_read_cr4() == cr4,
+            "CR4 \(hex(cr4)): with TSD \(hex(withTSD)), without \(hex(withoutTSD)), \(tsdCaught.count) exceptions (the last vector \(tsdCaught.vector))")
+  gs_catch_exceptions(1 << 13 | 1 << 6, 0)
+  _ = gs_write_cr4_probe(cr4 & ~osxmmexcpt)
+  let without = gs_read_cr4()
+  _ = gs_write_cr4_probe(cr4 | osxmmexcpt)
+  let with = gs_read_cr4()
+  _ = gs_write_cr4_probe(cr4)
+  let caught = gs_caught_exception()
+  gs_catch_exceptions(0, 0)
+  checkTrue("cr4-osxmmexcpt-off-on", caught.count == 0 && without == cr4 & ~osxmmexcpt && with == cr4 | osxmmexcpt && gs_read_cr4() == cr4,
+            "CR4 \(hex(cr4)): without OSXMMEXCPT \(hex(without)), with \(hex(with)), \(caught.count) exceptions (the last vector \(caught.vector))")
 }
 
 // MARK: - Memory: pages given back inside 2 MiB blocks, shared_info moved anywhere, special pages

@@ -278,6 +278,42 @@ func run() -> Never {
     ring.print("guest-console: \(why)")
   }
 
+  // flood=<ms>: as much output as the guest can make for that long, through the ring or, with
+  // flood-channel=io, through console_io; then how much it was, through the ring.
+  let flood = UInt64(max(options.integer("flood", default: 0), 0))
+  if flood > 0 {
+    let throughIO = options.value("flood-channel").map { $0.elementsEqual("io".utf8) } ?? false
+    let start = SystemTime.now()
+    var lines = 0, bytes = 0
+    var stalled = false
+    // One buffer, its number rewritten in place: the guest's heap is a bump allocator, and a
+    // new string for each of some 100,000 lines would use it up.
+    let prefix = Array("guest-console: flood ".utf8)
+    var line = prefix + [UInt8](repeating: UInt8(ascii: "."), count: 100 - prefix.count)
+    line[99] = 0x0a
+    while SystemTime.now() &- start < flood * ms {
+      var digits = lines, at = prefix.count + 9
+      line[at + 1] = UInt8(ascii: " ")
+      repeat {                                   // right-aligned in 10 places, the rest blank
+        line[at] = UInt8(ascii: "0") + UInt8(digits % 10)
+        digits /= 10
+        at -= 1
+      } while digits > 0
+      let first = at + 1
+      if first > prefix.count { for i in prefix.count..<first { line[i] = UInt8(ascii: "0") } }
+      if throughIO {
+        line.withUnsafeBytes { Console.write($0) }
+      } else if !ring.write(line) {
+        stalled = true
+        break
+      }
+      lines += 1
+      bytes += line.count
+    }
+    let took = (SystemTime.now() &- start) / ms
+    ring.print("guest-console: flood through the \(throughIO ? "console_io" : "ring"): \(lines) lines, \(bytes) bytes in \(took) ms\(stalled ? " (the ring made no room for 5 s)" : "")")
+  }
+
   // Input.
   if echo > 0 {
     for i in 1...echo {
@@ -292,6 +328,11 @@ func run() -> Never {
     }
   }
   ring.print("guest-console: done")
+  // The backend may take the ring's output slowly (its console budget): the last lines must be
+  // out before the domain ends.
+  Wait.until(.spin, deadline: SystemTime.now() &+ 4 * roomTimeout) {
+    ring.load(ConsoleRing.outputConsumer) == ring.load(ConsoleRing.outputProducer)
+  }
   CPU.disableInterrupts()
   Xen.shutdown(.poweroff)
 }

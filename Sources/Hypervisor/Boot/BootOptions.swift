@@ -108,6 +108,10 @@ public struct BootOptionProblem: Equatable, Sendable {
 /// | `vmrunfloor=` | measure the bare VMRUN/#VMEXIT round trip this many times before starting the domains (0...1000000), for `visor bench` | 0 |
 /// | `cpu0guests=` | `auto`, `yes`, `no`: whether pcpu 0 runs vcpus; `auto` is no under QEMU's TCG with more than one pcpu (docs/known-issues.md) | `auto` |
 /// | `ondone=` | `poweroff`, `stay`: once every domain has ended, power off, or stay up with the console input on the hypervisor until `q` | `poweroff` |
+/// | `guest_console_rate=` | console bytes a domain may print per second, 0...1073741824; 0: unlimited (docs/console.md, "Limits") | 16384 |
+/// | `guest_console_burst=` | console bytes a domain may print at once, 1...1073741824 | 131072 |
+/// | `printk_ratelimit_ms=` | of the hypervisor's messages a domain causes, one per this many ms once the burst is spent, 0...3600000; 0: unlimited (Xen's option) | 5000 |
+/// | `printk_ratelimit_burst=` | how many such messages at once, 1...1000000 (Xen's option) | 10 |
 /// | `buildloop=` | before starting the bundle's domains, build and destroy each of them this many times and check that every frame comes back (0...1000) | 0 |
 ///
 /// When an option is repeated, the last valid value wins. A missing or invalid value leaves the
@@ -126,6 +130,10 @@ public struct BootOptions: Sendable {
   public var rateLimitMicroseconds: Int = 1000
   public var buildLoop: Int = 0
   public var vmrunFloorSamples: Int = 0
+  public var guestConsoleBytesPerSecond: Int = 16 * 1024
+  public var guestConsoleBurstBytes: Int = 128 * 1024
+  public var messageIntervalMilliseconds: Int = 5000
+  public var messageBurst: Int = 10
   public var cpu0Guests: CPU0GuestsOption = .auto
   public var onDone: OnDoneOption = .poweroff
   /// `isolationcheck`: checks the frame table against every p2m after each domain is
@@ -139,6 +147,10 @@ public struct BootOptions: Sendable {
   public static let rateLimitRange = 0...500_000
   public static let buildLoopRange = 0...1000
   public static let vmrunFloorRange = 0...1_000_000
+  public static let guestConsoleRateRange = 0...(1 << 30)
+  public static let guestConsoleBurstRange = 1...(1 << 30)
+  public static let messageIntervalRange = 0...3_600_000
+  public static let messageBurstRange = 1...1_000_000
 
   public init() {}
 
@@ -209,6 +221,26 @@ public struct BootOptions: Sendable {
     } else if key.elementsEqual("sched_ratelimit_us".utf8) {
       if let value = token.value, let us = Self.decimal(value), Self.rateLimitRange.contains(us) {
         rateLimitMicroseconds = us
+        return
+      }
+    } else if key.elementsEqual("guest_console_rate".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.guestConsoleRateRange.contains(n) {
+        guestConsoleBytesPerSecond = n
+        return
+      }
+    } else if key.elementsEqual("guest_console_burst".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.guestConsoleBurstRange.contains(n) {
+        guestConsoleBurstBytes = n
+        return
+      }
+    } else if key.elementsEqual("printk_ratelimit_ms".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.messageIntervalRange.contains(n) {
+        messageIntervalMilliseconds = n
+        return
+      }
+    } else if key.elementsEqual("printk_ratelimit_burst".utf8) {
+      if let value = token.value, let n = Self.decimal(value), Self.messageBurstRange.contains(n) {
+        messageBurst = n
         return
       }
     } else if key.elementsEqual("vmrunfloor".utf8) {

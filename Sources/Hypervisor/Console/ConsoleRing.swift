@@ -18,12 +18,21 @@ public protocol SharedPage {
 public enum ConsoleRingBackend {
   typealias Ring = XenABI.ConsoleRing
 
-  /// Takes everything the guest has produced on `out` (at most one ring's worth) and advances
-  /// out_cons past it.
-  public static func drainOutput(_ page: some SharedPage) -> [UInt8] {
+  /// How many bytes the guest has produced on `out` and the backend not taken yet (at most one
+  /// ring's worth, whatever the indices say).
+  public static func pendingOutput(_ page: some SharedPage) -> Int {
     let consumer = page.load32(at: Ring.Offset.outputConsumer)
     let producer = page.load32(at: Ring.Offset.outputProducer)
-    let available = min(Int(producer &- consumer), Ring.outSize)
+    return min(Int(producer &- consumer), Ring.outSize)
+  }
+
+  /// Takes what the guest has produced on `out`, at most one ring's worth and at most `maximum`
+  /// bytes, and advances out_cons past it. What is left stays for a later drain: the guest sees
+  /// a ring that is not empty yet, and waits for room (the back-pressure of the console budget).
+  public static func drainOutput(_ page: some SharedPage, maximum: Int = Int.max) -> [UInt8] {
+    let consumer = page.load32(at: Ring.Offset.outputConsumer)
+    let producer = page.load32(at: Ring.Offset.outputProducer)
+    let available = min(Int(producer &- consumer), Ring.outSize, max(maximum, 0))
     guard available > 0 else { return [] }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(available)

@@ -11,6 +11,10 @@ public enum Log {
   public typealias CPUQuery = @convention(c) () -> UInt32
 
   nonisolated(unsafe) public static var sink: ByteSink?
+  public typealias SinkDrain = @convention(c) () -> Void
+  /// Sends on what the sink holds buffered, as far as the line takes it without waiting (the
+  /// serial port's transmit buffer: `Serial` in the arch layer).
+  nonisolated(unsafe) public static var sinkDrain: SinkDrain?
   nonisolated(unsafe) public static var currentCPU: CPUQuery?
   nonisolated(unsafe) public static var level: LogLevel = .info
   public static let lock = SpinLock()
@@ -77,6 +81,14 @@ public enum Log {
     guard openLine != 0 else { return }
     sink(UInt8(ascii: "\n"))
     openLine = 0
+  }
+
+  /// At every tick: what the sink holds goes on. Skipped while another pcpu holds the console,
+  /// which drains as it writes.
+  public static func drainSink() {
+    guard let sinkDrain, lock.tryLock() else { return }
+    sinkDrain()
+    lock.unlock()
   }
 
   /// Writes raw text with no prefix and no lock: for the crash reporter, which holds the lock itself.

@@ -98,6 +98,20 @@ public final class Domain: @unchecked Sendable {
   /// cleared under `p2mLock`, with the reference.
   public var consoleRingFrame: UInt64 = 0
   public var consolePort: UInt32 = 0
+  /// What it may print (`ConsoleLimits`), taken under `lock`: console_io and port 0xE9 output
+  /// beyond it is dropped and counted, console ring output beyond it stays in the ring.
+  public var consoleBudget = ConsoleLimits.consoleBudget(now: 0)
+  /// Bytes dropped since the last `[domain N: … dropped]` line, and when that line was printed.
+  public var consoleBytesDropped: UInt64 = 0
+  public var consoleDropsReportedAt: UInt64 = 0
+  /// Its console ring holds output the budget did not let out yet: the tick drains it as the
+  /// budget grows. Written under `consoleDrainLock`; the tick reads it without, as a hint (the
+  /// drain looks again under the lock).
+  public var consoleRingHeldBack = false
+  /// One drain of its console ring at a time (the guest's notification and the tick may race).
+  public let consoleDrainLock = SpinLock()
+  /// The hypervisor's messages this domain causes (`GuestMessages`), taken under `lock`.
+  public var messageLimiter = ConsoleLimits.messageLimiter(now: 0)
   /// Set (under `lock`) by the one pcpu that carries out the end of the domain (destroy,
   /// preserve or restart).
   public var destroyClaimed = false
@@ -269,12 +283,28 @@ public struct DomainConsole: Sendable {
 
 /// Where every byte a guest prints ends up (console_io, port 0xE9, the console ring): collected
 /// into lines per domain and channel, each whole line printed once as `(dN) text`.
+///
+/// The domain's console budget (`Domain.consoleBudget`) is charged here for the debug channel
+/// (console_io, port 0xE9), whose bytes cannot be held back: a write beyond it is dropped and
+/// counted (`reportDrops` says how many). The ring's bytes were charged before they were taken
+/// from the ring (`GuestConsoles`): what the budget did not allow is still in the ring.
 public enum ConsoleOutput {
   /// - Parameter showPartial: show an unfinished line as it comes (the ring of the domain with
   ///   the console input).
   public static func write(_ bytes: [UInt8], for domain: Domain, from channel: ConsoleChannel = .debug, showPartial: Bool = false) {
+    let now = channel == .debug ? SystemTime.now() : 0
     domain.lock.lock()
-    let shows = domain.console.show(bytes, from: channel, showPartial: showPartial)
+    var allowed = bytes.count
+    if channel == .debug {
+      // A write is shown whole or dropped whole (a guest's print is usually one line, and half
+      // lines joined would make lines it never wrote), unless it is larger than the burst.
+      let wanted = UInt64(bytes.count)
+      let available = domain.consoleBudget.available(wanted, now: now)
+      let granted = available == wanted || wanted > domain.consoleBudget.burst ? available : 0
+      allowed = Int(domain.consoleBudget.take(granted, now: now))
+      domain.consoleBytesDropped &+= UInt64(bytes.count - allowed)
+    }
+    let shows = allowed == 0 ? [] : domain.console.show(bytes[..<allowed], from: channel, showPartial: showPartial)
     domain.lock.unlock()
     for show in shows {
       switch show {
@@ -283,5 +313,52 @@ public enum ConsoleOutput {
       case .rest(let bytes): Log.domain(domain.id, bytes, continuing: true)
       }
     }
+  }
+
+  /// Takes up to `wanted` bytes of the domain's console budget at `now` (the console ring's
+  /// output, before it is taken from the ring).
+  public static func takeBudget(_ wanted: Int, for domain: Domain, now: UInt64) -> Int {
+    domain.lock.lock()
+    defer { domain.lock.unlock() }
+    return Int(domain.consoleBudget.take(UInt64(max(wanted, 0)), now: now))
+  }
+
+  /// One `[domain N: X bytes of console output dropped]` line if the domain dropped any since
+  /// its last one and that was at least `ConsoleLimits.dropReportInterval` ago (or `final`: the
+  /// domain ends).
+  public static func reportDrops(_ domain: Domain, now: UInt64, final: Bool = false) {
+    domain.lock.lock()
+    let dropped = domain.consoleBytesDropped
+    let due = dropped > 0 && (final || now &- domain.consoleDropsReportedAt >= ConsoleLimits.dropReportInterval)
+    if due {
+      domain.consoleBytesDropped = 0
+      domain.consoleDropsReportedAt = now
+    }
+    domain.lock.unlock()
+    if due { Log.warning("[domain \(domain.id): \(dropped) bytes of console output dropped]") }
+  }
+}
+
+/// The hypervisor's messages a guest can cause again and again (a crash report, a vcpu halted
+/// with interrupts off, an IPI the virtual APIC refuses) go through the domain's
+/// `MessageLimiter`, as Xen's guest messages go through printk_ratelimit: the first of them
+/// after some were held back says how many.
+public enum GuestMessages {
+  /// Whether the domain's next message (or group of lines, such as a crash report) is printed.
+  public static func admit(_ domain: Domain) -> Bool {
+    let now = SystemTime.now()
+    domain.lock.lock()
+    let (printed, suppressed) = domain.messageLimiter.admit(now: now)
+    domain.lock.unlock()
+    if suppressed > 0 { Log.warning("domain \(domain.id): \(suppressed) messages suppressed") }
+    return printed
+  }
+
+  public static func warning(_ domain: Domain, _ message: @autoclosure () -> String) {
+    if admit(domain) { Log.warning(message()) }
+  }
+
+  public static func info(_ domain: Domain, _ message: @autoclosure () -> String) {
+    if admit(domain) { Log.info(message()) }
   }
 }

@@ -93,7 +93,7 @@ enum VirtualLAPIC {
       case 5: if icr & (1 << 14) != 0 { initialise(target) }                // INIT assert (deassert: nothing)
       case 6: startup(target, page: UInt8(vector))
       default:
-        Log.warning("domain \(sender.domain.id) vcpu \(sender.id): IPI delivery mode \(mode) is not supported (ignored)")
+        GuestMessages.warning(sender.domain, "domain \(sender.domain.id) vcpu \(sender.id): IPI delivery mode \(mode) is not supported (ignored)")
       }
     }
   }

@@ -58,15 +58,45 @@ public enum GuestConsoles {
     return true
   }
 
-  /// The guest sent on its console port: print what it wrote, and tell it there is room again.
+  /// The guest sent on its console port: print what it wrote, as far as its console budget
+  /// allows, and tell it there is room again. What the budget does not allow stays in the ring,
+  /// and the tick takes it as the budget grows (`drainHeldBack`): the guest waits for room, as a
+  /// guest of Xen whose console daemon reads its ring no faster waits.
   static func outputReady(_ domain: Domain) {
-    let ring = domain.consoleRingMachine
-    guard ring != 0 else { return }
-    let bytes = ConsoleRingBackend.drainOutput(RingPage(base: ring))
-    if !bytes.isEmpty { ConsoleOutput.write(bytes, for: domain, from: .ring, showPartial: hasFocus(domain)) }
-    Events.notify(domain, port: domain.consolePort)
+    drainRing(domain)
     // The guest may be waiting for input room too: this is a good moment to retry.
     flushBacklog()
+  }
+
+  /// Takes what the budget allows from the domain's ring and prints it; notifies the guest if
+  /// anything was taken. Returns whether output is still held back in the ring.
+  @discardableResult
+  static func drainRing(_ domain: Domain) -> Bool {
+    domain.consoleDrainLock.lock()
+    defer { domain.consoleDrainLock.unlock() }
+    let ring = domain.consoleRingMachine
+    guard ring != 0 else {
+      domain.consoleRingHeldBack = false
+      return false
+    }
+    let page = RingPage(base: ring)
+    let pending = ConsoleRingBackend.pendingOutput(page)
+    let allowed = pending > 0 ? ConsoleOutput.takeBudget(pending, for: domain, now: Clock.now()) : 0
+    let bytes = ConsoleRingBackend.drainOutput(page, maximum: allowed)
+    if !bytes.isEmpty { ConsoleOutput.write(bytes, for: domain, from: .ring, showPartial: hasFocus(domain)) }
+    domain.consoleRingHeldBack = allowed < pending
+    if !bytes.isEmpty || pending == 0 { Events.notify(domain, port: domain.consolePort) }
+    return domain.consoleRingHeldBack
+  }
+
+  /// At every tick on pcpu 0: the rings whose output waits for budget give what they may now,
+  /// and the domains that dropped console output say so (one line a second at most each).
+  static func drainHeldBack() {
+    let now = Clock.now()
+    for domain in Domains.all where domain.isAlive {
+      if domain.consoleRingHeldBack { drainRing(domain) }
+      ConsoleOutput.reportDrops(domain, now: now)
+    }
   }
 
   /// Called on pcpu 0 at every tick: reads what arrived on the serial line.
@@ -164,11 +194,17 @@ public enum GuestConsoles {
   /// The domain no longer runs (it is destroyed or preserved): nothing reaches its ring from now
   /// on, and if it had the input, the next live domain gets it.
   static func ended(_ domain: Domain) {
+    ConsoleOutput.reportDrops(domain, now: Clock.now(), final: true)
+    // Under the drain lock too: the tick may be draining this ring on pcpu 0 right now, and the
+    // frame must not go before it is done.
+    domain.consoleDrainLock.lock()
+    domain.consoleRingHeldBack = false
     inputLock.lock()
     domain.consoleRingMachine = 0
     let hadFocus = focus == domain.id
     if hadFocus { backlog.removeAll() }
     inputLock.unlock()
+    domain.consoleDrainLock.unlock()
     // The backend's last use of the ring was under the input lock or in this domain's own
     // sends, which are over: its reference can go.
     domain.changeP2M(by: nil) { p2m in

@@ -39,6 +39,9 @@ public enum ArchVCPU {
       nextASID = nextASID + 1 >= max(SVM.maximumASID, 2) ? 1 : nextASID + 1
     }
     let vmcb = VMCB(address: vmcbPage)
+    // CR4 writes are checked against the guest's CPUID policy (ControlRegisterExits), as Xen
+    // does: the CPU would let through a bit it supports that the guest was not offered.
+    vmcb.write32(VMCB.Control.interceptCRReads, VMCB.InterceptCR.cr4Write)
     vmcb.write32(VMCB.Control.interceptMisc1,
       VMCB.Intercept1.intr | VMCB.Intercept1.nmi | VMCB.Intercept1.smi | VMCB.Intercept1.initSignal
       | VMCB.Intercept1.cpuid | VMCB.Intercept1.invd | VMCB.Intercept1.hlt | VMCB.Intercept1.ioio

@@ -45,7 +45,8 @@ enum Exits {
       // a guest parks a cpu for good (Linux's poweroff ends every cpu this way), so the vcpu goes
       // down, and the domain powers off when its last vcpu does.
       if vmcb.rflags & (1 << 9) == 0 {
-        Log.info("domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
+        // VCPUOP_up brings the vcpu back, so a guest can make this line again and again.
+        GuestMessages.info(vcpu.domain, "domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
         return .down
       }
       // An upcall already pending ends the halt at once (Xen's hvm_hlt does the same).
@@ -53,6 +54,8 @@ enum Exits {
       return .block
     case ExitCode.vmmcall:
       return hypercall(vcpu, vmcb, on: pcpu)
+    case ExitCode.cr4Write:
+      return ControlRegisterExits.cr4Write(vcpu, vmcb)
     case ExitCode.shutdown:
       crash(vcpu, "triple fault")
       return .stop
@@ -163,6 +166,11 @@ enum Exits {
     let vmcb = VMCB(address: vcpu.vmcb)
     let registers = GuestRegisters(vcpu)
     let domain = vcpu.domain
+    // The report is one message to the domain's limiter: all of its lines, or none.
+    guard GuestMessages.admit(domain) else {
+      domain.shutDown(.crash)
+      return
+    }
     Log.error("domain \(domain.id) (\(domain.nameString)) vcpu \(vcpu.id) crashed: \(why)")
     Log.error("  RIP=\(hex(vmcb.rip, digits: 16)) RSP=\(hex(vmcb.rsp, digits: 16)) RFLAGS=\(hex(vmcb.rflags, digits: 8)) CPL=\(vmcb.cpl)")
     Log.error("  CR0=\(hex(vmcb.cr0, digits: 8)) CR3=\(hex(vmcb.cr3, digits: 16)) CR4=\(hex(vmcb.cr4, digits: 8)) EFER=\(hex(vmcb.efer, digits: 8))")

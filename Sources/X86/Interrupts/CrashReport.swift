@@ -63,6 +63,9 @@ public enum CrashReport {
     // Wait a bounded time for whoever holds the console, then take it regardless.
     var spins = 0
     while !Log.lock.tryLock() && spins < 50_000_000 { spins += 1; hv_pause() }
+    // What is queued goes out first, then every byte of the report waits for the line: the
+    // machine may stop at any moment now.
+    Serial.synchronous = true
     Log.writeUnlocked("\n")
   }
 

@@ -22,6 +22,8 @@ public enum Power {
   nonisolated(unsafe) public static var acpiSleepTypeS5: UInt16 = 0
 
   public static func exit(_ code: ExitCode) -> Never {
+    // The last lines may still wait in the serial transmit buffer.
+    Serial.flush()
     hv_outl(debugExitPort, code.rawValue)
     if code == .clean && acpiPM1aControl != 0 {
       hv_outw(acpiPM1aControl, (acpiSleepTypeS5 << 10) | (1 << 13))   // SLP_TYP | SLP_EN

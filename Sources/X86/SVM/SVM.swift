@@ -16,6 +16,12 @@ public enum SVM {
   nonisolated(unsafe) public private(set) static var ioPermissionMap: UInt64 = 0
   nonisolated(unsafe) public private(set) static var msrPermissionMap: UInt64 = 0
   nonisolated(unsafe) public private(set) static var maximumASID: UInt32 = 0
+  /// NRIP_SAVE (CPUID 0x8000000A EDX bit 3): the VMCB gives the next RIP of an intercepted
+  /// instruction. QEMU's TCG does not offer it.
+  nonisolated(unsafe) public private(set) static var hasNextRIP = false
+  /// DecodeAssists (EDX bit 7): a MOV-CR exit names its general register in EXITINFO1. QEMU's
+  /// TCG does not offer it either, so `ControlRegisterExits` decodes the instruction itself.
+  nonisolated(unsafe) public private(set) static var hasDecodeAssists = false
   nonisolated(unsafe) static var hostVMCB = InlineArray<64, UInt64>(repeating: 0)
 
   /// MSRs whose state lives in the VMCB (loaded by VMLOAD/VMRUN, saved by VMSAVE/#VMEXIT), so
@@ -30,7 +36,10 @@ public enum SVM {
   public static func setUpShared() -> Bool {
     guard CPU.hasSVM else { Log.warning("svm: this CPU has no AMD-V; domains cannot run"); return false }
     guard CPU.hasNPT else { Log.warning("svm: this CPU has no nested paging; domains cannot run"); return false }
-    maximumASID = CPU.cpuid(0x8000_000A).ebx
+    let features = CPU.cpuid(0x8000_000A)
+    maximumASID = features.ebx
+    hasNextRIP = features.edx & (1 << 3) != 0
+    hasDecodeAssists = features.edx & (1 << 7) != 0
     // I/O permission map: 12 KiB (3 pages, order 2 allocates 4), all ones = intercept every port.
     guard let iopm = Frames.allocate(order: 2), let msrpm = Frames.allocate(order: 1) else {
       Log.error("svm: no memory for the permission maps")

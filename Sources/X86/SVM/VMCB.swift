@@ -13,7 +13,7 @@ public struct VMCB {
 
   // ---- Control area ----
   public enum Control {
-    public static let interceptCRReads: UInt64 = 0x000       // u16; writes at 0x002
+    public static let interceptCRReads: UInt64 = 0x000       // u16, the writes' u16 at 0x002 (`InterceptCR`)
     public static let interceptExceptions: UInt64 = 0x008    // u32, one bit per vector
     public static let interceptMisc1: UInt64 = 0x00C         // u32 (Intercept1 bits)
     public static let interceptMisc2: UInt64 = 0x010         // u32 (Intercept2 bits)
@@ -33,6 +33,11 @@ public struct VMCB {
     public static let nestedCR3: UInt64 = 0x0B0
     public static let cleanBits: UInt64 = 0x0C0              // u32
     public static let nextRIP: UInt64 = 0x0C8
+  }
+
+  /// Bits of the CR intercepts (offset 0x000): reads of CRn in bit n, writes in bit 16 + n.
+  public enum InterceptCR {
+    public static let cr4Write: UInt32 = 1 << (16 + 4)
   }
 
   /// Intercept1 bits (offset 0x00C).
@@ -196,6 +201,7 @@ public struct VMCB {
 
 /// #VMEXIT codes (AMD APM vol. 2, appendix C) that Swiftvisor handles by name.
 public enum ExitCode {
+  public static let cr4Write: UInt64 = 0x14             // VMEXIT_CR4_WRITE (CRn writes: 0x10 + n)
   public static let exceptionBase: UInt64 = 0x40        // 0x40 + vector
   public static let debugException: UInt64 = 0x41       // #DB
   public static let alignmentCheck: UInt64 = 0x51       // #AC

@@ -81,7 +81,7 @@ public enum Timers {
       case .tick:
         cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
         Scheduler.active?.tick(pcpu: cpu.index, now: Clock.now())
-        if cpu.index == 0 { GuestConsoles.pollInput() }
+        if cpu.index == 0 { GuestConsoles.pollInput(); GuestConsoles.drainHeldBack(); Log.drainSink() }
       case .preemptionCheck:
         // The interrupt itself made the guest exit, and the run loop asks the policy at every
         // exit; the run loop arms the next one.
