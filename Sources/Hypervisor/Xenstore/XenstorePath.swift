@@ -1,22 +1,24 @@
 // Node names and permissions as xenstored has them (tools/xenstored/core.c canonicalize,
 // tools/include/xen-tools/xenstore-common.h).
 
-/// Node names: absolute (`/local/domain/3/name`), relative to the caller's home
-/// (`name` is `/local/domain/<domid>/name`), or special (`@releaseDomain`).
+/// Node names: absolute (starting with `/`), relative to the caller's home (`name` is
+/// `name` below local/domain/<domid> from the root), or special (`@releaseDomain`).
 public enum XenstorePath {
   /// XENSTORE_ABS_PATH_MAX: no name is longer, whoever asks.
   public static let absoluteMax = 3072
   /// XENSTORE_REL_PATH_MAX, xenstored's path-max quota: for an unprivileged caller, the part
-  /// of a name after `/local/domain/<n>/` (all of it elsewhere) may not be longer.
+  /// of a name after a domain's home prefix (all of it elsewhere) may not be longer.
   public static let relativeMax = 2048
 
   public static let root: [UInt8] = [0x2F]
+  /// The root's local/domain/, under which each domain has its home.
+  static let localDomain: [UInt8] = root + Array("local/domain/".utf8)
   public static let releaseDomain: [UInt8] = Array("@releaseDomain".utf8)
   public static let introduceDomain: [UInt8] = Array("@introduceDomain".utf8)
 
-  /// `/local/domain/<domid>`, what XS_GET_DOMAIN_PATH answers and relative names hang from.
+  /// "/" + "local/domain/<domid>": what XS_GET_DOMAIN_PATH answers and relative names hang from.
   public static func domainPath(_ domid: UInt32) -> [UInt8] {
-    var path = Array("/local/domain/".utf8)
+    var path = localDomain
     path.append(contentsOf: decimal(domid))
     return path
   }
@@ -36,7 +38,7 @@ public enum XenstorePath {
   /// canonicalize): only valid characters; `@` names only where special nodes are allowed;
   /// relative names resolved against the caller's home; no trailing `/` except the root, no
   /// `//`; at most `absoluteMax` bytes, and for an unprivileged caller at most `relativeMax`
-  /// after a `/local/domain/<n>/` prefix.
+  /// after a domain's home prefix (`localPrefixLength`).
   public static func canonical(
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool
   ) throws(XenstoreError) -> [UInt8] {
@@ -60,10 +62,10 @@ public enum XenstorePath {
     return full
   }
 
-  /// The length of a `/local/domain/<n>/` prefix (n of 1 to 5 digits, as xenstored's sscanf
+  /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf
   /// "%5u" reads it), or 0.
   static func localPrefixLength(_ name: [UInt8]) -> Int {
-    let prefix = Array("/local/domain/".utf8)
+    let prefix = localDomain
     guard name.count > prefix.count, name.starts(with: prefix) else { return 0 }
     var index = prefix.count
     while index < name.count, index - prefix.count < 5, isDigit(name[index]) { index += 1 }
@@ -71,13 +73,13 @@ public enum XenstorePath {
     return index + 1
   }
 
-  /// The parent's name: `/a` for `/a/b`, `/` for `/a` and for special names.
+  /// The parent's name: `/A` for `/A/B`, `/` for `/A` and for special names.
   static func parent(of name: [UInt8]) -> [UInt8] {
     guard let slash = name.dropFirst().lastIndex(of: UInt8(ascii: "/")) else { return root }
     return Array(name[..<slash])
   }
 
-  /// The last component: `b` for `/a/b`.
+  /// The last component: `B` for `/A/B`.
   static func baseName(of name: [UInt8]) -> [UInt8] {
     guard let slash = name.lastIndex(of: UInt8(ascii: "/")) else { return name }
     return Array(name[(slash + 1)...])
