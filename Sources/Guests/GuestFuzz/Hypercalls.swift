@@ -18,6 +18,7 @@ extension Fuzzer {
     case 18...21: schedOp()
     case 22...31: eventChannelOp()
     case 32...34: hvmOp()
+    case 35...36: grantTableOp()
     default: unstructured()
     }
   }
@@ -355,6 +356,65 @@ extension Fuzzer {
       return
     }
     call(34, command, random.percent(92) ? place(b.bytes) : badPointer())
+  }
+
+  // MARK: grant_table_op (20)
+
+  /// GNTTABOP_*: the table's own commands with their structures, the mapping and copying ones
+  /// with boundary references, domains and addresses, and the rest. Every list the hypervisor
+  /// writes (setup_table's frame_list) goes to an edge page or a bad pointer, never into this
+  /// guest's own memory; map_grant_ref's host address is a frame this guest may lose.
+  mutating func grantTableOp() {
+    let command = subop(13)
+    var count: UInt64 = random.percent(85) ? 1 : random.pick([0, 2, 3, 512, 0xFFFF_FFFF, 1 << 32, 0xFFFF_FFFF_FFFF_FFFF])
+    var b = Bytes()
+    switch command {
+    case 0:                              // map_grant_ref {host_addr, flags, ref, dom; status, handle, dev_bus_addr}
+      b.u64(safeGFN() << 12); b.u32(random.percent(80) ? UInt32(random.below(32)) : u32())
+      b.u32(grantRef()); b.u16(domid()); b.pad(to: 32)
+    case 1:                              // unmap_grant_ref {host_addr, dev_bus_addr, handle; status}
+      b.u64(safeGFN() << 12); b.u64(u64()); b.u32(random.percent(70) ? UInt32(random.below(16)) : u32()); b.pad(to: 24)
+    case 2:                              // setup_table {dom, nr_frames; status; frame_list}
+      b.u16(random.percent(85) ? Xen.domidSelf : domid()); b.pad(to: 4)
+      let frames = random.percent(80) ? UInt32(random.below(70)) : u32()
+      b.u32(frames); b.pad(to: 16)
+      b.u64(random.percent(80) ? frameListPlace(Int(min(frames, 512))) : badPointer())
+    case 5:                              // copy {source {ref/gmfn, domid, offset}, dest {...}, len, flags; status}
+      for _ in 0..<2 {
+        b.u64(random.percent(50) ? UInt64(grantRef()) : safeGFN()); b.u16(domid())
+        b.u16(random.percent(70) ? UInt16(random.below(4097)) : UInt16(truncatingIfNeeded: random.next()))
+        b.pad(to: b.bytes.count + 4)
+      }
+      b.u16(random.percent(70) ? UInt16(random.below(4097)) : UInt16(truncatingIfNeeded: random.next()))
+      b.u16(UInt16(random.below(8))); b.pad(to: 40)
+    case 6:                              // query_size {dom; nr_frames, max_nr_frames, status}
+      b.u16(random.percent(85) ? Xen.domidSelf : domid()); b.pad(to: 16)
+    case 8:                              // set_version {version}
+      b.u32(random.pick32([1, 1, 2, 0, 3, 0xFFFF_FFFF]))
+    case 10:                             // get_version {dom, pad; version}
+      b.u16(random.percent(85) ? Xen.domidSelf : domid()); b.pad(to: 8)
+    case 11:                             // swap_grant_ref {ref_a, ref_b; status}
+      b.u32(grantRef()); b.u32(grantRef()); b.pad(to: 12)
+    default:
+      call(20, command, opaqueArgument(), count)
+      return
+    }
+    if count > 1 && random.percent(50) { count = 1 }
+    call(20, command, random.percent(90) ? place(b.bytes) : random.percent(50) ? straddling(b.bytes.count) : badPointer(), count)
+  }
+
+  /// A grant reference: the reserved ones, this guest's table's, its end, and beyond.
+  mutating func grantRef() -> UInt32 {
+    random.percent(70) ? UInt32(random.below(600)) : random.pick32([511, 512, 32767, 32768, 0xFFFF_FFFF, u32()])
+  }
+
+  /// Room for `count` 8-byte entries at the end of an edge page (the hypervisor writes them;
+  /// a count larger than the page runs into the unmapped page after it).
+  mutating func frameListPlace(_ count: Int) -> UInt64 {
+    let which = random.below(places.edges.count)
+    if which == 2 && vcpu == 0 { return badPointer() }   // the top page wraps into page 0
+    let n = min(max(count, 1), 512)
+    return places.edges[which] &+ UInt64(4096 - n * 8)
   }
 
   // MARK: everything else
