@@ -333,6 +333,25 @@ static inline uint64_t gs_rdmsr(uint32_t msr) {
 static inline uint64_t gs_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 static inline uint64_t gs_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 static inline uint64_t gs_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+// DR0-DR3 (writing them is not intercepted: they are the guest's, switched with its vcpu).
+static inline void gs_write_dr(int n, uint64_t v) {
+  switch (n) {
+  case 0: __asm__ volatile("mov %0, %%db0" : : "r"(v)); break;
+  case 1: __asm__ volatile("mov %0, %%db1" : : "r"(v)); break;
+  case 2: __asm__ volatile("mov %0, %%db2" : : "r"(v)); break;
+  default: __asm__ volatile("mov %0, %%db3" : : "r"(v)); break;
+  }
+}
+static inline uint64_t gs_read_dr(int n) {
+  uint64_t v;
+  switch (n) {
+  case 0: __asm__ volatile("mov %%db0, %0" : "=r"(v)); break;
+  case 1: __asm__ volatile("mov %%db1, %0" : "=r"(v)); break;
+  case 2: __asm__ volatile("mov %%db2, %0" : "=r"(v)); break;
+  default: __asm__ volatile("mov %%db3, %0" : "=r"(v)); break;
+  }
+  return v;
+}
 static inline void gs_write_cr8(uint64_t v) { __asm__ volatile("mov %0, %%cr8" : : "r"(v) : "memory"); }
 static inline uint64_t gs_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; pop %0" : "=r"(v)); return v; }
 static inline void gs_pause(void) { __asm__ volatile("pause" : : : "memory"); }

@@ -4,6 +4,9 @@
 /// hypervisor injects #UD), `crash=rdpmc` (#GP) or `crash=invlpga` (#UD) on its command line it
 /// ends in that exception instead. With
 /// `shutdown=reboot|crash|suspend` (and `shutdown-below-domid=N`) it shuts down for that reason.
+/// With `debug-registers=N` it puts its own addresses in DR0-DR3 and checks, across N yields of
+/// its pcpu, that it finds them there each time (another domain on the same pcpu does the same
+/// with its own).
 @main
 struct GuestHello {
   static func main() {
@@ -72,6 +75,23 @@ func run() -> Never {
     } else {
       Console.print("pvclock: FAIL (add_to_physmap returned \(mapped))")
     }
+  }
+  // debug-registers=N: DR0-DR3 are this vcpu's. A pattern of its own (its domain id in the top
+  // bits of a canonical lower-half address), then N yields, each followed by a look.
+  let yields = StartInfo.options.integer("debug-registers", default: 0)
+  if yields > 0 && Xen.present {
+    let id = UInt64(Xen.domainID ?? 0)
+    func pattern(_ n: Int) -> UInt64 { (id << 40) | (UInt64(n + 1) << 12) | 0x5A0 }
+    for n in 0..<4 { gs_write_dr(Int32(n), pattern(n)) }
+    var lost = 0, firstLost = ""
+    for round in 0..<yields {
+      Xen.yield()
+      for n in 0..<4 where gs_read_dr(Int32(n)) != pattern(n) {
+        if lost == 0 { firstLost = "round \(round): DR\(n) \(hex(gs_read_dr(Int32(n))))" }
+        lost += 1
+      }
+    }
+    Console.print("debug registers: \(yields) yields, own DR0-DR3 \(lost == 0 ? "kept: ok" : "lost \(lost) times (first \(firstLost)): FAIL")")
   }
   // crash=pagefault | crash=trap: end in an exception instead (tests the guest's exception report
   // "guest: exception N at RIP ..." and that a crashing guest ends only itself).

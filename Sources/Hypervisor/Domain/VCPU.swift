@@ -75,6 +75,9 @@ public final class VCPU: @unchecked Sendable {
   /// The frame of that vcpu_info, on which the hypervisor holds a reference (`P2M.hold(_:)`);
   /// set and cleared under the domain's `p2mLock`, with the reference.
   public var vcpuInfoFrame: UInt64 = 0
+  /// Its debug address registers DR0-DR3 while it is off its pcpu (the arch layer saves them
+  /// when it leaves and loads them when it arrives: they are the pcpu's, not the VMCB's).
+  public var debugAddresses: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
   /// HVMOP_set_evtchn_upcall_vector: this vcpu's own upcall vector; 0 = none (the domain's
   /// HVM_PARAM_CALLBACK_IRQ applies). Read before every entry that has an upcall pending.
   public let upcallVector = Atomic<UInt8>(0)

@@ -85,6 +85,16 @@ HV_INLINE uint64_t hv_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, 
 HV_INLINE uint64_t hv_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 HV_INLINE uint64_t hv_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
 HV_INLINE void hv_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
+// The debug address registers DR0-DR3 (DR6 and DR7 are in the VMCB): a vcpu's own, switched
+// with it by the run loop.
+HV_INLINE uint64_t hv_read_dr0(void) { uint64_t v; __asm__ volatile("mov %%db0, %0" : "=r"(v)); return v; }
+HV_INLINE uint64_t hv_read_dr1(void) { uint64_t v; __asm__ volatile("mov %%db1, %0" : "=r"(v)); return v; }
+HV_INLINE uint64_t hv_read_dr2(void) { uint64_t v; __asm__ volatile("mov %%db2, %0" : "=r"(v)); return v; }
+HV_INLINE uint64_t hv_read_dr3(void) { uint64_t v; __asm__ volatile("mov %%db3, %0" : "=r"(v)); return v; }
+HV_INLINE void hv_write_dr0(uint64_t v) { __asm__ volatile("mov %0, %%db0" : : "r"(v)); }
+HV_INLINE void hv_write_dr1(uint64_t v) { __asm__ volatile("mov %0, %%db1" : : "r"(v)); }
+HV_INLINE void hv_write_dr2(uint64_t v) { __asm__ volatile("mov %0, %%db2" : : "r"(v)); }
+HV_INLINE void hv_write_dr3(uint64_t v) { __asm__ volatile("mov %0, %%db3" : : "r"(v)); }
 HV_INLINE void hv_write_cr4(uint64_t v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
 HV_INLINE uint64_t hv_read_rbp(void) { uint64_t v; __asm__ volatile("mov %%rbp, %0" : "=r"(v)); return v; }
 HV_INLINE uint64_t hv_read_rsp(void) { uint64_t v; __asm__ volatile("mov %%rsp, %0" : "=r"(v)); return v; }

@@ -57,7 +57,10 @@ public enum RunLoop {
     let vmcb = VMCB(address: vcpu.vmcb)
     // A vcpu arriving on a pcpu where something else ran last may find stale translations there.
     let samePlace = vcpu.lastPCPU == pcpu.index && pcpu.lastVCPU === vcpu
-    if !samePlace { vcpu.needsTLBFlush.store(true, ordering: .relaxed) }
+    if !samePlace {
+      vcpu.needsTLBFlush.store(true, ordering: .relaxed)
+      DebugRegisters.load(vcpu)          // the pcpu's DR0-DR3 may be another vcpu's
+    }
     vcpu.p2mBoundary(busy: true)
     vcpu.lastPCPU = pcpu.index
     pcpu.lastVCPU = vcpu
@@ -151,6 +154,7 @@ public enum RunLoop {
   /// Takes `vcpu` off this pcpu: its run time is charged, the guest's runstate area shows
   /// where it goes, and the policy queues it, lets it sleep, or forgets it.
   static func leave(_ vcpu: VCPU, _ policy: any SchedulerPolicy, _ how: Leaving, on pcpu: PerCPU) {
+    DebugRegisters.save(vcpu)
     let now = Clock.now()
     policy.descheduled(vcpu, now: now)
     let next: VCPU.RunState
