@@ -47,12 +47,22 @@ enum Upcall {
     var wantWindow = false
     let vector = max(upcall ?? -1, lapic ?? -1)
     if vector >= 0 {
-      let injecting = vmcb.read64(VMCB.Control.eventInjection) & (1 << 31) != 0
-      let shadow = vmcb.read64(VMCB.Control.interruptShadow) & 1 != 0
-      if !injecting && !shadow && vmcb.rflags & interruptFlag != 0 {
+      let entry = InterruptEntry.decide(
+        interruptsEnabled: vmcb.rflags & interruptFlag != 0,
+        shadow: vmcb.read64(VMCB.Control.interruptShadow) & 1 != 0,
+        injecting: vmcb.read64(VMCB.Control.eventInjection) & (1 << 31) != 0,
+        haltsNext: { haltsNext(vcpu, vmcb) })
+      switch entry {
+      case .inject(let completingHalt):
+        if completingHalt {
+          // `sti; hlt`: the interrupt wakes the HLT rather than running just before it and
+          // leaving the vcpu asleep (InterruptEntry says why).
+          vmcb.advanceRIP(by: 1)
+          vmcb.write64(VMCB.Control.interruptShadow, 0)
+        }
         if vector == lapic && vector != upcall { VirtualLAPIC.accept(vector, vcpu) }
         vmcb.inject(vector: UInt8(vector), type: .externalInterrupt)
-      } else {
+      case .window:
         wantWindow = true
       }
     }
@@ -62,6 +72,14 @@ enum Upcall {
     if nextVirtual != virtual { vmcb.write64(VMCB.Control.virtualInterrupt, nextVirtual) }
     let nextIntercepts = wantWindow ? intercepts | window : intercepts & ~window
     if nextIntercepts != intercepts { vmcb.write32(VMCB.Control.interceptMisc1, nextIntercepts) }
+  }
+
+  /// True if the guest's next instruction is HLT (0xF4, which has no prefixes in code that
+  /// halts). Read through the guest's page tables; unreadable code is not a HLT.
+  static func haltsNext(_ vcpu: VCPU, _ vmcb: VMCB) -> Bool {
+    let rip = vmcb.rip
+    let linear = vmcb.is64BitCode ? rip : vmcb.segment(.cs).base &+ (rip & 0xFFFF_FFFF)
+    return GuestMemory(vcpu).readLE(UInt8.self, at: linear) == 0xF4
   }
 
   /// True if an interrupt waits for the vcpu (a halted or blocked vcpu must not sleep then).
