@@ -72,6 +72,7 @@ private let minimal = """
       cpus = "0-3,^1"
       weight = 512
       cap = "50"
+      max_grant_frames = 32
       """
     let (config, warnings) = try parseWithWarnings(text)
     #expect(warnings.isEmpty)
@@ -87,6 +88,7 @@ private let minimal = """
     #expect(config.cpus == bytes("0-3,^1"))
     #expect(config.weight == 512)
     #expect(config.cap == 50)
+    #expect(config.maxGrantFrames == 32)
     // Each shutdown reason picks its key's action; the reasons without a key are destroyed.
     #expect(config.action(after: .poweroff) == .preserve)
     #expect(config.action(after: .reboot) == .destroy)
@@ -200,6 +202,8 @@ private let minimal = """
     #expect(problem(base + "name = \"a\"\nmemory = 64\nweight = 0\n") == (5, .weightOutOfRange(0)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmaxmem = 32\n") == (5, .maxMemoryOutOfRange(32, memory: 64)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\ncap = 6401\n") == (5, .capOutOfRange(6401)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 0\n") == (5, .maxGrantFramesOutOfRange(0)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 4097\n") == (5, .maxGrantFramesOutOfRange(4097)))
     #expect(problem("name = \"a\"\nmemory = 64\n") == (nil, .missingKernel))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\ntype = \"hvm\"\n") == (4, .unsupportedType(.hvm)))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\nbuilder = \"generic\"\n") == (nil, .unsupportedType(.pv)))

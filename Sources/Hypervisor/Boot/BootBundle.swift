@@ -109,7 +109,8 @@ public struct BootBundle: Sendable {
       public static let weight = 52         // u32, meaningful with Flag.hasWeight
       public static let cap = 56            // u32, meaningful with Flag.hasCap
       public static let maxMemoryMiB = 60   // u32, meaningful with Flag.hasMaxMemory
-      public static let reserved = 64       // up to the end of the record, zero
+      public static let maxGrantFrames = 64 // u32, meaningful with Flag.hasMaxGrantFrames
+      public static let reserved = 68       // up to the end of the record, zero
     }
 
     /// Bits of a domain record's `flags`: which optional fields are set.
@@ -119,7 +120,8 @@ public struct BootBundle: Sendable {
       public static let hasCPUs: UInt8 = 1 << 2
       public static let hasMaxVCPUs: UInt8 = 1 << 3
       public static let hasMaxMemory: UInt8 = 1 << 4
-      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory
+      public static let hasMaxGrantFrames: UInt8 = 1 << 5
+      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory | hasMaxGrantFrames
     }
 
     public enum Blob {
@@ -205,6 +207,10 @@ extension BootBundle {
       if let maxMemory = config.maxMemoryMiB {
         flags |= Layout.Flag.hasMaxMemory
         record.storeLE(UInt32(clamping: maxMemory), at: Layout.Domain.maxMemoryMiB)
+      }
+      if let maxGrantFrames = config.maxGrantFrames {
+        flags |= Layout.Flag.hasMaxGrantFrames
+        record.storeLE(UInt32(clamping: maxGrantFrames), at: Layout.Domain.maxGrantFrames)
       }
       record[Layout.Domain.flags] = flags
 
@@ -474,6 +480,7 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     if flags & Layout.Flag.hasWeight != 0 { config.weight = Int(reader.u32(record + Layout.Domain.weight)) }
     if flags & Layout.Flag.hasCap != 0 { config.cap = Int(reader.u32(record + Layout.Domain.cap)) }
     if flags & Layout.Flag.hasMaxMemory != 0 { config.maxMemoryMiB = Int(reader.u32(record + Layout.Domain.maxMemoryMiB)) }
+    if flags & Layout.Flag.hasMaxGrantFrames != 0 { config.maxGrantFrames = Int(reader.u32(record + Layout.Domain.maxGrantFrames)) }
     do {
       try config.validate(requireKernelPath: false)
     } catch {

@@ -49,6 +49,8 @@ public struct DomainConfig: Equatable, Sendable {
   public var weight: Int?
   /// Credit scheduler cap in percent of one pcpu; 0 means no cap.
   public var cap: Int?
+  /// xl's `max_grant_frames`: the most frames its grant table may grow to (Xen's default 64).
+  public var maxGrantFrames: Int?
 
   /// The defaults xl uses for everything but the name, memory and kernel.
   public init(
@@ -72,6 +74,7 @@ public struct DomainConfig: Equatable, Sendable {
     self.cpus = cpus
     self.weight = weight
     self.cap = cap
+    self.maxGrantFrames = nil
   }
 
   /// The action configured for a shutdown with `reason`, as xl maps them: poweroff →
@@ -95,6 +98,9 @@ public struct DomainConfig: Equatable, Sendable {
   public static let weightRange = 1...65535
   /// 100 per vcpu at most: a cap above all of the domain's vcpus running flat out means nothing.
   public static let capRange = 0...6400
+  /// At least the one frame every table has (Xen's INITIAL_NR_GRANT_FRAMES); at most 4096
+  /// frames, 2 million grant entries in version 1 (16 MiB of table).
+  public static let maxGrantFramesRange = 1...4096
   /// Longest command line passed to a guest (Linux's COMMAND_LINE_SIZE on x86 is 2048).
   public static let maxCmdlineLength = 2048
   /// Longest `cpus` string kept.
@@ -125,6 +131,7 @@ public struct DomainConfig: Equatable, Sendable {
     if let cpus, cpus.count > Self.maxCPUsLength { throw .cpusTooLong(length: cpus.count) }
     if let weight, !Self.weightRange.contains(weight) { throw .weightOutOfRange(weight) }
     if let cap, !Self.capRange.contains(cap) { throw .capOutOfRange(cap) }
+    if let maxGrantFrames, !Self.maxGrantFramesRange.contains(maxGrantFrames) { throw .maxGrantFramesOutOfRange(maxGrantFrames) }
   }
 
   /// A domain name is `[A-Za-z0-9_.-]`: it appears in console prefixes and log lines, so it
@@ -156,6 +163,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
   case cpusTooLong(length: Int)
   case weightOutOfRange(Int)
   case capOutOfRange(Int)
+  case maxGrantFramesOutOfRange(Int)
 
   /// The xl.cfg key the problem is about.
   public var key: [UInt8] {
@@ -171,6 +179,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .cpusTooLong: return Array("cpus".utf8)
     case .weightOutOfRange: return Array("weight".utf8)
     case .capOutOfRange: return Array("cap".utf8)
+    case .maxGrantFramesOutOfRange: return Array("max_grant_frames".utf8)
     }
   }
 
@@ -234,6 +243,8 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
       text.addRange(DomainConfig.weightRange, unit: "", got: value)
     case .capOutOfRange(let value):
       text.addRange(DomainConfig.capRange, unit: " percent", got: value)
+    case .maxGrantFramesOutOfRange(let value):
+      text.addRange(DomainConfig.maxGrantFramesRange, unit: " frames", got: value)
     }
     return text.bytes
   }

@@ -8,7 +8,7 @@
 //   vcpus = 2; maxvcpus = 4   `;` separates settings on one line
 //
 // Keys used: name, type (or the older builder), memory, vcpus, maxvcpus, kernel, ramdisk,
-// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem. Known xl keys
+// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem, max_grant_frames. Known xl keys
 // Swiftvisor does not implement yet (disk, vif, ...) and unknown keys are warnings, as in xl;
 // everything else that is wrong is an error naming the file, the line and the key.
 
@@ -398,14 +398,14 @@ struct XLConfigBuilder {
     "serial", "uuid", "maxmem", "on_watchdog", "on_soft_reset", "localtime", "rtc_timeoffset",
     "boot", "bootloader", "bootloader_args", "device_model_version", "device_model_override",
     "vnc", "sdl", "acpi", "apic", "pae", "hap", "nestedhvm", "viridian", "shadow_memory",
-    "cpus_soft", "cpupool", "seclabel", "driver_domain", "vnuma", "max_grant_frames",
+    "cpus_soft", "cpupool", "seclabel", "driver_domain", "vnuma",
     "max_maptrack_frames", "max_event_channels", "e820_host", "tsc_mode", "iomem", "ioports",
     "irqs", "gfx_passthru", "dtdev", "vga", "videoram", "soundhw", "xen_platform_pci",
   ]
 
   static let usedKeys: [String] = [
     "name", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
-    "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap",
+    "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap", "max_grant_frames",
   ]
 
   mutating func build() throws(XLConfigError) -> (config: DomainConfig, warnings: [XLConfigWarning]) {
@@ -430,12 +430,14 @@ struct XLConfigBuilder {
     let cpus = try string("cpus")
     let weight = try integer("weight")
     let cap = try integer("cap")
+    let maxGrantFrames = try integer("max_grant_frames")
 
     var config = DomainConfig(
       name: name, type: type, memoryMiB: memory ?? 0, vcpus: vcpus, maxVCPUs: maxVCPUs,
       kernelPath: kernel, ramdiskPath: ramdisk, cmdline: cmdline, onPoweroff: onPoweroff,
       onReboot: onReboot, onCrash: onCrash, cpus: cpus, weight: weight, cap: cap)
     config.maxMemoryMiB = maxMemory
+    config.maxGrantFrames = maxGrantFrames
 
     do {
       try config.validate()
