@@ -43,6 +43,16 @@ import Testing
 
   /// Every RIP near both wrap points, every length an exit completes: no trap, and the result is
   /// the exact sum modulo the width.
+  /// Where the code is read from: RIP itself in 64-bit code (wrapping at 2^64), CS's base plus
+  /// EIP wrapping at 2^32 in any other mode.
+  @Test func codeAddressesWrapAsTheCPUsDo() {
+    #expect(InstructionPointer.codeAddress(rip: 0x1000, plus: 2, codeSegmentBase: 0x5000, is64BitCode: true) == 0x1002)
+    #expect(InstructionPointer.codeAddress(rip: .max, plus: 2, codeSegmentBase: 0, is64BitCode: true) == 1)
+    #expect(InstructionPointer.codeAddress(rip: 0x1000, plus: 2, codeSegmentBase: 0x5000, is64BitCode: false) == 0x6002)
+    #expect(InstructionPointer.codeAddress(rip: 0xFFFF_FFFF, plus: 1, codeSegmentBase: 0, is64BitCode: false) == 0)
+    #expect(InstructionPointer.codeAddress(rip: 0x10, plus: 0, codeSegmentBase: 0xFFFF_FFF8, is64BitCode: false) == 8)
+  }
+
   @Test func nearTheTopAlwaysTheSumModuloTheWidth() {
     for length: UInt64 in 1...15 {
       for back: UInt64 in 0...32 {

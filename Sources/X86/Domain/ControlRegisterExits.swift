@@ -76,15 +76,11 @@ enum ControlRegisterExits {
                                     leaf7EBX: leaf7.ebx, leaf7ECX: leaf7.ecx, leaf7EDX: leaf7.edx))
   }
 
-  /// The instruction at CS:RIP, read through the guest's page tables. The linear address wraps as
-  /// the CPU's does: modulo 2^64 in 64-bit code (CS's base is 0 there), modulo 2^32 otherwise.
+  /// The instruction at CS:RIP, read through the guest's page tables (`VMCB.codeAddress`).
   static func decode(_ vcpu: VCPU, _ vmcb: VMCB, is64BitCode: Bool) -> CR4Write.MovToCR? {
     let memory = GuestMemory(vcpu)
-    let rip = vmcb.rip
-    let base = is64BitCode ? 0 : vmcb.segment(.cs).base
     return CR4Write.decodeMovToCR(is64BitCode: is64BitCode) { index in
-      let linear = base &+ rip &+ UInt64(index)
-      return memory.readLE(UInt8.self, at: is64BitCode ? linear : linear & 0xFFFF_FFFF)
+      memory.readLE(UInt8.self, at: vmcb.codeAddress(plus: UInt64(index), is64BitCode: is64BitCode))
     }
   }
 

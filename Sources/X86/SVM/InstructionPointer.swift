@@ -20,6 +20,14 @@ public enum InstructionPointer {
     efer & eferLongModeActive != 0 && codeSegmentAttributes & codeSegmentLong != 0
   }
 
+  /// The linear address of byte `offset` of the instruction at CS:`rip`, as the CPU forms it:
+  /// modulo 2^64 in 64-bit code (where CS's base is 0), CS's base plus EIP modulo 2^32
+  /// otherwise. How the hypervisor finds the code it reads (a HLT to complete, a MOV to CR4 to
+  /// decode).
+  public static func codeAddress(rip: UInt64, plus offset: UInt64, codeSegmentBase: UInt64, is64BitCode: Bool) -> UInt64 {
+    is64BitCode ? rip &+ offset : (codeSegmentBase &+ rip &+ offset) & 0xFFFF_FFFF
+  }
+
   /// `rip` advanced by `length` bytes: modulo 2^64 in 64-bit code, modulo 2^32 otherwise.
   public static func advanced(_ rip: UInt64, by length: UInt64, is64BitCode: Bool) -> UInt64 {
     let next = rip &+ length

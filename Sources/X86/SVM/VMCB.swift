@@ -164,6 +164,13 @@ public struct VMCB {
     InstructionPointer.is64BitCode(efer: efer, codeSegmentAttributes: codeSegmentAttributes)
   }
 
+  /// The linear address of byte `offset` of the guest's next instruction
+  /// (`InstructionPointer.codeAddress`).
+  public func codeAddress(plus offset: UInt64 = 0, is64BitCode: Bool) -> UInt64 {
+    InstructionPointer.codeAddress(rip: rip, plus: offset, codeSegmentBase: is64BitCode ? 0 : segment(.cs).base,
+                                   is64BitCode: is64BitCode)
+  }
+
   /// Moves RIP past the `length`-byte instruction the hypervisor just completed for the guest,
   /// wrapping modulo 2^64 in 64-bit code and 2^32 otherwise (`InstructionPointer`). Never traps,
   /// wherever the guest put the instruction.
