@@ -284,11 +284,7 @@ public struct P2M: ~Copyable {
     guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
     if let old = domain.sharedInfoGFN, old == gfn { return }
     try prepare(gfn)
-    if domain.sharedInfoMachine == 0 {
-      guard let frame = newFrames(order: 0, as: .sharedInfo) else { throw .noMemory }
-      guard hold(frame: frame) else { discardFrames(frame, count: 1); throw .notOwned }
-      domain.sharedInfoMachine = frame
-    }
+    if domain.sharedInfoMachine == 0 { domain.sharedInfoMachine = try newHeldFrame(as: .sharedInfo) }
     try place(domain.sharedInfoMachine, at: gfn, leaving: domain.sharedInfoGFN)
     domain.sharedInfoGFN = gfn
   }
@@ -298,11 +294,18 @@ public struct P2M: ~Copyable {
   public mutating func growGrantTable(to count: Int) throws(Failure) {
     guard count <= domain.maxGrantFrames else { throw .overQuota }
     while domain.grantFrames.count < count {
-      guard let frame = newFrames(order: 0, as: .grantTable) else { throw .noMemory }
-      guard hold(frame: frame) else { discardFrames(frame, count: 1); throw .notOwned }
-      domain.grantFrames.append(frame)
+      domain.grantFrames.append(try newHeldFrame(as: .grantTable))
       domain.grantFrameGFNs.append(nil)
     }
+  }
+
+  /// A fresh zeroed frame of the domain's, made for it by the hypervisor (shared_info, a grant
+  /// table frame), with the hypervisor's reference on it; the caller records it with that
+  /// reference before the lock is dropped.
+  private func newHeldFrame(as use: FrameUse) throws(Failure) -> UInt64 {
+    guard let frame = newFrames(order: 0, as: use) else { throw .noMemory }
+    guard hold(frame: frame) else { discardFrames(frame, count: 1); throw .notOwned }
+    return frame
   }
 
   /// XENMEM_add_to_physmap(grant_table): puts grant frame `index` at `gfn`, growing the table

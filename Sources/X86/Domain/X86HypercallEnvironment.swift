@@ -50,34 +50,27 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   }
 
   func placeSharedInfo(gfn: UInt64) -> XenABI.Errno? {
-    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
-      do throws(P2M.Failure) {
-        try p2m.placeSharedInfo(at: gfn)
-        return nil
-      } catch {
-        return error == .outOfRange ? .EINVAL : .ENOMEM
-      }
-    }
+    changeP2M { p2m throws(P2M.Failure) in try p2m.placeSharedInfo(at: gfn) }
   }
 
   func placeGrantFrame(_ index: Int, gfn: UInt64) -> XenABI.Errno? {
-    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
-      do throws(P2M.Failure) {
-        try p2m.placeGrantFrame(index, at: gfn)
-        return nil
-      } catch {
-        return error == .outOfRange || error == .overQuota ? .EINVAL : .ENOMEM
-      }
-    }
+    changeP2M { p2m throws(P2M.Failure) in try p2m.placeGrantFrame(index, at: gfn) }
   }
 
   func growGrantTable(to frames: Int) -> XenABI.Errno? {
+    changeP2M { p2m throws(P2M.Failure) in try p2m.growGrantTable(to: frames) }
+  }
+
+  /// One change of the domain's p2m under its lock, its failure as the guest hears it: a place
+  /// out of range or beyond the domain's limit is -EINVAL, anything else (no frame or table
+  /// page to be had) -ENOMEM.
+  private func changeP2M(_ change: (inout P2M) throws(P2M.Failure) -> Void) -> XenABI.Errno? {
     vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
       do throws(P2M.Failure) {
-        try p2m.growGrantTable(to: frames)
+        try change(&p2m)
         return nil
       } catch {
-        return error == .overQuota ? .EINVAL : .ENOMEM
+        return error == .outOfRange || error == .overQuota ? .EINVAL : .ENOMEM
       }
     }
   }
