@@ -81,11 +81,6 @@ public struct GuestMemory {
     return write(gva, value.bytes)
   }
 
-  public func writeLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at gva: UInt64) -> Bool {
-    var bytes: [UInt8] = []
-    for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
-    return write(gva, bytes)
-  }
 
   /// Splits `count` bytes from `start` at 4 KiB page boundaries and calls `body(address, done,
   /// chunk)` for each piece in order (`done`: bytes before it); false as soon as `body` is. Guest
