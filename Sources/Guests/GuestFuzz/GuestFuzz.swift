@@ -216,16 +216,7 @@ func calibrateClock() {
 nonisolated(unsafe) var secondPlaces: Places? = nil
 
 func startSecondVCPU() {
-  var context = gs_vcpu_hvm_context()
-  context.mode = 1                       // VCPU_HVM_MODE_64B
-  context.cpu_regs.x86_64.rip = gs_ap_entry_address()
-  context.cpu_regs.x86_64.rsp = gs_secondary_stack_top(0)
-  context.cpu_regs.x86_64.rdi = 1
-  context.cpu_regs.x86_64.rflags = 0x2
-  context.cpu_regs.x86_64.cr0 = CPU.cr0
-  context.cpu_regs.x86_64.cr3 = CPU.cr3
-  context.cpu_regs.x86_64.cr4 = CPU.cr4
-  context.cpu_regs.x86_64.efer = CPU.efer
+  var context = Xen.secondVCPUContext()
   let initialised = withUnsafeMutableBytes(of: &context) { Xen.vcpuOp(0, vcpu: 1, Xen.address($0.baseAddress)) }
   let up = initialised == 0 ? Xen.vcpuOp(1, vcpu: 1) : initialised
   if up != 0 {

@@ -80,16 +80,7 @@ public func secondaryMain(_ vcpuID: UInt64) {
 
 /// VCPUOP_initialise (VCPU_HVM_MODE_64B, the boot vcpu's control registers) and VCPUOP_up.
 func startVCPU1() {
-  var context = gs_vcpu_hvm_context()
-  context.mode = 1
-  context.cpu_regs.x86_64.rip = gs_ap_entry_address()
-  context.cpu_regs.x86_64.rsp = gs_secondary_stack_top(0)
-  context.cpu_regs.x86_64.rdi = 1
-  context.cpu_regs.x86_64.rflags = 0x2
-  context.cpu_regs.x86_64.cr0 = CPU.cr0
-  context.cpu_regs.x86_64.cr3 = CPU.cr3
-  context.cpu_regs.x86_64.cr4 = CPU.cr4
-  context.cpu_regs.x86_64.efer = CPU.efer
+  var context = Xen.secondVCPUContext()
   let initialised = Xen.withArgument(&context) { Xen.vcpuOp(UInt64(GS_VCPUOP_initialise), vcpu: 1, $0) }
   if initialised != 0 { report.abort("VCPUOP_initialise(vcpu 1) returned \(initialised)") }
   let up = Xen.vcpuOp(UInt64(GS_VCPUOP_up), vcpu: 1)

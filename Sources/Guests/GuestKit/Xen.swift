@@ -147,6 +147,24 @@ public enum Xen {
     withUnsafeMutableBytes(of: &value) { body(address($0.baseAddress)) }
   }
 
+  /// vcpu 1's start state for VCPUOP_initialise (VCPU_HVM_MODE_64B): GuestSupport's AP entry on
+  /// the first secondary stack with RDI = 1 (the vcpu id its entry passes on), interrupts off
+  /// (RFLAGS has only its reserved bit 1), and the boot vcpu's control registers and EFER, so it
+  /// runs on the same page tables.
+  public static func secondVCPUContext() -> gs_vcpu_hvm_context {
+    var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
+    context.mode = 1
+    context.cpu_regs.x86_64.rip = gs_ap_entry_address()
+    context.cpu_regs.x86_64.rsp = gs_secondary_stack_top(0)
+    context.cpu_regs.x86_64.rdi = 1
+    context.cpu_regs.x86_64.rflags = 0x2
+    context.cpu_regs.x86_64.cr0 = CPU.cr0
+    context.cpu_regs.x86_64.cr3 = CPU.cr3
+    context.cpu_regs.x86_64.cr4 = CPU.cr4
+    context.cpu_regs.x86_64.efer = CPU.efer
+    return context
+  }
+
   /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).
   public static func address(_ pointer: UnsafeRawPointer?) -> UInt64 {
     UInt64(UInt(bitPattern: pointer))

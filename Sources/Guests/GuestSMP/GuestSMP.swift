@@ -247,16 +247,7 @@ func run() -> Never {
   gs_atomic_store(staleWords, staleTLB ? 1 : 0)
   gs_atomic_store(staleWords + 1, 0)
 
-  var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
-  context.mode = 1                       // VCPU_HVM_MODE_64B
-  context.cpu_regs.x86_64.rip = gs_ap_entry_address()
-  context.cpu_regs.x86_64.rsp = gs_secondary_stack_top(0)
-  context.cpu_regs.x86_64.rdi = 1        // the vcpu id, passed on to secondaryMain
-  context.cpu_regs.x86_64.rflags = 0x2   // reserved bit 1; interrupts off
-  context.cpu_regs.x86_64.cr0 = CPU.cr0
-  context.cpu_regs.x86_64.cr3 = CPU.cr3
-  context.cpu_regs.x86_64.cr4 = CPU.cr4
-  context.cpu_regs.x86_64.efer = CPU.efer
+  var context = Xen.secondVCPUContext()
   Console.print("guest-smp: vcpu 1 context rip \(hex(context.cpu_regs.x86_64.rip)) rsp \(hex(context.cpu_regs.x86_64.rsp)) cr3 \(hex(context.cpu_regs.x86_64.cr3)) efer \(hex(context.cpu_regs.x86_64.efer))")
 
   let initialised = withUnsafeMutableBytes(of: &context) { Xen.vcpuOp(0, vcpu: 1, Xen.address($0.baseAddress)) }
