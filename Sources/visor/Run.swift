@@ -39,6 +39,9 @@ struct Run: ParsableCommand {
   @Flag(help: "Boot through GRUB (multiboot2) from an ISO instead of QEMU's direct PVH load.")
   var iso = false
 
+  @Flag(name: [.short, .long], help: "Type into the console: visor relays this terminal in raw mode (Ctrl-A three times moves the input between the domains and the hypervisor; q on the hypervisor quits). It runs until the hypervisor powers off.")
+  var interactive = false
+
   @Argument(help: ArgumentHelp("Domain configurations (xl.cfg syntax): each becomes a domain the hypervisor builds at boot.", valueName: "CONFIG.cfg"))
   var configs: [String] = []
 
@@ -53,6 +56,7 @@ struct Run: ParsableCommand {
       throw ValidationError("--machine must be one of: \(RunConfiguration.Machine.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     if iso && initrd != nil { throw ValidationError("--initrd cannot be used with --iso") }
+    if interactive && (gdb || timeout != nil) { throw ValidationError("--interactive cannot be used with --gdb or --timeout") }
   }
 
   func run() throws {
@@ -92,6 +96,17 @@ struct Run: ParsableCommand {
       case .some(let seconds): configuration.timeout = seconds == 0 ? nil : seconds
       }
 
+      if interactive {
+        configuration.timeout = nil
+        configuration.interactiveConsole = true
+        try configuration.validate()
+        let command = InteractiveConsole.command(qemu: runner.qemuPath, arguments: QEMURunner.arguments(for: configuration))
+        note(shellQuoted(command))
+        let end = try InteractiveConsole.run(command)
+        let exit = VisorExit.classify(qemuStatus: end.status, signaled: end.signaled)
+        guard exit == .clean else { throw VisorError(exit, "the hypervisor's run ended: \(exit)") }
+        return
+      }
       note(shellQuoted([runner.qemuPath] + QEMURunner.arguments(for: configuration)))
       if gdb { note(QEMURunner.gdbInstructions(image: elf.path)) }
       let result = try runner.run(configuration, echo: true)
