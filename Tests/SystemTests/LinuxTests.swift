@@ -158,6 +158,53 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    /// A shell function that sends one xenstore request through /dev/xen/xenbus (Linux's own
+    /// xenbus driver forwards it on the ring) and prints the reply's type and payload:
+    /// `xs 2 name` reads the domain's name (XS_READ = 2, XS_DIRECTORY = 1; XS_ERROR = 16).
+    static let xenstoreShellFunction = #"exec 3<>/dev/xen/xenbus; xs() { n=$((${#2}+1)); printf "\\$(printf %o $1)\\0\\0\\0\\1\\0\\0\\0\\0\\0\\0\\0\\$(printf %o $n)\\0\\0\\0%s\\0" "$2" >&3; set -- $(dd bs=16 count=1 <&3 2>/dev/null | od -An -tu4); echo "xs-reply $1 $(dd bs=$4 count=1 <&3 2>/dev/null | tr '\0' ' ')"; }"#
+
+    /// Xenstore as a stock Linux uses it: xenbus comes up on the ring page and port the
+    /// hypervisor publishes, the shell reads the domain's own nodes as the toolstack wrote them and
+    /// is refused another domain's, Linux's own watcher on control/shutdown fires and it clears
+    /// the node in a transaction; `shutdown linux` on the hypervisor console powers it off in order.
+    @Test("xenstore from Linux: its own nodes read, another domain's refused; shutdown on the hypervisor console powers Linux off in order")
+    func xenstoreAndShutdownRequest() throws {
+      let configs = [
+        try Self.config(vcpus: 1, cmdline: "console=hvc0 loglevel=4"),
+        try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000000"),
+      ]
+      let switchFocus = "\u{1}\u{1}\u{1}"
+      let input = [
+        // The requests are in a function too: the shell's echo of a long line wraps.
+        SerialInput.after(Self.prompt, send: Self.xenstoreShellFunction + "; xstest() { xs 2 name; xs 2 domid; xs 2 /local/domain/2/name; xs 2 control/feature-poweroff; xs 2 memory/target; xs 2 /vm/nothing; }\n"),
+        SerialInput.after(Self.prompt, send: "xstest\n"),
+        SerialInput.after(Self.prompt, send: switchFocus),
+        SerialInput.after("console input: domain 2 (spin)", send: switchFocus),
+        SerialInput.after("console input: the hypervisor", send: "shutdown linux\r"),
+        SerialInput.after("domain 1 (linux): destroyed", send: "q"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 2, timeout: 300, input: input)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      expectAllInputSent(result, input)
+      // An error's payload ends in a NUL, which tr made a space.
+      let answers = (Self.answer(to: "xstest", in: result) ?? []).map { $0.trimmingCharacters(in: .whitespaces) }
+      #expect(answers == [
+        "xs-reply 2 linux",          // its name, as the toolstack wrote it
+        "xs-reply 2 1",              // its domid
+        "xs-reply 16 EACCES",        // domain 2's home is closed to it
+        "xs-reply 2 1",              // Linux wrote control/feature-poweroff itself
+        "xs-reply 2 262144",         // memory/target in KiB (256 MiB)
+        "xs-reply 16 EACCES",        // /vm is the toolstack's
+      ], "\(context(result))")
+      expectLines(result, [
+        "console: shutdown: asked domain 1 (linux) to poweroff (control/shutdown)",
+        "(d1) swiftvisor-initramfs: poweroff asked by the toolstack: syncing, then poweroff",
+        "domain 1 (linux): every vcpu is down: poweroff",
+        "console: q: powering off now, with 1 domain(s) still running",
+      ])
+      expectExit(result, .quit)
+    }
+
     @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off")
     func twoLinuxDomainsAndSpin() throws {
       let configs = [

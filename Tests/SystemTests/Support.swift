@@ -203,3 +203,12 @@ func number(before suffix: String, in line: String) -> Int? {
   let digits = line[..<end].reversed().prefix { $0.isNumber }
   return digits.isEmpty ? nil : Int(String(digits.reversed()))
 }
+
+/// Every chunk of `input` was typed (each waits for its line, so a missing one names what did
+/// not appear).
+func expectAllInputSent(_ result: RunResult, _ input: [SerialInput], sourceLocation: SourceLocation = #_sourceLocation) {
+  #expect(
+    result.inputTimes.count == input.count,
+    "only \(result.inputTimes.count) of \(input.count) input chunks were sent (the next waited for \(input.dropFirst(result.inputTimes.count).first?.after ?? "nothing"))\n\(context(result))",
+    sourceLocation: sourceLocation)
+}

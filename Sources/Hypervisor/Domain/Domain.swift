@@ -98,6 +98,34 @@ public final class Domain: @unchecked Sendable {
   /// cleared under `p2mLock`, with the reference.
   public var consoleRingFrame: UInt64 = 0
   public var consolePort: UInt32 = 0
+  /// The xenstore ring page (machine address; 0 = none), the frame the hypervisor holds a
+  /// reference on for it (set and cleared under `p2mLock`), and the port of its event channel
+  /// (HVM_PARAM_STORE_PFN / STORE_EVTCHN; docs/xenstore.md).
+  public var xenstoreRingMachine: UInt64 = 0
+  public var xenstoreRingFrame: UInt64 = 0
+  public var xenstorePort: UInt32 = 0
+  /// Its uuid, text form: /vm/<uuid> in the store.
+  public var uuid: [UInt8] = []
+  /// The uuid's 16 bytes (Xen's xen_domain_handle_t, XENVER_guest_handle); zeros before it has one.
+  public var handle: [UInt8] {
+    var bytes: [UInt8] = []
+    var high: UInt8? = nil
+    for character in uuid {
+      let nibble: UInt8
+      switch character {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+      default: continue
+      }
+      if let first = high {
+        bytes.append(first << 4 | nibble)
+        high = nil
+      } else {
+        high = nibble
+      }
+    }
+    return bytes.count == 16 ? bytes : [UInt8](repeating: 0, count: 16)
+  }
   /// What it may print (`ConsoleLimits`), taken under `lock`: console_io and port 0xE9 output
   /// beyond it is dropped and counted, console ring output beyond it stays in the ring.
   public var consoleBudget = ConsoleLimits.consoleBudget(now: 0)

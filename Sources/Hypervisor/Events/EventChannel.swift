@@ -57,6 +57,8 @@ public struct EventChannel: Sendable {
 public enum HypervisorBackend: Sendable, Equatable {
   /// The console ring behind hvc0 (HVM_PARAM_CONSOLE_PFN / CONSOLE_EVTCHN).
   case console
+  /// The xenstore ring (HVM_PARAM_STORE_PFN / STORE_EVTCHN).
+  case xenstore
 }
 
 /// Xen's VIRQs that are bound once per vcpu; every other one is global (bound on vcpu 0 and

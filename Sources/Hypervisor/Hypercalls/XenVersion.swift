@@ -47,7 +47,8 @@ enum XenVersion {
     case .pagesize:
       return .result(4096)
     case .guestHandle:
-      try env.copyOut(bytes: [UInt8](repeating: 0, count: MemoryLayout<xen_domain_handle>.size), to: argument)
+      // The domain's uuid (the toolstack's /vm/<uuid>), as Xen answers from d->handle.
+      try env.copyOut(bytes: env.domain.handle, to: argument)
     case .commandline:
       // The hypervisor's command line is for the control domain only; Xen answers others so.
       try env.copyOut(bytes: text("<denied>", sizedAs: xen_commandline.self), to: argument)

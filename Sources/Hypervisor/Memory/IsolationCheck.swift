@@ -90,6 +90,7 @@ public enum IsolationCheck {
     var holds: [UInt64] = []
     if domain.sharedInfoMachine != 0 { holds.append(domain.sharedInfoMachine) }
     if domain.consoleRingFrame != 0 { holds.append(domain.consoleRingFrame) }
+    if domain.xenstoreRingFrame != 0 { holds.append(domain.xenstoreRingFrame) }
     for vcpu in domain.vcpus where vcpu.vcpuInfoFrame != 0 { holds.append(vcpu.vcpuInfoFrame) }
     holds.append(contentsOf: domain.grantFrames)
     return holds

@@ -68,7 +68,12 @@ public struct XenstoreServer: Sendable {
       connections[domid] = connection
       consumed += count
       rest = rest.dropFirst(count)
-      if let message { enqueue(handle(message, from: who), to: domid, isReply: true) }
+      if let message {
+        // The reply goes before the events the request itself caused (a new watch's first
+        // event), as xenstored acks before it fires.
+        let queued = connections[domid]?.queue.count ?? 0
+        enqueue(handle(message, from: who), to: domid, isReply: true, at: queued)
+      }
       if count == 0 { break }
     }
     return consumed
@@ -124,7 +129,7 @@ public struct XenstoreServer: Sendable {
   /// Queues a message for `domid`, charged to it. A reply is always queued, past the quotas
   /// (it is at most one payload, and at most `outstandingPerDomain` wait); an event that does not
   /// fit the domain's memory quota or the total cap is dropped.
-  mutating func enqueue(_ message: XenstoreMessage, to domid: UInt32, isReply: Bool) {
+  mutating func enqueue(_ message: XenstoreMessage, to domid: UInt32, isReply: Bool, at position: Int? = nil) {
     let bytes = message.encoded()
     if isReply {
       store.hold(bytes.count, for: domid)
@@ -137,7 +142,12 @@ public struct XenstoreServer: Sendable {
     }
     var connection = connections[domid] ?? XenstoreConnection()
     let payload = isReply ? nil : message.payload
-    connection.queue.append(XenstoreQueued(bytes: bytes, isReply: isReply, eventPayload: payload))
+    let item = XenstoreQueued(bytes: bytes, isReply: isReply, eventPayload: payload)
+    if let position, position < connection.queue.count {
+      connection.queue.insert(item, at: max(position, connection.sent > 0 ? 1 : 0))
+    } else {
+      connection.queue.append(item)
+    }
     if isReply { connection.replies += 1 }
     if let payload { connection.pendingEvents[payload, default: 0] += 1 }
     connections[domid] = connection

@@ -20,19 +20,15 @@ public enum GuestConsoles {
   nonisolated(unsafe) static var backlog: [UInt8] = []
   static let inputLock = SpinLock()
 
-  /// The page as `SharedPage`, over the identity map.
-  struct RingPage: SharedPage {
-    let base: UInt64
-    func load32(at offset: Int) -> UInt32 { PhysicalMemory.read32(base + UInt64(offset)) ?? 0 }
-    func store32(_ value: UInt32, at offset: Int) { _ = PhysicalMemory.write32(base + UInt64(offset), value) }
-    func load8(at offset: Int) -> UInt8 { PhysicalMemory.ownRead8(base + UInt64(offset)) }
-    func store8(_ value: UInt8, at offset: Int) { PhysicalMemory.ownWrite8(base + UInt64(offset), value) }
-  }
+  typealias RingPage = SharedMachinePage
 
   /// Called once at boot: sends on console ports come here.
   public static func install() {
     Events.backendNotified = { domain, backend in
-      if backend == .console { outputReady(domain) }
+      switch backend {
+      case .console: outputReady(domain)
+      case .xenstore: GuestXenstore.requestsReady(domain)
+      }
     }
   }
 
@@ -132,17 +128,18 @@ public enum GuestConsoles {
     flushBacklog()
   }
 
-  /// Whether the hypervisor said what it takes since it last got the input.
-  nonisolated(unsafe) static var keysExplained = false
-
   /// A key typed while the hypervisor has the input (Xen has its debug keys there): `q` powers
   /// the machine off at once, whatever the domains are doing (the way out of `visor demo`,
-  /// where Ctrl-C goes to the guests); the first other key gets a line saying so. A quit while
+  /// where Ctrl-C goes to the guests); a line it does not know gets one saying what it takes. A quit while
   /// domains still run has its own status; one after every domain ended (`ondone=stay`) has the
   /// status the domains earned.
+  ///
+  /// Other keys make a command line, run at Enter (`HypervisorCommand`): `shutdown D` and
+  /// `reboot D` ask domain D (its id or name) to power off or reboot through its
+  /// control/shutdown node in xenstore, as `xl shutdown` and `xl reboot` do.
   static func hypervisorKey(_ key: UInt8) {
     switch key {
-    case UInt8(ascii: "q"):
+    case UInt8(ascii: "q") where commandLine.isEmpty:
       let running = Domains.all.filter { $0.isAlive }.count
       let failed = Domains.failed.load(ordering: .acquiring) + Domains.unbuilt.load(ordering: .acquiring)
       Log.info("console: q: powering off now, with \(running) domain(s) still running")
@@ -152,11 +149,53 @@ public enum GuestConsoles {
       }
       RunLoop.powerOff()
     case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
-      break
+      let line = commandLine
+      commandLine.removeAll()
+      guard !line.isEmpty else { return }
+      runCommand(line)
+    case 0x08, 0x7F:
+      if !commandLine.isEmpty { commandLine.removeLast() }
+    case 0x20...0x7E:
+      if commandLine.count < 80 { commandLine.append(key) }
     default:
-      guard !keysExplained else { return }
-      keysExplained = true
-      Log.info("console: the hypervisor has the input: q powers off at once; Ctrl-A three times moves the input on")
+      break
+    }
+  }
+
+  /// What was typed for the hypervisor since the last Enter (not echoed: the console is shared
+  /// with every domain's output; the line is printed when it runs).
+  nonisolated(unsafe) static var commandLine: [UInt8] = []
+
+  static func runCommand(_ line: [UInt8]) {
+    // Bytes, not Strings: comparing Strings needs Unicode tables the image does not carry.
+    let words = line.split(separator: UInt8(ascii: " ")).map { Array($0) }
+    let verb = words.first ?? []
+    let request: String
+    if verb == Array("shutdown".utf8) || verb == Array("poweroff".utf8) {
+      request = "poweroff"
+    } else if verb == Array("reboot".utf8) {
+      request = "reboot"
+    } else {
+      Log.info("console: the hypervisor has the input: q powers off at once; shutdown <domain> or reboot <domain> (an id or a name) and Enter ask a domain through xenstore; Ctrl-A three times moves the input on")
+      return
+    }
+    let verbText = String(decoding: verb, as: UTF8.self)
+    guard words.count == 2 else {
+      Log.info("console: \(verbText) <domain>: a domain id or name")
+      return
+    }
+    let named = words[1]
+    let target = Domains.all.first { domain in
+      domain.isAlive && (domain.name == named || Array(String(domain.id).utf8) == named)
+    }
+    guard let target else {
+      Log.info("console: \(verbText) \(String(decoding: named, as: UTF8.self)): no such domain running")
+      return
+    }
+    if let refused = GuestXenstore.requestShutdown(target, request) {
+      Log.info("console: \(verbText): domain \(target.id) (\(target.nameString)) cannot be asked: \(refused)")
+    } else {
+      Log.info("console: \(verbText): asked domain \(target.id) (\(target.nameString)) to \(request) (control/shutdown)")
     }
   }
 
@@ -182,7 +221,7 @@ public enum GuestConsoles {
 
   static func setFocus(_ id: UInt16, announce: Bool) {
     focus = id
-    keysExplained = false
+    commandLine.removeAll()
     guard announce else { return }
     if id == 0 {
       Log.info("console input: the hypervisor (Ctrl-A three times to switch)")

@@ -159,6 +159,7 @@ public enum DomainBuilder {
     let npt = NestedPageTable(root: domain.p2mRoot)
     let memory = GuestPhysicalWriter(npt: npt)
     guard GuestConsoles.create(for: domain) else { return fail(domain, "no memory or port for the console ring") }
+    guard GuestXenstore.create(for: domain) else { return fail(domain, "no memory or port for the xenstore ring") }
 
     // Kernel segments at their physical addresses; BSS is already zero.
     let kernelBase = bundleBase + UInt64(entry.kernel.lowerBound)
@@ -219,6 +220,9 @@ public enum DomainBuilder {
     }
     ArchVCPU.setPVHStart(domain.vcpus[0], .init(entry: image.pvhEntry, startInfo: startInfoAddress))
     domain.vcpus[0].initialised = true
+    guard GuestXenstore.introduce(domain, vcpus: config.vcpus, maxVCPUs: config.maxVCPUs ?? config.vcpus,
+                                  maxMemoryMiB: config.maxMemoryMiB ?? config.memoryMiB)
+    else { return fail(domain, "the store is full: no room for its xenstore nodes") }
     domain.state = .running
     guard start else { return .success(domain) }
     Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us, at \(Clock.now() / 1000) us")
@@ -246,6 +250,7 @@ public enum DomainBuilder {
     }
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
     GuestConsoles.ended(domain)
+    GuestXenstore.ended(domain)
     Events.domainDestroyed(domain)
     // The hypervisor's references go with the p2m's (nothing reaches those pages any more); a
     // frame is freed by whichever drops its last reference.

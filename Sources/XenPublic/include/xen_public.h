@@ -342,6 +342,17 @@ struct xencons_interface {
   uint32_t out_cons, out_prod;
 };
 
+/// io/xs_wire.h: struct xenstore_domain_interface, the xenstore ring page.
+struct xenstore_domain_interface {
+  char req[1024];
+  char rsp[1024];
+  uint32_t req_cons, req_prod;
+  uint32_t rsp_cons, rsp_prod;
+  uint32_t server_features;
+  uint32_t connection;
+  uint32_t error;
+};
+
 /// arch-x86/hvm/start_info.h: struct hvm_start_info (version 1).
 struct hvm_start_info {
   uint32_t magic;
@@ -400,6 +411,15 @@ enum {
   XEN_XENCONS_IN_PROD = XEN_OFFSET(xencons_interface, in_prod),
   XEN_XENCONS_OUT_CONS = XEN_OFFSET(xencons_interface, out_cons),
   XEN_XENCONS_OUT_PROD = XEN_OFFSET(xencons_interface, out_prod),
+  XEN_XENSTORE_REQ = XEN_OFFSET(xenstore_domain_interface, req),
+  XEN_XENSTORE_RSP = XEN_OFFSET(xenstore_domain_interface, rsp),
+  XEN_XENSTORE_REQ_CONS = XEN_OFFSET(xenstore_domain_interface, req_cons),
+  XEN_XENSTORE_REQ_PROD = XEN_OFFSET(xenstore_domain_interface, req_prod),
+  XEN_XENSTORE_RSP_CONS = XEN_OFFSET(xenstore_domain_interface, rsp_cons),
+  XEN_XENSTORE_RSP_PROD = XEN_OFFSET(xenstore_domain_interface, rsp_prod),
+  XEN_XENSTORE_SERVER_FEATURES = XEN_OFFSET(xenstore_domain_interface, server_features),
+  XEN_XENSTORE_CONNECTION = XEN_OFFSET(xenstore_domain_interface, connection),
+  XEN_XENSTORE_ERROR = XEN_OFFSET(xenstore_domain_interface, error),
   XEN_HVM_START_INFO_SIZE = sizeof(struct hvm_start_info),
   XEN_HVM_START_INFO_MAGIC = XEN_OFFSET(hvm_start_info, magic),
   XEN_HVM_START_INFO_VERSION = XEN_OFFSET(hvm_start_info, version),

@@ -1,0 +1,106 @@
+import XenABI
+
+// The store as the hypervisor serves it to its domains: the protocol engine (`XenstoreServer`)
+// and each domain's ring page. A domain's xenbus writes requests into the page's `req` ring and
+// sends on its store port; the send lands in `service`, which moves bytes both ways and says
+// which domains now have something new in their `rsp` ring (and so get an event). The arch
+// layer owns the pages and the ports (X86/Xenstore/GuestXenstore.swift); this part is plain
+// Swift and host-tested over an in-memory page.
+//
+// The guest owns the indices and may change them at any moment: each is loaded once per pass,
+// a producer more than a ring ahead of its consumer stops the ring for good (the `error` field
+// says XENSTORE_ERROR_RINGIDX), and nothing is ever copied by a count the guest gave.
+
+public struct XenstoreService: Sendable {
+  typealias Ring = XenABI.XenstoreRing
+
+  public var server: XenstoreServer
+  /// Domains whose ring stopped (an index out of bounds, or a message no protocol allows), with
+  /// why. Kept here, not read back from the page, where the guest could clear it.
+  public private(set) var stopped: [UInt32: XenABI.XenstoreRing.Error] = [:]
+
+  public init(limits: XenstoreLimits = .xenDefaults) {
+    server = XenstoreServer(limits: limits)
+  }
+
+  /// At most this many request/response passes per `service` call: each pass moves at most a
+  /// ring of requests and a ring of responses, so a call is bounded whatever the guest does.
+  static let passesPerCall = 4
+
+  /// Serves `domid`'s ring: takes whole requests from `req` (leaving those that must wait for
+  /// the outstanding-replies quota), and puts replies and events into `rsp` as far as it has
+  /// room. Returns whether anything moved (the domain is then notified).
+  public mutating func service(_ page: some SharedPage, domid: UInt32) -> Bool {
+    guard stopped[domid] == nil else { return false }
+    var moved = false
+    for _ in 0..<Self.passesPerCall {
+      let took = takeRequests(page, domid: domid)
+      if let why = stopped[domid] {
+        page.store32(why.rawValue, at: Ring.Offset.error)
+        return true
+      }
+      let wrote = putOutput(page, domid: domid)
+      if stopped[domid] != nil { return true }
+      guard took || wrote else { break }
+      moved = true
+    }
+    return moved
+  }
+
+  /// Moves queued replies and events to `domid`'s `rsp` ring only (a watch event for a domain
+  /// that did not send anything). Returns whether anything moved.
+  public mutating func flushOutput(_ page: some SharedPage, domid: UInt32) -> Bool {
+    guard stopped[domid] == nil, server.queuedCount(for: domid) > 0 else { return false }
+    let wrote = putOutput(page, domid: domid)
+    if let why = stopped[domid] {
+      page.store32(why.rawValue, at: Ring.Offset.error)
+      return true
+    }
+    return wrote
+  }
+
+  /// Forgets `domid`'s ring (the domain is gone; `XenstoreServer.release` frees its store
+  /// state).
+  public mutating func forget(_ domid: UInt32) {
+    stopped[domid] = nil
+  }
+
+  private mutating func takeRequests(_ page: some SharedPage, domid: UInt32) -> Bool {
+    let consumer = page.load32(at: Ring.Offset.requestConsumer)
+    let producer = page.load32(at: Ring.Offset.requestProducer)
+    let available = producer &- consumer
+    guard available <= UInt32(Ring.size) else {
+      stopped[domid] = .ringIndex
+      return false
+    }
+    guard available > 0 else { return false }
+    // Each byte read once into our own copy; the server parses only that copy.
+    var bytes = [UInt8](repeating: 0, count: Int(available))
+    for i in 0..<Int(available) {
+      bytes[i] = page.load8(at: Ring.Offset.request + Int((consumer &+ UInt32(i)) % UInt32(Ring.size)))
+    }
+    let taken = server.receive(bytes[...], from: domid)
+    if taken > 0 { page.store32(consumer &+ UInt32(taken), at: Ring.Offset.requestConsumer) }
+    if server.isBroken(domid) { stopped[domid] = .proto }
+    return taken > 0
+  }
+
+  private mutating func putOutput(_ page: some SharedPage, domid: UInt32) -> Bool {
+    guard server.queuedCount(for: domid) > 0 else { return false }
+    let consumer = page.load32(at: Ring.Offset.responseConsumer)
+    let producer = page.load32(at: Ring.Offset.responseProducer)
+    let used = producer &- consumer
+    guard used <= UInt32(Ring.size) else {
+      stopped[domid] = .ringIndex
+      return false
+    }
+    let bytes = server.takeOutput(for: domid, upTo: Ring.size - Int(used))
+    guard !bytes.isEmpty else { return false }
+    for (i, byte) in bytes.enumerated() {
+      page.store8(byte, at: Ring.Offset.response + Int((producer &+ UInt32(i)) % UInt32(Ring.size)))
+    }
+    // The data before the index (x86 keeps stores in order; the stores are volatile).
+    page.store32(producer &+ UInt32(bytes.count), at: Ring.Offset.responseProducer)
+    return true
+  }
+}

@@ -1,0 +1,14 @@
+#if os(none)
+import Hypervisor
+
+/// A page the hypervisor shares with a guest (a console or xenstore ring), as `SharedPage`,
+/// over the identity map: `base` is its machine address, which its backend holds a reference on
+/// for as long as it keeps the address.
+struct SharedMachinePage: SharedPage {
+  let base: UInt64
+  func load32(at offset: Int) -> UInt32 { PhysicalMemory.read32(base + UInt64(offset)) ?? 0 }
+  func store32(_ value: UInt32, at offset: Int) { _ = PhysicalMemory.write32(base + UInt64(offset), value) }
+  func load8(at offset: Int) -> UInt8 { PhysicalMemory.ownRead8(base + UInt64(offset)) }
+  func store8(_ value: UInt8, at offset: Int) { PhysicalMemory.ownWrite8(base + UInt64(offset), value) }
+}
+#endif

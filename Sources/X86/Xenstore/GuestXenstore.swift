@@ -1,0 +1,119 @@
+#if os(none)
+import Hypervisor
+import XenABI
+import Support
+
+/// The hypervisor's xenstore, served to its domains (docs/xenstore.md). Each domain gets a ring
+/// page and an event channel to the hypervisor (HVM_PARAM_STORE_PFN and STORE_EVTCHN), which
+/// Linux's xenbus uses; the domain builder writes the domain's nodes as libxl would. A send on a
+/// store port runs the store on the sending vcpu's pcpu: requests in, replies out, and watch
+/// events out to every domain they are for.
+public enum GuestXenstore {
+  /// Guest frame of the ring: the special page below the console's (reserved in the memory map).
+  static let ringGFN: UInt64 = 0xFEFFE
+
+  /// Guards `service` and every domain's xenstore ring address: a ring page is only touched
+  /// under it, and its frame is let go (`ended`) only under it.
+  static let lock = SpinLock()
+  nonisolated(unsafe) static var service = XenstoreService()
+  /// A per-boot value the made-up uuids start from.
+  nonisolated(unsafe) static var bootValue: UInt64 = 0
+
+  /// The builder's part: the ring page mapped at `ringGFN`, the port bound to the store, both
+  /// published as HVM parameters. False if there is no memory or no port. As with the console,
+  /// the hypervisor holds a reference on the frame until the domain ends.
+  static func create(for domain: Domain) -> Bool {
+    let frame = domain.changeP2M(by: nil) { p2m -> UInt64? in
+      guard let frame = p2m.newFrames(order: 0, as: .xenstoreRing) else { return nil }
+      guard p2m.hold(frame: frame) else { p2m.discardFrames(frame, count: 1); return nil }
+      domain.xenstoreRingFrame = frame
+      do throws(P2M.Failure) { try p2m.map(ringGFN, frame, .special) } catch { return nil }   // the hold goes with the domain
+      return frame
+    }
+    guard let frame else { return false }
+    guard case .ok(let port) = Events.bindBackend(domain, .xenstore) else { return false }
+    lock.withLock { domain.xenstoreRingMachine = frame }
+    domain.xenstorePort = port
+    domain.hvmParams[Int(XenABI.HVMParam.storePFN.rawValue)] = ringGFN
+    domain.hvmParams[Int(XenABI.HVMParam.storeEvtchn.rawValue)] = UInt64(port)
+    return true
+  }
+
+  /// Writes the domain's nodes (as libxl does when it makes a domain) and introduces it. Called
+  /// once its console and store exist, before it runs. False if the store refused (it is full).
+  static func introduce(_ domain: Domain, vcpus: Int, maxVCPUs: Int, maxMemoryMiB: Int) -> Bool {
+    if bootValue == 0 { bootValue = CPU.rdtsc() | 1 }
+    domain.uuid = XenstoreDomainInfo.uuid(domid: UInt32(domain.id), boot: bootValue)
+    let info = XenstoreDomainInfo(
+      domid: UInt32(domain.id), name: domain.name, uuid: domain.uuid,
+      targetKiB: domain.memoryBytes >> 10, staticMaxKiB: UInt64(maxMemoryMiB) << 10,
+      vcpus: vcpus, maxVCPUs: maxVCPUs, storePort: domain.xenstorePort, storeRingGFN: ringGFN,
+      consolePort: domain.consolePort, consoleRingGFN: GuestConsoles.ringGFN)
+    let refused = lock.withLock { service.server.addDomain(info) }
+    if let refused {
+      Log.error("domain \(domain.id) (\(domain.nameString)): xenstore refused its nodes: \(String(decoding: refused.name, as: UTF8.self))")
+      return false
+    }
+    deliverQueued()
+    return true
+  }
+
+  /// Called once at boot by the backends' notify hook: a send on a store port.
+  static func requestsReady(_ domain: Domain) {
+    var notify = false
+    lock.withLock {
+      let ring = domain.xenstoreRingMachine
+      guard ring != 0 else { return }
+      let wasStopped = service.stopped[UInt32(domain.id)] != nil
+      notify = service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
+      if !wasStopped, let why = service.stopped[UInt32(domain.id)] {
+        GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why)); its ring is no longer served")
+      }
+    }
+    if notify { Events.notify(domain, port: domain.xenstorePort) }
+    deliverQueued()
+  }
+
+  /// Puts queued replies and watch events into every domain's ring that has room, and notifies
+  /// those that got something: a request of one domain can fire another's watch.
+  static func deliverQueued() {
+    var notified: [Domain] = []
+    lock.withLock {
+      for domain in Domains.all where domain.xenstoreRingMachine != 0 {
+        if service.flushOutput(SharedMachinePage(base: domain.xenstoreRingMachine), domid: UInt32(domain.id)) {
+          notified.append(domain)
+        }
+      }
+    }
+    for domain in notified { Events.notify(domain, port: domain.xenstorePort) }
+  }
+
+  /// What `xl shutdown` and `xl reboot` do: `request` ("poweroff", "reboot") goes into the
+  /// domain's control/shutdown, which its kernel watches. Nil if written, else why not.
+  static func requestShutdown(_ domain: Domain, _ request: String) -> String? {
+    guard domain.xenstoreRingMachine != 0 else { return "it has no xenstore" }
+    let refused = lock.withLock { service.server.requestShutdown(UInt32(domain.id), Array(request.utf8)) }
+    if let refused { return "xenstore: \(String(decoding: refused.name, as: UTF8.self))" }
+    deliverQueued()
+    return nil
+  }
+
+  /// The domain no longer runs: its nodes and store state go (watchers of @releaseDomain hear
+  /// of it), nothing touches its ring any more, and the reference on the frame is dropped.
+  static func ended(_ domain: Domain) {
+    let hadStore = lock.withLock { () -> Bool in
+      guard domain.xenstoreRingMachine != 0 else { return false }
+      domain.xenstoreRingMachine = 0
+      service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
+      service.forget(UInt32(domain.id))
+      return true
+    }
+    guard hadStore else { return }
+    domain.changeP2M(by: nil) { p2m in
+      p2m.dropHold(domain.xenstoreRingFrame)
+      domain.xenstoreRingFrame = 0
+    }
+    deliverQueued()
+  }
+}
+#endif
