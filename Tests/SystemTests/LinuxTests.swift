@@ -53,6 +53,9 @@ extension Serialized {
       ])
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
       #expect(!result.contains("grant table add_to_physmap failed"), "\(context(result))")
+      // xenbus comes up on the store the hypervisor serves: no xenbus or cpu-state complaint.
+      #expect(!result.lines.contains { $0.text.lowercased().contains("xenbus") }, "\(context(result))")
+      #expect(!result.contains("Unable to read cpu state"), "\(context(result))")
       expectLines(result, [
         "printk: console [hvc0] enabled",
         "Xen: using vcpuop timer interface",
@@ -203,6 +206,35 @@ extension Serialized {
         "console: q: powering off now, with 1 domain(s) still running",
       ])
       expectExit(result, .quit)
+    }
+
+    /// `mem-set linux 128` on the hypervisor console writes memory/target, as `xl mem-set` does;
+    /// Linux's balloon driver gives 128 MiB back (XENMEM_decrease_reservation) and /proc/meminfo
+    /// shows it.
+    @Test("mem-set on the hypervisor console: Linux's balloon driver follows memory/target down")
+    func balloonFollowsMemSet() throws {
+      let switchFocus = "\u{1}\u{1}\u{1}"
+      let input = [
+        SerialInput.after(Self.prompt, send: "grep MemTotal /proc/meminfo\n"),
+        SerialInput.after(Self.prompt, send: switchFocus),
+        SerialInput.after("console input: the hypervisor", send: "mem-set linux 128\r"),
+        SerialInput.after("console: mem-set: domain 1 (linux)", send: switchFocus),
+        // Until the balloon has given the pages back (it works in steps); the test's timeout bounds it.
+        SerialInput.after("console input: domain 1 (linux)", send: "while [ $(awk '/MemTotal/ {print $2}' /proc/meminfo) -gt 120000 ]; do sleep 1; done; grep MemTotal /proc/meminfo\n"),
+        SerialInput.after(Self.prompt, send: "poweroff -f\n"),
+      ]
+      let config = try Self.config(vcpus: 1, cmdline: "console=hvc0 loglevel=4")
+      let result = try SystemImage.boot(configs: [config], smp: 2, timeout: 300, input: input)
+      expectAllInputSent(result, input)
+      // The two answers (the shell's echo of the long line wraps, so they are found by content).
+      let totals = result.lines.map(\.text).filter { $0.hasPrefix("(d1) MemTotal:") }.compactMap {
+        Int($0.split(separator: " ").dropFirst(2).first ?? "")
+      }
+      let before = totals.first
+      let after = totals.count == 2 ? totals.last : nil
+      #expect(before != nil && after != nil && before! - after! == 131_072, "MemTotal \(before ?? -1) kB, then \(after ?? -1) kB\n\(context(result))")
+      expectLines(result, ["console: mem-set: domain 1 (linux): memory/target = 131072 KiB", "domain 1 (linux): every vcpu is down: poweroff"])
+      expectExit(result, .clean)
     }
 
     @Test("Two Linux domains (2 vcpus and 1) beside a CPU-bound guest-spin on 2 pcpus all finish and power off")

@@ -136,6 +136,13 @@ extension XenstoreServer {
     toolstack(.write, XenstorePath.domainPath(domid) + [UInt8(ascii: "/")] + Array("control/shutdown".utf8), request)
   }
 
+  /// What `xl mem-set` does: write the domain's memory/target (KiB), which its balloon driver
+  /// watches and follows by giving pages back (XENMEM_decrease_reservation) or taking them
+  /// (populate_physmap, up to its maxmem).
+  public mutating func setMemoryTarget(_ domid: UInt32, kib: UInt64) -> XenstoreError? {
+    toolstack(.write, XenstorePath.domainPath(domid) + [UInt8(ascii: "/")] + Array("memory/target".utf8), Array(String(kib).utf8))
+  }
+
   /// The value of a node, read as the toolstack.
   public mutating func toolstackRead(_ path: [UInt8]) -> [UInt8]? {
     let reply = handle(XenstoreMessage(op: .read, payload: path + [0]), from: .toolstack)

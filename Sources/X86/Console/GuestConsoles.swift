@@ -175,13 +175,16 @@ public enum GuestConsoles {
       request = "poweroff"
     } else if verb == Array("reboot".utf8) {
       request = "reboot"
+    } else if verb == Array("mem-set".utf8) {
+      request = "mem-set"
     } else {
-      Log.info("console: the hypervisor has the input: q powers off at once; shutdown <domain> or reboot <domain> (an id or a name) and Enter ask a domain through xenstore; Ctrl-A three times moves the input on")
+      Log.info("console: the hypervisor has the input: q powers off at once; shutdown <domain>, reboot <domain> and mem-set <domain> <MiB> (a domain id or name) and Enter ask a domain through xenstore, as xl does; Ctrl-A three times moves the input on")
       return
     }
     let verbText = String(decoding: verb, as: UTF8.self)
-    guard words.count == 2 else {
-      Log.info("console: \(verbText) <domain>: a domain id or name")
+    let wanted = request == "mem-set" ? 3 : 2
+    guard words.count == wanted else {
+      Log.info("console: \(verbText) <domain>\(wanted == 3 ? " <MiB>" : ""): a domain id or name")
       return
     }
     let named = words[1]
@@ -190,6 +193,25 @@ public enum GuestConsoles {
     }
     guard let target else {
       Log.info("console: \(verbText) \(String(decoding: named, as: UTF8.self)): no such domain running")
+      return
+    }
+    if request == "mem-set" {
+      // A target above maxmem is cut to it, as xl refuses one; below 16 MiB no kernel lives.
+      var mib: UInt64 = 0
+      for digit in words[2] where mib < 1 << 40 {
+        guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { mib = 0; break }
+        mib = mib * 10 + UInt64(digit - UInt8(ascii: "0"))
+      }
+      guard mib >= 16 else {
+        Log.info("console: mem-set: \(String(decoding: words[2], as: UTF8.self)) is not a size in MiB (16 or more)")
+        return
+      }
+      let kib = min(mib << 10, UInt64(target.maximumPages) << 2)
+      if let refused = GuestXenstore.setMemoryTarget(target, kib: kib) {
+        Log.info("console: mem-set: domain \(target.id) (\(target.nameString)) cannot be asked: \(refused)")
+      } else {
+        Log.info("console: mem-set: domain \(target.id) (\(target.nameString)): memory/target = \(kib) KiB (its balloon driver follows)")
+      }
       return
     }
     if let refused = GuestXenstore.requestShutdown(target, request) {

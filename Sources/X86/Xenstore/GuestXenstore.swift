@@ -98,6 +98,15 @@ public enum GuestXenstore {
     return nil
   }
 
+  /// What `xl mem-set` does: the domain's balloon target, in KiB. Nil if written, else why not.
+  static func setMemoryTarget(_ domain: Domain, kib: UInt64) -> String? {
+    guard domain.xenstoreRingMachine != 0 else { return "it has no xenstore" }
+    let refused = lock.withLock { service.server.setMemoryTarget(UInt32(domain.id), kib: kib) }
+    if let refused { return "xenstore: \(String(decoding: refused.name, as: UTF8.self))" }
+    deliverQueued()
+    return nil
+  }
+
   /// The domain no longer runs: its nodes and store state go (watchers of @releaseDomain hear
   /// of it), nothing touches its ring any more, and the reference on the frame is dropped.
   static func ended(_ domain: Domain) {
