@@ -49,8 +49,10 @@ public enum Demo {
     Swiftvisor demo: two Linux domains (linux-a with 2 vcpus, linux-b with 1) and guest-spin.
     Console input goes to one domain at a time: press Ctrl-A three times to switch (the
     hypervisor says which). In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
-    ends that domain alone. To end the demo, switch the input to the hypervisor and press q
-    (once every domain has ended, the input is there already).
+    ends that domain alone. With the input on the hypervisor, type `shutdown linux-b`,
+    `reboot linux-a` or `mem-set linux-a 128` and Enter to ask a domain through xenstore, as xl
+    does. To end the demo, switch the input to the hypervisor and press q (once every domain has
+    ended, the input is there already).
     """
 
   /// What visor says when the demo ends, and whether that is a success. A `q` is the demo's

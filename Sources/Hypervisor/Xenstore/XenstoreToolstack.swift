@@ -44,10 +44,16 @@ public struct XenstoreDomainInfo: Sendable {
       for i in stride(from: digits - 1, through: 0, by: -1) { out.append(letters[Int((value >> (UInt64(i) * 4)) & 0xF)]) }
       return out
     }
+    // SplitMix64's finalizer spreads the boot value (a time stamp, small at boot) over all bits;
+    // the domain id stays whole in the last group, so two domains of one boot never share one.
+    var mixed = boot &+ 0x9E37_79B9_7F4A_7C15
+    mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+    mixed ^= mixed >> 31
     let dash = UInt8(ascii: "-")
-    return hex(boot >> 32, digits: 8) + [dash] + hex(boot >> 16, digits: 4) + [dash]
-      + hex(0x4000 | (boot & 0x0FFF), digits: 4) + [dash] + hex(0x8000 | UInt64(domid >> 16 & 0x3FFF), digits: 4) + [dash]
-      + hex(UInt64(domid & 0xFFFF) << 32 | (boot & 0xFFFF_FFFF), digits: 12)
+    return hex(mixed >> 32, digits: 8) + [dash] + hex(mixed >> 16, digits: 4) + [dash]
+      + hex(0x4000 | (mixed & 0x0FFF), digits: 4) + [dash] + hex(0x8000 | (mixed >> 52 & 0x3FFF), digits: 4) + [dash]
+      + hex(UInt64(domid & 0xFFFF) << 32 | (mixed & 0xFFFF_FFFF), digits: 12)
   }
 }
 
