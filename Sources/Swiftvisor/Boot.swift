@@ -228,7 +228,10 @@ enum Boot {
   }
 
   // ---- Memory --------------------------------------------------------------------------------
-  static let heapGrowthBytes: UInt64 = 8 << 20
+  /// 8 MiB for the hypervisor's own objects, and 24 MiB for xenstore, whose total cap
+  /// (`XenstoreLimits.totalBytes`, 16 MiB of accounted bytes) is what guests can make the heap
+  /// hold, with the allocations' own overhead.
+  static let heapGrowthBytes: UInt64 = 32 << 20
 
   /// The frame allocator gets all RAM except: the first MiB (firmware, the AP trampoline), the
   /// image, the boot modules and a multiboot2 loader's boot information. RAM above the identity

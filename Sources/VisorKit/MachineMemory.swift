@@ -7,8 +7,9 @@ import Hypervisor
 /// starts.
 ///
 /// What a boot needs, in MiB:
-/// - **the hypervisor**: its image, its 8 MiB heap, per-pcpu stacks and tables, the firmware's
-///   first MiB and ACPI tables (`hypervisorMiB`);
+/// - **the hypervisor**: its image, its 32 MiB heap (8 MiB of its own objects, 24 MiB for
+///   xenstore's data), per-pcpu stacks and tables, the firmware's first MiB and ACPI tables
+///   (`hypervisorMiB`);
 /// - **the bundle**: QEMU loads it into RAM and the hypervisor keeps it for the whole run (a
 ///   domain with `on_reboot = "restart"` is rebuilt from it);
 /// - **each domain**: its `maxmem` (or `memory`), what it may populate; plus what the hypervisor
@@ -19,7 +20,7 @@ import Hypervisor
 /// comes in 2 MiB blocks), rounded up to a multiple of `granuleMiB`.
 public struct MachineMemory: Sendable, Equatable, CustomStringConvertible {
   /// What the hypervisor needs before any domain.
-  public static let hypervisorMiB = 16
+  public static let hypervisorMiB = 40
   /// The machine's size is a multiple of this.
   public static let granuleMiB = 32
   /// A machine without a boot bundle (the hypervisor alone, or a module that is not a bundle).

@@ -34,6 +34,9 @@ struct XenstoreQueued: Sendable {
   var bytes: [UInt8]
   var isReply: Bool
   var eventPayload: [UInt8]?
+  /// What it is charged: its bytes, and an event's payload once more (kept as the key that
+  /// stops a duplicate), so the quota and the cap bound what the heap holds.
+  var charged: Int { bytes.count + (eventPayload?.count ?? 0) }
 }
 
 public struct XenstoreServer: Sendable {
@@ -123,26 +126,25 @@ public struct XenstoreServer: Sendable {
       let count = (connection.pendingEvents[payload] ?? 1) - 1
       connection.pendingEvents[payload] = count > 0 ? count : nil
     }
-    store.unreserve(item.bytes.count, for: domid)
+    store.unreserve(item.charged, for: domid)
   }
 
   /// Queues a message for `domid`, charged to it. A reply is always queued, past the quotas
   /// (it is at most one payload, and at most `outstandingPerDomain` wait); an event that does not
   /// fit the domain's memory quota or the total cap is dropped.
   mutating func enqueue(_ message: XenstoreMessage, to domid: UInt32, isReply: Bool, at position: Int? = nil) {
-    let bytes = message.encoded()
+    let payload = isReply ? nil : message.payload
+    let item = XenstoreQueued(bytes: message.encoded(), isReply: isReply, eventPayload: payload)
     if isReply {
-      store.hold(bytes.count, for: domid)
+      store.hold(item.charged, for: domid)
     } else {
       do throws(XenstoreError) {
-        try store.reserve(bytes.count, for: caller(domid))
+        try store.reserve(item.charged, for: caller(domid))
       } catch {
         return
       }
     }
     var connection = connections[domid] ?? XenstoreConnection()
-    let payload = isReply ? nil : message.payload
-    let item = XenstoreQueued(bytes: bytes, isReply: isReply, eventPayload: payload)
     if let position, position < connection.queue.count {
       connection.queue.insert(item, at: max(position, connection.sent > 0 ? 1 : 0))
     } else {
@@ -376,7 +378,7 @@ public struct XenstoreServer: Sendable {
   public mutating func release(domain domid: UInt32) {
     if let connection = connections.removeValue(forKey: domid) {
       for watch in connection.watches { store.unreserve(watch.bytes, for: domid) }
-      for item in connection.queue { store.unreserve(item.bytes.count, for: domid) }
+      for item in connection.queue { store.unreserve(item.charged, for: domid) }
     }
     fire(store.release(domain: domid), by: .toolstack)
     fireSpecial(XenstorePath.releaseDomain)

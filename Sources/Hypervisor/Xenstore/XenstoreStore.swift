@@ -75,8 +75,13 @@ public struct XenstoreStore: Sendable {
   public private(set) var generation: UInt64 = 0
   /// Nodes each domain owns in the tree (a transaction's are added at commit).
   var nodeCounts: [UInt32: Int] = [:]
-  /// Bytes of the tree: each node's accounted size plus its name.
+  /// Bytes of the tree: each node's accounted size plus its name, plus `nodeOverhead`.
   public private(set) var treeBytes = 0
+  /// What a node costs the heap beyond its accounted bytes (its name, value, permission and
+  /// children arrays' headers and its dictionary slot; measured about 160 bytes). Counted against
+  /// the store's total cap only, so that the cap bounds what the tree takes from the hypervisor's
+  /// heap (docs/xenstore.md, "Quotas"); the per-domain quotas stay xenstored's.
+  static let nodeOverhead = 192
   /// Bytes held outside the tree, per domain: transactions' private nodes here, watches and
   /// queued messages in `XenstoreServer`. What the memory quota limits.
   var domainMemory: [UInt32: Int] = [:]
@@ -147,13 +152,13 @@ public struct XenstoreStore: Sendable {
   /// stamps a new generation on what is written.
   mutating func putLive(_ name: [UInt8], _ node: XenstoreNode?) {
     if let old = nodes[name] {
-      treeBytes -= Self.cost(name, old)
+      treeBytes -= Self.cost(name, old) + Self.nodeOverhead
       adjustCount(old.permissions.owner, -1)
     }
     generation &+= 1
     if var node {
       node.generation = generation
-      treeBytes += Self.cost(name, node)
+      treeBytes += Self.cost(name, node) + Self.nodeOverhead
       adjustCount(node.permissions.owner, 1)
       nodes[name] = node
     } else {
@@ -181,6 +186,12 @@ public struct XenstoreStore: Sendable {
   mutating func record(_ name: [UInt8], _ key: XenstoreTransactionKey, _ caller: XenstoreCaller) throws(XenstoreError) {
     guard let seen = transactions[key]?.seen, seen[name] == nil else { return }
     if !caller.privileged, seen.count >= limits.nodesPerTransaction { throw .ENOSPC }
+    // What remembering the name (and a private copy of its node, if one comes) costs the heap,
+    // charged to the domain like the copies' bytes: more than xenstored counts, so that the
+    // memory quota and the whole-store cap bound what transactions hold.
+    let bookkeeping = name.count + Self.nodeOverhead
+    try charge(bookkeeping, to: caller)
+    transactions[key]?.bytes += bookkeeping
     transactions[key]?.seen[name] = nodes[name]?.generation ?? XenstoreTransaction.absent
   }
 
