@@ -70,5 +70,56 @@ extension Serialized {
       EventGuests().expectCleanHypervisor(result)
       expectExit(result, .clean)
     }
+
+    @Test("visor bench xenstore's boot under -icount: every round trip answered, a read and a write under their ceilings")
+    func benchmarkUnderICount() throws {
+      let config = XenstoreBenchmark.config(guest: try SystemGuests.path("guest-xenstore"), samples: 1000)
+      let folder = try TemporaryFolder("swiftvisor-xenstore-bench")
+      defer { folder.remove() }
+      let bundle = try BundleMaker.make(configs: [("xenstore-bench", config)], in: folder.url, bundleName: "bundle.bin")
+      let result = try SystemImage.run(
+        XenstoreBenchmark.runConfiguration(image: try SystemImage.path(), bundle: bundle.path, icount: true))
+      expectExit(result, .clean)
+      let sample = try #require(XenstoreBenchmark.sample(from: result.lines.map(\.text)), "no figures\n\(context(result))")
+      print("XenstoreGuests: " + XenstoreBenchmark.report([sample], samplesPerRun: 1000, icount: true))
+      #expect(sample.hypercall > 0 && sample.readSend < sample.read && sample.writeSend < sample.write, "\(sample)")
+      #expect(sample.read <= XenstoreBenchmark.readCeiling,
+              "a read costs \(sample.read) instructions (ceiling \(XenstoreBenchmark.readCeiling))")
+      #expect(sample.write <= XenstoreBenchmark.writeCeiling,
+              "a write costs \(sample.write) instructions (ceiling \(XenstoreBenchmark.writeCeiling))")
+    }
+  }
+}
+
+@Suite("visor bench xenstore: parsing and report") struct XenstoreBenchmarkParsingTests {
+  static let lines = [
+    "(d1) guest-xenstore: bench samples 1000",
+    "(d1) guest-xenstore: bench null-hypercall median 379",
+    "(d1) guest-xenstore: bench read median 20796",
+    "(d1) guest-xenstore: bench read-send median 17101",
+    "(d1) guest-xenstore: bench write median 27175",
+    "(d1) guest-xenstore: bench write-send median 23529",
+    "(d1) guest-xenstore: bench-replies ok",
+  ]
+
+  @Test func readsTheGuestsFiguresAndSaysTheTargetIsMissed() throws {
+    let sample = try #require(XenstoreBenchmark.sample(from: Self.lines))
+    #expect(sample.hypercall == 379 && sample.read == 20796 && sample.readSend == 17101)
+    #expect(sample.write == 27175 && sample.writeSend == 23529)
+    let report = XenstoreBenchmark.report([sample], samplesPerRun: 1000, icount: true)
+    #expect(report.contains("| XS_READ of a node | 20796 | 54.9x | <= 5x: MISSED |"), "\(report)")
+    #expect(report.contains("A read misses the target by 11.0x"), "\(report)")
+  }
+
+  @Test func aFailedRoundTripOrAMissingLineGivesNoFigures() {
+    #expect(XenstoreBenchmark.sample(from: Self.lines.filter { !$0.contains("bench-replies ok") }) == nil)
+    #expect(XenstoreBenchmark.sample(from: Self.lines.filter { !$0.contains("read-send") }) == nil)
+  }
+
+  @Test func aReadWithinFiveHypercallsMeetsTheTarget() {
+    let sample = XenstoreBenchmark.Sample(hypercall: 400, read: 2000, write: 2500, readSend: 1500, writeSend: 2000)
+    let report = XenstoreBenchmark.report([sample], samplesPerRun: 100, icount: false)
+    #expect(report.contains("<= 5x: met"), "\(report)")
+    #expect(!report.contains("misses"), "\(report)")
   }
 }

@@ -138,6 +138,9 @@ public struct XenstoreClient {
   public var events: [XenstoreWatchEvent] = []
   /// EVTCHNOP_send calls that did not return 0 (the last such answer).
   public private(set) var sendFailure: Int64 = 0
+  /// TSC cycles spent in EVTCHNOP_send so far: the store answers during the send that carries a
+  /// request, so this is the hypervisor's share of the round trips.
+  public private(set) var sendCycles: UInt64 = 0
   var nextRequestID: UInt32 = 1
   /// Bytes of a message read from `rsp` but not whole yet.
   var partial: [UInt8] = []
@@ -305,7 +308,9 @@ public struct XenstoreClient {
 
   /// EVTCHNOP_send on the store port.
   public mutating func notify() {
+    let t0 = CPU.rdtsc()
     let r = Events.send(port)
+    sendCycles &+= CPU.rdtsc() &- t0
     if r != 0 { sendFailure = r }
   }
 
