@@ -28,6 +28,16 @@ extension XenABI {
       case ringIndex = 2
       /// A message no protocol allows (XENSTORE_ERROR_PROTO).
       case proto = 3
+
+      /// The constant's name in xs_wire.h, for log lines (Embedded Swift prints no enum case).
+      public var name: String {
+        switch self {
+        case .none: "XENSTORE_ERROR_NONE"
+        case .communication: "XENSTORE_ERROR_COMM"
+        case .ringIndex: "XENSTORE_ERROR_RINGIDX"
+        case .proto: "XENSTORE_ERROR_PROTO"
+        }
+      }
     }
   }
 }

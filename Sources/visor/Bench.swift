@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, LinuxBench.self])
+    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, XenstoreBench.self, LinuxBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -297,6 +297,61 @@ struct EventsBench: ParsableCommand {
         runsFigures.append(figures)
       }
       print(EventBenchmark.report(runsFigures, rounds: rounds, icount: icount), terminator: "")
+    }
+  }
+}
+
+struct XenstoreBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "xenstore",
+    abstract: "xenstore read and write round trips from a domain, beside a null hypercall.",
+    discussion: """
+      Builds guest-xenstore and boots it (mode=bench) at -smp 1 --runs times; the guest times a \
+      null hypercall, an XS_READ and an XS_WRITE through its ring. Target: a read costs at most \
+      5 null hypercalls. With --icount the figures are instruction counts.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots to measure.")
+  var runs = 1
+
+  @Option(help: "Samples per measurement inside each boot.")
+  var samples = 1000
+
+  @Flag(help: "Deterministic counts (-icount shift=0,sleep=off -rtc clock=vm).")
+  var icount = false
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard (100...131_072).contains(samples) else { throw ValidationError("--samples must be between 100 and 131072") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let root = try image.build.builder().packageRoot
+      let guestBuilder = ImageBuilder.forGuest("guest-xenstore", packageRoot: root)
+      note("building guest-xenstore: swift \(shellQuoted(guestBuilder.arguments))")
+      let guest = try guestBuilder.build()
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-xenstore-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let bundle = try BundleMaker.make(
+        configs: [("xenstore-bench", XenstoreBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
+      var results: [XenstoreBenchmark.Sample] = []
+      for index in 1...runs {
+        let result = try runner.run(XenstoreBenchmark.runConfiguration(image: path, bundle: bundle.path, icount: icount))
+        guard result.exit == .clean, let sample = XenstoreBenchmark.sample(from: result.lines.map(\.text)) else {
+          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+        }
+        note(String(format: "run %d/%d: null hypercall %.0f, read %.0f (send %.0f), write %.0f (send %.0f)",
+                    index, runs, sample.hypercall, sample.read, sample.readSend, sample.write, sample.writeSend))
+        results.append(sample)
+      }
+      print(XenstoreBenchmark.report(results, samplesPerRun: samples, icount: icount), terminator: "")
     }
   }
 }

@@ -172,6 +172,28 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
     page2.send(xsRequest(.read, xsPayload("name")))
     _ = other.service(page2, domid: 1)
     #expect(other.stopped[1] == .ringIndex)
+    #expect(page2.error == XenABI.XenstoreRing.Error.ringIndex.rawValue)
+  }
+
+  @Test func aResponseConsumerFarBehindStopsTheRingAndSaysSo() {
+    // A guest that moves rsp_cons 3000 behind rsp_prod and sends a request: the reply finds
+    // no sane room. The ring stops, and `error` says XENSTORE_ERROR_RINGIDX (it once stayed 0
+    // when the reply's side found the bad index).
+    var service = XenstoreService()
+    service.server.addDomain(xsDomainInfo(1))
+    let page = XenstoreTestPage()
+    page.setIndices(requests: 7, responses: 100)
+    page.store32(100 &- 3000, at: XenABI.XenstoreRing.Offset.responseConsumer)
+    page.send(xsRequest(.read, xsPayload("name")))
+    #expect(service.service(page, domid: 1) == true)
+    #expect(service.stopped[1] == .ringIndex)
+    #expect(page.error == XenABI.XenstoreRing.Error.ringIndex.rawValue)
+    #expect(page.load32(at: XenABI.XenstoreRing.Offset.responseProducer) == 100)
+  }
+
+  @Test func theErrorsHaveXsWireNames() {
+    #expect(XenABI.XenstoreRing.Error.ringIndex.name == "XENSTORE_ERROR_RINGIDX")
+    #expect(XenABI.XenstoreRing.Error.proto.name == "XENSTORE_ERROR_PROTO")
   }
 
   @Test func aHeaderAnnouncingMoreThanAPayloadStopsTheRing() {

@@ -40,7 +40,11 @@ public struct XenstoreService: Sendable {
         return true
       }
       let wrote = putOutput(page, domid: domid)
-      if stopped[domid] != nil { return true }
+      // A response index out of bounds stops the ring here, and the guest is told the same way.
+      if let why = stopped[domid] {
+        page.store32(why.rawValue, at: Ring.Offset.error)
+        return true
+      }
       guard took || wrote else { break }
       moved = true
     }

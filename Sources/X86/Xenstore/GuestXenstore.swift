@@ -67,7 +67,7 @@ public enum GuestXenstore {
       let wasStopped = service.stopped[UInt32(domain.id)] != nil
       notify = service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
       if !wasStopped, let why = service.stopped[UInt32(domain.id)] {
-        GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why)); its ring is no longer served")
+        GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why.name)); its ring is no longer served")
       }
     }
     if notify { Events.notify(domain, port: domain.xenstorePort) }
