@@ -52,7 +52,8 @@ extension Serialized {
     func hostileRing(mode: String, stopped: String, why: String) throws {
       let configs = [
         try SystemGuests.config(name: "hostile", guest: "guest-xenstore", cmdline: "mode=\(mode)"),
-        // No peer: the hostile domain may have ended (its home gone) before the bystander looks.
+        // No peer: the hostile domain ends early, and a refusal on a home already gone (EACCES
+        // too: /local/domain is closed to domains) would prove less. twoDomains checks that.
         try SystemGuests.config(name: "bystander", guest: "guest-xenstore"),
       ]
       let result = try SystemImage.boot(configs: configs, smp: 3)
