@@ -10,7 +10,7 @@ extension Serialized {
   @Suite("xenstore from guest-xenstore: the checks, and hostile rings beside a bystander") struct XenstoreGuests {
     /// Every check of `mode=checks` with a peer (`checks` in GuestXenstore.swift).
     static let checks = [
-      "read-name", "read-domid", "get-domain-path", "read-absolute-name", "write-read", "mkdir-directory", "rm",
+      "read-name", "read-domid", "get-domain-path", "read-absolute-name", "write-read", "large-value", "mkdir-directory", "rm",
       "write-name-refused", "write-memory-target-refused", "write-home-refused", "name-unchanged",
       "read-peer-home-refused", "write-peer-data-refused", "set-get-perms", "give-away-refused",
       "watch-fires-at-once", "watch-fires-on-write", "unwatch", "transaction-commit", "transaction-abort",
@@ -33,6 +33,7 @@ extension Serialized {
         "(d2) guest-xenstore: read-name ok 'xs-b'",
         "(d1) guest-xenstore: get-domain-path ok '/local/domain/1'",
         "(d2) guest-xenstore: get-domain-path ok '/local/domain/2'",
+        "(d1) guest-xenstore: large-value ok 1500 bytes",
         "(d1) guest-xenstore: domain 1, ring at gfn 0xfeffe, port ",
         "all domains have ended: 2 built, 2 ended cleanly, 0 did not",
         "poweroff: clean",
@@ -52,7 +53,8 @@ extension Serialized {
     func hostileRing(mode: String, stopped: String, why: String) throws {
       let configs = [
         try SystemGuests.config(name: "hostile", guest: "guest-xenstore", cmdline: "mode=\(mode)"),
-        // No peer: the hostile domain may have ended (its home gone) before the bystander looks.
+        // No peer: the hostile domain ends early, and a refusal on a home already gone (EACCES
+        // too: /local/domain is closed to domains) would prove less. twoDomains checks that.
         try SystemGuests.config(name: "bystander", guest: "guest-xenstore"),
       ]
       let result = try SystemImage.boot(configs: configs, smp: 3)

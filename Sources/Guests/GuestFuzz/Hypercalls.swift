@@ -9,6 +9,7 @@ extension Fuzzer {
   /// One hypercall: a structured one (memory, timers, version, console, vcpu, sched, event
   /// channels, HVM) most of the time, else any number with random registers.
   mutating func hypercall() {
+    if xenstoreTurn() { return xenstoreRing() }
     switch random.below(40) {
     case 0...7: memoryOp()
     case 8...9: setTimerOp()

@@ -49,6 +49,13 @@ func checks(_ store: inout XenstoreClient, domid: UInt32, peer: Int) {
   let wrote = store.write("data/greeting", "hello from \(domid)")
   let back = store.read("data/greeting")
   report.check("write-read", wrote.ok && back.holds("hello from \(domid)".utf8), fail: "write \(wrote.summary), read \(back.summary)")
+  // A value larger than the ring: the request goes in pieces, and so does the reply.
+  var large = ""
+  for i in 0..<1500 { large.unicodeScalars.append(Unicode.Scalar(UInt8(ascii: "a") + UInt8(i % 26))) }
+  let wroteLarge = store.write("data/large", large)
+  let backLarge = store.read("data/large")
+  report.check("large-value", wroteLarge.ok && backLarge.holds(large.utf8), ok: "\(backLarge.payload.count) bytes",
+               fail: "write \(wroteLarge.summary), read \(backLarge.payload.count) bytes (\(backLarge.type))")
   let made = store.mkdir("data/dir")
   let a = store.write("data/dir/a", "1"), b = store.write("data/dir/b", "2")
   let listing = store.directory("data/dir")
