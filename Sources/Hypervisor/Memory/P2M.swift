@@ -299,6 +299,19 @@ public struct P2M: ~Copyable {
     }
   }
 
+  /// A ring page the hypervisor shares with the domain (the console's, xenstore's): a fresh
+  /// zeroed frame, held (its backend keeps the machine address), mapped at `gfn` as a special
+  /// page. The caller records it with that reference before the lock is dropped; the guest may
+  /// give the page back, and the frame stays until the backend drops the hold.
+  public mutating func newRingPage(at gfn: UInt64, as use: FrameUse) throws(Failure) -> UInt64 {
+    let frame = try newHeldFrame(as: use)
+    do throws(Failure) { try map(gfn, frame, .special) } catch {
+      dropHold(frame)
+      throw error
+    }
+    return frame
+  }
+
   /// A fresh zeroed frame of the domain's, made for it by the hypervisor (shared_info, a grant
   /// table frame), with the hypervisor's reference on it; the caller records it with that
   /// reference before the lock is dropped.

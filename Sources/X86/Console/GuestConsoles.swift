@@ -38,11 +38,12 @@ public enum GuestConsoles {
   /// guest may give the page back, and the frame stays until the domain ends (`ended`).
   static func create(for domain: Domain) -> Bool {
     let frame = domain.changeP2M(by: nil) { p2m -> UInt64? in
-      guard let frame = p2m.newFrames(order: 0, as: .consoleRing) else { return nil }
-      guard p2m.hold(frame: frame) else { p2m.discardFrames(frame, count: 1); return nil }
-      domain.consoleRingFrame = frame
-      do throws(P2M.Failure) { try p2m.map(ringGFN, frame, .special) } catch { return nil }   // the hold goes with the domain
-      return frame
+      do throws(P2M.Failure) {
+        domain.consoleRingFrame = try p2m.newRingPage(at: ringGFN, as: .consoleRing)
+        return domain.consoleRingFrame
+      } catch {
+        return nil
+      }
     }
     guard let frame else { return false }
     domain.consoleRingMachine = frame

@@ -24,11 +24,12 @@ public enum GuestXenstore {
   /// the hypervisor holds a reference on the frame until the domain ends.
   static func create(for domain: Domain) -> Bool {
     let frame = domain.changeP2M(by: nil) { p2m -> UInt64? in
-      guard let frame = p2m.newFrames(order: 0, as: .xenstoreRing) else { return nil }
-      guard p2m.hold(frame: frame) else { p2m.discardFrames(frame, count: 1); return nil }
-      domain.xenstoreRingFrame = frame
-      do throws(P2M.Failure) { try p2m.map(ringGFN, frame, .special) } catch { return nil }   // the hold goes with the domain
-      return frame
+      do throws(P2M.Failure) {
+        domain.xenstoreRingFrame = try p2m.newRingPage(at: ringGFN, as: .xenstoreRing)
+        return domain.xenstoreRingFrame
+      } catch {
+        return nil
+      }
     }
     guard let frame else { return false }
     guard case .ok(let port) = Events.bindBackend(domain, .xenstore) else { return false }
