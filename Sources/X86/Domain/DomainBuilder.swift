@@ -250,7 +250,11 @@ public enum DomainBuilder {
     // The hypervisor's references go with the p2m's (nothing reaches those pages any more); a
     // frame is freed by whichever drops its last reference.
     for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
-    let returned = 2 * domain.vcpus.count + domain.changeP2M(by: nil) { $0.destroyWithHolds() }
+    // Its mappings of others' grants go first; its own granted frames that others still map
+    // stay (referenced) until they unmap them (GrantTables).
+    let returned = 2 * domain.vcpus.count + GrantTables.domainDestroyed(domain) {
+      domain.changeP2M(by: nil) { $0.destroyWithHolds() }
+    }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
     let clean = domain.shutdownReason?.isClean ?? false
