@@ -30,6 +30,7 @@ let package = Package(
     .executable(name: "guest-flood", targets: ["GuestFlood"]),
     .executable(name: "guest-console", targets: ["GuestConsole"]),
     .executable(name: "guest-fuzz", targets: ["GuestFuzz"]),
+    .executable(name: "guest-grant", targets: ["GuestGrant"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -78,5 +79,6 @@ let package = Package(
     .executableTarget(name: "GuestFlood", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFlood"),
     .executableTarget(name: "GuestConsole", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestConsole"),
     .executableTarget(name: "GuestFuzz", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFuzz"),
+    .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
   ]
 )

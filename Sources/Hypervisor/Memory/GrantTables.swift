@@ -253,7 +253,7 @@ public enum GrantTables {
       freeActiveFrames(domain)
     } else {
       Domains.holdID(domain.id)
-      Log.info("domain \(domain.id): \(domain.framesInUse) frames stay while other domains map its grants (\(domain.grantPins) pins)")
+      Log.info("domain \(domain.id): the frames other domains map stay until they unmap them (\(domain.grantPins) mappings and copies)")
     }
     return result
   }
