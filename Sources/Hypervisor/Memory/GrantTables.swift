@@ -242,9 +242,14 @@ public enum GrantTables {
     lock.lock()
     defer { lock.unlock() }
     domain.grantsClosed = true
+    var released = 0
     for handle in 0..<UInt32(domain.maptrackFrames.count * maptrackEntriesPerFrame) {
-      if let entry = maptrackEntry(domain, handle), entry.inUse { release(domain, handle, entry) }
+      if let entry = maptrackEntry(domain, handle), entry.inUse {
+        release(domain, handle, entry)
+        released += 1
+      }
     }
+    if released > 0 { Log.info("domain \(domain.id): \(released) grant mappings released") }
     for page in domain.maptrackFrames { Frames.release(page) }
     domain.maptrackFrames = []
     domain.maptrackFreeHead = noEntry
