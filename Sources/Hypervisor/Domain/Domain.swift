@@ -90,6 +90,8 @@ public final class Domain: @unchecked Sendable {
   public var maxMaptrackFrames = XenABI.GrantLayout.defaultMaxMaptrackFrames
   public var grantPins = 0
   public var grantsClosed = false
+  /// Listed in `GrantTables`' pinned granters (under `GrantTables.lock`).
+  public var grantPinned = false
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and

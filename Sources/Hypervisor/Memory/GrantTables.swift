@@ -41,8 +41,9 @@ public enum GrantTables {
   /// GTF_sub_page (version 2's sub-page grants): a map refuses an entry with it.
   static let subPage: UInt16 = 1 << 8
 
-  /// Domains with pins held on their refs (strong references), found here by id when a mapping
-  /// goes, also after they ended.
+  /// Domains whose refs were pinned (strong references; `Domain.grantPinned`), found here by
+  /// id when a mapping goes, also after they ended: a live one from its first pin to its end,
+  /// an ended one until its last pin goes.
   nonisolated(unsafe) static var pinnedGranters: [Domain] = []
 
   // MARK: - Map
@@ -255,6 +256,7 @@ public enum GrantTables {
     domain.maptrackFreeHead = noEntry
     let result = destroyMemory()
     if domain.grantPins == 0 {
+      if domain.grantPinned { forget(domain) }
       freeActiveFrames(domain)
     } else {
       Domains.holdID(domain.id)
@@ -307,7 +309,10 @@ public enum GrantTables {
     pins.holder = mapper
     FrameMemory.write64(active, pins.word)
     granter.grantPins += 1
-    if granter.grantPins == 1 { pinnedGranters.append(granter) }
+    if !granter.grantPinned {
+      granter.grantPinned = true
+      pinnedGranters.append(granter)
+    }
     return .okay
   }
 
@@ -355,13 +360,18 @@ public enum GrantTables {
       if pins.total == 0 { SharedWords.clearBits16(XenABI.GrantLayout.reading, at: entry) }
     }
     granter.grantPins -= 1
-    guard granter.grantPins == 0 else { return }
+    // A live granter stays listed (a map that pins it again finds it there); an ended one
+    // goes with its last pin.
+    guard granter.grantPins == 0, granter.grantsClosed else { return }
+    forget(granter)
+    freeActiveFrames(granter)
+    Domains.releaseID(granter.id)
+    Log.info("domain \(granter.id): its last mapped grant is unmapped: every frame returned")
+  }
+
+  private static func forget(_ granter: Domain) {
+    granter.grantPinned = false
     pinnedGranters.removeAll { $0 === granter }
-    if granter.grantsClosed {
-      freeActiveFrames(granter)
-      Domains.releaseID(granter.id)
-      Log.info("domain \(granter.id): its last mapped grant is unmapped: every frame returned")
-    }
   }
 
   /// An active entry: read-only and writable pins, and the domain they are for.

@@ -214,13 +214,18 @@ public struct P2M: ~Copyable {
   /// frame is not retired here (its reference is the maptrack's, dropped by `GrantTables` once
   /// `Domain.changeP2M` has flushed), but the change still owes the flush. False if `gfn` does
   /// not hold that grant mapping.
+  ///
+  /// A table the unmap leaves empty stays (unlike `unmap`'s): a backend maps and unmaps the
+  /// same few gfns over and over, and freeing and zeroing a table each time would double the
+  /// cost of a map. It is one of the domain's pool, and goes with the domain (as Xen, which
+  /// never frees p2m tables before the domain's end).
   public mutating func unmapGrant(_ gfn: UInt64, _ frame: UInt64) -> Bool {
-    guard gfn < NestedPageTable.frameLimit, let found = table.lookup(gfn), found.kind == .grant, found.frame == frame,
-          let slots = path(gfn, to: 0, create: false) else { return false }
-    FrameMemory.write64(slots[0], 0)
+    guard let (slot, entry, level) = table.leaf(gfn), level == 0, NestedPageTable.kind(of: entry) == .grant,
+          entry & NestedPageTable.addressMask == frame else { return false }
+    FrameMemory.write64(slot, 0)
     NestedPageTable.changed()
     retiredAny = true
-    if addEntries(slots[0], -1) == 0 { prune(slots, from: 0) }
+    _ = addEntries(slot, -1)
     return true
   }
 
