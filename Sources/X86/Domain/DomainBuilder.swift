@@ -224,6 +224,7 @@ public enum DomainBuilder {
     Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us, at \(Clock.now() / 1000) us")
     Domains.created.wrappingAdd(1, ordering: .relaxed)
     domain.maxGrantFrames = config.maxGrantFrames ?? XenABI.GrantLayout.defaultMaxGrantFrames
+    domain.maxMaptrackFrames = config.maxMaptrackFrames ?? XenABI.GrantLayout.defaultMaxMaptrackFrames
     Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
     domain.startedAt = Clock.now()
     Scheduler.policy?.wake(domain.vcpus[0])
