@@ -451,6 +451,27 @@ extension P2MTests {
     endGrants(grants)
   }
 
+  /// A domain maps its own grant (DOMID_SELF) and copies through it; its end drops the mapping
+  /// and leaves nothing held, its id included.
+  @Test func selfMappingsEndWithTheDomain() throws {
+    let grants = try makeGrants()
+    let own = grants.mapper
+    try #require(own.changeP2M(by: nil) { (try? $0.growGrantTable(to: 1)) != nil })
+    writeGrant(own, ref: 8, flags: XenABI.GrantLayout.typePermitAccess, to: Self.mapperID, gfn: 0x10)
+    let (status, _) = map(grants, mapRequest(ref: 8, dom: XenABI.DomainID.selfDomain))
+    #expect(status == Self.okay)
+    let frame = NestedPageTable(root: own.p2mRoot).lookup(0x10)!.frame
+    #expect(NestedPageTable(root: own.p2mRoot).lookup(Self.mapGFN)?.frame == frame)
+    #expect(FrameTable.record(frame)?.refs == 2)
+    expectIsolated([grants.granter, own])
+    _ = GrantTables.domainDestroyed(own) { own.changeP2M(by: nil) { $0.destroyWithHolds() } }
+    #expect(!own.grantsOutlive && !Domains.isHeld(Self.mapperID))
+    #expect(FrameTable.record(frame)?.use == .free)
+    _ = GrantTables.domainDestroyed(grants.granter) { grants.granter.changeP2M(by: nil) { $0.destroyWithHolds() } }
+    #expect(GrantTables.pinnedGranters.isEmpty)
+    #expect(Frames.freeFrames == total, "frames lost")
+  }
+
   /// The mapper ends with mappings: each is dropped (pins, flags, references), and the granter
   /// is as before.
   @Test func mapperEndsWithMappings() throws {

@@ -90,8 +90,10 @@ public final class Domain: @unchecked Sendable {
   public var maxMaptrackFrames = XenABI.GrantLayout.defaultMaxMaptrackFrames
   public var grantPins = 0
   public var grantsClosed = false
-  /// Listed in `GrantTables`' pinned granters (under `GrantTables.lock`).
+  /// Listed in `GrantTables`' pinned granters; destroyed while others still map its frames
+  /// (its id held until the last of them goes). Under `GrantTables.lock`.
   public var grantPinned = false
+  public var grantsOutlive = false
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and

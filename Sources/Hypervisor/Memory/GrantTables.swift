@@ -131,8 +131,11 @@ public enum GrantTables {
 
     // The flush: until it is done a vcpu of the mapper may still reach the frame.
     let removed = mapper.changeP2M(by: vcpu) { $0.unmapGrant(entry.gfn, entry.frame) }
-    if !removed {
+    guard removed else {
+      // Only this path takes a grant leaf out, so this is a hypervisor bug: the reference
+      // stays (a leak until the domain's end, not a frame freed while something may map it).
       Log.error("grant: domain \(mapper.id)'s mapping \(handle) was not in its p2m at \(hex(entry.gfn))")
+      return .generalError
     }
     lock.withLock { release(mapper, handle, entry) }
     return .okay
@@ -259,6 +262,7 @@ public enum GrantTables {
       if domain.grantPinned { forget(domain) }
       freeActiveFrames(domain)
     } else {
+      domain.grantsOutlive = true
       Domains.holdID(domain.id)
       Log.info("domain \(domain.id): the frames other domains map stay until they unmap them (\(domain.grantPins) mappings and copies)")
     }
@@ -360,9 +364,10 @@ public enum GrantTables {
       if pins.total == 0 { SharedWords.clearBits16(XenABI.GrantLayout.reading, at: entry) }
     }
     granter.grantPins -= 1
-    // A live granter stays listed (a map that pins it again finds it there); an ended one
-    // goes with its last pin.
-    guard granter.grantPins == 0, granter.grantsClosed else { return }
+    // A live granter stays listed (a map that pins it again finds it there); one destroyed
+    // while others mapped its frames goes with its last pin.
+    guard granter.grantPins == 0, granter.grantsOutlive else { return }
+    granter.grantsOutlive = false
     forget(granter)
     freeActiveFrames(granter)
     Domains.releaseID(granter.id)
@@ -487,5 +492,5 @@ public enum GrantTables {
   }
 
   /// Ids of domains that ended while others still map their frames. With `lock` held.
-  static var endedGranterIDs: [UInt16] { pinnedGranters.filter { $0.grantsClosed }.map { $0.id } }
+  static var endedGranterIDs: [UInt16] { pinnedGranters.filter { $0.grantsOutlive }.map { $0.id } }
 }
