@@ -49,6 +49,20 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    @Test("guest-grant: two domains map, unmap and copy each other's pages at once, 2000 rounds each")
+    func crossMaps() throws {
+      let configs = [
+        try SystemGuests.config(name: "both1", guest: "guest-grant", cmdline: "role=both peer=2 rounds=2000"),
+        try SystemGuests.config(name: "both2", guest: "guest-grant", cmdline: "role=both peer=1 rounds=2000"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3)
+      expectLines(result, ["cross-maps ok 2000 rounds", "told-peer ok", "heard-peer ok", "flags-clear ok", "done"].flatMap {
+        ["(d1) guest-grant: \($0)", "(d2) guest-grant: \($0)"]
+      } + ["all domains have ended: 2 built, 2 ended cleanly, 0 did not", "poweroff: clean"])
+      expectCleanHypervisor(result)
+      expectExit(result, .clean)
+    }
+
     @Test("guest-grant: the granter powers off while its page is mapped; the page lives until the mapper unmaps it")
     func granterEndsWhileMapped() throws {
       let configs = [

@@ -20,6 +20,12 @@
 /// answers GNTST_bad_domain (the granter is gone), checks P is intact and still writable, and
 /// unmaps it: the hypervisor frees the frame only then.
 ///
+/// role=both peer=<domid> [rounds=N]: both domains grant to each other and, at once on two
+/// pcpus, map, check, write, unmap and copy each other's pages N times (default 2000): the two
+/// domains' grant operations cross (each a granter and a mapper) while the other runs. Each
+/// ends by copying a marker into the peer's mailbox grant (ref 12) and waits for the peer's
+/// before it powers off, so neither ends while the other still maps.
+///
 /// role=bench [samples=N]: one domain grants a page to itself and measures, with RDTSC, the
 /// median of N samples (default 20000) of a null hypercall (xen_version 0), map_grant_ref,
 /// unmap_grant_ref, a map+unmap round trip and a 4 KiB GNTTABOP_copy out of the grant into its
@@ -247,6 +253,58 @@ func bench(samples count: Int) -> Never {
   report.finish()
 }
 
+let bothMarker: UInt64 = 0x424F_5448_2044_4F4E   // copied into the peer's mailbox when done
+
+func both(peer: UInt16, rounds: Int) -> Never {
+  let placed = Grants.placeTable(at: tableGFN)
+  if placed != 0 { report.abort("add_to_physmap(grant_table) returned \(placed)") }
+  // Refs 8-11: pages whose first word is this domain's id and the ref; ref 12: the mailbox.
+  let me = UInt64(Xen.domainID ?? 0)
+  for ref in 0..<5 {
+    let p = page(ref)
+    for i in 0..<512 { gs_write_volatile64(p + UInt64(i) * 8, ref == 4 ? 0 : me << 32 | UInt64(8 + ref)) }
+    Grants.grant(tableGFN, ref: UInt32(8 + ref), gfn: p >> 12, to: peer)
+  }
+  // Wait for the peer's grants: a map of its ref 8 succeeds.
+  var first: (result: Int64, status: Int16, handle: UInt32) = (0, Grants.badDomain, 0)
+  let ready = waitUntil(10_000 * ms) {
+    first = Grants.map(8, of: peer, at: mapGFN)
+    return first.result != 0 || first.status == Grants.okay
+      || (first.status != Grants.badDomain && first.status != Grants.generalError && first.status != Grants.badGrantRef)
+  }
+  if !ready || first.status != Grants.okay { report.abort("map of domain \(peer)'s ref 8: status \(first.status)") }
+  _ = Grants.unmap(first.handle, at: mapGFN)
+
+  let own = page(5)
+  var bad = 0
+  for round in 0..<rounds {
+    let ref = UInt32(8 + round % 4)
+    let gfn = mapGFN + UInt64(round % 4)
+    let mapped = Grants.map(ref, of: peer, at: gfn, readOnly: round % 3 == 0)
+    if mapped.result != 0 || mapped.status != Grants.okay { bad += 1; continue }
+    if gs_read_volatile64(gfn << 12) != UInt64(peer) << 32 | UInt64(ref) { bad += 1 }
+    if round % 3 != 0 { gs_write_volatile64((gfn << 12) + 8 + UInt64(round % 500) * 8, UInt64(peer) << 32 | UInt64(ref)) }
+    if Grants.unmap(mapped.handle, at: gfn).status != Grants.okay { bad += 1 }
+    let copied = Grants.copy(from: .init(ref: ref, of: peer), to: .init(ownGFN: own >> 12), length: 4096)
+    if copied.status != Grants.okay || gs_read_volatile64(own) != UInt64(peer) << 32 | UInt64(ref) { bad += 1 }
+  }
+  report.check("cross-maps", bad == 0, ok: "\(rounds) rounds", fail: "\(bad) of \(rounds) rounds went wrong")
+  gs_write_volatile64(own, bothMarker)
+  let told = Grants.copy(from: .init(ownGFN: own >> 12), to: .init(ref: 12, of: peer), length: 8)
+  report.expect("told-peer", Int64(told.status), want: Int64(Grants.okay))
+  let heard = waitUntil(20_000 * ms) { gs_read_volatile64(page(4)) == bothMarker }
+  report.check("heard-peer", heard, fail: "no marker from domain \(peer) within 20 s")
+  // The peer's marker arrives while its copy still pins ref 12: the flags clear a moment later.
+  let busy = UInt16(GS_GTF_reading | GS_GTF_writing)
+  let clear = waitUntil(1_000 * ms) {
+    var any = false
+    for ref in UInt32(8)..<13 where Grants.flags(tableGFN, ref) & busy != 0 { any = true }
+    return !any
+  }
+  report.check("flags-clear", clear, fail: "a ref is still in use after 1 s")
+  report.finish()
+}
+
 func run() -> Never {
   let options = StartInfo.options
   if options.value("role").map({ $0.elementsEqual("bench".utf8) }) ?? false {
@@ -256,16 +314,18 @@ func run() -> Never {
   let role = options.value("role")
   let isGranter = role.map { $0.elementsEqual("granter".utf8) } ?? false
   let isMapper = role.map { $0.elementsEqual("mapper".utf8) } ?? false
+  let isBoth = role.map { $0.elementsEqual("both".utf8) } ?? false
   let peer = options.integer("peer", default: 0)
-  guard isGranter || isMapper, peer > 0, peer < Int(Xen.domidSelf) else {
-    report.line("usage: role=granter peer=<domid> [die=1] | role=mapper peer=<domid> [keep=1]")
+  guard isGranter || isMapper || isBoth, peer > 0, peer < Int(Xen.domidSelf) else {
+    report.line("usage: role=granter peer=<domid> [die=1] | role=mapper peer=<domid> [keep=1] | role=both peer=<domid> [rounds=N] | role=bench [samples=N]")
     Xen.shutdown(.crash)
   }
-  report.line("\(isGranter ? "granter" : "mapper"), peer domain \(peer)")
+  report.line("\(isGranter ? "granter" : isMapper ? "mapper" : "both"), peer domain \(peer)")
   Guest.requireHypervisor("guest-grant")
   // shared_info, for the system time its waits are bounded by.
   let shared = SharedInfo.map()
   if shared != 0 { report.abort("add_to_physmap(shared_info) returned \(shared)") }
+  if isBoth { both(peer: UInt16(peer), rounds: max(1, options.integer("rounds", default: 2000))) }
   if isGranter { granter(peer: UInt16(peer), die: options.integer("die", default: 0) != 0) }
   mapper(peer: UInt16(peer), keep: options.integer("keep", default: 0) != 0)
 }
