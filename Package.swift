@@ -31,6 +31,7 @@ let package = Package(
     .executable(name: "guest-console", targets: ["GuestConsole"]),
     .executable(name: "guest-fuzz", targets: ["GuestFuzz"]),
     .executable(name: "guest-xenstore", targets: ["GuestXenstore"]),
+    .executable(name: "guest-grant", targets: ["GuestGrant"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -80,5 +81,6 @@ let package = Package(
     .executableTarget(name: "GuestConsole", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestConsole"),
     .executableTarget(name: "GuestFuzz", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFuzz"),
     .executableTarget(name: "GuestXenstore", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXenstore"),
+    .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
   ]
 )

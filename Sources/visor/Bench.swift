@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, XenstoreBench.self, LinuxBench.self])
+    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, XenstoreBench.self, LinuxBench.self, GrantsBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -142,6 +142,61 @@ struct HypercallBench: ParsableCommand {
         results.append(sample)
       }
       print(HypercallBenchmark.report(results, icount: icount), terminator: "")
+    }
+  }
+}
+
+struct GrantsBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "grants",
+    abstract: "Grant map, unmap, map+unmap and a 4 KiB copy beside a null hypercall.",
+    discussion: """
+      Builds guest-grant, boots it (role=bench: it grants a page to itself) at -smp 1 --runs times, \
+      and prints the medians. Target: each grant operation at most 2 null hypercalls. With --icount \
+      the figures are instruction counts.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: "Boots to measure.")
+  var runs = 3
+
+  @Option(help: "Samples per measurement inside each boot.")
+  var samples = 20_000
+
+  @Flag(help: "Deterministic counts (-icount shift=0,sleep=off -rtc clock=vm).")
+  var icount = false
+
+  func validate() throws {
+    guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    guard (1000...131_072).contains(samples) else { throw ValidationError("--samples must be between 1000 and 131072") }
+  }
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let root = try image.build.builder().packageRoot
+      let guestBuilder = ImageBuilder.forGuest("guest-grant", packageRoot: root)
+      note("building guest-grant: swift \(shellQuoted(guestBuilder.arguments))")
+      let guest = try guestBuilder.build()
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-grants-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let bundle = try BundleMaker.make(
+        configs: [("grantbench", GrantBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
+      var results: [GrantBenchmark.Sample] = []
+      for index in 1...runs {
+        let result = try runner.run(GrantBenchmark.runConfiguration(image: path, bundle: bundle.path, icount: icount))
+        guard result.exit == .clean, let sample = GrantBenchmark.sample(from: result.lines.map(\.text)) else {
+          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+        }
+        note(String(format: "run %d/%d: null %.0f, map %.0f, unmap %.0f, map+unmap %.0f, copy 4 KiB %.0f",
+                    index, runs, sample.null, sample.map, sample.unmap, sample.roundTrip, sample.copy))
+        results.append(sample)
+      }
+      print(GrantBenchmark.report(results, icount: icount), terminator: "")
     }
   }
 }

@@ -25,6 +25,7 @@ private func sampleBundle() -> [UInt8] {
   web.cap = 150
   web.maxMemoryMiB = 1024
   web.maxGrantFrames = 32
+  web.maxMaptrackFrames = 0
   let db = config("db")
   return BootBundle.build(domains: [
     (config: web, kernel: pattern(5000, seed: 1), ramdisk: pattern(70, seed: 2)),
@@ -86,6 +87,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(web.config.cap == 150)
     #expect(web.config.maxMemoryMiB == 1024)
     #expect(web.config.maxGrantFrames == 32)
+    #expect(web.config.maxMaptrackFrames == 0)
     #expect(web.config.kernelPath.isEmpty)
     #expect(Array(data[web.kernel]) == pattern(5000, seed: 1))
     #expect(Array(data[try #require(web.ramdisk)]) == pattern(70, seed: 2))
@@ -98,6 +100,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(db.config.cap == nil)
     #expect(db.config.maxMemoryMiB == nil)
     #expect(db.config.maxGrantFrames == nil)
+    #expect(db.config.maxMaptrackFrames == nil)
     #expect(db.ramdisk == nil)
     #expect(Array(data[db.kernel]) == pattern(4096, seed: 3))
     #expect(bundle.blobCount == 3)
@@ -220,7 +223,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     }
 
     #expect(try problem { $0[record(0) + 100] = 1 }?.kind == .reservedNotZero(offset: 100))
-    #expect(try problem { $0[record(0) + L.Domain.flags] |= 0x80 }?.kind == .unknownFlags(0xBF))
+    #expect(try problem { $0[record(0) + L.Domain.flags] |= 0x80 }?.kind == .unknownFlags(0xFF))
     #expect(try problem { $0.put32(0x7FFF_FFFF, at: record(0) + L.Domain.nameOffset) } == BundleProblem(domainIndex: 0, name: nil, kind: .stringOutOfRange(field: .name)))
     #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.nameLength) }?.kind == .stringOutOfRange(field: .name))
     #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.cmdlineLength) }?.kind == .stringOutOfRange(field: .cmdline))

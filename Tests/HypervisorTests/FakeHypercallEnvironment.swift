@@ -229,6 +229,10 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     return initialiseResult
   }
 
+  /// Other domains a grant operation may name, by id (the real one asks `Domains`).
+  var otherDomains: [UInt16: Domain] = [:]
+  func grantingDomain(_ id: UInt16) -> Domain? { otherDomains[id] }
+
   func preemptionRequested() -> Bool {
     preemptionChecks += 1
     return preemptionPending

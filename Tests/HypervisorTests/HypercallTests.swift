@@ -881,13 +881,17 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(env.loadLE(UInt32.self, at: At.argument + 4) == 1)              // nr_frames
     #expect(env.loadLE(UInt32.self, at: At.argument + 8) == 32)             // max_nr_frames
     #expect(env.loadLE(UInt16.self, at: At.argument + 12) == 0)             // GNTST_okay
-    // Another domain: GNTST_permission_denied (-8), an id that is no domain: bad_domain (-2).
+    // Another domain: GNTST_permission_denied (-8); an id that is no domain, reserved or not:
+    // bad_domain (-2), as Xen answers.
+    env.otherDomains[7] = Domain(id: 7, name: Array("other".utf8), memoryBytes: 1 << 20)
     env.store(littleEndianBytes(UInt16(7)), at: At.argument)
     #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
     #expect(env.loadLE(UInt16.self, at: At.argument + 12) == UInt16(bitPattern: -8))
-    env.store(littleEndianBytes(XenABI.DomainID.invalid), at: At.argument)
-    #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
-    #expect(env.loadLE(UInt16.self, at: At.argument + 12) == UInt16(bitPattern: -2))
+    for absent in [XenABI.DomainID.invalid, 8] {
+      env.store(littleEndianBytes(absent), at: At.argument)
+      #expect(resultValue(call(env, .grantTableOp, op, At.argument, 1)) == 0)
+      #expect(env.loadLE(UInt16.self, at: At.argument + 12) == UInt16(bitPattern: -2), "domain \(absent)")
+    }
     // Only one at a time, and the structure must be readable.
     #expect(resultValue(call(env, .grantTableOp, op, At.argument, 2)) == -22)
     #expect(resultValue(call(env, .grantTableOp, op, At.hole, 1)) == -14)
@@ -907,8 +911,11 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     env.store(littleEndianBytes(XenABI.DomainID.selfDomain) + [0, 0, 9, 9, 9, 9], at: At.argument)
     #expect(resultValue(call(env, .grantTableOp, get, At.argument, 1)) == 0)
     #expect(env.loadLE(UInt32.self, at: At.argument + 4) == 1)
+    env.otherDomains[9] = Domain(id: 9, name: Array("other".utf8), memoryBytes: 1 << 20)
     env.store(littleEndianBytes(UInt16(9)), at: At.argument)
     #expect(resultValue(call(env, .grantTableOp, get, At.argument, 1)) == -1)   // -EPERM
+    env.store(littleEndianBytes(UInt16(10)), at: At.argument)
+    #expect(resultValue(call(env, .grantTableOp, get, At.argument, 1)) == -3)   // -ESRCH: no such domain
   }
 
   /// XENMEM_add_to_physmap(grant_table) grows the table to the index and places the frame, a
@@ -956,12 +963,13 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     #expect(env.loadLE(UInt16.self, at: At.argument + 8) == UInt16(bitPattern: -5))
   }
 
-  /// What an HVM/PVH guest may not do with grant_table_op answers -ENOSYS, as in Xen; mapping
-  /// and copying are not here yet.
+  /// What an HVM/PVH guest may not do with grant_table_op answers -ENOSYS, as in Xen, and so
+  /// does swap_grant_ref (not offered here).
   @Test func grantOpsNotOfferedAnswerENOSYS() {
     let env = FakeHypercallEnvironment()
     env.map(At.argument, count: 64)
-    for op in XenABI.GrantTableOp.allCases where ![.querySize, .setupTable, .setVersion, .getVersion].contains(op) {
+    let offered: [XenABI.GrantTableOp] = [.querySize, .setupTable, .setVersion, .getVersion, .mapGrantRef, .unmapGrantRef, .copy]
+    for op in XenABI.GrantTableOp.allCases where !offered.contains(op) {
       #expect(resultValue(call(env, .grantTableOp, UInt64(op.rawValue), At.argument, 1)) == ENOSYS, "\(op)")
     }
     #expect(resultValue(call(env, .grantTableOp, 13, At.argument, 1)) == ENOSYS)

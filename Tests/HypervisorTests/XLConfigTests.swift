@@ -73,6 +73,7 @@ private let minimal = """
       weight = 512
       cap = "50"
       max_grant_frames = 32
+      max_maptrack_frames = 2048
       """
     let (config, warnings) = try parseWithWarnings(text)
     #expect(warnings.isEmpty)
@@ -89,6 +90,7 @@ private let minimal = """
     #expect(config.weight == 512)
     #expect(config.cap == 50)
     #expect(config.maxGrantFrames == 32)
+    #expect(config.maxMaptrackFrames == 2048)
     // Each shutdown reason picks its key's action; the reasons without a key are destroyed.
     #expect(config.action(after: .poweroff) == .preserve)
     #expect(config.action(after: .reboot) == .destroy)
@@ -204,6 +206,7 @@ private let minimal = """
     #expect(problem(base + "name = \"a\"\nmemory = 64\ncap = 6401\n") == (5, .capOutOfRange(6401)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 0\n") == (5, .maxGrantFramesOutOfRange(0)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 4097\n") == (5, .maxGrantFramesOutOfRange(4097)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_maptrack_frames = 4097\n") == (5, .maxMaptrackFramesOutOfRange(4097)))
     #expect(problem("name = \"a\"\nmemory = 64\n") == (nil, .missingKernel))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\ntype = \"hvm\"\n") == (4, .unsupportedType(.hvm)))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\nbuilder = \"generic\"\n") == (nil, .unsupportedType(.pv)))

@@ -354,6 +354,23 @@ import Hypervisor
     }
   }
 
+  @Test func grantSampleReadsEveryMedianAndTheReportJudgesEachAgainstTwoNullHypercalls() throws {
+    let lines = [
+      "(d1) guest-grant: samples 5000, domain 1",
+      "(d1) guest-grant: null hypercall median 382 cycles",
+      "(d1) guest-grant: map+unmap median 5442 cycles",
+      "(d1) guest-grant: map median 2845 cycles",
+      "(d1) guest-grant: unmap median 700 cycles",
+      "(d1) guest-grant: copy 4096 median 2495 cycles",
+    ]
+    let sample = try #require(GrantBenchmark.sample(from: lines))
+    #expect(sample.null == 382 && sample.map == 2845 && sample.unmap == 700 && sample.roundTrip == 5442 && sample.copy == 2495)
+    #expect(GrantBenchmark.sample(from: Array(lines.dropLast())) == nil)
+    let report = GrantBenchmark.report([sample], icount: true)
+    #expect(report.contains("| GNTTABOP_map_grant_ref (one, own grant) | 2845 | 7.45x | <= 2x: MISSED by 3.7x |"))
+    #expect(report.contains("| GNTTABOP_unmap_grant_ref (one, with its TLB flush) | 700 | 1.83x | <= 2x: met |"))
+  }
+
   @Test func schedulerSampleReadsRoundsAndRunTimeByName() throws {
     let lines = [
       "(sv) domain 1 (w256a): built: 16 MiB, 1 vcpu(s), entry 0x100038, 4099 frames, in 66171 us",

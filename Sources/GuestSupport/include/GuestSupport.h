@@ -88,6 +88,28 @@ struct gs_xen_memory_reservation {
 #define GS_XENMEM_add_to_physmap 7
 #define GS_XENMAPSPACE_shared_info 0
 struct gs_xen_add_to_physmap { uint16_t domid; uint16_t size; uint32_t space; uint64_t idx; uint64_t gpfn; };
+// grant_table.h: HYPERVISOR_grant_table_op (20) and the version 1 entry.
+#define GS_XENMAPSPACE_grant_table 1
+#define GS_GNTTABOP_map_grant_ref 0
+#define GS_GNTTABOP_unmap_grant_ref 1
+#define GS_GNTTABOP_copy 5
+#define GS_GTF_permit_access 1
+#define GS_GTF_readonly (1 << 2)
+#define GS_GTF_reading (1 << 3)
+#define GS_GTF_writing (1 << 4)
+#define GS_GNTMAP_host_map (1 << 1)
+#define GS_GNTMAP_readonly (1 << 2)
+#define GS_GNTCOPY_source_gref (1 << 0)
+#define GS_GNTCOPY_dest_gref (1 << 1)
+struct gs_grant_entry_v1 { uint16_t flags; uint16_t domid; uint32_t frame; };
+struct gs_gnttab_map_grant_ref {
+  uint64_t host_addr; uint32_t flags; uint32_t ref; uint16_t dom; int16_t status; uint32_t handle; uint64_t dev_bus_addr;
+};
+struct gs_gnttab_unmap_grant_ref { uint64_t host_addr; uint64_t dev_bus_addr; uint32_t handle; int16_t status; };
+struct gs_gnttab_copy_ptr { uint64_t ref_or_gmfn; uint16_t domid; uint16_t offset; };
+struct gs_gnttab_copy {
+  struct gs_gnttab_copy_ptr source, dest; uint16_t len; uint16_t flags; int16_t status;
+};
 struct gs_vcpu_time_info {
   uint32_t version; uint32_t pad0; uint64_t tsc_timestamp; uint64_t system_time;
   uint32_t tsc_to_system_mul; int8_t tsc_shift; uint8_t flags; uint8_t pad1[2];
@@ -246,6 +268,12 @@ _Static_assert(offsetof(struct gs_sched_poll, timeout) == 16, "sched_poll.timeou
 
 _Static_assert(sizeof(struct gs_hvm_start_info) == 56, "hvm_start_info");
 _Static_assert(sizeof(struct gs_xen_add_to_physmap) == 24, "xen_add_to_physmap");
+_Static_assert(sizeof(struct gs_grant_entry_v1) == 8, "grant_entry_v1");
+_Static_assert(sizeof(struct gs_gnttab_map_grant_ref) == 32, "gnttab_map_grant_ref");
+_Static_assert(offsetof(struct gs_gnttab_map_grant_ref, handle) == 20, "gnttab_map_grant_ref.handle");
+_Static_assert(sizeof(struct gs_gnttab_unmap_grant_ref) == 24, "gnttab_unmap_grant_ref");
+_Static_assert(sizeof(struct gs_gnttab_copy) == 40, "gnttab_copy");
+_Static_assert(offsetof(struct gs_gnttab_copy, len) == 32, "gnttab_copy.len");
 _Static_assert(sizeof(struct gs_vcpu_time_info) == 32, "vcpu_time_info");
 _Static_assert(sizeof(struct gs_hvm_memmap_entry) == 24, "hvm_memmap_table_entry");
 _Static_assert(sizeof(struct gs_xen_memory_reservation) == 32, "xen_memory_reservation");
@@ -310,6 +338,16 @@ static inline long hv_hypercall5(unsigned long nr, unsigned long a1, unsigned lo
 }
 
 // ---- Port I/O (0xE9 debug console, 0xf4 isa-debug-exit) ----------------------------------------
+// Memory another domain (or the hypervisor) changes under the guest: grant entries' flags,
+// a page mapped by grant.
+static inline void gs_compiler_barrier(void) { __asm__ volatile("" : : : "memory"); }
+static inline uint16_t gs_read_volatile16(uint64_t address) { return *(volatile uint16_t *)(uintptr_t)address; }
+static inline uint64_t gs_read_volatile64(uint64_t address) { return *(volatile uint64_t *)(uintptr_t)address; }
+static inline void gs_write_volatile64(uint64_t address, uint64_t value) { *(volatile uint64_t *)(uintptr_t)address = value; }
+static inline uint16_t gs_cmpxchg16(uint64_t address, uint16_t expected, uint16_t desired) {
+  __asm__ volatile("lock cmpxchgw %2, %1" : "+a"(expected), "+m"(*(volatile uint16_t *)(uintptr_t)address) : "r"(desired) : "memory");
+  return expected;
+}
 static inline void gs_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory"); }
 static inline void gs_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory"); }
 static inline uint8_t gs_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }

@@ -63,6 +63,12 @@ struct Layout {
   /// The 1 MiB scratch area's frames: RAM the guest never touches once the fuzzing starts.
   var scratch: UInt64 = 0
   static let scratchCount: UInt64 = 256
+  /// Where vcpu 0 placed grant frame 0 to write its grants to itself (refs 8-15, scratch
+  /// frames, the odd ones read-only) before the fuzzing, never named afterwards; the frame may
+  /// move, the entries stay.
+  var grantHome: UInt64 = 0
+  /// The gfns map_grant_ref and unmap_grant_ref aim at half the time, so unmaps find mappings.
+  static let grantWindow: UInt64 = 16
   /// A page of RAM that stays populated: the one place a vcpu_info may be registered (the
   /// hypervisor keeps writing to it).
   var vcpuInfoPage: UInt64 = 0
@@ -162,6 +168,17 @@ func run() -> Never {
   layout.sharedHome = SharedInfo.address >> 12
   layout.fresh = ((ramEnd + 0x3F_FFFF) & ~0x1F_FFFF) >> 12
   layout.scratch = UInt64(UInt(bitPattern: gs_scratch())) >> 12
+  layout.grantHome = layout.fresh &+ Layout.freshCount &+ 16
+  let placed = Grants.placeTable(at: layout.grantHome)
+  if placed == 0 {
+    for ref in UInt32(8)..<16 {
+      Grants.grant(layout.grantHome, ref: ref, gfn: layout.scratch &+ UInt64(ref - 8), to: layout.domain, readOnly: ref & 1 == 1)
+    }
+  }
+  // One map and unmap of its own grant, so the run shows the grants work before fuzzing them.
+  let probe = Grants.map(8, of: Xen.domidSelf, at: layout.fresh &+ Layout.freshCount &+ 17)
+  let unmapped = Grants.unmap(probe.handle, at: layout.fresh &+ Layout.freshCount &+ 17)
+  Console.print("guest-fuzz: grants to itself: table placed \(placed), map status \(probe.status), unmap status \(unmapped.status)")
   let vcpuInfo = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
   vcpuInfo.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
   layout.vcpuInfoPage = UInt64(UInt(bitPattern: vcpuInfo)) >> 12

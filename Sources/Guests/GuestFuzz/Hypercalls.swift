@@ -362,32 +362,47 @@ extension Fuzzer {
   // MARK: grant_table_op (20)
 
   /// GNTTABOP_*: the table's own commands with their structures, the mapping and copying ones
-  /// with boundary references, domains and addresses, and the rest. Every list the hypervisor
-  /// writes (setup_table's frame_list) goes to an edge page or a bad pointer, never into this
-  /// guest's own memory; map_grant_ref's host address is a frame this guest may lose.
+  /// with boundary references, domains and addresses (half the time the grants it made itself,
+  /// so maps, unmaps and copies succeed too), and the rest. Every list the hypervisor writes
+  /// (setup_table's frame_list) goes to an edge page or a bad pointer, never into this guest's
+  /// own memory; map_grant_ref's host address is a frame this guest may lose, and what a copy
+  /// may write is a scratch frame (its own grants' and frame numbers' pages).
   mutating func grantTableOp() {
     let command = subop(13)
     var count: UInt64 = random.percent(85) ? 1 : random.pick([0, 2, 3, 512, 0xFFFF_FFFF, 1 << 32, 0xFFFF_FFFF_FFFF_FFFF])
     var b = Bytes()
     switch command {
     case 0:                              // map_grant_ref {host_addr, flags, ref, dom; status, handle, dev_bus_addr}
-      b.u64(safeGFN() << 12); b.u32(random.percent(80) ? UInt32(random.below(32)) : u32())
-      b.u32(grantRef()); b.u16(domid()); b.pad(to: 32)
+      if random.percent(50) {            // its own grants (refs 8-15), mostly host maps, into the window
+        b.u64(grantWindowGFN() << 12); b.u32(random.percent(80) ? random.pick32([2, 6]) : UInt32(random.below(32)))
+        b.u32(8 &+ UInt32(random.below(8))); b.u16(random.percent(50) ? Xen.domidSelf : layout.domain)
+      } else {
+        b.u64(safeGFN() << 12); b.u32(random.percent(80) ? UInt32(random.below(32)) : u32())
+        b.u32(grantRef()); b.u16(domid())
+      }
+      b.pad(to: 32)
     case 1:                              // unmap_grant_ref {host_addr, dev_bus_addr, handle; status}
-      b.u64(safeGFN() << 12); b.u64(u64()); b.u32(random.percent(70) ? UInt32(random.below(16)) : u32()); b.pad(to: 24)
+      b.u64((random.percent(60) ? grantWindowGFN() : safeGFN()) << 12); b.u64(u64())
+      b.u32(random.percent(80) ? UInt32(random.below(24)) : u32()); b.pad(to: 24)
     case 2:                              // setup_table {dom, nr_frames; status; frame_list}
       b.u16(random.percent(85) ? Xen.domidSelf : domid()); b.pad(to: 4)
       let frames = random.percent(80) ? UInt32(random.below(70)) : u32()
       b.u32(frames); b.pad(to: 16)
       b.u64(random.percent(80) ? frameListPlace(Int(min(frames, 512))) : badPointer())
     case 5:                              // copy {source {ref/gmfn, domid, offset}, dest {...}, len, flags; status}
-      for _ in 0..<2 {
-        b.u64(random.percent(50) ? UInt64(grantRef()) : safeGFN()); b.u16(domid())
+      // A side without GNTCOPY_*_gref names one of this guest's own frames when its domid is
+      // DOMID_SELF, which the copy then reads or writes: only safe frames there, never a ref
+      // number taken for a frame (that would be the guest's own code).
+      let flags = UInt16(random.below(8))
+      for side in 0..<2 {
+        let isGrant = flags & (1 << UInt16(side)) != 0
+        b.u64(isGrant ? UInt64(grantRef()) : safeGFN())
+        b.u16(random.percent(50) ? (random.percent(50) ? Xen.domidSelf : layout.domain) : domid())
         b.u16(random.percent(70) ? UInt16(random.below(4097)) : UInt16(truncatingIfNeeded: random.next()))
         b.pad(to: b.bytes.count + 4)
       }
       b.u16(random.percent(70) ? UInt16(random.below(4097)) : UInt16(truncatingIfNeeded: random.next()))
-      b.u16(UInt16(random.below(8))); b.pad(to: 40)
+      b.u16(flags); b.pad(to: 40)
     case 6:                              // query_size {dom; nr_frames, max_nr_frames, status}
       b.u16(random.percent(85) ? Xen.domidSelf : domid()); b.pad(to: 16)
     case 8:                              // set_version {version}
@@ -401,12 +416,41 @@ extension Fuzzer {
       return
     }
     if count > 1 && random.percent(50) { count = 1 }
+    // map, unmap and copy write a status into every element of the batch: a batch of more
+    // than one lies at the end of an edge page, so what the count claims beyond it faults
+    // rather than running into this guest's own memory.
+    if count > 1 && (command == 0 || command == 1 || command == 5) {
+      call(20, command, random.percent(90) ? batchAtEdge(b.bytes, count: count) : badPointer(), count)
+      return
+    }
     call(20, command, random.percent(90) ? place(b.bytes) : random.percent(50) ? straddling(b.bytes.count) : badPointer(), count)
   }
 
-  /// A grant reference: the reserved ones, this guest's table's, its end, and beyond.
+  /// Up to 4 copies of `element` ending exactly at the end of an edge page whose next page is
+  /// unmapped (not the top page on vcpu 0: it wraps into page 0).
+  mutating func batchAtEdge(_ element: [UInt8], count: UInt64) -> UInt64 {
+    var which = random.below(places.edges.count)
+    if which == 2 && vcpu == 0 { which = 0 }
+    let copies = Int(min(count, 4))
+    let start = 4096 - copies * element.count
+    for c in 0..<copies {
+      for (i, byte) in element.enumerated() {
+        places.edgeBacking[which].storeBytes(of: byte, toByteOffset: start + c * element.count + i, as: UInt8.self)
+      }
+    }
+    return places.edges[which] &+ UInt64(start)
+  }
+
+  /// A grant reference: the ones it granted itself (8-15), the reserved ones, this guest's
+  /// table's, its end, and beyond.
   mutating func grantRef() -> UInt32 {
-    random.percent(70) ? UInt32(random.below(600)) : random.pick32([511, 512, 32767, 32768, 0xFFFF_FFFF, u32()])
+    if random.percent(30) { return 8 &+ UInt32(random.below(8)) }
+    return random.percent(70) ? UInt32(random.below(600)) : random.pick32([511, 512, 32767, 32768, 0xFFFF_FFFF, u32()])
+  }
+
+  /// A gfn of the grant window: unpopulated space above RAM where its own grants get mapped.
+  mutating func grantWindowGFN() -> UInt64 {
+    layout.fresh &+ random.below(Layout.grantWindow)
   }
 
   /// Room for `count` 8-byte entries at the end of an edge page (the hypervisor writes them;

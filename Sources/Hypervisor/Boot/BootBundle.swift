@@ -110,7 +110,8 @@ public struct BootBundle: Sendable {
       public static let cap = 56            // u32, meaningful with Flag.hasCap
       public static let maxMemoryMiB = 60   // u32, meaningful with Flag.hasMaxMemory
       public static let maxGrantFrames = 64 // u32, meaningful with Flag.hasMaxGrantFrames
-      public static let reserved = 68       // up to the end of the record, zero
+      public static let maxMaptrackFrames = 68 // u32, meaningful with Flag.hasMaxMaptrackFrames
+      public static let reserved = 72       // up to the end of the record, zero
     }
 
     /// Bits of a domain record's `flags`: which optional fields are set.
@@ -121,7 +122,8 @@ public struct BootBundle: Sendable {
       public static let hasMaxVCPUs: UInt8 = 1 << 3
       public static let hasMaxMemory: UInt8 = 1 << 4
       public static let hasMaxGrantFrames: UInt8 = 1 << 5
-      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory | hasMaxGrantFrames
+      public static let hasMaxMaptrackFrames: UInt8 = 1 << 6
+      public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory | hasMaxGrantFrames | hasMaxMaptrackFrames
     }
 
     public enum Blob {
@@ -211,6 +213,10 @@ extension BootBundle {
       if let maxGrantFrames = config.maxGrantFrames {
         flags |= Layout.Flag.hasMaxGrantFrames
         record.storeLE(UInt32(clamping: maxGrantFrames), at: Layout.Domain.maxGrantFrames)
+      }
+      if let maxMaptrackFrames = config.maxMaptrackFrames {
+        flags |= Layout.Flag.hasMaxMaptrackFrames
+        record.storeLE(UInt32(clamping: maxMaptrackFrames), at: Layout.Domain.maxMaptrackFrames)
       }
       record[Layout.Domain.flags] = flags
 
@@ -481,6 +487,7 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     if flags & Layout.Flag.hasCap != 0 { config.cap = Int(reader.u32(record + Layout.Domain.cap)) }
     if flags & Layout.Flag.hasMaxMemory != 0 { config.maxMemoryMiB = Int(reader.u32(record + Layout.Domain.maxMemoryMiB)) }
     if flags & Layout.Flag.hasMaxGrantFrames != 0 { config.maxGrantFrames = Int(reader.u32(record + Layout.Domain.maxGrantFrames)) }
+    if flags & Layout.Flag.hasMaxMaptrackFrames != 0 { config.maxMaptrackFrames = Int(reader.u32(record + Layout.Domain.maxMaptrackFrames)) }
     do {
       try config.validate(requireKernelPath: false)
     } catch {

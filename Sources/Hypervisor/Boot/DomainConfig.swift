@@ -51,6 +51,9 @@ public struct DomainConfig: Equatable, Sendable {
   public var cap: Int?
   /// xl's `max_grant_frames`: the most frames its grant table may grow to (Xen's default 64).
   public var maxGrantFrames: Int?
+  /// xl's `max_maptrack_frames`: the most frames of grant mappings it may make, 256 mappings
+  /// each (Xen's default 1024).
+  public var maxMaptrackFrames: Int?
 
   /// The defaults xl uses for everything but the name, memory and kernel.
   public init(
@@ -75,6 +78,7 @@ public struct DomainConfig: Equatable, Sendable {
     self.weight = weight
     self.cap = cap
     self.maxGrantFrames = nil
+    self.maxMaptrackFrames = nil
   }
 
   /// The action configured for a shutdown with `reason`, as xl maps them: poweroff →
@@ -101,6 +105,9 @@ public struct DomainConfig: Equatable, Sendable {
   /// At least the one frame every table has (Xen's INITIAL_NR_GRANT_FRAMES); at most 4096
   /// frames, 2 million grant entries in version 1 (16 MiB of table).
   public static let maxGrantFramesRange = 1...4096
+  /// 0 (a domain that maps no grant) up to 4096 frames: a million mappings, 16 MiB of the
+  /// hypervisor's frames.
+  public static let maxMaptrackFramesRange = 0...4096
   /// Longest command line passed to a guest (Linux's COMMAND_LINE_SIZE on x86 is 2048).
   public static let maxCmdlineLength = 2048
   /// Longest `cpus` string kept.
@@ -132,6 +139,7 @@ public struct DomainConfig: Equatable, Sendable {
     if let weight, !Self.weightRange.contains(weight) { throw .weightOutOfRange(weight) }
     if let cap, !Self.capRange.contains(cap) { throw .capOutOfRange(cap) }
     if let maxGrantFrames, !Self.maxGrantFramesRange.contains(maxGrantFrames) { throw .maxGrantFramesOutOfRange(maxGrantFrames) }
+    if let maxMaptrackFrames, !Self.maxMaptrackFramesRange.contains(maxMaptrackFrames) { throw .maxMaptrackFramesOutOfRange(maxMaptrackFrames) }
   }
 
   /// A domain name is `[A-Za-z0-9_.-]`: it appears in console prefixes and log lines, so it
@@ -164,6 +172,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
   case weightOutOfRange(Int)
   case capOutOfRange(Int)
   case maxGrantFramesOutOfRange(Int)
+  case maxMaptrackFramesOutOfRange(Int)
 
   /// The xl.cfg key the problem is about.
   public var key: [UInt8] {
@@ -180,6 +189,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .weightOutOfRange: return Array("weight".utf8)
     case .capOutOfRange: return Array("cap".utf8)
     case .maxGrantFramesOutOfRange: return Array("max_grant_frames".utf8)
+    case .maxMaptrackFramesOutOfRange: return Array("max_maptrack_frames".utf8)
     }
   }
 
@@ -245,6 +255,8 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
       text.addRange(DomainConfig.capRange, unit: " percent", got: value)
     case .maxGrantFramesOutOfRange(let value):
       text.addRange(DomainConfig.maxGrantFramesRange, unit: " frames", got: value)
+    case .maxMaptrackFramesOutOfRange(let value):
+      text.addRange(DomainConfig.maxMaptrackFramesRange, unit: " frames", got: value)
     }
     return text.bytes
   }

@@ -8,7 +8,8 @@
 //   vcpus = 2; maxvcpus = 4   `;` separates settings on one line
 //
 // Keys used: name, type (or the older builder), memory, vcpus, maxvcpus, kernel, ramdisk,
-// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem, max_grant_frames. Known xl keys
+// cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem, max_grant_frames,
+// max_maptrack_frames. Known xl keys
 // Swiftvisor does not implement yet (disk, vif, ...) and unknown keys are warnings, as in xl;
 // everything else that is wrong is an error naming the file, the line and the key.
 
@@ -399,13 +400,14 @@ struct XLConfigBuilder {
     "boot", "bootloader", "bootloader_args", "device_model_version", "device_model_override",
     "vnc", "sdl", "acpi", "apic", "pae", "hap", "nestedhvm", "viridian", "shadow_memory",
     "cpus_soft", "cpupool", "seclabel", "driver_domain", "vnuma",
-    "max_maptrack_frames", "max_event_channels", "e820_host", "tsc_mode", "iomem", "ioports",
+    "max_event_channels", "e820_host", "tsc_mode", "iomem", "ioports",
     "irqs", "gfx_passthru", "dtdev", "vga", "videoram", "soundhw", "xen_platform_pci",
   ]
 
   static let usedKeys: [String] = [
     "name", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
     "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap", "max_grant_frames",
+    "max_maptrack_frames",
   ]
 
   mutating func build() throws(XLConfigError) -> (config: DomainConfig, warnings: [XLConfigWarning]) {
@@ -431,6 +433,7 @@ struct XLConfigBuilder {
     let weight = try integer("weight")
     let cap = try integer("cap")
     let maxGrantFrames = try integer("max_grant_frames")
+    let maxMaptrackFrames = try integer("max_maptrack_frames")
 
     var config = DomainConfig(
       name: name, type: type, memoryMiB: memory ?? 0, vcpus: vcpus, maxVCPUs: maxVCPUs,
@@ -438,6 +441,7 @@ struct XLConfigBuilder {
       onReboot: onReboot, onCrash: onCrash, cpus: cpus, weight: weight, cap: cap)
     config.maxMemoryMiB = maxMemory
     config.maxGrantFrames = maxGrantFrames
+    config.maxMaptrackFrames = maxMaptrackFrames
 
     do {
       try config.validate()

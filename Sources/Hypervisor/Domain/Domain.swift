@@ -78,6 +78,22 @@ public final class Domain: @unchecked Sendable {
   public var grantFrames: [UInt64] = []
   public var grantFrameGFNs: [UInt64?] = []
   public var maxGrantFrames = XenABI.GrantLayout.defaultMaxGrantFrames
+  /// The hypervisor's side of its grant table and of the grants it maps (`GrantTables`), under
+  /// `GrantTables.lock`: the active entries (pins) of its own refs, one hypervisor frame per
+  /// 512 refs; its maptrack (the grants it maps, one 16-byte entry each, 256 per hypervisor
+  /// frame, at most `maxMaptrackFrames` frames: xl.cfg `max_maptrack_frames`, Xen's default
+  /// 1024); the first free maptrack entry; how many of its refs' pins are held (maps and copies
+  /// in progress); and whether it has ended (no new pins, its table gone).
+  public var grantActiveFrames: [UInt64] = []
+  public var maptrackFrames: [UInt64] = []
+  public var maptrackFreeHead: UInt32 = GrantTables.noEntry
+  public var maxMaptrackFrames = XenABI.GrantLayout.defaultMaxMaptrackFrames
+  public var grantPins = 0
+  public var grantsClosed = false
+  /// Listed in `GrantTables`' pinned granters; destroyed while others still map its frames
+  /// (its id held until the last of them goes). Under `GrantTables.lock`.
+  public var grantPinned = false
+  public var grantsOutlive = false
   /// Where shared_info was when the arch layer last published time into it.
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and

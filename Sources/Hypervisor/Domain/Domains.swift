@@ -42,7 +42,7 @@ public enum Domains {
   /// not been destroyed yet.
   public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain? {
     lock.withLock {
-      guard let id = nextFreeID(after: lastID, inUse: { id in table.contains { $0.id == id } }) else { return nil }
+      guard let id = nextFreeID(after: lastID, inUse: { id in table.contains { $0.id == id } || heldIDs.contains(id) }) else { return nil }
       lastID = id
       let domain = Domain(id: id, name: name, memoryBytes: memoryBytes)
       table.append(domain)
@@ -65,6 +65,14 @@ public enum Domains {
     }
     if !domain.preserved { countEnd(cleanly: cleanly) }
   }
+
+  /// Ids of destroyed domains whose frames other domains still map (`GrantTables`): not given
+  /// to a new domain until the last of those mappings goes, so an id names one domain at a time.
+  nonisolated(unsafe) private static var heldIDs: [UInt16] = []
+
+  public static func holdID(_ id: UInt16) { lock.withLock { heldIDs.append(id) } }
+  public static func releaseID(_ id: UInt16) { lock.withLock { heldIDs.removeAll { $0 == id } } }
+  public static func isHeld(_ id: UInt16) -> Bool { lock.withLock { heldIDs.contains(id) } }
 
   /// Domains that ended and were kept (`on_* = "preserve"`), still holding their memory.
   public static var preservedDomains: [Domain] { lock.withLock { table.filter { $0.preserved } } }

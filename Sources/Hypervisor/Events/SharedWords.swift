@@ -47,4 +47,26 @@ enum SharedWords {
     let byte = unsafe UnsafeMutablePointer<Atomic<UInt8>>(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: as `word`
     return unsafe byte.pointee.exchange(value, ordering: .sequentiallyConsistent)
   }
+
+  /// The 32-bit word at `address` (4-byte aligned): a grant entry's flags and domid, read once.
+  @inline(__always)
+  static func load32(at address: UInt64) -> UInt32 {
+    unsafe UnsafeMutablePointer<Atomic<UInt32>>(bitPattern: UInt(address)).unsafelyUnwrapped.pointee.load(ordering: .sequentiallyConsistent)   // unsafe: as `word`
+  }
+
+  /// Replaces the 32-bit word at `address` with `desired` if it still holds `expected` (x86:
+  /// `lock cmpxchg`, as Xen's guest_cmpxchg on a grant entry); returns what it held.
+  @inline(__always)
+  static func compareExchange32(at address: UInt64, expected: UInt32, desired: UInt32) -> UInt32 {
+    let word = unsafe UnsafeMutablePointer<Atomic<UInt32>>(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: as `word`
+    return unsafe word.pointee.compareExchange(expected: expected, desired: desired, ordering: .sequentiallyConsistent).original
+  }
+
+  /// Clears the bits of `mask` in the 16-bit word at `address` (x86: `lock and`), as Xen's
+  /// gnttab_clear_flags does on a grant entry's flags.
+  @inline(__always)
+  static func clearBits16(_ mask: UInt16, at address: UInt64) {
+    let word = unsafe UnsafeMutablePointer<Atomic<UInt16>>(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: as `word`
+    _ = unsafe word.pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent)
+  }
 }

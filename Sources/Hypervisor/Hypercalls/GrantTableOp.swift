@@ -2,16 +2,48 @@ import XenABI
 import XenPublic
 
 /// HYPERVISOR_grant_table_op(cmd, uop, count), version 1, as Xen offers it to an HVM or PVH
-/// guest (hvm_grant_table_op): query_size, setup_table, set_version and get_version. A table's
-/// frames reach the guest through XENMEM_add_to_physmap(XENMAPSPACE_grant_table) (MemoryOp).
-/// map_grant_ref, unmap_grant_ref, copy and swap_grant_ref answer -ENOSYS until mappings of
-/// another domain's frames exist; the other commands are -ENOSYS for such a guest, as in Xen.
+/// guest (hvm_grant_table_op): query_size, setup_table, set_version and get_version; and
+/// map_grant_ref, unmap_grant_ref and copy, batches of `count` elements that `GrantTables`
+/// carries out one by one. A table's frames reach the guest through
+/// XENMEM_add_to_physmap(XENMAPSPACE_grant_table) (MemoryOp). swap_grant_ref answers -ENOSYS
+/// (nothing here uses it; Linux only with version 2's sub-page grants); the other commands are
+/// -ENOSYS for such a guest, as in Xen.
 enum GrantTableOp {
+  /// A batch stops at a preemption point after this many elements (or sooner when asked), and
+  /// continues itself: as Xen's hypercall_create_continuation for grant_table_op, the argument
+  /// moves past the elements done and the count shrinks by them.
+  static let elementsPerStep: UInt64 = 128
+
   static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, count: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
     guard command <= UInt64(UInt32.max), let op = XenABI.GrantTableOp(rawValue: UInt32(command)) else {
       throw .ENOSYS
     }
     switch op {
+    case .mapGrantRef:
+      return try batch(op, argument: argument, count: count, size: gnttab_map_grant_ref.guestSize, env) { address throws(XenABI.Errno) in
+        var request = try env.copyIn(gnttab_map_grant_ref.self, from: address)
+        let granter = Hypercalls.isSelf(request.dom, env.domain) ? env.domain : env.grantingDomain(request.dom)
+        let (status, handle) = GrantTables.map(request, by: env.vcpu, granter: granter)
+        request.status = status.rawValue
+        request.handle = handle
+        request.dev_bus_addr = 0                   // no device mappings for a translated guest
+        try env.copyOut(request, to: address)
+      }
+
+    case .unmapGrantRef:
+      return try batch(op, argument: argument, count: count, size: gnttab_unmap_grant_ref.guestSize, env) { address throws(XenABI.Errno) in
+        var request = try env.copyIn(gnttab_unmap_grant_ref.self, from: address)
+        request.status = GrantTables.unmap(handle: request.handle, hostAddress: request.host_addr, by: env.vcpu).rawValue
+        try env.copyOut(request, to: address)
+      }
+
+    case .copy:
+      return try batch(op, argument: argument, count: count, size: gnttab_copy.guestSize, env) { address throws(XenABI.Errno) in
+        var request = try env.copyIn(gnttab_copy.self, from: address)
+        request.status = GrantTables.copy(request, by: env.vcpu, lookup: { env.grantingDomain($0) }).rawValue
+        try env.copyOut(request, to: address)
+      }
+
     case .querySize:
       guard count == 1 else { throw .EINVAL }
       var query = try env.copyIn(gnttab_query_size.self, from: argument)
@@ -71,10 +103,31 @@ enum GrantTableOp {
     return .okay
   }
 
+  /// `count` elements of `size` bytes from `argument`, each handed to `perform` by address,
+  /// with a continuation every `elementsPerStep` elements or when a preemption is asked for.
+  /// A count above 2^31 - 1 is -EINVAL (Xen takes it as an int); an element that cannot be
+  /// read or written is -EFAULT for the whole call, as in Xen.
+  private static func batch<E: HypercallEnvironment>(_ op: XenABI.GrantTableOp, argument: UInt64, count: UInt64, size: Int, _ env: E,
+                                                     _ perform: (UInt64) throws(XenABI.Errno) -> Void) throws(XenABI.Errno) -> HypercallOutcome {
+    guard count <= UInt64(Int32.max) else { throw .EINVAL }
+    var done: UInt64 = 0
+    while done < count {
+      let address = try Hypercalls.elementAddress(argument, index: done, size: size)
+      if done >= elementsPerStep || (done > 0 && env.preemptionRequested()) {
+        env.domain.continuations += 1
+        return .continuation(HypercallFrame(number: XenABI.Hypercall.grantTableOp.rawValue, UInt64(op.rawValue), address, count - done))
+      }
+      try perform(address)
+      done += 1
+    }
+    return .result(0)
+  }
+
   /// Why the caller may not act on domain `domid`'s table: only its own (Xen lets a control
-  /// domain or a device model act on others; there are neither here).
+  /// domain or a device model act on others; there are neither here). A domain that does not
+  /// exist is GNTST_bad_domain, as Xen answers (rcu_lock_domain_by_any_id fails first).
   private static func refusal<E: HypercallEnvironment>(_ domid: UInt16, _ env: E) -> XenABI.GrantStatus? {
     if Hypercalls.isSelf(domid, env.domain) { return nil }
-    return domid < XenABI.DomainID.firstReserved ? .permissionDenied : .badDomain
+    return env.grantingDomain(domid) == nil ? .badDomain : .permissionDenied
   }
 }

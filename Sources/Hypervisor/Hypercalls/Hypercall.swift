@@ -78,10 +78,15 @@ public protocol HypercallEnvironment {
   /// hypervisor now holds a reference (if the guest gives the page back, the frame stays until
   /// the domain is destroyed). Nil if `gfn` is not RAM or `target` has one already.
   func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64?
+  /// The live domain `id` names, for grant operations on another domain's grants (the default:
+  /// `Domains.find(id:)`); nil if there is none.
+  func grantingDomain(_ id: UInt16) -> Domain?
 }
 
 extension HypercallEnvironment {
   public var domain: Domain { vcpu.domain }
+
+  public func grantingDomain(_ id: UInt16) -> Domain? { Domains.find(id: id) }
 
   public func readStructure<T: GuestStructure>(_ type: T.Type, at guestVirtual: UInt64) -> T? {
     read(guestVirtual, count: T.guestSize).flatMap { T(bytes: $0) }

@@ -30,4 +30,12 @@ enum FrameMemory {
   static func atomicWord(_ address: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
     unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a frame table word, inside the table set up at boot
   }
+
+  /// Copies `count` bytes between two guest frames the caller keeps alive (GNTTABOP_copy: both
+  /// translated and held under their p2m locks, each range inside its 4 KiB frame).
+  static func copy(from source: UInt64, to destination: UInt64, count: Int) {
+    let from = unsafe UnsafeRawPointer(bitPattern: UInt(source)).unsafelyUnwrapped   // unsafe: a guest frame held for the copy, see above
+    let to = unsafe UnsafeMutableRawPointer(bitPattern: UInt(destination)).unsafelyUnwrapped   // unsafe: as `from`
+    unsafe to.copyMemory(from: from, byteCount: count)
+  }
 }

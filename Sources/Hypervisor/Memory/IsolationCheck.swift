@@ -13,15 +13,27 @@ public enum IsolationCheck {
   /// domains were checked.
   public static func run(_ domains: [Domain], limit: Int = 8) -> (problems: [String], frames: Int) {
     let domains = domains.filter { $0.p2mRoot != 0 || $0.framesInUse != 0 }.sorted { $0.id < $1.id }
+    // The grant lock first (the lock order), so no mapping is half made or half gone.
+    GrantTables.lock.lock()
     for domain in domains { domain.p2mLock.lock() }
-    defer { for domain in domains.reversed() { domain.p2mLock.unlock() } }
+    defer {
+      for domain in domains.reversed() { domain.p2mLock.unlock() }
+      GrantTables.lock.unlock()
+    }
     var problems: [String] = []
     func problem(_ text: String) { if problems.count < limit { problems.append(text) } }
     var marked: [UInt64] = []
+    var beyondMark: [UInt64] = []
+    func found(_ frame: UInt64, _ record: FrameRecord) -> UInt32 {
+      UInt32(record.mark) + (record.mark == UInt8.max ? UInt32(beyondMark.count { $0 == frame }) : 0)
+    }
     func mark(_ frame: UInt64) {
       let record = FrameTable.record(frame)
       let count = record?.mark ?? 0
       if count == 0 { marked.append(frame) }
+      // A frame can have more users than the mark counts (one grant mapped many times): the
+      // rest are counted here.
+      if count == UInt8.max { beyondMark.append(frame) }
       FrameTable.setMark(frame, count == UInt8.max ? count : count + 1)
     }
 
@@ -32,6 +44,13 @@ public enum IsolationCheck {
           let frame = machine + i * 4096
           guard let record = FrameTable.record(frame) else {
             problem("frame \(hex(frame)) at gfn \(hex(gfn + i)) of domain \(domain.id) is outside the frame table")
+            continue
+          }
+          if kind == .grant {
+            // Another domain's RAM; the reference is its maptrack entry's, counted below.
+            if record.use != .guestRAM || record.refs == 0 {
+              problem("grant mapping at gfn \(hex(gfn + i)) of domain \(domain.id) maps frame \(hex(frame)) of \(owner(record)) with \(record.refs) references")
+            }
             continue
           }
           if record.owner != domain.id || record.use == .free || record.use == .hypervisor {
@@ -57,6 +76,20 @@ public enum IsolationCheck {
       for (_, frame) in domain.p2mRetired { mark(frame) }
       for frame in hypervisorHolds(domain) { mark(frame) }
     }
+    // Each mapping holds one reference on the frame it maps (after every p2m is walked, so a
+    // frame mapped by its owner and by a grantee is not taken for one mapped twice).
+    for domain in domains {
+      let table = NestedPageTable(root: domain.p2mRoot)
+      for mapping in GrantTables.mappings(of: domain) {
+        if !mapping.unmapping, table.lookup(mapping.gfn)?.frame != mapping.frame {
+          problem("grant mapping of domain \(domain.id) at gfn \(hex(mapping.gfn)) is not in its p2m")
+        }
+        mark(mapping.frame)
+      }
+    }
+    // Domains that ended while others map their frames: those frames live on, every reference
+    // a mapping's.
+    let endedGranters = GrantTables.endedGranterIDs
 
     var frames = 0
     let ids = domains.map { $0.id }
@@ -74,10 +107,14 @@ public enum IsolationCheck {
         else if record.mark != 1 { problem("p2m table \(hex(frame)) of domain \(record.owner) is not in its p2m") }
       default:
         frames += 1
-        if !ids.contains(record.owner) {
+        if endedGranters.contains(record.owner), !ids.contains(record.owner) {
+          if found(frame, record) != record.refs || record.refs == 0 {
+            problem("frame \(hex(frame)) (\(use(record.use))) of ended domain \(record.owner): \(record.refs) references recorded, \(found(frame, record)) found in mappings")
+          }
+        } else if !ids.contains(record.owner) {
           problem("frame \(hex(frame)) (\(use(record.use))) of domain \(record.owner), which no longer exists, has \(record.refs) references")
-        } else if UInt32(record.mark) != record.refs {
-          problem("frame \(hex(frame)) (\(use(record.use))) of domain \(record.owner): \(record.refs) references recorded, \(record.mark) found")
+        } else if found(frame, record) != record.refs {
+          problem("frame \(hex(frame)) (\(use(record.use))) of domain \(record.owner): \(record.refs) references recorded, \(found(frame, record)) found")
         }
       }
     }

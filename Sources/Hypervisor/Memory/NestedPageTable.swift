@@ -29,7 +29,11 @@ public struct NestedPageTable {
     /// A page the hypervisor made for the domain (shared_info, the console ring): the guest
     /// may place or give back the mapping, the hypervisor keeps the frame.
     case special = 2
-    // Grant, foreign and MMIO mappings come with grant tables and device models.
+    /// Another domain's frame, mapped with GNTTABOP_map_grant_ref (Xen's p2m_grant_map_rw/ro).
+    /// The leaf holds no reference itself: the mapper's maptrack entry does (`GrantTables`),
+    /// and only GNTTABOP_unmap_grant_ref (or the mapper's end) takes it out.
+    case grant = 3
+    // Foreign and MMIO mappings come with device models.
   }
 
   /// The highest guest frame number plus one: four levels of 512 entries cover 2^48 bytes.

@@ -116,6 +116,8 @@ public struct P2M: ~Copyable {
 
   public enum Failure: Error, Equatable {
     case outOfRange, noMemory, alreadyMapped, notOwned, notMapped, overQuota
+    /// A grant mapping is there: only GNTTABOP_unmap_grant_ref takes it out.
+    case grantMapped
   }
 
   /// Maps the 4 KiB frame `frame` (which the domain must own) at `gfn`.
@@ -159,6 +161,7 @@ public struct P2M: ~Copyable {
   public mutating func unmap(_ gfn: UInt64) throws(Failure) -> (frame: UInt64, kind: NestedPageTable.Kind)? {
     guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
     guard let found = table.lookup(gfn) else { return nil }
+    guard found.kind != .grant else { throw .grantMapped }
     guard let slots = path(gfn, to: 0, create: true) else { throw .noMemory }   // a split needs a table
     FrameMemory.write64(slots[0], 0)
     NestedPageTable.changed()
@@ -188,6 +191,42 @@ public struct P2M: ~Copyable {
   public mutating func prepare(_ gfn: UInt64) throws(Failure) {
     guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
     guard path(gfn, to: 0, create: true) != nil else { throw .noMemory }
+  }
+
+  // MARK: - Grant mappings
+
+  /// GNTTABOP_map_grant_ref's change: maps another domain's `frame` at `gfn`, where nothing is
+  /// mapped (Xen's p2m_add_page refuses a gfn in use; nothing there is clobbered). The caller
+  /// holds the reference on the frame and records it in the mapper's maptrack (`GrantTables`).
+  /// Nothing is retired, whatever happens, so this change never waits for a flush.
+  public mutating func mapGrant(_ gfn: UInt64, _ frame: UInt64, writable: Bool) throws(Failure) {
+    guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
+    guard table.lookup(gfn) == nil else { throw .alreadyMapped }
+    guard let slots = path(gfn, to: 0, create: true) else { throw .noMemory }
+    var entry = frame | NestedPageTable.present | NestedPageTable.user | NestedPageTable.Kind.grant.rawValue << NestedPageTable.kindShift
+    if writable { entry |= NestedPageTable.writable }
+    FrameMemory.write64(slots[0], entry)
+    _ = addEntries(slots[0], 1)
+    NestedPageTable.changed()
+  }
+
+  /// GNTTABOP_unmap_grant_ref's change: takes the grant mapping of `frame` at `gfn` out. The
+  /// frame is not retired here (its reference is the maptrack's, dropped by `GrantTables` once
+  /// `Domain.changeP2M` has flushed), but the change still owes the flush. False if `gfn` does
+  /// not hold that grant mapping.
+  ///
+  /// A table the unmap leaves empty stays (unlike `unmap`'s): a backend maps and unmaps the
+  /// same few gfns over and over, and freeing and zeroing a table each time would double the
+  /// cost of a map. It is one of the domain's pool, and goes with the domain (as Xen, which
+  /// never frees p2m tables before the domain's end).
+  public mutating func unmapGrant(_ gfn: UInt64, _ frame: UInt64) -> Bool {
+    guard let (slot, entry, level) = table.leaf(gfn), level == 0, NestedPageTable.kind(of: entry) == .grant,
+          entry & NestedPageTable.addressMask == frame else { return false }
+    FrameMemory.write64(slot, 0)
+    NestedPageTable.changed()
+    retiredAny = true
+    _ = addEntries(slot, -1)
+    return true
   }
 
   // MARK: - Domain frames
@@ -267,7 +306,10 @@ public struct P2M: ~Copyable {
   public mutating func release(_ gfn: UInt64, order: Int) throws(Failure) {
     let count = 1 << order
     guard gfn & UInt64(count - 1) == 0, gfn + UInt64(count) <= NestedPageTable.frameLimit else { throw .outOfRange }
-    for i in 0..<UInt64(count) where table.lookup(gfn + i) == nil { throw .notMapped }
+    for i in 0..<UInt64(count) {
+      guard let found = table.lookup(gfn + i) else { throw .notMapped }
+      if found.kind == .grant { throw .grantMapped }
+    }
     if order == 9, unmapLarge(gfn) {
       forgetPlacements(gfn, count: 512)
       return
@@ -381,7 +423,10 @@ public struct P2M: ~Copyable {
     let domain = self.domain
     var freed = 0
     var tables: [UInt64] = []
-    table.walk(leaf: { _, machine, level, _ in
+    table.walk(leaf: { _, machine, level, kind in
+      // A grant mapping's reference is its maptrack entry's, dropped before this
+      // (`GrantTables.domainDestroyed`).
+      guard kind != .grant else { return }
       let frames = level == 0 ? 1 : 512
       for i in 0..<UInt64(frames) where Self.put(machine + i * 4096, of: domain) { freed += 1 }
     }, table: { page, _ in tables.append(page) })

@@ -228,6 +228,7 @@ public enum DomainBuilder {
     Log.info("domain \(domain.id) (\(domain.nameString)): built: \(config.memoryMiB) MiB, \(config.vcpus) vcpu(s), entry \(hex(image.pvhEntry)), \(domain.framesInUse) frames, in \((Clock.now() - startedAt) / 1000) us, at \(Clock.now() / 1000) us")
     Domains.created.wrappingAdd(1, ordering: .relaxed)
     domain.maxGrantFrames = config.maxGrantFrames ?? XenABI.GrantLayout.defaultMaxGrantFrames
+    domain.maxMaptrackFrames = config.maxMaptrackFrames ?? XenABI.GrantLayout.defaultMaxMaptrackFrames
     Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
     domain.startedAt = Clock.now()
     Scheduler.policy?.wake(domain.vcpus[0])
@@ -255,7 +256,11 @@ public enum DomainBuilder {
     // The hypervisor's references go with the p2m's (nothing reaches those pages any more); a
     // frame is freed by whichever drops its last reference.
     for vcpu in domain.vcpus { vcpu.vcpuInfoAddress = 0 }
-    let returned = 2 * domain.vcpus.count + domain.changeP2M(by: nil) { $0.destroyWithHolds() }
+    // Its mappings of others' grants go first; its own granted frames that others still map
+    // stay (referenced) until they unmap them (GrantTables).
+    let returned = 2 * domain.vcpus.count + GrantTables.domainDestroyed(domain) {
+      domain.changeP2M(by: nil) { $0.destroyWithHolds() }
+    }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
     let clean = domain.shutdownReason?.isClean ?? false
