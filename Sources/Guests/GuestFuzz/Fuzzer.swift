@@ -49,7 +49,7 @@ struct Fuzzer {
       if layout.callLimit > 0 && calls >= layout.callLimit { break }
       if vcpu == 0 && now >= nextProgress {
         let total = gs_atomic_load(counters) &+ gs_atomic_load(counters + 1)
-        Console.print("guest-fuzz: \(total) calls after \((now &- layout.startTSC) / layout.tscPerMs / 1000) s")
+        Console.print("\nguest-fuzz: \(total) calls after \((now &- layout.startTSC) / layout.tscPerMs / 1000) s")
         nextProgress = now &+ 5_000 &* layout.tscPerMs
       }
       if vcpu == 1 && gs_atomic_load(counters + 5) != 0 {

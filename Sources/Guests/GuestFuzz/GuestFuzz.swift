@@ -209,7 +209,9 @@ func run() -> Never {
   }
   let elapsed = (CPU.rdtsc() &- layout.startTSC) / max(1, layout.tscPerMs)
   let first = gs_atomic_load(counters), second = gs_atomic_load(counters + 1)
-  Console.print("guest-fuzz: survived \(first &+ second) calls in \(elapsed) ms (\(gs_atomic_load(counters + 3)) hypercalls, \(gs_atomic_load(counters + 4)) instructions; vcpu 0 \(first), vcpu 1 \(second))")
+  // On a line of its own: the fuzz's one-byte console writes (~) leave a partial line, and the
+  // hypervisor cuts long lines, which could cut this one (FuzzRun looks for it whole).
+  Console.print("\nguest-fuzz: survived \(first &+ second) calls in \(elapsed) ms (\(gs_atomic_load(counters + 3)) hypercalls, \(gs_atomic_load(counters + 4)) instructions; vcpu 0 \(first), vcpu 1 \(second))")
   Console.print("guest-fuzz: done")
   Xen.shutdown(.poweroff)
 }
