@@ -11,6 +11,7 @@
 ///
 ///     guest-fuzz: seed <s>, 2 vcpus, <n> s
 ///     guest-fuzz: <calls> calls after <t> s          (every 5 s)
+///     guest-fuzz: xenstore: <n> operations through its ring[, until its port was closed]
 ///     guest-fuzz: survived <calls> calls in <t> ms (<h> hypercalls, <i> instructions; vcpu 0 <a>, vcpu 1 <b>)
 ///     guest-fuzz: done
 @main
@@ -192,9 +193,13 @@ func run() -> Never {
   let places0 = Places(vcpu: 0)
   let places1 = Places(vcpu: 1)
   secondPlaces = places1
-  startSecondVCPU()
-
   var fuzzer = Fuzzer(vcpu: 0, places: places0)
+  // The xenstore generator's first, long burst before vcpu 1 starts: vcpu 1's event-channel
+  // calls close random low ports, the store's among them, and once it is closed nothing
+  // reaches the store again.
+  fuzzer.xenstoreRing()
+  xenstoreSecondVCPUMayRun = true
+  startSecondVCPU()
   fuzzer.loop()
 
   // vcpu 1 may be down (it takes itself down now and then): bring it up until it has finished.
@@ -209,6 +214,7 @@ func run() -> Never {
   }
   let elapsed = (CPU.rdtsc() &- layout.startTSC) / max(1, layout.tscPerMs)
   let first = gs_atomic_load(counters), second = gs_atomic_load(counters + 1)
+  Console.print("\nguest-fuzz: xenstore: \(xenstoreOperations) operations through its ring\(xenstorePortGone ? ", until its port was closed" : "")")
   // On a line of its own: the fuzz's one-byte console writes (~) leave a partial line, and the
   // hypervisor cuts long lines, which could cut this one (FuzzRun looks for it whole).
   Console.print("\nguest-fuzz: survived \(first &+ second) calls in \(elapsed) ms (\(gs_atomic_load(counters + 3)) hypercalls, \(gs_atomic_load(counters + 4)) instructions; vcpu 0 \(first), vcpu 1 \(second))")

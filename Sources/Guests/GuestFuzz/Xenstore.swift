@@ -16,6 +16,8 @@ let xenstoreBackendStatus: UInt64 = 2 << 48 | 0x7FF2 << 32
 nonisolated(unsafe) var xenstorePortGone = false
 /// Whether the generator has had its first turn.
 nonisolated(unsafe) var xenstoreStarted = false
+/// False while vcpu 0 runs the first burst before starting vcpu 1 (nothing to pause then).
+nonisolated(unsafe) var xenstoreSecondVCPUMayRun = false
 
 /// Boundary values for a header's length up to XENSTORE_PAYLOAD_MAX (4096), which a store
 /// takes; and past it, which stop the ring for good.
@@ -31,9 +33,8 @@ let xenstoreBreakingPercent = 1
 let xenstoreFirstBurst = 1000
 
 extension Fuzzer {
-  /// Whether this call is the xenstore generator's (`hypercall()` asks first): vcpu 0's very
-  /// first call, before the event-channel generators can have closed the store port, then one
-  /// call in 40 of vcpu 0's.
+  /// Whether this call is the xenstore generator's (`hypercall()` asks first): one call in 40
+  /// of vcpu 0's (its first burst runs before vcpu 1 starts, from the main routine).
   mutating func xenstoreTurn() -> Bool {
     guard vcpu == 0 else { return false }
     if !xenstoreStarted { return true }
@@ -69,7 +70,7 @@ extension Fuzzer {
     // A burst of operations a turn, and a long one the first time with vcpu 1 paused (its
     // closes and binds would take the port away within tens of operations).
     let first = xenstoreOperations == 0
-    let quiet = first && quietSecondVCPU()
+    let quiet = first && xenstoreSecondVCPUMayRun && quietSecondVCPU()
     defer { if quiet { gs_atomic_store(counters + 5, 0) } }
     for index in 0..<(first ? xenstoreFirstBurst : 1 + random.below(32)) {
       if index > 0 && portStatus(xenstorePort) != xenstoreBackendStatus { break }   // closed meanwhile
