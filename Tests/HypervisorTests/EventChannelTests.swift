@@ -360,6 +360,20 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.status(bound.port) == .init(rc: 0, status: statusValue(.unbound), vcpu: 0, dom: 57))
   }
 
+  /// A domain may connect two of its own ports naming itself by its id, not only DOMID_SELF,
+  /// as Xen allows (evtchn_bind_interdomain looks the remote domain up by id either way).
+  @Test func loopbackChannelByTheDomainsOwnID() throws {
+    let g = guests([58])
+    let a = g[0]
+    let unbound = a.allocUnbound(remote: 58)
+    #expect(unbound.rc == 0)
+    let bound = a.bindInterdomain(58, unbound.port)
+    #expect(bound.rc == 0)
+    a.platform.guestHandle(a.vcpu0)
+    #expect(a.send(unbound.port) == 0)
+    #expect(a.platform.guestHandle(a.vcpu0) == [bound.port])
+  }
+
   @Test func virqBindingAndRaising() throws {
     let g = guests([61])
     let a = g[0]

@@ -9,6 +9,22 @@ public protocol SharedPage {
   func store32(_ value: UInt32, at offset: Int)
   func load8(at offset: Int) -> UInt8
   func store8(_ value: UInt8, at offset: Int)
+  /// `count` bytes from `offset` in one copy (the range inside the page).
+  func loadBytes(at offset: Int, count: Int) -> [UInt8]
+  /// `bytes` to `offset` in one copy (the range inside the page).
+  func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int)
+}
+
+extension SharedPage {
+  public func loadBytes(at offset: Int, count: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: count)
+    for i in 0..<count { bytes[i] = load8(at: offset + i) }
+    return bytes
+  }
+
+  public func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {
+    for (i, byte) in bytes.enumerated() { store8(byte, at: offset + i) }
+  }
 }
 
 /// The backend side of Xen's console ring (docs/console.md): drain what the guest wrote to

@@ -64,11 +64,13 @@ public struct XenstoreServer: Sendable {
     var rest = bytes
     let who = caller(domid)
     while !rest.isEmpty {
-      var connection = connections[domid] ?? XenstoreConnection()
-      if connection.reader.broken != nil { break }
-      if !who.privileged, connection.replies >= store.limits.outstandingPerDomain { break }
-      let (count, message) = connection.reader.take(rest)
+      // Taken out of the dictionary while it changes, so its buffers are not copied.
+      var connection = connections.removeValue(forKey: domid) ?? XenstoreConnection()
+      let stop = connection.reader.broken != nil
+        || (!who.privileged && connection.replies >= store.limits.outstandingPerDomain)
+      let (count, message) = stop ? (0, nil) : connection.reader.take(rest)
       connections[domid] = connection
+      if stop { break }
       consumed += count
       rest = rest.dropFirst(count)
       if let message {
@@ -88,7 +90,7 @@ public struct XenstoreServer: Sendable {
 
   /// Up to `limit` bytes of `domid`'s queued replies and events, in order.
   public mutating func takeOutput(for domid: UInt32, upTo limit: Int) -> [UInt8] {
-    guard var connection = connections[domid] else { return [] }
+    guard var connection = connections.removeValue(forKey: domid) else { return [] }
     var out: [UInt8] = []
     while out.count < limit, let first = connection.queue.first {
       let count = min(limit - out.count, first.bytes.count - connection.sent)
@@ -107,7 +109,7 @@ public struct XenstoreServer: Sendable {
   /// The queued messages of `domid`, whole, oldest first (for the hypervisor's own
   /// connection and for tests); a message already partly taken by `takeOutput` stays.
   public mutating func takeMessages(for domid: UInt32) -> [XenstoreMessage] {
-    guard var connection = connections[domid] else { return [] }
+    guard var connection = connections.removeValue(forKey: domid) else { return [] }
     var messages: [XenstoreMessage] = []
     while connection.sent == 0, let first = connection.queue.first {
       connection.queue.removeFirst()
@@ -119,6 +121,11 @@ public struct XenstoreServer: Sendable {
   }
 
   public func queuedCount(for domid: UInt32) -> Int { connections[domid]?.queue.count ?? 0 }
+
+  /// The domains with replies or events waiting for room in their rings.
+  public var domainsWithQueuedOutput: [UInt32] {
+    connections.compactMap { $0.value.queue.isEmpty ? nil : $0.key }
+  }
 
   mutating func dequeued(_ item: XenstoreQueued, from connection: inout XenstoreConnection, domid: UInt32) {
     if item.isReply { connection.replies -= 1 }
@@ -144,7 +151,7 @@ public struct XenstoreServer: Sendable {
         return
       }
     }
-    var connection = connections[domid] ?? XenstoreConnection()
+    var connection = connections.removeValue(forKey: domid) ?? XenstoreConnection()
     if let position, position < connection.queue.count {
       connection.queue.insert(item, at: max(position, connection.sent > 0 ? 1 : 0))
     } else {

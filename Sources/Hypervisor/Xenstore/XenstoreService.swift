@@ -78,11 +78,12 @@ public struct XenstoreService: Sendable {
       return false
     }
     guard available > 0 else { return false }
-    // Each byte read once into our own copy; the server parses only that copy.
-    var bytes = [UInt8](repeating: 0, count: Int(available))
-    for i in 0..<Int(available) {
-      bytes[i] = page.load8(at: Ring.Offset.request + Int((consumer &+ UInt32(i)) % UInt32(Ring.size)))
-    }
+    // Each byte read once into our own copy, in at most two pieces (the ring's end); the server
+    // parses only that copy.
+    let start = Int(consumer % UInt32(Ring.size))
+    let first = min(Int(available), Ring.size - start)
+    var bytes = page.loadBytes(at: Ring.Offset.request + start, count: first)
+    if first < Int(available) { bytes += page.loadBytes(at: Ring.Offset.request, count: Int(available) - first) }
     let taken = server.receive(bytes[...], from: domid)
     if taken > 0 { page.store32(consumer &+ UInt32(taken), at: Ring.Offset.requestConsumer) }
     if server.isBroken(domid) { stopped[domid] = .proto }
@@ -100,9 +101,10 @@ public struct XenstoreService: Sendable {
     }
     let bytes = server.takeOutput(for: domid, upTo: Ring.size - Int(used))
     guard !bytes.isEmpty else { return false }
-    for (i, byte) in bytes.enumerated() {
-      page.store8(byte, at: Ring.Offset.response + Int((producer &+ UInt32(i)) % UInt32(Ring.size)))
-    }
+    let start = Int(producer % UInt32(Ring.size))
+    let first = min(bytes.count, Ring.size - start)
+    page.storeBytes(bytes[..<first], at: Ring.Offset.response + start)
+    if first < bytes.count { page.storeBytes(bytes[first...], at: Ring.Offset.response) }
     // The data before the index (x86 keeps stores in order; the stores are volatile).
     page.store32(producer &+ UInt32(bytes.count), at: Ring.Offset.responseProducer)
     return true

@@ -10,5 +10,11 @@ struct SharedMachinePage: SharedPage {
   func store32(_ value: UInt32, at offset: Int) { _ = PhysicalMemory.write32(base + UInt64(offset), value) }
   func load8(at offset: Int) -> UInt8 { PhysicalMemory.ownRead8(base + UInt64(offset)) }
   func store8(_ value: UInt8, at offset: Int) { PhysicalMemory.ownWrite8(base + UInt64(offset), value) }
+  func loadBytes(at offset: Int, count: Int) -> [UInt8] {
+    PhysicalMemory().read(base + UInt64(offset), count: count) ?? [UInt8](repeating: 0, count: count)
+  }
+  func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {
+    _ = PhysicalMemory.write(Array(bytes), to: base + UInt64(offset))
+  }
 }
 #endif
