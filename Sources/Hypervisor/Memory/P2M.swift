@@ -207,7 +207,10 @@ public struct P2M: ~Copyable {
     if writable { entry |= NestedPageTable.writable }
     FrameMemory.write64(slots[0], entry)
     _ = addEntries(slots[0], 1)
-    NestedPageTable.changed()
+    // No new generation: the caches (`P2MCache`, `GuestWalkCache`) and the TLBs hold only
+    // translations that succeeded, and a leaf put where nothing was mapped (no 2 MiB leaf
+    // either: `lookup` found nothing) changes none of them. Every vcpu's caches stay good,
+    // where a bump would make each walk its guest's page tables afresh.
   }
 
   /// GNTTABOP_unmap_grant_ref's change: takes the grant mapping of `frame` at `gfn` out. The
