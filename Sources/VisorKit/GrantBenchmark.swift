@@ -28,15 +28,6 @@ public enum GrantBenchmark {
     """
   }
 
-  public static func runConfiguration(image: String, bundle: String, icount: Bool) -> RunConfiguration {
-    var configuration = RunConfiguration(kernel: image)
-    configuration.smp = 1
-    configuration.initrd = bundle
-    configuration.icount = icount
-    configuration.timeout = 600
-    return configuration
-  }
-
   /// One run's figures from the console, or nil if a line is missing.
   public static func sample(from lines: [String]) -> Sample? {
     func number(_ marker: String) -> Double? { ConsoleFigures.number(after: "guest-grant: " + marker, in: lines) }

@@ -89,12 +89,7 @@ public enum HypercallBenchmark {
   /// The switch measurement's boot: the two domains of `switchConfigs` on one pcpu (the
   /// benchmark's own boot is this one with the floor measured first).
   public static func switchRunConfiguration(image: String, bundle: String, icount: Bool) -> RunConfiguration {
-    var configuration = RunConfiguration(kernel: image)
-    configuration.smp = 1
-    configuration.initrd = bundle
-    configuration.icount = icount
-    configuration.timeout = 600
-    return configuration
+    .benchmark(image: image, bundle: bundle, icount: icount)
   }
 
   /// Reads one run's figures from the console, or nil if a line is missing.

@@ -55,6 +55,18 @@ public struct RunConfiguration: Sendable, Equatable {
     self.boot = .kernel(path: path)
   }
 
+  /// A benchmark's boot: `image` with the boot bundle `bundle` on one pcpu, so that what is
+  /// measured shares it with nothing but its own partners; under `icount` the TSC counts
+  /// instructions. At most ten minutes.
+  public static func benchmark(image: String, bundle: String, icount: Bool) -> RunConfiguration {
+    var configuration = RunConfiguration(kernel: image)
+    configuration.smp = 1
+    configuration.initrd = bundle
+    configuration.icount = icount
+    configuration.timeout = 600
+    return configuration
+  }
+
   /// Checks values that QEMU would reject or misread.
   public func validate() throws(VisorError) {
     guard (1...255).contains(smp) else {

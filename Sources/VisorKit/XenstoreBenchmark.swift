@@ -45,16 +45,6 @@ public enum XenstoreBenchmark {
     """
   }
 
-  /// One boot: the domain alone on one pcpu.
-  public static func runConfiguration(image: String, bundle: String, icount: Bool) -> RunConfiguration {
-    var configuration = RunConfiguration(kernel: image)
-    configuration.smp = 1
-    configuration.initrd = bundle
-    configuration.icount = icount
-    configuration.timeout = 600
-    return configuration
-  }
-
   /// One run's figures, or nil if a line is missing or a round trip failed.
   public static func sample(from lines: [String]) -> Sample? {
     func number(after marker: String) -> Double? { ConsoleFigures.number(after: marker, in: lines) }
@@ -67,18 +57,13 @@ public enum XenstoreBenchmark {
     return Sample(hypercall: hypercall, read: read, write: write, readSend: readSend, writeSend: writeSend)
   }
 
-  static func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-  }
-
   public static func report(_ samples: [Sample], samplesPerRun: Int, icount: Bool) -> String {
     let unit = icount ? "instructions (-icount)" : "TSC cycles"
-    let hypercall = median(samples.map(\.hypercall))
-    let read = median(samples.map(\.read))
-    let write = median(samples.map(\.write))
-    let readSend = median(samples.map(\.readSend))
-    let writeSend = median(samples.map(\.writeSend))
+    let hypercall = HypercallBenchmark.median(samples.map(\.hypercall))
+    let read = HypercallBenchmark.median(samples.map(\.read))
+    let write = HypercallBenchmark.median(samples.map(\.write))
+    let readSend = HypercallBenchmark.median(samples.map(\.readSend))
+    let writeSend = HypercallBenchmark.median(samples.map(\.writeSend))
     func ratio(_ value: Double) -> String { hypercall > 0 ? String(format: "%.1fx", value / hypercall) : "-" }
     let verdict = hypercall > 0 && read / hypercall <= targetRatio ? "met" : "MISSED"
     var text = "xenstore round trips from a domain, median of \(samples.count) run(s) of \(samplesPerRun) samples, in \(unit)\n\n"

@@ -174,28 +174,11 @@ struct GrantsBench: ParsableCommand {
 
   func run() throws {
     try reportingErrors { () throws(VisorError) in
-      let runner = try QEMURunner.locate()
-      let path = try image.resolveImage().path
-      let root = try image.build.builder().packageRoot
-      let guestBuilder = ImageBuilder.forGuest("guest-grant", packageRoot: root)
-      note("building guest-grant: swift \(shellQuoted(guestBuilder.arguments))")
-      let guest = try guestBuilder.build()
-      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-grants-\(getpid())")
-      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      defer { try? FileManager.default.removeItem(at: folder) }
-      let bundle = try BundleMaker.make(
-        configs: [("grantbench", GrantBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
-      var results: [GrantBenchmark.Sample] = []
-      for index in 1...runs {
-        let result = try runner.run(GrantBenchmark.runConfiguration(image: path, bundle: bundle.path, icount: icount))
-        guard result.exit == .clean, let sample = GrantBenchmark.sample(from: result.lines.map(\.text)) else {
-          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
-          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
-        }
-        note(String(format: "run %d/%d: null %.0f, map %.0f, unmap %.0f, map+unmap %.0f, copy 4 KiB %.0f",
-                    index, runs, sample.null, sample.map, sample.unmap, sample.roundTrip, sample.copy))
-        results.append(sample)
-      }
+      let results = try measureGuest(
+        image, guest: "guest-grant", domain: "grantbench", runs: runs, icount: icount,
+        config: { GrantBenchmark.config(guest: $0, samples: samples) }, sample: GrantBenchmark.sample(from:),
+        describe: { String(format: "null %.0f, map %.0f, unmap %.0f, map+unmap %.0f, copy 4 KiB %.0f",
+                           $0.null, $0.map, $0.unmap, $0.roundTrip, $0.copy) })
       print(GrantBenchmark.report(results, icount: icount), terminator: "")
     }
   }
@@ -384,28 +367,11 @@ struct XenstoreBench: ParsableCommand {
 
   func run() throws {
     try reportingErrors { () throws(VisorError) in
-      let runner = try QEMURunner.locate()
-      let path = try image.resolveImage().path
-      let root = try image.build.builder().packageRoot
-      let guestBuilder = ImageBuilder.forGuest("guest-xenstore", packageRoot: root)
-      note("building guest-xenstore: swift \(shellQuoted(guestBuilder.arguments))")
-      let guest = try guestBuilder.build()
-      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-xenstore-\(getpid())")
-      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      defer { try? FileManager.default.removeItem(at: folder) }
-      let bundle = try BundleMaker.make(
-        configs: [("xenstore-bench", XenstoreBenchmark.config(guest: guest.path, samples: samples))], in: folder, bundleName: "bundle.bin")
-      var results: [XenstoreBenchmark.Sample] = []
-      for index in 1...runs {
-        let result = try runner.run(XenstoreBenchmark.runConfiguration(image: path, bundle: bundle.path, icount: icount))
-        guard result.exit == .clean, let sample = XenstoreBenchmark.sample(from: result.lines.map(\.text)) else {
-          FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
-          throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
-        }
-        note(String(format: "run %d/%d: null hypercall %.0f, read %.0f (send %.0f), write %.0f (send %.0f)",
-                    index, runs, sample.hypercall, sample.read, sample.readSend, sample.write, sample.writeSend))
-        results.append(sample)
-      }
+      let results = try measureGuest(
+        image, guest: "guest-xenstore", domain: "xenstore-bench", runs: runs, icount: icount,
+        config: { XenstoreBenchmark.config(guest: $0, samples: samples) }, sample: XenstoreBenchmark.sample(from:),
+        describe: { String(format: "null hypercall %.0f, read %.0f (send %.0f), write %.0f (send %.0f)",
+                           $0.hypercall, $0.read, $0.readSend, $0.write, $0.writeSend) })
       print(XenstoreBenchmark.report(results, samplesPerRun: samples, icount: icount), terminator: "")
     }
   }
@@ -522,4 +488,36 @@ struct LinuxBench: ParsableCommand {
       print(LinuxBenchmark.report(rows: rows, runs: runs), terminator: "")
     }
   }
+}
+
+/// One test guest's benchmark, as `visor bench grants` and `visor bench xenstore` run it: builds
+/// `guest`, packs the one domain `config` makes of it (given the guest's path) into a bundle,
+/// boots that alone on one pcpu `runs` times, and reads each run's figures with `sample`,
+/// noting them with `describe`. A run that fails, or lacks a figure, ends it with the tail of
+/// its console.
+func measureGuest<Sample>(
+  _ image: ImageOptions, guest: String, domain: String, runs: Int, icount: Bool,
+  config: (String) -> String, sample: ([String]) -> Sample?, describe: (Sample) -> String
+) throws(VisorError) -> [Sample] {
+  let runner = try QEMURunner.locate()
+  let path = try image.resolveImage().path
+  let root = try image.build.builder().packageRoot
+  let guestBuilder = ImageBuilder.forGuest(guest, packageRoot: root)
+  note("building \(guest): swift \(shellQuoted(guestBuilder.arguments))")
+  let built = try guestBuilder.build()
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-\(domain)-\(getpid())")
+  try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let bundle = try BundleMaker.make(configs: [(domain, config(built.path))], in: folder, bundleName: "bundle.bin")
+  var results: [Sample] = []
+  for index in 1...runs {
+    let result = try runner.run(.benchmark(image: path, bundle: bundle.path, icount: icount))
+    guard result.exit == .clean, let figures = sample(result.lines.map(\.text)) else {
+      FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+      throw VisorError(result.exit == .clean ? .checkFailed : result.exit, "run \(index) of \(runs) failed: \(result.summary)")
+    }
+    note("run \(index)/\(runs): " + describe(figures))
+    results.append(figures)
+  }
+  return results
 }

@@ -80,7 +80,7 @@ extension Serialized {
       defer { folder.remove() }
       let bundle = try BundleMaker.make(configs: [("xenstore-bench", config)], in: folder.url, bundleName: "bundle.bin")
       let result = try SystemImage.run(
-        XenstoreBenchmark.runConfiguration(image: try SystemImage.path(), bundle: bundle.path, icount: true))
+        RunConfiguration.benchmark(image: try SystemImage.path(), bundle: bundle.path, icount: true))
       expectExit(result, .clean)
       let sample = try #require(XenstoreBenchmark.sample(from: result.lines.map(\.text)), "no figures\n\(context(result))")
       print("XenstoreGuests: " + XenstoreBenchmark.report([sample], samplesPerRun: 1000, icount: true))
