@@ -35,16 +35,9 @@ public struct XenstoreService: Sendable {
     var moved = false
     for _ in 0..<Self.passesPerCall {
       let took = takeRequests(page, domid: domid)
-      if let why = stopped[domid] {
-        page.store32(why.rawValue, at: Ring.Offset.error)
-        return true
-      }
-      let wrote = putOutput(page, domid: domid)
-      // A response index out of bounds stops the ring here, and the guest is told the same way.
-      if let why = stopped[domid] {
-        page.store32(why.rawValue, at: Ring.Offset.error)
-        return true
-      }
+      let wrote = stopped[domid] == nil && putOutput(page, domid: domid)
+      // A stop on either side ends the call: the guest has its `error` field to look at.
+      if stopped[domid] != nil { return true }
       guard took || wrote else { break }
       moved = true
     }
@@ -55,12 +48,7 @@ public struct XenstoreService: Sendable {
   /// that did not send anything). Returns whether anything moved.
   public mutating func flushOutput(_ page: some SharedPage, domid: UInt32) -> Bool {
     guard stopped[domid] == nil, server.queuedCount(for: domid) > 0 else { return false }
-    let wrote = putOutput(page, domid: domid)
-    if let why = stopped[domid] {
-      page.store32(why.rawValue, at: Ring.Offset.error)
-      return true
-    }
-    return wrote
+    return putOutput(page, domid: domid) || stopped[domid] != nil
   }
 
   /// Forgets `domid`'s ring (the domain is gone; `XenstoreServer.release` frees its store
@@ -69,12 +57,18 @@ public struct XenstoreService: Sendable {
     stopped[domid] = nil
   }
 
+  /// Stops `domid`'s ring for good and tells the guest why in the page's `error` field.
+  private mutating func stop(_ domid: UInt32, _ why: XenABI.XenstoreRing.Error, _ page: some SharedPage) {
+    stopped[domid] = why
+    page.store32(why.rawValue, at: Ring.Offset.error)
+  }
+
   private mutating func takeRequests(_ page: some SharedPage, domid: UInt32) -> Bool {
     let consumer = page.load32(at: Ring.Offset.requestConsumer)
     let producer = page.load32(at: Ring.Offset.requestProducer)
     let available = producer &- consumer
     guard available <= UInt32(Ring.size) else {
-      stopped[domid] = .ringIndex
+      stop(domid, .ringIndex, page)
       return false
     }
     guard available > 0 else { return false }
@@ -86,7 +80,7 @@ public struct XenstoreService: Sendable {
     if first < Int(available) { bytes += page.loadBytes(at: Ring.Offset.request, count: Int(available) - first) }
     let taken = server.receive(bytes[...], from: domid)
     if taken > 0 { page.store32(consumer &+ UInt32(taken), at: Ring.Offset.requestConsumer) }
-    if server.isBroken(domid) { stopped[domid] = .proto }
+    if server.isBroken(domid) { stop(domid, .proto, page) }
     return taken > 0
   }
 
@@ -96,7 +90,7 @@ public struct XenstoreService: Sendable {
     let producer = page.load32(at: Ring.Offset.responseProducer)
     let used = producer &- consumer
     guard used <= UInt32(Ring.size) else {
-      stopped[domid] = .ringIndex
+      stop(domid, .ringIndex, page)
       return false
     }
     let bytes = server.takeOutput(for: domid, upTo: Ring.size - Int(used))
