@@ -188,36 +188,24 @@ extension BootBundle {
       record[Layout.Domain.onCrash] = config.onCrash.rawValue
 
       var flags: UInt8 = 0
-      if let maxVCPUs = config.maxVCPUs {
-        flags |= Layout.Flag.hasMaxVCPUs
-        record.storeLE(UInt32(clamping: maxVCPUs), at: Layout.Domain.maxVCPUs)
+      // An optional number: its u32 at `offset`, and `flag` saying it is there.
+      func optional(_ value: Int?, _ flag: UInt8, at offset: Int) {
+        guard let value else { return }
+        flags |= flag
+        record.storeLE(UInt32(clamping: value), at: offset)
       }
+      optional(config.maxVCPUs, Layout.Flag.hasMaxVCPUs, at: Layout.Domain.maxVCPUs)
       if let cpus = config.cpus {
         flags |= Layout.Flag.hasCPUs
         let range = addString(cpus)
         record.storeLE(range.offset, at: Layout.Domain.cpusOffset)
         record.storeLE(range.length, at: Layout.Domain.cpusLength)
       }
-      if let weight = config.weight {
-        flags |= Layout.Flag.hasWeight
-        record.storeLE(UInt32(clamping: weight), at: Layout.Domain.weight)
-      }
-      if let cap = config.cap {
-        flags |= Layout.Flag.hasCap
-        record.storeLE(UInt32(clamping: cap), at: Layout.Domain.cap)
-      }
-      if let maxMemory = config.maxMemoryMiB {
-        flags |= Layout.Flag.hasMaxMemory
-        record.storeLE(UInt32(clamping: maxMemory), at: Layout.Domain.maxMemoryMiB)
-      }
-      if let maxGrantFrames = config.maxGrantFrames {
-        flags |= Layout.Flag.hasMaxGrantFrames
-        record.storeLE(UInt32(clamping: maxGrantFrames), at: Layout.Domain.maxGrantFrames)
-      }
-      if let maxMaptrackFrames = config.maxMaptrackFrames {
-        flags |= Layout.Flag.hasMaxMaptrackFrames
-        record.storeLE(UInt32(clamping: maxMaptrackFrames), at: Layout.Domain.maxMaptrackFrames)
-      }
+      optional(config.weight, Layout.Flag.hasWeight, at: Layout.Domain.weight)
+      optional(config.cap, Layout.Flag.hasCap, at: Layout.Domain.cap)
+      optional(config.maxMemoryMiB, Layout.Flag.hasMaxMemory, at: Layout.Domain.maxMemoryMiB)
+      optional(config.maxGrantFrames, Layout.Flag.hasMaxGrantFrames, at: Layout.Domain.maxGrantFrames)
+      optional(config.maxMaptrackFrames, Layout.Flag.hasMaxMaptrackFrames, at: Layout.Domain.maxMaptrackFrames)
       record[Layout.Domain.flags] = flags
 
       record.storeLE(UInt32(clamping: domain.kernel), at: Layout.Domain.kernelBlob)
