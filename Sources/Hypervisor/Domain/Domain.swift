@@ -110,7 +110,7 @@ public final class Domain: @unchecked Sendable {
   public var console = DomainConsole()
   /// The console ring page (machine address; 0 = none) and the port of its event channel.
   public var consoleRingMachine: UInt64 = 0
-  /// The console ring frame the hypervisor holds a reference on (`P2M.hold(frame:)`); set and
+  /// The console ring frame the hypervisor holds a reference on (`P2M.newRingPage`); set and
   /// cleared under `p2mLock`, with the reference.
   public var consoleRingFrame: UInt64 = 0
   public var consolePort: UInt32 = 0

@@ -20,8 +20,6 @@ public enum GuestConsoles {
   nonisolated(unsafe) static var backlog: [UInt8] = []
   static let inputLock = SpinLock()
 
-  typealias RingPage = SharedMachinePage
-
   /// Called once at boot: sends on console ports come here.
   public static func install() {
     Events.backendNotified = { domain, backend in
@@ -76,7 +74,7 @@ public enum GuestConsoles {
       domain.consoleRingHeldBack = false
       return false
     }
-    let page = RingPage(base: ring)
+    let page = SharedMachinePage(base: ring)
     let pending = ConsoleRingBackend.pendingOutput(page)
     let allowed = pending > 0 ? ConsoleOutput.takeBudget(pending, for: domain, now: Clock.now()) : 0
     let bytes = ConsoleRingBackend.drainOutput(page, maximum: allowed)
@@ -230,7 +228,7 @@ public enum GuestConsoles {
       backlog.removeAll()
       return
     }
-    let taken = ConsoleRingBackend.deliverInput(backlog, to: RingPage(base: domain.consoleRingMachine))
+    let taken = ConsoleRingBackend.deliverInput(backlog, to: SharedMachinePage(base: domain.consoleRingMachine))
     if taken > 0 {
       backlog.removeFirst(taken)
       Events.notify(domain, port: domain.consolePort)
