@@ -139,6 +139,30 @@ extension P2MTests {
     endGrants(grants)
   }
 
+  /// An unmap changes one translation, so the p2m generation stays: the caller's caches forget
+  /// only what went through the unmapped page, and the domain's other vcpus discard theirs.
+  @Test func unmapForgetsOnlyItsPage() throws {
+    let grants = try makeGrants()
+    permit(grants, ref: 8)
+    let (status, handle) = map(grants, mapRequest(ref: 8))
+    #expect(status == Self.okay)
+    let caller = grants.env.vcpu, other = grants.mapper.vcpus[1]
+    let frame = granterFrame(grants)
+    let version = caller.cacheVersion()
+    caller.p2mCache.fill(Self.mapGFN << 12, machine: frame, writable: true, generation: version)
+    caller.p2mCache.fill(0x10 << 12, machine: 0x7_7000, writable: true, generation: version)
+    let generation = NestedPageTable.generation.load(ordering: .relaxed)
+    let discards = other.cacheDiscards.load(ordering: .relaxed)
+
+    #expect(unmap(grants, handle: handle) == Self.okay)
+    #expect(NestedPageTable.generation.load(ordering: .relaxed) == generation)
+    #expect(caller.cacheVersion() == version)
+    #expect(caller.p2mCache.lookup(Self.mapGFN << 12, write: false, generation: version) == nil)
+    #expect(caller.p2mCache.lookup(0x10 << 12, write: false, generation: version) == 0x7_7000)
+    #expect(other.cacheDiscards.load(ordering: .relaxed) == discards + 1)
+    endGrants(grants)
+  }
+
   /// A read-only map maps read-only and sets only GTF_reading; a read-only grant refuses a
   /// writable map (Xen: general error) and takes a read-only one.
   @Test func readOnlyGrants() throws {

@@ -56,6 +56,21 @@ private let tablesLock = Mutex(())
     }
   }
 
+  /// A grant unmap forgets a walk that read an entry in, or ended on, the frame that went,
+  /// and keeps any other.
+  @Test func forgettingAFrameDropsOnlyAWalkThroughIt() {
+    tablesLock.withLock { _ in
+      var cache = recordedWalk()
+      cache.forget(frame: 0x66_6000)
+      #expect(cache.lookup(0x7000_1000, root: 0x10_0000, write: false, writeProtect: true, generation: 3, FakeTables.self) == 0x55_5000)
+      cache.forget(frame: 0x55_5000)                        // the page it ended on
+      #expect(cache.lookup(0x7000_1000, root: 0x10_0000, write: false, writeProtect: true, generation: 3, FakeTables.self) == nil)
+      cache = recordedWalk()
+      cache.forget(frame: 0x20_2000)                        // a page table it read
+      #expect(cache.lookup(0x7000_1000, root: 0x10_0000, write: false, writeProtect: true, generation: 3, FakeTables.self) == nil)
+    }
+  }
+
   @Test func aWalkThatDidNotFinishIsNotCached() {
     tablesLock.withLock { _ in
       var cache = recordedWalk()

@@ -37,4 +37,19 @@ import Testing
     cache.fill(top, machine: 0x30_0000, writable: true, generation: 2)
     #expect(cache.lookup(top + 8, write: false, generation: 2) == 0x30_0008)
   }
+
+  /// A grant unmap's change: only the page that went is forgotten; the others still answer.
+  @Test func forgettingAPageKeepsTheOthers() {
+    var cache = P2MCache()
+    cache.fill(0x3000, machine: 0x10_0000, writable: true, generation: 2)
+    cache.fill(0x4000, machine: 0x20_0000, writable: true, generation: 2)
+    cache.forget(0x3)
+    #expect(cache.lookup(0x3000, write: false, generation: 2) == nil)
+    #expect(cache.lookup(0x4000, write: false, generation: 2) == 0x20_0000)
+    // A page sharing the forgotten one's slot is not forgotten in its place.
+    let other = UInt64(P2MCache.slots)
+    cache.fill(0x3000 + other * 4096, machine: 0x30_0000, writable: true, generation: 2)
+    cache.forget(0x3)
+    #expect(cache.lookup(0x3000 + other * 4096, write: false, generation: 2) == 0x30_0000)
+  }
 }

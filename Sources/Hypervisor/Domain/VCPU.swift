@@ -116,6 +116,24 @@ public final class VCPU: @unchecked Sendable {
   public var p2mCache = P2MCache()
   /// GuestMemory's last walk of the guest's page tables (`GuestWalkCache`).
   public var walkCache = GuestWalkCache()
+  /// Bumped by another pcpu when a change to the domain's p2m makes both caches above stale
+  /// without bumping the p2m generation for every domain (a grant unmap: `P2M.unmapGrant`). A
+  /// cache entry is good under the sum of the generation and this count (`cacheVersion`):
+  /// both only grow, so the sum moves whenever either does.
+  public let cacheDiscards = Atomic<UInt64>(0)
+
+  /// The version the caches' entries are filled and checked under.
+  @inline(__always) public func cacheVersion() -> UInt64 {
+    NestedPageTable.generation.load(ordering: .acquiring) &+ cacheDiscards.load(ordering: .acquiring)
+  }
+
+  /// Drops what the caches hold of guest frame `gfn`, which mapped machine page `frame`: the
+  /// P2MCache entry of `gfn` and a walk that read an entry in, or ended on, `frame`. Only on
+  /// the pcpu running this vcpu (the caches' owner).
+  public func forgetTranslation(of gfn: UInt64, frame: UInt64) {
+    p2mCache.forget(gfn)
+    walkCache.forget(frame: frame)
+  }
 
   /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).
   public var exitsByClass = InlineArray<16, UInt64>(repeating: 0)

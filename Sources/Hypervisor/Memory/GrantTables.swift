@@ -130,7 +130,7 @@ public enum GrantTables {
     lock.unlock()
 
     // The flush: until it is done a vcpu of the mapper may still reach the frame.
-    let removed = mapper.changeP2M(by: vcpu) { $0.unmapGrant(entry.gfn, entry.frame) }
+    let removed = mapper.changeP2M(by: vcpu) { $0.unmapGrant(entry.gfn, entry.frame, caller: vcpu) }
     guard removed else {
       // Only this path takes a grant leaf out, so this is a hypervisor bug: the reference
       // stays (a leak until the domain's end, not a frame freed while something may map it).

@@ -68,6 +68,19 @@ public struct GuestWalkCache {
     levels += 1
   }
 
+  /// Forgets the walk if it went through machine page `frame`: read an entry in it or ended
+  /// on it (the guest frame that mapped it is gone).
+  public mutating func forget(frame: UInt64) {
+    let page = frame & ~0xFFF
+    var through = machine == page
+    var level = 0
+    while level < levels && level < Self.maximumLevels {
+      if entryAddresses[level] & ~0xFFF == page { through = true }
+      level += 1
+    }
+    if through { tag = 0 }
+  }
+
   /// The walk ended on machine page `machine` (writable in the p2m or not): the cache answers
   /// for this page from now on.
   public mutating func finish(machine: UInt64, writable: Bool) {

@@ -222,11 +222,23 @@ public struct P2M: ~Copyable {
   /// same few gfns over and over, and freeing and zeroing a table each time would double the
   /// cost of a map. It is one of the domain's pool, and goes with the domain (as Xen, which
   /// never frees p2m tables before the domain's end).
-  public mutating func unmapGrant(_ gfn: UInt64, _ frame: UInt64) -> Bool {
+  ///
+  /// The p2m generation stays (it would make every vcpu of every domain walk afresh): only this
+  /// domain's vcpus can hold the translation, and of those only what went through `frame`. The
+  /// caller's caches, which this pcpu owns, forget just that; the other vcpus' are discarded
+  /// (`VCPU.cacheDiscards`) before the flush, which waits for each of them to pass a p2m
+  /// boundary, as a generation bump would be.
+  public mutating func unmapGrant(_ gfn: UInt64, _ frame: UInt64, caller: VCPU?) -> Bool {
     guard let (slot, entry, level) = table.leaf(gfn), level == 0, NestedPageTable.kind(of: entry) == .grant,
           entry & NestedPageTable.addressMask == frame else { return false }
     FrameMemory.write64(slot, 0)
-    NestedPageTable.changed()
+    for vcpu in domain.vcpus {
+      if vcpu === caller {
+        vcpu.forgetTranslation(of: gfn, frame: frame)
+      } else {
+        vcpu.cacheDiscards.wrappingAdd(1, ordering: .releasing)
+      }
+    }
     retiredAny = true
     _ = addEntries(slot, -1)
     return true

@@ -3,8 +3,10 @@
 /// guest's four page-table levels and the argument itself, each a nested page table walk, and
 /// the same few pages (the guest's top page tables, its stack) come back at every hypercall.
 ///
-/// An entry is good only under the p2m generation it was filled under: every change to any
-/// nested page table bumps the generation after it is made, and a lookup reads the generation
+/// An entry is good only under the version it was filled under (`VCPU.cacheVersion`: the p2m
+/// generation plus the vcpu's discards): every change to any nested page table bumps the
+/// generation after it is made, except a grant unmap, which forgets its page in the caller's
+/// cache and discards the domain's other vcpus' (`P2M.unmapGrant`); a lookup reads the version
 /// before it walks, so an entry filled from a table that changed meanwhile is stale at once.
 /// Only the pcpu running the vcpu touches its cache (a vcpu is in one exit at a time).
 public struct P2MCache {
@@ -39,5 +41,11 @@ public struct P2MCache {
     let frame = gpa &>> 12
     entries[Int(frame & UInt64(Self.slots - 1))] =
       Entry(tag: frame &+ 1, machine: machine & ~0xFFF, writable: writable, generation: generation)
+  }
+
+  /// Forgets the page `gfn` (its translation changed).
+  public mutating func forget(_ gfn: UInt64) {
+    let slot = Int(gfn & UInt64(Self.slots - 1))
+    if entries[slot].tag == gfn &+ 1 { entries[slot] = Entry() }
   }
 }

@@ -119,7 +119,7 @@ public struct GuestMemory {
   /// runs, so nothing else touches that cache meanwhile.
   private func physical(_ gpa: UInt64, write: Bool) -> UInt64? {
     // Read before the walk: a table changed after this makes what is filled below stale.
-    let generation = NestedPageTable.generation.load(ordering: .acquiring)
+    let generation = vcpu.cacheVersion()
     if let machine = vcpu.p2mCache.lookup(gpa, write: write, generation: generation) { return machine }
     guard let (machine, writable) = npt.translate(gpa), !write || writable else { return nil }
     vcpu.p2mCache.fill(gpa, machine: machine, writable: writable, generation: generation)
@@ -132,7 +132,7 @@ public struct GuestMemory {
     let cr0 = vmcb.cr0
     guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
     guard vmcb.efer & (1 << 10) != 0 else { return nil }               // LMA: only long mode is walked
-    let generation = NestedPageTable.generation.load(ordering: .acquiring)
+    let generation = vcpu.cacheVersion()
     let root = vmcb.cr3 & Self.addressMask
     let writeProtect = cr0 & (1 << 16) != 0
     // The vcpu borrowed, not retained (it outlives its exit): through the unowned property the
