@@ -18,7 +18,10 @@ public struct XenstoreWatch: Sendable, Equatable {
   var bytes: Int { path.count + token.count }
 }
 
-struct XenstoreConnection: Sendable {
+/// A class, not a struct: a request finds its connection once and changes it in place, where a
+/// struct in the server's dictionary was copied out and back (a dozen references counted each
+/// way) for every change. Only touched with the store's lock held (`GuestXenstore.lock`).
+final class XenstoreConnection: @unchecked Sendable {
   var reader = XenstoreMessageReader()
   var watches: [XenstoreWatch] = []
   /// Encoded replies and events, oldest first; `sent` bytes of the first are already taken.
@@ -28,6 +31,8 @@ struct XenstoreConnection: Sendable {
   var replies = 0
   /// Events in `queue` by payload, so an identical pending event is not queued twice.
   var pendingEvents: [[UInt8]: Int] = [:]
+
+  init() {}
 }
 
 struct XenstoreQueued: Sendable {
@@ -63,20 +68,18 @@ public struct XenstoreServer: Sendable {
     var consumed = 0
     var rest = bytes
     let who = caller(domid)
+    let connection = connection(of: domid)
     while !rest.isEmpty {
-      // Taken out of the dictionary while it changes, so its buffers are not copied.
-      var connection = connections.removeValue(forKey: domid) ?? XenstoreConnection()
       let stop = connection.reader.broken != nil
         || (!who.privileged && connection.replies >= store.limits.outstandingPerDomain)
-      let (count, message) = stop ? (0, nil) : connection.reader.take(rest)
-      connections[domid] = connection
       if stop { break }
+      let (count, message) = connection.reader.take(rest)
       consumed += count
       rest = rest.dropFirst(count)
       if let message {
         // The reply goes before the events the request itself caused (a new watch's first
         // event), as xenstored acks before it fires.
-        let queued = connections[domid]?.queue.count ?? 0
+        let queued = connection.queue.count
         enqueue(handle(message, from: who), to: domid, isReply: true, at: queued)
       }
       if count == 0 { break }
@@ -90,7 +93,7 @@ public struct XenstoreServer: Sendable {
 
   /// Up to `limit` bytes of `domid`'s queued replies and events, in order.
   public mutating func takeOutput(for domid: UInt32, upTo limit: Int) -> [UInt8] {
-    guard var connection = connections.removeValue(forKey: domid) else { return [] }
+    guard let connection = connections[domid] else { return [] }
     var out: [UInt8] = []
     while out.count < limit, let first = connection.queue.first {
       let count = min(limit - out.count, first.bytes.count - connection.sent)
@@ -99,35 +102,45 @@ public struct XenstoreServer: Sendable {
       if connection.sent == first.bytes.count {
         connection.queue.removeFirst()
         connection.sent = 0
-        dequeued(first, from: &connection, domid: domid)
+        dequeued(first, from: connection, domid: domid)
       }
     }
-    connections[domid] = connection
     return out
   }
 
   /// The queued messages of `domid`, whole, oldest first (for the hypervisor's own
   /// connection and for tests); a message already partly taken by `takeOutput` stays.
   public mutating func takeMessages(for domid: UInt32) -> [XenstoreMessage] {
-    guard var connection = connections.removeValue(forKey: domid) else { return [] }
+    guard let connection = connections[domid] else { return [] }
     var messages: [XenstoreMessage] = []
     while connection.sent == 0, let first = connection.queue.first {
       connection.queue.removeFirst()
-      dequeued(first, from: &connection, domid: domid)
+      dequeued(first, from: connection, domid: domid)
       if let message = try? XenstoreMessage.parse(first.bytes) { messages.append(message) }
     }
-    connections[domid] = connection
     return messages
   }
 
   public func queuedCount(for domid: UInt32) -> Int { connections[domid]?.queue.count ?? 0 }
 
   /// The domains with replies or events waiting for room in their rings.
-  public var domainsWithQueuedOutput: [UInt32] {
-    connections.compactMap { $0.value.queue.isEmpty ? nil : $0.key }
+  /// Mutating though it changes nothing: called on the hypervisor's global store, it then
+  /// works in place, where a non-mutating call copied the whole server out first.
+  public mutating func domainsWithQueuedOutput() -> [UInt32] {
+    var domains: [UInt32] = []
+    for (domid, connection) in connections where !connection.queue.isEmpty { domains.append(domid) }
+    return domains
   }
 
-  mutating func dequeued(_ item: XenstoreQueued, from connection: inout XenstoreConnection, domid: UInt32) {
+  /// `domid`'s connection, made if it has none yet.
+  mutating func connection(of domid: UInt32) -> XenstoreConnection {
+    if let connection = connections[domid] { return connection }
+    let connection = XenstoreConnection()
+    connections[domid] = connection
+    return connection
+  }
+
+  mutating func dequeued(_ item: XenstoreQueued, from connection: XenstoreConnection, domid: UInt32) {
     if item.isReply { connection.replies -= 1 }
     if let payload = item.eventPayload {
       let count = (connection.pendingEvents[payload] ?? 1) - 1
@@ -151,7 +164,7 @@ public struct XenstoreServer: Sendable {
         return
       }
     }
-    var connection = connections.removeValue(forKey: domid) ?? XenstoreConnection()
+    let connection = connection(of: domid)
     if let position, position < connection.queue.count {
       connection.queue.insert(item, at: max(position, connection.sent > 0 ? 1 : 0))
     } else {
@@ -159,7 +172,6 @@ public struct XenstoreServer: Sendable {
     }
     if isReply { connection.replies += 1 }
     if let payload { connection.pendingEvents[payload, default: 0] += 1 }
-    connections[domid] = connection
   }
 
   // MARK: Messages
@@ -286,7 +298,7 @@ public struct XenstoreServer: Sendable {
   mutating func watch(_ name: ArraySlice<UInt8>, token: [UInt8], by caller: XenstoreCaller) throws(XenstoreError) {
     let path = try XenstorePath.canonical(name, domid: caller.domid, privileged: caller.privileged, allowSpecial: true)
     let relative = name.first != UInt8(ascii: "/") && name.first != UInt8(ascii: "@")
-    var connection = connections[caller.domid] ?? XenstoreConnection()
+    let connection = connection(of: caller.domid)
     if connection.watches.contains(where: { $0.path == path && $0.token == token }) { throw .EEXIST }
     if !caller.privileged, connection.watches.count >= store.limits.watchesPerDomain { throw .E2BIG }
     let watch = XenstoreWatch(
@@ -294,27 +306,24 @@ public struct XenstoreServer: Sendable {
       relativePrefix: relative ? XenstorePath.domainPath(caller.domid).count + 1 : 0)
     try store.reserve(watch.bytes, for: caller)
     connection.watches.append(watch)
-    connections[caller.domid] = connection
     send(event: path, to: watch, of: caller.domid)
   }
 
   /// XS_UNWATCH: ENOENT if there is no such watch.
   mutating func unwatch(_ name: ArraySlice<UInt8>, token: [UInt8], by caller: XenstoreCaller) throws(XenstoreError) {
     let path = try XenstorePath.canonical(name, domid: caller.domid, privileged: caller.privileged, allowSpecial: true)
-    guard var connection = connections[caller.domid],
+    guard let connection = connections[caller.domid],
       let index = connection.watches.firstIndex(where: { $0.path == path && $0.token == token })
     else { throw .ENOENT }
     let watch = connection.watches.remove(at: index)
     store.unreserve(watch.bytes, for: caller.domid)
-    connections[caller.domid] = connection
   }
 
   /// XS_RESET_WATCHES: every watch and transaction of the domain goes.
   public mutating func resetWatches(of domid: UInt32) {
-    if var connection = connections[domid] {
+    if let connection = connections[domid] {
       for watch in connection.watches { store.unreserve(watch.bytes, for: domid) }
       connection.watches = []
-      connections[domid] = connection
     }
     store.abortTransactions(of: domid)
   }

@@ -81,7 +81,7 @@ public enum GuestXenstore {
     var notified: [Domain] = []
     lock.withLock {
       // Usually none: a request's reply went straight into its sender's ring.
-      let waiting = service.server.domainsWithQueuedOutput
+      let waiting = service.server.domainsWithQueuedOutput()
       guard !waiting.isEmpty else { return }
       for domain in Domains.all where domain.xenstoreRingMachine != 0 && waiting.contains(UInt32(domain.id)) {
         if service.flushOutput(SharedMachinePage(base: domain.xenstoreRingMachine), domid: UInt32(domain.id)) {
