@@ -42,6 +42,19 @@ public enum XLConfig {
   }
 }
 
+extension XLConfig {
+  /// The line each entry of list `key` starts on, for problems found after parsing (a device's
+  /// backend, which depends on the other domains); empty when the file does not parse or has no
+  /// such list.
+  public static func listEntryLines(_ text: [UInt8], key: String) -> [Int] {
+    var lexer = XLLexer(text)
+    while let setting = try? lexer.nextSetting() {
+      if setting.key.elementsEqual(key.utf8) { return setting.elementLines }
+    }
+    return []
+  }
+}
+
 /// Something in an xl.cfg file that was not used.
 public struct XLConfigWarning: Equatable, Sendable {
   public enum Kind: Equatable, Sendable {
