@@ -1,7 +1,7 @@
 // The toolstack's part of PV devices: the xenstore nodes libxl writes for each disk (vbd) and
 // NIC (vif) of a domain (libxl__device_generic_add, libxl_disk.c, libxl_nic.c), which a
 // frontend in the domain and a backend in the serving domain (a Linux driver domain) then use
-// to find each other.
+// to find each other. docs/pv-devices.md has the whole path from xl.cfg to these nodes.
 //
 // With no dom0, which domain serves a device is decided among the boot bundle's domains
 // (`DeviceBackends`), and the nodes are written when both domains exist, whichever is built
