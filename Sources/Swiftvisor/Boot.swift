@@ -163,6 +163,7 @@ enum Boot {
     for problem in bundle.problems {
       Log.error(String(decoding: problem.message, as: UTF8.self))
     }
+    GuestXenstore.setBootDomains(bundle.domains.map { $0.config })
     if buildLoop > 0 { churn(bundle, base: module.start, rounds: buildLoop) }
     RunLoop.framesBeforeDomains = Frames.freeFrames
     var built = 0

@@ -17,6 +17,11 @@ public enum BundleMaker {
     public var kernel: [UInt8]
     public var ramdisk: [UInt8]?
     public var warnings: [String]
+    /// The file's name and the line each `disk` and `vif` entry starts on, for problems found
+    /// once every domain is known.
+    public var fileName: String
+    public var diskLines: [Int]
+    public var vifLines: [Int]
   }
 
   /// Reads and checks one configuration and the files it names.
@@ -65,7 +70,9 @@ public enum BundleMaker {
       ramdisk = Array(data)
     }
     return Domain(config: config, kernel: kernel, ramdisk: ramdisk,
-                  warnings: warnings.map { String(decoding: $0.message(fileName: fileName), as: UTF8.self) })
+                  warnings: warnings.map { String(decoding: $0.message(fileName: fileName), as: UTF8.self) },
+                  fileName: url.lastPathComponent, diskLines: XLConfig.listEntryLines(Array(text), key: "disk"),
+                  vifLines: XLConfig.listEntryLines(Array(text), key: "vif"))
   }
 
   /// `make`, answering only what a command-line tool reports: how many domains, and the warnings.
@@ -90,7 +97,8 @@ public enum BundleMaker {
     return bundle
   }
 
-  /// Loads every configuration and writes the bundle to `output`. Domain names must be unique.
+  /// Loads every configuration and writes the bundle to `output`. Domain names must be unique,
+  /// and every device must have a backend among the domains (DeviceBackends).
   public static func make(configPaths: [String], output: URL) throws(VisorError) -> [Domain] {
     var domains: [Domain] = []
     for path in configPaths {
@@ -99,6 +107,12 @@ public enum BundleMaker {
         throw VisorError(.badConfig, "\(path): name \"\(String(decoding: domain.config.name, as: UTF8.self))\" is already used by another domain")
       }
       domains.append(domain)
+    }
+    if let problem = DeviceBackends.resolve(domains.map(\.config)).problems.first {
+      let domain = domains[problem.domainIndex]
+      let lines = problem.isDisk ? domain.diskLines : domain.vifLines
+      let line = problem.entry < lines.count ? ":\(lines[problem.entry])" : ""
+      throw VisorError(.badConfig, "\(domain.fileName)\(line): \(String(decoding: problem.key, as: UTF8.self)): \(String(decoding: problem.message(), as: UTF8.self))")
     }
     var store = BlobStore()
     let entries = domains.map { domain in

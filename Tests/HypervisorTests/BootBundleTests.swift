@@ -12,6 +12,19 @@ private func pattern(_ count: Int, seed: UInt8) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ Int(seed)) }
 }
 
+/// Disks and vifs with every optional part, and plain ones.
+private let sampleDisks = [
+  DiskConfig(target: bytes("/srv/web.img"), vdev: bytes("xvda")),
+  DiskConfig(target: bytes("/srv/cd.iso"), vdev: bytes("xvdq"), readOnly: true, isCDROM: true, discard: false,
+             trusted: false, backend: bytes("storage")),
+  DiskConfig(target: bytes("/dev/ram0"), vdev: bytes("hdb3"), discard: true),
+]
+private let sampleNICs = [
+  NICConfig(devid: 0, mac: [0x00, 0x16, 0x3E, 0x01, 0x02, 0x03]),
+  NICConfig(devid: 1, mac: [0x02, 0, 0, 0, 0, 9], bridge: bytes("br1"), backend: bytes("net"), ip: bytes("10.0.0.2 10.0.0.3"),
+            script: bytes("vif-route"), trusted: false),
+]
+
 /// Two domains: "web" with a kernel and ramdisk and every optional field, "db" with a kernel only.
 private func sampleBundle() -> [UInt8] {
   var web = config("web", memory: 256, vcpus: 2)
@@ -26,6 +39,9 @@ private func sampleBundle() -> [UInt8] {
   web.maxMemoryMiB = 1024
   web.maxGrantFrames = 32
   web.maxMaptrackFrames = 0
+  web.disks = sampleDisks
+  web.nics = sampleNICs
+  web.isDriverDomain = true
   let db = config("db")
   return BootBundle.build(domains: [
     (config: web, kernel: pattern(5000, seed: 1), ramdisk: pattern(70, seed: 2)),
@@ -88,6 +104,10 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(web.config.maxMemoryMiB == 1024)
     #expect(web.config.maxGrantFrames == 32)
     #expect(web.config.maxMaptrackFrames == 0)
+    #expect(web.config.disks == sampleDisks)
+    #expect(web.config.disks.map(\.devid) == [51712, (1 << 28) | (16 << 8), (3 << 8) | (1 << 6) | 3])
+    #expect(web.config.nics == sampleNICs)
+    #expect(web.config.isDriverDomain)
     #expect(web.config.kernelPath.isEmpty)
     #expect(Array(data[web.kernel]) == pattern(5000, seed: 1))
     #expect(Array(data[try #require(web.ramdisk)]) == pattern(70, seed: 2))
@@ -101,6 +121,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(db.config.maxMemoryMiB == nil)
     #expect(db.config.maxGrantFrames == nil)
     #expect(db.config.maxMaptrackFrames == nil)
+    #expect(db.config.disks.isEmpty && db.config.nics.isEmpty && !db.config.isDriverDomain)
     #expect(db.ramdisk == nil)
     #expect(Array(data[db.kernel]) == pattern(4096, seed: 3))
     #expect(bundle.blobCount == 3)
@@ -223,7 +244,8 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     }
 
     #expect(try problem { $0[record(0) + 100] = 1 }?.kind == .reservedNotZero(offset: 100))
-    #expect(try problem { $0[record(0) + L.Domain.flags] |= 0x80 }?.kind == .unknownFlags(0xFF))
+    // Every bit of the flags byte has a meaning now (the last is isDriverDomain).
+    #expect(L.Flag.all == 0xFF)
     #expect(try problem { $0.put32(0x7FFF_FFFF, at: record(0) + L.Domain.nameOffset) } == BundleProblem(domainIndex: 0, name: nil, kind: .stringOutOfRange(field: .name)))
     #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.nameLength) }?.kind == .stringOutOfRange(field: .name))
     #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.cmdlineLength) }?.kind == .stringOutOfRange(field: .cmdline))
@@ -241,6 +263,62 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(try problem { $0.put32(L.noBlob, at: record(1) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(L.noBlob, count: 3))
     #expect(try problem { $0.put32(7, at: record(0) + L.Domain.kernelBlob) }?.message
       == bytes("domain 0 (web): blob index 7 is out of range (3 blobs)"))
+  }
+
+  /// The device table of domain 0 of `sampleBundle()`: its bundle offset and length.
+  private func deviceTable(_ data: [UInt8]) -> (offset: Int, length: Int) {
+    let strings = Int(data.get64(L.Header.stringsOffset))
+    return (strings + Int(data.get32(record(0) + L.Domain.devicesOffset)), Int(data.get32(record(0) + L.Domain.devicesLength)))
+  }
+
+  @Test func deviceTableCorruptions() throws {
+    let good = sampleBundle()
+    let (table, length) = deviceTable(good)
+    #expect(length > 0)
+    #expect(good.get32(record(1) + L.Domain.devicesLength) == 0, "no devices, no table")
+    // The table's layout: counts, then the first disk's flags and its vdev.
+    #expect(Array(good[table..<table + 4]) == [3, 2, 0, 0])
+    #expect(Array(good[table + 4..<table + 11]) == [0, 4, 0] + bytes("xvda"))
+
+    func problem(_ mutate: (inout [UInt8]) -> Void) throws -> BundleProblem.Kind? {
+      var data = good
+      mutate(&data)
+      return try BootBundle.parse(data).problems.first?.kind
+    }
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.devicesLength) } == .stringOutOfRange(field: .devices))
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.devicesOffset) } == .stringOutOfRange(field: .devices))
+    #expect(try problem { $0.put32(3, at: record(0) + L.Domain.devicesLength) } == .badDeviceTable(.truncated))
+    #expect(try problem { $0.put32(UInt32(length - 1), at: record(0) + L.Domain.devicesLength) } == .badDeviceTable(.truncated))
+    #expect(try problem { $0[table] = 33 } == .badDeviceTable(.tooManyDisks(33)))
+    #expect(try problem { $0[table + 1] = 255 } == .badDeviceTable(.tooManyVIFs(255)))
+    #expect(try problem { $0[table + 3] = 1 } == .badDeviceTable(.reservedNotZero))
+    #expect(try problem { $0[table + 4] = 0x40 } == .badDeviceTable(.unknownDiskFlags(0x40)))
+    // One vif fewer: the last vif's bytes are left over.
+    #expect(try problem { $0[table + 1] = 1 }.map { if case .badDeviceTable(.trailingBytes) = $0 { true } else { false } } == true)
+    // A string length far past the table's end.
+    #expect(try problem { $0[table + 5] = 0xFF; $0[table + 6] = 0xFF } == .badDeviceTable(.truncated))
+    // Well-formed bytes with a bad value: validation's problem, as for the other fields.
+    #expect(try problem { $0[table + 10] = UInt8(ascii: "A") } == .invalid(.disk(index: 0, .badVdev(bytes("xvdA")))))
+    #expect(try problem { $0[table + 7] = 0x0A } == .invalid(.disk(index: 0, .badByte(parameter: bytes("vdev"), byte: 0x0A))))
+    let firstVIFMAC = table + 4 + (1 + 2 + 4 + 2 + 12) + (1 + 2 + 4 + 2 + 11 + 2 + 7) + (1 + 2 + 4 + 2 + 9) + 1
+    #expect(try problem { $0[firstVIFMAC] = 0x01 } == .invalid(.vif(index: 0, .badMAC(bytes("01:16:3e:01:02:03")))))
+    #expect(try problem { $0[record(0) + L.Domain.devicesLength] = 0 }.map { _ in true } == nil, "no table is no devices")
+    var data = good
+    data[record(0) + L.Domain.devicesLength] = 0
+    data[record(0) + L.Domain.devicesLength + 1] = 0
+    #expect(try BootBundle.parse(data).problems.isEmpty)
+    #expect(try BootBundle.parse(data).domains[0].config.disks.isEmpty)
+    #expect(try problem { $0[table + 4] = 0x40 }.map { BundleProblem(domainIndex: 0, name: bytes("web"), kind: $0).message }
+      == bytes("domain 0 (web): device table: unknown disk flags 0x40"))
+  }
+
+  @Test func aTooLongDeviceStringIsClampedAndRefused() throws {
+    // build() writes what it is given, clamped to the u16 length: parse refuses it by validation.
+    var web = config("web")
+    web.disks = [DiskConfig(target: [UInt8](repeating: UInt8(ascii: "t"), count: 70_000), vdev: bytes("xvda"))]
+    let bundle = try BootBundle.parse(BootBundle.build(domains: [(config: web, kernel: pattern(10, seed: 1), ramdisk: nil)]))
+    #expect(bundle.problems.first?.kind
+      == .invalid(.disk(index: 0, .tooLong(parameter: bytes("target"), length: 65535, maximum: DiskConfig.maxTargetLength))))
   }
 
   /// Three domains over two blobs: all three share the kernel, "a" and "c" the ramdisk.

@@ -128,10 +128,9 @@ private let minimal = """
       """
     let (config, warnings) = try parseWithWarnings(text)
     #expect(config.memoryMiB == 128)
-    #expect(warnings == [
-      XLConfigWarning(line: 5, key: bytes("disk"), kind: .notSupported),
-      XLConfigWarning(line: 8, key: bytes("vif"), kind: .notSupported),
-    ])
+    #expect(warnings.isEmpty)
+    #expect(config.disks.map(\.vdev) == [bytes("xvda"), bytes("xvdb")])
+    #expect(config.nics.isEmpty)
   }
 
   @Test func unknownKeysAreWarnings() throws {
@@ -251,6 +250,227 @@ private let minimal = """
       if let (config, _) = try? XLConfig.parseWithWarnings(text, fileName: bytes("fuzz.cfg")) {
         #expect((try? config.validate()) != nil)
       }
+    }
+  }
+}
+
+/// The `disk`, `vif` and `driver_domain` keys (DeviceConfig.swift).
+@Suite struct XLConfigDeviceTests {
+  private func disk(_ entry: String) throws(DeviceProblem) -> DiskConfig { try DiskConfig.parse(bytes(entry)) }
+
+  private func diskProblem(_ entry: String) -> DeviceProblem? {
+    do {
+      _ = try DiskConfig.parse(bytes(entry))
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  private func vifProblem(_ entry: String) -> DeviceProblem? {
+    do {
+      _ = try NICConfig.parse(bytes(entry), index: 0, domainName: bytes("g"))
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  @Test func vdevNumbersAreLibxls() {
+    func number(_ vdev: String) -> Int? { DiskConfig.deviceNumber(vdev: bytes(vdev)) }
+    #expect(number("xvda") == 51712)
+    #expect(number("xvdb") == 51728)
+    #expect(number("xvda1") == 51713)
+    #expect(number("xvdp15") == (202 << 8) | (15 << 4) | 15)
+    // Beyond xvdp, or a partition beyond 15: the extended form.
+    #expect(number("xvdq") == (1 << 28) | (16 << 8))
+    #expect(number("xvda16") == (1 << 28) | 16)
+    #expect(number("xvdz") == (1 << 28) | (25 << 8))
+    #expect(number("xvdaa") == (1 << 28) | (26 << 8))
+    #expect(number("xvdba3") == (1 << 28) | (52 << 8) | 3)
+    #expect(number("d0p1") == 51713)
+    #expect(number("d20p0") == (1 << 28) | (20 << 8))
+    #expect(number("hda") == 3 << 8)
+    #expect(number("hdb2") == (3 << 8) | (1 << 6) | 2)
+    #expect(number("hdc") == 22 << 8)
+    #expect(number("hdd63") == (22 << 8) | (1 << 6) | 63)
+    #expect(number("sda") == 8 << 8)
+    #expect(number("sdb1") == (8 << 8) | (1 << 4) | 1)
+    #expect(number("51712") == 51712)
+    #expect(number("0xca00") == 51712)
+    #expect(number("0") == 0)
+    for bad in ["", "xvd", "xvdA", "xvda0", "xvda01", "xvda256", "xvd1", "hde", "hda64", "sdq", "sda16",
+                "vda", "d0", "dp1", "d0p", "d1048576p0", "d0p256", "010", "-1", "99999999999", "xvda ", "xvdaaaaaa"] {
+      #expect(number(bad) == nil, "\(bad)")
+    }
+  }
+
+  @Test func positionalAndKeyedDiskEntries() throws {
+    let positional = try disk("/srv/root.img,raw,xvda,rw")
+    #expect(positional == DiskConfig(target: bytes("/srv/root.img"), vdev: bytes("xvda")))
+    #expect(positional.devid == 51712)
+    #expect(positional.discardEnabled)
+    // An empty format is raw, and the access may be left out.
+    #expect(try disk("/dev/vg/a,,xvdb") == DiskConfig(target: bytes("/dev/vg/a"), vdev: bytes("xvdb")))
+    // Deprecated prefixes: no format after them.
+    #expect(try disk("phy:/dev/vg/a,xvda,w") == DiskConfig(target: bytes("/dev/vg/a"), vdev: bytes("xvda")))
+    #expect(try disk("file:/b.img,xvdb,r") == DiskConfig(target: bytes("/b.img"), vdev: bytes("xvdb"), readOnly: true))
+    #expect(try disk("tap:aio:/c.img,xvdc:cdrom,r").isCDROM)
+    #expect(try disk("raw:/d.img,hda,ro").devid == 3 << 8)
+
+    let keyed = try disk(" vdev=xvdc, access=ro, format=raw, devtype=cdrom, backend=net-dd, no-discard, untrusted, target=/images/a,b=c.iso,")
+    #expect(keyed.target == bytes("/images/a,b=c.iso"))
+    #expect(keyed.vdev == bytes("xvdc"))
+    #expect(keyed.readOnly)
+    #expect(keyed.isCDROM)
+    #expect(keyed.discard == false)
+    #expect(!keyed.trusted)
+    #expect(keyed.backend == bytes("net-dd"))
+    #expect(try disk("mode=r,vdev=sdb,target=/x").readOnly)
+    #expect(try disk("/x,raw,xvda,w,").readOnly == false)
+    #expect(try disk("/x,raw,xvda,ro").discardEnabled == false, "libxl: discard follows writability")
+    #expect(try disk("cdrom,/x,raw,xvda").isCDROM)
+  }
+
+  @Test func badDiskEntries() {
+    let raw = bytes("format")
+    #expect(diskProblem("/x,qcow2,xvda") == .unsupportedValue(parameter: raw, value: bytes("qcow2")))
+    #expect(diskProblem("format=vhd,vdev=xvda,target=/x") == .unsupportedValue(parameter: raw, value: bytes("vhd")))
+    #expect(diskProblem("qcow2:/x,xvda") == .unsupportedValue(parameter: raw, value: bytes("qcow2")))
+    // Without a prefix the second positional parameter is the format, as in xl.
+    #expect(diskProblem("/b.img,xvdb,r") == .unsupportedValue(parameter: raw, value: bytes("xvdb")))
+    #expect(diskProblem("/x,raw,xvda,rwx") == .unsupportedValue(parameter: bytes("access"), value: bytes("rwx")))
+    #expect(diskProblem("devtype=floppy,/x,raw,xvda") == .unsupportedValue(parameter: bytes("devtype"), value: bytes("floppy")))
+    #expect(diskProblem("backendtype=qdisk,/x,raw,xvda") == .unsupportedValue(parameter: bytes("backendtype"), value: bytes("qdisk")))
+    #expect(diskProblem("/x,raw,xvda:floppy") == .unsupportedValue(parameter: bytes("devtype"), value: bytes("floppy")))
+    #expect(diskProblem("colo-host=a,/x,raw,xvda") == .unknownParameter(bytes("colo-host")))
+    #expect(diskProblem("nbd:host:1234,xvda") == .unsupportedPrefix(bytes("nbd")))
+    #expect(diskProblem("weird:/x,xvda") == .unsupportedPrefix(bytes("weird")))
+    #expect(diskProblem("/x,raw,xvda,rw,extra") == .tooManyPositional(bytes("extra")))
+    #expect(diskProblem("vdev=xvda,vdev=xvdb,target=/x") == .repeated(bytes("vdev")))
+    #expect(diskProblem("/x,raw,xvda,access=r,w") == .tooManyPositional(bytes("w")))
+    #expect(diskProblem("/x,raw,xvda,r,access=w") == .repeated(bytes("access")))
+    #expect(diskProblem("/x,raw,xvda,format=raw") == .repeated(raw))
+    // A format given by name leaves its positional slot out, as in xl.
+    #expect(diskProblem("format=raw,/x,raw,xvda") == .unsupportedValue(parameter: bytes("access"), value: bytes("xvda")))
+    #expect(diskProblem("target=/x,vdev=xvda") == .missing(bytes("vdev")), "target= takes the rest")
+    #expect(diskProblem("vdev=xvda") == .missing(bytes("target")))
+    #expect(diskProblem(",raw,xvda") == .missing(bytes("target")))
+    #expect(diskProblem("") == .missing(bytes("target")))
+    #expect(diskProblem("/x,raw,xvdA") == .badVdev(bytes("xvdA")))
+    #expect(diskProblem("/x,raw,vda") == .badVdev(bytes("vda")))
+  }
+
+  @Test func vifEntries() throws {
+    let nic = try NICConfig.parse(bytes("mac=00:16:3E:01:2:ff, bridge=br1,backend=net-dd,ip=10.0.0.2,script=vif-route,type=vif,,untrusted"),
+                                  index: 2, domainName: bytes("web"))
+    #expect(nic.devid == 2)
+    #expect(nic.mac == [0x00, 0x16, 0x3E, 0x01, 0x02, 0xFF])
+    #expect(NICConfig.macText(nic.mac) == bytes("00:16:3e:01:02:ff"))
+    #expect(nic.bridge == bytes("br1"))
+    #expect(nic.backend == bytes("net-dd"))
+    #expect(nic.ip == bytes("10.0.0.2"))
+    #expect(nic.script == bytes("vif-route"))
+    #expect(!nic.trusted)
+
+    // No mac: one in Xen's OUI, the same for the same domain and index, different otherwise.
+    let plain = try NICConfig.parse([], index: 0, domainName: bytes("web"))
+    #expect(plain.mac.prefix(3) == [0x00, 0x16, 0x3E])
+    #expect(plain.mac[3] & 0x80 == 0)
+    #expect(plain.mac == NICConfig.generatedMAC(domainName: bytes("web"), index: 0))
+    #expect(plain.mac != NICConfig.generatedMAC(domainName: bytes("web"), index: 1))
+    #expect(plain.mac != NICConfig.generatedMAC(domainName: bytes("db"), index: 0))
+    #expect(plain.bridge == nil && plain.script == nil && plain.trusted)
+  }
+
+  @Test func badVifEntries() {
+    #expect(vifProblem("mac=00:16:3e:01:02") == .badMAC(bytes("00:16:3e:01:02")))
+    #expect(vifProblem("mac=00:16:3e:01:02:03:04") == .badMAC(bytes("00:16:3e:01:02:03:04")))
+    #expect(vifProblem("mac=00:16:3e:01:02:xyz") == .badMAC(bytes("00:16:3e:01:02:xyz")))
+    #expect(vifProblem("mac=00:16:3e:01:02:100") == .badMAC(bytes("00:16:3e:01:02:100")))
+    #expect(vifProblem("type=ioemu") == .unsupportedValue(parameter: bytes("type"), value: bytes("ioemu")))
+    #expect(vifProblem("model=e1000") == .unknownParameter(bytes("model")))
+    #expect(vifProblem("bridge") == .unknownParameter(bytes("bridge")))
+    #expect(vifProblem("bridge=a,bridge=b") == .repeated(bytes("bridge")))
+    #expect(vifProblem("mac=00:16:3e:00:00:01,mac=00:16:3e:00:00:02") == .repeated(bytes("mac")))
+    // Multicast and zero MACs parse but break the rules: netfront would refuse them.
+    let multicast = try? NICConfig.parse(bytes("mac=01:00:5e:00:00:01"), index: 0, domainName: bytes("g"))
+    #expect(throws: DeviceProblem.badMAC(bytes("01:00:5e:00:00:01"))) { try multicast?.validate() }
+    let zero = try? NICConfig.parse(bytes("mac=0:0:0:0:0:0"), index: 0, domainName: bytes("g"))
+    #expect(throws: DeviceProblem.badMAC(bytes("00:00:00:00:00:00"))) { try zero?.validate() }
+  }
+
+  @Test func devicesInAConfigFile() throws {
+    let text = minimal + """
+      driver_domain = 0
+      disk = [ 'format=raw, vdev=xvda, access=rw, target=/srv/root.img',
+               '/srv/data.img,,xvdb,ro' ]
+      vif = [ 'mac=00:16:3e:00:00:01,bridge=xenbr1', '' ]
+      """
+    let (config, warnings) = try parseWithWarnings(text)
+    #expect(warnings.isEmpty)
+    #expect(!config.isDriverDomain)
+    #expect(config.disks == [
+      DiskConfig(target: bytes("/srv/root.img"), vdev: bytes("xvda")),
+      DiskConfig(target: bytes("/srv/data.img"), vdev: bytes("xvdb"), readOnly: true),
+    ])
+    #expect(config.nics.map(\.devid) == [0, 1])
+    #expect(config.nics[0].bridge == bytes("xenbr1"))
+    #expect(config.nics[1].mac == NICConfig.generatedMAC(domainName: bytes("guest"), index: 1))
+    #expect(try parse(minimal + "driver_domain = 1\n").isDriverDomain)
+    #expect(try parse(minimal + "disk = []\nvif = []\n").disks.isEmpty)
+  }
+
+  @Test func badDeviceLinesNameFileLineAndKey() {
+    // The entry's own line, not the key's.
+    let text = minimal + "disk = [ '/a.img,raw,xvda',\n  '/b.img,qcow2,xvdb' ]\n"
+    let failure = error(text)
+    #expect(failure?.line == 6)
+    #expect(failure?.key == bytes("disk"))
+    #expect(failure?.message() == bytes("test.cfg:6: disk: entry 2: format \"qcow2\" is not supported (only raw)"))
+
+    #expect(error(minimal + "vif = [ 'bridge=br0,colour=red' ]\n")?.message()
+      == bytes("test.cfg:5: vif: entry 1: unknown parameter \"colour\""))
+    #expect(error(minimal + "vif = [ 'mac=01:00:00:00:00:01' ]\n")?.message()
+      == bytes("test.cfg:5: vif: entry 1: mac \"01:00:00:00:00:01\" is not a unicast MAC address (six hex bytes separated by \":\")"))
+    // The same device twice, by two spellings: found by validation, still at the entry's line.
+    let twice = error(minimal + "disk = [ '/a,raw,xvda',\n'/b,raw,51712' ]\n")
+    #expect(twice?.line == 6)
+    #expect(twice?.message() == bytes("test.cfg:6: disk: entry 2: is the same device as entry 1"))
+    #expect(error(minimal + "disk = '/a,raw,xvda'\n")?.kind == .expectedList)
+    #expect(error(minimal + "vif = 'bridge=br0'\n")?.kind == .expectedList)
+    #expect(error(minimal + "driver_domain = 2\n")?.message() == bytes("test.cfg:5: driver_domain: expected 0 or 1"))
+    #expect(error(minimal + "driver_domain = \"yes\"\n")?.kind == .expectedBoolean)
+    #expect(error(minimal + "disk = [ '/a,raw,xvda' ]\ndisk = []\n")?.kind == .duplicateKey(firstLine: 5))
+  }
+
+  @Test func hostileDeviceEntries() {
+    // A huge target: refused by length, not stored.
+    let huge = String(repeating: "x", count: 100_000)
+    #expect(error(minimal + "disk = [ '/\(huge),raw,xvda' ]\n")?.kind
+      == .invalid(.disk(index: 0, .tooLong(parameter: bytes("target"), length: 100_001, maximum: DiskConfig.maxTargetLength))))
+    #expect(error(minimal + "vif = [ 'bridge=\(huge)' ]\n")?.kind
+      == .invalid(.vif(index: 0, .tooLong(parameter: bytes("bridge"), length: 100_000, maximum: NICConfig.maxBridgeLength))))
+    #expect(error(minimal + "disk = [ 'vdev=\(huge),target=/x' ]\n")?.kind == .invalid(.disk(index: 0, .badVdev(bytes(huge)))))
+    // Control bytes (from escapes) never reach a xenstore value.
+    #expect(error(minimal + "disk = [ '/a\\nb,raw,xvda' ]\n")?.kind
+      == .invalid(.disk(index: 0, .badByte(parameter: bytes("target"), byte: 0x0A))))
+    #expect(error(minimal + "vif = [ 'backend=a/b' ]\n")?.kind
+      == .invalid(.vif(index: 0, .badByte(parameter: bytes("backend"), byte: UInt8(ascii: "/")))))
+    #expect(error(minimal + "vif = [ 'backend=' ]\n")?.kind == .invalid(.vif(index: 0, .missing(bytes("backend")))))
+    // Too many entries.
+    let disks = (0..<33).map { "'/d\($0),raw,xvd\(String(UnicodeScalar(UInt8(97 + $0 % 26))))\($0 / 26 + 1)'" }.joined(separator: ",")
+    #expect(error(minimal + "disk = [ \(disks) ]\n")?.kind == .invalid(.tooManyDisks(33)))
+    let vifs = Array(repeating: "''", count: 33).joined(separator: ",")
+    #expect(error(minimal + "vif = [ \(vifs) ]\n")?.kind == .invalid(.tooManyVIFs(33)))
+
+    // Random entries never trap, and whatever parses also validates or is refused cleanly.
+    var random = SplitMix64(seed: 0xd15c)
+    let alphabet = Array("xvda,=:/rawtgeformcdvifbspq0123456789 \t\n".utf8)
+    for _ in 0..<4000 {
+      let entry = (0..<Int(random.next() % 40)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+      if let disk = try? DiskConfig.parse(entry) { _ = try? disk.validate() }
+      if let nic = try? NICConfig.parse(entry, index: 0, domainName: bytes("g")) { _ = try? nic.validate() }
     }
   }
 }

@@ -22,8 +22,23 @@
 //     56 reserved                 u64 = 0
 //   domain records, 128 bytes each (see `Layout.Domain`)
 //   blob records, 16 bytes each: offset u64 (4 KiB-aligned), length u64 (> 0)
-//   strings: names, command lines and cpus strings, referenced by (offset, length)
+//   strings: names, command lines, cpus strings and device tables, referenced by (offset, length)
 //   blobs: each starts on a 4 KiB boundary
+//
+// A domain's PV devices (xl's `disk` and `vif`) are a device table in the strings area, named by
+// the record's devices offset and length (length 0: none). A bundle without devices has zeros
+// there, as the reserved bytes they once were, so the format stays version 2; a hypervisor from
+// before device tables refuses a domain that has one (its reserved bytes are not zero) rather
+// than building it without its devices. The table (integers little-endian, every string a u16
+// length and its bytes):
+//
+//   u8 disk count, u8 vif count (each at most 32), u16 reserved = 0
+//   per disk: u8 DiskFlag bits, then the strings vdev, target and, with hasBackend, backend
+//   per vif:  u8 VIFFlag bits, 6 bytes of MAC, then the strings bridge, backend, ip and script,
+//             each only with its flag; a vif's devid is its position
+//
+// and nothing after the last device. Every count and length is checked against the table before
+// it is used; values then meet `DomainConfig.validate`, as everything else in the record does.
 //
 // A blob may be used by any number of domain fields, so a kernel or ramdisk that several
 // domains use is stored once. (Version 1, which the hypervisor no longer accepts, allowed one
@@ -111,7 +126,9 @@ public struct BootBundle: Sendable {
       public static let maxMemoryMiB = 60   // u32, meaningful with Flag.hasMaxMemory
       public static let maxGrantFrames = 64 // u32, meaningful with Flag.hasMaxGrantFrames
       public static let maxMaptrackFrames = 68 // u32, meaningful with Flag.hasMaxMaptrackFrames
-      public static let reserved = 72       // up to the end of the record, zero
+      public static let devicesOffset = 72  // u32, the device table in the strings area
+      public static let devicesLength = 76  // u32, 0: no devices
+      public static let reserved = 80       // up to the end of the record, zero
     }
 
     /// Bits of a domain record's `flags`: which optional fields are set.
@@ -123,7 +140,43 @@ public struct BootBundle: Sendable {
       public static let hasMaxMemory: UInt8 = 1 << 4
       public static let hasMaxGrantFrames: UInt8 = 1 << 5
       public static let hasMaxMaptrackFrames: UInt8 = 1 << 6
+      /// xl's `driver_domain = 1`. The last bit of this byte: a next flag needs a second byte
+      /// (from the reserved ones).
+      public static let isDriverDomain: UInt8 = 1 << 7
       public static let all: UInt8 = hasWeight | hasCap | hasCPUs | hasMaxVCPUs | hasMaxMemory | hasMaxGrantFrames | hasMaxMaptrackFrames
+        | isDriverDomain
+    }
+
+    /// The device table's header.
+    public enum Devices {
+      public static let headerSize = 4
+      public static let diskCount = 0   // u8
+      public static let vifCount = 1    // u8
+      public static let reserved = 2    // u16, zero
+      /// The bytes of a vif's MAC, after its flags.
+      public static let macSize = 6
+    }
+
+    /// Bits of a disk's flags byte in the device table.
+    public enum DiskFlag {
+      public static let readOnly: UInt8 = 1 << 0
+      public static let isCDROM: UInt8 = 1 << 1
+      /// `discard`/`no-discard` was given; `discard` then says which.
+      public static let hasDiscard: UInt8 = 1 << 2
+      public static let discard: UInt8 = 1 << 3
+      public static let untrusted: UInt8 = 1 << 4
+      public static let hasBackend: UInt8 = 1 << 5
+      public static let all: UInt8 = readOnly | isCDROM | hasDiscard | discard | untrusted | hasBackend
+    }
+
+    /// Bits of a vif's flags byte in the device table.
+    public enum VIFFlag {
+      public static let untrusted: UInt8 = 1 << 0
+      public static let hasBridge: UInt8 = 1 << 1
+      public static let hasBackend: UInt8 = 1 << 2
+      public static let hasIP: UInt8 = 1 << 3
+      public static let hasScript: UInt8 = 1 << 4
+      public static let all: UInt8 = untrusted | hasBridge | hasBackend | hasIP | hasScript
     }
 
     public enum Blob {
@@ -206,7 +259,13 @@ extension BootBundle {
       optional(config.maxMemoryMiB, Layout.Flag.hasMaxMemory, at: Layout.Domain.maxMemoryMiB)
       optional(config.maxGrantFrames, Layout.Flag.hasMaxGrantFrames, at: Layout.Domain.maxGrantFrames)
       optional(config.maxMaptrackFrames, Layout.Flag.hasMaxMaptrackFrames, at: Layout.Domain.maxMaptrackFrames)
+      if config.isDriverDomain { flags |= Layout.Flag.isDriverDomain }
       record[Layout.Domain.flags] = flags
+      if !config.disks.isEmpty || !config.nics.isEmpty {
+        let range = addString(deviceTable(config))
+        record.storeLE(range.offset, at: Layout.Domain.devicesOffset)
+        record.storeLE(range.length, at: Layout.Domain.devicesLength)
+      }
 
       record.storeLE(UInt32(clamping: domain.kernel), at: Layout.Domain.kernelBlob)
       record.storeLE(domain.ramdisk.map { UInt32(clamping: $0) } ?? Layout.noBlob, at: Layout.Domain.ramdiskBlob)
@@ -249,6 +308,43 @@ extension BootBundle {
       bundle.replaceSubrange(offset..<offset + blob.count, with: blob)
     }
     return bundle
+  }
+
+  /// The device table of `config` (see the format above). Counts and lengths are clamped to
+  /// their fields, so a configuration that breaks the limits packs into a table `parse` refuses.
+  static func deviceTable(_ config: DomainConfig) -> [UInt8] {
+    var table: [UInt8] = [UInt8(clamping: config.disks.count), UInt8(clamping: config.nics.count), 0, 0]
+    func add(_ string: [UInt8]) {
+      let length = UInt16(clamping: string.count)
+      table += littleEndianBytes(length)
+      table += string.prefix(Int(length))
+    }
+    for disk in config.disks.prefix(255) {
+      var flags: UInt8 = 0
+      if disk.readOnly { flags |= Layout.DiskFlag.readOnly }
+      if disk.isCDROM { flags |= Layout.DiskFlag.isCDROM }
+      if let discard = disk.discard { flags |= Layout.DiskFlag.hasDiscard | (discard ? Layout.DiskFlag.discard : 0) }
+      if !disk.trusted { flags |= Layout.DiskFlag.untrusted }
+      if disk.backend != nil { flags |= Layout.DiskFlag.hasBackend }
+      table.append(flags)
+      add(disk.vdev)
+      add(disk.target)
+      if let backend = disk.backend { add(backend) }
+    }
+    for nic in config.nics.prefix(255) {
+      var flags: UInt8 = 0
+      if !nic.trusted { flags |= Layout.VIFFlag.untrusted }
+      if nic.bridge != nil { flags |= Layout.VIFFlag.hasBridge }
+      if nic.backend != nil { flags |= Layout.VIFFlag.hasBackend }
+      if nic.ip != nil { flags |= Layout.VIFFlag.hasIP }
+      if nic.script != nil { flags |= Layout.VIFFlag.hasScript }
+      table.append(flags)
+      table += (nic.mac + [UInt8](repeating: 0, count: Layout.Devices.macSize)).prefix(Layout.Devices.macSize)
+      for string in [nic.bridge, nic.backend, nic.ip, nic.script] {
+        if let string { add(string) }
+      }
+    }
+    return table
   }
 
   private static func alignUp(_ value: Int, to alignment: Int) -> Int {
@@ -476,6 +572,16 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     if flags & Layout.Flag.hasMaxMemory != 0 { config.maxMemoryMiB = Int(reader.u32(record + Layout.Domain.maxMemoryMiB)) }
     if flags & Layout.Flag.hasMaxGrantFrames != 0 { config.maxGrantFrames = Int(reader.u32(record + Layout.Domain.maxGrantFrames)) }
     if flags & Layout.Flag.hasMaxMaptrackFrames != 0 { config.maxMaptrackFrames = Int(reader.u32(record + Layout.Domain.maxMaptrackFrames)) }
+    config.isDriverDomain = flags & Layout.Flag.isDriverDomain != 0
+    if reader.u32(record + Layout.Domain.devicesLength) != 0 {
+      guard let range = stringRange(at: record + Layout.Domain.devicesOffset) else { throw .stringOutOfRange(field: .devices) }
+      var table = DeviceTableReader(reader: reader, position: range.lowerBound, end: range.upperBound)
+      do throws(BundleProblem.DeviceTableDefect) {
+        (config.disks, config.nics) = try table.devices()
+      } catch {
+        throw .badDeviceTable(error)
+      }
+    }
     do {
       try config.validate(requireKernelPath: false)
     } catch {
@@ -493,10 +599,15 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
 
   /// The string an (offset u32, length u32) pair names in the strings area, or nil.
   private func string(at field: Int) -> [UInt8]? {
+    stringRange(at: field).map { reader.bytes($0) }
+  }
+
+  /// The bundle offsets an (offset u32, length u32) pair names in the strings area, or nil.
+  private func stringRange(at field: Int) -> Range<Int>? {
     let offset = UInt64(reader.u32(field))
     let length = UInt64(reader.u32(field + 4))
     guard let range = BootBundle.range(offset, length, within: strings.count) else { return nil }
-    return reader.bytes((strings.lowerBound + range.lowerBound)..<(strings.lowerBound + range.upperBound))
+    return (strings.lowerBound + range.lowerBound)..<(strings.lowerBound + range.upperBound)
   }
 
   private func action(at field: Int) throws(BundleProblem.Kind) -> ShutdownAction {
@@ -512,6 +623,73 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     }
     if let defect = blobs[index].defect { throw .badBlob(index: index, defect) }
     return blobs[index].range
+  }
+}
+
+/// Reads a device table that lies inside the strings area (`position..<end`); every read is
+/// checked against `end` first.
+struct DeviceTableReader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+  typealias Layout = BootBundle.Layout
+
+  let reader: BoundedByteReader<Bytes>
+  var position: Int
+  let end: Int
+
+  mutating func devices() throws(BundleProblem.DeviceTableDefect) -> (disks: [DiskConfig], nics: [NICConfig]) {
+    let header = try take(Layout.Devices.headerSize)
+    let diskCount = Int(reader.u8(header + Layout.Devices.diskCount))
+    let vifCount = Int(reader.u8(header + Layout.Devices.vifCount))
+    guard reader.u8(header + Layout.Devices.reserved) == 0, reader.u8(header + Layout.Devices.reserved + 1) == 0 else {
+      throw .reservedNotZero
+    }
+    // The limits are validation's; a count above them is refused before anything is read.
+    guard diskCount <= DiskConfig.maxCount else { throw .tooManyDisks(diskCount) }
+    guard vifCount <= NICConfig.maxCount else { throw .tooManyVIFs(vifCount) }
+
+    var disks: [DiskConfig] = []
+    for _ in 0..<diskCount {
+      let flags = try reader.u8(take(1))
+      guard flags & ~Layout.DiskFlag.all == 0 else { throw .unknownDiskFlags(flags) }
+      let vdev = try string()
+      let target = try string()
+      var backend: [UInt8]? = nil
+      if flags & Layout.DiskFlag.hasBackend != 0 { backend = try string() }
+      disks.append(DiskConfig(
+        target: target, vdev: vdev, readOnly: flags & Layout.DiskFlag.readOnly != 0,
+        isCDROM: flags & Layout.DiskFlag.isCDROM != 0,
+        discard: flags & Layout.DiskFlag.hasDiscard != 0 ? flags & Layout.DiskFlag.discard != 0 : nil,
+        trusted: flags & Layout.DiskFlag.untrusted == 0, backend: backend))
+    }
+    var nics: [NICConfig] = []
+    for index in 0..<vifCount {
+      let flags = try reader.u8(take(1))
+      guard flags & ~Layout.VIFFlag.all == 0 else { throw .unknownVIFFlags(flags) }
+      let mac = try take(Layout.Devices.macSize)
+      var nic = NICConfig(devid: index, mac: reader.bytes(mac..<mac + Layout.Devices.macSize),
+                          trusted: flags & Layout.VIFFlag.untrusted == 0)
+      if flags & Layout.VIFFlag.hasBridge != 0 { nic.bridge = try string() }
+      if flags & Layout.VIFFlag.hasBackend != 0 { nic.backend = try string() }
+      if flags & Layout.VIFFlag.hasIP != 0 { nic.ip = try string() }
+      if flags & Layout.VIFFlag.hasScript != 0 { nic.script = try string() }
+      nics.append(nic)
+    }
+    guard position == end else { throw .trailingBytes(end - position) }
+    return (disks, nics)
+  }
+
+  /// The offset of the next `count` bytes, which must lie before `end`.
+  private mutating func take(_ count: Int) throws(BundleProblem.DeviceTableDefect) -> Int {
+    guard count <= end - position else { throw .truncated }
+    defer { position += count }
+    return position
+  }
+
+  /// A u16 length and that many bytes.
+  private mutating func string() throws(BundleProblem.DeviceTableDefect) -> [UInt8] {
+    let field = try take(2)
+    let length = Int(reader.u8(field)) | Int(reader.u8(field + 1)) << 8
+    let start = try take(length)
+    return reader.bytes(start..<start + length)
   }
 }
 
@@ -605,6 +783,21 @@ public struct BundleProblem: Equatable, Sendable {
     case name
     case cmdline
     case cpus
+    /// The device table.
+    case devices
+  }
+
+  /// What is wrong with a domain's device table (before its values are validated).
+  public enum DeviceTableDefect: Error, Equatable, Sendable {
+    /// A count, flags byte or string runs past the table's end.
+    case truncated
+    case reservedNotZero
+    case tooManyDisks(Int)
+    case tooManyVIFs(Int)
+    case unknownDiskFlags(UInt8)
+    case unknownVIFFlags(UInt8)
+    /// Bytes after the last device.
+    case trailingBytes(Int)
   }
 
   /// What is wrong with a blob record.
@@ -625,6 +818,7 @@ public struct BundleProblem: Equatable, Sendable {
     case blobIndexOutOfRange(UInt32, count: Int)
     case badBlob(index: Int, BlobDefect)
     case duplicateName(firstIndex: Int)
+    case badDeviceTable(DeviceTableDefect)
     case invalid(DomainConfigProblem)
   }
 
@@ -664,6 +858,7 @@ public struct BundleProblem: Equatable, Sendable {
       case .name: text.add("name")
       case .cmdline: text.add("cmdline")
       case .cpus: text.add("cpus")
+      case .devices: text.add("device table")
       }
       text.add(": string is outside the strings area")
     case .unknownType(let raw):
@@ -701,6 +896,31 @@ public struct BundleProblem: Equatable, Sendable {
     case .duplicateName(let first):
       text.add("name is already used by domain ")
       text.add(first)
+    case .badDeviceTable(let defect):
+      text.add("device table: ")
+      switch defect {
+      case .truncated: text.add("ends inside a device")
+      case .reservedNotZero: text.add("reserved bytes are not zero")
+      case .tooManyDisks(let count):
+        text.add(count)
+        text.add(" disks; at most ")
+        text.add(DiskConfig.maxCount)
+        text.add(" are allowed")
+      case .tooManyVIFs(let count):
+        text.add(count)
+        text.add(" vifs; at most ")
+        text.add(NICConfig.maxCount)
+        text.add(" are allowed")
+      case .unknownDiskFlags(let flags):
+        text.add("unknown disk flags ")
+        text.addHex(UInt64(flags))
+      case .unknownVIFFlags(let flags):
+        text.add("unknown vif flags ")
+        text.addHex(UInt64(flags))
+      case .trailingBytes(let count):
+        text.add(count)
+        text.add(" bytes after the last device")
+      }
     case .invalid(let problem):
       text.add(problem.key)
       text.add(": ")

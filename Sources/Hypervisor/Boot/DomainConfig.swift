@@ -54,6 +54,14 @@ public struct DomainConfig: Equatable, Sendable {
   /// xl's `max_maptrack_frames`: the most frames of grant mappings it may make, 256 mappings
   /// each (Xen's default 1024).
   public var maxMaptrackFrames: Int?
+  /// xl's `disk`: the PV disks, in list order.
+  public var disks: [DiskConfig]
+  /// xl's `vif`: the PV NICs, in list order (each one's devid is its index).
+  public var nics: [NICConfig]
+  /// xl's `driver_domain`: the domain serves other domains' PV devices. The toolstack writes
+  /// backend nodes into its home, and a device that names no `backend` is served by it when it
+  /// is the only such domain (`DeviceBackends`).
+  public var isDriverDomain: Bool
 
   /// The defaults xl uses for everything but the name, memory and kernel.
   public init(
@@ -79,6 +87,9 @@ public struct DomainConfig: Equatable, Sendable {
     self.cap = cap
     self.maxGrantFrames = nil
     self.maxMaptrackFrames = nil
+    self.disks = []
+    self.nics = []
+    self.isDriverDomain = false
   }
 
   /// The action configured for a shutdown with `reason`, as xl maps them: poweroff →
@@ -140,6 +151,34 @@ public struct DomainConfig: Equatable, Sendable {
     if let cap, !Self.capRange.contains(cap) { throw .capOutOfRange(cap) }
     if let maxGrantFrames, !Self.maxGrantFramesRange.contains(maxGrantFrames) { throw .maxGrantFramesOutOfRange(maxGrantFrames) }
     if let maxMaptrackFrames, !Self.maxMaptrackFramesRange.contains(maxMaptrackFrames) { throw .maxMaptrackFramesOutOfRange(maxMaptrackFrames) }
+    try validateDevices()
+  }
+
+  /// Each disk and vif meets its rules, there are not too many, and no two are the same device
+  /// (two vdevs with one number, such as "xvda" and "51712", would share their xenstore nodes).
+  public func validateDevices() throws(DomainConfigProblem) {
+    if disks.count > DiskConfig.maxCount { throw .tooManyDisks(disks.count) }
+    for (index, disk) in disks.enumerated() {
+      do {
+        try disk.validate()
+      } catch {
+        throw .disk(index: index, error)
+      }
+      if let first = disks[..<index].firstIndex(where: { $0.devid == disk.devid }) {
+        throw .disk(index: index, .sameDeviceAs(entry: first))
+      }
+    }
+    if nics.count > NICConfig.maxCount { throw .tooManyVIFs(nics.count) }
+    for (index, nic) in nics.enumerated() {
+      do {
+        try nic.validate()
+      } catch {
+        throw .vif(index: index, error)
+      }
+      if let first = nics[..<index].firstIndex(where: { $0.devid == nic.devid }) {
+        throw .vif(index: index, .sameDeviceAs(entry: first))
+      }
+    }
   }
 
   /// A domain name is `[A-Za-z0-9_.-]`: it appears in console prefixes and log lines, so it
@@ -173,6 +212,12 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
   case capOutOfRange(Int)
   case maxGrantFramesOutOfRange(Int)
   case maxMaptrackFramesOutOfRange(Int)
+  case tooManyDisks(Int)
+  case tooManyVIFs(Int)
+  /// The `index`th (0-based) entry of `disk`.
+  case disk(index: Int, DeviceProblem)
+  /// The `index`th (0-based) entry of `vif`.
+  case vif(index: Int, DeviceProblem)
 
   /// The xl.cfg key the problem is about.
   public var key: [UInt8] {
@@ -190,6 +235,8 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .capOutOfRange: return Array("cap".utf8)
     case .maxGrantFramesOutOfRange: return Array("max_grant_frames".utf8)
     case .maxMaptrackFramesOutOfRange: return Array("max_maptrack_frames".utf8)
+    case .tooManyDisks, .disk: return Array("disk".utf8)
+    case .tooManyVIFs, .vif: return Array("vif".utf8)
     }
   }
 
@@ -257,6 +304,22 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
       text.addRange(DomainConfig.maxGrantFramesRange, unit: " frames", got: value)
     case .maxMaptrackFramesOutOfRange(let value):
       text.addRange(DomainConfig.maxMaptrackFramesRange, unit: " frames", got: value)
+    case .tooManyDisks(let count):
+      text.add(count)
+      text.add(" disks; at most ")
+      text.add(DiskConfig.maxCount)
+      text.add(" are allowed")
+    case .tooManyVIFs(let count):
+      text.add(count)
+      text.add(" vifs; at most ")
+      text.add(NICConfig.maxCount)
+      text.add(" are allowed")
+    case .disk(let index, let problem), .vif(let index, let problem):
+      // 1-based, as a reader counts the list's entries.
+      text.add("entry ")
+      text.add(index + 1)
+      text.add(": ")
+      text.add(problem.message())
     }
     return text.bytes
   }

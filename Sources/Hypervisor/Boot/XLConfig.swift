@@ -9,9 +9,10 @@
 //
 // Keys used: name, type (or the older builder), memory, vcpus, maxvcpus, kernel, ramdisk,
 // cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem, max_grant_frames,
-// max_maptrack_frames. Known xl keys
-// Swiftvisor does not implement yet (disk, vif, ...) and unknown keys are warnings, as in xl;
-// everything else that is wrong is an error naming the file, the line and the key.
+// max_maptrack_frames, disk, vif, driver_domain. Known xl keys Swiftvisor does not implement yet
+// (vfb, pci, ...) and unknown keys are warnings, as in xl; everything else that is wrong is an
+// error naming the file, the line and the key. A bad `disk` or `vif` entry is reported at the
+// line the entry starts on (DeviceConfig.swift has their syntax).
 
 /// Parses xl.cfg files into `DomainConfig`s.
 public enum XLConfig {
@@ -38,6 +39,19 @@ public enum XLConfig {
     }
     var builder = XLConfigBuilder(fileName: fileName, settings: settings)
     return try builder.build()
+  }
+}
+
+extension XLConfig {
+  /// The line each entry of list `key` starts on, for problems found after parsing (a device's
+  /// backend, which depends on the other domains); empty when the file does not parse or has no
+  /// such list.
+  public static func listEntryLines(_ text: [UInt8], key: String) -> [Int] {
+    var lexer = XLLexer(text)
+    while let setting = try? lexer.nextSetting() {
+      if setting.key.elementsEqual(key.utf8) { return setting.elementLines }
+    }
+    return []
   }
 }
 
@@ -110,6 +124,10 @@ public struct XLConfigError: Error, Equatable, Sendable {
     case missingKey
     /// A list where the key takes a single value.
     case expectedString
+    /// A single value where the key takes a list (`disk`, `vif`).
+    case expectedList
+    /// Something other than 0 or 1 where the key is a yes/no setting.
+    case expectedBoolean
     case expectedInteger
     case integerTooLarge
     /// `type` (or `builder`) names no xl guest type.
@@ -175,6 +193,8 @@ public struct XLConfigError: Error, Equatable, Sendable {
       text.add(")")
     case .missingKey: text.add("is required")
     case .expectedString: text.add("expected a single value, not a list")
+    case .expectedList: text.add("expected a list ([ '...', ... ])")
+    case .expectedBoolean: text.add("expected 0 or 1")
     case .expectedInteger: text.add("expected an integer")
     case .integerTooLarge: text.add("integer is too large")
     case .unknownType(let name):
@@ -209,6 +229,8 @@ struct XLSetting {
   var key: [UInt8]
   var line: Int
   var value: XLValue
+  /// For a list, the line each element starts on (a list may span lines).
+  var elementLines: [Int] = []
 }
 
 /// Splits the file into settings.
@@ -216,6 +238,8 @@ struct XLLexer {
   private let text: [UInt8]
   private var position = 0
   private var line = 1
+  /// The lines of the elements of the list read last.
+  private var listLines: [Int] = []
 
   init(_ text: [UInt8]) {
     self.text = text
@@ -281,6 +305,7 @@ struct XLLexer {
     skipBlanks()
 
     let value: XLValue
+    listLines = []
     do {
       value = try readValue()
     } catch {
@@ -292,7 +317,7 @@ struct XLLexer {
     if let byte = current, byte != UInt8(ascii: "\n"), byte != UInt8(ascii: ";"), byte != UInt8(ascii: "#") {
       throw .init(line: line, key: key, kind: .unexpectedText)
     }
-    return XLSetting(key: key, line: keyLine, value: value)
+    return XLSetting(key: key, line: keyLine, value: value, elementLines: listLines)
   }
 
   private mutating func readValue() throws(XLConfigError.Kind) -> XLValue {
@@ -317,6 +342,7 @@ struct XLLexer {
         position += 1
         return elements
       }
+      listLines.append(line)
       elements.append(try readAtom().bytes)
       skipListSpace()
       guard let next = current else { throw .unterminatedList }
@@ -395,11 +421,11 @@ struct XLConfigBuilder {
 
   /// Keys xl knows that have no effect here yet.
   static let unsupportedKeys: [String] = [
-    "disk", "vif", "vfb", "vkb", "vtpm", "p9", "channel", "pci", "usb", "usbctrl", "usbdev",
+    "vfb", "vkb", "vtpm", "p9", "channel", "pci", "usb", "usbctrl", "usbdev",
     "serial", "uuid", "maxmem", "on_watchdog", "on_soft_reset", "localtime", "rtc_timeoffset",
     "boot", "bootloader", "bootloader_args", "device_model_version", "device_model_override",
     "vnc", "sdl", "acpi", "apic", "pae", "hap", "nestedhvm", "viridian", "shadow_memory",
-    "cpus_soft", "cpupool", "seclabel", "driver_domain", "vnuma",
+    "cpus_soft", "cpupool", "seclabel", "vnuma",
     "max_event_channels", "e820_host", "tsc_mode", "iomem", "ioports",
     "irqs", "gfx_passthru", "dtdev", "vga", "videoram", "soundhw", "xen_platform_pci",
   ]
@@ -407,7 +433,7 @@ struct XLConfigBuilder {
   static let usedKeys: [String] = [
     "name", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
     "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap", "max_grant_frames",
-    "max_maptrack_frames",
+    "max_maptrack_frames", "disk", "vif", "driver_domain",
   ]
 
   mutating func build() throws(XLConfigError) -> (config: DomainConfig, warnings: [XLConfigWarning]) {
@@ -442,6 +468,9 @@ struct XLConfigBuilder {
     config.maxMemoryMiB = maxMemory
     config.maxGrantFrames = maxGrantFrames
     config.maxMaptrackFrames = maxMaptrackFrames
+    config.disks = try disks()
+    config.nics = try nics(domainName: name)
+    config.isDriverDomain = try boolean("driver_domain") ?? false
 
     do {
       try config.validate()
@@ -451,7 +480,11 @@ struct XLConfigBuilder {
         throw XLConfigError(fileName: fileName, line: nil, key: error.key, kind: .missingKey)
       }
       let key = error.key
-      let line = setting(key)?.line
+      var line = setting(key)?.line
+      switch error {
+      case .disk(let index, _), .vif(let index, _): line = setting(key).flatMap { $0.elementLines.dropFirst(index).first } ?? line
+      default: break
+      }
       throw XLConfigError(fileName: fileName, line: line, key: key, kind: .invalid(error))
     }
     return (config, warnings)
@@ -483,6 +516,57 @@ struct XLConfigBuilder {
     guard Self.isIntegerSyntax(bytes) else { throw fail(setting, .expectedInteger) }
     guard let value = Self.integer(bytes) else { throw fail(setting, .integerTooLarge) }
     return value
+  }
+
+  /// A yes/no setting, written 0 or 1; nil when the key is absent.
+  private func boolean(_ key: String) throws(XLConfigError) -> Bool? {
+    guard let setting = setting(key) else { return nil }
+    guard case .atom(let bytes, _) = setting.value, Self.isIntegerSyntax(bytes) else { throw fail(setting, .expectedBoolean) }
+    switch Self.integer(bytes) {
+    case 0: return false
+    case 1: return true
+    default: throw fail(setting, .expectedBoolean)
+    }
+  }
+
+  /// The elements of list `key` with the line each starts on; nil when the key is absent.
+  private func list(_ key: String) throws(XLConfigError) -> (setting: XLSetting, elements: [(bytes: [UInt8], line: Int)])? {
+    guard let setting = setting(key) else { return nil }
+    guard case .list(let elements) = setting.value else { throw fail(setting, .expectedList) }
+    var result: [(bytes: [UInt8], line: Int)] = []
+    for (index, element) in elements.enumerated() {
+      result.append((element, setting.elementLines.dropFirst(index).first ?? setting.line))
+    }
+    return (setting, result)
+  }
+
+  /// `disk = [...]`: each entry parsed; a bad one is reported at its own line. The rules
+  /// between entries (count, the same device twice) are `DomainConfig.validate`'s.
+  private func disks() throws(XLConfigError) -> [DiskConfig] {
+    guard let (setting, elements) = try list("disk") else { return [] }
+    var disks: [DiskConfig] = []
+    for (index, element) in elements.enumerated() {
+      do {
+        disks.append(try DiskConfig.parse(element.bytes))
+      } catch {
+        throw XLConfigError(fileName: fileName, line: element.line, key: setting.key, kind: .invalid(.disk(index: index, error)))
+      }
+    }
+    return disks
+  }
+
+  /// `vif = [...]`, as `disks()`.
+  private func nics(domainName: [UInt8]) throws(XLConfigError) -> [NICConfig] {
+    guard let (setting, elements) = try list("vif") else { return [] }
+    var nics: [NICConfig] = []
+    for (index, element) in elements.enumerated() {
+      do {
+        nics.append(try NICConfig.parse(element.bytes, index: index, domainName: domainName))
+      } catch {
+        throw XLConfigError(fileName: fileName, line: element.line, key: setting.key, kind: .invalid(.vif(index: index, error)))
+      }
+    }
+    return nics
   }
 
   private mutating func domainType() throws(XLConfigError) -> DomainType {

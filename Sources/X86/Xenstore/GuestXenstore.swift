@@ -16,6 +16,8 @@ public enum GuestXenstore {
   /// under it, and its frame is let go (`ended`) only under it.
   static let lock = SpinLock()
   nonisolated(unsafe) static var service = XenstoreService()
+  /// The boot domains' PV devices and which have their nodes written; under `lock` too.
+  nonisolated(unsafe) static var devices = XenstoreDevices()
   /// A per-boot value the made-up uuids start from.
   nonisolated(unsafe) static var bootValue: UInt64 = 0
 
@@ -40,6 +42,18 @@ public enum GuestXenstore {
     return true
   }
 
+  /// Takes the boot domains' configurations, so that devices find their backends by name
+  /// whichever domain is built first. Called once, before any domain is built; a device whose
+  /// backend cannot be resolved is logged and left out (`visor` refuses such a bundle, so only
+  /// a bundle made otherwise has one).
+  public static func setBootDomains(_ configs: [DomainConfig]) {
+    let problems = lock.withLock { devices.setBootDomains(configs) }
+    for problem in problems {
+      let name = String(decoding: configs[problem.domainIndex].name, as: UTF8.self)
+      Log.error("domain \(name): \(String(decoding: problem.key, as: UTF8.self)): \(String(decoding: problem.message(), as: UTF8.self)); the device is left out")
+    }
+  }
+
   /// Writes the domain's nodes (as libxl does when it makes a domain) and introduces it. Called
   /// once its console and store exist, before it runs. False if the store refused (it is full).
   static func introduce(_ domain: Domain, vcpus: Int, maxVCPUs: Int, maxMemoryMiB: Int) -> Bool {
@@ -54,6 +68,10 @@ public enum GuestXenstore {
     if let refused {
       Log.error("domain \(domain.id) (\(domain.nameString)): xenstore refused its nodes: \(String(decoding: refused.name, as: UTF8.self))")
       return false
+    }
+    // Its devices' nodes, and those of the devices it serves: a domain without them still runs.
+    if let refused = lock.withLock({ devices.added(info.domid, name: info.name, in: &service.server) }) {
+      Log.error("domain \(domain.id) (\(domain.nameString)): xenstore refused device nodes: \(String(decoding: refused.name, as: UTF8.self))")
     }
     deliverQueued()
     return true
@@ -117,6 +135,7 @@ public enum GuestXenstore {
     let hadStore = lock.withLock { () -> Bool in
       guard domain.xenstoreRingMachine != 0 else { return false }
       domain.xenstoreRingMachine = 0
+      devices.removing(UInt32(domain.id), in: &service.server)
       service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
       service.forget(UInt32(domain.id))
       return true
