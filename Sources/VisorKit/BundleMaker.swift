@@ -22,6 +22,8 @@ public enum BundleMaker {
     public var fileName: String
     public var diskLines: [Int]
     public var vifLines: [Int]
+    /// The configuration's folder, which relative paths in it start from.
+    public var folder: URL
   }
 
   /// Reads and checks one configuration and the files it names.
@@ -72,7 +74,7 @@ public enum BundleMaker {
     return Domain(config: config, kernel: kernel, ramdisk: ramdisk,
                   warnings: warnings.map { String(decoding: $0.message(fileName: fileName), as: UTF8.self) },
                   fileName: url.lastPathComponent, diskLines: XLConfig.listEntryLines(Array(text), key: "disk"),
-                  vifLines: XLConfig.listEntryLines(Array(text), key: "vif"))
+                  vifLines: XLConfig.listEntryLines(Array(text), key: "vif"), folder: folder)
   }
 
   /// `make`, answering only what a command-line tool reports: how many domains, and the warnings.
@@ -114,6 +116,7 @@ public enum BundleMaker {
       let line = problem.entry < lines.count ? ":\(lines[problem.entry])" : ""
       throw VisorError(.badConfig, "\(domain.fileName)\(line): \(String(decoding: problem.key, as: UTF8.self)): \(String(decoding: problem.message(), as: UTF8.self))")
     }
+    try DiskImages.pack(&domains)
     var store = BlobStore()
     let entries = domains.map { domain in
       (config: domain.config, kernel: store.add(domain.kernel),

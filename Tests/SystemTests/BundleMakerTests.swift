@@ -72,6 +72,85 @@ import VisorKit
     #expect(bytes[second].last == UInt8(ascii: "y") && bytes[first].last == UInt8(ascii: "x"))
   }
 
+  /// A frontend's disk image travels in its driver domain's ramdisk: appended as a newc archive
+  /// under /images, and the disk's target (the backend's `params`) points there.
+  @Test("A disk's target= image is appended to its backend's ramdisk and the disk points at it")
+  func diskImageGoesIntoTheDriverDomainsRamdisk() throws {
+    let hello = try SystemGuests.path("guest-hello")
+    let folder = try TemporaryFolder("swiftvisor-disk-bundle")
+    defer { folder.remove() }
+    let initrd = String(repeating: "driver initramfs ", count: 3) + "odd"   // not a multiple of 4
+    try folder.write("driver-initrd", initrd)
+    let image = String(repeating: "disk block ", count: 700)
+    try folder.write("disk.img", image)
+    var frontend = config("web", kernel: hello)
+    frontend.text += "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=disk.img' ]\n"
+    var driver = config("drv", kernel: hello, ramdisk: "driver-initrd")
+    driver.text += "driver_domain = 1\n"
+    let (bytes, bundle) = try pack([driver, frontend], in: folder)
+    #expect(bundle.problems.isEmpty)
+    #expect(bundle.domains[1].config.disks.first?.target == Array("/images/web-xvda.img".utf8))
+    let ramdisk = Array(bytes[try #require(bundle.domains[0].ramdisk)])
+    #expect(Array(ramdisk.prefix(initrd.utf8.count)) == Array(initrd.utf8))
+    // The archive starts on a 4-byte boundary: the driver's initramfs, zero padding, "070701".
+    let start = (initrd.utf8.count + 3) / 4 * 4
+    #expect(ramdisk[initrd.utf8.count..<start].allSatisfy { $0 == 0 })
+    let archive = Array(ramdisk[start...])
+    let entries = try #require(Self.newcEntries(archive))
+    #expect(entries.map(\.name) == ["images", "images/web-xvda.img", "TRAILER!!!"])
+    #expect(entries[1].data == Array(image.utf8))
+  }
+
+  @Test("A disk image that cannot be read, or a backend without a ramdisk, is an error naming the file, line and key")
+  func diskImageProblems() throws {
+    let hello = try SystemGuests.path("guest-hello")
+    let folder = try TemporaryFolder("swiftvisor-disk-bundle")
+    defer { folder.remove() }
+    try folder.write("driver-initrd", "initramfs")
+    var frontend = config("web", kernel: hello)
+    frontend.text += "\ndisk = [ 'vdev=xvda, format=raw, backend=drv, target=missing.img' ]\n"
+    var driver = config("drv", kernel: hello, ramdisk: "driver-initrd")
+    driver.text += "driver_domain = 1\n"
+    #expect {
+      _ = try pack([driver, frontend], in: folder)
+    } throws: { error in
+      let message = (error as? VisorError)?.message ?? ""
+      return message.hasPrefix("web.cfg:6: disk: entry 1: target ") && message.hasSuffix("missing.img: cannot read the file")
+    }
+    try folder.write("missing.img", "now it exists")
+    var bare = config("drv", kernel: hello)
+    bare.text += "driver_domain = 1\n"
+    #expect {
+      _ = try pack([bare, frontend], in: folder)
+    } throws: { error in
+      (error as? VisorError)?.message.hasPrefix("web.cfg:6: disk: entry 1: its backend \"drv\" has no ramdisk") == true
+    }
+  }
+
+  /// The entries of a newc archive (name, data), or nil if it is not one.
+  static func newcEntries(_ bytes: [UInt8]) -> [(name: String, data: [UInt8])]? {
+    var entries: [(name: String, data: [UInt8])] = []
+    var offset = 0
+    func field(_ index: Int) -> Int? {
+      let start = offset + 6 + index * 8
+      guard start + 8 <= bytes.count else { return nil }
+      return Int(String(decoding: bytes[start..<(start + 8)], as: UTF8.self), radix: 16)
+    }
+    while offset + 110 <= bytes.count {
+      guard Array(bytes[offset..<(offset + 6)]) == Array("070701".utf8),
+            let size = field(6), let nameSize = field(11), nameSize > 0 else { return nil }
+      let nameStart = offset + 110
+      guard nameStart + nameSize <= bytes.count else { return nil }
+      let name = String(decoding: bytes[nameStart..<(nameStart + nameSize - 1)], as: UTF8.self)
+      let dataStart = (nameStart + nameSize + 3) / 4 * 4
+      guard dataStart + size <= bytes.count else { return nil }
+      entries.append((name, Array(bytes[dataStart..<(dataStart + size)])))
+      offset = (dataStart + size + 3) / 4 * 4
+      if name == "TRAILER!!!" { return entries }
+    }
+    return nil
+  }
+
   /// The demo (`visor demo`): two Linux domains with one bzImage (unpacked for each) and one
   /// initramfs, and guest-spin. Before blobs were shared the bundle held the 50 MiB kernel twice.
   @Test("The demo's two Linux domains share one kernel blob and one initramfs blob")
