@@ -1,8 +1,9 @@
 import Foundation
 
-/// `visor demo`: the hypervisor with two Linux domains and a test guest, on an interactive
-/// serial console. The domains' configs are generated here from where the kernel, the
-/// initramfs and the guest are.
+/// `visor demo`: the hypervisor with two Linux domains, a Linux driver domain serving them a
+/// PV disk and network, and a test guest, on an interactive serial console. The domains'
+/// configs are generated here from where the kernel, the initramfs images, the disk image and
+/// the guest are.
 public enum Demo {
   public struct Domain: Sendable, Equatable {
     public var name: String
@@ -17,38 +18,74 @@ public enum Demo {
   /// input on it, until `q`, so the demo ends when the person at the terminal says so.
   public static let cmdline = "ondone=stay"
 
-  /// linux-a (2 vcpus) and linux-b (1 vcpu) with a busybox shell on hvc0, and guest-spin, a
-  /// CPU-bound guest that runs beside them for a while and powers off.
-  public static func domains(kernel: String, initramfs: String, guest: String) -> [Domain] {
-    func linux(_ name: String, vcpus: Int) -> Domain {
-      Domain(name: name, config: """
+  /// What the demo's domains are made of (scripts/fetch-linux and the guest build).
+  public struct Files: Sendable {
+    public var kernel: String
+    public var initramfs: String
+    public var driverInitramfs: String
+    public var disk: String
+    public var guest: String
+
+    public init(kernel: String, initramfs: String, driverInitramfs: String, disk: String, guest: String) {
+      self.kernel = kernel
+      self.initramfs = initramfs
+      self.driverInitramfs = driverInitramfs
+      self.disk = disk
+      self.guest = guest
+    }
+  }
+
+  /// linux-a (2 vcpus, a PV disk xvda and a vif at 10.0.0.2) and linux-b (1 vcpu, a vif at
+  /// 10.0.0.3) with a busybox shell on hvc0; guest-spin, a CPU-bound guest that runs beside them
+  /// for a while and powers off; and drv, the driver domain serving the disk and the vifs
+  /// (bridge xenbr0, 10.0.0.1). drv comes last so the domains keep the ids they had before it:
+  /// a frontend built first gets its device nodes when its driver domain is built.
+  public static func domains(_ files: Files) -> [Domain] {
+    func linux(_ name: String, vcpus: Int, address: String, disk: Bool) -> Domain {
+      var config = """
         name = "\(name)"
         type = "pvh"
         memory = 256
         vcpus = \(vcpus)
-        kernel = "\(kernel)"
-        ramdisk = "\(initramfs)"
-        cmdline = "console=hvc0 quiet"
-        """)
+        kernel = "\(files.kernel)"
+        ramdisk = "\(files.initramfs)"
+        cmdline = "console=hvc0 quiet swiftvisor.ip=\(address)/24"
+        vif = [ 'bridge=xenbr0, backend=drv' ]
+        """
+      if disk { config += "\ndisk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(files.disk)' ]" }
+      return Domain(name: name, config: config)
     }
     return [
-      linux("linux-a", vcpus: 2),
-      linux("linux-b", vcpus: 1),
+      linux("linux-a", vcpus: 2, address: "10.0.0.2", disk: true),
+      linux("linux-b", vcpus: 1, address: "10.0.0.3", disk: false),
       Domain(name: "spin", config: """
         name = "spin"
         type = "pvh"
         memory = 16
         vcpus = 1
-        kernel = "\(guest)"
+        kernel = "\(files.guest)"
         cmdline = "iterations=2000000"
+        """),
+      Domain(name: "drv", config: """
+        name = "drv"
+        type = "pvh"
+        driver_domain = 1
+        memory = 256
+        vcpus = 1
+        kernel = "\(files.kernel)"
+        ramdisk = "\(files.driverInitramfs)"
+        cmdline = "console=hvc0 quiet"
         """),
     ]
   }
 
   public static let banner = """
-    Swiftvisor demo: two Linux domains (linux-a with 2 vcpus, linux-b with 1) and guest-spin.
+    Swiftvisor demo: two Linux domains (linux-a with 2 vcpus, linux-b with 1), guest-spin, and
+    drv, a Linux driver domain that serves linux-a a PV disk and both a PV network (bridge
+    xenbr0: drv 10.0.0.1, linux-a 10.0.0.2, linux-b 10.0.0.3).
     Console input goes to one domain at a time: press Ctrl-A three times to switch (the
-    hypervisor says which). In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
+    hypervisor says which). In linux-a, try `mount /dev/xvda /mnt` then `cat hello.txt` in /mnt, and
+    `ping -c 3 10.0.0.3`. In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
     ends that domain alone. With the input on the hypervisor, type `shutdown linux-b`,
     `reboot linux-a` or `mem-set linux-a 128` and Enter to ask a domain through xenstore, as xl
     does. To end the demo, switch the input to the hypervisor and press q (once every domain has

@@ -416,7 +416,8 @@ struct LinuxBench: ParsableCommand {
   func run() throws {
     try reportingErrors { () throws(VisorError) in
       let root = try image.build.builder().packageRoot
-      let (kernel, initramfs) = try DemoCommand().fetchLinux(in: root)
+      let linux = try DemoCommand().fetchLinux(in: root)
+      let (kernel, initramfs) = (linux.kernel, linux.initramfs)
       let runner = try QEMURunner.locate()
       let path = try image.resolveImage().path
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-linux-\(getpid())")

@@ -5,7 +5,7 @@ import VisorKit
 struct DemoCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "demo",
-    abstract: "Boot the hypervisor with two Linux domains and a test guest, on an interactive console.",
+    abstract: "Boot the hypervisor with two Linux domains, a Linux driver domain serving them a PV disk and network, and a test guest, on an interactive console.",
     discussion: """
       Installs what is missing (scripts/setup), fetches Debian's kernel and builds the busybox \
       initramfs (scripts/fetch-linux, cached in cache/linux), builds the image and guest-spin, \
@@ -20,7 +20,7 @@ struct DemoCommand: ParsableCommand {
     try reportingErrors { () throws(VisorError) in
       let root = try image.build.builder().packageRoot
       try runScript("scripts/setup", in: root)
-      let (kernel, initramfs) = try fetchLinux(in: root)
+      let linux = try fetchLinux(in: root)
       let runner = try QEMURunner.locate()
       let elf = try image.resolveImage()
       let guestBuilder = ImageBuilder.forGuest("guest-spin", packageRoot: root)
@@ -30,7 +30,8 @@ struct DemoCommand: ParsableCommand {
       let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-demo-\(getpid())")
       try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: folder) }
-      let domains = Demo.domains(kernel: kernel, initramfs: initramfs, guest: guest.path)
+      let domains = Demo.domains(Demo.Files(kernel: linux.kernel, initramfs: linux.initramfs,
+                                            driverInitramfs: linux.driverInitramfs, disk: linux.disk, guest: guest.path))
       let bundle = try BundleMaker.make(configs: domains.map { ($0.name, $0.config) }, in: folder, bundleName: "bundle.bin")
 
       var configuration = RunConfiguration(kernel: elf.path)
@@ -53,15 +54,18 @@ struct DemoCommand: ParsableCommand {
     }
   }
 
-  /// scripts/fetch-linux: downloads what is missing, and names the cached kernel and initramfs.
-  func fetchLinux(in root: URL) throws(VisorError) -> (kernel: String, initramfs: String) {
+  /// scripts/fetch-linux: downloads what is missing, and names the cached kernel, the two
+  /// initramfs images and the demo's disk image.
+  func fetchLinux(in root: URL) throws(VisorError) -> (kernel: String, initramfs: String, driverInitramfs: String, disk: String) {
     let linux = try runScript("scripts/fetch-linux", in: root)
     let files = linux.split(separator: "\n").map(String.init)
-    guard let kernel = files.first(where: { $0.hasSuffix("vmlinuz") }),
-          let initramfs = files.first(where: { $0.hasSuffix(".cpio") }) else {
-      throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel and an initramfs (it printed: \(linux))")
+    guard let kernel = files.first(where: { $0.hasSuffix("/vmlinuz") }),
+          let initramfs = files.first(where: { $0.hasSuffix("/initrd.cpio") }),
+          let driverInitramfs = files.first(where: { $0.hasSuffix("/driver-initrd.cpio") }),
+          let disk = files.first(where: { $0.hasSuffix("/demo-disk.img") }) else {
+      throw VisorError(.checkFailed, "scripts/fetch-linux did not name a kernel, the two initramfs images and the demo's disk (it printed: \(linux))")
     }
-    return (kernel, initramfs)
+    return (kernel, initramfs, driverInitramfs, disk)
   }
 
   /// Runs a script of the package and returns its standard output (its standard error goes to

@@ -151,24 +151,27 @@ import VisorKit
     return nil
   }
 
-  /// The demo (`visor demo`): two Linux domains with one bzImage (unpacked for each) and one
-  /// initramfs, and guest-spin. Before blobs were shared the bundle held the 50 MiB kernel twice.
-  @Test("The demo's two Linux domains share one kernel blob and one initramfs blob")
+  /// The demo (`visor demo`): three Linux domains with one bzImage (unpacked for each), the
+  /// frontends' initramfs, the driver domain's (with the demo's disk appended) and guest-spin.
+  /// Before blobs were shared the bundle held the 50 MiB kernel three times.
+  @Test("The demo's Linux domains share one kernel blob; the two frontends share one initramfs blob")
   func demoBundle() throws {
     let linux = try Serialized.Linux.folder()
     let spin = try SystemGuests.path("guest-spin")
     let folder = try TemporaryFolder("swiftvisor-demo-bundle")
     defer { folder.remove() }
-    let domains = Demo.domains(kernel: "\(linux)/vmlinuz", initramfs: "\(linux)/initrd.cpio", guest: spin)
+    let domains = Demo.domains(Demo.Files(kernel: "\(linux)/vmlinuz", initramfs: "\(linux)/initrd.cpio",
+                                          driverInitramfs: "\(linux)/driver-initrd.cpio", disk: "\(linux)/demo-disk.img", guest: spin))
     let (bytes, bundle) = try pack(domains.map { ($0.name, $0.config) }, in: folder)
     print("demo bundle: \(bytes.count) bytes (\(bytes.count >> 20) MiB), \(bundle.domains.count) domains, \(bundle.blobCount) blobs")
     #expect(bundle.problems.isEmpty)
-    #expect(bundle.domains.map { String(decoding: $0.config.name, as: UTF8.self) } == ["linux-a", "linux-b", "spin"])
-    #expect(bundle.blobCount == 3)
-    let linuxA = bundle.domains[0], linuxB = bundle.domains[1], guest = bundle.domains[2]
-    #expect(linuxA.kernel == linuxB.kernel && linuxA.ramdisk == linuxB.ramdisk)
+    #expect(bundle.domains.map { String(decoding: $0.config.name, as: UTF8.self) } == ["linux-a", "linux-b", "spin", "drv"])
+    #expect(bundle.blobCount == 4)
+    let linuxA = bundle.domains[0], linuxB = bundle.domains[1], guest = bundle.domains[2], driver = bundle.domains[3]
+    #expect(linuxA.kernel == linuxB.kernel && linuxA.ramdisk == linuxB.ramdisk && driver.kernel == linuxA.kernel)
+    #expect(linuxA.config.disks.first?.target == Array("/images/linux-a-xvda.img".utf8))
     // Every blob once, each rounded up to a page, after one page or so of metadata.
-    let blobs = [linuxA.kernel, try #require(linuxA.ramdisk), guest.kernel]
+    let blobs = [linuxA.kernel, try #require(linuxA.ramdisk), guest.kernel, try #require(driver.ramdisk)]
     let pages = blobs.map { ($0.count + 4095) / 4096 }.reduce(0, +)
     #expect(bytes.count <= (pages + 1) * 4096, "\(bytes.count) bytes for \(pages) pages of blobs")
   }

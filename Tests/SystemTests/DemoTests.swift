@@ -21,7 +21,7 @@ extension Serialized {
       return (visor, ["demo", "--package-path", root, "--image", image])
     }
 
-    @Test("Both shells, a command in each (Ctrl-A x3 between them), poweroff -f in both, q on the hypervisor: status 0, the terminal as it was")
+    @Test("Both shells, a command in each (Ctrl-A x3 between them), linux-a's PV disk read and linux-b pinged, poweroff -f in all three Linux domains, q on the hypervisor: status 0, the terminal as it was")
     func demoInATerminal() throws {
       let (visor, arguments) = try Self.demoCommand()
       let terminal = try PseudoTerminal()
@@ -41,6 +41,11 @@ extension Serialized {
       try terminal.waitFor("(d1) swiftvisor:linux /", timeout: 60)
       terminal.type("echo demo-a-$((6*7))\r")
       try terminal.waitFor("(d1) demo-a-42", timeout: 60)
+      // The PV disk and network the driver domain (drv, domain 4) serves; it may still be booting.
+      terminal.type("until [ -b /dev/xvda ]; do sleep 1; done; mount /dev/xvda /mnt && cat /mnt/hello.txt; umount /mnt\r")
+      try terminal.waitFor("(d1) This file is on xvda, linux-a's PV disk", timeout: 300)
+      terminal.type("until ping -c 1 -W 2 10.0.0.3 >/dev/null; do sleep 1; done; echo ping-b-$((6*7))\r")
+      try terminal.waitFor("(d1) ping-b-42", timeout: 120)
       terminal.type(Self.switchFocus)
       try terminal.waitFor("console input: domain 2 (linux-b)", timeout: 30)
       terminal.type("echo demo-b-$((6*7))\r")
@@ -48,7 +53,13 @@ extension Serialized {
 
       terminal.type("poweroff -f\r")
       try terminal.waitFor("domain 2 (linux-b): destroyed", timeout: 60)
+      // The input moves on to the next live domain: the driver domain, whose end leaves linux-a running.
+      try terminal.waitFor("console input: domain 4 (drv)", timeout: 30)
+      terminal.type("poweroff -f\r")
+      try terminal.waitFor("domain 4 (drv): destroyed", timeout: 60)
       try terminal.waitFor("console input: domain 1 (linux-a)", timeout: 30)
+      terminal.type("echo still-a-$((6*7))\r")
+      try terminal.waitFor("(d1) still-a-42", timeout: 60)
       terminal.type("poweroff -f\r")
       try terminal.waitFor("domain 1 (linux-a): destroyed", timeout: 60)
       // Every domain has ended (guest-spin long before); the hypervisor stays up with the input.
