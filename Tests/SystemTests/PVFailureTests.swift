@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+import VisorKit
+
+extension Serialized {
+  /// PV devices when something goes wrong (docs/pv-devices.md): a frontend or the driver domain
+  /// dies in the middle of its work. The driver domain is the stock cloud kernel with the driver
+  /// initramfs (xen-blkback, xen-netback, a bridge and xen-hotplug); the frontends are the stock
+  /// kernel with xen-blkfront and xen-netfront loaded at boot.
+  @Suite("PV device failures") struct PVFailures {
+    /// Ctrl-A three times: console input moves to the next domain (then the hypervisor).
+    private static let switchFocus = "\u{1}\u{1}\u{1}"
+
+    /// The driver domain's shell prompt (its first line) and a frontend's.
+    private static let driverPrompt = "(d1) swiftvisor:drv /"
+
+    /// mkfs.ext4, or a skip if e2fsprogs is not installed.
+    private static func mkfs() throws -> String {
+      for candidate in ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"] where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+      }
+      if let found = HostTools.find("mkfs.ext4") { return found }
+      throw SystemImage.Missing(description: "mkfs.ext4 is not installed (e2fsprogs): the PV failure tests need it for their disk images")
+    }
+
+    /// A 16 MiB ext4 image `name` in `folder` holding hello.txt with `text`.
+    private static func ext4Image(_ name: String, in folder: TemporaryFolder, text: String) throws -> String {
+      let mkfs = try mkfs()
+      let root = folder.url.appendingPathComponent("\(name)-root")
+      try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+      try Data((text + "\n").utf8).write(to: root.appendingPathComponent("hello.txt"))
+      let image = folder.url.appendingPathComponent("\(name).img").path
+      guard FileManager.default.createFile(atPath: image, contents: nil) else { throw SystemImage.Missing(description: "cannot create \(image)") }
+      let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
+      try handle.truncate(atOffset: 16 << 20)
+      try handle.close()
+      let (status, output) = try HostTools.run(mkfs, ["-F", "-q", "-d", root.path, image])
+      guard status == 0 else { throw SystemImage.Missing(description: "mkfs.ext4 failed on \(image): \(output)") }
+      return image
+    }
+
+    /// The driver domain (examples/driver-domain.cfg): its memory holds the kernel, the
+    /// initramfs and every frontend's image.
+    private static func driverConfig() throws -> String {
+      let folder = try Linux.folder()
+      return """
+        name = "drv"
+        type = "pvh"
+        driver_domain = 1
+        memory = 256
+        vcpus = 1
+        kernel = "\(folder)/vmlinuz"
+        ramdisk = "\(folder)/driver-initrd.cpio"
+        cmdline = "console=hvc0 loglevel=4"
+
+        """
+    }
+
+    /// A frontend with xvda from `disk` (read-write) and a vif on xenbr0 at `address`/24.
+    private static func frontendConfig(name: String, address: String, disk: String) throws -> String {
+      var text = try Linux.config(name: name, memory: 192, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.ip=\(address)/24")
+      text += "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(disk)' ]\n"
+      text += "vif = [ 'bridge=xenbr0, backend=drv' ]\n"
+      return text
+    }
+
+    /// drv, web (10.0.0.2) and web2 (10.0.0.3), each frontend with its own disk: domains 1, 2, 3.
+    private static func threeDomains(in folder: TemporaryFolder) throws -> [String] {
+      let webImage = try ext4Image("web", in: folder, text: "hello from web's disk")
+      let web2Image = try ext4Image("web2", in: folder, text: "hello from web2's disk")
+      return [
+        try driverConfig(),
+        try frontendConfig(name: "web", address: "10.0.0.2", disk: webImage),
+        try frontendConfig(name: "web2", address: "10.0.0.3", disk: web2Image),
+      ]
+    }
+
+    /// Typed in a frontend: waits until its disk is there and the driver domain (and `alsoPing`)
+    /// answer pings, then prints `<tag>-5-ready` (computed, so that the shell's echo of the
+    /// command, which may wrap, cannot contain it).
+    private static func waitReady(_ tag: String, alsoPing: String? = nil) -> String {
+      let other = alsoPing.map { " && ping -c 1 -W 2 \($0) >/dev/null" } ?? ""
+      return "until [ -b /dev/xvda ] && ping -c 1 -W 2 10.0.0.1 >/dev/null\(other); do sleep 1; done; echo \(tag)-$((2+3))-ready\n"
+    }
+
+    /// Typed in a frontend: disk I/O in the background until the domain ends, reads of its first
+    /// 16 MiB (the page cache dropped each round, so that they reach the backend) and synced
+    /// writes of 4 MiB at 4 MiB.
+    private static let ioLoop = "(while :; do dd if=/dev/xvda of=/dev/null bs=64k count=256 2>/dev/null; dd if=/dev/zero of=/dev/xvda bs=64k count=64 seek=64 conv=fsync 2>/dev/null; echo 1 > /proc/sys/vm/drop_caches; done) &"
+
+    /// Reads and writes completed, from a /proc/diskstats line ("(d2)  202 0 xvda 5077 0 … 1287 …");
+    /// nil for any other line.
+    private static func diskCounts(_ line: String) -> (reads: Int, writes: Int)? {
+      let fields = line.split(separator: " ").dropFirst()
+      guard fields.count > 7, Int(fields[fields.startIndex]) != nil, fields[fields.startIndex + 2] == "xvda",
+            let reads = Int(fields[fields.startIndex + 3]), let writes = Int(fields[fields.startIndex + 7]) else { return nil }
+      return (reads, writes)
+    }
+
+    /// web crashes (sysrq c) while a loop reads and writes its xvda; the driver domain and web2
+    /// run on. The hypervisor keeps the frames of web that the backends map until they unmap
+    /// them, which they do once the toolstack has removed web's devices; xen-hotplug undoes web's
+    /// loop device and vif; web2 then reads its disk and pings the driver domain. At the end,
+    /// with every domain gone, every frame is back.
+    @Test("A frontend that crashes in the middle of disk I/O ends alone: its devices go, its mapped grants come back, the other frontend keeps working")
+    func frontendCrashesMidIO() throws {
+      let folder = try TemporaryFolder("swiftvisor-pvfail")
+      defer { folder.remove() }
+      let configs = try Self.threeDomains(in: folder)
+      let input = [
+        SerialInput.after("(d2) swiftvisor:linux /", send: Self.switchFocus),
+        // web waits for its own disk and network, and for web2's network.
+        SerialInput.after("console input: domain 2 (web)", send: Self.waitReady("web", alsoPing: "10.0.0.3")),
+        // Disk statistics twice, 2 s apart, while the loop runs: the I/O is under way.
+        SerialInput.after("(d2) web-5-ready", send: Self.ioLoop + " sleep 5; grep -w xvda /proc/diskstats; sleep 2; grep -w xvda /proc/diskstats; echo io-$((1+1))-running\n"),
+        SerialInput.after("(d2) io-2-running", send: "echo c > /proc/sysrq-trigger\n"),
+        // web's end gives the console input to the next domain, web2; once the driver domain has
+        // let go of web's disk, web2 reads its own (from the backend: the cache is dropped) and
+        // pings the driver domain.
+        SerialInput.after("(d1) xen-hotplug: vbd 2/51712: gone",
+                          send: "echo 3 > /proc/sys/vm/drop_caches; mkdir -p /mnt; mount -t ext4 /dev/xvda /mnt && cat /mnt/hello.txt; umount /mnt; ping -c 3 -W 5 10.0.0.1; echo web2-$((3+4))-done\n"),
+        SerialInput.after("(d3) web2-7-done", send: "poweroff -f\n"),
+        // web2's end gives the input to the driver domain.
+        SerialInput.after("console input: domain 1 (drv)", send: "poweroff -f\n"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 500, input: input)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      #expect(!result.contains("isolation check failed"), "\(context(result))")
+      expectAllInputSent(result, input)
+      expectLines(result, [
+        "(d1) xen-hotplug: vbd 2/51712: /images/web-xvda.img on /dev/loop",
+        "(d1) xen-hotplug: vbd 3/51712: /images/web2-xvda.img on /dev/loop",
+        "(d1) xen-hotplug: vif 2/0: vif2.0 joined xenbr0 and is up, hotplug-status connected",
+        "(d1) xen-hotplug: vif 3/0: vif3.0 joined xenbr0 and is up, hotplug-status connected",
+        "(d2) io-2-running",
+        "Kernel panic - not syncing: sysrq triggered crash",
+        "domain 2 (web): shutdown: crash (SCHEDOP_shutdown",
+        "domain 2 (web): destroyed",
+        "(d1) xen-hotplug: vbd 2/51712: gone, /dev/loop",
+        "(d1) xen-hotplug: vif 2/0: gone",
+        "(d3) hello from web2's disk",
+        "(d3) 3 packets transmitted, 3 packets received, 0% packet loss",
+        "domain 3 (web2): every vcpu is down: poweroff",
+        "domain 1 (drv): every vcpu is down: poweroff",
+        "all domains have ended: 3 built, 2 ended cleanly, 1 did not",
+        "memory: all ",
+      ])
+      // The loop was reading and writing when web crashed: both counts grew between the samples.
+      let stats = result.lines.map(\.text).filter { $0.hasPrefix("(d2) ") }.compactMap(Self.diskCounts)
+      #expect(stats.count == 2 && stats[1].reads > stats[0].reads && stats[1].writes > stats[0].writes,
+              "xvda's statistics: \(stats)\n\(context(result))")
+      // web ended by its own hypercall (Linux's panic notifier), not by the hypervisor.
+      #expect(!result.contains("crashed:"), "\(context(result))")
+      #expect(result.lines(containing: "Kernel panic").allSatisfy { $0.hasPrefix("(d2) ") }, "\(context(result))")
+      // The backends mapped web's grants when it ended; the hypervisor kept those frames, and the
+      // backends' unmaps (not the driver domain's end) gave the last of them back.
+      let kept = result.lines(containing: "domain 2: the frames other domains map stay until they unmap them (").first
+      let mappings = kept.flatMap { number(before: " mappings and copies)", in: $0) } ?? 0
+      #expect(mappings > 0, "web's grants should be mapped by the backends when it ends: \(kept ?? "no such line")\n\(context(result))")
+      let returned = result.firstIndex(of: "domain 2: its last mapped grant is unmapped: every frame returned")
+      let driverGone = result.firstIndex(of: "domain 1 (drv): destroyed")
+      #expect(returned != nil && driverGone != nil && returned! < driverGone!,
+              "the backends should unmap web's grants while the driver domain runs\n\(context(result))")
+      #expect(result.lines(containing: "domain 1: ").allSatisfy { !$0.contains("grant mappings released") },
+              "the driver domain should hold no grant mappings when it ends\n\(context(result))")
+      expectExit(result, .domainFailed)
+    }
+  }
+}
