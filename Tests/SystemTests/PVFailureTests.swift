@@ -11,8 +11,8 @@ extension Serialized {
     /// Ctrl-A three times: console input moves to the next domain (then the hypervisor).
     private static let switchFocus = "\u{1}\u{1}\u{1}"
 
-    /// The driver domain's shell prompt (its first line) and a frontend's.
-    private static let driverPrompt = "(d1) swiftvisor:drv /"
+    // xen-hotplug's lines are matched without the "(d1) " prefix: the first line after the
+    // driver domain's prompt follows its "# " on the same console line.
 
     /// mkfs.ext4, or a skip if e2fsprogs is not installed.
     private static func mkfs() throws -> String {
@@ -117,7 +117,7 @@ extension Serialized {
         // web's end gives the console input to the next domain, web2; once the driver domain has
         // let go of web's disk, web2 reads its own (from the backend: the cache is dropped) and
         // pings the driver domain.
-        SerialInput.after("(d1) xen-hotplug: vbd 2/51712: gone",
+        SerialInput.after("xen-hotplug: vbd 2/51712: gone",
                           send: "echo 3 > /proc/sys/vm/drop_caches; mkdir -p /mnt; mount -t ext4 /dev/xvda /mnt && cat /mnt/hello.txt; umount /mnt; ping -c 3 -W 5 10.0.0.1; echo web2-$((3+4))-done\n"),
         SerialInput.after("(d3) web2-7-done", send: "poweroff -f\n"),
         // web2's end gives the input to the driver domain.
@@ -128,16 +128,16 @@ extension Serialized {
       #expect(!result.contains("isolation check failed"), "\(context(result))")
       expectAllInputSent(result, input)
       expectLines(result, [
-        "(d1) xen-hotplug: vbd 2/51712: /images/web-xvda.img on /dev/loop",
-        "(d1) xen-hotplug: vbd 3/51712: /images/web2-xvda.img on /dev/loop",
-        "(d1) xen-hotplug: vif 2/0: vif2.0 joined xenbr0 and is up, hotplug-status connected",
-        "(d1) xen-hotplug: vif 3/0: vif3.0 joined xenbr0 and is up, hotplug-status connected",
+        "xen-hotplug: vbd 2/51712: /images/web-xvda.img on /dev/loop",
+        "xen-hotplug: vbd 3/51712: /images/web2-xvda.img on /dev/loop",
+        "xen-hotplug: vif 2/0: vif2.0 joined xenbr0 and is up, hotplug-status connected",
+        "xen-hotplug: vif 3/0: vif3.0 joined xenbr0 and is up, hotplug-status connected",
         "(d2) io-2-running",
         "Kernel panic - not syncing: sysrq triggered crash",
         "domain 2 (web): shutdown: crash (SCHEDOP_shutdown",
         "domain 2 (web): destroyed",
-        "(d1) xen-hotplug: vbd 2/51712: gone, /dev/loop",
-        "(d1) xen-hotplug: vif 2/0: gone",
+        "xen-hotplug: vbd 2/51712: gone, /dev/loop",
+        "xen-hotplug: vif 2/0: gone",
         "(d3) hello from web2's disk",
         "(d3) 3 packets transmitted, 3 packets received, 0% packet loss",
         "domain 3 (web2): every vcpu is down: poweroff",
@@ -163,6 +163,73 @@ extension Serialized {
               "the backends should unmap web's grants while the driver domain runs\n\(context(result))")
       #expect(result.lines(containing: "domain 1: ").allSatisfy { !$0.contains("grant mappings released") },
               "the driver domain should hold no grant mappings when it ends\n\(context(result))")
+      expectExit(result, .domainFailed)
+    }
+
+    /// The driver domain crashes (sysrq c) while web reads and writes its xvda. The hypervisor
+    /// releases the driver domain's mappings of the frontends' grants and removes the backend
+    /// nodes it served (state 6, then gone); the frontends run on and power off cleanly.
+    /// What Linux's frontends make of it is printed, not asserted: the backend's state is written
+    /// 6 and removed in the same step, before a frontend's xenwatch reads it, which then reads
+    /// nothing (XenbusStateUnknown, which blkfront and netfront ignore); so both stay Connected,
+    /// the disk requests in flight never complete (the loop's dd waits in state D, and so would a
+    /// sync) and packets go nowhere.
+    @Test("The driver domain crashes while a frontend does disk I/O: its mappings of their grants are released, the frontends run on and power off")
+    func driverDomainCrashesMidIO() throws {
+      let folder = try TemporaryFolder("swiftvisor-pvfail")
+      defer { folder.remove() }
+      let configs = try Self.threeDomains(in: folder)
+      // The loop counts its rounds in /io-rounds.
+      let countingLoop = Self.ioLoop.replacingOccurrences(of: "; done) &", with: "; n=$((n+1)); echo $n > /io-rounds; done) &")
+        .replacingOccurrences(of: "(while", with: "(n=0; while")
+      let input = [
+        SerialInput.after("(d2) swiftvisor:linux /", send: Self.switchFocus),
+        SerialInput.after("console input: domain 2 (web)", send: Self.waitReady("web", alsoPing: "10.0.0.3")),
+        SerialInput.after("(d2) web-5-ready", send: countingLoop + " sleep 3; echo rounds-$(cat /io-rounds); echo io-$((1+1))-running\n"),
+        // To the driver domain: web2, the hypervisor, drv.
+        SerialInput.after("(d2) io-2-running", send: Self.switchFocus),
+        SerialInput.after("console input: domain 3 (web2)", send: Self.switchFocus),
+        SerialInput.after("console input: the hypervisor", send: Self.switchFocus),
+        SerialInput.after("console input: domain 1 (drv)", send: "echo c > /proc/sysrq-trigger\n"),
+        // drv's end gives the input to web: is it alive, what do its devices say, is the loop
+        // still going (rounds 10 s apart), which processes wait on the disk (state D)?
+        SerialInput.after("domain 1 (drv): destroyed",
+                          send: "echo alive-$((2+3)); cat /sys/bus/xen/devices/vbd-51712/state /sys/bus/xen/devices/vif-0/state; echo rounds-$(cat /io-rounds); sleep 10; echo rounds-$(cat /io-rounds); for p in /proc/[0-9]*; do grep -q '^State:.D' $p/status 2>/dev/null && echo \"state D: $(cat $p/comm)\"; done; echo web-$((6+1))-checked\n"),
+        SerialInput.after("(d2) web-7-checked", send: "ping -c 2 -W 2 10.0.0.1; echo net-$((1+2))-checked\n"),
+        // -n: no sync first. Writes to xvda cannot complete, and sync would wait for them forever.
+        SerialInput.after("(d2) net-3-checked", send: "poweroff -n -f\n"),
+        // web's end gives the input to web2.
+        SerialInput.after("console input: domain 3 (web2)", send: "echo alive-$((3+3)); cat /sys/bus/xen/devices/vbd-51712/state; poweroff -f\n"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 500, input: input)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      #expect(!result.contains("isolation check failed"), "\(context(result))")
+      expectAllInputSent(result, input)
+      expectLines(result, [
+        "xen-hotplug: vbd 2/51712: /images/web-xvda.img on /dev/loop",
+        "xen-hotplug: vif 2/0: vif2.0 joined xenbr0 and is up, hotplug-status connected",
+        "xen-hotplug: vif 3/0: vif3.0 joined xenbr0 and is up, hotplug-status connected",
+        "(d2) io-2-running",
+        "Kernel panic - not syncing: sysrq triggered crash",
+        "domain 1 (drv): shutdown: crash (SCHEDOP_shutdown",
+        "domain 1 (drv): destroyed",
+        "(d2) alive-5",
+        // Nothing answers on the bridge any more.
+        "(d2) 2 packets transmitted, 0 packets received, 100% packet loss",
+        "domain 2 (web): every vcpu is down: poweroff",
+        "(d3) alive-6",
+        "domain 3 (web2): every vcpu is down: poweroff",
+        "all domains have ended: 3 built, 2 ended cleanly, 1 did not",
+        "memory: all ",
+      ])
+      #expect(!result.contains("crashed:"), "\(context(result))")
+      #expect(result.lines(containing: "Kernel panic").allSatisfy { $0.hasPrefix("(d1) ") }, "only the driver domain panics\n\(context(result))")
+      // The driver domain mapped the frontends' grants (rings, persistent grants, packets): its
+      // end released those mappings, so nothing of web or web2 is mapped when they end.
+      let released = result.lines(containing: "domain 1: ").first { $0.contains(" grant mappings released") }
+      let count = released.flatMap { number(before: " grant mappings released", in: $0) } ?? 0
+      #expect(count > 0, "the driver domain's end should release its mappings: \(released ?? "no such line")\n\(context(result))")
+      #expect(!result.contains("the frames other domains map stay"), "\(context(result))")
       expectExit(result, .domainFailed)
     }
   }
