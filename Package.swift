@@ -32,6 +32,7 @@ let package = Package(
     .executable(name: "guest-fuzz", targets: ["GuestFuzz"]),
     .executable(name: "guest-xenstore", targets: ["GuestXenstore"]),
     .executable(name: "guest-grant", targets: ["GuestGrant"]),
+    .executable(name: "guest-hostile-blk", targets: ["GuestHostileBlk"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -82,5 +83,6 @@ let package = Package(
     .executableTarget(name: "GuestFuzz", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestFuzz"),
     .executableTarget(name: "GuestXenstore", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXenstore"),
     .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
+    .executableTarget(name: "GuestHostileBlk", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHostileBlk"),
   ]
 )
