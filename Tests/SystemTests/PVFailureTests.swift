@@ -4,15 +4,21 @@ import VisorKit
 
 extension Serialized {
   /// PV devices when something goes wrong (docs/pv-devices.md): a frontend or the driver domain
-  /// dies in the middle of its work. The driver domain is the stock cloud kernel with the driver
-  /// initramfs (xen-blkback, xen-netback, a bridge and xen-hotplug); the frontends are the stock
-  /// kernel with xen-blkfront and xen-netfront loaded at boot.
+  /// dies in the middle of its work, or a frontend sends garbage. The driver domain is the stock
+  /// cloud kernel with the driver initramfs (xen-blkback, xen-netback, a bridge and xen-hotplug);
+  /// the frontends are the stock kernel with xen-blkfront and xen-netfront loaded at boot, and
+  /// guest-hostile-blk. They need SWIFTVISOR_LINUX and mkfs.ext4.
   @Suite("PV device failures") struct PVFailures {
     /// Ctrl-A three times: console input moves to the next domain (then the hypervisor).
     private static let switchFocus = "\u{1}\u{1}\u{1}"
 
     // xen-hotplug's lines are matched without the "(d1) " prefix: the first line after the
     // driver domain's prompt follows its "# " on the same console line.
+
+    /// A disk image that could not be made (not a missing tool: a failure).
+    private struct ImageError: Error, CustomStringConvertible {
+      var description: String
+    }
 
     /// mkfs.ext4, or a skip if e2fsprogs is not installed.
     private static func mkfs() throws -> String {
@@ -30,12 +36,12 @@ extension Serialized {
       try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
       try Data((text + "\n").utf8).write(to: root.appendingPathComponent("hello.txt"))
       let image = folder.url.appendingPathComponent("\(name).img").path
-      guard FileManager.default.createFile(atPath: image, contents: nil) else { throw SystemImage.Missing(description: "cannot create \(image)") }
+      guard FileManager.default.createFile(atPath: image, contents: nil) else { throw ImageError(description: "cannot create \(image)") }
       let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
       try handle.truncate(atOffset: 16 << 20)
       try handle.close()
       let (status, output) = try HostTools.run(mkfs, ["-F", "-q", "-d", root.path, image])
-      guard status == 0 else { throw SystemImage.Missing(description: "mkfs.ext4 failed on \(image): \(output)") }
+      guard status == 0 else { throw ImageError(description: "mkfs.ext4 failed on \(image): \(output)") }
       return image
     }
 
@@ -231,6 +237,77 @@ extension Serialized {
       #expect(count > 0, "the driver domain's end should release its mappings: \(released ?? "no such line")\n\(context(result))")
       #expect(!result.contains("the frames other domains map stay"), "\(context(result))")
       expectExit(result, .domainFailed)
+    }
+
+    /// guest-hostile-blk plays blkfront for its vbd: it connects to blkback as blkfront does, then
+    /// puts requests no sane frontend sends on the ring (bad and ungranted refs, absurd segment
+    /// counts, an unknown operation, indirect and discard requests past the disk's end), and last
+    /// a producer index 1000 entries ahead of the backend's consumer. blkback answers each request
+    /// with an error and stops reading that ring; the driver domain runs on, web (beside it)
+    /// reads its disk and pings the driver domain afterwards, and the ring page the backend still
+    /// maps when guest-hostile-blk powers off comes back once the backend lets go of it.
+    @Test("A hostile blkfront's garbage requests are refused; the driver domain and the other frontend keep working")
+    func hostileBlkfront() throws {
+      let folder = try TemporaryFolder("swiftvisor-pvfail")
+      defer { folder.remove() }
+      let webImage = try Self.ext4Image("web", in: folder, text: "hello from web's disk")
+      let hostileImage = folder.url.appendingPathComponent("hostile.img").path
+      guard FileManager.default.createFile(atPath: hostileImage, contents: Data(count: 1 << 20)) else {
+        throw ImageError(description: "cannot create \(hostileImage)")
+      }
+      let configs = [
+        try Self.driverConfig(),
+        try Self.frontendConfig(name: "web", address: "10.0.0.2", disk: webImage),
+        try SystemGuests.config(name: "hostile", guest: "guest-hostile-blk", cmdline: "vdev=51712",
+                                extra: "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(hostileImage)' ]\n"),
+      ]
+      let input = [
+        // Once guest-hostile-blk has ended, to web; a newline brings a fresh prompt (or the
+        // first one), whether or not its shell was up yet.
+        SerialInput.after("domain 3 (hostile): destroyed", send: Self.switchFocus),
+        SerialInput.after("console input: domain 2 (web)", send: "\n"),
+        SerialInput.after("(d2) swiftvisor:linux /", send: Self.waitReady("web")),
+        SerialInput.after("(d2) web-5-ready",
+                          send: "echo 3 > /proc/sys/vm/drop_caches; mkdir -p /mnt; mount -t ext4 /dev/xvda /mnt && cat /mnt/hello.txt; umount /mnt; ping -c 3 -W 5 10.0.0.1; echo web-$((3+4))-done\n"),
+        SerialInput.after("(d2) web-7-done", send: "poweroff -f\n"),
+        // web's end gives the input to the driver domain: what did blkback log?
+        SerialInput.after("console input: domain 1 (drv)",
+                          send: "dmesg | grep -e blkback -e bogus -e 'access denied'; echo drv-$((4+4))-checked; poweroff -f\n"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 400, input: input)
+      #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
+      #expect(!result.contains("isolation check failed"), "\(context(result))")
+      expectAllInputSent(result, input)
+      expectLines(result, [
+        "(d3) guest-hostile-blk: handshake-written ok",
+        "(d3) guest-hostile-blk: backend-connected ok",
+        "(d3) guest-hostile-blk: all-answered ok 11 responses",
+        "(d3) guest-hostile-blk: all-refused ok 11 errors",
+        "(d3) guest-hostile-blk: runaway-producer-ignored ok",
+        "(d3) guest-hostile-blk: done",
+        "domain 3 (hostile): shutdown: poweroff",
+        "(d2) hello from web's disk",
+        "(d2) 3 packets transmitted, 3 packets received, 0% packet loss",
+        "(d2) web-7-done",
+        "Frontend provided bogus ring requests",
+        "(d1) drv-8-checked",
+        "domain 2 (web): every vcpu is down: poweroff",
+        "domain 1 (drv): every vcpu is down: poweroff",
+        "all domains have ended: 3 built, 3 ended cleanly, 0 did not",
+        "memory: all ",
+      ])
+      #expect(!result.contains("guest-hostile-blk: FAIL") && !result.lines.contains { $0.text.hasPrefix("(d3)") && $0.text.contains(" FAIL") },
+              "\(context(result))")
+      for word in ["Kernel panic", "BUG:", "Oops", "general protection"] {
+        #expect(!result.contains(word), "\(word)\n\(context(result))")
+      }
+      // The backend still mapped the ring page when guest-hostile-blk ended; it let go of it
+      // while the driver domain ran.
+      let returned = result.firstIndex(of: "domain 3: its last mapped grant is unmapped: every frame returned")
+      let driverGone = result.firstIndex(of: "domain 1 (drv): destroyed")
+      #expect(result.contains("domain 3: the frames other domains map stay until they unmap them ("), "\(context(result))")
+      #expect(returned != nil && driverGone != nil && returned! < driverGone!, "\(context(result))")
+      expectExit(result, .clean)
     }
   }
 }
