@@ -37,6 +37,7 @@ private struct DeviceWorld {
   mutating func destroy(_ domid: UInt32) {
     devices.removing(domid, in: &service.server)
     service.server.removeDomain(domid, uuid: XenstoreDomainInfo.uuid(domid: domid, boot: 0x1234_5678_9ABC_DEF1))
+    devices.removed(domid, in: &service.server)
   }
 
   mutating func read(_ path: String) -> String? {
@@ -201,11 +202,16 @@ private struct DeviceWorld {
     #expect(world.read("/local/domain/1/backend/vbd/2/51712/state") == "6")
     #expect(world.read("/local/domain/1/backend/vif/2/0/state") == "6")
     world.destroy(1)
-    // ... then the home goes. The frontend's watch fires for Closed and for the node going; the store queues the
-    // identical pending events once, so a frontend that reads late finds the node gone.
+    // ... then the home goes, and the backend directories come back holding only Closed, so a
+    // frontend that reads late still finds Closed (Linux takes a missing state for Unknown and
+    // would never close). The watch fires for each change; the store queues the identical
+    // pending events once.
     let closing = world.service.server.events(for: 2)
     #expect(closing == ["/local/domain/1/backend/vbd/2/51712/state be"])
-    #expect(world.read("/local/domain/1/backend/vbd/2/51712/state") == nil)
+    #expect(world.read("/local/domain/1/backend/vbd/2/51712/state") == "6")
+    #expect(world.read("/local/domain/1/backend/vif/2/0/state") == "6")
+    #expect(world.read("/local/domain/1/backend/vbd/2/51712/frontend") == nil)
+    #expect(world.perms("/local/domain/1/backend/vbd/2/51712") == xsPayload("n0", "r2"))
     #expect(world.read("/local/domain/2/device/vbd/51712/state") == "1")
     #expect(world.read("/local/domain/2/device/vbd/51712/backend") == "/local/domain/1/backend/vbd/2/51712")
     #expect(world.perms("/local/domain/2/device/vbd/51712") == xsPayload("n2"), "the dead backend's read permission went")
@@ -215,6 +221,21 @@ private struct DeviceWorld {
     #expect(world.read("/local/domain/2/device/vbd/51712/backend") == "/local/domain/4/backend/vbd/2/51712")
     #expect(world.read("/local/domain/4/backend/vbd/2/51712/state") == "1")
     #expect(world.perms("/local/domain/2/device/vbd/51712") == xsPayload("n2", "r4"))
+    // The closed directories of the ended one went when the devices got their new backend.
+    #expect(world.read("/local/domain/1/backend/vbd/2/51712/state") == nil)
+    #expect(world.read("/local/domain/1/backend/vif/2/0/state") == nil)
+  }
+
+  /// A frontend that ends while its backend's directories say Closed takes them with it.
+  @Test func aFrontendEndingTakesItsClosedBackendDirectories() {
+    var world = DeviceWorld()
+    world.build(1, "dd")
+    world.build(2, "web")
+    world.destroy(1)
+    #expect(world.read("/local/domain/1/backend/vbd/2/51712/state") == "6")
+    world.destroy(2)
+    #expect(world.exists("/local/domain/1/backend/vbd/2") != true)
+    #expect(world.exists("/local/domain/1/backend/vif/2") != true)
   }
 
   @Test func aBackendByIdAndADriverDomainServingItself() {

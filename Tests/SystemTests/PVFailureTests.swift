@@ -157,6 +157,9 @@ extension Serialized {
               "xvda's statistics: \(stats)\n\(context(result))")
       // web ended by its own hypercall (Linux's panic notifier), not by the hypervisor.
       #expect(!result.contains("crashed:"), "\(context(result))")
+      // web's vbd and vif both read Closed: the closed backend directories outlived the driver domain.
+      let closed = result.lines.filter { $0.text == "(d2) Closed" }
+      #expect(closed.count == 2, "\(context(result))")
       #expect(result.lines(containing: "Kernel panic").allSatisfy { $0.hasPrefix("(d2) ") }, "\(context(result))")
       // The backends mapped web's grants when it ended; the hypervisor kept those frames, and the
       // backends' unmaps (not the driver domain's end) gave the last of them back.
@@ -174,12 +177,10 @@ extension Serialized {
 
     /// The driver domain crashes (sysrq c) while web reads and writes its xvda. The hypervisor
     /// releases the driver domain's mappings of the frontends' grants and removes the backend
-    /// nodes it served (state 6, then gone); the frontends run on and power off cleanly.
-    /// What Linux's frontends make of it is printed, not asserted: the backend's state is written
-    /// 6 and removed in the same step, before a frontend's xenwatch reads it, which then reads
-    /// nothing (XenbusStateUnknown, which blkfront and netfront ignore); so both stay Connected,
-    /// the disk requests in flight never complete (the loop's dd waits in state D, and so would a
-    /// sync) and packets go nowhere.
+    /// nodes it served, which say Closed (state 6) until their frontends go; the frontends run on,
+    /// their vbd and vif go to Closed, and they power off cleanly. The disk requests that were in
+    /// flight never complete (the loop's dd waits in state D, and so would a sync: printed, not
+    /// asserted), and packets go nowhere.
     @Test("The driver domain crashes while a frontend does disk I/O: its mappings of their grants are released, the frontends run on and power off")
     func driverDomainCrashesMidIO() throws {
       let folder = try TemporaryFolder("swiftvisor-pvfail")
@@ -220,10 +221,12 @@ extension Serialized {
         "domain 1 (drv): shutdown: crash (SCHEDOP_shutdown",
         "domain 1 (drv): destroyed",
         "(d2) alive-5",
+        "(d2) Closed",
         // Nothing answers on the bridge any more.
         "(d2) 2 packets transmitted, 0 packets received, 100% packet loss",
         "domain 2 (web): every vcpu is down: poweroff",
         "(d3) alive-6",
+        "(d3) Closed",
         "domain 3 (web2): every vcpu is down: poweroff",
         "all domains have ended: 3 built, 2 ended cleanly, 1 did not",
         "memory: all ",

@@ -173,6 +173,11 @@ public struct XenstoreDevices: Sendable {
   /// Devices whose nodes are written: frontend id, the device's index among its domain's
   /// devices, and the backend's id.
   private var paired: [(frontend: UInt32, device: Int, backend: UInt32)] = []
+  /// Backend directories of a driver domain that ended, kept with `state` = 6 (Closed) until
+  /// their frontend goes or gets a new backend: the frontend id, the device, and the ended
+  /// backend's id. Removed with the driver domain's home, the node would be gone before the
+  /// frontend's xenbus read it, and Linux takes a missing `state` for Unknown and ignores it.
+  private var closed: [(frontend: UInt32, device: XenstoreDevice, backend: UInt32)] = []
 
   public init() {}
 
@@ -226,6 +231,7 @@ public struct XenstoreDevices: Sendable {
         guard let backend = self.domid(of: device.backend), frontend.domid == domid || backend == domid else { continue }
         guard !paired.contains(where: { $0.frontend == frontend.domid && $0.device == index }) else { continue }
         paired.append((frontend.domid, index, backend))
+        forgetClosed(frontend: frontend.domid, device: device, in: &server)
         if let refused = server.writeDeviceNodes(device, frontend: frontend.domid, backend: backend) {
           failure = failure ?? refused
         }
@@ -235,7 +241,8 @@ public struct XenstoreDevices: Sendable {
   }
 
   /// Domain `domid` is about to go (its home is removed next). Its devices' backend nodes go;
-  /// the backend nodes it serves say Closed (and go with its home), their frontends' nodes stay.
+  /// the backend nodes it serves say Closed, and their frontends' nodes stay. Call `removed`
+  /// once its home is gone.
   public mutating func removing(_ domid: UInt32, in server: inout XenstoreServer) {
     let mine = devices(of: domid)
     for pair in paired where pair.frontend == domid {
@@ -243,14 +250,40 @@ public struct XenstoreDevices: Sendable {
         server.removeBackendNodes(device, frontend: domid, backend: pair.backend)
       }
     }
+    for entry in closed where entry.frontend == domid {
+      server.removeBackendNodes(entry.device, frontend: domid, backend: entry.backend)
+    }
+    closed.removeAll { $0.frontend == domid }
     for pair in paired where pair.backend == domid && pair.frontend != domid {
       if let device = devices(of: pair.frontend).dropFirst(pair.device).first {
         _ = server.toolstack(.write, XenstoreServer.backendPath(device, frontend: pair.frontend, backend: domid) + Array("/state".utf8),
                              Array("6".utf8))
+        closed.append((pair.frontend, device, domid))
       }
     }
     paired.removeAll { $0.frontend == domid || $0.backend == domid }
     live.removeAll { $0.domid == domid }
+  }
+
+  /// Domain `domid`'s home is gone: the backend directories it served come back holding only
+  /// `state` = 6, owned by the toolstack and readable by their frontend, so that each frontend
+  /// reads Closed and closes its device (a watch event merged with the removal's, or one more).
+  public mutating func removed(_ domid: UInt32, in server: inout XenstoreServer) {
+    for entry in closed where entry.backend == domid {
+      let path = XenstoreServer.backendPath(entry.device, frontend: entry.frontend, backend: domid)
+      let permissions = XenstorePermissions(owner: 0, others: .none, [.init(.read, entry.frontend)])
+      _ = server.toolstack(.mkdir, path)
+      _ = server.toolstack(.setPerms, path, permissions.wireForm)
+      _ = server.toolstack(.write, path + Array("/state".utf8), Array("6".utf8))
+    }
+  }
+
+  /// A frontend's device got a new backend: the closed directory of its old one goes.
+  private mutating func forgetClosed(frontend: UInt32, device: XenstoreDevice, in server: inout XenstoreServer) {
+    for entry in closed where entry.frontend == frontend && entry.device == device {
+      server.removeBackendNodes(entry.device, frontend: frontend, backend: entry.backend)
+    }
+    closed.removeAll { $0.frontend == frontend && $0.device == device }
   }
 }
 

@@ -137,6 +137,7 @@ public enum GuestXenstore {
       domain.xenstoreRingMachine = 0
       devices.removing(UInt32(domain.id), in: &service.server)
       service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
+      devices.removed(UInt32(domain.id), in: &service.server)
       service.forget(UInt32(domain.id))
       return true
     }
