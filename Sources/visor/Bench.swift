@@ -5,7 +5,7 @@ import VisorKit
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure the hypervisor under QEMU.",
-    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, XenstoreBench.self, LinuxBench.self, GrantsBench.self])
+    subcommands: [BootBench.self, HypercallBench.self, SchedBench.self, EventsBench.self, XenstoreBench.self, LinuxBench.self, GrantsBench.self, PVBench.self])
 }
 
 struct BootBench: ParsableCommand {
@@ -521,4 +521,57 @@ func measureGuest<Sample>(
     results.append(figures)
   }
   return results
+}
+
+struct PVBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pv",
+    abstract: "PV disk and network through a Linux driver domain: MB/s, exits and hypercalls per MiB.",
+    discussion: """
+      Fetches the kernel and builds both initramfs images (scripts/fetch-linux) if needed, then \
+      boots a driver domain, a frontend with a \(PVBenchmark.megabytes) MiB raw disk and a vif, and a \
+      second frontend with a vif (QEMU -smp \(PVBenchmark.pcpus): pcpu 0 runs no guests under TCG). \
+      From the first frontend's shell: a sequential read and write of the disk through \
+      xen-blkfront (busybox dd, O_DIRECT), a TCP transfer to the second frontend through netback \
+      and the bridge (dd into busybox nc) and the same transfer inside the frontend (loopback), \
+      each beside the exits and hypercalls of every domain it took (the hypervisor console's \
+      `stats` around it) per MiB moved. Wall-clock rates under TCG are noisy.
+      """)
+
+  @OptionGroup var image: ImageOptions
+
+  @Option(help: ArgumentHelp("Kill the run after this many seconds.", valueName: "seconds"))
+  var timeout: Double = 600
+
+  func run() throws {
+    try reportingErrors { () throws(VisorError) in
+      let root = try image.build.builder().packageRoot
+      let linux = try DemoCommand().fetchLinux(in: root)
+      let runner = try QEMURunner.locate()
+      let path = try image.resolveImage().path
+      let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-bench-pv-\(getpid())")
+      try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: folder) }
+      // A raw disk of zeros: dd reads and writes blocks, no file system is needed.
+      let disk = folder.appendingPathComponent("disk.img")
+      guard FileManager.default.createFile(atPath: disk.path, contents: Data(count: PVBenchmark.megabytes << 20)) else {
+        throw VisorError(.checkFailed, "cannot write \(disk.path)")
+      }
+      let bundle = try BundleMaker.make(
+        configs: PVBenchmark.configs(kernel: linux.kernel, initramfs: linux.initramfs, driverInitramfs: linux.driverInitramfs, disk: disk.path),
+        in: folder, bundleName: "bundle.bin")
+      var configuration = RunConfiguration(kernel: path)
+      configuration.smp = PVBenchmark.pcpus
+      configuration.initrd = bundle.path
+      configuration.timeout = timeout
+      configuration.input = PVBenchmark.input()
+      note("booting the driver domain and two frontends; the transfers run from web's shell")
+      let result = try runner.run(configuration)
+      guard let rows = PVBenchmark.rows(from: result.lines.map(\.text)) else {
+        FileHandle.standardError.write(Data((result.tail() + "\n").utf8))
+        throw VisorError(result.exit == .quit ? .checkFailed : result.exit, "the run did not give every figure: \(result.summary)")
+      }
+      print(PVBenchmark.report(rows), terminator: "")
+    }
+  }
 }

@@ -321,6 +321,32 @@ import Hypervisor
 }
 
 @Suite("Benchmark arithmetic and parsing") struct BenchmarkParsingTests {
+  /// `visor bench pv`: each transfer's time from web's uptime, and the exits and hypercalls of
+  /// every domain between the `stats` snapshots around it, per MiB; a missing line is no figure.
+  @Test func pvBenchmarkFigures() throws {
+    func stats(_ exits: [Int], _ hypercalls: [Int]) -> [String] {
+      ["drv", "web", "web2"].enumerated().map { index, name in
+        "(sv) console: stats: domain \(index + 1) (\(name)): exits: \(exits[index]) in 100 ms (10 per s): interrupt 1, hypercall \(hypercalls[index]), other 2"
+      }
+    }
+    var lines = stats([100, 100, 100], [10, 10, 10])
+    for index in 0..<4 {
+      lines.append("(d2) pv-time \(index) 10.00 \(10 + (index + 1) * 2).00")
+      lines += stats([100 + 64 * (index + 1), 100 + 64 * (index + 1), 100], [10 + 64 * (index + 1), 10, 10])
+    }
+    let rows = try #require(PVBenchmark.rows(from: lines))
+    #expect(rows.map(\.megabytesPerSecond) == [32, 16, 64.0 / 6, 8])
+    #expect(rows.map(\.exitsPerMiB) == [2, 2, 2, 2])
+    #expect(rows.map(\.hypercallsPerMiB) == [1, 1, 1, 1])
+    #expect(PVBenchmark.report(rows).contains("| disk read, xen-blkfront → xen-blkback (dd, O_DIRECT, 1 MiB blocks) | 32.0 | 2 | 1 |"))
+    #expect(PVBenchmark.rows(from: Array(lines.dropLast(3))) == nil, "the last snapshot missing")
+    #expect(PVBenchmark.rows(from: lines.filter { !$0.contains("pv-time 2") }) == nil, "a transfer's time missing")
+    // The script moves the input one stop at a time and ends with q on the hypervisor.
+    let script = PVBenchmark.input()
+    #expect(script.first?.after == "(d2) swiftvisor:linux /" && script.last?.bytes == Array("q".utf8))
+    #expect(script.filter { $0.bytes == Array("stats\r".utf8) }.count == 5)
+  }
+
   @Test func idealSharesAreWaterFilled() {
     let shares = SchedulerBenchmark.idealShares(SchedulerBenchmark.domains, pcpus: 2)
     #expect(shares == [50, 100, 50])
