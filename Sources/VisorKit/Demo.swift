@@ -84,7 +84,7 @@ public enum Demo {
     drv, a Linux driver domain that serves linux-a a PV disk and both a PV network (bridge
     xenbr0: drv 10.0.0.1, linux-a 10.0.0.2, linux-b 10.0.0.3).
     Console input goes to one domain at a time: press Ctrl-A three times to switch (the
-    hypervisor says which). In linux-a, try `mount /dev/xvda /mnt` then `cat hello.txt` in /mnt, and
+    hypervisor says which). In linux-a, try `mount /dev/xvda /mnt; cat /mnt/hello.txt` and
     `ping -c 3 10.0.0.3`. In a Linux shell, Ctrl-C interrupts the command and `poweroff -f`
     ends that domain alone. With the input on the hypervisor, type `shutdown linux-b`,
     `reboot linux-a` or `mem-set linux-a 128` and Enter to ask a domain through xenstore, as xl

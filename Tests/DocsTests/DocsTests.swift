@@ -642,7 +642,8 @@ struct Checker {
   /// Guest and host system paths a page may name (a guest's /dev/hvc0, /proc/cpuinfo, /init).
   /// Paths every reader has (a guest's or a Linux machine's), and xenstore's names (`/local/domain/…`, `/vm/…`).
   static let systemPaths = ["/dev/", "/proc/", "/sys/", "/init", "/bin/", "/sbin/", "/usr/", "/etc/", "/boot/", "/lib/", "/local/domain/", "/vm/",
-                            "/images/"]   // where a driver domain's initramfs carries disk images (docs/pv-devices.md)
+                            "/images/",   // where a driver domain's initramfs carries disk images (docs/pv-devices.md)
+                            "/mnt/"]      // where a guest mounts its PV disk
 
   /// A relative path that climbs out of the repository, or an absolute path on the machine
   /// that is not a system path, points at something a reader of the repository does not have.
