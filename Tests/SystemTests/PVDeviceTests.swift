@@ -56,7 +56,7 @@ extension Serialized {
 
     /// The happy path: web mounts the ext4 file system on its xvda, reads the file on it, writes
     /// one, mounts it again and reads that back; it pings web2 and the driver domain across the
-    /// bridge; when web is shut down the driver domain's hotplug daemon undoes its devices.
+    /// bridge, and web2 pings web and the driver domain; when web is shut down the driver domain's hotplug daemon undoes its devices.
     @Test("A driver domain serves a PV disk and a PV network: ext4 on xvda read and written, pings across the bridge")
     func diskAndNetworkThroughADriverDomain() throws {
       let folder = try TemporaryFolder("swiftvisor-pv")
@@ -77,7 +77,9 @@ extension Serialized {
         SerialInput.after("(d2) round-trip-42",
                           send: "until ping -c 1 -W 2 10.0.0.3 >/dev/null; do sleep 1; done; ping -c 3 10.0.0.3; ping -c 3 10.0.0.1; echo pings-$((1+1))\n"),
         SerialInput.after("(d2) pings-2", send: switchFocus),
-        SerialInput.after("console input: domain 3 (web2)", send: switchFocus),
+        // And back from web2: to web and to the driver domain.
+        SerialInput.after("console input: domain 3 (web2)", send: "ping -c 3 10.0.0.2; ping -c 3 10.0.0.1; echo pings-$((1+2))\n"),
+        SerialInput.after("(d3) pings-3", send: switchFocus),
         SerialInput.after("console input: the hypervisor", send: "shutdown web\r"),
         SerialInput.after("xen-hotplug: vbd 2/51712: gone", send: "q"),
       ]
@@ -98,9 +100,11 @@ extension Serialized {
         "domain 2 (web): every vcpu is down: poweroff",
         "xen-hotplug: vbd 2/51712: gone, /dev/loop0 detached",
       ])
-      // Both pings: web2's and the driver domain's.
-      let allAnswered = result.lines.filter { $0.text == "(d2) 3 packets transmitted, 3 packets received, 0% packet loss" }
-      #expect(allAnswered.count == 2, "\(context(result))")
+      // Both of web's pings (web2, the driver domain) and both of web2's (web, the driver domain).
+      for domain in ["(d2)", "(d3)"] {
+        let allAnswered = result.lines.filter { $0.text == "\(domain) 3 packets transmitted, 3 packets received, 0% packet loss" }
+        #expect(allAnswered.count == 2, "\(domain)\n\(context(result))")
+      }
       #expect(result.lines.contains { $0.text.hasPrefix("(d2) 64 bytes from 10.0.0.3") }, "\(context(result))")
       #expect(result.lines.contains { $0.text.hasPrefix("(d2) 64 bytes from 10.0.0.1") }, "\(context(result))")
       #expect(!result.lines.contains { $0.text.hasPrefix("(d2)") && $0.text.contains("EXT4-fs error") }, "\(context(result))")
