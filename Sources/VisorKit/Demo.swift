@@ -42,18 +42,9 @@ public enum Demo {
   /// a frontend built first gets its device nodes when its driver domain is built.
   public static func domains(_ files: Files) -> [Domain] {
     func linux(_ name: String, vcpus: Int, address: String, disk: Bool) -> Domain {
-      var config = """
-        name = "\(name)"
-        type = "pvh"
-        memory = 256
-        vcpus = \(vcpus)
-        kernel = "\(files.kernel)"
-        ramdisk = "\(files.initramfs)"
-        cmdline = "console=hvc0 quiet swiftvisor.ip=\(address)/24"
-        vif = [ 'bridge=xenbr0, backend=drv' ]
-        """
-      if disk { config += "\ndisk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(files.disk)' ]" }
-      return Domain(name: name, config: config)
+      Domain(name: name, config: PVDomains.frontend(
+        name: name, kernel: files.kernel, initramfs: files.initramfs, address: address,
+        disk: disk ? files.disk : nil, vcpus: vcpus, cmdline: "console=hvc0 quiet"))
     }
     return [
       linux("linux-a", vcpus: 2, address: "10.0.0.2", disk: true),
@@ -66,16 +57,7 @@ public enum Demo {
         kernel = "\(files.guest)"
         cmdline = "iterations=2000000"
         """),
-      Domain(name: "drv", config: """
-        name = "drv"
-        type = "pvh"
-        driver_domain = 1
-        memory = 256
-        vcpus = 1
-        kernel = "\(files.kernel)"
-        ramdisk = "\(files.driverInitramfs)"
-        cmdline = "console=hvc0 quiet"
-        """),
+      Domain(name: "drv", config: PVDomains.driver(kernel: files.kernel, initramfs: files.driverInitramfs, cmdline: "console=hvc0 quiet")),
     ]
   }
 

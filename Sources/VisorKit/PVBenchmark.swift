@@ -48,35 +48,10 @@ public enum PVBenchmark {
 
   /// The three domains' configurations; `disk` is the raw image web's xvda is made from.
   public static func configs(kernel: String, initramfs: String, driverInitramfs: String, disk: String) -> [(name: String, text: String)] {
-    func frontend(_ name: String, _ address: String, disk: String?) -> (name: String, text: String) {
-      var text = """
-        name = "\(name)"
-        type = "pvh"
-        memory = 256
-        vcpus = 1
-        kernel = "\(kernel)"
-        ramdisk = "\(initramfs)"
-        cmdline = "console=hvc0 loglevel=4 swiftvisor.ip=\(address)/24"
-        vif = [ 'bridge=xenbr0, backend=drv' ]
-
-        """
-      if let disk { text += "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(disk)' ]\n" }
-      return (name, text)
-    }
-    return [
-      ("drv", """
-        name = "drv"
-        type = "pvh"
-        driver_domain = 1
-        memory = 384
-        vcpus = 1
-        kernel = "\(kernel)"
-        ramdisk = "\(driverInitramfs)"
-        cmdline = "console=hvc0 loglevel=4"
-
-        """),
-      frontend("web", "10.0.0.2", disk: disk),
-      frontend("web2", "10.0.0.3", disk: nil),
+    [
+      ("drv", PVDomains.driver(kernel: kernel, initramfs: driverInitramfs, memory: 384)),
+      ("web", PVDomains.frontend(name: "web", kernel: kernel, initramfs: initramfs, address: "10.0.0.2", disk: disk)),
+      ("web2", PVDomains.frontend(name: "web2", kernel: kernel, initramfs: initramfs, address: "10.0.0.3", disk: nil)),
     ]
   }
 

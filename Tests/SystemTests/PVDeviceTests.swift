@@ -7,51 +7,47 @@ extension Serialized {
   /// with the driver initramfs serves xen-blkback and xen-netback; stock frontends load
   /// xen-blkfront and xen-netfront at boot, and their disk and vif come up with no command typed.
   @Suite("PV devices") struct PVDevices {
-    /// An ext4 image holding hello.txt, made with mkfs.ext4 -d in `folder`.
-    static func ext4Image(in folder: TemporaryFolder, text: String) throws -> String {
-      let root = folder.url.appendingPathComponent("root")
+    /// A disk image that could not be made (not a missing tool: a failure).
+    struct ImageError: Error, CustomStringConvertible {
+      var description: String
+    }
+
+    /// mkfs.ext4, or a skip if e2fsprogs is not installed.
+    static func mkfs() throws -> String {
+      for candidate in ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"] where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+      }
+      if let found = HostTools.find("mkfs.ext4") { return found }
+      throw SystemImage.Missing(description: "mkfs.ext4 is not installed (e2fsprogs): the PV device tests need it for their disk images")
+    }
+
+    /// A 16 MiB ext4 image `name`.img in `folder` holding hello.txt with `text`.
+    static func ext4Image(_ name: String, in folder: TemporaryFolder, text: String) throws -> String {
+      let mkfs = try mkfs()
+      let root = folder.url.appendingPathComponent("\(name)-root")
       try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
       try Data((text + "\n").utf8).write(to: root.appendingPathComponent("hello.txt"))
-      let image = folder.url.appendingPathComponent("disk.img").path
-      FileManager.default.createFile(atPath: image, contents: nil)
+      let image = folder.url.appendingPathComponent("\(name).img").path
+      guard FileManager.default.createFile(atPath: image, contents: nil) else { throw ImageError(description: "cannot create \(image)") }
       let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
       try handle.truncate(atOffset: 16 << 20)
       try handle.close()
-      let candidates = ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"]
-      guard let mkfs = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw SystemImage.Missing(description: "mkfs.ext4 is not installed (e2fsprogs)")
-      }
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: mkfs)
-      process.arguments = ["-F", "-q", "-d", root.path, image]
-      try process.run()
-      process.waitUntilExit()
-      guard process.terminationStatus == 0 else { throw SystemImage.Missing(description: "mkfs.ext4 failed on \(image)") }
+      let (status, output) = try HostTools.run(mkfs, ["-F", "-q", "-d", root.path, image])
+      guard status == 0 else { throw ImageError(description: "mkfs.ext4 failed on \(image): \(output)") }
       return image
     }
 
-    /// The driver domain of examples/driver-domain.cfg.
+    /// The driver domain of examples/driver-domain.cfg (`PVDomains.driver`).
     static func driverConfig() throws -> String {
       let folder = try Linux.folder()
-      return """
-        name = "drv"
-        type = "pvh"
-        driver_domain = 1
-        memory = 256
-        vcpus = 1
-        kernel = "\(folder)/vmlinuz"
-        ramdisk = "\(folder)/driver-initrd.cpio"
-        cmdline = "console=hvc0 loglevel=4"
-
-        """
+      return PVDomains.driver(kernel: "\(folder)/vmlinuz", initramfs: "\(folder)/driver-initrd.cpio")
     }
 
     /// A frontend with a vif on xenbr0 at `address` and, if `disk` is given, xvda from it.
-    static func frontendConfig(name: String, address: String, disk: String?) throws -> String {
-      var text = try Linux.config(name: name, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.ip=\(address)/24")
-      if let disk { text += "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(disk)' ]\n" }
-      text += "vif = [ 'bridge=xenbr0, backend=drv' ]\n"
-      return text
+    static func frontendConfig(name: String, address: String, disk: String?, memory: Int = 256) throws -> String {
+      let folder = try Linux.folder()
+      return PVDomains.frontend(name: name, kernel: "\(folder)/vmlinuz", initramfs: "\(folder)/initrd.cpio",
+                                address: address, disk: disk, memory: memory)
     }
 
     /// The happy path: web mounts the ext4 file system on its xvda, reads the file on it, writes
@@ -61,7 +57,7 @@ extension Serialized {
     func diskAndNetworkThroughADriverDomain() throws {
       let folder = try TemporaryFolder("swiftvisor-pv")
       defer { folder.remove() }
-      let image = try Self.ext4Image(in: folder, text: "hello from xvda")
+      let image = try Self.ext4Image("disk", in: folder, text: "hello from xvda")
       let configs = [
         try Self.driverConfig(),
         try Self.frontendConfig(name: "web", address: "10.0.0.2", disk: image),

@@ -15,69 +15,14 @@ extension Serialized {
     // xen-hotplug's lines are matched without the "(d1) " prefix: the first line after the
     // driver domain's prompt follows its "# " on the same console line.
 
-    /// A disk image that could not be made (not a missing tool: a failure).
-    private struct ImageError: Error, CustomStringConvertible {
-      var description: String
-    }
-
-    /// mkfs.ext4, or a skip if e2fsprogs is not installed.
-    private static func mkfs() throws -> String {
-      for candidate in ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"] where FileManager.default.isExecutableFile(atPath: candidate) {
-        return candidate
-      }
-      if let found = HostTools.find("mkfs.ext4") { return found }
-      throw SystemImage.Missing(description: "mkfs.ext4 is not installed (e2fsprogs): the PV failure tests need it for their disk images")
-    }
-
-    /// A 16 MiB ext4 image `name` in `folder` holding hello.txt with `text`.
-    private static func ext4Image(_ name: String, in folder: TemporaryFolder, text: String) throws -> String {
-      let mkfs = try mkfs()
-      let root = folder.url.appendingPathComponent("\(name)-root")
-      try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-      try Data((text + "\n").utf8).write(to: root.appendingPathComponent("hello.txt"))
-      let image = folder.url.appendingPathComponent("\(name).img").path
-      guard FileManager.default.createFile(atPath: image, contents: nil) else { throw ImageError(description: "cannot create \(image)") }
-      let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
-      try handle.truncate(atOffset: 16 << 20)
-      try handle.close()
-      let (status, output) = try HostTools.run(mkfs, ["-F", "-q", "-d", root.path, image])
-      guard status == 0 else { throw ImageError(description: "mkfs.ext4 failed on \(image): \(output)") }
-      return image
-    }
-
-    /// The driver domain (examples/driver-domain.cfg): its memory holds the kernel, the
-    /// initramfs and every frontend's image.
-    private static func driverConfig() throws -> String {
-      let folder = try Linux.folder()
-      return """
-        name = "drv"
-        type = "pvh"
-        driver_domain = 1
-        memory = 256
-        vcpus = 1
-        kernel = "\(folder)/vmlinuz"
-        ramdisk = "\(folder)/driver-initrd.cpio"
-        cmdline = "console=hvc0 loglevel=4"
-
-        """
-    }
-
-    /// A frontend with xvda from `disk` (read-write) and a vif on xenbr0 at `address`/24.
-    private static func frontendConfig(name: String, address: String, disk: String) throws -> String {
-      var text = try Linux.config(name: name, memory: 192, vcpus: 1, cmdline: "console=hvc0 loglevel=4 swiftvisor.ip=\(address)/24")
-      text += "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(disk)' ]\n"
-      text += "vif = [ 'bridge=xenbr0, backend=drv' ]\n"
-      return text
-    }
-
     /// drv, web (10.0.0.2) and web2 (10.0.0.3), each frontend with its own disk: domains 1, 2, 3.
     private static func threeDomains(in folder: TemporaryFolder) throws -> [String] {
-      let webImage = try ext4Image("web", in: folder, text: "hello from web's disk")
-      let web2Image = try ext4Image("web2", in: folder, text: "hello from web2's disk")
+      let webImage = try PVDevices.ext4Image("web", in: folder, text: "hello from web's disk")
+      let web2Image = try PVDevices.ext4Image("web2", in: folder, text: "hello from web2's disk")
       return [
-        try driverConfig(),
-        try frontendConfig(name: "web", address: "10.0.0.2", disk: webImage),
-        try frontendConfig(name: "web2", address: "10.0.0.3", disk: web2Image),
+        try PVDevices.driverConfig(),
+        try PVDevices.frontendConfig(name: "web", address: "10.0.0.2", disk: webImage, memory: 192),
+        try PVDevices.frontendConfig(name: "web2", address: "10.0.0.3", disk: web2Image, memory: 192),
       ]
     }
 
@@ -253,14 +198,14 @@ extension Serialized {
     func hostileBlkfront() throws {
       let folder = try TemporaryFolder("swiftvisor-pvfail")
       defer { folder.remove() }
-      let webImage = try Self.ext4Image("web", in: folder, text: "hello from web's disk")
+      let webImage = try PVDevices.ext4Image("web", in: folder, text: "hello from web's disk")
       let hostileImage = folder.url.appendingPathComponent("hostile.img").path
       guard FileManager.default.createFile(atPath: hostileImage, contents: Data(count: 1 << 20)) else {
-        throw ImageError(description: "cannot create \(hostileImage)")
+        throw PVDevices.ImageError(description: "cannot create \(hostileImage)")
       }
       let configs = [
-        try Self.driverConfig(),
-        try Self.frontendConfig(name: "web", address: "10.0.0.2", disk: webImage),
+        try PVDevices.driverConfig(),
+        try PVDevices.frontendConfig(name: "web", address: "10.0.0.2", disk: webImage, memory: 192),
         try SystemGuests.config(name: "hostile", guest: "guest-hostile-blk", cmdline: "vdev=51712",
                                 extra: "disk = [ 'vdev=xvda, format=raw, access=rw, backend=drv, target=\(hostileImage)' ]\n"),
       ]
