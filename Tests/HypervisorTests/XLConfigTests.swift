@@ -463,6 +463,8 @@ private let minimal = """
     #expect(error(minimal + "disk = [ \(disks) ]\n")?.kind == .invalid(.tooManyDisks(33)))
     let vifs = Array(repeating: "''", count: 33).joined(separator: ",")
     #expect(error(minimal + "vif = [ \(vifs) ]\n")?.kind == .invalid(.tooManyVIFs(33)))
+    let tooMany = error(minimal + "vif = [ \(vifs) ]\n").map { String(decoding: $0.message(), as: UTF8.self) } ?? ""
+    #expect(tooMany.hasSuffix("33 vifs; at most 32 are allowed"), "\(tooMany)")
 
     // Random entries never trap, and whatever parses also validates or is refused cleanly.
     var random = SplitMix64(seed: 0xd15c)

@@ -902,15 +902,9 @@ public struct BundleProblem: Equatable, Sendable {
       case .truncated: text.add("ends inside a device")
       case .reservedNotZero: text.add("reserved bytes are not zero")
       case .tooManyDisks(let count):
-        text.add(count)
-        text.add(" disks; at most ")
-        text.add(DiskConfig.maxCount)
-        text.add(" are allowed")
+        text.addTooMany(count, "disks", atMost: DiskConfig.maxCount)
       case .tooManyVIFs(let count):
-        text.add(count)
-        text.add(" vifs; at most ")
-        text.add(NICConfig.maxCount)
-        text.add(" are allowed")
+        text.addTooMany(count, "vifs", atMost: NICConfig.maxCount)
       case .unknownDiskFlags(let flags):
         text.add("unknown disk flags ")
         text.addHex(UInt64(flags))

@@ -305,15 +305,9 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .maxMaptrackFramesOutOfRange(let value):
       text.addRange(DomainConfig.maxMaptrackFramesRange, unit: " frames", got: value)
     case .tooManyDisks(let count):
-      text.add(count)
-      text.add(" disks; at most ")
-      text.add(DiskConfig.maxCount)
-      text.add(" are allowed")
+      text.addTooMany(count, "disks", atMost: DiskConfig.maxCount)
     case .tooManyVIFs(let count):
-      text.add(count)
-      text.add(" vifs; at most ")
-      text.add(NICConfig.maxCount)
-      text.add(" are allowed")
+      text.addTooMany(count, "vifs", atMost: NICConfig.maxCount)
     case .disk(let index, let problem), .vif(let index, let problem):
       // 1-based, as a reader counts the list's entries.
       text.add("entry ")
@@ -428,6 +422,16 @@ struct MessageText {
       rest >>= 4
     } while rest > 0
     bytes.append(contentsOf: digits.reversed())
+  }
+
+  /// "40 disks; at most 32 are allowed".
+  mutating func addTooMany(_ count: Int, _ what: String, atMost limit: Int) {
+    add(count)
+    add(" ")
+    add(what)
+    add("; at most ")
+    add(limit)
+    add(" are allowed")
   }
 
   /// "must be between LOW and HIGHunit (got VALUE)".
