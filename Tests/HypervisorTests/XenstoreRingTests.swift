@@ -324,6 +324,64 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
     #expect(service.server.store.totalBytes <= XenstoreLimits.xenDefaults.totalBytes)
   }
 
+  /// The lone-read fast path (`answerLoneRead`) must answer exactly as the general path:
+  /// every read here is also handed to `handle` directly, and the ring's reply must be that.
+  @Test func aLoneReadIsAnsweredAsTheGeneralPathAnswersIt() {
+    var random = SplitMix64(seed: 0xFA57)
+    var service = XenstoreService()
+    service.server.addDomain(xsDomainInfo(1))
+    service.server.addDomain(xsDomainInfo(2, name: "other"))
+    let names = ["name", "domid", "/local/domain/1/name", "/local/domain/2/name", "missing", "/local/domain/1",
+                 "data//x", "data/", "/", "@releaseDomain", "", "bad char", "/vm", "memory/target"]
+    for round in 0..<400 {
+      let page = XenstoreTestPage()
+      let start: UInt32 = round % 3 == 0 ? UInt32.max - UInt32(random.next() % 40) : UInt32(truncatingIfNeeded: random.next() % 5000)
+      // A response ring with 0, 400 or 1010 bytes the guest has not taken: at 1010 no reply fits.
+      let used = [UInt32(0), 400, 1010][Int(random.next() % 3)]
+      page.setIndices(requests: start, responses: start)
+      page.store32(start &+ used, at: XenABI.XenstoreRing.Offset.responseProducer)
+      let name = names[Int(random.next() % UInt64(names.count))]
+      let transaction: UInt32 = random.next() % 8 == 0 ? 7 : 0
+      let request = XenstoreMessage(op: .read, requestID: UInt32(round), transactionID: transaction, payload: xsPayload(name))
+      var general = service.server
+      let expected = general.handle(request, from: service.server.caller(1)).encoded()
+      page.send(request.encoded())
+      var replied: [UInt8] = []
+      var from = page.load32(at: XenABI.XenstoreRing.Offset.responseProducer)
+      #expect(service.service(page, domid: 1) == true)
+      for _ in 0..<4 {
+        let to = page.load32(at: XenABI.XenstoreRing.Offset.responseProducer)
+        for i in 0..<Int(to &- from) { replied.append(page.bytes[XenABI.XenstoreRing.Offset.response + Int((from &+ UInt32(i)) % 1024)]) }
+        page.store32(to, at: XenABI.XenstoreRing.Offset.responseConsumer)    // the guest takes all
+        from = to
+        _ = service.flushOutput(page, domid: 1)
+      }
+      #expect(replied == expected, "read of \(name) in transaction \(transaction), \(used) bytes in rsp")
+      #expect(page.load32(at: XenABI.XenstoreRing.Offset.requestConsumer) == page.load32(at: XenABI.XenstoreRing.Offset.requestProducer))
+    }
+  }
+
+  /// A read behind something already queued for the domain (here a watch's first event) must
+  /// not overtake it.
+  @Test func aLoneReadWaitsBehindWhatIsQueued() {
+    var service = XenstoreService()
+    service.server.addDomain(xsDomainInfo(1))
+    let page = XenstoreTestPage()
+    page.setIndices(requests: 0, responses: 0)
+    page.store32(1024, at: XenABI.XenstoreRing.Offset.responseProducer)    // rsp full: the event waits
+    page.send(xsRequest(.watch, xsPayload("data") + xsPayload("t"), id: 1))
+    _ = service.service(page, domid: 1)
+    #expect(service.server.queuedCount(for: 1) > 0)
+    page.send(xsRequest(.read, xsPayload("name"), id: 2))
+    _ = service.service(page, domid: 1)
+    page.store32(1024, at: XenABI.XenstoreRing.Offset.responseConsumer)    // the guest takes the full ring
+    _ = service.flushOutput(page, domid: 1)
+    _ = service.service(page, domid: 1)
+    let messages = xsMessages(page.receive())
+    #expect(messages.map(\.op) == [.watch, .watchEvent, .read])
+    #expect(messages.last?.payload == xs("linux"))
+  }
+
   @Test func uuidsAreVersion4TextAndTheHandleIsTheirBytes() {
     let text = XenstoreDomainInfo.uuid(domid: 7, boot: 0x0123_4567_89AB_CDEF)
     #expect(text.count == 36)

@@ -170,6 +170,10 @@ public struct XenstoreMessageReader: Sendable {
 
   public init() {}
 
+  /// Between messages, and not broken: a whole message that comes next is read from its first
+  /// byte.
+  public var isIdle: Bool { pending.isEmpty && broken == nil }
+
   /// How many bytes the reader takes before it has a whole message: the rest of the header,
   /// then the rest of the payload. Zero once broken.
   public var wanted: Int {

@@ -42,15 +42,27 @@ public enum XenstorePath {
   public static func canonical(
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool
   ) throws(XenstoreError) -> [UInt8] {
+    var full: [UInt8] = []
+    try canonical(name, domid: domid, privileged: privileged, allowSpecial: allowSpecial, into: &full)
+    return full
+  }
+
+  /// `canonical`, built in `full` (emptied first, its capacity kept): the fast read path
+  /// (`XenstoreService`) makes every name in one buffer this way, without allocating.
+  static func canonical(
+    _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
+  ) throws(XenstoreError) {
     // The longest name accepted is 3072 bytes; a longer one is refused before it is copied.
     guard name.count <= absoluteMax, name.allSatisfy(isValidCharacter) else { throw .EINVAL }
-    let full: [UInt8]
+    full.removeAll(keepingCapacity: true)
     if let first = name.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "@") {
       if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
-      full = Array(name)
     } else {
-      full = domainPath(domid) + [UInt8(ascii: "/")] + name
+      full.append(contentsOf: localDomain)
+      appendDecimal(UInt64(domid), to: &full)
+      full.append(UInt8(ascii: "/"))
     }
+    full.append(contentsOf: name)
     guard full.count <= absoluteMax else { throw .EINVAL }
     if full.count > 1, full.last == UInt8(ascii: "/") { throw .EINVAL }
     var previous: UInt8 = 0
@@ -59,7 +71,6 @@ public enum XenstorePath {
       previous = byte
     }
     if !privileged, full.count - localPrefixLength(full) > relativeMax { throw .EINVAL }
-    return full
   }
 
   /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf
@@ -102,12 +113,19 @@ public enum XenstorePath {
 
   static func decimal(_ value: UInt64) -> [UInt8] {
     var digits: [UInt8] = []
+    appendDecimal(value, to: &digits)
+    return digits
+  }
+
+  /// Appends `value`'s decimal digits to `bytes`.
+  static func appendDecimal(_ value: UInt64, to bytes: inout [UInt8]) {
+    let start = bytes.count
     var rest = value
     repeat {
-      digits.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10))
+      bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10))
       rest /= 10
     } while rest > 0
-    return digits.reversed()
+    bytes[start...].reverse()
   }
 
   /// A decimal number of at most 10 digits that fits in 32 bits, or nil.

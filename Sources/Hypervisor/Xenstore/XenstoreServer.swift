@@ -46,17 +46,16 @@ struct XenstoreQueued: Sendable {
 
 public struct XenstoreServer: Sendable {
   public private(set) var store: XenstoreStore
-  /// Domains whose connections are privileged: 0, the hypervisor acting as toolstack
-  /// (`XenstoreCaller.toolstack`); no guest has id 0.
-  public var privilegedDomains: Set<UInt32> = [0]
   var connections: [UInt32: XenstoreConnection] = [:]
 
   public init(limits: XenstoreLimits = .xenDefaults) {
     store = XenstoreStore(limits: limits)
   }
 
+  /// Only domain 0's connection is privileged: the hypervisor acting as toolstack
+  /// (`XenstoreCaller.toolstack`); no guest has id 0.
   public func caller(_ domid: UInt32) -> XenstoreCaller {
-    XenstoreCaller(domid: domid, privileged: privilegedDomains.contains(domid))
+    XenstoreCaller(domid: domid, privileged: domid == XenstoreCaller.toolstack.domid)
   }
 
   // MARK: Bytes (the ring side)
@@ -85,6 +84,23 @@ public struct XenstoreServer: Sendable {
       if count == 0 { break }
     }
     return consumed
+  }
+
+  /// XS_READ of `argument` by `domid` outside a transaction, for the ring's fast path
+  /// (`XenstoreService.answerLoneRead`): the node's value when the read succeeds and the reply
+  /// may go out at once (nothing queued for the domain before it, no message half read). Nil
+  /// otherwise: the request then takes the general path, which asks the same store and so gives
+  /// the same answer, or the error. `name` is the buffer the absolute name is built in.
+  mutating func fastRead(_ argument: ArraySlice<UInt8>, from domid: UInt32, name: inout [UInt8]) -> [UInt8]? {
+    guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle else { return nil }
+    let who = caller(domid)
+    do throws(XenstoreError) {
+      try XenstorePath.canonical(argument, domid: domid, privileged: who.privileged, allowSpecial: false, into: &name)
+    } catch {
+      return nil
+    }
+    guard let node = store.nodes[XenstoreKey(name)], XenstoreStore.granted(node, who).contains(.read) else { return nil }
+    return node.value
   }
 
   /// Whether `domid`'s stream broke the protocol; the ring code then sets the ring's error

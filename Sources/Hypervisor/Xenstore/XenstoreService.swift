@@ -19,8 +19,15 @@ public struct XenstoreService: Sendable {
   /// why. Kept here, not read back from the page, where the guest could clear it.
   public private(set) var stopped: [UInt32: XenABI.XenstoreRing.Error] = [:]
 
+  /// The fast read path's buffers (`answerLoneRead`): their capacity is kept from request to
+  /// request, so a read allocates nothing.
+  private var payloadBuffer: [UInt8] = []
+  private var nameBuffer: [UInt8] = []
+
   public init(limits: XenstoreLimits = .xenDefaults) {
     server = XenstoreServer(limits: limits)
+    payloadBuffer.reserveCapacity(Ring.size)
+    nameBuffer.reserveCapacity(XenstorePath.absoluteMax + 32)
   }
 
   /// At most this many request/response passes per `service` call: each pass moves at most a
@@ -32,6 +39,7 @@ public struct XenstoreService: Sendable {
   /// room. Returns whether anything moved (the domain is then notified).
   public mutating func service(_ page: some SharedPage, domid: UInt32) -> Bool {
     guard stopped[domid] == nil else { return false }
+    if answerLoneRead(page, domid: domid) { return true }
     var moved = false
     for _ in 0..<Self.passesPerCall {
       let took = takeRequests(page, domid: domid)
@@ -61,6 +69,57 @@ public struct XenstoreService: Sendable {
   private mutating func stop(_ domid: UInt32, _ why: XenABI.XenstoreRing.Error, _ page: some SharedPage) {
     stopped[domid] = why
     page.store32(why.rawValue, at: Ring.Offset.error)
+  }
+
+  /// The request every xenbus client sends most, answered without the general path's copies
+  /// and queue: one XS_READ outside a transaction, alone and in one piece in `req`, whose reply
+  /// fits in `rsp` now. Each byte of the request is read once, as in `takeRequests`. Returns
+  /// false, having changed nothing, for anything else, and for a read that fails: the general
+  /// path then serves the ring as if this were not here.
+  private mutating func answerLoneRead(_ page: some SharedPage, domid: UInt32) -> Bool {
+    let size = UInt32(Ring.size)
+    let header = UInt32(XenstoreMessage.headerSize)
+    let consumer = page.load32(at: Ring.Offset.requestConsumer)
+    let producer = page.load32(at: Ring.Offset.requestProducer)
+    let available = producer &- consumer
+    guard available > header, available <= size else { return false }
+    let start = Ring.Offset.request + Int(consumer % size)
+    guard Int(consumer % size) + Int(available) <= Ring.size else { return false }
+    func word(_ offset: Int) -> UInt32 {
+      UInt32(page.load8(at: start + offset)) | UInt32(page.load8(at: start + offset + 1)) << 8
+        | UInt32(page.load8(at: start + offset + 2)) << 16 | UInt32(page.load8(at: start + offset + 3)) << 24
+    }
+    guard word(0) == XenstoreOp.read.rawValue, word(8) == 0, word(12) == available - header else { return false }
+    let requestID = word(4)
+    payloadBuffer.removeAll(keepingCapacity: true)
+    for offset in Int(header)..<Int(available) { payloadBuffer.append(page.load8(at: start + offset)) }
+    // xenstored's onearg: exactly one NUL, at the end.
+    guard payloadBuffer.last == 0 else { return false }
+    let argument = payloadBuffer[..<(payloadBuffer.count - 1)]
+    guard !argument.contains(0),
+          let value = server.fastRead(argument, from: domid, name: &nameBuffer) else { return false }
+
+    let responseConsumer = page.load32(at: Ring.Offset.responseConsumer)
+    var position = page.load32(at: Ring.Offset.responseProducer)
+    let used = position &- responseConsumer
+    guard used <= size, Int(size - used) >= Int(header) + value.count else { return false }
+    func put(_ byte: UInt8) {
+      page.store8(byte, at: Ring.Offset.response + Int(position % size))
+      position &+= 1
+    }
+    func put(word: UInt32) {
+      put(UInt8(truncatingIfNeeded: word)); put(UInt8(truncatingIfNeeded: word >> 8))
+      put(UInt8(truncatingIfNeeded: word >> 16)); put(UInt8(truncatingIfNeeded: word >> 24))
+    }
+    put(word: XenstoreOp.read.rawValue)
+    put(word: requestID)
+    put(word: 0)
+    put(word: UInt32(value.count))
+    for byte in value { put(byte) }
+    // The reply before its index (x86 keeps stores in order; the stores are volatile).
+    page.store32(position, at: Ring.Offset.responseProducer)
+    page.store32(producer, at: Ring.Offset.requestConsumer)
+    return true
   }
 
   private mutating func takeRequests(_ page: some SharedPage, domid: UInt32) -> Bool {

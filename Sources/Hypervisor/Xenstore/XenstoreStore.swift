@@ -70,7 +70,7 @@ struct XenstoreNeed: OptionSet, Sendable {
 /// The store: the tree, its transactions and its accounting.
 public struct XenstoreStore: Sendable {
   public let limits: XenstoreLimits
-  var nodes: [[UInt8]: XenstoreNode] = [:]
+  var nodes: [XenstoreKey: XenstoreNode] = [:]
   /// Bumped before every change to the tree; a node records it when it changes.
   public private(set) var generation: UInt64 = 0
   /// Nodes each domain owns in the tree (a transaction's are added at commit).
@@ -107,10 +107,10 @@ public struct XenstoreStore: Sendable {
   public func memory(of domid: UInt32) -> Int { domainMemory[domid] ?? 0 }
 
   /// The tree's node at `name`, outside any transaction (for the hypervisor and tests).
-  public func node(at name: [UInt8]) -> XenstoreNode? { nodes[name] }
+  public func node(at name: [UInt8]) -> XenstoreNode? { nodes[XenstoreKey(name)] }
 
   /// Every name in the tree, special nodes included.
-  public var names: [[UInt8]] { Array(nodes.keys) }
+  public var names: [[UInt8]] { nodes.keys.map { $0.bytes } }
 
   // MARK: Accounting
 
@@ -151,7 +151,8 @@ public struct XenstoreStore: Sendable {
   /// Replaces (or with nil removes) a node of the tree, keeping the counts and bytes, and
   /// stamps a new generation on what is written.
   mutating func putLive(_ name: [UInt8], _ node: XenstoreNode?) {
-    if let old = nodes[name] {
+    let key = XenstoreKey(name)
+    if let old = nodes[key] {
       treeBytes -= Self.cost(name, old) + Self.nodeOverhead
       adjustCount(old.permissions.owner, -1)
     }
@@ -160,9 +161,9 @@ public struct XenstoreStore: Sendable {
       node.generation = generation
       treeBytes += Self.cost(name, node) + Self.nodeOverhead
       adjustCount(node.permissions.owner, 1)
-      nodes[name] = node
+      nodes[key] = node
     } else {
-      nodes[name] = nil
+      nodes[key] = nil
     }
   }
 
@@ -177,10 +178,10 @@ public struct XenstoreStore: Sendable {
   /// transaction the first look at a name records the tree's generation there, for the check at
   /// commit; an unprivileged transaction may look at `nodesPerTransaction` names at most.
   mutating func lookup(_ name: [UInt8], _ context: XenstoreContext) throws(XenstoreError) -> XenstoreNode? {
-    guard let key = context.transaction else { return nodes[name] }
+    guard let key = context.transaction else { return nodes[XenstoreKey(name)] }
     try record(name, key, context.caller)
     if let own = transactions[key]?.overlay[name] { return own }
-    return nodes[name]
+    return nodes[XenstoreKey(name)]
   }
 
   mutating func record(_ name: [UInt8], _ key: XenstoreTransactionKey, _ caller: XenstoreCaller) throws(XenstoreError) {
@@ -192,7 +193,7 @@ public struct XenstoreStore: Sendable {
     let bookkeeping = name.count + Self.nodeOverhead
     try charge(bookkeeping, to: caller)
     transactions[key]?.bytes += bookkeeping
-    transactions[key]?.seen[name] = nodes[name]?.generation ?? XenstoreTransaction.absent
+    transactions[key]?.seen[name] = nodes[XenstoreKey(name)]?.generation ?? XenstoreTransaction.absent
   }
 
   /// Writes a node in the caller's view; the bytes a transaction holds are charged to it.
@@ -204,7 +205,7 @@ public struct XenstoreStore: Sendable {
     try record(name, key, context.caller)
     transaction = transactions[key] ?? transaction
     let oldOwn: XenstoreNode?? = transaction.overlay[name]
-    let before: XenstoreNode? = oldOwn ?? nodes[name]
+    let before: XenstoreNode? = oldOwn ?? nodes[XenstoreKey(name)]
     let oldBytes = oldOwn.flatMap { $0 }.map { Self.cost(name, $0) } ?? 0
     let newBytes = node.map { Self.cost(name, $0) } ?? 0
     if newBytes > oldBytes { try charge(newBytes - oldBytes, to: context.caller) }
@@ -504,15 +505,15 @@ public struct XenstoreStore: Sendable {
     var changes: [XenstoreChange] = []
     if domid != 0, nodeCount(ownedBy: domid) > 0 {
       // Shortest names first, so a removed subtree is not visited again.
-      let owned = nodes.filter { $0.value.permissions.owner == domid }.keys.sorted { $0.count < $1.count }
-      for name in owned where nodes[name] != nil && name != XenstorePath.root && name.first != UInt8(ascii: "@") {
+      let owned = nodes.filter { $0.value.permissions.owner == domid }.keys.map { $0.bytes }.sorted { $0.count < $1.count }
+      for name in owned where nodes[XenstoreKey(name)] != nil && name != XenstorePath.root && name.first != UInt8(ascii: "@") {
         if let removed = try? remove(name, live) { changes += removed }
       }
     }
-    for (name, node) in nodes where node.permissions.entries.dropFirst().contains(where: { $0.domid == domid }) {
+    for (key, node) in nodes where node.permissions.entries.dropFirst().contains(where: { $0.domid == domid }) {
       var changed = node
       changed.permissions = node.permissions.dropping(domid)
-      putLive(name, changed)
+      putLive(key.bytes, changed)
     }
     return changes
   }

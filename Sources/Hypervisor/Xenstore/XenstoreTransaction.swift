@@ -58,7 +58,7 @@ extension XenstoreStore {
     guard id != 0, let transaction = transactions[key] else { throw .ENOENT }
     abort(key)
     guard commit else { return [] }
-    for (name, generation) in transaction.seen where (nodes[name]?.generation ?? XenstoreTransaction.absent) != generation {
+    for (name, generation) in transaction.seen where (nodes[XenstoreKey(name)]?.generation ?? XenstoreTransaction.absent) != generation {
       throw .EAGAIN
     }
     for (domid, delta) in transaction.countDelta where delta > 0 && domid != 0 {
