@@ -39,9 +39,9 @@ struct Runner {
   let code = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
 
   /// Runs `bytes` (then RET) with `r`; the exceptions caught meanwhile, skipping the instruction.
-  func run(_ bytes: [UInt8], _ r: inout gs_call_registers, at offset: Int = 0x800) -> gs_caught_exception {
+  func run(_ bytes: [UInt8], _ r: inout gs_call_registers, at offset: Int = 0x800, catchingDebug: Bool = false) -> gs_caught_exception {
     store(bytes + [0xC3], in: code, at: offset)
-    gs_catch_exceptions(anyFault, UInt64(bytes.count))
+    gs_catch_exceptions(anyFault | (catchingDebug ? 1 << 1 : 0), UInt64(bytes.count))
     gs_call_at(Xen.address(code) + UInt64(offset), &r, 0)
     let caught = gs_caught_exception()
     gs_catch_exceptions(0, 0)
@@ -153,6 +153,17 @@ func run() -> Never {
     var r = registers()
     let caught = runner.run([0x8B, 0x05] + (0..<4).map { UInt8(truncatingIfNeeded: displacement >> (8 * UInt32($0))) }, &r)
     report.check("rip-relative", caught.count == 0 && r.rax == 0xFFFF_FFFF, fail: "rax \(hex(r.rax)); \(describe(caught))")
+  }
+
+  do {
+    // pushfq; orq $0x100,(%rsp); popfq; mov (%rdi),%eax: TF set, then the emulated MOV, which
+    // must end in the single-step trap right after it (the handler clears TF).
+    var r = registers(rdi: hpet)
+    let caught = runner.run([0x9C, 0x48, 0x81, 0x0C, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9D, 0x8B, 0x07], &r, catchingDebug: true)
+    let after = Xen.address(runner.code) + 0x800 + 12
+    report.check("single-step-after-emulation", caught.count == 1 && caught.vector == 1 && caught.rip == after
+                   && caught.dr6 & (1 << 14) != 0 && r.rax == 0xFFFF_FFFF,
+                 fail: "\(describe(caught)), dr6 \(hex(caught.dr6)), want the trap at \(hex(after)); rax \(hex(r.rax))")
   }
 
   // ---- Writes are dropped: the place still reads all ones ----
