@@ -80,6 +80,28 @@ func describe(_ c: gs_caught_exception) -> String {
   "\(c.count) caught, the last vector \(c.vector) error \(hex(c.error_code)) at RIP \(hex(c.rip))"
 }
 
+/// `bench=<n>`: the median of n round trips (TSC cycles, through the same call and return) of an
+/// emulated `mov (%rdi),%eax` at the HPET, of a CPUID (an intercepted instruction the
+/// hypervisor answers without decoding) and of a MOV from RAM (the floor).
+func bench(_ runner: Runner, samples: Int, _ report: Report) {
+  func median(_ bytes: [UInt8], rdi: UInt64) -> UInt64 {
+    store(bytes + [0xC3], in: runner.code, at: 0x800)
+    var times = [UInt64](repeating: 0, count: samples)
+    for i in 0..<samples {
+      var r = registers(rax: 0, rdi: rdi)
+      let start = CPU.rdtsc()
+      gs_call_at(Xen.address(runner.code) + 0x800, &r, 0)
+      times[i] = CPU.rdtsc() &- start
+    }
+    times.sort()
+    return times[samples / 2]
+  }
+  let ram = median([0x8B, 0x07], rdi: Xen.address(runner.code))
+  let cpuid = median([0x0F, 0xA2], rdi: 0)
+  let mmio = median([0x8B, 0x07], rdi: hpet)
+  report.line("bench samples \(samples): ram read median \(ram), cpuid median \(cpuid), mmio read median \(mmio) cycles")
+}
+
 func run() -> Never {
   Console.print("guest-mmio: start")
   Guest.requireHypervisor("guest-mmio")
@@ -309,6 +331,8 @@ func run() -> Never {
   }
   gs_map_page(window, 0)
   gs_map_page(window + 0x1000, 0)
+  let samples = StartInfo.options.integer("bench", default: 0)
+  if samples > 0 { bench(runner, samples: min(samples, 100_000), report) }
   report.finish()
 }
 #endif
