@@ -33,6 +33,7 @@ let package = Package(
     .executable(name: "guest-xenstore", targets: ["GuestXenstore"]),
     .executable(name: "guest-grant", targets: ["GuestGrant"]),
     .executable(name: "guest-hostile-blk", targets: ["GuestHostileBlk"]),
+    .executable(name: "guest-xapic", targets: ["GuestXAPIC"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -84,5 +85,6 @@ let package = Package(
     .executableTarget(name: "GuestXenstore", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXenstore"),
     .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
     .executableTarget(name: "GuestHostileBlk", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHostileBlk"),
+    .executableTarget(name: "GuestXAPIC", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXAPIC"),
   ]
 )
