@@ -282,6 +282,26 @@ import Testing
     #expect(apic.timerSchedule(now: 4000)! == (16_000, 0))
   }
 
+  /// A guest flipping the divisor on a count that ran out long ago, at the end of time: the
+  /// rebased start never overflows, and the count stays run out.
+  @Test func divideFlipsOnALongExpiredCountDoNotOverflow() {
+    var apic = timerAPIC(mode: R.timerOneShot)
+    _ = apic.mmioWrite(offset: 0x380, size: 4, value: 0xFFFF_FFFF, now: 0)
+    for (step, now) in [UInt64(1) << 62, .max - 1, .max].enumerated() {
+      _ = apic.mmioWrite(offset: 0x3E0, size: 4, value: step % 2 == 0 ? 0b1010 : 0b1011, now: now)
+      #expect(apic.timerCurrentCount(now: now) == 0)
+      #expect(apic.timerSchedule(now: now) == nil)
+    }
+    var periodic = timerAPIC(mode: R.timerPeriodic)
+    _ = periodic.mmioWrite(offset: 0x380, size: 4, value: 7, now: 0)
+    for now in [UInt64(1) << 62, .max] {
+      _ = periodic.mmioWrite(offset: 0x3E0, size: 4, value: 0b1010, now: now)
+      _ = periodic.mmioWrite(offset: 0x3E0, size: 4, value: 0b1011, now: now)
+      #expect(periodic.timerCurrentCount(now: now) <= 7)
+      #expect(periodic.timerSchedule(now: now) != nil)
+    }
+  }
+
   @Test func tscDeadlineModeDoesNotCount() {
     var apic = timerAPIC(mode: R.timerOneShot)
     _ = apic.mmioWrite(offset: 0x380, size: 4, value: 1000, now: 0)

@@ -303,8 +303,11 @@ public struct LocalAPICRegisters: Sendable {
       timerRunning = value != 0
       return .timer
     case Self.timerDivideOffset:
-      // A running count keeps the counts it has done; the rest go at the new rate.
-      let done = timerRunning ? elapsedCounts(now: now) : 0
+      // A running count keeps the counts it has done (within this run: never more than the
+      // initial count, so the rebased start stays within 2^43 ns); the rest go at the new rate.
+      let initial = UInt64(max(timerInitialCount, 1))
+      let counted = timerRunning ? elapsedCounts(now: now) : 0
+      let done = timerMode == Self.timerPeriodic ? counted % initial : min(counted, initial)
       timerDivide = value & 0xB
       if timerRunning { timerStart = Self.signed(now) &- Int64(done &* countNanoseconds) }
       return .timer
