@@ -34,6 +34,7 @@ let package = Package(
     .executable(name: "guest-grant", targets: ["GuestGrant"]),
     .executable(name: "guest-hostile-blk", targets: ["GuestHostileBlk"]),
     .executable(name: "guest-xapic", targets: ["GuestXAPIC"]),
+    .executable(name: "guest-mmio", targets: ["GuestMMIO"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -86,5 +87,6 @@ let package = Package(
     .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
     .executableTarget(name: "GuestHostileBlk", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHostileBlk"),
     .executableTarget(name: "GuestXAPIC", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXAPIC"),
+    .executableTarget(name: "GuestMMIO", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestMMIO"),
   ]
 )

@@ -164,6 +164,11 @@ let ioapic: UInt64 = 0xFEC0_0000
         operandSize: 8, addressSize: 8, memory: MemoryOperand(base: 7), register: 0),
     Row(mode: .bits64, bytes: [0x0F, 0xBF, 0x07], operation: .loadSignExtended(sourceSize: 2), length: 3, operandSize: 4,
         addressSize: 8, memory: MemoryOperand(base: 7), register: 0),
+    // xchg %rsi,(%rdi) (a sequentially consistent store); lock xchg %al,(%rbx)
+    Row(mode: .bits64, bytes: [0x48, 0x87, 0x37], operation: .exchange, length: 3, operandSize: 8, addressSize: 8,
+        memory: MemoryOperand(base: 7), register: 6),
+    Row(mode: .bits64, bytes: [0xF0, 0x86, 0x03], operation: .exchange, length: 3, operandSize: 1, addressSize: 8,
+        memory: MemoryOperand(base: 3), register: 0),
     // rep movsb; rep movsq; movsl; rep stosl; stosb; fs rep movsb (the source's segment)
     Row(mode: .bits64, bytes: [0xF3, 0xA4], operation: .moveString, length: 2, operandSize: 1, addressSize: 8, repeated: true),
     Row(mode: .bits64, bytes: [0xF3, 0x48, 0xA5], operation: .moveString, length: 3, operandSize: 8, addressSize: 8, repeated: true),
@@ -322,6 +327,23 @@ let ioapic: UInt64 = 0xFEC0_0000
     t.registers[7] = ioapic
     #expect(run(&t) == .success(.completed(length: 3)))
     #expect(t.registers[6] == 0x12FF)
+  }
+
+  @Test func exchangeReadsAndWrites() {
+    // xchg %rsi,(%rdi) on an absent device: RSI gets all ones, the write is offered.
+    var t = target([0x48, 0x87, 0x37])
+    t.registers[6] = 0x4141_4141_4141_4141
+    t.registers[7] = 0x90_000
+    #expect(run(&t) == .success(.completed(length: 3)))
+    #expect(t.registers[6] == UInt64.max)
+    #expect(t.mmioReads.count == 1 && t.mmioWrites.count == 1 && t.mmioWrites[0] == (0x90_000, 8, 0x4141_4141_4141_4141))
+    // In RAM, the values change places.
+    t = target([0xF0, 0x87, 0x07])
+    t.place([1, 2, 3, 4], at: 0x5000)
+    t.registers[0] = 0xAAAA_AAAA_0A0B_0C0D
+    t.registers[7] = 0x5000
+    #expect(run(&t) == .success(.completed(length: 3)))
+    #expect(t.registers[0] == 0x0403_0201 && t.byte(0x5000) == 0x0D && t.byte(0x5003) == 0x0A)
   }
 
   @Test func zeroAndSignExtension() {

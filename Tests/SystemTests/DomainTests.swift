@@ -273,18 +273,18 @@ extension Serialized {
 
     /// The stale TLB attack (guest-smp `mode=stale-tlb`, docs/test-guests.md): vcpu 1 writes a
     /// pattern to gfn 0x90 without ever exiting, while vcpu 0 gives that page back and populates
-    /// 64 fresh pages, looking for the pattern in them. The flush before reuse (docs/memory.md)
-    /// makes vcpu 1 exit and re-enter with a flushed TLB before the frame is freed, so vcpu 1's
-    /// next write is a nested page fault at 0x90000 that ends its domain, within microseconds of
-    /// the give-back: long before vcpu 0's 500 ms check ends, so `no stale write seen` is never
-    /// printed and the crash is what this test expects. Freeing the frame at once instead lets
-    /// the writes go on through vcpu 1's TLB into the frame, which comes back as the first new
-    /// page (`FAIL stale write landed in a new page`; under QEMU's TCG in most runs, when no
-    /// timer interrupt happens to make vcpu 1 exit first). guest-spin runs beside it on its own
-    /// pcpu (smp 4: three pcpus for the three vcpus), from before the attack until after it, and
-    /// must finish normally.
-    @Test("A vcpu writing through a stale translation cannot reach a frame given back: its domain ends alone")
-    func staleTLBWriteEndsOnlyItsDomain() throws {
+    /// 64 fresh pages, looking for the pattern in them for 500 ms. The flush before reuse
+    /// (docs/memory.md) makes vcpu 1 exit and re-enter with a flushed TLB before the frame is
+    /// freed, so each of vcpu 1's next writes is a nested page fault at 0x90000: a gfn with
+    /// nothing behind it, where a write is emulated and dropped as Xen drops it
+    /// (docs/emulation.md), so no write reaches the frame, vcpu 0 finds none and powers its
+    /// domain off. Freeing the frame at once instead lets the writes go on through vcpu 1's TLB
+    /// into the frame, which comes back as the first new page (`FAIL stale write landed in a new
+    /// page`; under QEMU's TCG in most runs, when no timer interrupt happens to make vcpu 1 exit
+    /// first). guest-spin runs beside it on its own pcpu (smp 4: three pcpus for the three
+    /// vcpus), from before the attack until after it, and must finish normally.
+    @Test("A vcpu writing through a stale translation cannot reach a frame given back; its writes to the unbacked gfn are dropped")
+    func staleTLBWriteReachesNoFrame() throws {
       let configs = [
         try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000"),
         // maxmem one MiB above memory: room for the page that prepares the new region and the
@@ -294,33 +294,32 @@ extension Serialized {
       ]
       let result = try SystemImage.boot(configs: configs, smp: 4)
       let giveBack = "(d2) guest-smp: stale-tlb: giving back gfn 0x90 while vcpu 1 writes 0x4141414141414141 to it"
-      let crashLine = "domain 2 (stale-tlb) vcpu 1 crashed: access to guest-physical 0x90000 which is not RAM"
+      let noneSeen = "(d2) guest-smp: stale-tlb: no stale write seen in 64 new pages"
       expectLines(result, [
         "domain 2 (stale-tlb): built: 32 MiB, 2 vcpu(s)",
         "(d2) guest-smp: vcpu 1 is up",
         giveBack,
-        crashLine,
+        noneSeen,
+        "domain 2 (stale-tlb): shutdown: poweroff",
         "(d1) guest-spin: start",
         "(d1) guest-spin: done",
         "domain 1 (spin): shutdown: poweroff",
-        "all domains have ended: 2 built, 1 ended cleanly, 1 did not",
+        "all domains have ended: 2 built, 2 ended cleanly",
         "isolation check: 0 frames of 0 domain(s) agree with the frame table (the end of the run)",
-        "poweroff: with the failed-domain status",
       ])
       #expect(!result.contains("FAIL stale write"), "a stale write landed in a new page\n\(context(result))")
       #expect(!result.contains("FAIL"), "a guest reported a failure\n\(context(result))")
-      #expect(!result.contains("no stale write seen"), "vcpu 1 wrote on after the give-back\n\(context(result))")
-      // The domain ends on vcpu 1's fault, not through a shutdown of its own, and only once.
-      #expect(result.lines(containing: "(stale-tlb): shutdown:").isEmpty, "\(context(result))")
-      #expect(result.lines(containing: " crashed: ").count == 1, "want one crash line\n\(context(result))")
-      if let given = result.firstIndex(of: giveBack), let crashed = result.firstIndex(of: crashLine) {
-        #expect(given < crashed, "the fault came before the give-back\n\(interleaving(result))")
+      #expect(result.lines(containing: " crashed: ").isEmpty, "\(context(result))")
+      // vcpu 1's writes after the give-back reached the hypervisor as nested page faults.
+      let exits = result.lines(containing: "domain 2 (stale-tlb): exits:")
+      #expect(exits.count == 1 && exits[0].contains(" npf "), "want the domain's npf exits counted\n\(context(result))")
+      if let given = result.firstIndex(of: giveBack), let seen = result.firstIndex(of: noneSeen) {
+        #expect(given < seen, "\(interleaving(result))")
       }
       #expect(!result.contains("isolation check failed"), "\(context(result))")
       expectAllFramesReturned(result)
       expectNoCrashReport(result)
-      expectExit(result, .domainFailed)
-      #expect(result.qemuStatus == 39, "QEMU status \(result.qemuStatus), want 39\n\(context(result))")
+      expectExit(result, .clean)
     }
 
     // The reproducer of docs/known-issues.md: two guests that do nothing but exit (an I/O read

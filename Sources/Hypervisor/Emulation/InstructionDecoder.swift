@@ -1,5 +1,5 @@
 /// A decoder for the few x86 instructions a guest uses to touch memory-mapped I/O: MOV in its
-/// memory forms, MOVZX, MOVSX, MOVS and STOS (docs/emulation.md says why no more).
+/// memory forms, MOVZX, MOVSX, XCHG, MOVS and STOS (docs/emulation.md says why no more).
 ///
 /// Under nested paging an access to a guest-physical address that is not RAM stops the guest with
 /// a nested page fault that names the address but not the instruction: without decode assists
@@ -64,6 +64,8 @@ public enum Operation: Sendable, Equatable {
   case store
   /// MOV reg, r/m (8A, 8B).
   case load
+  /// XCHG r/m, reg (86, 87): what a sequentially consistent store compiles to.
+  case exchange
   /// MOV r/m, imm (C6 /0, C7 /0).
   case storeImmediate
   /// MOV AL/rAX, moffs (A0, A1): `memory.displacement` is the offset.
@@ -157,9 +159,9 @@ public enum InstructionDecoder {
     case .bits32: addressSize = addressOverride ? 2 : 4
     case .bits16: addressSize = addressOverride ? 4 : 2
     }
-    // Nothing this decoder knows may be locked: MOV, MOVZX, MOVSX, MOVS and STOS all raise #UD
-    // with LOCK, as on the CPU.
-    if lock { throw .invalidOpcode }
+    // Of what this decoder knows only XCHG may be locked (it always is): MOV, MOVZX, MOVSX, MOVS
+    // and STOS raise #UD with LOCK, as on the CPU.
+    if lock && opcode != 0x86 && opcode != 0x87 { throw .invalidOpcode }
 
     var result = DecodedInstruction(operation: .load, length: 0, operandSize: operandSize, addressSize: addressSize,
                                     hasREX: rex != 0)
@@ -178,6 +180,9 @@ public enum InstructionDecoder {
     case 0x8A, 0x8B:
       result.operation = .load
       try modRM(&cursor, size: opcode == 0x8A ? 1 : operandSize)
+    case 0x86, 0x87:
+      result.operation = .exchange
+      try modRM(&cursor, size: opcode == 0x86 ? 1 : operandSize)
     case 0xC6, 0xC7:
       result.operation = .storeImmediate
       try modRM(&cursor, size: opcode == 0xC6 ? 1 : operandSize)

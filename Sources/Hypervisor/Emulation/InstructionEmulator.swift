@@ -84,6 +84,13 @@ public enum InstructionEmulator {
     case .load:
       let value = try read(&t, linearAddress(d, t), size: size, segment: d.memory.segment)
       writeRegister(&t, d.register, size: size, value: value, hasREX: d.hasREX)
+    case .exchange:
+      // The read and the write of one locked instruction: the old value comes back (all ones
+      // from an absent device), the register's value goes out.
+      let linear = linearAddress(d, t)
+      let old = try read(&t, linear, size: size, segment: d.memory.segment)
+      try write(&t, linear, size: size, value: readRegister(t, d.register, size: size, hasREX: d.hasREX), segment: d.memory.segment)
+      writeRegister(&t, d.register, size: size, value: old, hasREX: d.hasREX)
     case .storeImmediate:
       try write(&t, linearAddress(d, t), size: size, value: d.immediate & allOnes(size), segment: d.memory.segment)
     case .loadAccumulator:

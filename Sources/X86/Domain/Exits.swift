@@ -63,8 +63,7 @@ enum Exits {
       crash(vcpu, "invalid guest state (VMRUN refused the VMCB)")
       return .stop
     case ExitCode.nestedPageFault:
-      crash(vcpu, "access to guest-physical \(hex(vmcb.exitInfo2)) which is not RAM (error \(hex(vmcb.exitInfo1)))")
-      return .stop
+      return MMIOEmulation.nestedPageFault(vcpu, vmcb)     // not RAM: the access is emulated
     case ExitCode.vmrun, ExitCode.vmload, ExitCode.vmsave, ExitCode.stgi, ExitCode.clgi, ExitCode.skinit,
          ExitCode.monitor, ExitCode.mwait, ExitCode.xsetbv, ExitCode.invlpga:
       vmcb.inject(vector: 6, type: .exception)         // #UD: not offered to guests
