@@ -9,23 +9,29 @@ import Testing
 @Suite struct LocalAPICRegistersTests {
   typealias R = LocalAPICRegisters
 
-  /// An APIC moved to xAPIC mode the way a guest does it: x2APIC (reset) → disabled → xAPIC.
+  /// An APIC in xAPIC mode, as every vcpu starts.
   func xAPIC(id: UInt32 = 3) -> R {
-    var apic = R(apicID: id)
-    do { let ok = apic.writeAPICBase(R.defaultBase); #expect(ok) }
-    do { let ok = apic.writeAPICBase(R.defaultBase | R.baseEnable); #expect(ok) }
+    let apic = R(apicID: id)
     #expect(apic.mode == .xAPIC)
     return apic
   }
 
-  @Test func resetStateIsX2APICWithBSPOnVCPU0() {
+  /// An APIC switched to x2APIC mode, as Linux does.
+  func x2APIC(id: UInt32) -> R {
+    var apic = R(apicID: id)
+    let switched = apic.writeAPICBase(R.defaultBase | R.baseEnable | R.baseExtended)
+    #expect(switched && apic.mode == .x2APIC)
+    return apic
+  }
+
+  @Test func resetStateIsXAPICWithBSPOnVCPU0() {
     let bsp = R(apicID: 0)
-    #expect(bsp.apicBase == 0xFEE0_0D00)
-    #expect(bsp.mode == .x2APIC)
+    #expect(bsp.apicBase == 0xFEE0_0900)
+    #expect(bsp.mode == .xAPIC)
     let ap = R(apicID: 1)
-    #expect(ap.apicBase == 0xFEE0_0C00)
-    let xen = R(apicID: 0, x2APIC: false)
-    #expect(xen.apicBase == 0xFEE0_0900 && xen.mode == .xAPIC)
+    #expect(ap.apicBase == 0xFEE0_0800)
+    let x2 = R(apicID: 0, x2APIC: true)
+    #expect(x2.apicBase == 0xFEE0_0D00 && x2.mode == .x2APIC)
   }
 
   @Test func apicBaseTransitions() {
@@ -33,7 +39,7 @@ import Testing
     let x1 = R.defaultBase | R.baseEnable
     let off = R.defaultBase
     // x2APIC → xAPIC directly: #GP; → disabled: fine.
-    var apic = R(apicID: 1)
+    var apic = x2APIC(id: 1)
     do { let ok = !apic.writeAPICBase(x1); #expect(ok) }
     #expect(apic.mode == .x2APIC)
     do { let ok = apic.writeAPICBase(off); #expect(ok) }
@@ -82,7 +88,7 @@ import Testing
 
   @Test func sameRegistersThroughBothPaths() {
     var x1 = xAPIC(id: 5)
-    var x2 = R(apicID: 5)
+    var x2 = x2APIC(id: 5)
     // ID: 8 bits in 31:24 in xAPIC, 32 bits in x2APIC.
     #expect(x1.mmioRead(offset: 0x20, size: 4, now: 0) == 0x0500_0000)
     #expect(x2.msrRead(0x802, now: 0) == 5)
@@ -113,7 +119,7 @@ import Testing
   }
 
   @Test func x2APICDifferences() {
-    var x2 = R(apicID: 0x23)
+    var x2 = x2APIC(id: 0x23)
     // LDR derived from the ID, read-only; no DFR, no ICR high; EOI and SELF IPI write-only.
     #expect(x2.msrRead(0x80D, now: 0) == (2 << 16) | (1 << 3))
     do { let ok = x2.msrWrite(0x80D, 0, now: 0) == nil; #expect(ok) }
@@ -164,7 +170,7 @@ import Testing
     #expect(target.accepts(destination: 0x3C, logical: true))
     #expect(!target.accepts(destination: 0x24, logical: true))
     // x2APIC: broadcast 0xFFFFFFFF, logical cluster << 16 | bit.
-    let x2 = R(apicID: 0x11)
+    let x2 = x2APIC(id: 0x11)
     #expect(x2.destination(icrHigh: 0x11) == 0x11)
     #expect(x2.accepts(destination: 0xFFFF_FFFF, logical: false))
     #expect(!x2.accepts(destination: 0xFF, logical: false))
@@ -197,7 +203,7 @@ import Testing
     _ = apic.mmioWrite(offset: 0x80, size: 8, value: 0, now: 0)
     #expect(apic.tpr == 0x34)
     // Outside xAPIC mode the page is absent.
-    var x2 = R(apicID: 1)
+    var x2 = x2APIC(id: 1)
     #expect(x2.mmioRead(offset: 0x20, size: 4, now: 0) == 0xFFFF_FFFF)
     #expect(x2.mmioRead(offset: 0x20, size: 1, now: 0) == 0xFF)
     #expect(x2.mmioRead(offset: 0x20, size: 8, now: 0) == .max)

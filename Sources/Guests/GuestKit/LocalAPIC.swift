@@ -12,10 +12,10 @@ public enum LocalAPIC {
   public static let extended: UInt64 = 1 << 10
   public static let maxVCPUs = 4
 
-  /// Per vcpu: 1 while its APIC is in x2APIC mode (the mode it starts in on Swiftvisor).
+  /// Per vcpu: 1 while its APIC is in x2APIC mode (0 at reset: vcpus start in xAPIC mode).
   nonisolated(unsafe) static let x2APICMode: UnsafeMutablePointer<UInt64> = {
     let p = UnsafeMutablePointer<UInt64>.allocate(capacity: maxVCPUs)
-    p.initialize(repeating: 1, count: maxVCPUs)
+    p.initialize(repeating: 0, count: maxVCPUs)
     return p
   }()
   /// Per vcpu and vector: how many interrupts arrived.

@@ -1,21 +1,22 @@
 /// guest-xapic: the virtual local APIC in both modes, and its timer (needs `vcpus >= 2`).
 /// Checks, one line each ("guest-xapic: <check> ok …" or "guest-xapic: <check> FAIL (…)"):
-///   reset              APIC_BASE is 0xFEE00D00 (x2APIC, enabled, BSP); CPUID.1 has APIC and x2APIC
-///   x2apic-id          MSR 0x802 is 0, version 0x00050014
+///   reset              APIC_BASE is 0xFEE00900 (xAPIC, enabled, BSP), as Xen starts HVM vcpus;
+///                      CPUID.1 has APIC and x2APIC, initial APIC ID 0
+///   xapic-msrs-gp      the x2APIC MSRs are #GP in xAPIC mode
+///   with `mmio=1` (default), through the xAPIC page (MMIO emulation):
+///   xapic-id           ID (0x20) is 0 << 24, version (0x30) 0x00050014, a byte read of 0x30
+///   xapic-self-ipi     ICR high = own ID << 24, ICR low fixed: arrives
+///   xapic-ipi-vcpu1    ICR high = 1 << 24: arrives on vcpu 1 (which switched itself to x2APIC),
+///                      which answers through its ICR MSR
+///   xapic-timer-one-shot, xapic-timer-periodic, xapic-timer-masked: the timer (below)
+///   x2apic-id          xAPIC → x2APIC directly (as Linux switches); MSR 0x802 is 0, version
 ///   x2apic-self-ipi    ICR (MSR 0x830) fixed to itself, and SELF IPI (0x83F), arrive
 ///   x2apic-ipi-vcpu1   ICR fixed to APIC ID 1 arrives on vcpu 1, which answers on vcpu 0
 ///   x2apic-timer-one-shot, x2apic-timer-periodic, x2apic-timer-masked, x2apic-timer-bound
-///                      the APIC timer through the MSRs (below)
-///   x2apic-to-xapic-gp x2APIC → xAPIC directly is #GP; EXTD without EN is #GP
+///   x2apic-to-xapic-gp x2APIC → xAPIC directly, EXTD without EN, a moved xAPIC page: #GP
 ///   disable            x2APIC → disabled: APIC_BASE reads EN clear, CPUID.1 EDX.APIC clear;
 ///                      disabled → x2APIC directly is #GP
-///   xapic-enable       disabled → xAPIC; the x2APIC MSRs are #GP now
-///   with `mmio=1` (the xAPIC page, which needs MMIO emulation):
-///   xapic-id           ID (0x20) is 0 << 24, version (0x30) 0x00050014, a byte read of 0x30
-///   xapic-self-ipi     ICR high = own ID << 24, ICR low fixed: arrives
-///   xapic-ipi-vcpu1    ICR high = 1 << 24: arrives on vcpu 1 (still in x2APIC mode), which
-///                      answers through its ICR MSR
-///   xapic-timer-one-shot, xapic-timer-periodic: the timer through the MMIO page
+///   xapic-enable       disabled → xAPIC; the x2APIC MSRs are #GP again, the ID is back
 ///   x2apic-again       xAPIC → x2APIC; MSR 0x802 reads again
 /// The timer checks: one-shot fires once, not before its 2 ms (measured in Xen system time);
 /// periodic at 1 ms counts ticks over a 40 ms interval (no more than the interval allows, at
@@ -75,11 +76,14 @@ func waitFor(_ timeout: UInt64, _ condition: () -> Bool) -> Bool {
   return true
 }
 
-/// vcpu 1 (guest_secondary_main): enables its APIC (x2APIC, as it starts), then answers every
+/// vcpu 1 (guest_secondary_main): switches its APIC to x2APIC and enables it, then answers every
 /// IPI `toVCPU1Vector` with `answerVector` to APIC ID 0 through its ICR MSR.
 @c(guest_secondary_main)
 public func secondaryMain(_ vcpuID: UInt64) {
   CurrentVCPU.record(UInt32(vcpuID))
+  // xAPIC at reset; to x2APIC as Linux does, so vcpu 0's xAPIC IPIs reach an x2APIC target.
+  gs_wrmsr(LocalAPIC.apicBaseMSR, gs_rdmsr(LocalAPIC.apicBaseMSR) | LocalAPIC.extended)
+  LocalAPIC.setMode(x2APIC: true)
   LocalAPIC.write(Register.svr, 0x1FF)
   var answered: UInt64 = 0
   store(.ready, 1)
@@ -223,52 +227,29 @@ func timerChecks(oneShot: StaticString, periodic: StaticString, masked: StaticSt
 func run() -> Never {
   report.line("start")
   Guest.requireHypervisor("guest-xapic")
-  let mmio = StartInfo.options.integer("mmio", default: 0) != 0
+  let mmio = StartInfo.options.integer("mmio", default: 1) != 0
   let setUp = Events.setUp()
   if setUp != 0 { report.abort("event setup (shared_info, callback vector) returned \(setUp)") }
   for vector in [selfVector, toVCPU1Vector, answerVector, selfIPIMSRVector, oneShotVector, periodicVector, maskedVector, boundVector] {
     gs_install_lapic_vector(UInt8(vector))
   }
-
-  // Reset state.
-  let base = apicBase
-  let leaf1 = CPU.cpuid(1)
-  report.check("reset", base == 0xFEE0_0D00 && leaf1.ecx & (1 << 21) != 0 && leaf1.edx & (1 << 9) != 0 && leaf1.ebx >> 24 == 0,
-               ok: "(APIC_BASE \(hex(base)))",
-               fail: "APIC_BASE \(hex(base)) (want 0xfee00d00), CPUID.1 ECX \(hex(UInt64(leaf1.ecx))) EDX \(hex(UInt64(leaf1.edx))) EBX \(hex(UInt64(leaf1.ebx)))")
-  let id = gs_rdmsr(0x802), version = gs_rdmsr(0x803)
-  report.check("x2apic-id", id == 0 && version == 0x0005_0014, fail: "ID \(id), version \(hex(version))")
-  LocalAPIC.write(Register.svr, 0x1FF)
-  CPU.enableInterrupts()
-
-  startVCPU1()
-  if !waitFor(5_000 * ms, { load(.ready) != 0 }) { report.abort("vcpu 1 did not start within 5 s") }
-  ipiChecks(selfCheck: "x2apic-self-ipi", vcpu1Check: "x2apic-ipi-vcpu1")
-  timerChecks(oneShot: "x2apic-timer-one-shot", periodic: "x2apic-timer-periodic", masked: "x2apic-timer-masked", bound: "x2apic-timer-bound")
-
-  // The mode rules.
   let x2 = LocalAPIC.defaultBase | LocalAPIC.enable | LocalAPIC.extended
   let xAPIC = LocalAPIC.defaultBase | LocalAPIC.enable
-  let directly = wrmsrFaults(LocalAPIC.apicBaseMSR, xAPIC)
-  let extdWithoutEN = wrmsrFaults(LocalAPIC.apicBaseMSR, LocalAPIC.defaultBase | LocalAPIC.extended)
-  report.check("x2apic-to-xapic-gp", directly && extdWithoutEN && apicBase == x2 | (1 << 8),
-               fail: "x2APIC → xAPIC #GP: \(directly), EXTD without EN #GP: \(extdWithoutEN), APIC_BASE now \(hex(apicBase))")
+  let bsp: UInt64 = 1 << 8
 
-  CPU.disableInterrupts()
-  let disabled = !wrmsrFaults(LocalAPIC.apicBaseMSR, LocalAPIC.defaultBase)
-  let baseOff = apicBase
-  let apicBit = CPU.cpuid(1).edx & (1 << 9)
-  let toX2Directly = wrmsrFaults(LocalAPIC.apicBaseMSR, x2)
-  report.check("disable", disabled && baseOff == LocalAPIC.defaultBase | (1 << 8) && apicBit == 0 && toX2Directly,
-               ok: "(APIC_BASE \(hex(baseOff)))",
-               fail: "accepted \(disabled), APIC_BASE \(hex(baseOff)), CPUID.1 EDX.APIC \(apicBit), disabled → x2APIC #GP: \(toX2Directly)")
-
-  let enabled = !wrmsrFaults(LocalAPIC.apicBaseMSR, xAPIC)
-  LocalAPIC.setMode(x2APIC: false)
-  let baseX = apicBase
+  // Reset state: xAPIC, as Xen starts HVM vcpus.
+  let base = apicBase
+  LocalAPIC.setMode(x2APIC: base & LocalAPIC.extended != 0)
+  let leaf1 = CPU.cpuid(1)
+  report.check("reset", base == xAPIC | bsp && leaf1.ecx & (1 << 21) != 0 && leaf1.edx & (1 << 9) != 0 && leaf1.ebx >> 24 == 0,
+               ok: "(APIC_BASE \(hex(base)))",
+               fail: "APIC_BASE \(hex(base)) (want 0xfee00900), CPUID.1 ECX \(hex(UInt64(leaf1.ecx))) EDX \(hex(UInt64(leaf1.edx))) EBX \(hex(UInt64(leaf1.ebx)))")
   let msrGP = rdmsrFaults(0x802) && wrmsrFaults(0x808, 0)
-  report.check("xapic-enable", enabled && baseX == xAPIC | (1 << 8) && msrGP, ok: "(APIC_BASE \(hex(baseX)))",
-               fail: "accepted \(enabled), APIC_BASE \(hex(baseX)), x2APIC MSRs #GP: \(msrGP)")
+  report.check("xapic-msrs-gp", msrGP, fail: "an x2APIC MSR did not #GP in xAPIC mode")
+
+  CPU.enableInterrupts()
+  startVCPU1()
+  if !waitFor(5_000 * ms, { load(.ready) != 0 }) { report.abort("vcpu 1 did not start within 5 s") }
 
   if mmio {
     let xid = LocalAPIC.read(Register.id), xversion = LocalAPIC.read(Register.version)
@@ -276,16 +257,50 @@ func run() -> Never {
     report.check("xapic-id", xid == 0 && xversion == 0x0005_0014 && versionByte == 0x14,
                  fail: "ID \(hex(UInt64(xid))), version \(hex(UInt64(xversion))), its low byte \(hex(UInt64(versionByte)))")
     LocalAPIC.write(Register.svr, 0x1FF)
-    CPU.enableInterrupts()
     ipiChecks(selfCheck: "xapic-self-ipi", vcpu1Check: "xapic-ipi-vcpu1")
     timerChecks(oneShot: "xapic-timer-one-shot", periodic: "xapic-timer-periodic", masked: "xapic-timer-masked", bound: nil)
-    CPU.disableInterrupts()
   }
+
+  // xAPIC → x2APIC directly, as Linux switches.
+  CPU.disableInterrupts()
+  let switched = !wrmsrFaults(LocalAPIC.apicBaseMSR, x2)
+  LocalAPIC.setMode(x2APIC: true)
+  let id = switched ? gs_rdmsr(0x802) : 1, version = switched ? gs_rdmsr(0x803) : 0
+  report.check("x2apic-id", switched && apicBase == x2 | bsp && id == 0 && version == 0x0005_0014,
+               fail: "switched \(switched), APIC_BASE \(hex(apicBase)), ID \(id), version \(hex(version))")
+  LocalAPIC.write(Register.svr, 0x1FF)
+  CPU.enableInterrupts()
+  ipiChecks(selfCheck: "x2apic-self-ipi", vcpu1Check: "x2apic-ipi-vcpu1")
+  timerChecks(oneShot: "x2apic-timer-one-shot", periodic: "x2apic-timer-periodic", masked: "x2apic-timer-masked", bound: "x2apic-timer-bound")
+
+  // The mode rules.
+  CPU.disableInterrupts()
+  let directly = wrmsrFaults(LocalAPIC.apicBaseMSR, xAPIC)
+  let extdWithoutEN = wrmsrFaults(LocalAPIC.apicBaseMSR, LocalAPIC.defaultBase | LocalAPIC.extended)
+  let moved = wrmsrFaults(LocalAPIC.apicBaseMSR, 0xFED0_0000 | LocalAPIC.enable)
+  report.check("x2apic-to-xapic-gp", directly && extdWithoutEN && moved && apicBase == x2 | bsp,
+               fail: "x2APIC → xAPIC #GP: \(directly), EXTD without EN #GP: \(extdWithoutEN), moved page #GP: \(moved), APIC_BASE now \(hex(apicBase))")
+
+  let disabled = !wrmsrFaults(LocalAPIC.apicBaseMSR, LocalAPIC.defaultBase)
+  let baseOff = apicBase
+  let apicBit = CPU.cpuid(1).edx & (1 << 9)
+  let toX2Directly = wrmsrFaults(LocalAPIC.apicBaseMSR, x2)
+  report.check("disable", disabled && baseOff == LocalAPIC.defaultBase | bsp && apicBit == 0 && toX2Directly,
+               ok: "(APIC_BASE \(hex(baseOff)))",
+               fail: "accepted \(disabled), APIC_BASE \(hex(baseOff)), CPUID.1 EDX.APIC \(apicBit), disabled → x2APIC #GP: \(toX2Directly)")
+
+  let enabled = !wrmsrFaults(LocalAPIC.apicBaseMSR, xAPIC)
+  LocalAPIC.setMode(x2APIC: false)
+  let baseX = apicBase
+  let gpAgain = rdmsrFaults(0x802)
+  let idAfterReset = mmio ? LocalAPIC.read(Register.id) : 0
+  report.check("xapic-enable", enabled && baseX == xAPIC | bsp && gpAgain && idAfterReset == 0, ok: "(APIC_BASE \(hex(baseX)))",
+               fail: "accepted \(enabled), APIC_BASE \(hex(baseX)), x2APIC MSRs #GP: \(gpAgain), ID \(hex(UInt64(idAfterReset)))")
 
   let again = !wrmsrFaults(LocalAPIC.apicBaseMSR, x2)
   LocalAPIC.setMode(x2APIC: true)
   let idAgain = again ? gs_rdmsr(0x802) : 1
-  report.check("x2apic-again", again && idAgain == 0 && apicBase == x2 | (1 << 8), fail: "accepted \(again), ID \(idAgain), APIC_BASE \(hex(apicBase))")
+  report.check("x2apic-again", again && idAgain == 0 && apicBase == x2 | bsp, fail: "accepted \(again), ID \(idAgain), APIC_BASE \(hex(apicBase))")
   LocalAPIC.write(Register.svr, 0x1FF)
   CPU.enableInterrupts()
 

@@ -97,10 +97,9 @@ public struct LocalAPICRegisters: Sendable {
   /// An INIT was received: the next STARTUP starts the vcpu (the real-mode AP start).
   public var waitingForStartup = false
 
-  /// The state at reset. Xen starts HVM vcpus in xAPIC mode; Swiftvisor's PVH vcpus start in
-  /// x2APIC mode (`x2APIC: true`), because Linux reads its APIC ID through the MMIO page
-  /// before it switches to x2APIC itself, and that needs the MMIO emulation (docs/vlapic.md).
-  public init(apicID: UInt32 = 0, x2APIC: Bool = true) {
+  /// The state at reset: xAPIC mode (`x2APIC: false`), enabled, at 0xFEE00000, BSP on vcpu 0,
+  /// as Xen starts HVM vcpus. Linux switches to x2APIC itself (docs/vlapic.md).
+  public init(apicID: UInt32 = 0, x2APIC: Bool = false) {
     self.apicID = apicID
     apicBase = Self.defaultBase | Self.baseEnable | (x2APIC ? Self.baseExtended : 0) | (apicID == 0 ? Self.baseBSP : 0)
   }
