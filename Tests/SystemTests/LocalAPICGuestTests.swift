@@ -12,7 +12,7 @@ extension Serialized {
       let config = try SystemGuests.config(name: "xapic", guest: "guest-xapic", vcpus: 2, cmdline: "mmio=1")
       let result = try SystemImage.boot(configs: [config], smp: 3)
       let checks = [
-        "reset", "xapic-msrs-gp", "xapic-id", "xapic-self-ipi", "xapic-ipi-vcpu1", "xapic-timer-one-shot",
+        "reset", "xapic-msrs-gp", "xapic-id", "xapic-odd-accesses", "xapic-self-ipi", "xapic-ipi-vcpu1", "xapic-timer-one-shot",
         "xapic-timer-periodic", "xapic-timer-masked", "x2apic-id", "x2apic-self-ipi", "x2apic-ipi-vcpu1",
         "x2apic-timer-one-shot", "x2apic-timer-periodic", "x2apic-timer-masked", "x2apic-timer-bound",
         "x2apic-to-xapic-gp", "disable", "xapic-enable", "x2apic-again",

@@ -641,6 +641,8 @@ void gs_lapic_entry(void);
 static inline uint32_t gs_mmio_read32(uint64_t a) { uint32_t v; __asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(a) : "memory"); return v; }
 static inline uint8_t gs_mmio_read8(uint64_t a) { uint8_t v; __asm__ volatile("movb (%1), %0" : "=q"(v) : "r"(a) : "memory"); return v; }
 static inline void gs_mmio_write32(uint64_t a, uint32_t v) { __asm__ volatile("movl %0, (%1)" : : "r"(v), "r"(a) : "memory"); }
+static inline uint64_t gs_mmio_read64(uint64_t a) { uint64_t v; __asm__ volatile("movq (%1), %0" : "=r"(v) : "r"(a) : "memory"); return v; }
+static inline void gs_mmio_write64(uint64_t a, uint64_t v) { __asm__ volatile("movq %0, (%1)" : : "r"(v), "r"(a) : "memory"); }
 void gs_install_lapic_vector(uint8_t vector);
 
 // A page-aligned page in .bss for the shared_info frame (XENMEM_add_to_physmap): the hypervisor

@@ -5,6 +5,8 @@
 ///   xapic-msrs-gp      the x2APIC MSRs are #GP in xAPIC mode
 ///   with `mmio=1` (default), through the xAPIC page (MMIO emulation):
 ///   xapic-id           ID (0x20) is 0 << 24, version (0x30) 0x00050014, a byte read of 0x30
+///   xapic-odd-accesses a byte inside a register, 8 bytes, a straddling dword, past the last
+///                      register: as Xen (the byte, else 0; such writes dropped)
 ///   xapic-self-ipi     ICR high = own ID << 24, ICR low fixed: arrives
 ///   xapic-ipi-vcpu1    ICR high = 1 << 24: arrives on vcpu 1 (which switched itself to x2APIC),
 ///                      which answers through its ICR MSR
@@ -224,6 +226,24 @@ func timerChecks(oneShot: StaticString, periodic: StaticString, masked: StaticSt
   LocalAPIC.write(Register.lvtTimer, 1 << 16)
 }
 
+/// Accesses to the page that are not one aligned 32-bit register, answered as Xen's
+/// vlapic_mmio_read/write: a byte inside a register reads that byte; 8 bytes, a straddling
+/// dword, and anything past the divide register read 0; such writes are dropped.
+func oddAccesses() {
+  let base = LocalAPIC.defaultBase
+  LocalAPIC.write(0x80, 0x20)                                                 // TPR
+  let versionByte2 = gs_mmio_read8(base + 0x32)                               // bits 23:16: 0x05
+  let wide = gs_mmio_read64(base + 0x30)
+  let straddling = gs_mmio_read32(base + 0x2E)
+  let beyond = gs_mmio_read32(base + 0x400), last = gs_mmio_read8(base + 0xFFF)
+  gs_mmio_write64(base + 0x80, 0x55)
+  gs_mmio_write32(base + 0x7E, 0x6600_0000)
+  let tpr = LocalAPIC.read(0x80)
+  LocalAPIC.write(0x80, 0)
+  report.check("xapic-odd-accesses", versionByte2 == 5 && wide == 0 && straddling == 0 && beyond == 0 && last == 0 && tpr == 0x20,
+               fail: "byte 0x32 \(hex(UInt64(versionByte2))) (want 0x5), 8 bytes at 0x30 \(hex(wide)), dword at 0x2e \(hex(UInt64(straddling))), 0x400 \(hex(UInt64(beyond))), 0xfff \(hex(UInt64(last))), TPR after dropped writes \(hex(UInt64(tpr))) (want 0x20)")
+}
+
 func run() -> Never {
   report.line("start")
   Guest.requireHypervisor("guest-xapic")
@@ -256,6 +276,7 @@ func run() -> Never {
     let versionByte = gs_mmio_read8(LocalAPIC.defaultBase + UInt64(Register.version))
     report.check("xapic-id", xid == 0 && xversion == 0x0005_0014 && versionByte == 0x14,
                  fail: "ID \(hex(UInt64(xid))), version \(hex(UInt64(xversion))), its low byte \(hex(UInt64(versionByte)))")
+    oddAccesses()
     LocalAPIC.write(Register.svr, 0x1FF)
     ipiChecks(selfCheck: "xapic-self-ipi", vcpu1Check: "xapic-ipi-vcpu1")
     timerChecks(oneShot: "xapic-timer-one-shot", periodic: "xapic-timer-periodic", masked: "xapic-timer-masked", bound: nil)
