@@ -179,11 +179,11 @@ let ioapic: UInt64 = 0xFEC0_0000
         memory: MemoryOperand(segment: .es)),
     Row(mode: .bits64, bytes: [0x64, 0xF3, 0xA4], operation: .moveString, length: 3, operandSize: 1, addressSize: 8,
         memory: MemoryOperand(segment: .fs), repeated: true),
-    // gs mov (%rax),%eax: GS counts in 64-bit code; es/cs/ss/ds overrides do not
+    // gs mov (%rax),%eax; es mov (%rax),%eax (recorded; only FS and GS add a base in 64-bit code)
     Row(mode: .bits64, bytes: [0x65, 0x8B, 0x00], operation: .load, length: 3, operandSize: 4, addressSize: 8,
         memory: MemoryOperand(base: 0, segment: .gs), register: 0),
     Row(mode: .bits64, bytes: [0x26, 0x8B, 0x00], operation: .load, length: 3, operandSize: 4, addressSize: 8,
-        memory: MemoryOperand(base: 0), register: 0),
+        memory: MemoryOperand(base: 0, segment: .es), register: 0),
     // A REX before a legacy prefix is ignored: 48 66 89 07 is a 16-bit store
     Row(mode: .bits64, bytes: [0x48, 0x66, 0x89, 0x07], operation: .store, length: 4, operandSize: 2, addressSize: 8,
         memory: MemoryOperand(base: 7), register: 0),
@@ -402,12 +402,18 @@ let ioapic: UInt64 = 0xFEC0_0000
     t.registers[7] = 0x1234_5678_FED0_0000
     #expect(run(&t) == .success(.completed(length: 3)))
     #expect(t.mmioReads[0].address == hpet)
-    // FS adds its base in 64-bit code; DS does not.
+    // FS adds its base in 64-bit code; DS and ES do not.
     t = target([0x64, 0x8B, 0x07])
     t.bases[.fs] = hpet
     t.registers[7] = 0x10
     #expect(run(&t) == .success(.completed(length: 3)))
     #expect(t.mmioReads[0].address == hpet + 0x10)
+    t = target([0x26, 0x8B, 0x07])
+    t.bases[.es] = 0x1000
+    t.bases[.ds] = 0x1000
+    t.registers[7] = hpet
+    #expect(run(&t) == .success(.completed(length: 3)))
+    #expect(t.mmioReads[0].address == hpet)
     // 32-bit code: a segment base is added, and the sum wraps at 2^32.
     t = target(.bits32, [0x8B, 0x07])
     t.bases[.ds] = 0x1_0000
@@ -435,9 +441,12 @@ let ioapic: UInt64 = 0xFEC0_0000
     var t = target([0x8B, 0x07])
     t.registers[7] = 0x0000_8000_0000_0000
     #expect(run(&t) == .failure(.generalProtection))
-    // Through RSP or RBP: #SS.
+    // Through RSP or RBP, or with an SS override: #SS.
     t = target([0x8B, 0x45, 0x00])
     t.registers[5] = 0xDEAD_BEEF_0000_0000
+    #expect(run(&t) == .failure(.stackFault))
+    t = target([0x36, 0x8B, 0x07])
+    t.registers[7] = 0xDEAD_BEEF_0000_0000
     #expect(run(&t) == .failure(.stackFault))
     // The last byte past the canonical hole.
     t = target([0x48, 0x8B, 0x07])

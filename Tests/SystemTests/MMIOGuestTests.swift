@@ -10,7 +10,7 @@ extension Serialized {
     /// Every check of guest-mmio, in its order (docs/test-guests.md).
     static let checks = [
       "read-hpet", "read-ioapic", "read-unbacked", "read-given-back", "movzx-movsx", "xchg", "moffs", "rip-relative",
-      "writes-dropped", "rep-movs-to-ram", "rep-stos", "unknown-opcode-raises-ud", "code-in-mmio-raises-ud",
+      "single-step-after-emulation", "writes-dropped", "rep-movs-to-ram", "rep-stos", "unknown-opcode-raises-ud", "code-in-mmio-raises-ud",
       "straddle-into-unmapped-page", "code-page-unmapped", "sixteen-prefixes-raise-gp", "lock-mov-raises-ud",
     ]
 

@@ -78,6 +78,11 @@ struct Fuzzer {
       _ = gs_atomic_add(counters + 4, 1)
       return
     }
+    if vcpu == 0 && roll >= 90 && layout.mmio {
+      mmioAccess()
+      _ = gs_atomic_add(counters + 4, 1)
+      return
+    }
     if vcpu == 0 && roll == 25 {
       haltUntilTimer()
       _ = gs_atomic_add(counters + 4, 1)

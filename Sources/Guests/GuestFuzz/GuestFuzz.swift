@@ -6,8 +6,9 @@
 ///
 /// Options: `seed=<n>` (default 1), `seconds=<n>` of system time (default 60), `calls=<n>` (stop
 /// after this many on each vcpu; default no limit), `instructions=1` (also the intercepted
-/// instructions), `trace` (print every call before making it, to find the last one before a
-/// hypervisor crash). Output:
+/// instructions), `mmio=0` (without the memory accesses aimed at addresses with no RAM, which
+/// vcpu 0 makes in one call in ten), `trace` (print every call before making it, to find the
+/// last one before a hypervisor crash). Output:
 ///
 ///     guest-fuzz: seed <s>, 2 vcpus, <n> s
 ///     guest-fuzz: <calls> calls after <t> s          (every 5 s)
@@ -93,6 +94,9 @@ struct Layout {
   /// `Fuzzer.instruction`: CPUID, RDMSR, WRMSR, IN/OUT, VMMCALL, MOV to CR0/3/4, CR8/CR2 and CR
   /// reads, DR moves, HLT). Default all.
   var instructionClasses: UInt64 = 0x1FF
+  /// `mmio=0` leaves out the memory accesses aimed at addresses with no RAM (`Fuzzer.mmioAccess`),
+  /// which are on by default.
+  var mmio = true
 }
 
 nonisolated(unsafe) var layout = Layout()
@@ -157,6 +161,7 @@ func run() -> Never {
   layout.trace = options.value("trace") != nil
   layout.instructions = options.integer("instructions", default: 0) != 0
   layout.instructionClasses = UInt64(options.integer("classes", default: 0x1FF))
+  layout.mmio = options.integer("mmio", default: 1) != 0
   for i in 0..<8 { counters[i] = 0 }
 
   let setUp = Events.setUp()

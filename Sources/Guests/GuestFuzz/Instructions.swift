@@ -157,8 +157,9 @@ extension Fuzzer {
   }
 
   /// Runs `bytes` as one instruction at a page end or at the top of the address space, with the exceptions in `catching` caught (the handler skips the instruction
-  /// to the RET after it).
-  mutating func execute(_ bytes: [UInt8], _ r: inout gs_call_registers, catching: UInt32, atTop: Bool, pageEnd: Bool) {
+  /// to the RET after it, or `skip` bytes from the faulting one).
+  mutating func execute(_ bytes: [UInt8], _ r: inout gs_call_registers, catching: UInt32, atTop: Bool, pageEnd: Bool,
+                        skip: UInt64? = nil) {
     guard let code else { return }
     let placement = atTop && random.percent(50) ? 2 : 0
     var target: UInt64
@@ -176,7 +177,7 @@ extension Fuzzer {
     }
     gs_barrier()
     if layout.trace { trace("instruction \(bytes.map { hex(UInt64($0)) }.joined(separator: " ")) at \(hex(target)) rax \(hex(r.rax)) rcx \(hex(r.rcx)) rdx \(hex(r.rdx))") }
-    gs_catch_exceptions(catching, UInt64(bytes.count))
+    gs_catch_exceptions(catching, skip ?? UInt64(bytes.count))
     gs_call_at(target, &r, 0)
     gs_catch_exceptions(0, 0)
   }

@@ -39,9 +39,9 @@ struct Runner {
   let code = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
 
   /// Runs `bytes` (then RET) with `r`; the exceptions caught meanwhile, skipping the instruction.
-  func run(_ bytes: [UInt8], _ r: inout gs_call_registers, at offset: Int = 0x800) -> gs_caught_exception {
+  func run(_ bytes: [UInt8], _ r: inout gs_call_registers, at offset: Int = 0x800, catchingDebug: Bool = false) -> gs_caught_exception {
     store(bytes + [0xC3], in: code, at: offset)
-    gs_catch_exceptions(anyFault, UInt64(bytes.count))
+    gs_catch_exceptions(anyFault | (catchingDebug ? 1 << 1 : 0), UInt64(bytes.count))
     gs_call_at(Xen.address(code) + UInt64(offset), &r, 0)
     let caught = gs_caught_exception()
     gs_catch_exceptions(0, 0)
@@ -78,6 +78,28 @@ func leafEntry(_ va: UInt64) -> UnsafeMutablePointer<UInt64> {
 
 func describe(_ c: gs_caught_exception) -> String {
   "\(c.count) caught, the last vector \(c.vector) error \(hex(c.error_code)) at RIP \(hex(c.rip))"
+}
+
+/// `bench=<n>`: the median of n round trips (TSC cycles, through the same call and return) of an
+/// emulated `mov (%rdi),%eax` at the HPET, of a CPUID (an intercepted instruction the
+/// hypervisor answers without decoding) and of a MOV from RAM (the floor).
+func bench(_ runner: Runner, samples: Int, _ report: Report) {
+  func median(_ bytes: [UInt8], rdi: UInt64) -> UInt64 {
+    store(bytes + [0xC3], in: runner.code, at: 0x800)
+    var times = [UInt64](repeating: 0, count: samples)
+    for i in 0..<samples {
+      var r = registers(rax: 0, rdi: rdi)
+      let start = CPU.rdtsc()
+      gs_call_at(Xen.address(runner.code) + 0x800, &r, 0)
+      times[i] = CPU.rdtsc() &- start
+    }
+    times.sort()
+    return times[samples / 2]
+  }
+  let ram = median([0x8B, 0x07], rdi: Xen.address(runner.code))
+  let cpuid = median([0x0F, 0xA2], rdi: 0)
+  let mmio = median([0x8B, 0x07], rdi: hpet)
+  report.line("bench samples \(samples): ram read median \(ram), cpuid median \(cpuid), mmio read median \(mmio) cycles")
 }
 
 func run() -> Never {
@@ -153,6 +175,17 @@ func run() -> Never {
     var r = registers()
     let caught = runner.run([0x8B, 0x05] + (0..<4).map { UInt8(truncatingIfNeeded: displacement >> (8 * UInt32($0))) }, &r)
     report.check("rip-relative", caught.count == 0 && r.rax == 0xFFFF_FFFF, fail: "rax \(hex(r.rax)); \(describe(caught))")
+  }
+
+  do {
+    // pushfq; orq $0x100,(%rsp); popfq; mov (%rdi),%eax: TF set, then the emulated MOV, which
+    // must end in the single-step trap right after it (the handler clears TF).
+    var r = registers(rdi: hpet)
+    let caught = runner.run([0x9C, 0x48, 0x81, 0x0C, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9D, 0x8B, 0x07], &r, catchingDebug: true)
+    let after = Xen.address(runner.code) + 0x800 + 12
+    report.check("single-step-after-emulation", caught.count == 1 && caught.vector == 1 && caught.rip == after
+                   && caught.dr6 & (1 << 14) != 0 && r.rax == 0xFFFF_FFFF,
+                 fail: "\(describe(caught)), dr6 \(hex(caught.dr6)), want the trap at \(hex(after)); rax \(hex(r.rax))")
   }
 
   // ---- Writes are dropped: the place still reads all ones ----
@@ -298,6 +331,8 @@ func run() -> Never {
   }
   gs_map_page(window, 0)
   gs_map_page(window + 0x1000, 0)
+  let samples = StartInfo.options.integer("bench", default: 0)
+  if samples > 0 { bench(runner, samples: min(samples, 100_000), report) }
   report.finish()
 }
 #endif

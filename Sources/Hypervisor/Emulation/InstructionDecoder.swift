@@ -143,9 +143,8 @@ public enum InstructionDecoder {
         break prefixes
       }
     }
-    // In 64-bit code only FS and GS have bases; the other overrides change nothing.
-    if codeSize == .bits64, let s = segmentOverride, s != .fs && s != .gs { segmentOverride = nil }
-
+    // In 64-bit code the ES, CS, SS and DS overrides add no base (`InstructionEmulator` adds
+    // only FS's and GS's there), but SS still decides #SS over #GP for a non-canonical address.
     let rexW = rex & 0x8 != 0, rexR = rex & 0x4 != 0, rexX = rex & 0x2 != 0, rexB = rex & 0x1 != 0
     let operandSize: Int
     switch codeSize {

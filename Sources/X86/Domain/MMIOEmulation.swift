@@ -34,6 +34,12 @@ enum MMIOEmulation {
       switch try InstructionEmulator.emulate(&target) {
       case .completed(let length):
         vmcb.advanceRIP(by: UInt64(length), is64BitCode: target.codeSize == .bits64)
+        if target.rflags & (1 << 8) != 0 {
+          // RFLAGS.TF: the single-step trap the CPU raises after an instruction it completes,
+          // with DR6.BS (as Xen's emulator raises it after one it emulated).
+          vmcb.write64(VMCB.Save.dr6, vmcb.read64(VMCB.Save.dr6) | (1 << 14))
+          vmcb.inject(vector: 1, type: .exception)
+        }
       case .restart:
         break                                       // RIP stays: the guest runs the REP again
       }
