@@ -33,6 +33,7 @@ let package = Package(
     .executable(name: "guest-xenstore", targets: ["GuestXenstore"]),
     .executable(name: "guest-grant", targets: ["GuestGrant"]),
     .executable(name: "guest-hostile-blk", targets: ["GuestHostileBlk"]),
+    .executable(name: "guest-xapic", targets: ["GuestXAPIC"]),
     .executable(name: "guest-mmio", targets: ["GuestMMIO"]),
   ],
   dependencies: [
@@ -85,6 +86,7 @@ let package = Package(
     .executableTarget(name: "GuestXenstore", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXenstore"),
     .executableTarget(name: "GuestGrant", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestGrant"),
     .executableTarget(name: "GuestHostileBlk", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestHostileBlk"),
+    .executableTarget(name: "GuestXAPIC", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestXAPIC"),
     .executableTarget(name: "GuestMMIO", dependencies: ["GuestKit", "GuestSupport"], path: "Sources/Guests/GuestMMIO"),
   ]
 )

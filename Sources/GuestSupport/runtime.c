@@ -143,6 +143,14 @@ void gs_install_upcall_vector(uint8_t vector) {
   __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
 }
 
+// An interrupt gate for a local APIC vector (gs_lapic_entry; GuestSupport.h).
+void gs_install_lapic_vector(uint8_t vector) {
+  if (vector < GS_EXCEPTION_VECTORS) return;
+  gs_idt[vector] = gs_interrupt_gate((uint64_t)(uintptr_t)&gs_lapic_entry);
+  gs_idt_descriptor.limit = sizeof(gs_idt) - 1;
+  __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
+}
+
 static uint64_t gs_exception_depth;
 
 // The exceptions a guest expects (gs_catch_exceptions, GuestSupport.h).

@@ -67,6 +67,27 @@ gs_upcall_entry:
         FS_POP_GPRS
         iretq
 
+// Local APIC interrupts (IPIs, the APIC timer: gs_install_lapic_vector puts this entry at each
+// vector a guest uses). Saved and restored as the upcall; the Swift handler finds the vector in
+// the in-service register and writes EOI itself (GuestKit's LocalAPIC).
+        .section .text.gs_lapic_entry, "ax", @progbits
+        .code64
+        .p2align 4
+        .globl gs_lapic_entry
+gs_lapic_entry:
+        FS_PUSH_GPRS
+        mov     %rsp, %rbx
+        sub     $512, %rsp
+        and     $-64, %rsp
+        fxsave64 (%rsp)
+        cld
+        xor     %ebp, %ebp
+        call    gs_lapic_interrupt      // Swift: @c(gs_lapic_interrupt) in GuestKit
+        fxrstor64 (%rsp)
+        mov     %rbx, %rsp
+        FS_POP_GPRS
+        iretq
+
         // Addresses of the 32 stubs, for the IDT built in runtime.c.
         .section .rodata.gs_traps, "a", @progbits
         .p2align 3

@@ -58,6 +58,9 @@ extension Serialized {
       #expect(!result.contains("Unable to read cpu state"), "\(context(result))")
       expectLines(result, [
         "printk: console [hvc0] enabled",
+        // The local APIC starts in xAPIC mode, as on Xen; Linux switches it (docs/vlapic.md).
+        "x2apic enabled",
+        "Switched APIC routing to physical x2apic.",
         "Xen: using vcpuop timer interface",
         "xen:grant_table: Grant tables using version 1 layout",
         "Grant table initialized",

@@ -632,6 +632,18 @@ void gs_upcall_entry(void);
 // Puts gs_upcall_entry in the IDT at `vector` (32-255; other vectors from 32 up stay not present)
 // and reloads the IDT on the calling vcpu. Secondary vcpus load the same IDT when they start.
 void gs_install_upcall_vector(uint8_t vector);
+// Local APIC interrupts (guest-xapic): gs_lapic_entry saves what the upcall entry saves and calls
+//     @c(gs_lapic_interrupt) func lapicInterrupt()
+// (GuestKit's LocalAPIC: it reads the in-service vector and writes EOI). gs_install_lapic_vector
+// puts it in the IDT at `vector` (32-255) and reloads the IDT on the calling vcpu.
+void gs_lapic_entry(void);
+// Device registers (the xAPIC page): one plain MOV each, the instruction an MMIO emulator sees.
+static inline uint32_t gs_mmio_read32(uint64_t a) { uint32_t v; __asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(a) : "memory"); return v; }
+static inline uint8_t gs_mmio_read8(uint64_t a) { uint8_t v; __asm__ volatile("movb (%1), %0" : "=q"(v) : "r"(a) : "memory"); return v; }
+static inline void gs_mmio_write32(uint64_t a, uint32_t v) { __asm__ volatile("movl %0, (%1)" : : "r"(v), "r"(a) : "memory"); }
+static inline uint64_t gs_mmio_read64(uint64_t a) { uint64_t v; __asm__ volatile("movq (%1), %0" : "=r"(v) : "r"(a) : "memory"); return v; }
+static inline void gs_mmio_write64(uint64_t a, uint64_t v) { __asm__ volatile("movq %0, (%1)" : : "r"(v), "r"(a) : "memory"); }
+void gs_install_lapic_vector(uint8_t vector);
 
 // A page-aligned page in .bss for the shared_info frame (XENMEM_add_to_physmap): the hypervisor
 // puts its page there, and the RAM page that was there stops being RAM. Linked in only when used.

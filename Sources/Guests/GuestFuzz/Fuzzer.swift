@@ -63,9 +63,16 @@ struct Fuzzer {
     }
   }
 
-  /// One call: mostly hypercalls; on vcpu 0 also instructions, shared_info moves and a HLT.
+  /// One call: mostly hypercalls; on vcpu 0 also instructions, shared_info moves and a HLT,
+  /// and now and then its local APIC (vcpu 0 only: the caught-exception record is one for the
+  /// guest).
   mutating func step() {
     let roll = random.below(100)
+    if vcpu == 0 && roll == 26 {
+      localAPIC()
+      _ = gs_atomic_add(counters + 4, 1)
+      return
+    }
     if vcpu == 0 && roll < 25 && layout.instructions {
       instruction()
       _ = gs_atomic_add(counters + 4, 1)

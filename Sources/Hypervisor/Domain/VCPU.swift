@@ -94,6 +94,12 @@ public final class VCPU: @unchecked Sendable {
   public var periodicPeriod: UInt64 = 0
   public var periodicNext: UInt64 = 0
   public var pollDeadline: UInt64 = 0
+  /// The virtual local APIC's timer: its next expiry and its period (0: one-shot), set from
+  /// the LAPIC registers (`LocalAPICRegisters.timerSchedule`); 0 = not running.
+  public var lapicTimerNext: UInt64 = 0
+  public var lapicTimerPeriod: UInt64 = 0
+  /// How often the LAPIC timer expired (whether or not its LVT let the vector through).
+  public var lapicTimerExpiries: UInt64 = 0
   public var armedTimerPCPU = -1
   public var armedTimerID: UInt64 = 0
   /// How often VIRQ_TIMER was raised for this vcpu.
@@ -104,8 +110,8 @@ public final class VCPU: @unchecked Sendable {
   public internal(set) var pollPorts: [UInt32] = []
   public let pollWake = Atomic<Bool>(false)
 
-  /// The virtual local APIC (x2APIC mode), and the lock other pcpus take to post an IPI.
-  public var lapic = LocalAPICRegisters()
+  /// The virtual local APIC (xAPIC or x2APIC mode), and the lock other pcpus take to post an IPI.
+  public var lapic: LocalAPICRegisters
   public let lapicLock = SpinLock()
   /// True while the request register (IRR) is not empty, written under `lapicLock` and read
   /// without it: the check before every entry skips the virtual LAPIC when it is false (nearly
@@ -142,6 +148,7 @@ public final class VCPU: @unchecked Sendable {
   public init(id: Int, domain: Domain) {
     self.id = id
     self.domain = domain
+    lapic = LocalAPICRegisters(apicID: UInt32(truncatingIfNeeded: id))
   }
 
   public func stop() { stopRequested.store(true, ordering: .releasing) }

@@ -79,6 +79,26 @@ public enum VCPUTimers {
     }
   }
 
+  /// The virtual LAPIC's timer (docs/vlapic.md): first expiry at `deadline`, then every
+  /// `period` ns (0: once). The period comes from `LocalAPICRegisters.timerSchedule`, which
+  /// keeps it at or above `LocalAPICRegisters.minimumTimerPeriod`; the clamp here is a second
+  /// line so no caller can arm a flood.
+  public static func setLAPICTimer(_ vcpu: VCPU, deadline: UInt64, period: UInt64) {
+    vcpu.timerLock.withLock {
+      vcpu.lapicTimerNext = max(deadline, 1)
+      vcpu.lapicTimerPeriod = period == 0 ? 0 : max(period, LocalAPICRegisters.minimumTimerPeriod)
+      rearm(vcpu)
+    }
+  }
+
+  public static func stopLAPICTimer(_ vcpu: VCPU) {
+    vcpu.timerLock.withLock {
+      vcpu.lapicTimerNext = 0
+      vcpu.lapicTimerPeriod = 0
+      rearm(vcpu)
+    }
+  }
+
   /// Every timer of the vcpu off (its domain is being destroyed, or the vcpu went down).
   public static func cancelAll(_ vcpu: VCPU) {
     vcpu.timerLock.withLock {
@@ -86,6 +106,8 @@ public enum VCPUTimers {
       vcpu.periodicPeriod = 0
       vcpu.periodicNext = 0
       vcpu.pollDeadline = 0
+      vcpu.lapicTimerNext = 0
+      vcpu.lapicTimerPeriod = 0
       rearm(vcpu)
     }
   }
@@ -96,6 +118,7 @@ public enum VCPUTimers {
     if vcpu.singleshotDeadline != 0 { next = min(next, vcpu.singleshotDeadline) }
     if vcpu.periodicPeriod != 0 { next = min(next, vcpu.periodicNext) }
     if vcpu.pollDeadline != 0 { next = min(next, vcpu.pollDeadline) }
+    if vcpu.lapicTimerNext != 0 { next = min(next, vcpu.lapicTimerNext) }
     return next
   }
 
@@ -110,6 +133,7 @@ public enum VCPUTimers {
   public static func expire(_ vcpu: VCPU, now: UInt64) {
     var raiseTimer = false
     var pollTimedOut = false
+    var lapicTimer = false
     vcpu.timerLock.withLock {
       if vcpu.singleshotDeadline != 0 && vcpu.singleshotDeadline <= now {
         vcpu.singleshotDeadline = 0
@@ -124,6 +148,16 @@ public enum VCPUTimers {
         vcpu.pollDeadline = 0
         pollTimedOut = true
       }
+      if vcpu.lapicTimerNext != 0 && vcpu.lapicTimerNext <= now {
+        lapicTimer = true
+        vcpu.lapicTimerExpiries &+= 1
+        if vcpu.lapicTimerPeriod == 0 {
+          vcpu.lapicTimerNext = 0
+        } else {
+          vcpu.lapicTimerNext = vcpu.lapicTimerNext.addingSaturating(vcpu.lapicTimerPeriod)
+          if vcpu.lapicTimerNext <= now { vcpu.lapicTimerNext = now.addingSaturating(vcpu.lapicTimerPeriod) }
+        }
+      }
       rearm(vcpu)
     }
     if raiseTimer {
@@ -131,5 +165,6 @@ public enum VCPUTimers {
       Events.raiseVIRQ(.timer, vcpu: vcpu)
     }
     if pollTimedOut { Events.wakePoller(vcpu) }
+    if lapicTimer { LocalAPICDelivery.timerExpired(vcpu) }
   }
 }

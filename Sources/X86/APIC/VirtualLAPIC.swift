@@ -2,110 +2,120 @@
 import Hypervisor
 import Synchronization
 
-/// The virtual local APIC of a PVH vcpu, in x2APIC mode only (docs/vlapic.md): the guest reaches
-/// it through MSRs 0x800–0x8FF, never through MMIO, so no instruction decoder is needed. It does
-/// what Linux uses on a Xen PVH domain: its identity, task priority and EOI, the LVTs and error
-/// status as storage, and the ICR: fixed IPIs, self-IPIs, and INIT + STARTUP to start an AP in
-/// real mode. Its timer is storage only (Linux PVH uses the Xen timer instead).
+/// The virtual local APIC of a PVH vcpu (docs/vlapic.md), in xAPIC or x2APIC mode. The
+/// registers and their decoding are `LocalAPICRegisters` (common, host-tested): one model
+/// reached through the x2APIC MSRs 0x800–0x8FF (`read`, `write`) or the xAPIC MMIO page
+/// (`mmioRead`, `mmioWrite`). This layer does what a register write asks beyond the
+/// registers: sends IPIs (fixed, lowest priority, INIT + STARTUP to start an AP in real mode),
+/// and programs the APIC timer on the vcpu's timers (`VCPUTimers.setLAPICTimer`).
 ///
 /// The APIC ID of vcpu N is N, as the domain's MADT says.
 enum VirtualLAPIC {
   static let msrs: ClosedRange<UInt32> = 0x800...0x8FF
-  /// Integrated APIC (0x14), maximum LVT entry 5.
-  static let version: UInt64 = 0x0005_0014
+
+  // MARK: The x2APIC MSR path
 
   static func read(_ msr: UInt32, _ vcpu: VCPU) -> UInt64? {
-    vcpu.lapicLock.lock()
-    defer { vcpu.lapicLock.unlock() }
-    let apic = vcpu.lapic
-    switch msr {
-    case 0x802: return UInt64(vcpu.id)                                       // x2APIC ID
-    case 0x803: return version
-    case 0x808: return UInt64(apic.tpr)
-    case 0x80A: return UInt64(apic.processorPriority)
-    case 0x80D: return UInt64(((vcpu.id >> 4) << 16) | (1 << (vcpu.id & 0xF)))  // logical ID (cluster, bit)
-    case 0x80F: return UInt64(apic.svr)
-    case 0x810...0x817: return chunk(apic.isr, Int(msr - 0x810))
-    case 0x818...0x81F: return 0                                             // TMR: all edge
-    case 0x820...0x827: return chunk(apic.irr, Int(msr - 0x820))
-    case 0x828: return UInt64(apic.esr)
-    case 0x82F: return UInt64(apic.lvt[0])
-    case 0x830: return apic.icr
-    case 0x832...0x837: return UInt64(apic.lvt[Int(msr - 0x831)])
-    case 0x838: return UInt64(apic.timerInitialCount)
-    case 0x839: return 0                                                     // the timer never runs
-    case 0x83E: return UInt64(apic.timerDivide)
-    default: return nil
-    }
+    let now = SystemTime.now()
+    return vcpu.lapicLock.withLock { vcpu.lapic.msrRead(msr, now: now) }
   }
 
+  /// False: #GP (not in x2APIC mode, reserved bits, a read-only register).
   static func write(_ msr: UInt32, _ value: UInt64, _ vcpu: VCPU) -> Bool {
-    let low = UInt32(truncatingIfNeeded: value)
-    switch msr {
-    case 0x830:
-      vcpu.lapicLock.withLock { vcpu.lapic.icr = value & ~(1 << 12) }       // never "send pending"
-      send(value, from: vcpu)
-      return true
-    case 0x83F:
-      post(Int(low & 0xFF), to: vcpu)                                        // SELF IPI
-      return true
-    default:
-      break
-    }
-    vcpu.lapicLock.lock()
-    defer { vcpu.lapicLock.unlock() }
-    switch msr {
-    case 0x808: vcpu.lapic.tpr = low & 0xFF
-    case 0x80B:                                                              // EOI
-      if let vector = LocalAPICRegisters.highest(vcpu.lapic.isr) { LocalAPICRegisters.clear(&vcpu.lapic.isr, vector) }
-    case 0x80F: vcpu.lapic.svr = low & 0x13FF
-    case 0x828: vcpu.lapic.esr = 0
-    case 0x82F: vcpu.lapic.lvt[0] = low
-    case 0x832...0x837: vcpu.lapic.lvt[Int(msr - 0x831)] = low
-    case 0x838: vcpu.lapic.timerInitialCount = low
-    case 0x83E: vcpu.lapic.timerDivide = low & 0xB
-    default: return false                                                    // read-only or reserved: #GP
-    }
+    let now = SystemTime.now()
+    guard let effect = vcpu.lapicLock.withLock({ vcpu.lapic.msrWrite(msr, value, now: now) }) else { return false }
+    perform(effect, vcpu, now: now)
     return true
   }
 
-  static func chunk(_ words: InlineArray<4, UInt64>, _ index: Int) -> UInt64 {
-    (words[index / 2] >> UInt64(32 * (index % 2))) & 0xFFFF_FFFF
+  // MARK: The xAPIC MMIO path
+
+  /// Where this vcpu's APIC page is, if the APIC is in xAPIC mode (otherwise the page is not
+  /// the APIC: `mmioRead` answers all ones and `mmioWrite` drops the write).
+  static func xAPICPage(_ vcpu: VCPU) -> UInt64? {
+    vcpu.lapicLock.withLock { vcpu.lapic.mode == .xAPIC ? vcpu.lapic.baseAddress : nil }
   }
 
-  /// An ICR write: deliver to every vcpu the destination names (x2APIC: the APIC ID in bits
-  /// 63:32, 0xFFFFFFFF for all; or a shorthand in bits 19:18).
-  static func send(_ icr: UInt64, from sender: VCPU) {
-    let vector = Int(icr & 0xFF)
-    let mode = (icr >> 8) & 7
-    let shorthand = (icr >> 18) & 3
-    let destination = UInt32(truncatingIfNeeded: icr >> 32)
+  /// A guest read of `size` bytes at `offset` into the APIC page.
+  static func mmioRead(_ vcpu: VCPU, offset: UInt64, size: Int) -> UInt64 {
+    let now = SystemTime.now()
+    return vcpu.lapicLock.withLock { vcpu.lapic.mmioRead(offset: offset, size: size, now: now) }
+  }
+
+  /// A guest write of `size` bytes at `offset` into the APIC page.
+  static func mmioWrite(_ vcpu: VCPU, offset: UInt64, size: Int, value: UInt64) {
+    let now = SystemTime.now()
+    let effect = vcpu.lapicLock.withLock { vcpu.lapic.mmioWrite(offset: offset, size: size, value: value, now: now) }
+    perform(effect, vcpu, now: now)
+  }
+
+  // MARK: APIC_BASE
+
+  static func apicBase(_ vcpu: VCPU) -> UInt64 {
+    vcpu.lapicLock.withLock { vcpu.lapic.apicBase }
+  }
+
+  /// WRMSR APIC_BASE: false is #GP (`LocalAPICRegisters.writeAPICBase` has the rules). A
+  /// disabled or reset APIC's timer stops.
+  static func writeAPICBase(_ vcpu: VCPU, _ value: UInt64) -> Bool {
+    let accepted = vcpu.lapicLock.withLock { () -> Bool in
+      guard vcpu.lapic.writeAPICBase(value) else { return false }
+      if LocalAPICRegisters.highest(vcpu.lapic.irr) == nil { vcpu.lapicHasRequests.store(false, ordering: .relaxed) }
+      return true
+    }
+    if accepted { programTimer(vcpu, now: SystemTime.now()) }
+    return accepted
+  }
+
+  // MARK: Effects of a register write
+
+  static func perform(_ effect: LocalAPICWriteEffect, _ vcpu: VCPU, now: UInt64) {
+    switch effect {
+    case .none: break
+    case .send(let icrLow, let destination): send(icrLow, destination: destination, from: vcpu)
+    case .timer: programTimer(vcpu, now: now)
+    }
+  }
+
+  /// The timer's registers changed: arm the vcpu's LAPIC timer for what they say, or stop it.
+  static func programTimer(_ vcpu: VCPU, now: UInt64) {
+    if let schedule = vcpu.lapicLock.withLock({ vcpu.lapic.timerSchedule(now: now) }) {
+      VCPUTimers.setLAPICTimer(vcpu, deadline: schedule.deadline, period: schedule.period)
+    } else {
+      VCPUTimers.stopLAPICTimer(vcpu)
+    }
+  }
+
+  /// An ICR write: deliver to every vcpu the destination (decoded by the sender's mode) or the
+  /// shorthand in bits 19:18 names; logical destinations (bit 11) match each target's LDR.
+  /// Lowest priority goes to the one matching vcpu with the lowest processor priority.
+  static func send(_ icrLow: UInt32, destination: UInt32, from sender: VCPU) {
+    let vector = Int(icrLow & 0xFF)
+    let mode = (icrLow >> 8) & 7
+    let shorthand = (icrLow >> 18) & 3
+    let logical = icrLow & (1 << 11) != 0
+    var lowest: (vcpu: VCPU, priority: UInt32)?
     for target in sender.domain.vcpus {
       let chosen = switch shorthand {
       case 1: target === sender
       case 2: true
       case 3: target !== sender
-      default: destination == 0xFFFF_FFFF || destination == UInt32(target.id)
+      default: target.lapicLock.withLock { target.lapic.accepts(destination: destination, logical: logical) }
       }
       guard chosen else { continue }
       switch mode {
-      case 0, 1: post(vector, to: target)                                   // fixed, lowest priority
-      case 5: if icr & (1 << 14) != 0 { initialise(target) }                // INIT assert (deassert: nothing)
+      case 0: LocalAPICDelivery.post(vector, to: target)                    // fixed
+      case 1:                                                                // lowest priority
+        let priority = target.lapicLock.withLock { target.lapic.processorPriority }
+        if let current = lowest, current.priority <= priority { break }
+        lowest = (target, priority)
+      case 5: if icrLow & (1 << 14) != 0 { initialise(target) }             // INIT assert (deassert: nothing)
       case 6: startup(target, page: UInt8(vector))
       default:
         GuestMessages.warning(sender.domain, "domain \(sender.domain.id) vcpu \(sender.id): IPI delivery mode \(mode) is not supported (ignored)")
       }
     }
-  }
-
-  /// Requests `vector` on `target` and makes it notice (wake it, or make its pcpu exit).
-  static func post(_ vector: Int, to target: VCPU) {
-    guard vector >= 16 else { return }                                       // illegal vectors: dropped
-    target.lapicLock.withLock {
-      LocalAPICRegisters.set(&target.lapic.irr, vector)
-      target.lapicHasRequests.store(true, ordering: .releasing)
-    }
-    unsafe Events.platform?.kick(target)
+    if let lowest { LocalAPICDelivery.post(vector, to: lowest.vcpu) }
   }
 
   /// INIT to a vcpu that has not started: it waits for STARTUP.
@@ -127,6 +137,8 @@ enum VirtualLAPIC {
     target.initialised = true
     unsafe Scheduler.policy?.wake(target)
   }
+
+  // MARK: Injection
 
   /// The vector to deliver now, if any (highest request above the processor priority).
   static func deliverable(_ vcpu: VCPU) -> Int? {

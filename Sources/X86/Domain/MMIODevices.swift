@@ -46,17 +46,19 @@ enum MMIODevices {
   }
 
   // ---- The hook for the virtual local APIC's xAPIC mode ----
-  // Today every vcpu's APIC is in x2APIC mode (docs/vlapic.md) and never answers here. The
-  // xAPIC mode makes `localAPICPage` answer the APIC base (APIC_BASE[51:12]) while the vcpu's
-  // APIC is enabled and not in x2APIC mode, and forwards the two accesses to `VirtualLAPIC`.
+  // `localAPICPage` answers the APIC base (APIC_BASE[51:12], always 0xFEE00000: a moved page is
+  // refused) while the vcpu's APIC is enabled and in xAPIC mode, and the two accesses go to
+  // `VirtualLAPIC` (docs/vlapic.md). In x2APIC mode or disabled the page is absent.
 
   /// The guest-physical page of `vcpu`'s xAPIC registers, nil while they are not in memory.
-  static func localAPICPage(_ vcpu: VCPU) -> UInt64? { nil }
+  static func localAPICPage(_ vcpu: VCPU) -> UInt64? { VirtualLAPIC.xAPICPage(vcpu) }
 
   static func localAPICRead(_ vcpu: VCPU, offset: UInt64, size: Int) -> UInt64 {
-    InstructionEmulator.allOnes(size)
+    VirtualLAPIC.mmioRead(vcpu, offset: offset, size: size)
   }
 
-  static func localAPICWrite(_ vcpu: VCPU, offset: UInt64, size: Int, value: UInt64) {}
+  static func localAPICWrite(_ vcpu: VCPU, offset: UInt64, size: Int, value: UInt64) {
+    VirtualLAPIC.mmioWrite(vcpu, offset: offset, size: size, value: value)
+  }
 }
 #endif

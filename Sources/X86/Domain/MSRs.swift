@@ -61,9 +61,7 @@ enum MSRs {
   static func read(_ msr: UInt32, _ vcpu: VCPU, _ vmcb: VMCB) -> UInt64? {
     switch msr {
     case tsc: return CPU.rdtsc() &+ vmcb.read64(VMCB.Control.tscOffset)
-    // Enabled (bit 11) in x2APIC mode (EXTD, bit 10) from the start: the guest never needs
-    // the MMIO page (Linux: "x2apic: enabled by BIOS").
-    case apicBase: return 0xFEE0_0000 | (1 << 11) | (1 << 10) | (vcpu.id == 0 ? 1 << 8 : 0)
+    case apicBase: return VirtualLAPIC.apicBase(vcpu)     // docs/vlapic.md: the mode rules
     case mtrrCapabilities: return 0x508            // 8 variable ranges, fixed ranges, write-combining
     case miscEnable: return 1                      // fast strings
     case pat: return vmcb.read64(VMCB.Save.guestPAT)
@@ -96,8 +94,7 @@ enum MSRs {
       vmcb.write64(VMCB.Save.guestPAT, value)
       return true
     case apicBase:
-      // Moving the APIC, disabling it or leaving x2APIC mode is not supported: #GP.
-      return value & ~UInt64(0x100) == 0xFEE0_0000 | (1 << 11) | (1 << 10)
+      return VirtualLAPIC.writeAPICBase(vcpu, value)
     case miscEnable, hwcr, syscfg, topMem1, topMem2, decodeConfig:
       return true                                     // ignored, as Xen does for guests
     case xenHypercallPage:

@@ -5,7 +5,7 @@ import Hypervisor
 /// really virtualises, plus Xen's leaves at 0x40000000 so Xen guests recognise their hypervisor.
 ///
 /// Hidden on purpose: MONITOR/MWAIT (idle must use HLT, which we intercept), XSAVE/AVX (guest
-/// XCR0 is not switched yet), PCID, TSC-deadline (the virtual APIC has no timer), SVM (no nested
+/// XCR0 is not switched yet), PCID, TSC-deadline (the virtual APIC timer has one-shot and periodic modes only), SVM (no nested
 /// virtualisation), PMU, SME/SEV (a raw MSR read on an unsupported feature kills early Linux), LA57.
 public enum CPUIDPolicy {
   /// Xen 4.17 as far as guests can tell: the ABI version Swiftvisor implements.
@@ -23,10 +23,15 @@ public enum CPUIDPolicy {
       var r = CPU.cpuid(1)
       let hiddenECX: UInt32 = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 15)
         | (1 << 17) | (1 << 18) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 29)
-      // x2APIC (bit 21): the virtual local APIC exists in x2APIC mode only.
+      // x2APIC (bit 21): the virtual local APIC has both modes (docs/vlapic.md).
       r.ecx = (r.ecx & ~hiddenECX) | (1 << 21) | (1 << 31)          // hypervisor present
       r.edx &= ~((1 << 22) | (1 << 29) | (1 << 31))                  // ACPI thermal, TM, PBE
+      // APIC (bit 9) follows APIC_BASE.EN, as on hardware and in Xen: a guest that disabled
+      // its APIC no longer sees one.
+      r.edx |= 1 << 9
+      if VirtualLAPIC.apicBase(vcpu) & LocalAPICRegisters.baseEnable == 0 { r.edx &= ~(1 << 9) }
       let logical = UInt32(min(vcpu.domain.vcpus.count, 255))
+      // Initial APIC ID (bits 31:24): the vcpu id, the APIC ID in either mode (the MADT's).
       r.ebx = (r.ebx & 0xFFFF) | (logical << 16) | (UInt32(vcpu.id & 0xFF) << 24)
       return r
     case 2, 4:
