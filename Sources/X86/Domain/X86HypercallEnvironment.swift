@@ -13,6 +13,8 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // on the path every exit takes.
   unowned(unsafe) let vcpu: VCPU
   let memory: GuestMemory
+  /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
+  let abi: GuestABI
   unowned(unsafe) let pcpu: PerCPU
   /// When the hypercall started (TSC), for its preemption points.
   let startTSC: UInt64
@@ -22,8 +24,9 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   // Borrowed, as they are stored unowned: an owned argument costs a retain in the caller
   // and a release here.
-  init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU) {
+  init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
     self.vcpu = vcpu
+    self.abi = abi
     self.pcpu = pcpu
     startTSC = CPU.rdtsc()
     memory = GuestMemory(vcpu)
