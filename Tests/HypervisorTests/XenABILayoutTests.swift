@@ -163,6 +163,20 @@ import XenPublic
     #expect(gnttab_copy.compatSize == 24)
     #expect(GuestULong.compatSize == 4)
     #expect(GuestULong.guestSize == 8)
+    // xen.h's shared pages for a 32-bit shared_info (i386 offsets).
+    #expect(size(compat_vcpu_info.self) == 64)
+    #expect(at(\compat_vcpu_info.evtchn_pending_sel) == 4)
+    #expect(at(\compat_vcpu_info.arch) == 8)
+    #expect(at(\compat_vcpu_info.time) == 32)
+    #expect(size(compat_arch_shared_info.self) == 28)
+    #expect(at(\compat_arch_shared_info.wc_sec_hi) == 24)
+    #expect(size(compat_shared_info.self) == 2344)
+    #expect(at(\compat_shared_info.evtchn_pending) == 2048)
+    #expect(at(\compat_shared_info.evtchn_mask) == 2176)
+    #expect(at(\compat_shared_info.wc_version) == 2304)
+    #expect(at(\compat_shared_info.wc_sec) == 2308)
+    #expect(at(\compat_shared_info.wc_nsec) == 2312)
+    #expect(at(\compat_shared_info.arch) == 2316)
   }
 
   /// The structures listed as the same in both ABIs (GuestStructure.swift, xlat.lst's "?"):

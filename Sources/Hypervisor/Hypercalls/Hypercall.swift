@@ -125,6 +125,7 @@ extension HypercallEnvironment {
     return value
   }
 
+  /// Out of line: a 64-bit caller's path, inlined into every handler, stays as small as it was.
   @inline(never)
   func copyInCompat<T: GuestStructure>(_ type: T.Type, from address: UInt64) throws(XenABI.Errno) -> T {
     guard let bytes = read(address, count: T.compatSize), let value = T(compatBytes: bytes) else { throw .EFAULT }
@@ -141,11 +142,15 @@ extension HypercallEnvironment {
   /// layout for a compat caller.
   @inline(__always)
   public func copyOut<T: GuestStructure>(_ value: T, to address: UInt64) throws(XenABI.Errno) {
-    if abi == .compat {
-      guard write(address, value.compatBytes) else { throw .EFAULT }
-      return
-    }
+    if abi == .compat { return try copyOutCompat(value, to: address) }
     guard writeStructure(value, at: address) else { throw .EFAULT }
+  }
+
+  /// Out of line, as `copyInCompat`: the native path, inlined into every handler, stays as small
+  /// as it was (the exit budgets count it).
+  @inline(never)
+  func copyOutCompat<T: GuestStructure>(_ value: T, to address: UInt64) throws(XenABI.Errno) {
+    guard write(address, value.compatBytes) else { throw .EFAULT }
   }
 
   /// `value` as element `index` of the guest's array of `T` at `base`, or -EFAULT.

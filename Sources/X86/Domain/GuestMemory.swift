@@ -130,21 +130,17 @@ public struct GuestMemory {
   /// same page read, not the p2m. Only long mode is cached: the cache compares 8-byte entries,
   /// and a 32-bit guest's 4-byte entries (legacy mode) would be read with their neighbours,
   /// past the table's end for the last one; PAE's 8-byte entries would fit, but a 32-bit
-  /// guest is not on the paths the cache is for. Those modes walk every time.
+  /// guest is not on the paths the cache is for. Those modes walk every time. EFER.NXE is not
+  /// in the key (it costs the hit path): a walk cached while NXE was set, through an entry with
+  /// bit 63 set, still answers after the guest clears NXE, where the CPU would fault on the
+  /// reserved bit; only that guest's own copy succeeds, and the next change of the entry or of
+  /// CR3 ends it.
   private func virtualToMachine(_ gva: UInt64, write: Bool) -> UInt64? {
     let cr0 = vmcb.cr0
     guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
-    let efer = vmcb.efer
-    guard efer & (1 << 10) != 0 else {                                  // not LMA: a 32-bit mode
-      var unused = GuestWalkCache()
-      guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: efer, record: &unused, recording: false) else { return nil }
-      return physical(gpa, write: write)
-    }
+    guard vmcb.efer & (1 << 10) != 0 else { return walkUncached(gva, write: write, cr0: cr0) }   // not LMA: 32-bit
     let generation = vcpu.cacheVersion()
-    // EFER.NXE is folded into the key (bit 0, below the page-aligned root): it decides
-    // whether bit 63 of an entry is reserved, so a walk under one setting does not answer
-    // for the other.
-    let root = (vmcb.cr3 & GuestPageWalk.addressMask) | ((efer >> 11) & 1)
+    let root = vmcb.cr3 & Self.addressMask
     let writeProtect = cr0 & (1 << 16) != 0
     // The vcpu borrowed, not retained (it outlives its exit): through the unowned property the
     // access to its cache was bracketed by a retain and a release.
@@ -152,21 +148,34 @@ public struct GuestMemory {
       $0.walkCache.lookup(gva, root: root, write: write, writeProtect: writeProtect, generation: generation, PhysicalMemory.self)
     }
     if let hit { return hit }
-    return walkAndRemember(gva, write: write, cr0: cr0, efer: efer, root: root, generation: generation)
+    return walkAndRemember(gva, write: write, cr0: cr0, root: root, generation: generation)
+  }
+
+  /// A 32-bit mode (legacy or PAE): walks, caching nothing. Out of line, as the long-mode miss,
+  /// so the hit path stays small.
+  @inline(never)
+  private func walkUncached(_ gva: UInt64, write: Bool, cr0: UInt64) -> UInt64? {
+    var unused = GuestWalkCache()
+    guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: vmcb.efer, record: &unused, recording: false) else { return nil }
+    return physical(gpa, write: write)
   }
 
   /// A long-mode miss: walks, and caches the walk if it ends on a page. Apart from the hit
   /// path, which then only reads the vcpu's cache and takes no reference to the vcpu.
   @inline(never)
-  private func walkAndRemember(_ gva: UInt64, write: Bool, cr0: UInt64, efer: UInt64, root: UInt64, generation: UInt64) -> UInt64? {
+  private func walkAndRemember(_ gva: UInt64, write: Bool, cr0: UInt64, root: UInt64, generation: UInt64) -> UInt64? {
     var record = GuestWalkCache()
     record.begin(gva, root: root, generation: generation)
-    guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: efer, record: &record, recording: true),
+    guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: vmcb.efer, record: &record, recording: true),
           let machine = physical(gpa, write: write) else { return nil }
     record.finish(machine: machine, writable: write)
     vcpu.walkCache = record
     return machine
   }
+
+  /// Bits 51:12 of CR3 (`GuestPageWalk.addressMask`; a constant of this module, as the hit
+  /// path reads it on every copy).
+  static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
   /// The guest-physical address `gva` reaches for a supervisor read or write, walking the
   /// guest's page tables in whatever paging mode it is in (identity with paging off).

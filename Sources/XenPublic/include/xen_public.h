@@ -520,3 +520,39 @@ struct compat_gnttab_copy {                  // 24 bytes
   uint16_t flags;
   int16_t status;
 };
+
+// The shared pages in the compat layout, for a domain whose shared_info is 32-bit (Xen's
+// has_32bit_shinfo): xen_ulong_t event words of 32 bits, so 1024 ports in 2-level mode. Not
+// used by the event code yet (docs/compat.md); declared so the offsets have one source.
+
+/// xen-x86_32.h: struct arch_vcpu_info (cr2 and pad[5]: vcpu_info stays 64 bytes).
+struct compat_arch_vcpu_info {
+  uint32_t cr2;
+  uint32_t pad[5];
+};
+struct compat_vcpu_info {                    // 64 bytes, as native
+  uint8_t evtchn_upcall_pending;
+  uint8_t evtchn_upcall_mask;
+  compat_ulong_t evtchn_pending_sel;          // at 4
+  struct compat_arch_vcpu_info arch;          // at 8
+  struct vcpu_time_info time;                 // at 32, the same structure in both ABIs
+};
+/// arch-x86/xen.h for __i386__: 32-bit fields, and wc_sec_hi here (no room in shared_info).
+struct compat_arch_shared_info {
+  compat_ulong_t max_pfn;
+  compat_pfn_t pfn_to_mfn_frame_list_list;
+  compat_ulong_t nmi_reason;
+  compat_ulong_t p2m_cr3;
+  compat_ulong_t p2m_vaddr;
+  compat_ulong_t p2m_generation;
+  uint32_t wc_sec_hi;
+};
+struct compat_shared_info {                  // 2344 bytes
+  struct compat_vcpu_info vcpu_info[32];
+  compat_ulong_t evtchn_pending[32];          // at 2048
+  compat_ulong_t evtchn_mask[32];             // at 2176
+  uint32_t wc_version;                        // at 2304
+  uint32_t wc_sec;
+  uint32_t wc_nsec;
+  struct compat_arch_shared_info arch;        // at 2316
+};
