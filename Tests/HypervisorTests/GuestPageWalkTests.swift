@@ -160,6 +160,11 @@ private func fault(_ kind: PageFault.Kind, level: Int, _ gva: UInt64, _ access: 
     memory.set(0x10020 + 1 * 8, 0x12000 | p | rw, size: 8)
     #expect(translate(&memory, walk, pte | (7 << 12)) == fault(.reservedBit, level: 3, pte | (7 << 12)))
     memory.set(0x10020 + 1 * 8, 0x12000 | p, size: 8)
+    // A and D in the PDPT entry are not reserved: the CPU sets A there on its own walks.
+    let withoutAD = translate(&memory, walk, pte | (7 << 12))
+    memory.set(0x10020 + 1 * 8, 0x12000 | p | (3 << 5), size: 8)
+    #expect(translate(&memory, walk, pte | (7 << 12)) == withoutAD)
+    memory.set(0x10020 + 1 * 8, 0x12000 | p, size: 8)
     // A 2 MiB page with bits 20:13 set; an address bit above MAXPHYADDR; bits 62:52.
     memory.set(0x12000 + 4 * 8, 0x0060_0000 | p | ps | (1 << 14), size: 8)
     let large: UInt64 = (1 << 30) | (4 << 21)

@@ -183,8 +183,11 @@ public struct GuestPageWalk: Sendable, Equatable {
       let isLarge = entry & Self.largePage != 0
       var reserved = physicalReserved
       if levels == 3 && level == 3 {
-        // The PAE PDPT entry: no permissions, no large page; bits 63:52 reserved as well.
-        reserved |= 0xFFF0_0000_0000_0000 | Self.global | Self.largePage | (3 << 5) | Self.user | Self.writable
+        // The PAE PDPT entry: no permissions, no large page; bits 63:52 reserved as well. A and D
+        // (bits 5 and 6) are not: the CPU itself sets A there (QEMU's walker does, and KVM's
+        // PDPTE check leaves both out), so refusing them would fail walks the guest's own
+        // accesses pass.
+        reserved |= 0xFFF0_0000_0000_0000 | Self.global | Self.largePage | Self.user | Self.writable
       } else {
         reserved |= noExecuteReserved
         if levels == 3 { reserved |= 0x7FF0_0000_0000_0000 }        // PAE: bits 62:52 too
