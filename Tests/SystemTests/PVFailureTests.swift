@@ -39,6 +39,12 @@ extension Serialized {
     /// writes of 4 MiB at 4 MiB.
     private static let ioLoop = "(while :; do dd if=/dev/xvda of=/dev/null bs=64k count=256 2>/dev/null; dd if=/dev/zero of=/dev/xvda bs=64k count=64 seek=64 conv=fsync 2>/dev/null; echo 1 > /proc/sys/vm/drop_caches; done) &"
 
+    /// A driver domain's shell line: wait (at most 20 s) until its backends for `domid`'s disk
+    /// and NIC are gone from /sys/bus/xen-backend, then power off.
+    private static func poweroffOnceBackendsGone(domid: Int) -> String {
+      "i=0; while [ $i -lt 20 ] && { [ -e /sys/bus/xen-backend/devices/vbd-\(domid)-51712 ] || [ -e /sys/bus/xen-backend/devices/vif-\(domid)-0 ]; }; do sleep 1; i=$((i+1)); done; poweroff -f\n"
+    }
+
     /// Reads and writes completed, from a /proc/diskstats line ("(d2)  202 0 xvda 5077 0 … 1287 …");
     /// nil for any other line.
     private static func diskCounts(_ line: String) -> (reads: Int, writes: Int)? {
@@ -71,8 +77,10 @@ extension Serialized {
         SerialInput.after("xen-hotplug: vbd 2/51712: gone",
                           send: "echo 3 > /proc/sys/vm/drop_caches; mkdir -p /mnt; mount -t ext4 /dev/xvda /mnt && cat /mnt/hello.txt; umount /mnt; ping -c 3 -W 5 10.0.0.1; echo web2-$((3+4))-done\n"),
         SerialInput.after("(d3) web2-7-done", send: "poweroff -f\n"),
-        // web2's end gives the input to the driver domain.
-        SerialInput.after("console input: domain 1 (drv)", send: "poweroff -f\n"),
+        // web2's end gives the input to the driver domain, which powers off once its backends
+        // have let go of web2's devices (and so unmapped its rings): the toolstack removes them
+        // when web2 ends, and the backends' xenwatch takes a moment to see it.
+        SerialInput.after("console input: domain 1 (drv)", send: Self.poweroffOnceBackendsGone(domid: 3)),
       ]
       let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 500, input: input)
       #expect(!result.contains("SWIFTVISOR CRASH"), "the hypervisor crashed\n\(context(result))")
