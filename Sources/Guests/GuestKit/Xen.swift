@@ -35,7 +35,9 @@ public enum ShutdownReason: UInt32 {
 }
 
 /// Xen's guest ABI as seen from a PVH guest: `vmmcall` with RAX = number, arguments in
-/// RDI, RSI, RDX, R10, R8, result in RAX.
+/// RDI, RSI, RDX, R10, R8, result in RAX (a 32-bit guest: EAX, then EBX, ECX, EDX, ESI, EDI).
+/// Arguments are 64-bit here for both; a 32-bit guest passes their low halves, which hold
+/// everything it can name (its addresses, frame numbers and counts fit in 32 bits).
 public enum Xen {
   /// DOMID_SELF: "the calling domain" wherever a hypercall takes a domain id.
   public static let domidSelf: UInt16 = 0x7FF0
@@ -68,7 +70,9 @@ public enum Xen {
     _ number: Int, _ a1: UInt64 = 0, _ a2: UInt64 = 0, _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0
   ) -> Int64 {
     guard present else { return Errno.ENOSYS }
-    return Int64(hv_hypercall5(UInt(number), UInt(a1), UInt(a2), UInt(a3), UInt(a4), UInt(a5)))
+    return Int64(hv_hypercall5(
+      UInt(number), UInt(truncatingIfNeeded: a1), UInt(truncatingIfNeeded: a2), UInt(truncatingIfNeeded: a3),
+      UInt(truncatingIfNeeded: a4), UInt(truncatingIfNeeded: a5)))
   }
 
   /// HYPERVISOR_console_io(CONSOLEIO_write, count, buffer). Xen returns 0 on success.
@@ -147,6 +151,7 @@ public enum Xen {
     withUnsafeMutableBytes(of: &value) { body(address($0.baseAddress)) }
   }
 
+  #if arch(x86_64)
   /// vcpu 1's start state for VCPUOP_initialise (VCPU_HVM_MODE_64B): GuestSupport's AP entry on
   /// the first secondary stack with RDI = 1 (the vcpu id its entry passes on), interrupts off
   /// (RFLAGS has only its reserved bit 1), and the boot vcpu's control registers and EFER, so it
@@ -164,10 +169,16 @@ public enum Xen {
     context.cpu_regs.x86_64.efer = CPU.efer
     return context
   }
+  #endif
 
   /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).
   public static func address(_ pointer: UnsafeRawPointer?) -> UInt64 {
     UInt64(UInt(bitPattern: pointer))
+  }
+
+  /// A pointer as a guest handle or xen_ulong_t field of a structure (native width).
+  public static func handle(_ pointer: UnsafeRawPointer?) -> UInt {
+    UInt(bitPattern: pointer)
   }
 }
 #endif
