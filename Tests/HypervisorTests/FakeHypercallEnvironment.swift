@@ -17,6 +17,8 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
   static let pageSize = 4096
 
   let vcpu: VCPU
+  /// The caller's layout; tests of 32-bit callers set `.compat`.
+  var abi: GuestABI = .native
 
   // Guest virtual memory.
   private(set) var pages: [UInt64: [UInt8]] = [:]

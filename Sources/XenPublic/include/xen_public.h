@@ -442,3 +442,81 @@ enum {
   XEN_HVM_MEMMAP_ENTRY_TYPE = XEN_OFFSET(hvm_memmap_table_entry, type),
   XEN_HVM_MEMMAP_ENTRY_RESERVED = XEN_OFFSET(hvm_memmap_table_entry, reserved),
 };
+
+// ---- The 32-bit (compat) layouts ----
+// What a 32-bit guest (one whose hypercall comes from code that is not 64-bit) lays out, as
+// Xen's xen/include/compat headers give it (generated from the same public headers for the
+// i386 ABI): xen_ulong_t and xen_pfn_t are 32 bits, a guest handle is a 32-bit pointer, and a
+// uint64_t is 4-byte aligned, which compat_uint64_t says explicitly (the host compiler would
+// align it to 8). Only the structures whose layout differs are here (Xen's xlat.lst "!"
+// entries among those the hypervisor reads or writes); the others are the same in both ABIs,
+// listed in Hypervisor/Memory/GuestStructure.swift (xlat.lst's "?"), and tested so.
+// The hypervisor translates each at copy-in to the native structure above, and back at
+// copy-out (`CompatTranslated`), so its handlers see one type.
+
+typedef uint32_t compat_ulong_t;
+typedef uint32_t compat_pfn_t;
+/// A compat XEN_GUEST_HANDLE(T): the 32-bit guest-virtual address of a T.
+typedef uint32_t compat_handle_t;
+/// i386's uint64_t: 8 bytes, 4-byte aligned.
+typedef uint64_t compat_uint64_t __attribute__((aligned(4)));
+
+struct compat_memory_reservation {           // 20 bytes
+  compat_handle_t extent_start;               // compat_pfn_t[]
+  compat_ulong_t nr_extents;
+  uint32_t extent_order;
+  uint32_t mem_flags;
+  domid_t domid;
+};
+struct compat_add_to_physmap {               // 16 bytes
+  domid_t domid;
+  uint16_t size;
+  uint32_t space;
+  compat_ulong_t idx;
+  compat_pfn_t gpfn;
+};
+struct compat_memory_map {                   // 8 bytes
+  uint32_t nr_entries;
+  compat_handle_t buffer;                     // struct e820entry[] (20 bytes each in both ABIs)
+};
+struct compat_platform_parameters { compat_ulong_t virt_start; };
+struct compat_sched_poll {                   // 16 bytes
+  compat_handle_t ports;                      // evtchn_port_t[]
+  uint32_t nr_ports;
+  compat_uint64_t timeout;
+};
+struct compat_vcpu_runstate_info {           // 44 bytes
+  int32_t state;
+  compat_uint64_t state_entry_time;
+  compat_uint64_t time[4];
+};
+/// The union of a compat handle and a uint64_t: 8 bytes, of which the handle is the low 4 (the
+/// high half is not looked at, as in Xen's compat VCPUOP_register_runstate_memory_area).
+struct compat_vcpu_register_runstate_memory_area {
+  compat_handle_t addr;
+  uint32_t addr_high;
+};
+struct compat_vcpu_set_singleshot_timer {    // 12 bytes
+  compat_uint64_t timeout_abs_ns;
+  uint32_t flags;
+};
+struct compat_gnttab_setup_table {           // 16 bytes
+  domid_t dom;
+  uint32_t nr_frames;
+  int16_t status;
+  compat_handle_t frame_list;                 // compat_pfn_t[nr_frames]
+};
+struct compat_gnttab_copy_ptr {              // 8 bytes
+  union {
+    grant_ref_t ref;
+    compat_pfn_t gmfn;
+  } u;
+  domid_t domid;
+  uint16_t offset;
+};
+struct compat_gnttab_copy {                  // 24 bytes
+  struct compat_gnttab_copy_ptr source, dest;
+  uint16_t len;
+  uint16_t flags;
+  int16_t status;
+};
