@@ -67,6 +67,18 @@ func run() -> Never {
   // read this vcpu's system time twice through the pvclock formula: it must be sane and advance.
   if Xen.present {
     let sharedInfo: UInt64 = 0xFEFF_0000
+    #if arch(i386)
+    // Xen lays shared_info out for 32- or 64-bit guests by the caller's mode when the guest sets
+    // HVM_PARAM_CALLBACK_IRQ (hvm_latch_shinfo_size), and until then a 32-bit guest sees the
+    // 64-bit layout. So set the callback vector first, as a 32-bit Linux does before it reads
+    // the wallclock: with the upcall entry in the IDT and interrupts off, nothing arrives.
+    gs_install_upcall_vector(Events.callbackVector)
+    var callback = gs_xen_hvm_param(
+      domid: Xen.domidSelf, pad: 0, index: UInt32(GS_HVM_PARAM_CALLBACK_IRQ),
+      value: (UInt64(GS_HVM_CALLBACK_TYPE_VECTOR) << 56) | UInt64(Events.callbackVector))
+    let latched = Xen.withArgument(&callback) { Xen.hvmOp(UInt64(GS_HVMOP_set_param), $0) }
+    if latched != 0 { Console.print("guest-hello: HVM_PARAM_CALLBACK_IRQ: FAIL (\(latched))") }
+    #endif
     var xatp = gs_xen_add_to_physmap(domid: UInt16(GS_DOMID_SELF), size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: XenPFN(sharedInfo >> 12))
     let mapped = withUnsafeMutableBytes(of: &xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), Xen.address($0.baseAddress)) }
     var first = gs_vcpu_time_info(), second = gs_vcpu_time_info()
