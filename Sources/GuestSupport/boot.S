@@ -137,7 +137,7 @@ gs_boot_stack_top:
 // They stay in 32-bit protected mode: their own flat GDT (code 0x08, data 0x10), SSE on, .bss
 // cleared, then gs_runtime_init (runtime.c: Xen detection, the exception IDT, and the paging mode
 // the command line asks for: the page tables are built and paging turned on there, in C, before
-// main). Secondary vcpus are not supported here.
+// main). Secondary vcpus start at guest_ap_start32 (VCPUOP_initialise, VCPU_HVM_MODE_32B).
 #include "guest_defs.h"
 #include "freestanding.h"
 
@@ -193,6 +193,44 @@ gs_start32:
 3:      cli
         hlt
         jmp     3b
+
+        // ---- Secondary vcpus (VCPUOP_initialise, VCPU_HVM_MODE_32B) ----
+        // The hypervisor starts the vcpu with flat segments whose selectors are 0 (as Xen does),
+        // the boot vcpu's CR0/CR3/CR4 (so paging is on in its mode), ESP = its stack and
+        // EBX = its id. It loads the guest's own GDT, selectors and IDT (an interrupt frame must
+        // carry a real CS), resets the FPU and calls guest_secondary_main(uint64_t vcpu_id).
+        .section .text.guest_ap_start32, "ax", @progbits
+        .code32
+        .globl guest_ap_start32
+        .weak guest_secondary_main
+guest_ap_start32:
+        cli
+        cld
+        lgdt    gs_gdt_ptr
+        ljmp    $GS_GDT_CODE32, $4f
+4:      mov     $GS_GDT_DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        xor     %eax, %eax
+        mov     %ax, %fs
+        mov     %ax, %gs
+        lidt    gs_idt_descriptor
+        and     $-16, %esp
+        fninit
+        ldmxcsr gs_mxcsr_default
+        xor     %ebp, %ebp
+        sub     $8, %esp
+        push    $0                       // the id's high half
+        push    %ebx                     // and its low half (EBX is callee-saved)
+        mov     $guest_secondary_main, %eax
+        test    %eax, %eax
+        jz      5f
+        call    *%eax
+5:      call    gs_secondary_returned    // VCPUOP_down on itself; does not return
+6:      cli
+        hlt
+        jmp     6b
 
         .section .data.gs_boot, "aw", @progbits
         .p2align 3

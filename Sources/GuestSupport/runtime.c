@@ -455,10 +455,8 @@ static void gs_paging_init(void) {
 
 // ---- Static areas (each in its own section: linked in only when referenced) -----------------------
 unsigned char gs_scratch_area[GS_SCRATCH_SIZE] __attribute__((aligned(4096), section(".bss.gs_scratch")));
-#if defined(__x86_64__)
 unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE]
     __attribute__((aligned(4096), section(".bss.gs_secondary_stacks")));
-#endif
 unsigned char gs_shared_info_page[4096] __attribute__((aligned(4096), section(".bss.gs_shared_info_page")));
 
 // ---- The rest of what Embedded Swift links against -------------------------------------------------

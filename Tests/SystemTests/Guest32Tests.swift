@@ -137,6 +137,24 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    /// As EventGuestTests' ipi: vcpu 1 started with a VCPU_HVM_MODE_32B context (flat segments,
+    /// a busy TSS, the boot vcpu's paging), IPIs both ways, self-IPIs and bind_vcpu.
+    @Test("32-bit guest-ipi: vcpu 1 started in 32-bit mode; IPIs between the vcpus, self-IPIs, bind_vcpu",
+          arguments: Guest32Paging.allCases)
+    func ipi(paging: Guest32Paging) throws {
+      let config = try SystemGuests.config(name: "ipi32", guest: "i686/guest-ipi", vcpus: 2, cmdline: "rounds=100 paging=\(paging.rawValue)")
+      let result = try SystemImage.boot(configs: [config], smp: 3)
+      EventGuests().expectChecksPass(result, domain: 1, guest: "guest-ipi", ["self-ipi-vcpu1", "rounds", "self-ipi-vcpu0", "bind-vcpu"])
+      expectLines(result, [
+        "(d1) guest-ipi: rounds ok 100 rounds, mean-rtt-ns ",
+        "domain 1 (ipi32): shutdown: poweroff",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectCleanHypervisor(result)
+      expectExit(result, .clean)
+    }
+
     /// As XenstoreGuestTests' twoDomains, with domain 1 a 32-bit guest-xenstore and domain 2 a
     /// 64-bit one, each the other's peer.
     @Test("32-bit guest-xenstore beside a 64-bit one: every check passes in each", arguments: Guest32Paging.allCases)

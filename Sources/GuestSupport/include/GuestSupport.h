@@ -740,15 +740,21 @@ static inline uint64_t gs_image_start(void) { return (uint64_t)(uintptr_t)__imag
 static inline uint64_t gs_image_end(void) { return (uint64_t)(uintptr_t)__image_end; }
 static inline uint64_t gs_boot_pml4(void) { return (uint64_t)(uintptr_t)gs_pml4; }
 
-#if defined(__x86_64__)
 // ---- Secondary vcpus ----------------------------------------------------------------------------
 // guest_ap_start64 (boot.S) is the RIP to hand VCPUOP_initialise in VCPU_HVM_MODE_64B with
 // CR3/CR0/CR4/EFER of the boot vcpu, RSP = gs_secondary_stack_top(n) and RDI = the vcpu id. It
 // loads the guest's GDT/IDT, resets the FPU and calls
 //     @c(guest_secondary_main) func secondaryMain(_ vcpuID: UInt64)
 // defined by the guest (a weak reference: a guest without one just takes the vcpu down again).
+// In a 32-bit guest, guest_ap_start32 is the EIP for VCPU_HVM_MODE_32B, with EBX = the vcpu id
+// and the same CR0/CR3/CR4 and stack (Xen.secondVCPUContext builds both contexts).
+#if defined(__x86_64__)
 void guest_ap_start64(void);
 static inline uint64_t gs_ap_entry_address(void) { return (uint64_t)(uintptr_t)&guest_ap_start64; }
+#else
+void guest_ap_start32(void);
+static inline uint64_t gs_ap_entry_address(void) { return (uint64_t)(uintptr_t)&guest_ap_start32; }
+#endif
 #define GS_MAX_SECONDARY_VCPUS 4
 #define GS_SECONDARY_STACK_SIZE 32768
 extern unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE];
@@ -756,7 +762,6 @@ extern unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_ST
 static inline uint64_t gs_secondary_stack_top(uint32_t index) {
   return (uint64_t)(uintptr_t)&gs_secondary_stacks[index % GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZE];
 }
-#endif
 
 #if defined(__i386__)
 // ---- The 32-bit guests' paging mode (boot.S, i386) ----------------------------------------------

@@ -169,6 +169,36 @@ public enum Xen {
     context.cpu_regs.x86_64.efer = CPU.efer
     return context
   }
+  #else
+  /// vcpu 1's start state in a 32-bit guest (VCPU_HVM_MODE_32B): GuestSupport's 32-bit AP entry
+  /// on the first secondary stack with EBX = 1, interrupts off, the boot vcpu's CR0/CR3/CR4 and
+  /// EFER, and flat 4 GiB segments (attributes in Xen's packed format: type, S, DPL, P, then
+  /// AVL, L, D/B, G; limits in 4 KiB units with G) and a busy 32-bit TSS, as Xen's
+  /// arch_set_info_hvm_guest requires. The entry loads the guest's own GDT and selectors.
+  public static func secondVCPUContext() -> gs_vcpu_hvm_context {
+    var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
+    context.mode = UInt32(GS_VCPU_HVM_MODE_32B)
+    context.cpu_regs.x86_32.eip = UInt32(truncatingIfNeeded: gs_ap_entry_address())
+    context.cpu_regs.x86_32.esp = UInt32(truncatingIfNeeded: gs_secondary_stack_top(0))
+    context.cpu_regs.x86_32.ebx = 1
+    context.cpu_regs.x86_32.eflags = 0x2
+    context.cpu_regs.x86_32.cr0 = UInt32(truncatingIfNeeded: CPU.cr0)
+    context.cpu_regs.x86_32.cr3 = UInt32(truncatingIfNeeded: CPU.cr3)
+    context.cpu_regs.x86_32.cr4 = UInt32(truncatingIfNeeded: CPU.cr4)
+    context.cpu_regs.x86_32.efer = CPU.efer
+    let code: UInt16 = 0xC9B, data: UInt16 = 0xC93, flat: UInt32 = 0xF_FFFF
+    context.cpu_regs.x86_32.cs_ar = code
+    context.cpu_regs.x86_32.cs_limit = flat
+    context.cpu_regs.x86_32.ds_ar = data
+    context.cpu_regs.x86_32.ds_limit = flat
+    context.cpu_regs.x86_32.ss_ar = data
+    context.cpu_regs.x86_32.ss_limit = flat
+    context.cpu_regs.x86_32.es_ar = data
+    context.cpu_regs.x86_32.es_limit = flat
+    context.cpu_regs.x86_32.tr_ar = 0x8B          // present, busy 32-bit TSS (never used)
+    context.cpu_regs.x86_32.tr_limit = 0x67
+    return context
+  }
   #endif
 
   /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).
