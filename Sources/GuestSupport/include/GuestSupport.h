@@ -251,6 +251,9 @@ struct gs_vcpu_register_runstate_memory_area { uint64_t addr; };
 // XEN_RUNSTATE_UPDATE: set in state_entry_time while the hypervisor rewrites the area.
 #define GS_RUNSTATE_UPDATE (1ull << 63)
 struct gs_vcpu_runstate_info { int32_t state; uint64_t state_entry_time; uint64_t time[4]; };
+// Where its fields are in this guest's layout (Swift's key paths are not in Embedded Swift).
+static inline int gs_runstate_entry_time_offset(void) { return (int)offsetof(struct gs_vcpu_runstate_info, state_entry_time); }
+static inline int gs_runstate_time_offset(void) { return (int)offsetof(struct gs_vcpu_runstate_info, time); }
 
 // sched.h: SCHEDOP_poll blocks until one of the ports is pending or the timeout (absolute system
 // time in ns, 0 = none) passes.
