@@ -751,6 +751,36 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.platform.selector(a.vcpu0) == 1 << 1, "64-bit word 1")
   }
 
+  /// A hostile guest flips its layout (HVM_PARAM_CALLBACK_IRQ from 32-bit, then 64-bit code)
+  /// while its ports, one of them above 1023, are sent on from other threads: every write stays
+  /// in the event words of one layout or the other, nothing past the native structure's end.
+  @Test func layoutFlippingWhileSendingStaysInTheEventWords() throws {
+    let a = guests([207])[0]
+    for _ in 1...1030 { try #require(a.bindIPI(vcpu: 0).rc == 0) }
+    let page = try #require(a.platform.sharedInfo(of: a.domain))
+    let end = UInt64(XenABI.SharedInfo.size)
+    let (platform, domain, vcpu) = (a.platform, a.domain, a.vcpu0)
+    DispatchQueue.concurrentPerform(iterations: 3) { worker in
+      for round in 0..<2000 {
+        let port = UInt32(1 + round % 1030)
+        switch worker {
+        case 0: Events.latchSharedInfoLayout(domain, abi: round % 2 == 0 ? .compat : .native)
+        case 1: _ = Events.send(domain, port: port, platform)
+        default: if round % 3 == 0 { platform.guestHandleCompat(vcpu) } else { _ = Events.unmask(domain, port: port, platform) }
+        }
+        if round % 64 == 0 { yieldThread() }
+      }
+    }
+    for offset in stride(from: end, to: 4096, by: 8) { #expect(SharedWords.load(at: page + offset) == 0, "offset \(offset)") }
+    // vcpu_info words other than the upcall byte and the selector: untouched.
+    let info = try #require(a.platform.vcpuInfo(of: a.vcpu0))
+    for offset in stride(from: UInt64(16), to: 64, by: 8) { #expect(SharedWords.load(at: info + offset) == 0) }
+    // The native mask words are untouched: only the guest sets mask bits, and the compat layout
+    // ends before them. (The compat mask words are native pending words of ports 1024–2047, so
+    // a native send on port 1030 may set one: the layouts overlap there, in Xen too.)
+    for word in 0..<64 { #expect(SharedWords.load(at: Events.maskWord(page, UInt32(word * 64))) == 0) }
+  }
+
   /// Senders on several threads race with the guest's handler and with mask/unmask on the
   /// same words. Whatever the interleaving, no event is lost: when everything is quiet, every
   /// pending unmasked port is reachable (its selector bit and the upcall flag are set), and
