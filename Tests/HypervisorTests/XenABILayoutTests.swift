@@ -177,6 +177,24 @@ import XenPublic
     #expect(at(\compat_shared_info.wc_sec) == 2308)
     #expect(at(\compat_shared_info.wc_nsec) == 2312)
     #expect(at(\compat_shared_info.arch) == 2316)
+    // The constants the event code and the wallclock use, and what the two layouts share: the
+    // upcall bytes, the time info, vcpu_info's size and the pending bitmap's base.
+    typealias Compat = XenABI.Compat
+    #expect(Compat.eventWordBits == 32)
+    #expect(Compat.eventChannelCount2Level == 1024)
+    #expect(Compat.VCPUInfo.Offset.pendingSelector == 4)
+    #expect(Compat.SharedInfo.Offset.evtchnPending == 2048)
+    #expect(Compat.SharedInfo.Offset.evtchnMask == 2176)
+    #expect(Compat.SharedInfo.Offset.wcVersion == 2304)
+    #expect(Compat.SharedInfo.Offset.wcSec == 2308)
+    #expect(Compat.SharedInfo.Offset.wcNsec == 2312)
+    #expect(Compat.SharedInfo.Offset.wcSecHi == 2316 + 24)
+    #expect(Compat.VCPUInfo.Offset.upcallPending == XenABI.VCPUInfo.Offset.upcallPending)
+    #expect(Compat.VCPUInfo.Offset.upcallMask == XenABI.VCPUInfo.Offset.upcallMask)
+    #expect(Compat.VCPUInfo.Offset.time == XenABI.VCPUInfo.Offset.time)
+    #expect(Compat.VCPUInfo.size == XenABI.VCPUInfo.size)
+    #expect(Compat.SharedInfo.Offset.vcpuInfo == XenABI.SharedInfo.Offset.vcpuInfo)
+    #expect(Compat.SharedInfo.Offset.evtchnPending == XenABI.SharedInfo.Offset.evtchnPending)
   }
 
   /// The structures listed as the same in both ABIs (GuestStructure.swift, xlat.lst's "?"):

@@ -71,6 +71,12 @@ public final class Domain: @unchecked Sendable {
   /// and the machine frame behind it.
   public var sharedInfoGFN: UInt64?
   public var sharedInfoMachine: UInt64 = 0
+  /// Whether shared_info and vcpu_info have the compat (32-bit) layout (Xen's
+  /// has_32bit_shinfo): latched from the caller's mode when the guest sets
+  /// HVM_PARAM_CALLBACK_IRQ or writes the hypercall page MSR (`Events.latchSharedInfoLayout`),
+  /// as Xen's hvm_latch_shinfo_size. 32-bit event words, 1024 2-level ports, the wallclock at
+  /// the compat offsets. Read on every send: one predictable branch.
+  public internal(set) var has32BitSharedInfo = false
   /// Its grant table, version 1 (GNTTABOP_*): the frames, each held by the hypervisor
   /// (`P2M.hold(frame:)`, recorded here with the reference, under `p2mLock`), where the guest
   /// placed each (XENMEM_add_to_physmap, XENMAPSPACE_grant_table), and how many frames it may
@@ -94,7 +100,8 @@ public final class Domain: @unchecked Sendable {
   /// (its id held until the last of them goes). Under `GrantTables.lock`.
   public var grantPinned = false
   public var grantsOutlive = false
-  /// Where shared_info was when the arch layer last published time into it.
+  /// Where shared_info was when the arch layer last published time into it (nil again when
+  /// its layout changes, so time is published at the new offsets).
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and
   /// dropped when the domain is destroyed: every event operation starts here. Read and written

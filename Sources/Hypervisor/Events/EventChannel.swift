@@ -148,14 +148,17 @@ public final class DomainEvents: @unchecked Sendable {
 
   /// Xen's get_free_port: the lowest free port, growing the table by a bucket when every port
   /// in it is used. The port stays free until the caller sets its state.
+  /// Below the port count of the domain's shared_info layout: 1024 once it is 32-bit, even if
+  /// the table grew past that before.
   func freePort() -> EventResult {
     if dying { return .failed(.EINVAL) }
+    let limit = min(maximumPort, Events.portCount(of: domain) - 1)
     for port in 1..<channels.count {
-      if port > maximumPort { return .failed(.ENOSPC) }
+      if port > limit { return .failed(.ENOSPC) }
       if channels[port].isFree { return .ok(UInt32(port)) }
     }
     let next = channels.count
-    if next >= Events.portCount || next > maximumPort { return .failed(.ENOSPC) }
+    if next > limit { return .failed(.ENOSPC) }
     channels += [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
     return .ok(UInt32(next))
   }

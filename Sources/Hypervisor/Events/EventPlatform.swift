@@ -43,6 +43,14 @@ public enum Events {
   public static let bucketSize = 64
   /// The highest port a domain may use unless configured lower (max_event_channels).
   public static let defaultMaximumPort = portCount - 1
+  /// Ports of the 2-level ABI on a domain whose shared_info is 32-bit
+  /// (`Domain.has32BitSharedInfo`): 32 words of 32 bits.
+  public static let compatPortCount = XenABI.Compat.eventChannelCount2Level
+
+  /// The 2-level ports `domain`'s shared_info layout has (Xen's BITS_PER_EVTCHN_WORD(d)²).
+  @inline(__always) public static func portCount(of domain: Domain) -> Int {
+    domain.has32BitSharedInfo ? compatPortCount : portCount
+  }
 
   /// `shared_info.vcpu_info[vcpu.id]` in `sharedInfo`, or nil for vcpus 32 and up, which need
   /// VCPUOP_register_vcpu_info.

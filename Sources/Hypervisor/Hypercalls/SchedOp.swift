@@ -48,7 +48,7 @@ enum SchedOp {
     ports.reserveCapacity(Int(count))
     for i in 0..<UInt64(count) {
       let port = try env.copyIn(UInt32.self, element: i, of: request.ports)     // evtchn_port_t
-      guard port < UInt32(Events.portCount) else { throw .EINVAL }
+      guard port < UInt32(Events.portCount(of: env.domain)) else { throw .EINVAL }   // 1024 if 32-bit
       ports.append(port)
     }
     let vcpu = env.vcpu

@@ -522,8 +522,8 @@ struct compat_gnttab_copy {                  // 24 bytes
 };
 
 // The shared pages in the compat layout, for a domain whose shared_info is 32-bit (Xen's
-// has_32bit_shinfo): xen_ulong_t event words of 32 bits, so 1024 ports in 2-level mode. Not
-// used by the event code yet (docs/compat.md); declared so the offsets have one source.
+// has_32bit_shinfo): xen_ulong_t event words of 32 bits, so 1024 ports in 2-level mode. The
+// event code and the wallclock use them through the XEN_COMPAT_* offsets below (docs/compat.md).
 
 /// xen-x86_32.h: struct arch_vcpu_info (cr2 and pad[5]: vcpu_info stays 64 bytes).
 struct compat_arch_vcpu_info {
@@ -555,4 +555,20 @@ struct compat_shared_info {                  // 2344 bytes
   uint32_t wc_sec;
   uint32_t wc_nsec;
   struct compat_arch_shared_info arch;        // at 2316
+};
+
+enum {
+  XEN_COMPAT_EVTCHN_WORD_BITS = sizeof(compat_ulong_t) * 8,
+  XEN_COMPAT_VCPU_INFO_SIZE = sizeof(struct compat_vcpu_info),
+  XEN_COMPAT_VCPU_INFO_UPCALL_PENDING = XEN_OFFSET(compat_vcpu_info, evtchn_upcall_pending),
+  XEN_COMPAT_VCPU_INFO_UPCALL_MASK = XEN_OFFSET(compat_vcpu_info, evtchn_upcall_mask),
+  XEN_COMPAT_VCPU_INFO_PENDING_SEL = XEN_OFFSET(compat_vcpu_info, evtchn_pending_sel),
+  XEN_COMPAT_VCPU_INFO_TIME = XEN_OFFSET(compat_vcpu_info, time),
+  XEN_COMPAT_SHARED_INFO_VCPU_INFO = XEN_OFFSET(compat_shared_info, vcpu_info),
+  XEN_COMPAT_SHARED_INFO_EVTCHN_PENDING = XEN_OFFSET(compat_shared_info, evtchn_pending),
+  XEN_COMPAT_SHARED_INFO_EVTCHN_MASK = XEN_OFFSET(compat_shared_info, evtchn_mask),
+  XEN_COMPAT_SHARED_INFO_WC_VERSION = XEN_OFFSET(compat_shared_info, wc_version),
+  XEN_COMPAT_SHARED_INFO_WC_SEC = XEN_OFFSET(compat_shared_info, wc_sec),
+  XEN_COMPAT_SHARED_INFO_WC_NSEC = XEN_OFFSET(compat_shared_info, wc_nsec),
+  XEN_COMPAT_SHARED_INFO_WC_SEC_HI = XEN_OFFSET(compat_shared_info, arch.wc_sec_hi),
 };
