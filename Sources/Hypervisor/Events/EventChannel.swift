@@ -30,6 +30,8 @@ public struct EventChannel: Sendable {
   public var state: State
   /// The vcpu whose selector and upcall flag an event on this port raises.
   public var notifyVCPU: Int
+  /// Its priority and queue under the FIFO ABI (EventFIFO.swift); unused under 2-level.
+  public var fifo = FIFOPortState()
 
   public init(state: State = .free, notifyVCPU: Int = 0) {
     self.state = state
@@ -87,8 +89,11 @@ public final class DomainEvents: @unchecked Sendable {
   public let lock = SpinLock()
   /// Indexed by port; grows a bucket at a time up to `maximumPort + 1` entries.
   public internal(set) var channels: [EventChannel]
-  /// The highest port this domain may allocate (Xen's max_evtchn_port).
+  /// The highest port this domain may allocate (Xen's max_evtchn_port); the ABI's port count
+  /// bounds it further (`abi.portCount`: 4,096 under 2-level, 131,072 under FIFO).
   public var maximumPort: Int
+  /// The ABI the domain uses: 2-level until its first EVTCHNOP_init_control (EventABI.swift).
+  var abi: EventABI = .twoLevel
   /// virq → port for each vcpu, `vcpu * VIRQ.count + virq`; 0 = not bound.
   var virqPorts: [UInt32] = []
   /// Set when the domain is being destroyed: no new ports.
@@ -96,7 +101,7 @@ public final class DomainEvents: @unchecked Sendable {
 
   init(domain: Domain, maximumPort: Int = Events.defaultMaximumPort) {
     self.domain = domain
-    self.maximumPort = min(maximumPort, Events.portCount - 1)
+    self.maximumPort = min(maximumPort, XenABI.FIFO.portCount - 1)
     channels = [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
     channels[0].state = .reserved
   }
@@ -150,12 +155,13 @@ public final class DomainEvents: @unchecked Sendable {
   /// in it is used. The port stays free until the caller sets its state.
   func freePort() -> EventResult {
     if dying { return .failed(.EINVAL) }
+    let highest = min(maximumPort, abi.portCount - 1)
     for port in 1..<channels.count {
-      if port > maximumPort { return .failed(.ENOSPC) }
+      if port > highest { return .failed(.ENOSPC) }
       if channels[port].isFree { return .ok(UInt32(port)) }
     }
     let next = channels.count
-    if next >= Events.portCount || next > maximumPort { return .failed(.ENOSPC) }
+    if next > highest { return .failed(.ENOSPC) }
     channels += [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
     return .ok(UInt32(next))
   }
@@ -183,6 +189,9 @@ public final class DomainEvents: @unchecked Sendable {
   public var portsInUse: Int {
     lock.withLock { channels.reduce(0) { $0 + ($1.isFree ? 0 : 1) } - 1 }
   }
+
+  /// The ports the domain's ABI can name (Xen's max_evtchns; SCHEDOP_poll's bound).
+  public var abiPortCount: Int { lock.withLock { abi.portCount } }
 
   /// The channel at `port` (a copy), or nil if the port is not valid.
   public func channel(_ port: UInt32) -> EventChannel? {

@@ -41,8 +41,9 @@ public enum Events {
   /// Ports are allocated in buckets of this many (Xen's EVTCHNS_PER_BUCKET): a port is "valid"
   /// (status answers, unmask works) once its bucket exists, even when the port itself is free.
   public static let bucketSize = 64
-  /// The highest port a domain may use unless configured lower (max_event_channels).
-  public static let defaultMaximumPort = portCount - 1
+  /// The highest port a domain may use unless configured lower (max_event_channels): the FIFO
+  /// ABI's last port; a domain under 2-level is held to `portCount` by its ABI.
+  public static let defaultMaximumPort = XenABI.FIFO.portCount - 1
 
   /// `shared_info.vcpu_info[vcpu.id]` in `sharedInfo`, or nil for vcpus 32 and up, which need
   /// VCPUOP_register_vcpu_info.

@@ -68,6 +68,9 @@ extension evtchn_unmask: GuestStructure {}
 extension evtchn_status: GuestStructure {}
 extension evtchn_bind_vcpu: GuestStructure {}
 extension evtchn_reset: GuestStructure {}
+extension evtchn_init_control: GuestStructure {}
+extension evtchn_expand_array: GuestStructure {}
+extension evtchn_set_priority: GuestStructure {}
 extension gnttab_query_size: GuestStructure {}
 extension gnttab_setup_table: GuestStructure {}
 extension gnttab_set_version: GuestStructure {}
