@@ -310,6 +310,19 @@ private final class FIFOGuest: @unchecked Sendable {
     #expect(next.rc == 0)
     #expect(next.port == 4096, "FIFO: beyond 2-level's ports")
     #expect(DomainEvents.of(g.domain).abiPortCount == XenABI.FIFO.portCount)
+
+    // Back to 2-level: the table keeps its size, but ports past 4095 have no bit in shared_info,
+    // and nothing beyond the page is touched for them.
+    #expect(g.reset() == 0)
+    #expect(DomainEvents.of(g.domain).abiPortCount == XenABI.eventChannelCount2Level)
+    #expect(g.unmask(4096) == 0, "a valid (free) port: nothing to deliver")
+    #expect(g.unmask(4100) == 0)
+    #expect(g.send(4096) == EINVAL)
+    #expect(Events.notify(g.domain, port: 4096, using: g.platform) == false)
+    #expect(g.call(.status, [0xF0, 0x7F, 0, 0] + littleEndianBytes(UInt32(4096)) + [UInt8](repeating: 0, count: 16)).rc == 0)
+    var refill = 0
+    while g.allocUnbound(remote: 0).rc == 0 { refill += 1 }
+    #expect(refill == XenABI.eventChannelCount2Level - 1, "2-level's limit again")
   }
 
   @Test func resetReturnsToTwoLevelAndReleasesThePages() throws {

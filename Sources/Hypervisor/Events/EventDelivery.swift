@@ -31,7 +31,9 @@ extension Events {
   /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
   /// Reached through `EventABI.setPending` (EventABI.swift).
   static func setPendingTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
-    guard let shared = Events.sharedInfo(of: domain) else { return }
+    // A port beyond 2-level's bits (its table grew under FIFO before EVTCHNOP_reset) has no bit
+    // in the page: nothing to set, and nothing outside the page may be touched.
+    guard port < UInt32(portCount), let shared = Events.sharedInfo(of: domain) else { return }
     let bit = Int(port % 64)
     if SharedWords.testAndSet(bit: bit, at: pendingWord(shared, port)) { return }
     if domain.pollingVCPUs > 0 { wakePollers(domain, port: port, platform) }
@@ -109,14 +111,14 @@ extension Events {
 
   /// evtchn_2l_clear_pending (on close, so a re-bound port does not start pending).
   static func clearPendingTwoLevel(_ domain: Domain, port: UInt32) {
-    guard let shared = Events.sharedInfo(of: domain) else { return }
+    guard port < UInt32(portCount), let shared = Events.sharedInfo(of: domain) else { return }
     _ = SharedWords.testAndClear(bit: Int(port % 64), at: pendingWord(shared, port))
   }
 
   /// evtchn_2l_unmask: clears the mask bit; if it was set and the port is pending, raises it on
   /// `vcpu` (selector, upcall, kick) as the masked send would have.
   static func unmaskTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
-    guard let shared = Events.sharedInfo(of: domain) else { return }
+    guard port < UInt32(portCount), let shared = Events.sharedInfo(of: domain) else { return }
     let bit = Int(port % 64)
     guard SharedWords.testAndClear(bit: bit, at: maskWord(shared, port)),
           SharedWords.test(bit: bit, at: pendingWord(shared, port)),
