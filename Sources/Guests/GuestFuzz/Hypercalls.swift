@@ -333,9 +333,14 @@ extension Fuzzer {
     case 7: b.u32(vcpuID()); b.u32(0)                                                         // bind_ipi
     case 8: b.u32(port()); b.u32(vcpuID())                                                    // bind_vcpu
     case 10: b.u16(random.percent(60) ? Xen.domidSelf : domid())                              // reset
-    case 11: b.u64(safeGFN()); b.u32(random.percent(50) ? 0 : u32()); b.u32(vcpuID()); b.pad(to: 24) // init_control
+    case 11:                                                                                  // init_control
+      // {control_gfn, offset, vcpu}: aligned offsets inside the page, the edge, and any.
+      let aligned = UInt32(random.below(504)) &* 8
+      let offsets: [UInt32] = [0, aligned, 4096 - 72, 4096 - 64, 4, u32()]
+      let offset = random.pick32(offsets)
+      b.u64(safeGFN()); b.u32(offset); b.u32(vcpuID()); b.pad(to: 24)
     case 12: b.u64(safeGFN())                                                                 // expand_array
-    case 13: b.u32(port()); b.u32(u32())                                                      // set_priority
+    case 13: b.u32(port()); b.u32(random.percent(70) ? UInt32(random.below(18)) : u32())      // set_priority
     default: b.u64(u64()); b.u64(u64())
     }
     call(32, command, random.percent(92) ? place(b.bytes) : badPointer())
