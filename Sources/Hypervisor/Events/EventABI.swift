@@ -7,9 +7,13 @@ import XenABI
 ///
 /// The generic operations (EventOperations.swift) call these and never look at the ABI
 /// themselves. Every method runs with the domain's event lock held (docs/events.md).
+///
+/// A plain enum (the FIFO state is `DomainEvents.fifo`): the switch on every send is a byte
+/// compare, with no reference counted, since the send's instructions are budgeted
+/// (docs/exit-budget.md).
 enum EventABI {
   case twoLevel
-  case fifo(FIFOEvents)
+  case fifo
 
   /// Ports this ABI can name (Xen's max_evtchns): 4,096 or 131,072.
   var portCount: Int {
@@ -24,8 +28,12 @@ enum EventABI {
   @inline(__always)
   func setPending(_ events: DomainEvents, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     switch self {
-    case .twoLevel: Events.setPendingTwoLevel(events.domain, port: port, vcpu: vcpu, platform)
-    case .fifo(let fifo): fifo.setPending(events, port: port, vcpu: vcpu, platform)
+    case .twoLevel:
+      // Borrowed, not retained (the send path's budget): the event state's domain outlives it.
+      unsafe Unmanaged.passUnretained(events.domain)._withUnsafeGuaranteedRef {   // unsafe: see above
+        Events.setPendingTwoLevel($0, port: port, vcpu: vcpu, platform)
+      }
+    case .fifo: events.fifo?.setPending(events, port: port, vcpu: vcpu, platform)
     }
   }
 
@@ -33,7 +41,7 @@ enum EventABI {
   func clearPending(_ events: DomainEvents, port: UInt32) {
     switch self {
     case .twoLevel: Events.clearPendingTwoLevel(events.domain, port: port)
-    case .fifo(let fifo): fifo.clearPending(port: port)
+    case .fifo: events.fifo?.clearPending(port: port)
     }
   }
 
@@ -41,21 +49,21 @@ enum EventABI {
   func unmask(_ events: DomainEvents, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     switch self {
     case .twoLevel: Events.unmaskTwoLevel(events.domain, port: port, vcpu: vcpu, platform)
-    case .fifo(let fifo): fifo.unmask(events, port: port, vcpu: vcpu, platform)
+    case .fifo: events.fifo?.unmask(events, port: port, vcpu: vcpu, platform)
     }
   }
 
   func isPending(_ events: DomainEvents, port: UInt32) -> Bool {
     switch self {
     case .twoLevel: Events.isPendingTwoLevel(events.domain, port: port)
-    case .fifo(let fifo): fifo.isPending(port: port)
+    case .fifo: events.fifo?.isPending(port: port) ?? false
     }
   }
 
   func isMasked(_ events: DomainEvents, port: UInt32) -> Bool {
     switch self {
     case .twoLevel: Events.isMaskedTwoLevel(events.domain, port: port)
-    case .fifo(let fifo): fifo.isMasked(port: port)
+    case .fifo: events.fifo?.isMasked(port: port) ?? true
     }
   }
 

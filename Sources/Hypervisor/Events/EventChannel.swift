@@ -92,8 +92,16 @@ public final class DomainEvents: @unchecked Sendable {
   /// The highest port this domain may allocate (Xen's max_evtchn_port); the ABI's port count
   /// bounds it further (`abi.portCount`: 4,096 under 2-level, 131,072 under FIFO).
   public var maximumPort: Int
-  /// The ABI the domain uses: 2-level until its first EVTCHNOP_init_control (EventABI.swift).
-  var abi: EventABI = .twoLevel
+  /// The ABI the domain uses: 2-level until its first EVTCHNOP_init_control (EventABI.swift),
+  /// and under FIFO its state; changed together by `useFIFO`.
+  private(set) var abi: EventABI = .twoLevel
+  private(set) var fifo: FIFOEvents?
+
+  /// Switches to FIFO with `state`, or back to 2-level with nil (lock held).
+  func useFIFO(_ state: FIFOEvents?) {
+    fifo = state
+    abi = state == nil ? .twoLevel : .fifo
+  }
   /// virq → port for each vcpu, `vcpu * VIRQ.count + virq`; 0 = not bound.
   var virqPorts: [UInt32] = []
   /// Set when the domain is being destroyed: no new ports.

@@ -93,6 +93,25 @@ enum EventChannelOp {
       if let error = Events.resolveSelf(dom, caller: domain, platform) { throw error }
       env.releaseEventFrames(Events.reset(domain, platform))
 
+    case .initControl, .expandArray, .setPriority:
+      try fifoCommand(op, argument: argument, env, platform: platform)
+
+    case .bindPIRQ:
+      throw .ENOSYS
+    }
+    return .result(0)
+  }
+}
+
+extension EventChannelOp {
+  /// The FIFO ABI's commands, out of `handle`'s line: its send case is on every notification's
+  /// path and its instructions are budgeted (docs/exit-budget.md).
+  @inline(never)
+  static func fifoCommand<E: HypercallEnvironment>(
+    _ op: XenABI.EventChannelOp, argument: UInt64, _ env: E, platform: any EventPlatform
+  ) throws(XenABI.Errno) {
+    let domain = env.domain
+    switch op {
     case .initControl:
       var request = try env.copyIn(evtchn_init_control.self, from: argument)
       // As Xen's evtchn_fifo_init_control: the vcpu, then the offset (the block inside the
@@ -123,14 +142,11 @@ enum EventChannelOp {
       let request = try env.copyIn(evtchn_set_priority.self, from: argument)
       if let error = Events.setPriority(domain, port: request.port, priority: request.priority) { throw error }
 
-    case .bindPIRQ:
-      throw .ENOSYS
+    default:
+      break
     }
-    return .result(0)
   }
-}
 
-extension EventChannelOp {
   /// A FIFO page: the guest's RAM frame `gfn`, held for as long as the event code uses it, or
   /// -EINVAL (not RAM, or a number beyond guest frames: shifted into an address it would lose
   /// its top bits and name some other frame).

@@ -183,7 +183,7 @@ extension Events {
   static func hasControlBlock(_ domain: Domain, vcpu: Int) -> Bool {
     let events = DomainEvents.of(domain)
     return events.lock.withLock {
-      guard case .fifo(let fifo) = events.abi, vcpu < fifo.controlBlocks.count else { return false }
+      guard let fifo = events.fifo, vcpu < fifo.controlBlocks.count else { return false }
       return fifo.controlBlocks[vcpu] != 0
     }
   }
@@ -198,7 +198,7 @@ extension Events {
     return events.lock.withLock { () -> XenABI.Errno? in
       if events.dying { return .EINVAL }
       let fifo: FIFOEvents
-      if case .fifo(let existing) = events.abi {
+      if let existing = events.fifo {
         fifo = existing
       } else {
         fifo = FIFOEvents(vcpuCount: domain.vcpus.count)
@@ -206,7 +206,7 @@ extension Events {
           if isPendingTwoLevel(domain, port: UInt32(port)) { events.channels[port].fifo.pendingWithoutWord = true }
           events.channels[port].fifo.priority = UInt8(XenABI.FIFO.priorityDefault)
         }
-        events.abi = .fifo(fifo)
+        events.useFIFO(fifo)
       }
       guard vcpu < fifo.controlBlocks.count, fifo.controlBlocks[vcpu] == 0 else { return .EINVAL }
       fifo.controlBlocks[vcpu] = frame &+ UInt64(offset)
@@ -219,7 +219,7 @@ extension Events {
   static func canExpandArray(_ domain: Domain) -> XenABI.Errno? {
     let events = DomainEvents.of(domain)
     return events.lock.withLock { () -> XenABI.Errno? in
-      guard case .fifo(let fifo) = events.abi else { return .EOPNOTSUPP }
+      guard let fifo = events.fifo else { return .EOPNOTSUPP }
       return fifo.arrayPages.count < XenABI.FIFO.maximumArrayPages ? nil : .ENOSPC
     }
   }
@@ -229,7 +229,7 @@ extension Events {
   static func expandArray(_ domain: Domain, frame: UInt64, _ platform: any EventPlatform) -> XenABI.Errno? {
     let events = DomainEvents.of(domain)
     return events.lock.withLock { () -> XenABI.Errno? in
-      guard !events.dying, case .fifo(let fifo) = events.abi else { return .EOPNOTSUPP }
+      guard !events.dying, let fifo = events.fifo else { return .EOPNOTSUPP }
       guard fifo.arrayPages.count < XenABI.FIFO.maximumArrayPages else { return .ENOSPC }
       let first = fifo.portsWithWords
       fifo.arrayPages.append(frame)
@@ -256,8 +256,8 @@ extension Events {
   /// Back to 2-level (EVTCHNOP_reset, destruction): the FIFO state goes, and the frames it
   /// held are returned for the caller to release. Caller holds `events.lock`.
   static func leaveFIFO(_ events: DomainEvents) -> [UInt64] {
-    guard case .fifo(let fifo) = events.abi else { return [] }
-    events.abi = .twoLevel
+    guard let fifo = events.fifo else { return [] }
+    events.useFIFO(nil)
     return fifo.heldFrames
   }
 }
