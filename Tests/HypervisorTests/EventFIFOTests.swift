@@ -204,7 +204,7 @@ private final class FIFOGuest: @unchecked Sendable {
     #expect(g.setPriority(port, 0) == 0)
     #expect(g.setPriority(port, 15) == 0)
     #expect(g.setPriority(5000, 1) == EINVAL, "beyond the table")
-    #expect(DomainEvents.of(g.domain).channel(port)?.fifo.priority == 15)
+    #expect(DomainEvents.of(g.domain).fifo?.ports[Int(port)].priority == 15)
   }
 
   // MARK: Queueing
@@ -285,7 +285,7 @@ private final class FIFOGuest: @unchecked Sendable {
     #expect(g.platform.isPending(g.domain, early), "pending in shared_info under 2-level")
     #expect(g.initControl(gfn: 0x500, vcpu: 0).rc == 0)
     #expect(g.initControl(gfn: 0x501, vcpu: 1).rc == 0)
-    #expect(DomainEvents.of(g.domain).channel(early)?.fifo.pendingWithoutWord == true)
+    #expect(DomainEvents.of(g.domain).fifo?.ports[Int(early)].pendingWithoutWord == true)
     g.addPage()
     #expect(g.handle(0) == [early], "raised again when its word's page arrived")
 
@@ -295,7 +295,7 @@ private final class FIFOGuest: @unchecked Sendable {
     while high < 1030 { high = g.bindIPI(vcpu: 1) }
     #expect(g.send(high) == 0)
     #expect(g.ready(1) == 0, "no word yet")
-    #expect(events.channel(high)?.fifo.pendingWithoutWord == true)
+    #expect(events.fifo?.ports[Int(high)].pendingWithoutWord == true)
     g.addPage()
     #expect(g.handle(1) == [high])
   }

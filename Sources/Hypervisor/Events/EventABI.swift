@@ -75,7 +75,7 @@ enum EventABI {
     case .fifo:
       guard priority <= XenABI.FIFO.priorityMin else { return .EINVAL }
       // Only later events go to the new queue: one already linked stays where it is (as Xen).
-      events.channels[Int(port)].fifo.priority = UInt8(priority)
+      events.fifo?.ports[Int(port)].priority = UInt8(priority)
       return nil
     }
   }

@@ -30,8 +30,6 @@ public struct EventChannel: Sendable {
   public var state: State
   /// The vcpu whose selector and upcall flag an event on this port raises.
   public var notifyVCPU: Int
-  /// Its priority and queue under the FIFO ABI (EventFIFO.swift); unused under 2-level.
-  public var fifo = FIFOPortState()
 
   public init(state: State = .free, notifyVCPU: Int = 0) {
     self.state = state
@@ -166,11 +164,16 @@ public final class DomainEvents: @unchecked Sendable {
     let highest = min(maximumPort, abi.portCount - 1)
     for port in 1..<channels.count {
       if port > highest { return .failed(.ENOSPC) }
-      if channels[port].isFree { return .ok(UInt32(port)) }
+      if channels[port].isFree {
+        fifo?.portAllocated(UInt32(port))
+        return .ok(UInt32(port))
+      }
     }
     let next = channels.count
     if next > highest { return .failed(.ENOSPC) }
     channels += [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
+    fifo?.portsGrew(to: channels.count)
+    fifo?.portAllocated(UInt32(next))
     return .ok(UInt32(next))
   }
 

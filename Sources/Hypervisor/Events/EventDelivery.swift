@@ -29,7 +29,9 @@ extension Events {
 
   /// evtchn_2l_set_pending: marks `port` of `domain` pending and, unless masked, raises it on
   /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
-  /// Reached through `EventABI.setPending` (EventABI.swift).
+  /// Reached through `EventABI.setPending` (EventABI.swift), and inlined there: the send's
+  /// instructions are budgeted (docs/exit-budget.md), and a call here costs about 30.
+  @inline(__always)
   static func setPendingTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     // A port beyond 2-level's bits (its table grew under FIFO before EVTCHNOP_reset) has no bit
     // in the page: nothing to set, and nothing outside the page may be touched.

@@ -1,12 +1,14 @@
 import XenABI
 
-/// What the FIFO ABI keeps per port (in `EventChannel.fifo`), as Xen's struct evtchn does.
+/// What the FIFO ABI keeps per port (`FIFOEvents.ports`, beside the port table rather than in
+/// `EventChannel`, which the 2-level send path copies), as Xen's struct evtchn does.
 public struct FIFOPortState: Sendable, Equatable {
   /// 0 (highest) … 15; EVTCHNOP_set_priority changes it.
   public var priority = UInt8(XenABI.FIFO.priorityDefault)
   /// The queue (vcpu × 16 + priority) the port was last linked on, Xen's fifo_lastq: if the
   /// port is that queue's tail when it is linked again elsewhere, that tail is forgotten, so a
-  /// later event there does not link behind a port that has moved. Kept when the port is freed.
+  /// later event there does not link behind a port that has moved. Kept when the port is freed
+  /// and allocated again: the guest may still have it linked there.
   public var lastQueue: UInt32 = 0
   /// Raised while its event word had no page yet (Xen's evtchn->pending): raised again when
   /// EVTCHNOP_expand_array adds the page. Also how 2-level pending ports carry over to FIFO.
@@ -37,10 +39,26 @@ public final class FIFOEvents: @unchecked Sendable {
   public internal(set) var controlBlocks: [UInt64]
   /// Each queue's tail port (vcpu × 16 + priority; 0: empty, as port 0 is never bound).
   var tails: [UInt32]
+  /// Per port, as many as the port table has (`portsGrew`).
+  public internal(set) var ports: [FIFOPortState]
 
-  init(vcpuCount: Int) {
+  init(vcpuCount: Int, portCount: Int) {
     controlBlocks = [UInt64](repeating: 0, count: vcpuCount)
     tails = [UInt32](repeating: 0, count: vcpuCount * XenABI.FIFO.queueCount)
+    ports = [FIFOPortState](repeating: FIFOPortState(), count: portCount)
+  }
+
+  /// The port table grew to `count` ports.
+  func portsGrew(to count: Int) {
+    if ports.count < count { ports += [FIFOPortState](repeating: FIFOPortState(), count: count - ports.count) }
+  }
+
+  /// `port` is handed out for a new binding: the default priority, nothing remembered pending
+  /// (Xen's evtchn_fifo_init); its last queue stays.
+  func portAllocated(_ port: UInt32) {
+    guard Int(port) < ports.count else { return }
+    ports[Int(port)].priority = UInt8(XenABI.FIFO.priorityDefault)
+    ports[Int(port)].pendingWithoutWord = false
   }
 
   /// Ports with an event word (Xen's num_evtchns).
@@ -67,14 +85,15 @@ public final class FIFOEvents: @unchecked Sendable {
     let domain = events.domain
     guard let word = word(port) else {
       // No word yet: remembered for the page's arrival (expand_array).
-      events.channels[Int(port)].fifo.pendingWithoutWord = true
+      if Int(port) < ports.count { ports[Int(port)].pendingWithoutWord = true }
       return
     }
     // A vcpu without a control block: the guest must not unmask a port before registering
     // one, so the event is dropped (as Xen).
-    guard vcpu >= 0, vcpu < controlBlocks.count, vcpu < domain.vcpus.count, controlBlocks[vcpu] != 0 else { return }
+    guard vcpu >= 0, vcpu < controlBlocks.count, vcpu < domain.vcpus.count, controlBlocks[vcpu] != 0,
+          Int(port) < ports.count else { return }
     let block = controlBlocks[vcpu]
-    let state = events.channels[Int(port)].fifo
+    let state = ports[Int(port)]
     let priority = Int(state.priority)
     let queue = vcpu * XenABI.FIFO.queueCount + priority
     let wasPending = SharedWords.testAndSet32(bit: XenABI.FIFO.pendingBit, at: word)
@@ -86,7 +105,7 @@ public final class FIFOEvents: @unchecked Sendable {
       // unlinked it), and the tail must not be linked to again.
       let lastQueue = Int(state.lastQueue)
       if lastQueue < tails.count, tails[lastQueue] == port { tails[lastQueue] = 0 }
-      events.channels[Int(port)].fifo.lastQueue = UInt32(queue)
+      ports[Int(port)].lastQueue = UInt32(queue)
       // Link behind the tail if the tail is still linked; otherwise the queue is empty and the
       // port is its head. A port that is its own queue's tail was cleared just above.
       linked = false
@@ -201,10 +220,9 @@ extension Events {
       if let existing = events.fifo {
         fifo = existing
       } else {
-        fifo = FIFOEvents(vcpuCount: domain.vcpus.count)
+        fifo = FIFOEvents(vcpuCount: domain.vcpus.count, portCount: events.channels.count)
         for port in 1..<events.channels.count where !events.channels[port].isFree {
-          if isPendingTwoLevel(domain, port: UInt32(port)) { events.channels[port].fifo.pendingWithoutWord = true }
-          events.channels[port].fifo.priority = UInt8(XenABI.FIFO.priorityDefault)
+          if isPendingTwoLevel(domain, port: UInt32(port)) { fifo.ports[port].pendingWithoutWord = true }
         }
         events.useFIFO(fifo)
       }
@@ -235,8 +253,8 @@ extension Events {
       fifo.arrayPages.append(frame)
       let end = min(fifo.portsWithWords, events.channels.count)
       if first < end {
-        for port in first..<end where events.channels[port].fifo.pendingWithoutWord {
-          events.channels[port].fifo.pendingWithoutWord = false
+        for port in first..<end where fifo.ports[port].pendingWithoutWord {
+          fifo.ports[port].pendingWithoutWord = false
           fifo.setPending(events, port: UInt32(port), vcpu: events.channels[port].notifyVCPU, platform)
         }
       }

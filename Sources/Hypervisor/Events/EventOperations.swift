@@ -15,11 +15,7 @@ extension Events {
   /// Frees `port` (lock held): its pending bit is cleared so a re-bound port starts quiet.
   static func free(_ events: DomainEvents, _ port: UInt32, _ platform: any EventPlatform) {
     if !events.dying { events.abi.clearPending(events, port: port) }
-    // The FIFO queue the port was last linked on outlives the binding (as Xen's fifo_lastq):
-    // the guest may still have it linked there.
-    let lastQueue = events.channels[Int(port)].fifo.lastQueue
     events.channels[Int(port)] = EventChannel()
-    events.channels[Int(port)].fifo.lastQueue = lastQueue
   }
 
   // MARK: Allocation and binding
