@@ -280,6 +280,7 @@ private final class FIFOGuest: @unchecked Sendable {
   /// domain switched) is raised once the page comes (Xen's evtchn->pending).
   @Test func pendingPortsCarryOverToFIFOAndToNewPages() throws {
     let g = FIFOGuest.make([208])[0]
+    g.domain.maxEventChannels = 2047   // ports past the first array page (1024 words)
     let early = g.bindIPI(vcpu: 0)
     #expect(g.send(early) == 0)
     #expect(g.platform.isPending(g.domain, early), "pending in shared_info under 2-level")
@@ -302,6 +303,7 @@ private final class FIFOGuest: @unchecked Sendable {
 
   @Test func portTableFollowsTheABI() throws {
     let g = FIFOGuest.make([209], vcpus: 1)[0]
+    g.domain.maxEventChannels = 131_072   // the most xl.cfg allows: the ABIs' own limits show
     var count = 0
     while g.allocUnbound(remote: 0).rc == 0 { count += 1 }
     #expect(count == XenABI.eventChannelCount2Level - 1, "2-level: ports 1…4095")
@@ -323,6 +325,19 @@ private final class FIFOGuest: @unchecked Sendable {
     var refill = 0
     while g.allocUnbound(remote: 0).rc == 0 { refill += 1 }
     #expect(refill == XenABI.eventChannelCount2Level - 1, "2-level's limit again")
+  }
+
+  /// A domain's ports stop at its `max_event_channels` (libxl's default 1023) under FIFO too,
+  /// which could name 131,071: a guest grows the hypervisor's port table only so far.
+  @Test func fifoPortsStopAtTheDomainsLimit() throws {
+    let g = FIFOGuest.make([212], vcpus: 1)[0]
+    #expect(g.domain.maxEventChannels == 1023)
+    #expect(g.initControl(gfn: 0x500, vcpu: 0).rc == 0)
+    var count = 0
+    while g.allocUnbound(remote: 0).rc == 0 { count += 1 }
+    #expect(count == 1023, "ports 1…1023")
+    #expect(g.allocUnbound(remote: 0).rc == ENOSPC)
+    #expect(DomainEvents.of(g.domain).channels.count == 1024, "the table grew no further")
   }
 
   @Test func resetReturnsToTwoLevelAndReleasesThePages() throws {

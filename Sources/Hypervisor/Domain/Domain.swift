@@ -83,6 +83,9 @@ public final class Domain: @unchecked Sendable {
   public var eventFrames: [UInt64] = []
   public var grantFrameGFNs: [UInt64?] = []
   public var maxGrantFrames = XenABI.GrantLayout.defaultMaxGrantFrames
+  /// The highest event channel port it may allocate (xl.cfg `max_event_channels`, libxl's
+  /// default 1023; Xen's d->max_evtchn_port): `DomainEvents.maximumPort` starts from it.
+  public var maxEventChannels = Events.defaultMaximumPort
   /// The hypervisor's side of its grant table and of the grants it maps (`GrantTables`), under
   /// `GrantTables.lock`: the active entries (pins) of its own refs, one hypervisor frame per
   /// 512 refs; its maptrack (the grants it maps, one 16-byte entry each, 256 per hypervisor

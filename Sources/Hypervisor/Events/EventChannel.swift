@@ -87,7 +87,8 @@ public final class DomainEvents: @unchecked Sendable {
   public let lock = SpinLock()
   /// Indexed by port; grows a bucket at a time up to `maximumPort + 1` entries.
   public internal(set) var channels: [EventChannel]
-  /// The highest port this domain may allocate (Xen's max_evtchn_port); the ABI's port count
+  /// The highest port this domain may allocate (Xen's max_evtchn_port): `Domain.maxEventChannels`
+  /// (xl.cfg `max_event_channels`, default 1023) when this state is made. The ABI's port count
   /// bounds it further (`abi.portCount`: 4,096 under 2-level, 131,072 under FIFO).
   public var maximumPort: Int
   /// The ABI the domain uses: 2-level until its first EVTCHNOP_init_control (EventABI.swift),
@@ -105,9 +106,9 @@ public final class DomainEvents: @unchecked Sendable {
   /// Set when the domain is being destroyed: no new ports.
   public internal(set) var dying = false
 
-  init(domain: Domain, maximumPort: Int = Events.defaultMaximumPort) {
+  init(domain: Domain) {
     self.domain = domain
-    self.maximumPort = min(maximumPort, XenABI.FIFO.portCount - 1)
+    self.maximumPort = min(max(domain.maxEventChannels, 1), XenABI.FIFO.portCount - 1)
     channels = [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
     channels[0].state = .reserved
   }
