@@ -449,10 +449,12 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.bindVCPU(ipi.port, vcpu: 0) == EINVAL, "IPI ports cannot move (as Xen)")
   }
 
+  /// libxl's default max_event_channels (1023) holds every domain: ports 1…1023, then -ENOSPC.
   @Test func portExhaustion() throws {
     let g = guests([81])
     let a = g[0]
-    for expected in 1...4095 {
+    #expect(a.domain.maxEventChannels == 1023)
+    for expected in 1...1023 {
       let ipi = a.bindIPI(vcpu: 0)
       guard ipi.rc == 0, ipi.port == UInt32(expected) else {
         Issue.record("port \(expected): rc \(ipi.rc), port \(ipi.port)")
@@ -462,17 +464,36 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
     #expect(a.allocUnbound(remote: 82).rc == ENOSPC)
     #expect(a.bindVIRQ(XenABI.VIRQ.timer.rawValue, vcpu: 0).rc == ENOSPC)
-    #expect(a.close(1234) == 0)
-    #expect(a.bindIPI(vcpu: 0) == (0, 1234), "the lowest free port is reused")
+    #expect(a.close(234) == 0)
+    #expect(a.bindIPI(vcpu: 0) == (0, 234), "the lowest free port is reused")
+    #expect(DomainEvents.of(a.domain).portsInUse == 1023)
+    #expect(DomainEvents.of(a.domain).channels.count == 1024, "the table grew no further")
+  }
+
+  /// A higher max_event_channels: 2-level's own limit (port 4095) still holds.
+  @Test func twoLevelPortsStopAtTheABIsLimit() throws {
+    let g = guests([84])
+    let a = g[0]
+    a.domain.maxEventChannels = 131_072
+    for expected in 1...4095 {
+      let ipi = a.bindIPI(vcpu: 0)
+      guard ipi.rc == 0, ipi.port == UInt32(expected) else {
+        Issue.record("port \(expected): rc \(ipi.rc), port \(ipi.port)")
+        return
+      }
+    }
+    #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
     #expect(DomainEvents.of(a.domain).portsInUse == 4095)
   }
 
+  /// xl.cfg `max_event_channels` (Domain.maxEventChannels) is the domain's highest port.
   @Test func configuredPortLimit() throws {
     let g = guests([83])
     let a = g[0]
-    DomainEvents.of(a.domain).maximumPort = 10
+    a.domain.maxEventChannels = 10
     for _ in 1...10 { #expect(a.bindIPI(vcpu: 0).rc == 0) }
     #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
+    #expect(a.allocUnbound(remote: 82).rc == ENOSPC)
   }
 
   @Test func badPortsAreRejected() throws {
@@ -554,12 +575,14 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
   @Test func unsupportedAndMalformedCommands() throws {
     let g = guests([141])
     let a = g[0]
-    for op: XenABI.EventChannelOp in [.bindPIRQ, .initControl, .expandArray, .setPriority] {
+    // bind_pirq is absent; set_priority exists only under FIFO (Xen's 2-level ops have none).
+    for op: XenABI.EventChannelOp in [.bindPIRQ, .setPriority] {
       #expect(a.call(op, [UInt8](repeating: 0, count: 24)).rc == ENOSYS)
     }
     #expect(a.call(99, [0, 0, 0, 0]).rc == ENOSYS)
     let hole: UInt64 = 0xFFFF_8880_0F00_0000
-    for op: XenABI.EventChannelOp in [.allocUnbound, .bindInterdomain, .bindVIRQ, .bindIPI, .close, .send, .status, .bindVCPU, .unmask, .reset] {
+    for op: XenABI.EventChannelOp in [.allocUnbound, .bindInterdomain, .bindVIRQ, .bindIPI, .close, .send, .status, .bindVCPU, .unmask, .reset,
+                                      .initControl, .expandArray, .setPriority] {
       let outcome = eventChannelOp(command: UInt64(op.rawValue), argument: hole, a.env, platform: a.platform)
       guard case .result(let rc) = outcome else { Issue.record("\(op)"); continue }
       #expect(rc == EFAULT, "\(op)")

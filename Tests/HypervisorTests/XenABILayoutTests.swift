@@ -105,6 +105,10 @@ import XenPublic
     #expect(at(\evtchn_init_control.link_bits) == 16)
     #expect(size(evtchn_expand_array.self) == 8)
     #expect(size(evtchn_set_priority.self) == 8)
+    #expect(size(evtchn_fifo_control_block.self) == XenABI.FIFO.ControlBlock.size)
+    #expect(at(\evtchn_fifo_control_block.ready) == XenABI.FIFO.ControlBlock.Offset.ready)
+    #expect(at(\evtchn_fifo_control_block.head) == XenABI.FIFO.ControlBlock.Offset.head)
+    #expect(XenABI.FIFO.maximumArrayPages * XenABI.FIFO.wordsPerPage == XenABI.FIFO.portCount)
   }
 
   /// The compat_* structures of xen_public.h against what Xen's public headers give a 32-bit

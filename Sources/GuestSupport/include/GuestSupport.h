@@ -205,6 +205,22 @@ struct gs_evtchn_bind_virq { uint32_t virq; uint32_t vcpu; uint32_t port; };
 struct gs_evtchn_bind_ipi { uint32_t vcpu; uint32_t port; };
 struct gs_evtchn_port { uint32_t port; };   // evtchn_close, evtchn_send, evtchn_unmask
 struct gs_evtchn_bind_vcpu { uint32_t port; uint32_t vcpu; };
+// EVTCHNOP_reset and the FIFO ABI: a 32-bit event word per port in the event array pages, a
+// control block per vcpu (READY bits, one queue HEAD per priority).
+#define GS_EVTCHNOP_reset            10
+#define GS_EVTCHNOP_init_control     11
+#define GS_EVTCHNOP_expand_array     12
+#define GS_EVTCHNOP_set_priority     13
+struct gs_evtchn_reset { uint16_t dom; };
+struct gs_evtchn_init_control { uint64_t control_gfn; uint32_t offset; uint32_t vcpu; uint8_t link_bits; uint8_t _pad[7]; };
+struct gs_evtchn_expand_array { uint64_t array_gfn; };
+struct gs_evtchn_set_priority { uint32_t port; uint32_t priority; };
+#define GS_EVTCHN_FIFO_PENDING   31
+#define GS_EVTCHN_FIFO_MASKED    30
+#define GS_EVTCHN_FIFO_LINKED    29
+#define GS_EVTCHN_FIFO_BUSY      28
+#define GS_EVTCHN_FIFO_LINK_MASK 0x1FFFF   // (1 << EVTCHN_FIFO_LINK_BITS) - 1
+#define GS_EVTCHN_FIFO_CONTROL_HEAD 8     // offsetof(evtchn_fifo_control_block, head)
 #define GS_EVTCHNSTAT_closed      0
 #define GS_EVTCHNSTAT_unbound     1
 #define GS_EVTCHNSTAT_interdomain 2
@@ -284,6 +300,9 @@ _Static_assert(offsetof(struct gs_evtchn_bind_interdomain, local_port) == 8, "ev
 _Static_assert(sizeof(struct gs_evtchn_bind_virq) == 12, "evtchn_bind_virq");
 _Static_assert(sizeof(struct gs_evtchn_bind_ipi) == 8, "evtchn_bind_ipi");
 _Static_assert(sizeof(struct gs_evtchn_bind_vcpu) == 8, "evtchn_bind_vcpu");
+_Static_assert(sizeof(struct gs_evtchn_init_control) == 24, "evtchn_init_control");
+_Static_assert(offsetof(struct gs_evtchn_init_control, link_bits) == 16, "evtchn_init_control.link_bits");
+_Static_assert(sizeof(struct gs_evtchn_set_priority) == 8, "evtchn_set_priority");
 _Static_assert(sizeof(struct gs_evtchn_status) == 24, "evtchn_status");
 _Static_assert(offsetof(struct gs_evtchn_status, status) == 8, "evtchn_status.status");
 _Static_assert(offsetof(struct gs_evtchn_status, u) == 16, "evtchn_status.u");
@@ -456,6 +475,14 @@ static inline void gs_write_volatile64(uint64_t address, uint64_t value) { __ato
 static inline uint16_t gs_cmpxchg16(uint64_t address, uint16_t expected, uint16_t desired) {
   __asm__ volatile("lock cmpxchgw %2, %1" : "+a"(expected), "+m"(*(volatile uint16_t *)(uintptr_t)address) : "r"(desired) : "memory");
   return expected;
+}
+static inline uint32_t gs_cmpxchg32(uint64_t address, uint32_t expected, uint32_t desired) {
+  __asm__ volatile("lock cmpxchgl %2, %1" : "+a"(expected), "+m"(*(volatile uint32_t *)(uintptr_t)address) : "r"(desired) : "memory");
+  return expected;
+}
+static inline uint32_t gs_xchg32(uint64_t address, uint32_t v) {
+  __asm__ volatile("xchgl %0, %1" : "+r"(v), "+m"(*(volatile uint32_t *)(uintptr_t)address) : : "memory");
+  return v;
 }
 static inline void gs_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory"); }
 static inline void gs_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory"); }

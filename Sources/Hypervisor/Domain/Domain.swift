@@ -82,8 +82,16 @@ public final class Domain: @unchecked Sendable {
   /// placed each (XENMEM_add_to_physmap, XENMAPSPACE_grant_table), and how many frames it may
   /// have (xl.cfg `max_grant_frames`, Xen's default 64).
   public var grantFrames: [UInt64] = []
+  /// The guest RAM frames the FIFO event ABI uses (each vcpu's control block page, the event
+  /// array's pages), one hypervisor reference each (a frame used twice is listed twice): taken
+  /// by EVTCHNOP_init_control / expand_array, dropped at EVTCHNOP_reset and by
+  /// `P2M.destroyWithHolds`. Changed under the p2m lock (docs/events.md, "FIFO").
+  public var eventFrames: [UInt64] = []
   public var grantFrameGFNs: [UInt64?] = []
   public var maxGrantFrames = XenABI.GrantLayout.defaultMaxGrantFrames
+  /// The highest event channel port it may allocate (xl.cfg `max_event_channels`, libxl's
+  /// default 1023; Xen's d->max_evtchn_port): `DomainEvents.maximumPort` starts from it.
+  public var maxEventChannels = Events.defaultMaximumPort
   /// The hypervisor's side of its grant table and of the grants it maps (`GrantTables`), under
   /// `GrantTables.lock`: the active entries (pins) of its own refs, one hypervisor frame per
   /// 512 refs; its maptrack (the grants it maps, one 16-byte entry each, 256 per hypervisor

@@ -43,12 +43,15 @@ extension Events {
 
   /// evtchn_2l_set_pending: marks `port` of `domain` pending and, unless masked, raises it on
   /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
-  /// Inlined into the send as before the compat branch: called, it costs the send ~30
-  /// instructions of calling convention (the exit budget's send).
+  /// Reached through `EventABI.setPending` (EventABI.swift), and inlined there: the send's
+  /// instructions are budgeted (docs/exit-budget.md), and a call here costs about 30.
   @inline(__always)
-  static func setPending(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+  static func setPendingTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
     if domain.has32BitSharedInfo { return setPendingCompat(domain, shared, port: port, vcpu: vcpu, platform) }
+    // A port beyond 2-level's bits (its table grew under FIFO before EVTCHNOP_reset) has no bit
+    // in the page: nothing to set, and nothing outside the page may be touched.
+    guard port < UInt32(portCount) else { return }
     let bit = Int(port % 64)
     if SharedWords.testAndSet(bit: bit, at: pendingWord(shared, port)) { return }
     if domain.pollingVCPUs > 0 { wakePollers(domain, port: port, platform) }
@@ -127,7 +130,7 @@ extension Events {
     events.lock.lock()
     defer { events.lock.unlock() }
     vcpu.pollWake.store(false, ordering: .relaxed)
-    for port in ports where isPending(domain, port: port, using: platform) { return true }
+    for port in ports where events.abi.isPending(events, port: port) { return true }
     setPollPorts(vcpu, ports)
     return false
   }
@@ -149,18 +152,19 @@ extension Events {
   }
 
   /// evtchn_2l_clear_pending (on close, so a re-bound port does not start pending).
-  static func clearPending(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
+  static func clearPendingTwoLevel(_ domain: Domain, port: UInt32) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
     if domain.has32BitSharedInfo {
       if port < UInt32(compatPortCount) { _ = SharedWords.testAndClear32(bit: Int(port % 32), at: compatPendingWord(shared, port)) }
       return
     }
+    guard port < UInt32(portCount) else { return }
     _ = SharedWords.testAndClear(bit: Int(port % 64), at: pendingWord(shared, port))
   }
 
   /// evtchn_2l_unmask: clears the mask bit; if it was set and the port is pending, raises it on
   /// `vcpu` (selector, upcall, kick) as the masked send would have.
-  static func unmask(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+  static func unmaskTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
     if domain.has32BitSharedInfo {
       let bit = Int(port % 32)
@@ -169,6 +173,7 @@ extension Events {
             SharedWords.test32(bit: bit, at: compatPendingWord(shared, port)) else { return }
       return raiseCompat(domain, port: port, vcpu: vcpu, platform)
     }
+    guard port < UInt32(portCount) else { return }
     let bit = Int(port % 64)
     guard SharedWords.testAndClear(bit: bit, at: maskWord(shared, port)),
           SharedWords.test(bit: bit, at: pendingWord(shared, port)),
@@ -202,7 +207,7 @@ extension Events {
     guard port != 0, events.isValid(port) else { return }
     let channel = events.channels[Int(port)]
     guard case .virq(let bound) = channel.state, bound == virq.rawValue else { return }
-    setPending(domain, port: port, vcpu: virq.isGlobal ? channel.notifyVCPU : vcpu.id, platform)
+    setPending(events, port: port, vcpu: virq.isGlobal ? channel.notifyVCPU : vcpu.id, platform)
   }
 
   /// Raises a global VIRQ of `domain` (VIRQ_CONSOLE, VIRQ_DOM_EXC …).
@@ -229,16 +234,29 @@ extension Events {
     switch channel.state {
     case .free, .reserved: return false
     default:
-      setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
+      setPending(events, port: port, vcpu: channel.notifyVCPU, platform)
       return true
     }
   }
 
-  /// True if `port` is pending in `domain`'s shared_info (SCHEDOP_poll).
-  public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
+  /// True if `port` is pending in `domain`'s shared_info.
+  static func isPendingTwoLevel(_ domain: Domain, port: UInt32) -> Bool {
     guard port < UInt32(portCount(of: domain)), let shared = Events.sharedInfo(of: domain) else { return false }
     if domain.has32BitSharedInfo { return SharedWords.test32(bit: Int(port % 32), at: compatPendingWord(shared, port)) }
     return SharedWords.test(bit: Int(port % 64), at: pendingWord(shared, port))
+  }
+
+  /// True if `port` is masked in `domain`'s shared_info (no page: masked, nothing is delivered).
+  static func isMaskedTwoLevel(_ domain: Domain, port: UInt32) -> Bool {
+    guard port < UInt32(portCount(of: domain)), let shared = Events.sharedInfo(of: domain) else { return true }
+    if domain.has32BitSharedInfo { return SharedWords.test32(bit: Int(port % 32), at: compatMaskWord(shared, port)) }
+    return SharedWords.test(bit: Int(port % 64), at: maskWord(shared, port))
+  }
+
+  /// True if `port` of `domain` is pending, in the ABI the domain uses (SCHEDOP_poll).
+  public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
+    guard let events = DomainEvents.existing(domain) else { return isPendingTwoLevel(domain, port: port) }
+    return events.lock.withLock { events.abi.isPending(events, port: port) }
   }
 
   // MARK: Upcall injection (the arch calls these on its way back into the guest)

@@ -92,6 +92,14 @@ public protocol HypercallEnvironment {
   /// hypervisor now holds a reference (if the guest gives the page back, the frame stays until
   /// the domain is destroyed). Nil if `gfn` is not RAM or `target` has one already.
   func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64?
+  /// EVTCHNOP_init_control's and expand_array's claim: the machine address of the RAM page at
+  /// `gfn`, on which the hypervisor now holds a reference, recorded in `Domain.eventFrames`
+  /// (the page stays until `releaseEventFrames` or the domain's destruction, even if the guest
+  /// gives it back). Nil if `gfn` is not RAM.
+  func holdEventFrame(gfn: UInt64) -> UInt64?
+  /// Drops one hold of each of `frames` (taken by `holdEventFrame`) and its record in
+  /// `Domain.eventFrames`: the event code no longer reaches them.
+  func releaseEventFrames(_ frames: [UInt64])
   /// The live domain `id` names, for grant operations on another domain's grants (the default:
   /// `Domains.find(id:)`); nil if there is none.
   func grantingDomain(_ id: UInt16) -> Domain?

@@ -249,3 +249,6 @@ extension gnttab_copy: CompatTranslated {
     return value
   }
 }
+extension evtchn_init_control: SameLayoutInBothABIs {}
+extension evtchn_expand_array: SameLayoutInBothABIs {}
+extension evtchn_set_priority: SameLayoutInBothABIs {}

@@ -52,6 +52,28 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     }
   }
 
+  func holdEventFrame(gfn: UInt64) -> UInt64? {
+    let domain = vcpu.domain
+    return domain.changeP2M(by: vcpu) { p2m -> UInt64? in
+      // The reference and its record in one change, as the isolation check expects.
+      guard let frame = p2m.hold(gfn) else { return nil }
+      domain.eventFrames.append(frame)
+      return frame
+    }
+  }
+
+  func releaseEventFrames(_ frames: [UInt64]) {
+    guard !frames.isEmpty else { return }
+    let domain = vcpu.domain
+    domain.changeP2M(by: vcpu) { p2m in
+      for frame in frames {
+        guard let index = domain.eventFrames.firstIndex(of: frame) else { continue }
+        domain.eventFrames.remove(at: index)
+        p2m.dropHold(frame)
+      }
+    }
+  }
+
   func placeSharedInfo(gfn: UInt64) -> XenABI.Errno? {
     changeP2M { p2m throws(P2M.Failure) in try p2m.placeSharedInfo(at: gfn) }
   }

@@ -218,6 +218,12 @@ struct evtchn_set_priority {
   evtchn_port_t port;
   uint32_t priority;
 };
+// FIFO ABI: the per-vcpu control block in a guest page (event words are plain uint32_t).
+struct evtchn_fifo_control_block {
+  uint32_t ready;
+  uint32_t _rsvd;
+  uint32_t head[16];                 // EVTCHN_FIFO_MAX_QUEUES
+};
 
 // ---- grant_table.h: HYPERVISOR_grant_table_op ----
 
