@@ -108,7 +108,7 @@ private final class FIFOGuest: @unchecked Sendable {
   func setWord(_ port: UInt32, _ value: UInt32) { SharedWords.store32(at: word(port), value) }
   func head(_ vcpu: Int, _ priority: Int) -> UInt32 { SharedWords.load32(at: controlBlock(vcpu) + 8 + UInt64(priority) * 4) }
   func ready(_ vcpu: Int) -> UInt32 { SharedWords.load32(at: controlBlock(vcpu)) }
-  func mask(_ port: UInt32) { _ = SharedWords.testAndSet32(bit: masked, at: word(port)) }
+  func mask(_ port: UInt32) { _ = SharedWords.testAndSet32(bit: Int(masked), at: word(port)) }
   func upcallPending(_ vcpu: Int) -> Bool { platform.upcallPending(domain.vcpus[vcpu]) }
 
   /// Linux's __evtchn_fifo_handle_events on `vcpu`: take READY, then consume one event at a
@@ -144,7 +144,7 @@ private final class FIFOGuest: @unchecked Sendable {
       let next = seen & XenABI.FIFO.linkMask
       if next == 0 { ready &= ~(1 << UInt32(priority)) }
       if seen & (1 << pending) != 0, seen & (1 << masked) == 0,
-         SharedWords.testAndClear32(bit: pending, at: address) {
+         SharedWords.testAndClear32(bit: Int(pending), at: address) {
         handled.append(port)
       }
       heads[vcpu][priority] = next

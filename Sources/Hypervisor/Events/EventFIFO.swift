@@ -96,11 +96,11 @@ public final class FIFOEvents: @unchecked Sendable {
     let state = ports[Int(port)]
     let priority = Int(state.priority)
     let queue = vcpu * XenABI.FIFO.queueCount + priority
-    let wasPending = SharedWords.testAndSet32(bit: XenABI.FIFO.pendingBit, at: word)
+    let wasPending = SharedWords.testAndSet32(bit: Int(XenABI.FIFO.pendingBit), at: word)
 
     var linked = true
-    if !SharedWords.test32(bit: XenABI.FIFO.maskedBit, at: word),
-       !SharedWords.testAndSet32(bit: XenABI.FIFO.linkedBit, at: word) {
+    if !SharedWords.test32(bit: Int(XenABI.FIFO.maskedBit), at: word),
+       !SharedWords.testAndSet32(bit: Int(XenABI.FIFO.linkedBit), at: word) {
       // It was the tail of the queue it was last on: that queue is empty now (the guest
       // unlinked it), and the tail must not be linked to again.
       let lastQueue = Int(state.lastQueue)
@@ -116,7 +116,7 @@ public final class FIFOEvents: @unchecked Sendable {
       }
       tails[queue] = port
     }
-    if !linked, !SharedWords.testAndSet32(bit: UInt32(priority), at: block &+ UInt64(XenABI.FIFO.ControlBlock.Offset.ready)) {
+    if !linked, !SharedWords.testAndSet32(bit: Int(priority), at: block &+ UInt64(XenABI.FIFO.ControlBlock.Offset.ready)) {
       let target = domain.vcpus[vcpu]
       if let info = Events.vcpuInfo(of: target) { Events.markEventsPending(target, info: info, platform) }
     }
@@ -127,25 +127,25 @@ public final class FIFOEvents: @unchecked Sendable {
   /// pending.
   func clearPending(port: UInt32) {
     guard let word = word(port) else { return }
-    _ = SharedWords.testAndClear32(bit: XenABI.FIFO.pendingBit, at: word)
+    _ = SharedWords.testAndClear32(bit: Int(XenABI.FIFO.pendingBit), at: word)
   }
 
   /// evtchn_fifo_unmask: clears MASKED, and links the port again if it is pending.
   func unmask(_ events: DomainEvents, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     guard let word = word(port) else { return }
-    _ = SharedWords.testAndClear32(bit: XenABI.FIFO.maskedBit, at: word)
-    if SharedWords.test32(bit: XenABI.FIFO.pendingBit, at: word) { setPending(events, port: port, vcpu: vcpu, platform) }
+    _ = SharedWords.testAndClear32(bit: Int(XenABI.FIFO.maskedBit), at: word)
+    if SharedWords.test32(bit: Int(XenABI.FIFO.pendingBit), at: word) { setPending(events, port: port, vcpu: vcpu, platform) }
   }
 
   func isPending(port: UInt32) -> Bool {
     guard let word = word(port) else { return false }
-    return SharedWords.test32(bit: XenABI.FIFO.pendingBit, at: word)
+    return SharedWords.test32(bit: Int(XenABI.FIFO.pendingBit), at: word)
   }
 
   /// No word: masked (nothing can be delivered).
   func isMasked(port: UInt32) -> Bool {
     guard let word = word(port) else { return true }
-    return SharedWords.test32(bit: XenABI.FIFO.maskedBit, at: word)
+    return SharedWords.test32(bit: Int(XenABI.FIFO.maskedBit), at: word)
   }
 
   // MARK: The link protocol
@@ -176,20 +176,20 @@ public final class FIFOEvents: @unchecked Sendable {
     case .notLinked: return false
     case .raced: break
     }
-    _ = SharedWords.testAndSet32(bit: XenABI.FIFO.busyBit, at: word)
+    _ = SharedWords.testAndSet32(bit: Int(XenABI.FIFO.busyBit), at: word)
     seen = SharedWords.load32(at: word)
     for _ in 0..<4 {
       switch trySetLink(word, seen: &seen, to: link) {
       case .linked:
         return true
       case .notLinked:
-        _ = SharedWords.testAndClear32(bit: XenABI.FIFO.busyBit, at: word)
+        _ = SharedWords.testAndClear32(bit: Int(XenABI.FIFO.busyBit), at: word)
         return false
       case .raced:
         continue
       }
     }
-    _ = SharedWords.testAndClear32(bit: XenABI.FIFO.busyBit, at: word)
+    _ = SharedWords.testAndClear32(bit: Int(XenABI.FIFO.busyBit), at: word)
     return true
   }
 }

@@ -46,7 +46,7 @@ enum SharedWords {
 
   @inline(__always)
   static func word32(_ address: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
-    unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a shared page's 32-bit word, as `word`
+    unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a shared page's or held event page's 32-bit word, as `word`
   }
 
   /// Sets bit `bit` (0–31) of the 32-bit word at `address`; true if it was set already.
@@ -97,32 +97,7 @@ enum SharedWords {
     _ = unsafe word.pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent)
   }
 
-  // MARK: 32-bit words (the FIFO ABI's event words and control block)
-
-  @inline(__always)
-  static func word32(_ address: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
-    unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a held event page's 4-byte-aligned word, as `word`
-  }
-
-  /// Sets bit `bit` (0–31) of the 32-bit word at `address` (x86: `lock or`); true if it was
-  /// set already.
-  @inline(__always)
-  static func testAndSet32(bit: UInt32, at address: UInt64) -> Bool {
-    let mask: UInt32 = 1 &<< (bit & 31)
-    return unsafe word32(address).pointee.bitwiseOr(mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
-  }
-
-  /// Clears bit `bit` of the 32-bit word at `address` (x86: `lock and`); true if it was set.
-  @inline(__always)
-  static func testAndClear32(bit: UInt32, at address: UInt64) -> Bool {
-    let mask: UInt32 = 1 &<< (bit & 31)
-    return unsafe word32(address).pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
-  }
-
-  @inline(__always)
-  static func test32(bit: UInt32, at address: UInt64) -> Bool {
-    load32(at: address) & (1 &<< (bit & 31)) != 0
-  }
+  // MARK: 32-bit words (also the FIFO ABI's event words and control block)
 
   /// Stores `value` in the 32-bit word at `address` (a FIFO queue's HEAD: Xen's write_atomic).
   @inline(__always)
