@@ -79,6 +79,7 @@ void arc4random_buf(void *buf, size_t n) {
   for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; b[i] = (unsigned char)x; }
 }
 
+#if defined(__SIZEOF_INT128__)
 // 128-bit unsigned division: shift and subtract. Slow, and only used off the fast paths.
 static unsigned __int128 udivmod128(unsigned __int128 n, unsigned __int128 d, unsigned __int128 *rem) {
   if (d == 0) __builtin_trap();
@@ -94,4 +95,62 @@ unsigned __int128 __udivti3(unsigned __int128 n, unsigned __int128 d) { return u
 unsigned __int128 __umodti3(unsigned __int128 n, unsigned __int128 d) {
   unsigned __int128 r; udivmod128(n, d, &r); return r;
 }
+#endif
+
+#if defined(__i386__)
+// The 32-bit test guests (i686): compiler-rt's 64-bit division, which i386 code calls for every
+// 64-bit `/` and `%` (Swift's UInt64 and Int64 arithmetic, printing them in decimal). Shift and
+// subtract, as above.
+static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem) {
+  if (d == 0) __builtin_trap();
+  uint64_t q = 0, r = 0;
+  if (d >> 32 == 0 && n >> 32 == 0) {   // the common case: one 32-bit DIV
+    q = (uint32_t)n / (uint32_t)d;
+    r = (uint32_t)n % (uint32_t)d;
+  } else {
+    for (int i = 63; i >= 0; i--) {
+      r = (r << 1) | ((n >> i) & 1);
+      if (r >= d) { r -= d; q |= (uint64_t)1 << i; }
+    }
+  }
+  if (rem) *rem = r;
+  return q;
+}
+uint64_t __udivdi3(uint64_t n, uint64_t d) { return udivmod64(n, d, 0); }
+uint64_t __umoddi3(uint64_t n, uint64_t d) { uint64_t r; udivmod64(n, d, &r); return r; }
+uint64_t __udivmoddi4(uint64_t n, uint64_t d, uint64_t *rem) { return udivmod64(n, d, rem); }
+static uint64_t magnitude64(int64_t v) { return v < 0 ? 0 - (uint64_t)v : (uint64_t)v; }
+int64_t __divdi3(int64_t n, int64_t d) {
+  uint64_t q = udivmod64(magnitude64(n), magnitude64(d), 0);
+  return (int64_t)((n < 0) != (d < 0) ? 0 - q : q);
+}
+int64_t __moddi3(int64_t n, int64_t d) {
+  uint64_t r; udivmod64(magnitude64(n), magnitude64(d), &r);
+  return (int64_t)(n < 0 ? 0 - r : r);
+}
+// 64-bit shifts by a variable count, which size-optimized i386 code calls instead of inlining
+// SHLD/SHRD. Written on 32-bit halves, so they cannot turn into calls to themselves.
+typedef union { uint64_t all; struct { uint32_t low, high; } s; } gs_dword;
+uint64_t __ashldi3(uint64_t a, int b) {
+  gs_dword in = { .all = a }, out;
+  if (b & 32) { out.s.low = 0; out.s.high = in.s.low << (b & 31); }
+  else if ((b & 31) == 0) return a;
+  else { out.s.low = in.s.low << b; out.s.high = (in.s.high << b) | (in.s.low >> (32 - b)); }
+  return out.all;
+}
+uint64_t __lshrdi3(uint64_t a, int b) {
+  gs_dword in = { .all = a }, out;
+  if (b & 32) { out.s.high = 0; out.s.low = in.s.high >> (b & 31); }
+  else if ((b & 31) == 0) return a;
+  else { out.s.high = in.s.high >> b; out.s.low = (in.s.low >> b) | (in.s.high << (32 - b)); }
+  return out.all;
+}
+int64_t __ashrdi3(int64_t a, int b) {
+  gs_dword in = { .all = (uint64_t)a }, out;
+  if (b & 32) { out.s.high = (uint32_t)((int32_t)in.s.high >> 31); out.s.low = (uint32_t)((int32_t)in.s.high >> (b & 31)); }
+  else if ((b & 31) == 0) return a;
+  else { out.s.high = (uint32_t)((int32_t)in.s.high >> b); out.s.low = (in.s.low >> b) | (in.s.high << (32 - b)); }
+  return (int64_t)out.all;
+}
+#endif
 #endif

@@ -10,7 +10,7 @@
 // hypervisor walks them to translate hypercall buffers), enables SSE (Swift code uses it), enters
 // long mode, clears .bss, sets up the runtime (Xen detection, the exception IDT) and calls `main`.
 // Assembled only for the bare-metal triple; on the host this file is empty.
-#if defined(__ELF__) && !defined(__linux__)
+#if defined(__ELF__) && !defined(__linux__) && defined(__x86_64__)
 #include "guest_defs.h"
 #include "freestanding.h"
 
@@ -127,6 +127,140 @@ gs_gdt_ptr:
 gs_pml4:    .skip 4096
 gs_pdpt:    .skip 4096
 gs_pd:      .skip 4096 * 4
+gs_boot_stack_bottom:
+        .skip GS_BOOT_STACK_SIZE
+gs_boot_stack_top:
+#endif
+
+#if defined(__ELF__) && !defined(__linux__) && defined(__i386__)
+// ---- The 32-bit guests (i686) ------------------------------------------------------------------
+// They stay in 32-bit protected mode: their own flat GDT (code 0x08, data 0x10), SSE on, .bss
+// cleared, then gs_runtime_init (runtime.c: Xen detection, the exception IDT, and the paging mode
+// the command line asks for: the page tables are built and paging turned on there, in C, before
+// main). Secondary vcpus start at guest_ap_start32 (VCPUOP_initialise, VCPU_HVM_MODE_32B).
+#include "guest_defs.h"
+#include "freestanding.h"
+
+        .section .note.pvh, "a", @note
+        .p2align 2
+        .long 4                 // namesz ("Xen\0")
+        .long 4                 // descsz
+        .long 18                // XEN_ELFNOTE_PHYS32_ENTRY
+        .asciz "Xen"
+        .long gs_start32
+
+        .section .boot.text, "ax", @progbits
+        .code32
+        .globl gs_start32
+gs_start32:
+        cli
+        cld
+        movl    %ebx, gs_start_info_paddr       // high dword stays 0 (.data)
+        lgdt    gs_gdt_ptr
+        ljmp    $GS_GDT_CODE32, $1f
+1:      mov     $GS_GDT_DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        xor     %eax, %eax
+        mov     %ax, %fs
+        mov     %ax, %gs
+        mov     $gs_boot_stack_top, %esp
+        // Zero .bss (the loader should have; do not rely on it).
+        mov     $__bss_start, %edi
+        mov     $__bss_end, %ecx
+        sub     %edi, %ecx
+        xor     %eax, %eax
+        rep stosb
+        // SSE on (Swift code for i686 uses it): CR4.OSFXSR|OSXMMEXCPT, CR0.MP, EM cleared.
+        mov     %cr4, %eax
+        or      $(FS_CR4_OSFXSR | FS_CR4_OSXMMEXCPT), %eax
+        mov     %eax, %cr4
+        mov     %cr0, %eax
+        and     $~(FS_CR0_EM), %eax
+        or      $(FS_CR0_MP), %eax
+        mov     %eax, %cr0
+        fninit
+        ldmxcsr gs_mxcsr_default
+        xor     %ebp, %ebp
+        call    gs_runtime_init          // Xen detection, exception IDT, paging (runtime.c)
+        sub     $8, %esp                 // keeps the stack 16-byte aligned at the call
+        push    $0                       // argv = NULL
+        push    $0                       // argc = 0
+        call    main
+        mov     %eax, (%esp)
+        call    gs_main_returned         // does not return
+3:      cli
+        hlt
+        jmp     3b
+
+        // ---- Secondary vcpus (VCPUOP_initialise, VCPU_HVM_MODE_32B) ----
+        // The hypervisor starts the vcpu with flat segments whose selectors are 0 (as Xen does),
+        // the boot vcpu's CR0/CR3/CR4 (so paging is on in its mode), ESP = its stack and
+        // EBX = its id. It loads the guest's own GDT, selectors and IDT (an interrupt frame must
+        // carry a real CS), resets the FPU and calls guest_secondary_main(uint64_t vcpu_id).
+        .section .text.guest_ap_start32, "ax", @progbits
+        .code32
+        .globl guest_ap_start32
+        .weak guest_secondary_main
+guest_ap_start32:
+        cli
+        cld
+        lgdt    gs_gdt_ptr
+        ljmp    $GS_GDT_CODE32, $4f
+4:      mov     $GS_GDT_DATA, %ax
+        mov     %ax, %ds
+        mov     %ax, %es
+        mov     %ax, %ss
+        xor     %eax, %eax
+        mov     %ax, %fs
+        mov     %ax, %gs
+        lidt    gs_idt_descriptor
+        and     $-16, %esp
+        fninit
+        ldmxcsr gs_mxcsr_default
+        xor     %ebp, %ebp
+        sub     $8, %esp
+        push    $0                       // the id's high half
+        push    %ebx                     // and its low half (EBX is callee-saved)
+        mov     $guest_secondary_main, %eax
+        test    %eax, %eax
+        jz      5f
+        call    *%eax
+5:      call    gs_secondary_returned    // VCPUOP_down on itself; does not return
+6:      cli
+        hlt
+        jmp     6b
+
+        .section .data.gs_boot, "aw", @progbits
+        .p2align 3
+        .globl gs_start_info_paddr
+gs_start_info_paddr:
+        .quad 0
+gs_mxcsr_default:
+        .long GS_MXCSR_DEFAULT
+        .p2align 3
+gs_gdt:
+        .quad 0
+        .quad GS_GDT_CODE32_DESCRIPTOR          // 0x08
+        .quad GS_GDT_DATA_DESCRIPTOR            // 0x10
+gs_gdt_ptr:
+        .word gs_gdt_ptr - gs_gdt - 1
+        .long gs_gdt
+
+        // The boot stack and the page tables gs_paging_init (runtime.c) fills: every entry it
+        // uses is written there, so this NOLOAD memory need not be cleared.
+        .section .boot.bss, "aw", @nobits
+        .p2align 12
+        .globl gs_paging_directory, gs_paging_pae_pdpt, gs_paging_pae_directories, gs_paging_tables
+gs_paging_directory:            // legacy: 1024 PDEs (4 MiB pages, or one per page table)
+        .skip 4096
+gs_paging_pae_pdpt:             // PAE: 4 PDPTEs (32-byte aligned), the rest of the page unused
+        .skip 4096
+gs_paging_pae_directories:      // PAE: 4 directories of 512 2 MiB pages
+        .skip 4096 * 4
+gs_paging_tables:               // legacy 4 KiB pages: 1024 page tables, the whole 4 GiB
+        .skip 4096 * 1024
 gs_boot_stack_bottom:
         .skip GS_BOOT_STACK_SIZE
 gs_boot_stack_top:

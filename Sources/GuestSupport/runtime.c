@@ -5,6 +5,7 @@
 #if defined(__ELF__) && !defined(__linux__)
 #define GS_RUNTIME_IMPL 1
 #include "GuestSupport.h"
+#include "freestanding.h"
 
 // Memory primitives, ceil and arc4random_buf come from the Freestanding target.
 
@@ -94,6 +95,7 @@ __attribute__((noreturn)) void gs_secondary_returned(uint64_t vcpu_id) {
 }
 
 // ---- Exceptions ------------------------------------------------------------------------------------
+#if defined(__x86_64__)
 struct gs_exception_frame {
   uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
   uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
@@ -111,8 +113,28 @@ struct gs_idt_gate {
   uint32_t reserved;
 };
 _Static_assert(sizeof(struct gs_idt_gate) == 16, "IDT gate");
+#define GS_CODE_SELECTOR GS_GDT_CODE64
+#else
+// i386 (traps.S): PUSHAL's order, then the stub's vector and error code, then what the CPU
+// pushed (same privilege level: EIP, CS, EFLAGS). Named like the 64-bit frame's fields.
+struct gs_exception_frame {
+  uint32_t rdi, rsi, rbp, esp_at_pushal, rbx, rdx, rcx, rax;
+  uint32_t vector, error_code;
+  uint32_t rip, cs, rflags;
+};
 
-extern const uint64_t gs_exception_stub_table[GS_EXCEPTION_VECTORS];
+struct gs_idt_gate {
+  uint16_t offset_low;
+  uint16_t selector;
+  uint8_t zero;
+  uint8_t type;          // 0x8E: present, DPL 0, 32-bit interrupt gate
+  uint16_t offset_high;
+};
+_Static_assert(sizeof(struct gs_idt_gate) == 8, "IDT gate");
+#define GS_CODE_SELECTOR GS_GDT_CODE32
+#endif
+
+extern const unsigned long gs_exception_stub_table[GS_EXCEPTION_VECTORS];
 // Room for all 256 vectors, but the limit covers only the 32 exceptions until a guest installs
 // its event upcall vector (gs_install_upcall_vector); the gates from 32 up stay not present
 // except that one.
@@ -120,17 +142,24 @@ static struct gs_idt_gate gs_idt[256] __attribute__((aligned(16)));
 // Read by guest_ap_start64 too, so secondary vcpus report exceptions the same way.
 struct gs_descriptor_pointer gs_idt_descriptor;
 
-static struct gs_idt_gate gs_interrupt_gate(uint64_t a) {
+static struct gs_idt_gate gs_interrupt_gate(unsigned long a) {
+#if defined(__x86_64__)
   return (struct gs_idt_gate){
-    .offset_low = (uint16_t)a, .selector = GS_GDT_CODE64, .ist = 0, .type = 0x8E,
+    .offset_low = (uint16_t)a, .selector = GS_CODE_SELECTOR, .ist = 0, .type = 0x8E,
     .offset_mid = (uint16_t)(a >> 16), .offset_high = (uint32_t)(a >> 32), .reserved = 0,
   };
+#else
+  return (struct gs_idt_gate){
+    .offset_low = (uint16_t)a, .selector = GS_CODE_SELECTOR, .zero = 0, .type = 0x8E,
+    .offset_high = (uint16_t)(a >> 16),
+  };
+#endif
 }
 
 static void gs_install_idt(void) {
   for (int v = 0; v < GS_EXCEPTION_VECTORS; v++) gs_idt[v] = gs_interrupt_gate(gs_exception_stub_table[v]);
   gs_idt_descriptor.limit = GS_EXCEPTION_VECTORS * sizeof(struct gs_idt_gate) - 1;
-  gs_idt_descriptor.base = (uint64_t)(uintptr_t)gs_idt;
+  gs_idt_descriptor.base = (unsigned long)gs_idt;
   __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
 }
 
@@ -138,7 +167,7 @@ static void gs_install_idt(void) {
 // Linux's does) for the event upcall at `vector`.
 void gs_install_upcall_vector(uint8_t vector) {
   if (vector < GS_EXCEPTION_VECTORS) return;
-  gs_idt[vector] = gs_interrupt_gate((uint64_t)(uintptr_t)&gs_upcall_entry);
+  gs_idt[vector] = gs_interrupt_gate((unsigned long)&gs_upcall_entry);
   gs_idt_descriptor.limit = sizeof(gs_idt) - 1;
   __asm__ volatile("lidt %0" : : "m"(gs_idt_descriptor) : "memory");
 }
@@ -176,12 +205,9 @@ static void gs_exception_caught(struct gs_exception_frame *f) {
   gs_caught.error_code = f->error_code;
   gs_caught.rip = f->rip;
   gs_caught.rflags = f->rflags;
-  if (f->vector == 1) {
-    uint64_t dr6; __asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
-    gs_caught.dr6 = dr6;
-  }
+  if (f->vector == 1) gs_caught.dr6 = gs_read_dr6();
   if (f->vector != 1 && f->vector != 3) f->rip += gs_catch_skip;   // #DB and #BP trap: RIP is past it
-  f->rflags &= ~(uint64_t)0x100;        // TF: one single-step trap, not one per instruction
+  f->rflags &= ~0x100u;                 // TF: one single-step trap, not one per instruction
 }
 
 // "guest: exception N at RIP 0x... error 0x... [cr2 0x...]", then shutdown with reason crash.
@@ -201,7 +227,7 @@ void gs_exception(struct gs_exception_frame *f) {
     n = gs_put_str(line, n, " error ");
     n = gs_put_hex(line, n, f->error_code);
     if (f->vector == 14) {
-      uint64_t cr2; __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+      unsigned long cr2; __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
       n = gs_put_str(line, n, " cr2 ");
       n = gs_put_hex(line, n, cr2);
     }
@@ -213,10 +239,17 @@ void gs_exception(struct gs_exception_frame *f) {
   for (;;) __asm__ volatile("cli; hlt" : : : "memory");
 }
 
-// Called by boot.S in long mode, after .bss is cleared and before main.
+#if defined(__i386__)
+static void gs_paging_init(void);
+#endif
+
+// Called by boot.S (in long mode; i686: in protected mode) after .bss is cleared, before main.
 void gs_runtime_init(void) {
   gs_detect_xen();
   gs_install_idt();
+#if defined(__i386__)
+  gs_paging_init();
+#endif
 }
 
 // ---- Heap: a bump allocator over a static 4 MiB arena (sorting 100k samples takes a 400 KiB buffer) ---------------------------------------------
@@ -307,6 +340,7 @@ void free(void *p) {
   gs_block_lock_drop();
 }
 
+#if defined(__x86_64__)
 // ---- The top page of the address space (GuestSupport.h) -------------------------------------------
 // The boot page tables map only the first 4 GiB (PML4[0]); PML4[511] is free. Each table comes
 // from the heap (zeroed: the heap is in .bss) and is reached through its identity address.
@@ -355,6 +389,77 @@ void gs_map_page(uint64_t va, uint64_t page) {
   if (pml4i == 511 && pdpti == 511 && pdi == 511) gs_top_page_table = pt;
   gs_invlpg(va);
 }
+#endif
+
+#if defined(__i386__)
+// ---- Paging of the 32-bit guests (GuestSupport.h: GS_PAGING_*) -----------------------------------
+// `paging=off|pae|4m|4k` on the command line (default off). Each mode identity-maps the whole
+// 4 GiB, so every address the Swift code uses (RAM, the shared_info page in the MMIO hole, pages
+// populated above RAM) is reachable, and the hypervisor translates hypercall buffers by walking
+// these tables from CR3 as the CPU does. The tables are in boot.S's NOLOAD area; every entry
+// the mode uses is written here.
+extern uint64_t gs_paging_pae_pdpt[4], gs_paging_pae_directories[4 * 512];
+extern uint32_t gs_paging_directory[1024], gs_paging_tables[1024 * 1024];
+static uint32_t gs_paging;
+
+uint32_t gs_paging_mode(void) { return gs_paging; }
+
+// The value of `paging=` on the command line (the last one wins), read with paging still off.
+static uint32_t gs_paging_requested(void) {
+  const struct gs_hvm_start_info *info = (const struct gs_hvm_start_info *)(uintptr_t)gs_start_info_paddr;
+  if (!info || info->magic != GS_HVM_START_MAGIC || !info->cmdline_paddr || info->cmdline_paddr >> 32) return GS_PAGING_OFF;
+  const char *c = (const char *)(uintptr_t)info->cmdline_paddr;
+  uint32_t mode = GS_PAGING_OFF;
+  for (size_t i = 0; i < 4096 && c[i]; i++) {
+    if (i > 0 && c[i - 1] != ' ') continue;
+    static const char key[] = "paging=";
+    size_t k = 0;
+    while (key[k] && c[i + k] == key[k]) k++;
+    if (key[k]) continue;
+    const char *v = c + i + k;
+    size_t n = 0;
+    while (n < 8 && v[n] && v[n] != ' ') n++;
+    if (n == 3 && v[0] == 'p' && v[1] == 'a' && v[2] == 'e') mode = GS_PAGING_PAE;
+    else if (n == 2 && v[0] == '4' && v[1] == 'm') mode = GS_PAGING_4MIB;
+    else if (n == 2 && v[0] == '4' && v[1] == 'k') mode = GS_PAGING_4KIB;
+    else mode = GS_PAGING_OFF;
+  }
+  return mode;
+}
+
+static void gs_paging_init(void) {
+  uint32_t mode = gs_paging_requested();
+  uint32_t cr3, cr4_bits = 0;
+  switch (mode) {
+  case GS_PAGING_PAE:
+    // PDPTEs have only P (bits 1-2 are reserved in PAE mode); the directories map 2 MiB pages.
+    for (uint32_t d = 0; d < 4; d++) gs_paging_pae_pdpt[d] = (uint64_t)(uintptr_t)&gs_paging_pae_directories[d * 512] | FS_PTE_P;
+    for (uint64_t e = 0; e < 4 * 512; e++) gs_paging_pae_directories[e] = (e << 21) | FS_PTE_P | FS_PTE_W | FS_PTE_PS;
+    cr3 = (uint32_t)(uintptr_t)gs_paging_pae_pdpt;
+    cr4_bits = FS_CR4_PAE;
+    break;
+  case GS_PAGING_4MIB:
+    for (uint32_t e = 0; e < 1024; e++) gs_paging_directory[e] = (e << 22) | FS_PTE_P | FS_PTE_W | FS_PTE_PS;
+    cr3 = (uint32_t)(uintptr_t)gs_paging_directory;
+    cr4_bits = GS_CR4_PSE;
+    break;
+  case GS_PAGING_4KIB:
+    for (uint32_t e = 0; e < 1024 * 1024; e++) gs_paging_tables[e] = (e << 12) | FS_PTE_P | FS_PTE_W;
+    for (uint32_t e = 0; e < 1024; e++) gs_paging_directory[e] = (uint32_t)(uintptr_t)&gs_paging_tables[e * 1024] | FS_PTE_P | FS_PTE_W;
+    cr3 = (uint32_t)(uintptr_t)gs_paging_directory;
+    break;
+  default:
+    return;
+  }
+  unsigned long cr4, cr0;
+  __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+  __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | cr4_bits) : "memory");
+  __asm__ volatile("mov %0, %%cr3" : : "r"((unsigned long)cr3) : "memory");
+  __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+  __asm__ volatile("mov %0, %%cr0" : : "r"(cr0 | FS_CR0_PG | FS_CR0_WP) : "memory");
+  gs_paging = mode;
+}
+#endif
 
 // ---- Static areas (each in its own section: linked in only when referenced) -----------------------
 unsigned char gs_scratch_area[GS_SCRATCH_SIZE] __attribute__((aligned(4096), section(".bss.gs_scratch")));
@@ -363,7 +468,7 @@ unsigned char gs_secondary_stacks[GS_MAX_SECONDARY_VCPUS][GS_SECONDARY_STACK_SIZ
 unsigned char gs_shared_info_page[4096] __attribute__((aligned(4096), section(".bss.gs_shared_info_page")));
 
 // ---- The rest of what Embedded Swift links against -------------------------------------------------
-uintptr_t __stack_chk_guard = 0x595e9fbd94fda766ull;
+uintptr_t __stack_chk_guard = (uintptr_t)0x595e9fbd94fda766ull;
 __attribute__((noreturn)) void __stack_chk_fail(void) {
   static const char msg[] = "guest: stack smashing detected\n";
   gs_console_write(msg, sizeof(msg) - 1);

@@ -4,7 +4,7 @@
 // guest said it expects that vector (gs_catch_exceptions): then it returns, and so does the stub.
 // And the one interrupt entry a guest may install: the event upcall (gs_upcall_entry).
 // Assembled only for the bare-metal triple; on the host this file is empty.
-#if defined(__ELF__) && !defined(__linux__)
+#if defined(__ELF__) && !defined(__linux__) && defined(__x86_64__)
 #include "guest_defs.h"
 #include "freestanding.h"
 
@@ -96,6 +96,76 @@ gs_exception_stub_table:
         .set vector, 0
         .rept GS_EXCEPTION_VECTORS
         .quad gs_exception_stubs + 16 * vector
+        .set vector, vector + 1
+        .endr
+#endif
+
+#if defined(__ELF__) && !defined(__linux__) && defined(__i386__)
+// The 32-bit guests (i686): the same stubs and upcall entry in protected mode. PUSHAL saves the
+// general registers (struct gs_exception_frame in runtime.c, i386 arm), the frame's address is
+// gs_exception's stack argument, and IRET returns (same privilege: no ESP/SS in the frame).
+#include "guest_defs.h"
+#include "freestanding.h"
+
+        .section .text.gs_traps, "ax", @progbits
+        .code32
+        .p2align 4
+gs_exception_stubs:
+        .set vector, 0
+        .rept GS_EXCEPTION_VECTORS
+        .p2align 4
+.if (vector == 8) || (vector >= 10 && vector <= 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+.else
+        pushl   $0
+.endif
+        pushl   $vector
+        jmp     gs_exception_common
+        .set vector, vector + 1
+        .endr
+
+gs_exception_common:
+        pushal
+        mov     %esp, %ebx              // callee-saved across the call: the frame
+        sub     $512, %esp
+        and     $-64, %esp              // FXSAVE wants 16-byte alignment, the ABI 16 at a call
+        fxsave  (%esp)
+        mov     %esp, %esi              // callee-saved: the FXSAVE area
+        sub     $16, %esp
+        mov     %ebx, (%esp)            // the argument: the frame
+        cld
+        xor     %ebp, %ebp
+        call    gs_exception
+        fxrstor (%esi)
+        mov     %ebx, %esp
+        popal
+        add     $8, %esp                // the vector and the error code
+        iret
+
+        .section .text.gs_upcall_entry, "ax", @progbits
+        .code32
+        .p2align 4
+        .globl gs_upcall_entry
+gs_upcall_entry:
+        pushal
+        mov     %esp, %ebx
+        sub     $512, %esp
+        and     $-64, %esp
+        fxsave  (%esp)
+        cld
+        xor     %ebp, %ebp
+        call    gs_upcall               // Swift: @c(gs_upcall) in GuestKit
+        fxrstor (%esp)
+        mov     %ebx, %esp
+        popal
+        iret
+
+        .section .rodata.gs_traps, "a", @progbits
+        .p2align 2
+        .globl gs_exception_stub_table
+gs_exception_stub_table:
+        .set vector, 0
+        .rept GS_EXCEPTION_VECTORS
+        .long gs_exception_stubs + 16 * vector
         .set vector, vector + 1
         .endr
 #endif

@@ -81,4 +81,41 @@ extension XenABI {
     public static let count: UInt32 = 24
   }
 
+
+  /// The FIFO ABI's constants (event_channel.h, "FIFO ABI"): a 32-bit event word per port in
+  /// guest pages of the event array, a control block per vcpu with a READY bitmap and one
+  /// queue head per priority.
+  public enum FIFO {
+    /// EVTCHN_FIFO_PRIORITY_MAX: the highest priority (lower numbers are served first).
+    public static let priorityMax: UInt32 = 0
+    /// EVTCHN_FIFO_PRIORITY_DEFAULT: a port's priority until EVTCHNOP_set_priority.
+    public static let priorityDefault: UInt32 = 7
+    /// EVTCHN_FIFO_PRIORITY_MIN: the lowest priority.
+    public static let priorityMin: UInt32 = 15
+    /// EVTCHN_FIFO_MAX_QUEUES: one queue per priority per vcpu.
+    public static let queueCount = 16
+    /// Event word bits: EVTCHN_FIFO_PENDING, _MASKED, _LINKED, _BUSY.
+    public static let pendingBit: UInt32 = 31
+    public static let maskedBit: UInt32 = 30
+    public static let linkedBit: UInt32 = 29
+    public static let busyBit: UInt32 = 28
+    /// EVTCHN_FIFO_LINK_BITS: the LINK field (the next port of the queue) is the word's low bits.
+    public static let linkBits: UInt32 = 17
+    /// EVTCHN_FIFO_LINK_MASK.
+    public static let linkMask: UInt32 = (1 << 17) - 1
+    /// EVTCHN_FIFO_NR_CHANNELS: ports the FIFO ABI can name.
+    public static let portCount = 1 << 17
+    /// Event words in one 4 KiB page of the event array.
+    public static let wordsPerPage = 1024
+    /// The event array's most pages (EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES).
+    public static let maximumArrayPages = portCount / wordsPerPage
+    /// struct evtchn_fifo_control_block: `ready` at 0, `head[16]` at 8; 72 bytes.
+    public enum ControlBlock {
+      public static let size = 72
+      public enum Offset {
+        public static let ready = 0
+        public static let head = 8
+      }
+    }
+  }
 }

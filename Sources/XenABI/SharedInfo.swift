@@ -105,3 +105,42 @@ extension XenABI {
     }
   }
 }
+
+extension XenABI {
+  /// The shared pages in the compat layout (`struct compat_shared_info`, `compat_vcpu_info`):
+  /// what a domain whose shared_info is 32-bit (Xen's has_32bit_shinfo) sees. Event words are
+  /// 32 bits, so the 2-level ABI has 32 × 32 ports; the upcall bytes and the time info are
+  /// where they are in the native layout.
+  public enum Compat {
+    /// BITS_PER_EVTCHN_WORD for a 32-bit shared_info.
+    public static let eventWordBits = Int(XEN_COMPAT_EVTCHN_WORD_BITS)
+    /// The 2-level port count for a 32-bit shared_info: one selector word of pending words.
+    public static let eventChannelCount2Level = eventWordBits * eventWordBits
+
+    public enum VCPUInfo {
+      public static let size = Int(XEN_COMPAT_VCPU_INFO_SIZE)
+      public enum Offset {
+        public static let upcallPending = Int(XEN_COMPAT_VCPU_INFO_UPCALL_PENDING)
+        public static let upcallMask = Int(XEN_COMPAT_VCPU_INFO_UPCALL_MASK)
+        /// u32: bit i set = word i of evtchn_pending may have unmasked pending bits.
+        public static let pendingSelector = Int(XEN_COMPAT_VCPU_INFO_PENDING_SEL)
+        public static let time = Int(XEN_COMPAT_VCPU_INFO_TIME)
+      }
+    }
+
+    public enum SharedInfo {
+      public enum Offset {
+        public static let vcpuInfo = Int(XEN_COMPAT_SHARED_INFO_VCPU_INFO)
+        /// u32[32].
+        public static let evtchnPending = Int(XEN_COMPAT_SHARED_INFO_EVTCHN_PENDING)
+        /// u32[32].
+        public static let evtchnMask = Int(XEN_COMPAT_SHARED_INFO_EVTCHN_MASK)
+        public static let wcVersion = Int(XEN_COMPAT_SHARED_INFO_WC_VERSION)
+        public static let wcSec = Int(XEN_COMPAT_SHARED_INFO_WC_SEC)
+        public static let wcNsec = Int(XEN_COMPAT_SHARED_INFO_WC_NSEC)
+        /// u32, in arch (compat_arch_shared_info.wc_sec_hi).
+        public static let wcSecHi = Int(XEN_COMPAT_SHARED_INFO_WC_SEC_HI)
+      }
+    }
+  }
+}

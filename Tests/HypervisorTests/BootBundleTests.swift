@@ -39,6 +39,7 @@ private func sampleBundle() -> [UInt8] {
   web.maxMemoryMiB = 1024
   web.maxGrantFrames = 32
   web.maxMaptrackFrames = 0
+  web.maxEventChannels = 131_072
   web.disks = sampleDisks
   web.nics = sampleNICs
   web.isDriverDomain = true
@@ -104,6 +105,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(web.config.maxMemoryMiB == 1024)
     #expect(web.config.maxGrantFrames == 32)
     #expect(web.config.maxMaptrackFrames == 0)
+    #expect(web.config.maxEventChannels == 131_072)
     #expect(web.config.disks == sampleDisks)
     #expect(web.config.disks.map(\.devid) == [51712, (1 << 28) | (16 << 8), (3 << 8) | (1 << 6) | 3])
     #expect(web.config.nics == sampleNICs)
@@ -121,6 +123,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(db.config.maxMemoryMiB == nil)
     #expect(db.config.maxGrantFrames == nil)
     #expect(db.config.maxMaptrackFrames == nil)
+    #expect(db.config.maxEventChannels == nil, "0 in the record: not set")
     #expect(db.config.disks.isEmpty && db.config.nics.isEmpty && !db.config.isDriverDomain)
     #expect(db.ramdisk == nil)
     #expect(Array(data[db.kernel]) == pattern(4096, seed: 3))
@@ -258,6 +261,7 @@ private func parseError(_ bytes: [UInt8]) -> BundleError? {
     #expect(try problem { $0.put32(1, at: record(0) + L.Domain.maxVCPUs) }?.kind == .invalid(.maxVCPUsOutOfRange(1, vcpus: 2)))
     #expect(try problem { $0.put32(0, at: record(0) + L.Domain.weight) }?.kind == .invalid(.weightOutOfRange(0)))
     #expect(try problem { $0.put32(9999, at: record(0) + L.Domain.cap) }?.kind == .invalid(.capOutOfRange(9999)))
+    #expect(try problem { $0.put32(UInt32.max, at: record(0) + L.Domain.maxEventChannels) }?.kind == .invalid(.maxEventChannelsOutOfRange(Int(UInt32.max))))
     #expect(try problem { $0.put32(7, at: record(0) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(7, count: 3))
     #expect(try problem { $0.put32(3, at: record(1) + L.Domain.ramdiskBlob) }?.kind == .blobIndexOutOfRange(3, count: 3))
     #expect(try problem { $0.put32(L.noBlob, at: record(1) + L.Domain.kernelBlob) }?.kind == .blobIndexOutOfRange(L.noBlob, count: 3))

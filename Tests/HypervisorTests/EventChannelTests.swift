@@ -102,6 +102,28 @@ final class FakeEventPlatform: EventPlatform, @unchecked Sendable {
     }
     return handled
   }
+
+  /// The same handler as a 32-bit guest runs it, on the compat words.
+  @discardableResult
+  func guestHandleCompat(_ vcpu: VCPU) -> [UInt32] {
+    typealias Compat = XenABI.Compat
+    let info = vcpuInfo(of: vcpu)!
+    let page = base(unsafe vcpu.domain)
+    _ = exchangeByte(at: info, 0)
+    let selector = SharedWords.word32(info + UInt64(Compat.VCPUInfo.Offset.pendingSelector)).pointee.exchange(0, ordering: .sequentiallyConsistent)
+    var handled: [UInt32] = []
+    for index in 0..<32 where selector & (1 << UInt32(index)) != 0 {
+      let pendingWord = page + UInt64(Compat.SharedInfo.Offset.evtchnPending) + UInt64(index) * 4
+      let masked = SharedWords.load32(at: page + UInt64(Compat.SharedInfo.Offset.evtchnMask) + UInt64(index) * 4)
+      var bits = SharedWords.load32(at: pendingWord) & ~masked
+      while bits != 0 {
+        let bit = bits.trailingZeroBitCount
+        bits &= bits - 1
+        if SharedWords.testAndClear32(bit: bit, at: pendingWord) { handled.append(UInt32(index * 32 + bit)) }
+      }
+    }
+    return handled
+  }
 }
 
 private let argument: UInt64 = 0xFFFF_8880_0010_0000
@@ -427,10 +449,12 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.bindVCPU(ipi.port, vcpu: 0) == EINVAL, "IPI ports cannot move (as Xen)")
   }
 
+  /// libxl's default max_event_channels (1023) holds every domain: ports 1…1023, then -ENOSPC.
   @Test func portExhaustion() throws {
     let g = guests([81])
     let a = g[0]
-    for expected in 1...4095 {
+    #expect(a.domain.maxEventChannels == 1023)
+    for expected in 1...1023 {
       let ipi = a.bindIPI(vcpu: 0)
       guard ipi.rc == 0, ipi.port == UInt32(expected) else {
         Issue.record("port \(expected): rc \(ipi.rc), port \(ipi.port)")
@@ -440,17 +464,36 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
     #expect(a.allocUnbound(remote: 82).rc == ENOSPC)
     #expect(a.bindVIRQ(XenABI.VIRQ.timer.rawValue, vcpu: 0).rc == ENOSPC)
-    #expect(a.close(1234) == 0)
-    #expect(a.bindIPI(vcpu: 0) == (0, 1234), "the lowest free port is reused")
+    #expect(a.close(234) == 0)
+    #expect(a.bindIPI(vcpu: 0) == (0, 234), "the lowest free port is reused")
+    #expect(DomainEvents.of(a.domain).portsInUse == 1023)
+    #expect(DomainEvents.of(a.domain).channels.count == 1024, "the table grew no further")
+  }
+
+  /// A higher max_event_channels: 2-level's own limit (port 4095) still holds.
+  @Test func twoLevelPortsStopAtTheABIsLimit() throws {
+    let g = guests([84])
+    let a = g[0]
+    a.domain.maxEventChannels = 131_072
+    for expected in 1...4095 {
+      let ipi = a.bindIPI(vcpu: 0)
+      guard ipi.rc == 0, ipi.port == UInt32(expected) else {
+        Issue.record("port \(expected): rc \(ipi.rc), port \(ipi.port)")
+        return
+      }
+    }
+    #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
     #expect(DomainEvents.of(a.domain).portsInUse == 4095)
   }
 
+  /// xl.cfg `max_event_channels` (Domain.maxEventChannels) is the domain's highest port.
   @Test func configuredPortLimit() throws {
     let g = guests([83])
     let a = g[0]
-    DomainEvents.of(a.domain).maximumPort = 10
+    a.domain.maxEventChannels = 10
     for _ in 1...10 { #expect(a.bindIPI(vcpu: 0).rc == 0) }
     #expect(a.bindIPI(vcpu: 0).rc == ENOSPC)
+    #expect(a.allocUnbound(remote: 82).rc == ENOSPC)
   }
 
   @Test func badPortsAreRejected() throws {
@@ -532,12 +575,14 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
   @Test func unsupportedAndMalformedCommands() throws {
     let g = guests([141])
     let a = g[0]
-    for op: XenABI.EventChannelOp in [.bindPIRQ, .initControl, .expandArray, .setPriority] {
+    // bind_pirq is absent; set_priority exists only under FIFO (Xen's 2-level ops have none).
+    for op: XenABI.EventChannelOp in [.bindPIRQ, .setPriority] {
       #expect(a.call(op, [UInt8](repeating: 0, count: 24)).rc == ENOSYS)
     }
     #expect(a.call(99, [0, 0, 0, 0]).rc == ENOSYS)
     let hole: UInt64 = 0xFFFF_8880_0F00_0000
-    for op: XenABI.EventChannelOp in [.allocUnbound, .bindInterdomain, .bindVIRQ, .bindIPI, .close, .send, .status, .bindVCPU, .unmask, .reset] {
+    for op: XenABI.EventChannelOp in [.allocUnbound, .bindInterdomain, .bindVIRQ, .bindIPI, .close, .send, .status, .bindVCPU, .unmask, .reset,
+                                      .initControl, .expandArray, .setPriority] {
       let outcome = eventChannelOp(command: UInt64(op.rawValue), argument: hole, a.env, platform: a.platform)
       guard case .result(let rc) = outcome else { Issue.record("\(op)"); continue }
       #expect(rc == EFAULT, "\(op)")
@@ -610,6 +655,155 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(a.platform.selector(a.vcpu1) == .max)
     #expect(a.platform.upcallPending(a.vcpu1))
     #expect(a.platform.kickCount(a.vcpu1) == 1)
+  }
+
+    // MARK: A 32-bit shared_info (compat layout)
+
+  /// A compat domain's send: pending bit p of the 32-bit pending words (the same byte as in the
+  /// native layout), pending_sel bit p/32 in the 32-bit selector at its compat offset, the
+  /// upcall byte, one kick; arch.cr2 after the selector untouched.
+  @Test func compatSendSetsThe32BitSelectorAndPendingWord() throws {
+    let a = guests([201])[0]
+    #expect(Events.latchSharedInfoLayout(a.domain, abi: .compat))
+    #expect(a.domain.has32BitSharedInfo)
+    let ports = (0..<40).map { _ in a.bindIPI(vcpu: 0).port }
+    let port = try #require(ports.last)
+    #expect(port == 40)
+    #expect(a.send(port) == 0)
+    let page = try #require(a.platform.sharedInfo(of: a.domain))
+    let info = try #require(a.platform.vcpuInfo(of: a.vcpu0))
+    typealias Compat = XenABI.Compat
+    #expect(SharedWords.load32(at: page + UInt64(Compat.SharedInfo.Offset.evtchnPending) + 4) == 1 << 8)
+    #expect(SharedWords.load32(at: info + UInt64(Compat.VCPUInfo.Offset.pendingSelector)) == 1 << 1)
+    #expect(SharedWords.load32(at: info + UInt64(Compat.VCPUInfo.Offset.pendingSelector) + 4) == 0, "arch.cr2")
+    #expect(a.platform.upcallPending(a.vcpu0))
+    #expect(a.platform.kickCount(a.vcpu0) == 1)
+    #expect(Events.isPending(a.domain, port: port, using: a.platform))
+    #expect(a.platform.guestHandleCompat(a.vcpu0) == [port])
+    // Ports 33 and 40 share compat word 1: one selector bit, one kick.
+    #expect(a.send(33) == 0)
+    #expect(a.send(port) == 0)
+    #expect(SharedWords.load32(at: info + UInt64(Compat.VCPUInfo.Offset.pendingSelector)) == 1 << 1)
+    #expect(a.platform.kickCount(a.vcpu0) == 2)
+    #expect(Set(a.platform.guestHandleCompat(a.vcpu0)) == [33, port])
+  }
+
+  /// The mask words are at the compat offset: a mask bit there holds the event back, one at the
+  /// native offset does not; unmask raises a pending port through the 32-bit selector.
+  @Test func compatMaskAndUnmaskUseTheCompatMaskWords() throws {
+    let a = guests([202])[0]
+    Events.latchSharedInfoLayout(a.domain, abi: .compat)
+    let port = (0..<70).map { _ in a.bindIPI(vcpu: 1).port }.last!     // compat word 2
+    #expect(port == 70)
+    let page = try #require(a.platform.sharedInfo(of: a.domain))
+    let info = try #require(a.platform.vcpuInfo(of: a.vcpu1))
+    typealias Compat = XenABI.Compat
+    let maskWord = page + UInt64(Compat.SharedInfo.Offset.evtchnMask) + UInt64(port / 32) * 4
+    _ = SharedWords.testAndSet32(bit: Int(port % 32), at: maskWord)
+    #expect(a.send(port) == 0)
+    #expect(Events.isPending(a.domain, port: port, using: a.platform))
+    #expect(SharedWords.load32(at: info + UInt64(Compat.VCPUInfo.Offset.pendingSelector)) == 0)
+    #expect(a.platform.kickCount(a.vcpu1) == 0, "masked")
+    #expect(a.unmask(port) == 0)
+    #expect(SharedWords.load32(at: maskWord) == 0)
+    #expect(SharedWords.load32(at: info + UInt64(Compat.VCPUInfo.Offset.pendingSelector)) == 1 << 2)
+    #expect(a.platform.kickCount(a.vcpu1) == 1)
+    #expect(a.platform.guestHandleCompat(a.vcpu1) == [port])
+
+    // The native mask word of this port means nothing in the compat layout.
+    _ = SharedWords.testAndSet(bit: Int(port % 64), at: Events.maskWord(page, port))
+    #expect(a.send(port) == 0)
+    #expect(a.platform.kickCount(a.vcpu1) == 2)
+  }
+
+  /// 32 × 32 ports: the 1024th cannot be allocated, and a port above 1023 allocated while the
+  /// shared_info was 64-bit is dropped (nothing written anywhere) once it is 32-bit.
+  @Test func compatPortsStopAt1024() throws {
+    let a = guests([203])[0]
+    a.domain.maxEventChannels = 4095   // past xl.cfg's default of 1023: the layout's limit shows
+    for _ in 1...1100 { try #require(a.bindIPI(vcpu: 0).rc == 0) }
+    Events.latchSharedInfoLayout(a.domain, abi: .compat)
+    #expect(Events.portCount(of: a.domain) == 1024)
+    #expect(a.bindIPI(vcpu: 0).rc == ENOSPC, "every port below 1024 is in use")
+    #expect(a.close(1050) == 0)
+    #expect(a.bindIPI(vcpu: 0).rc == ENOSPC, "1050 is free, but not in the compat layout")
+    #expect(a.close(1023) == 0)
+    #expect(a.bindIPI(vcpu: 0) == (0, 1023))
+
+    let page = try #require(a.platform.sharedInfo(of: a.domain))
+    let before = (0..<512).map { SharedWords.load(at: page + UInt64($0) * 8) }
+    #expect(a.send(1060) == 0)
+    #expect(a.unmask(1060) == 0)
+    #expect(Events.notify(a.domain, port: 1070, using: a.platform))
+    #expect(!Events.isPending(a.domain, port: 1060, using: a.platform))
+    #expect((0..<512).map { SharedWords.load(at: page + UInt64($0) * 8) } == before)
+    #expect(a.platform.kickCount(a.vcpu0) == 0)
+
+    // A fresh compat domain: ports 1…1023, then ENOSPC.
+    let b = guests([204])[0]
+    Events.latchSharedInfoLayout(b.domain, abi: .compat)
+    for expected in 1...1023 { try #require(b.bindIPI(vcpu: 0) == (0, UInt32(expected))) }
+    #expect(b.bindIPI(vcpu: 0).rc == ENOSPC)
+    #expect(b.allocUnbound(remote: 207).rc == ENOSPC)
+  }
+
+  /// A moved compat vcpu_info gets all 32 selector bits, and nothing past the selector.
+  @Test func movedCompatVCPUInfoIsMarkedPending() throws {
+    let a = guests([205])[0]
+    Events.latchSharedInfoLayout(a.domain, abi: .compat)
+    Events.vcpuInfoMoved(a.vcpu1, using: a.platform)
+    let info = try #require(a.platform.vcpuInfo(of: a.vcpu1))
+    let selector = info + UInt64(XenABI.Compat.VCPUInfo.Offset.pendingSelector)
+    #expect(SharedWords.load32(at: selector) == .max)
+    #expect(SharedWords.load32(at: selector + 4) == 0, "arch.cr2")
+    #expect(a.platform.upcallPending(a.vcpu1))
+    #expect(a.platform.kickCount(a.vcpu1) == 1)
+  }
+
+  /// The layout follows the latest latch, and a 64-bit domain's words are as before.
+  @Test func latchingBackTo64BitRestoresTheNativeLayout() throws {
+    let a = guests([206])[0]
+    #expect(!a.domain.has32BitSharedInfo)
+    #expect(!Events.latchSharedInfoLayout(a.domain, abi: .native), "already native")
+    #expect(Events.latchSharedInfoLayout(a.domain, abi: .compat))
+    #expect(!Events.latchSharedInfoLayout(a.domain, abi: .compat))
+    #expect(Events.latchSharedInfoLayout(a.domain, abi: .native))
+    #expect(Events.portCount(of: a.domain) == 4096)
+    let port = (0..<70).map { _ in a.bindIPI(vcpu: 0).port }.last!
+    #expect(a.send(port) == 0)
+    #expect(a.platform.isPending(a.domain, port))
+    #expect(a.platform.selector(a.vcpu0) == 1 << 1, "64-bit word 1")
+  }
+
+  /// A hostile guest flips its layout (HVM_PARAM_CALLBACK_IRQ from 32-bit, then 64-bit code)
+  /// while its ports, one of them above 1023, are sent on from other threads: every write stays
+  /// in the event words of one layout or the other, nothing past the native structure's end.
+  @Test func layoutFlippingWhileSendingStaysInTheEventWords() throws {
+    let a = guests([207])[0]
+    a.domain.maxEventChannels = 4095   // past xl.cfg's default of 1023
+    for _ in 1...1030 { try #require(a.bindIPI(vcpu: 0).rc == 0) }
+    let page = try #require(a.platform.sharedInfo(of: a.domain))
+    let end = UInt64(XenABI.SharedInfo.size)
+    let (platform, domain, vcpu) = (a.platform, a.domain, a.vcpu0)
+    DispatchQueue.concurrentPerform(iterations: 3) { worker in
+      for round in 0..<2000 {
+        let port = UInt32(1 + round % 1030)
+        switch worker {
+        case 0: Events.latchSharedInfoLayout(domain, abi: round % 2 == 0 ? .compat : .native)
+        case 1: _ = Events.send(domain, port: port, platform)
+        default: if round % 3 == 0 { platform.guestHandleCompat(vcpu) } else { _ = Events.unmask(domain, port: port, platform) }
+        }
+        if round % 64 == 0 { yieldThread() }
+      }
+    }
+    for offset in stride(from: end, to: 4096, by: 8) { #expect(SharedWords.load(at: page + offset) == 0, "offset \(offset)") }
+    // vcpu_info words other than the upcall byte and the selector: untouched.
+    let info = try #require(a.platform.vcpuInfo(of: a.vcpu0))
+    for offset in stride(from: UInt64(16), to: 64, by: 8) { #expect(SharedWords.load(at: info + offset) == 0) }
+    // The native mask words are untouched: only the guest sets mask bits, and the compat layout
+    // ends before them. (The compat mask words are native pending words of ports 1024–2047, so
+    // a native send on port 1030 may set one: the layouts overlap there, in Xen too.)
+    for word in 0..<64 { #expect(SharedWords.load(at: Events.maskWord(page, UInt32(word * 64))) == 0) }
   }
 
   /// Senders on several threads race with the guest's handler and with mask/unmask on the

@@ -17,6 +17,8 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
   static let pageSize = 4096
 
   let vcpu: VCPU
+  /// The caller's layout; tests of 32-bit callers set `.compat`.
+  var abi: GuestABI = .native
 
   // Guest virtual memory.
   private(set) var pages: [UInt64: [UInt8]] = [:]
@@ -150,6 +152,39 @@ final class FakeHypercallEnvironment: HypercallEnvironment {
     }
     return true
   }
+
+  /// The event frames held (`holdEventFrame`): host pages standing for the guest's RAM frames,
+  /// zeroed when first held, so the FIFO code's atomics and a test's "guest" share them.
+  private(set) var eventFramePages: [UInt64: UnsafeMutableRawPointer] = [:]   // gfn → page
+  private(set) var eventFrameHolds: [UInt64: Int] = [:]                        // address → holds
+  func holdEventFrame(gfn: UInt64) -> UInt64? {
+    guard populated.contains(gfn) else { return nil }
+    let page = eventFramePages[gfn] ?? {
+      let page = UnsafeMutableRawPointer.allocate(byteCount: Self.pageSize, alignment: Self.pageSize)
+      page.initializeMemory(as: UInt8.self, repeating: 0, count: Self.pageSize)
+      eventFramePages[gfn] = page
+      return page
+    }()
+    let address = UInt64(UInt(bitPattern: page))
+    eventFrameHolds[address, default: 0] += 1
+    domain.eventFrames.append(address)
+    return address
+  }
+  func releaseEventFrames(_ frames: [UInt64]) {
+    for frame in frames {
+      guard let index = domain.eventFrames.firstIndex(of: frame) else { continue }
+      domain.eventFrames.remove(at: index)
+      eventFrameHolds[frame, default: 0] -= 1
+      if eventFrameHolds[frame] == 0 { eventFrameHolds[frame] = nil }
+    }
+  }
+  deinit {
+    for page in eventFramePages.values { page.deallocate() }
+  }
+  /// The host address standing for guest frame `gfn`'s page (held at least once).
+  func eventPage(_ gfn: UInt64) -> UInt64 { UInt64(UInt(bitPattern: eventFramePages[gfn]!)) }
+  /// Hypervisor holds on event frames still taken.
+  var eventHoldCount: Int { eventFrameHolds.values.reduce(0, +) }
 
   private(set) var pinned: Set<UInt64> = []
   func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64? {

@@ -762,6 +762,27 @@ private func hvmParam(_ index: UInt32, value: UInt64 = 0, domid: UInt16 = XenABI
     }
   }
 
+  /// Setting HVM_PARAM_CALLBACK_IRQ latches the shared_info layout from the caller's mode (Xen's
+  /// hvm_latch_shinfo_size); a refused set_param and get_param latch nothing.
+  @Test func callbackIRQLatchesTheSharedInfoLayout() {
+    let env = FakeHypercallEnvironment(domainID: 7)
+    let via = (XenABI.HVMCallbackVia.typeVector << XenABI.HVMCallbackVia.typeShift) | 0xF3
+    env.abi = .compat
+    env.store(hvmParam(XenABI.HVMParam.storeEvtchn.rawValue, value: 1), at: At.argument)
+    #expect(resultValue(call(env, .hvmOp, 0, At.argument)) == -1)
+    #expect(resultValue(call(env, .hvmOp, 1, At.argument)) == 0)
+    #expect(!env.domain.has32BitSharedInfo, "only a successful CALLBACK_IRQ set latches")
+    env.store(hvmParam(XenABI.HVMParam.callbackIRQ.rawValue, value: via), at: At.argument)
+    #expect(resultValue(call(env, .hvmOp, 0, At.argument)) == 0)
+    #expect(env.domain.has32BitSharedInfo)
+    #expect(Events.portCount(of: env.domain) == XenABI.Compat.eventChannelCount2Level)
+    env.abi = .native
+    env.store(hvmParam(XenABI.HVMParam.callbackIRQ.rawValue, value: via), at: At.argument)
+    #expect(resultValue(call(env, .hvmOp, 0, At.argument)) == 0)
+    #expect(!env.domain.has32BitSharedInfo)
+    #expect(Events.portCount(of: env.domain) == Events.portCount)
+  }
+
   @Test func hvmParamIndicesAndDomains() {
     let env = FakeHypercallEnvironment(domainID: 2)
     for index: UInt32 in [39, 40, 63, 64, 1000, .max] {

@@ -268,6 +268,27 @@ import XenABI
     destroyAndExpectEverythingBack(domain)
   }
 
+  /// The FIFO event pages (`Domain.eventFrames`): a frame held twice (two control blocks in one
+  /// page) and one given back by the guest stay allocated, the isolation check counts each hold,
+  /// and the domain's memory teardown drops them all.
+  @Test func fifoEventFramesAreHeldUntilTheTeardown() throws {
+    let domain = try makeDomain()
+    #expect(populate(domain, 50) == nil)
+    #expect(populate(domain, 51) == nil)
+    let held = domain.changeP2M(by: nil) { p2m -> [UInt64] in
+      let frames = [p2m.hold(50), p2m.hold(50), p2m.hold(51)].compactMap { $0 }
+      domain.eventFrames += frames
+      return frames
+    }
+    #expect(held.count == 3)
+    #expect(release(domain, 51) == nil)
+    #expect(FrameTable.record(held[0])?.refs == 3, "the p2m's reference and two holds")
+    #expect(FrameTable.record(held[2])?.refs == 1, "given back: only the hold keeps it")
+    expectIsolated([domain])
+    destroyAndExpectEverythingBack(domain)
+    #expect(domain.eventFrames.isEmpty)
+  }
+
   @Test func theIsolationCheckNamesAFrameWhoseCountIsWrong() throws {
     let domain = try makeDomain()
     #expect(populate(domain, 5) == nil)

@@ -74,6 +74,7 @@ private let minimal = """
       cap = "50"
       max_grant_frames = 32
       max_maptrack_frames = 2048
+      max_event_channels = 4095
       """
     let (config, warnings) = try parseWithWarnings(text)
     #expect(warnings.isEmpty)
@@ -91,6 +92,7 @@ private let minimal = """
     #expect(config.cap == 50)
     #expect(config.maxGrantFrames == 32)
     #expect(config.maxMaptrackFrames == 2048)
+    #expect(config.maxEventChannels == 4095)
     // Each shutdown reason picks its key's action; the reasons without a key are destroyed.
     #expect(config.action(after: .poweroff) == .preserve)
     #expect(config.action(after: .reboot) == .destroy)
@@ -206,6 +208,9 @@ private let minimal = """
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 0\n") == (5, .maxGrantFramesOutOfRange(0)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_grant_frames = 4097\n") == (5, .maxGrantFramesOutOfRange(4097)))
     #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_maptrack_frames = 4097\n") == (5, .maxMaptrackFramesOutOfRange(4097)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_event_channels = 0\n") == (5, .maxEventChannelsOutOfRange(0)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_event_channels = 131073\n") == (5, .maxEventChannelsOutOfRange(131_073)))
+    #expect(problem(base + "name = \"a\"\nmemory = 64\nmax_event_channels = 131072\n").1 == nil)
     #expect(problem("name = \"a\"\nmemory = 64\n") == (nil, .missingKernel))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\ntype = \"hvm\"\n") == (4, .unsupportedType(.hvm)))
     #expect(problem("name = \"a\"\nmemory = 64\nkernel = \"k\"\nbuilder = \"generic\"\n") == (nil, .unsupportedType(.pv)))

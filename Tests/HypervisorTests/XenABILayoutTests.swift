@@ -105,6 +105,143 @@ import XenPublic
     #expect(at(\evtchn_init_control.link_bits) == 16)
     #expect(size(evtchn_expand_array.self) == 8)
     #expect(size(evtchn_set_priority.self) == 8)
+    #expect(size(evtchn_fifo_control_block.self) == XenABI.FIFO.ControlBlock.size)
+    #expect(at(\evtchn_fifo_control_block.ready) == XenABI.FIFO.ControlBlock.Offset.ready)
+    #expect(at(\evtchn_fifo_control_block.head) == XenABI.FIFO.ControlBlock.Offset.head)
+    #expect(XenABI.FIFO.maximumArrayPages * XenABI.FIFO.wordsPerPage == XenABI.FIFO.portCount)
+  }
+
+  /// The compat_* structures of xen_public.h against what Xen's public headers give a 32-bit
+  /// (i386) guest: xen_ulong_t, xen_pfn_t and handles of 4 bytes, uint64_t 4-byte aligned
+  /// (Xen's xen/include/compat headers, generated from the same headers with pack(4)).
+  @Test func compatStructures() {
+    func size<T>(_: T.Type) -> Int { MemoryLayout<T>.stride }
+    func at<T, F>(_ field: KeyPath<T, F>) -> Int? { MemoryLayout<T>.offset(of: field) }
+    // memory.h
+    #expect(size(compat_memory_reservation.self) == 20)
+    #expect(at(\compat_memory_reservation.nr_extents) == 4)
+    #expect(at(\compat_memory_reservation.extent_order) == 8)
+    #expect(at(\compat_memory_reservation.mem_flags) == 12)
+    #expect(at(\compat_memory_reservation.domid) == 16)
+    #expect(size(compat_add_to_physmap.self) == 16)
+    #expect(at(\compat_add_to_physmap.space) == 4)
+    #expect(at(\compat_add_to_physmap.idx) == 8)
+    #expect(at(\compat_add_to_physmap.gpfn) == 12)
+    #expect(size(compat_memory_map.self) == 8)
+    #expect(at(\compat_memory_map.buffer) == 4)
+    // version.h
+    #expect(size(compat_platform_parameters.self) == 4)
+    // sched.h
+    #expect(size(compat_sched_poll.self) == 16)
+    #expect(at(\compat_sched_poll.nr_ports) == 4)
+    #expect(at(\compat_sched_poll.timeout) == 8)
+    // vcpu.h
+    #expect(size(compat_vcpu_runstate_info.self) == 44)
+    #expect(at(\compat_vcpu_runstate_info.state_entry_time) == 4)
+    #expect(at(\compat_vcpu_runstate_info.time) == 12)
+    #expect(size(compat_vcpu_register_runstate_memory_area.self) == 8)
+    #expect(size(compat_vcpu_set_singleshot_timer.self) == 12)
+    #expect(at(\compat_vcpu_set_singleshot_timer.flags) == 8)
+    // grant_table.h
+    #expect(size(compat_gnttab_setup_table.self) == 16)
+    #expect(at(\compat_gnttab_setup_table.status) == 8)
+    #expect(at(\compat_gnttab_setup_table.frame_list) == 12)
+    #expect(size(compat_gnttab_copy_ptr.self) == 8)
+    #expect(at(\compat_gnttab_copy_ptr.domid) == 4)
+    #expect(at(\compat_gnttab_copy_ptr.offset) == 6)
+    #expect(size(compat_gnttab_copy.self) == 24)
+    #expect(at(\compat_gnttab_copy.dest) == 8)
+    #expect(at(\compat_gnttab_copy.len) == 16)
+    #expect(at(\compat_gnttab_copy.flags) == 18)
+    #expect(at(\compat_gnttab_copy.status) == 20)
+    // What the copy layer moves for each translated structure is the compat size.
+    #expect(xen_memory_reservation.compatSize == 20)
+    #expect(xen_add_to_physmap.compatSize == 16)
+    #expect(xen_memory_map.compatSize == 8)
+    #expect(xen_platform_parameters.compatSize == 4)
+    #expect(sched_poll.compatSize == 16)
+    #expect(vcpu_runstate_info.compatSize == 44)
+    #expect(vcpu_register_runstate_memory_area.compatSize == 8)
+    #expect(vcpu_set_singleshot_timer.compatSize == 12)
+    #expect(gnttab_setup_table.compatSize == 16)
+    #expect(gnttab_copy.compatSize == 24)
+    #expect(GuestULong.compatSize == 4)
+    #expect(GuestULong.guestSize == 8)
+    // xen.h's shared pages for a 32-bit shared_info (i386 offsets).
+    #expect(size(compat_vcpu_info.self) == 64)
+    #expect(at(\compat_vcpu_info.evtchn_pending_sel) == 4)
+    #expect(at(\compat_vcpu_info.arch) == 8)
+    #expect(at(\compat_vcpu_info.time) == 32)
+    #expect(size(compat_arch_shared_info.self) == 28)
+    #expect(at(\compat_arch_shared_info.wc_sec_hi) == 24)
+    #expect(size(compat_shared_info.self) == 2344)
+    #expect(at(\compat_shared_info.evtchn_pending) == 2048)
+    #expect(at(\compat_shared_info.evtchn_mask) == 2176)
+    #expect(at(\compat_shared_info.wc_version) == 2304)
+    #expect(at(\compat_shared_info.wc_sec) == 2308)
+    #expect(at(\compat_shared_info.wc_nsec) == 2312)
+    #expect(at(\compat_shared_info.arch) == 2316)
+    // The constants the event code and the wallclock use, and what the two layouts share: the
+    // upcall bytes, the time info, vcpu_info's size and the pending bitmap's base.
+    typealias Compat = XenABI.Compat
+    #expect(Compat.eventWordBits == 32)
+    #expect(Compat.eventChannelCount2Level == 1024)
+    #expect(Compat.VCPUInfo.Offset.pendingSelector == 4)
+    #expect(Compat.SharedInfo.Offset.evtchnPending == 2048)
+    #expect(Compat.SharedInfo.Offset.evtchnMask == 2176)
+    #expect(Compat.SharedInfo.Offset.wcVersion == 2304)
+    #expect(Compat.SharedInfo.Offset.wcSec == 2308)
+    #expect(Compat.SharedInfo.Offset.wcNsec == 2312)
+    #expect(Compat.SharedInfo.Offset.wcSecHi == 2316 + 24)
+    #expect(Compat.VCPUInfo.Offset.upcallPending == XenABI.VCPUInfo.Offset.upcallPending)
+    #expect(Compat.VCPUInfo.Offset.upcallMask == XenABI.VCPUInfo.Offset.upcallMask)
+    #expect(Compat.VCPUInfo.Offset.time == XenABI.VCPUInfo.Offset.time)
+    #expect(Compat.VCPUInfo.size == XenABI.VCPUInfo.size)
+    #expect(Compat.SharedInfo.Offset.vcpuInfo == XenABI.SharedInfo.Offset.vcpuInfo)
+    #expect(Compat.SharedInfo.Offset.evtchnPending == XenABI.SharedInfo.Offset.evtchnPending)
+  }
+
+  /// The structures listed as the same in both ABIs (GuestStructure.swift, xlat.lst's "?"):
+  /// the i386 size and offsets Xen's headers give are the x86_64 ones, so one declaration
+  /// serves both (checked field by field where a uint64_t or a union could move).
+  @Test func compatIdenticalStructures() {
+    func same<T: SameLayoutInBothABIs>(_: T.Type, _ i386Size: Int) {
+      #expect(MemoryLayout<T>.stride == i386Size, "\(T.self)")
+      #expect(T.compatSize == T.guestSize, "\(T.self)")
+    }
+    func at<T, F>(_ field: KeyPath<T, F>) -> Int? { MemoryLayout<T>.offset(of: field) }
+    same(e820entry.self, 20)
+    same(xen_feature_info.self, 8)
+    same(sched_shutdown.self, 4)
+    same(vcpu_set_periodic_timer.self, 8)
+    same(vcpu_register_vcpu_info.self, 16)
+    same(vcpu_hvm_context.self, 128)
+    #expect(at(\vcpu_hvm_context.cpu_regs) == 8)
+    #expect(at(\vcpu_hvm_x86_32.efer) == 56)
+    #expect(at(\vcpu_hvm_x86_32.cs_base) == 64)
+    #expect(at(\vcpu_hvm_x86_32.cs_ar) == 104)
+    #expect(MemoryLayout<vcpu_hvm_x86_32>.stride == 120)
+    same(xen_hvm_param.self, 16)
+    #expect(at(\xen_hvm_param.value) == 8)
+    same(xen_hvm_evtchn_upcall_vector.self, 8)
+    same(evtchn_alloc_unbound.self, 8)
+    same(evtchn_bind_interdomain.self, 12)
+    same(evtchn_bind_virq.self, 12)
+    same(evtchn_bind_ipi.self, 8)
+    same(evtchn_close.self, 4)
+    same(evtchn_send.self, 4)
+    same(evtchn_unmask.self, 4)
+    same(evtchn_status.self, 24)
+    same(evtchn_bind_vcpu.self, 8)
+    same(evtchn_reset.self, 2)
+    same(gnttab_query_size.self, 16)
+    same(gnttab_set_version.self, 4)
+    same(gnttab_get_version.self, 8)
+    same(gnttab_map_grant_ref.self, 32)
+    #expect(at(\gnttab_map_grant_ref.handle) == 20)
+    #expect(at(\gnttab_map_grant_ref.dev_bus_addr) == 24)
+    same(gnttab_unmap_grant_ref.self, 24)
+    #expect(at(\gnttab_unmap_grant_ref.status) == 20)
   }
 
   @Test func hypercallNumbers() {

@@ -95,6 +95,22 @@ extension Serialized {
       expectExit(result, .clean)
     }
 
+    @Test("guest-fifo: the FIFO ABI's commands, delivery by priority then arrival, masking, a loopback channel, reset to 2-level")
+    func fifo() throws {
+      let config = try SystemGuests.config(name: "fifo", guest: "guest-fifo", vcpus: 1)
+      let result = try SystemImage.boot(configs: [config], smp: 2)
+      expectChecksPass(result, domain: 1, guest: "guest-fifo", ["init-control", "expand-array", "priority-order", "masked", "loopback", "reset"])
+      expectLines(result, [
+        "(d1) guest-fifo: init-control ok (link_bits 17)",
+        "priorities 0 3 3 7 9)",
+        "domain 1 (fifo): shutdown: poweroff",
+        "all domains have ended: 1 built, 1 ended cleanly, 0 did not",
+        "poweroff: clean",
+      ])
+      expectCleanHypervisor(result)
+      expectExit(result, .clean)
+    }
+
     @Test("guest-flood: a full port table, floods of sends and wrong arguments get answers, not a crash; a bystander runs")
     func flood() throws {
       let configs = [

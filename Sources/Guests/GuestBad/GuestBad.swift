@@ -785,11 +785,11 @@ func sparsePopulateStorm(_ plan: MemoryPlan) {
   if released != 1 || roomMade != start - Int64(blockPages) {
     problem = "the block at \(hex(block << 12)) given back whole: \(released), reservation \(start) -> \(roomMade)"
   }
-  let gfns = UnsafeMutablePointer<UInt64>.allocate(capacity: batch)
+  let gfns = UnsafeMutablePointer<XenPFN>.allocate(capacity: batch)
   var stormed = 0
   var refused: Int64? = nil
   while stormed < regions && problem == nil && refused == nil {
-    for i in 0..<batch { gfns[i] = (UInt64(16) << 18) + (UInt64(stormed + i) << 9) + 1 }
+    for i in 0..<batch { gfns[i] = XenPFN((UInt64(16) << 18) + (UInt64(stormed + i) << 9) + 1) }
     let populated = Memory.populate(UnsafeMutableBufferPointer(start: gfns, count: batch))
     let done = Int(max(0, min(populated, Int64(batch))))
     let given = done > 0 ? Memory.release(UnsafeMutableBufferPointer(start: gfns, count: done)) : 0

@@ -89,7 +89,7 @@ func run() -> Never {
     let send = median(samples) {
       Events.send(UInt32(port))
       Events.clearPending(UInt32(port))
-      _ = gs_xchg64(selector, 0)
+      _ = gs_xchg_word(selector, 0)
       gs_store8(upcallPending, 0)
     }
     Console.print("bench: send median \(send) cycles")

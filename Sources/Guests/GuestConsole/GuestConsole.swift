@@ -67,6 +67,9 @@ enum HVMParam {
 /// boot page tables: 4 levels, 2 MiB pages; 1 GiB and 4 KiB pages are followed too). The tables
 /// themselves are in the identity map, so their physical addresses are pointers.
 func mappedWritable(_ address: UInt64) -> Bool {
+  #if arch(i386)
+  return mappedWritable32(address)
+  #else
   let frameMask: UInt64 = 0x000F_FFFF_FFFF_F000
   let present: UInt64 = 1, writable: UInt64 = 2, largePage: UInt64 = 0x80
   var table = CPU.cr3 & frameMask
@@ -80,7 +83,44 @@ func mappedWritable(_ address: UInt64) -> Bool {
     table = entry & frameMask
     level -= 1
   }
+  #endif
 }
+
+#if arch(i386)
+/// The same for a 32-bit guest, in the paging mode it booted with (`paging=`): none (everything
+/// is reachable), PAE (a 4-entry PDPT, then 8-byte entries, 2 MiB pages) or legacy 2-level
+/// paging (4-byte entries, 4 MiB pages with PSE, else 4 KiB pages).
+func mappedWritable32(_ address: UInt64) -> Bool {
+  guard address >> 32 == 0 else { return false }
+  let present: UInt64 = 1, writable: UInt64 = 2, largePage: UInt64 = 0x80
+  switch gs_paging_mode() {
+  case UInt32(GS_PAGING_OFF):
+    return true
+  case UInt32(GS_PAGING_PAE):
+    let pdpt = CPU.cr3 & 0xFFFF_FFE0
+    guard let pdpte = UnsafePointer<UInt64>(bitPattern: UInt(pdpt + ((address >> 30) & 3) * 8))?.pointee,
+          pdpte & present != 0 else { return false }
+    var table = pdpte & 0x000F_FFFF_FFFF_F000
+    for level in [1, 0] {
+      guard table >> 32 == 0,
+            let entry = UnsafePointer<UInt64>(bitPattern: UInt(table + ((address >> (12 + 9 * UInt64(level))) & 511) * 8))?.pointee
+      else { return false }
+      if entry & present == 0 || entry & writable == 0 { return false }
+      if level == 0 || entry & largePage != 0 { return true }
+      table = entry & 0x000F_FFFF_FFFF_F000
+    }
+    return false
+  default:
+    let directory = CPU.cr3 & 0xFFFF_F000
+    guard let pde = UnsafePointer<UInt32>(bitPattern: UInt(directory + ((address >> 22) & 1023) * 4))?.pointee,
+          UInt64(pde) & present != 0, UInt64(pde) & writable != 0 else { return false }
+    if UInt64(pde) & largePage != 0 && CPU.cr4 & (1 << 4) != 0 { return true }
+    guard let pte = UnsafePointer<UInt32>(bitPattern: UInt(UInt64(pde) & 0xFFFF_F000) + UInt((address >> 12) & 1023) * 4)?.pointee
+    else { return false }
+    return UInt64(pte) & present != 0 && UInt64(pte) & writable != 0
+  }
+}
+#endif
 
 /// The guest's side of the console ring page at `base`, notified through `port`.
 struct ConsoleRing {

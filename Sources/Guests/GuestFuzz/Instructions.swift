@@ -199,6 +199,12 @@ extension Fuzzer {
     guard quietSecondVCPU() else { return }
     defer { gs_atomic_store(counters + 5, 0) }
     Memory.placeSharedInfo(at: layout.sharedHome)
+    // An init_control may have switched the domain to FIFO, where this guest's 2-level timer
+    // event would never arrive: back to 2-level then.
+    if eventsAreFIFO() {
+      var reset = gs_evtchn_reset(dom: Xen.domidSelf)
+      _ = Xen.withArgument(&reset) { Xen.eventChannelOp(UInt64(GS_EVTCHNOP_reset), $0) }
+    }
     var param = gs_xen_hvm_param(
       domid: Xen.domidSelf, pad: 0, index: UInt32(GS_HVM_PARAM_CALLBACK_IRQ),
       value: (UInt64(GS_HVM_CALLBACK_TYPE_VECTOR) << 56) | UInt64(Events.callbackVector))
@@ -250,5 +256,12 @@ extension Fuzzer {
     }
     return nil
   }
+}
+/// Whether the domain is on the FIFO event ABI (an init_control of either vcpu switched it):
+/// EVTCHNOP_expand_array with a frame that is no one's answers -EOPNOTSUPP only under 2-level,
+/// and holds nothing. The waits that rely on 2-level delivery ask it first.
+func eventsAreFIFO() -> Bool {
+  var probe = gs_evtchn_expand_array(array_gfn: 1 << 52)
+  return Xen.withArgument(&probe, { Xen.eventChannelOp(UInt64(GS_EVTCHNOP_expand_array), $0) }) != -95
 }
 #endif

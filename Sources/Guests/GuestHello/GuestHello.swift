@@ -24,6 +24,12 @@ import GuestSupport
 
 func run() -> Never {
   Console.print("hello from guest-hello")
+  #if arch(i386)
+  // The 32-bit build: which paging mode boot asked for (`paging=`), as the CPU has it now.
+  let names: [StaticString] = ["off", "pae", "legacy 4 MiB pages", "legacy 4 KiB pages"]
+  let mode = Int(gs_paging_mode())
+  Console.print("guest-hello: 32-bit, paging \(mode < names.count ? names[mode] : "?") (cr0 \(hex(CPU.cr0)), cr4 \(hex(CPU.cr4)))")
+  #endif
   if Xen.present {
     let (major, minor) = Xen.version()
     Console.print("xen version \(major).\(minor)")
@@ -61,7 +67,19 @@ func run() -> Never {
   // read this vcpu's system time twice through the pvclock formula: it must be sane and advance.
   if Xen.present {
     let sharedInfo: UInt64 = 0xFEFF_0000
-    var xatp = gs_xen_add_to_physmap(domid: UInt16(GS_DOMID_SELF), size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: sharedInfo >> 12)
+    #if arch(i386)
+    // Xen lays shared_info out for 32- or 64-bit guests by the caller's mode when the guest sets
+    // HVM_PARAM_CALLBACK_IRQ (hvm_latch_shinfo_size), and until then a 32-bit guest sees the
+    // 64-bit layout. So set the callback vector first, as a 32-bit Linux does before it reads
+    // the wallclock: with the upcall entry in the IDT and interrupts off, nothing arrives.
+    gs_install_upcall_vector(Events.callbackVector)
+    var callback = gs_xen_hvm_param(
+      domid: Xen.domidSelf, pad: 0, index: UInt32(GS_HVM_PARAM_CALLBACK_IRQ),
+      value: (UInt64(GS_HVM_CALLBACK_TYPE_VECTOR) << 56) | UInt64(Events.callbackVector))
+    let latched = Xen.withArgument(&callback) { Xen.hvmOp(UInt64(GS_HVMOP_set_param), $0) }
+    if latched != 0 { Console.print("guest-hello: HVM_PARAM_CALLBACK_IRQ: FAIL (\(latched))") }
+    #endif
+    var xatp = gs_xen_add_to_physmap(domid: UInt16(GS_DOMID_SELF), size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: XenPFN(sharedInfo >> 12))
     let mapped = withUnsafeMutableBytes(of: &xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), Xen.address($0.baseAddress)) }
     var first = gs_vcpu_time_info(), second = gs_vcpu_time_info()
     if mapped == 0 && gs_read_time_info(sharedInfo, 0, &first) != 0 {
@@ -69,7 +87,7 @@ func run() -> Never {
       for _ in 0..<100_000 { gs_barrier() }
       _ = gs_read_time_info(sharedInfo, 0, &second)
       let t2 = gs_pvclock_ns(&second, CPU.rdtsc())
-      let wallclock = UInt64(UnsafePointer<UInt32>(bitPattern: UInt(sharedInfo + 3076))!.pointee)
+      let wallclock = UInt64(UnsafePointer<UInt32>(bitPattern: UInt(sharedInfo + UInt64(GS_SHARED_INFO_WC_SEC)))!.pointee)
       let ok = first.tsc_to_system_mul != 0 && t1 > 0 && t2 > t1 && wallclock > 1_600_000_000
       Console.print("pvclock: system time \(t1 / 1_000_000) ms then \(t2 / 1_000_000) ms, wallclock \(wallclock) s: \(ok ? "ok" : "FAIL")")
     } else {
@@ -98,8 +116,12 @@ func run() -> Never {
   if let how = StartInfo.options.value("crash") {
     if how.elementsEqual("pagefault".utf8) {
       Console.print("guest-hello: crashing with a page fault")
+      #if arch(x86_64)
       let p = UnsafeMutablePointer<UInt64>(bitPattern: 0x7fff_ffff_f000)!
       p.pointee = 1
+      #else
+      Console.print("guest-hello: no unmapped address in a 32-bit guest (all 4 GiB are mapped)")
+      #endif
     } else if how.elementsEqual("msr".utf8) {
       // An MSR nobody implements: the hypervisor must inject #GP (vector 13) into this guest.
       Console.print("guest-hello: reading an unknown MSR")

@@ -19,13 +19,15 @@ public enum Events {
   public static let callbackVector = UInt8(GS_XEN_CALLBACK_VECTOR)
   public static let virqTimer = UInt32(GS_VIRQ_TIMER)
   public static let virqDebug = UInt32(GS_VIRQ_DEBUG)
-  static let words = portCount / 64
+  /// Event words of xen_ulong_t (UInt): 64 of 64 ports, or 32 of 32 in a 32-bit guest.
+  static let wordBits = SharedInfo.wordBits
+  static let words = portCount / wordBits
 
   nonisolated(unsafe) static var handlers: UnsafeMutablePointer<EventHandler?>? = nil
   nonisolated(unsafe) static var counts: UnsafeMutablePointer<UInt64>? = nil
   nonisolated(unsafe) static var lastVCPUs: UnsafeMutablePointer<UInt32>? = nil
-  /// [SharedInfo.maxVCPUs][64] words: bit p set in vcpu v's row = port p is v's.
-  nonisolated(unsafe) static var owners: UnsafeMutablePointer<UInt64>? = nil
+  /// [SharedInfo.maxVCPUs][words] words: bit p set in vcpu v's row = port p is v's.
+  nonisolated(unsafe) static var owners: UnsafeMutablePointer<UInt>? = nil
   /// Upcalls taken, per vcpu.
   nonisolated(unsafe) static var upcalls: UnsafeMutablePointer<UInt64>? = nil
 
@@ -53,7 +55,7 @@ public enum Events {
     let l = UnsafeMutablePointer<UInt32>.allocate(capacity: portCount)
     l.initialize(repeating: UInt32.max, count: portCount)
     let rows = SharedInfo.maxVCPUs * words
-    let o = UnsafeMutablePointer<UInt64>.allocate(capacity: rows)
+    let o = UnsafeMutablePointer<UInt>.allocate(capacity: rows)
     o.initialize(repeating: 0, count: rows)
     // A new port notifies vcpu 0 until it is bound elsewhere (as in Xen).
     for w in 0..<words { o[w] = ~0 }
@@ -91,9 +93,9 @@ public enum Events {
   /// Records that `port` notifies `vcpu` (what bind_virq, bind_ipi and bind_vcpu tell Xen).
   static func assign(_ port: UInt32, to vcpu: UInt32) {
     guard Int(port) < portCount, Int(vcpu) < SharedInfo.maxVCPUs, let owners else { return }
-    let w = Int(port) / 64, bit = port % 64
-    for v in 0..<SharedInfo.maxVCPUs where v != Int(vcpu) { _ = gs_btr64(owners + v * words + w, bit) }
-    _ = gs_bts64(owners + Int(vcpu) * words + w, bit)
+    let w = Int(port) / wordBits, bit = port % UInt32(wordBits)
+    for v in 0..<SharedInfo.maxVCPUs where v != Int(vcpu) { _ = gs_btr_word(owners + v * words + w, bit) }
+    _ = gs_bts_word(owners + Int(vcpu) * words + w, bit)
   }
 
   /// Forgets a closed port: no handler, back to vcpu 0, last vcpu cleared (the count stays).
@@ -188,27 +190,27 @@ public enum Events {
 
   /// Sets `port`'s mask bit: its events stay pending and raise no upcall.
   public static func mask(_ port: UInt32) {
-    _ = gs_bts64(SharedInfo.maskWord(Int(port) / 64), port % 64)
+    _ = gs_bts_word(SharedInfo.maskWord(Int(port) / wordBits), port % UInt32(wordBits))
   }
 
   /// Clears `port`'s mask bit without asking the hypervisor to deliver what is pending (use
   /// `unmask` for that).
   public static func clearMask(_ port: UInt32) {
-    _ = gs_btr64(SharedInfo.maskWord(Int(port) / 64), port % 64)
+    _ = gs_btr_word(SharedInfo.maskWord(Int(port) / wordBits), port % UInt32(wordBits))
   }
 
   public static func isMasked(_ port: UInt32) -> Bool {
-    gs_load64(SharedInfo.maskWord(Int(port) / 64)) >> UInt64(port % 64) & 1 != 0
+    gs_load_word(SharedInfo.maskWord(Int(port) / wordBits)) >> (Int(port) % wordBits) & 1 != 0
   }
 
   public static func isPending(_ port: UInt32) -> Bool {
-    gs_load64(SharedInfo.pendingWord(Int(port) / 64)) >> UInt64(port % 64) & 1 != 0
+    gs_load_word(SharedInfo.pendingWord(Int(port) / wordBits)) >> (Int(port) % wordBits) & 1 != 0
   }
 
   /// Clears `port`'s pending bit (drops an event nobody should handle). True if it was set.
   @discardableResult
   public static func clearPending(_ port: UInt32) -> Bool {
-    gs_btr64(SharedInfo.pendingWord(Int(port) / 64), port % 64) != 0
+    gs_btr_word(SharedInfo.pendingWord(Int(port) / wordBits), port % UInt32(wordBits)) != 0
   }
 
   // MARK: The upcall
@@ -227,18 +229,18 @@ public enum Events {
     let mine = owners + Int(vcpu) * words
     repeat {
       gs_store8(upcallPending, 0)
-      var selected = gs_xchg64(selector, 0)
+      var selected = gs_xchg_word(selector, 0)
       while selected != 0 {
         let w = selected.trailingZeroBitCount
         selected &= selected &- 1
         let pending = SharedInfo.pendingWord(w)
-        var bits = gs_load64(pending) & ~gs_load64(SharedInfo.maskWord(w)) & gs_load64(mine + w)
+        var bits = gs_load_word(pending) & ~gs_load_word(SharedInfo.maskWord(w)) & gs_load_word(mine + w)
         while bits != 0 {
           let bit = bits.trailingZeroBitCount
           bits &= bits &- 1
           // Another vcpu (after a bind_vcpu) may have taken it meanwhile.
-          guard gs_btr64(pending, UInt32(bit)) != 0 else { continue }
-          let port = w * 64 + bit
+          guard gs_btr_word(pending, UInt32(bit)) != 0 else { continue }
+          let port = w * wordBits + bit
           handlers[port]?(UInt32(port), vcpu)
           gs_store32(lastVCPUs + port, vcpu)
           _ = gs_atomic_add(counts + port, 1)

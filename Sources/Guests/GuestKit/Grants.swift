@@ -20,7 +20,8 @@ public enum Grants {
 
   /// Places frame 0 of this domain's grant table at `gfn` (0 on success).
   public static func placeTable(at gfn: UInt64) -> Int64 {
-    var xatp = gs_xen_add_to_physmap(domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_grant_table), idx: 0, gpfn: gfn)
+    var xatp = gs_xen_add_to_physmap(domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_grant_table), idx: 0,
+      gpfn: XenPFN(truncatingIfNeeded: gfn))
     return Xen.withArgument(&xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), $0) }
   }
 
@@ -103,8 +104,8 @@ public enum Grants {
   /// GNTTABOP_copy of one element: (result, status).
   public static func copy(from source: Side, to destination: Side, length: UInt16) -> (result: Int64, status: Int16) {
     var op = gs_gnttab_copy()
-    op.source = gs_gnttab_copy_ptr(ref_or_gmfn: source.refOrGFN, domid: source.domid, offset: source.offset)
-    op.dest = gs_gnttab_copy_ptr(ref_or_gmfn: destination.refOrGFN, domid: destination.domid, offset: destination.offset)
+    op.source = gs_gnttab_copy_ptr(ref_or_gmfn: UInt(truncatingIfNeeded: source.refOrGFN), domid: source.domid, offset: source.offset)
+    op.dest = gs_gnttab_copy_ptr(ref_or_gmfn: UInt(truncatingIfNeeded: destination.refOrGFN), domid: destination.domid, offset: destination.offset)
     op.len = length
     op.flags = (source.isGrant ? UInt16(GS_GNTCOPY_source_gref) : 0) | (destination.isGrant ? UInt16(GS_GNTCOPY_dest_gref) : 0)
     op.status = 0x5555

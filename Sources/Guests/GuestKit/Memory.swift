@@ -4,6 +4,10 @@ import GuestSupport
 /// The guest's physical memory as XENMEM_* (xen/include/public/memory.h) changes it: pages given
 /// back and populated again, the reservation counts, and where the shared_info page goes. Every
 /// call is for DOMID_SELF; a gfn is a guest frame number (guest-physical address >> 12).
+/// xen_pfn_t: a frame number as the XENMEM reservation arrays hold them, as wide as the guest's
+/// words (4 bytes in a 32-bit guest).
+public typealias XenPFN = gs_xen_pfn_t
+
 public enum Memory {
   /// XENMEM_current_reservation: the pages of RAM the domain has now (or a negative errno).
   public static func currentReservation() -> Int64 {
@@ -21,13 +25,13 @@ public enum Memory {
   /// 0 if not (or a negative errno).
   @discardableResult
   public static func populate(_ gfn: UInt64, order: UInt32 = 0) -> Int64 {
-    var extent = gfn
+    var extent = XenPFN(truncatingIfNeeded: gfn)
     return withUnsafeMutablePointer(to: &extent) { reservation(GS_XENMEM_populate_physmap, $0, count: 1, order: order) }
   }
 
   /// XENMEM_populate_physmap of `gfns.count` extents in one call: how many were populated.
   @discardableResult
-  public static func populate(_ gfns: UnsafeMutableBufferPointer<UInt64>, order: UInt32 = 0) -> Int64 {
+  public static func populate(_ gfns: UnsafeMutableBufferPointer<XenPFN>, order: UInt32 = 0) -> Int64 {
     reservation(GS_XENMEM_populate_physmap, gfns.baseAddress, count: gfns.count, order: order)
   }
 
@@ -35,13 +39,13 @@ public enum Memory {
   /// hypervisor): 1 if it was, 0 if nothing was mapped there or it was refused.
   @discardableResult
   public static func release(_ gfn: UInt64, order: UInt32 = 0) -> Int64 {
-    var extent = gfn
+    var extent = XenPFN(truncatingIfNeeded: gfn)
     return withUnsafeMutablePointer(to: &extent) { reservation(GS_XENMEM_decrease_reservation, $0, count: 1, order: order) }
   }
 
   /// XENMEM_decrease_reservation of `gfns.count` extents in one call: how many were given back.
   @discardableResult
-  public static func release(_ gfns: UnsafeMutableBufferPointer<UInt64>, order: UInt32 = 0) -> Int64 {
+  public static func release(_ gfns: UnsafeMutableBufferPointer<XenPFN>, order: UInt32 = 0) -> Int64 {
     reservation(GS_XENMEM_decrease_reservation, gfns.baseAddress, count: gfns.count, order: order)
   }
 
@@ -51,14 +55,15 @@ public enum Memory {
   @discardableResult
   public static func placeSharedInfo(at gfn: UInt64) -> Int64 {
     var xatp = gs_xen_add_to_physmap(
-      domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: gfn)
+      domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0,
+      gpfn: XenPFN(truncatingIfNeeded: gfn))
     return Xen.withArgument(&xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), $0) }
   }
 
-  static func reservation(_ command: Int32, _ extents: UnsafeMutablePointer<UInt64>?, count: Int, order: UInt32) -> Int64 {
+  static func reservation(_ command: Int32, _ extents: UnsafeMutablePointer<XenPFN>?, count: Int, order: UInt32) -> Int64 {
     var arg = gs_xen_memory_reservation()
-    arg.extent_start = Xen.address(UnsafeRawPointer(extents))
-    arg.nr_extents = UInt64(count)
+    arg.extent_start = Xen.handle(UnsafeRawPointer(extents))
+    arg.nr_extents = UInt(count)
     arg.extent_order = order
     arg.mem_flags = 0
     arg.domid = Xen.domidSelf

@@ -44,7 +44,11 @@ public struct CommandLineOptions {
       default: return nil
       }
       guard v < radix else { return nil }
-      n = n * radix + v
+      // Int is 32 bits in a 32-bit guest: a number that does not fit is not a number.
+      let (shifted, overflow) = n.multipliedReportingOverflow(by: radix)
+      let (sum, carry) = shifted.addingReportingOverflow(v)
+      guard !overflow && !carry else { return nil }
+      n = sum
     }
     return n
   }

@@ -9,7 +9,7 @@ extension Xen {
   @discardableResult
   public static func poll(ports: [UInt32], timeout: UInt64 = 0) -> Int64 {
     ports.withUnsafeBufferPointer { buffer in
-      var arg = gs_sched_poll(ports: address(buffer.baseAddress), nr_ports: UInt32(buffer.count), timeout: timeout)
+      var arg = gs_sched_poll(ports: handle(buffer.baseAddress), nr_ports: UInt32(buffer.count), timeout: timeout)
       return withArgument(&arg) { schedOp(UInt64(GS_SCHEDOP_poll), $0) }
     }
   }

@@ -27,7 +27,8 @@ public enum SharedInfo {
     }
     let page = gs_shared_info_page_address()
     var xatp = gs_xen_add_to_physmap(
-      domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: page >> 12)
+      domid: Xen.domidSelf, size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0,
+      gpfn: XenPFN(truncatingIfNeeded: page >> 12))
     let r = Xen.withArgument(&xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), $0) }
     if r == 0 { address = page }
     return r
@@ -52,23 +53,31 @@ public enum SharedInfo {
     UnsafeMutablePointer<UInt8>(bitPattern: UInt(vcpuInfo(vcpu) + UInt64(GS_VCPU_INFO_UPCALL_PENDING)))!
   }
 
-  /// `evtchn_pending_sel` (u64 at 8) of vcpu `vcpu`: bit w = word w of evtchn_pending may have
-  /// something for this vcpu.
+  /// The event words (selector and bitmaps) are xen_ulong_t: UInt, 64 bits in a 64-bit guest and
+  /// 32 in a 32-bit one, which has 32 words of 32 ports (xen.h).
+  public static let wordBits = UInt.bitWidth
+  static let wordBytes = UInt64(MemoryLayout<UInt>.size)
+
+  /// `evtchn_pending_sel` (a word at 8; 4 in a 32-bit guest) of vcpu `vcpu`: bit w = word w of
+  /// evtchn_pending may have something for this vcpu.
   @inline(__always)
-  public static func pendingSelector(_ vcpu: UInt32) -> UnsafeMutablePointer<UInt64> {
-    UnsafeMutablePointer<UInt64>(bitPattern: UInt(vcpuInfo(vcpu) + UInt64(GS_VCPU_INFO_PENDING_SEL)))!
+  public static func pendingSelector(_ vcpu: UInt32) -> UnsafeMutablePointer<UInt> {
+    UnsafeMutablePointer<UInt>(bitPattern: UInt(truncatingIfNeeded: vcpuInfo(vcpu) + UInt64(GS_VCPU_INFO_PENDING_SEL)))!
   }
 
-  /// Word `index` (0-63) of `evtchn_pending[64]` (at 0x800): port p is bit p % 64 of word p / 64.
+  /// Word `index` (below `wordBits`) of `evtchn_pending` (at 0x800): port p is bit p % wordBits
+  /// of word p / wordBits.
   @inline(__always)
-  public static func pendingWord(_ index: Int) -> UnsafeMutablePointer<UInt64> {
-    UnsafeMutablePointer<UInt64>(bitPattern: UInt(address + UInt64(GS_SHARED_INFO_EVTCHN_PENDING) + UInt64(index & 63) * 8))!
+  public static func pendingWord(_ index: Int) -> UnsafeMutablePointer<UInt> {
+    let offset = UInt64(GS_SHARED_INFO_EVTCHN_PENDING) + UInt64(index & (wordBits - 1)) * wordBytes
+    return UnsafeMutablePointer<UInt>(bitPattern: UInt(truncatingIfNeeded: address + offset))!
   }
 
-  /// Word `index` (0-63) of `evtchn_mask[64]` (at 0xA00).
+  /// Word `index` of `evtchn_mask` (at 0xA00; 0x880 in a 32-bit guest).
   @inline(__always)
-  public static func maskWord(_ index: Int) -> UnsafeMutablePointer<UInt64> {
-    UnsafeMutablePointer<UInt64>(bitPattern: UInt(address + UInt64(GS_SHARED_INFO_EVTCHN_MASK) + UInt64(index & 63) * 8))!
+  public static func maskWord(_ index: Int) -> UnsafeMutablePointer<UInt> {
+    let offset = UInt64(GS_SHARED_INFO_EVTCHN_MASK) + UInt64(index & (wordBits - 1)) * wordBytes
+    return UnsafeMutablePointer<UInt>(bitPattern: UInt(truncatingIfNeeded: address + offset))!
   }
 }
 #endif

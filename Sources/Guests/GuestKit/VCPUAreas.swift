@@ -30,7 +30,7 @@ public enum VCPUAreas {
   }
 
   /// VCPUOP_register_runstate_memory_area {addr}: the hypervisor writes vcpu `vcpu`'s
-  /// vcpu_runstate_info (48 bytes) at `area` (a guest virtual address) whenever it changes.
+  /// vcpu_runstate_info (48 bytes; 44 in a 32-bit guest) at `area` (a guest virtual address) whenever it changes.
   @discardableResult
   public static func registerRunstate(vcpu: UInt32, at area: UnsafeMutablePointer<gs_vcpu_runstate_info>) -> Int64 {
     var arg = gs_vcpu_register_runstate_memory_area(addr: Xen.address(area))
@@ -43,9 +43,11 @@ public enum VCPUAreas {
   /// state_entry_time, the whole area, state_entry_time again; retry while they differ or the
   /// XEN_RUNSTATE_UPDATE bit says an update is in progress.
   public static func read(_ area: UnsafeMutablePointer<gs_vcpu_runstate_info>) -> Runstate {
+    // state_entry_time at 8 and time[] at 16; at 4 and 12 in a 32-bit guest (uint64_t is 4-byte
+    // aligned in i386 structures).
     let raw = UnsafeMutableRawPointer(area)
-    let entry = (raw + 8).assumingMemoryBound(to: UInt64.self)
-    let times = (raw + 16).assumingMemoryBound(to: UInt64.self)
+    let entry = (raw + Int(gs_runstate_entry_time_offset())).assumingMemoryBound(to: UInt64.self)
+    let times = (raw + Int(gs_runstate_time_offset())).assumingMemoryBound(to: UInt64.self)
     let state = raw.assumingMemoryBound(to: UInt32.self)
     var snapshot = Runstate(state: 0, stateEntryTime: 0, running: 0, runnable: 0, blocked: 0, offline: 0)
     for _ in 0..<1000 {

@@ -35,7 +35,9 @@ public enum ShutdownReason: UInt32 {
 }
 
 /// Xen's guest ABI as seen from a PVH guest: `vmmcall` with RAX = number, arguments in
-/// RDI, RSI, RDX, R10, R8, result in RAX.
+/// RDI, RSI, RDX, R10, R8, result in RAX (a 32-bit guest: EAX, then EBX, ECX, EDX, ESI, EDI).
+/// Arguments are 64-bit here for both; a 32-bit guest passes their low halves, which hold
+/// everything it can name (its addresses, frame numbers and counts fit in 32 bits).
 public enum Xen {
   /// DOMID_SELF: "the calling domain" wherever a hypercall takes a domain id.
   public static let domidSelf: UInt16 = 0x7FF0
@@ -68,7 +70,9 @@ public enum Xen {
     _ number: Int, _ a1: UInt64 = 0, _ a2: UInt64 = 0, _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0
   ) -> Int64 {
     guard present else { return Errno.ENOSYS }
-    return Int64(hv_hypercall5(UInt(number), UInt(a1), UInt(a2), UInt(a3), UInt(a4), UInt(a5)))
+    return Int64(hv_hypercall5(
+      UInt(number), UInt(truncatingIfNeeded: a1), UInt(truncatingIfNeeded: a2), UInt(truncatingIfNeeded: a3),
+      UInt(truncatingIfNeeded: a4), UInt(truncatingIfNeeded: a5)))
   }
 
   /// HYPERVISOR_console_io(CONSOLEIO_write, count, buffer). Xen returns 0 on success.
@@ -147,6 +151,7 @@ public enum Xen {
     withUnsafeMutableBytes(of: &value) { body(address($0.baseAddress)) }
   }
 
+  #if arch(x86_64)
   /// vcpu 1's start state for VCPUOP_initialise (VCPU_HVM_MODE_64B): GuestSupport's AP entry on
   /// the first secondary stack with RDI = 1 (the vcpu id its entry passes on), interrupts off
   /// (RFLAGS has only its reserved bit 1), and the boot vcpu's control registers and EFER, so it
@@ -164,10 +169,46 @@ public enum Xen {
     context.cpu_regs.x86_64.efer = CPU.efer
     return context
   }
+  #else
+  /// vcpu 1's start state in a 32-bit guest (VCPU_HVM_MODE_32B): GuestSupport's 32-bit AP entry
+  /// on the first secondary stack with EBX = 1, interrupts off, the boot vcpu's CR0/CR3/CR4 and
+  /// EFER, and flat 4 GiB segments (attributes in Xen's packed format: type, S, DPL, P, then
+  /// AVL, L, D/B, G; limits in 4 KiB units with G) and a busy 32-bit TSS, as Xen's
+  /// arch_set_info_hvm_guest requires. The entry loads the guest's own GDT and selectors.
+  public static func secondVCPUContext() -> gs_vcpu_hvm_context {
+    var context = gs_vcpu_hvm_context()   // zeroed, all 128 bytes
+    context.mode = UInt32(GS_VCPU_HVM_MODE_32B)
+    context.cpu_regs.x86_32.eip = UInt32(truncatingIfNeeded: gs_ap_entry_address())
+    context.cpu_regs.x86_32.esp = UInt32(truncatingIfNeeded: gs_secondary_stack_top(0))
+    context.cpu_regs.x86_32.ebx = 1
+    context.cpu_regs.x86_32.eflags = 0x2
+    context.cpu_regs.x86_32.cr0 = UInt32(truncatingIfNeeded: CPU.cr0)
+    context.cpu_regs.x86_32.cr3 = UInt32(truncatingIfNeeded: CPU.cr3)
+    context.cpu_regs.x86_32.cr4 = UInt32(truncatingIfNeeded: CPU.cr4)
+    context.cpu_regs.x86_32.efer = CPU.efer
+    let code: UInt16 = 0xC9B, data: UInt16 = 0xC93, flat: UInt32 = 0xF_FFFF
+    context.cpu_regs.x86_32.cs_ar = code
+    context.cpu_regs.x86_32.cs_limit = flat
+    context.cpu_regs.x86_32.ds_ar = data
+    context.cpu_regs.x86_32.ds_limit = flat
+    context.cpu_regs.x86_32.ss_ar = data
+    context.cpu_regs.x86_32.ss_limit = flat
+    context.cpu_regs.x86_32.es_ar = data
+    context.cpu_regs.x86_32.es_limit = flat
+    context.cpu_regs.x86_32.tr_ar = 0x8B          // present, busy 32-bit TSS (never used)
+    context.cpu_regs.x86_32.tr_limit = 0x67
+    return context
+  }
+  #endif
 
   /// A pointer as the integer a hypercall argument register carries (guest virtual = physical).
   public static func address(_ pointer: UnsafeRawPointer?) -> UInt64 {
     UInt64(UInt(bitPattern: pointer))
+  }
+
+  /// A pointer as a guest handle or xen_ulong_t field of a structure (native width).
+  public static func handle(_ pointer: UnsafeRawPointer?) -> UInt {
+    UInt(bitPattern: pointer)
   }
 }
 #endif

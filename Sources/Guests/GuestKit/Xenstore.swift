@@ -223,8 +223,8 @@ public struct XenstoreClient {
 
   /// The id a transaction_start reply carries, or 0.
   public static func transactionID(_ reply: XenstoreReply) -> UInt32 {
-    guard reply.ok, let id = CommandLineOptions.parseInteger(reply.text[...]), id > 0, id <= Int(UInt32.max) else { return 0 }
-    return UInt32(id)
+    guard reply.ok, let id = CommandLineOptions.parseInteger(reply.text[...]), id > 0, let value = UInt32(exactly: id) else { return 0 }
+    return value
   }
 
   /// XS_TRANSACTION_END with "T" (commit) or "F" (abort).

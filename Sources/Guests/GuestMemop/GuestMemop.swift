@@ -23,16 +23,17 @@ func run() -> Never {
   Console.print("guest-memop: start")
   Guest.requireHypervisor("guest-memop")
 
-  // The gpfn list lives in the static scratch area (1 MiB: at most 131072 entries).
+  // The gpfn list (xen_pfn_t: 8 bytes each, 4 in a 32-bit guest) lives in the static scratch
+  // area (1 MiB: at most 131072 entries, 262144 in a 32-bit guest).
   let requested = StartInfo.options.integer("extents", default: 65536)
-  let gpfns = Guest.scratch(UInt64.self, count: max(1, requested))
+  let gpfns = Guest.scratch(XenPFN.self, count: max(1, requested))
   let count = UInt64(gpfns.count)
 
   // Start just above RAM, 2 MiB aligned; keep clear of the 32-bit MMIO hole (0xF0000000-4 GiB).
   let ramEnd = StartInfo.ramEnd ?? 0x4000_0000
   var first = (ramEnd + 0x1f_ffff) & ~0x1f_ffff
   if first < 0x1_0000_0000 && first + count * 4096 > 0xf000_0000 { first = 0x1_0000_0000 }
-  for i in 0..<gpfns.count { gpfns[i] = (first >> 12) + UInt64(i) }
+  for i in 0..<gpfns.count { gpfns[i] = XenPFN((first >> 12) + UInt64(i)) }
   Console.print("guest-memop: RAM ends at \(hex(ramEnd)); populating \(count) pages at \(hex(first))")
 
   let start = CPU.rdtsc()

@@ -186,8 +186,8 @@ func staleTLBOnVCPU0() -> Never {
   guard (regionGFN + UInt64(pages) + 1) << 12 <= 0xF000_0000 else { fail("RAM ends too high: \(hex(ramEnd))") }
   let prepared = Memory.populate(regionGFN)
   if prepared != 1 { fail("populating gfn \(hex(regionGFN)) returned \(prepared) (the domain needs maxmem of at least memory + 1 MiB)") }
-  let gfns = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: pages)
-  for i in 0..<pages { gfns[i] = regionGFN + 1 + UInt64(i) }
+  let gfns = UnsafeMutableBufferPointer<XenPFN>.allocate(capacity: pages)
+  for i in 0..<pages { gfns[i] = XenPFN(regionGFN + 1 + UInt64(i)) }
 
   var waited = 0
   while gs_atomic_load(staleWords + 1) == 0 {
@@ -208,7 +208,7 @@ func staleTLBOnVCPU0() -> Never {
     for i in 0..<pages {
       let words = UnsafeMutablePointer<UInt64>(bitPattern: UInt(gfns[i] << 12))!
       for w in 0..<512 where gs_load64(words + w) == stalePattern {
-        fail("stale write landed in a new page: gfn \(hex(gfns[i])) word \(w) holds \(hex(stalePattern)) (pass \(passes + 1))")
+        fail("stale write landed in a new page: gfn \(hex(UInt64(gfns[i]))) word \(w) holds \(hex(stalePattern)) (pass \(passes + 1))")
       }
     }
     passes += 1

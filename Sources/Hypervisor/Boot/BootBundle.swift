@@ -29,7 +29,9 @@
 // the record's devices offset and length (length 0: none). A bundle without devices has zeros
 // there, as the reserved bytes they once were, so the format stays version 2; a hypervisor from
 // before device tables refuses a domain that has one (its reserved bytes are not zero) rather
-// than building it without its devices. The table (integers little-endian, every string a u16
+// than building it without its devices. A domain's `max_event_channels` likewise sits in once
+// reserved bytes (`Layout.Domain.maxEventChannels`; 0 there means unset: the range starts at 1,
+// and every flag bit is taken). The table (integers little-endian, every string a u16
 // length and its bytes):
 //
 //   u8 disk count, u8 vif count (each at most 32), u16 reserved = 0
@@ -128,7 +130,8 @@ public struct BootBundle: Sendable {
       public static let maxMaptrackFrames = 68 // u32, meaningful with Flag.hasMaxMaptrackFrames
       public static let devicesOffset = 72  // u32, the device table in the strings area
       public static let devicesLength = 76  // u32, 0: no devices
-      public static let reserved = 80       // up to the end of the record, zero
+      public static let maxEventChannels = 80 // u32, 0: not set (the hypervisor's default)
+      public static let reserved = 84       // up to the end of the record, zero
     }
 
     /// Bits of a domain record's `flags`: which optional fields are set.
@@ -260,6 +263,9 @@ extension BootBundle {
       optional(config.maxGrantFrames, Layout.Flag.hasMaxGrantFrames, at: Layout.Domain.maxGrantFrames)
       optional(config.maxMaptrackFrames, Layout.Flag.hasMaxMaptrackFrames, at: Layout.Domain.maxMaptrackFrames)
       if config.isDriverDomain { flags |= Layout.Flag.isDriverDomain }
+      if let maxEventChannels = config.maxEventChannels {
+        record.storeLE(UInt32(clamping: maxEventChannels), at: Layout.Domain.maxEventChannels)
+      }
       record[Layout.Domain.flags] = flags
       if !config.disks.isEmpty || !config.nics.isEmpty {
         let range = addString(deviceTable(config))
@@ -573,6 +579,8 @@ struct DomainRecordParser<Bytes: RandomAccessCollection> where Bytes.Element == 
     if flags & Layout.Flag.hasMaxGrantFrames != 0 { config.maxGrantFrames = Int(reader.u32(record + Layout.Domain.maxGrantFrames)) }
     if flags & Layout.Flag.hasMaxMaptrackFrames != 0 { config.maxMaptrackFrames = Int(reader.u32(record + Layout.Domain.maxMaptrackFrames)) }
     config.isDriverDomain = flags & Layout.Flag.isDriverDomain != 0
+    let maxEventChannels = reader.u32(record + Layout.Domain.maxEventChannels)
+    if maxEventChannels != 0 { config.maxEventChannels = Int(maxEventChannels) }
     if reader.u32(record + Layout.Domain.devicesLength) != 0 {
       guard let range = stringRange(at: record + Layout.Domain.devicesOffset) else { throw .stringOutOfRange(field: .devices) }
       var table = DeviceTableReader(reader: reader, position: range.lowerBound, end: range.upperBound)

@@ -54,6 +54,9 @@ public struct DomainConfig: Equatable, Sendable {
   /// xl's `max_maptrack_frames`: the most frames of grant mappings it may make, 256 mappings
   /// each (Xen's default 1024).
   public var maxMaptrackFrames: Int?
+  /// xl's `max_event_channels`: the highest event channel port it may allocate (libxl's default
+  /// 1023, `Events.defaultMaximumPort`).
+  public var maxEventChannels: Int?
   /// xl's `disk`: the PV disks, in list order.
   public var disks: [DiskConfig]
   /// xl's `vif`: the PV NICs, in list order (each one's devid is its index).
@@ -87,6 +90,7 @@ public struct DomainConfig: Equatable, Sendable {
     self.cap = cap
     self.maxGrantFrames = nil
     self.maxMaptrackFrames = nil
+    self.maxEventChannels = nil
     self.disks = []
     self.nics = []
     self.isDriverDomain = false
@@ -119,6 +123,10 @@ public struct DomainConfig: Equatable, Sendable {
   /// 0 (a domain that maps no grant) up to 4096 frames: a million mappings, 16 MiB of the
   /// hypervisor's frames.
   public static let maxMaptrackFramesRange = 0...4096
+  /// At least port 1; at most the FIFO ABI's 131,072 ports (its last one is 131,071, so the top
+  /// value means "all FIFO can name"): 131,072 channels of 8 bytes are 1 MiB of the hypervisor's
+  /// heap, plus FIFO's 128 event array pages of the guest's own.
+  public static let maxEventChannelsRange = 1...131_072
   /// Longest command line passed to a guest (Linux's COMMAND_LINE_SIZE on x86 is 2048).
   public static let maxCmdlineLength = 2048
   /// Longest `cpus` string kept.
@@ -151,6 +159,7 @@ public struct DomainConfig: Equatable, Sendable {
     if let cap, !Self.capRange.contains(cap) { throw .capOutOfRange(cap) }
     if let maxGrantFrames, !Self.maxGrantFramesRange.contains(maxGrantFrames) { throw .maxGrantFramesOutOfRange(maxGrantFrames) }
     if let maxMaptrackFrames, !Self.maxMaptrackFramesRange.contains(maxMaptrackFrames) { throw .maxMaptrackFramesOutOfRange(maxMaptrackFrames) }
+    if let maxEventChannels, !Self.maxEventChannelsRange.contains(maxEventChannels) { throw .maxEventChannelsOutOfRange(maxEventChannels) }
     try validateDevices()
   }
 
@@ -212,6 +221,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
   case capOutOfRange(Int)
   case maxGrantFramesOutOfRange(Int)
   case maxMaptrackFramesOutOfRange(Int)
+  case maxEventChannelsOutOfRange(Int)
   case tooManyDisks(Int)
   case tooManyVIFs(Int)
   /// The `index`th (0-based) entry of `disk`.
@@ -235,6 +245,7 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
     case .capOutOfRange: return Array("cap".utf8)
     case .maxGrantFramesOutOfRange: return Array("max_grant_frames".utf8)
     case .maxMaptrackFramesOutOfRange: return Array("max_maptrack_frames".utf8)
+    case .maxEventChannelsOutOfRange: return Array("max_event_channels".utf8)
     case .tooManyDisks, .disk: return Array("disk".utf8)
     case .tooManyVIFs, .vif: return Array("vif".utf8)
     }
@@ -304,6 +315,8 @@ public enum DomainConfigProblem: Error, Equatable, Sendable {
       text.addRange(DomainConfig.maxGrantFramesRange, unit: " frames", got: value)
     case .maxMaptrackFramesOutOfRange(let value):
       text.addRange(DomainConfig.maxMaptrackFramesRange, unit: " frames", got: value)
+    case .maxEventChannelsOutOfRange(let value):
+      text.addRange(DomainConfig.maxEventChannelsRange, unit: "", got: value)
     case .tooManyDisks(let count):
       text.addTooMany(count, "disks", atMost: DiskConfig.maxCount)
     case .tooManyVIFs(let count):

@@ -9,7 +9,7 @@
 //
 // Keys used: name, type (or the older builder), memory, vcpus, maxvcpus, kernel, ramdisk,
 // cmdline, root, extra, on_poweroff, on_reboot, on_crash, cpus, weight, cap, maxmem, max_grant_frames,
-// max_maptrack_frames, disk, vif, driver_domain. Known xl keys Swiftvisor does not implement yet
+// max_maptrack_frames, max_event_channels, disk, vif, driver_domain. Known xl keys Swiftvisor does not implement yet
 // (vfb, pci, ...) and unknown keys are warnings, as in xl; everything else that is wrong is an
 // error naming the file, the line and the key. A bad `disk` or `vif` entry is reported at the
 // line the entry starts on (DeviceConfig.swift has their syntax).
@@ -426,14 +426,14 @@ struct XLConfigBuilder {
     "boot", "bootloader", "bootloader_args", "device_model_version", "device_model_override",
     "vnc", "sdl", "acpi", "apic", "pae", "hap", "nestedhvm", "viridian", "shadow_memory",
     "cpus_soft", "cpupool", "seclabel", "vnuma",
-    "max_event_channels", "e820_host", "tsc_mode", "iomem", "ioports",
+    "e820_host", "tsc_mode", "iomem", "ioports",
     "irqs", "gfx_passthru", "dtdev", "vga", "videoram", "soundhw", "xen_platform_pci",
   ]
 
   static let usedKeys: [String] = [
     "name", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "kernel", "ramdisk", "cmdline",
     "root", "extra", "on_poweroff", "on_reboot", "on_crash", "cpus", "weight", "cap", "max_grant_frames",
-    "max_maptrack_frames", "disk", "vif", "driver_domain",
+    "max_maptrack_frames", "max_event_channels", "disk", "vif", "driver_domain",
   ]
 
   mutating func build() throws(XLConfigError) -> (config: DomainConfig, warnings: [XLConfigWarning]) {
@@ -460,6 +460,7 @@ struct XLConfigBuilder {
     let cap = try integer("cap")
     let maxGrantFrames = try integer("max_grant_frames")
     let maxMaptrackFrames = try integer("max_maptrack_frames")
+    let maxEventChannels = try integer("max_event_channels")
 
     var config = DomainConfig(
       name: name, type: type, memoryMiB: memory ?? 0, vcpus: vcpus, maxVCPUs: maxVCPUs,
@@ -468,6 +469,7 @@ struct XLConfigBuilder {
     config.maxMemoryMiB = maxMemory
     config.maxGrantFrames = maxGrantFrames
     config.maxMaptrackFrames = maxMaptrackFrames
+    config.maxEventChannels = maxEventChannels
     config.disks = try disks()
     config.nics = try nics(domainName: name)
     config.isDriverDomain = try boolean("driver_domain") ?? false

@@ -71,13 +71,27 @@ public final class Domain: @unchecked Sendable {
   /// and the machine frame behind it.
   public var sharedInfoGFN: UInt64?
   public var sharedInfoMachine: UInt64 = 0
+  /// Whether shared_info and vcpu_info have the compat (32-bit) layout (Xen's
+  /// has_32bit_shinfo): latched from the caller's mode when the guest sets
+  /// HVM_PARAM_CALLBACK_IRQ or writes the hypercall page MSR (`Events.latchSharedInfoLayout`),
+  /// as Xen's hvm_latch_shinfo_size. 32-bit event words, 1024 2-level ports, the wallclock at
+  /// the compat offsets. Read on every send: one predictable branch.
+  public internal(set) var has32BitSharedInfo = false
   /// Its grant table, version 1 (GNTTABOP_*): the frames, each held by the hypervisor
   /// (`P2M.hold(frame:)`, recorded here with the reference, under `p2mLock`), where the guest
   /// placed each (XENMEM_add_to_physmap, XENMAPSPACE_grant_table), and how many frames it may
   /// have (xl.cfg `max_grant_frames`, Xen's default 64).
   public var grantFrames: [UInt64] = []
+  /// The guest RAM frames the FIFO event ABI uses (each vcpu's control block page, the event
+  /// array's pages), one hypervisor reference each (a frame used twice is listed twice): taken
+  /// by EVTCHNOP_init_control / expand_array, dropped at EVTCHNOP_reset and by
+  /// `P2M.destroyWithHolds`. Changed under the p2m lock (docs/events.md, "FIFO").
+  public var eventFrames: [UInt64] = []
   public var grantFrameGFNs: [UInt64?] = []
   public var maxGrantFrames = XenABI.GrantLayout.defaultMaxGrantFrames
+  /// The highest event channel port it may allocate (xl.cfg `max_event_channels`, libxl's
+  /// default 1023; Xen's d->max_evtchn_port): `DomainEvents.maximumPort` starts from it.
+  public var maxEventChannels = Events.defaultMaximumPort
   /// The hypervisor's side of its grant table and of the grants it maps (`GrantTables`), under
   /// `GrantTables.lock`: the active entries (pins) of its own refs, one hypervisor frame per
   /// 512 refs; its maptrack (the grants it maps, one 16-byte entry each, 256 per hypervisor
@@ -94,7 +108,8 @@ public final class Domain: @unchecked Sendable {
   /// (its id held until the last of them goes). Under `GrantTables.lock`.
   public var grantPinned = false
   public var grantsOutlive = false
-  /// Where shared_info was when the arch layer last published time into it.
+  /// Where shared_info was when the arch layer last published time into it (nil again when
+  /// its layout changes, so time is published at the new offsets).
   public var timePublishedAtGFN: UInt64?
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and
   /// dropped when the domain is destroyed: every event operation starts here. Read and written

@@ -32,6 +32,8 @@ public final class VCPU: @unchecked Sendable {
   public var runstate = RunstateAccounting()
   /// Guest-virtual address of the guest's copy of `runstate`, once registered.
   public var runstateArea: UInt64?
+  /// The layout the runstate area was registered in (a 32-bit caller's: compat, 44 bytes).
+  public var runstateAreaABI: GuestABI = .native
   /// What the vcpu was when it was paused (runnable or blocked), to return to it on unpause.
   public var pausedFrom: RunState = .runnable
   /// Has a start state (vcpu 0 from the domain builder, others from VCPUOP_initialise).

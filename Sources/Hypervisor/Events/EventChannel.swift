@@ -87,16 +87,28 @@ public final class DomainEvents: @unchecked Sendable {
   public let lock = SpinLock()
   /// Indexed by port; grows a bucket at a time up to `maximumPort + 1` entries.
   public internal(set) var channels: [EventChannel]
-  /// The highest port this domain may allocate (Xen's max_evtchn_port).
+  /// The highest port this domain may allocate (Xen's max_evtchn_port): `Domain.maxEventChannels`
+  /// (xl.cfg `max_event_channels`, default 1023) when this state is made. The ABI's port count
+  /// bounds it further (`abi.portCount(of:)`: 4,096 under 2-level, 1,024 for a 32-bit shared_info, 131,072 under FIFO).
   public var maximumPort: Int
+  /// The ABI the domain uses: 2-level until its first EVTCHNOP_init_control (EventABI.swift),
+  /// and under FIFO its state; changed together by `useFIFO`.
+  private(set) var abi: EventABI = .twoLevel
+  private(set) var fifo: FIFOEvents?
+
+  /// Switches to FIFO with `state`, or back to 2-level with nil (lock held).
+  func useFIFO(_ state: FIFOEvents?) {
+    fifo = state
+    abi = state == nil ? .twoLevel : .fifo
+  }
   /// virq → port for each vcpu, `vcpu * VIRQ.count + virq`; 0 = not bound.
   var virqPorts: [UInt32] = []
   /// Set when the domain is being destroyed: no new ports.
   public internal(set) var dying = false
 
-  init(domain: Domain, maximumPort: Int = Events.defaultMaximumPort) {
+  init(domain: Domain) {
     self.domain = domain
-    self.maximumPort = min(maximumPort, Events.portCount - 1)
+    self.maximumPort = min(max(domain.maxEventChannels, 1), XenABI.FIFO.portCount - 1)
     channels = [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
     channels[0].state = .reserved
   }
@@ -148,15 +160,23 @@ public final class DomainEvents: @unchecked Sendable {
 
   /// Xen's get_free_port: the lowest free port, growing the table by a bucket when every port
   /// in it is used. The port stays free until the caller sets its state.
+  /// Below the port count of the domain's shared_info layout: 1024 once it is 32-bit, even if
+  /// the table grew past that before.
   func freePort() -> EventResult {
     if dying { return .failed(.EINVAL) }
+    let highest = min(maximumPort, abi.portCount(of: domain) - 1)
     for port in 1..<channels.count {
-      if port > maximumPort { return .failed(.ENOSPC) }
-      if channels[port].isFree { return .ok(UInt32(port)) }
+      if port > highest { return .failed(.ENOSPC) }
+      if channels[port].isFree {
+        fifo?.portAllocated(UInt32(port))
+        return .ok(UInt32(port))
+      }
     }
     let next = channels.count
-    if next >= Events.portCount || next > maximumPort { return .failed(.ENOSPC) }
+    if next > highest { return .failed(.ENOSPC) }
     channels += [EventChannel](repeating: EventChannel(), count: Events.bucketSize)
+    fifo?.portsGrew(to: channels.count)
+    fifo?.portAllocated(UInt32(next))
     return .ok(UInt32(next))
   }
 
@@ -183,6 +203,9 @@ public final class DomainEvents: @unchecked Sendable {
   public var portsInUse: Int {
     lock.withLock { channels.reduce(0) { $0 + ($1.isFree ? 0 : 1) } - 1 }
   }
+
+  /// The ports the domain's ABI can name (Xen's max_evtchns; SCHEDOP_poll's bound).
+  public var abiPortCount: Int { lock.withLock { abi.portCount(of: domain) } }
 
   /// The channel at `port` (a copy), or nil if the port is not valid.
   public func channel(_ port: UInt32) -> EventChannel? {

@@ -1,9 +1,9 @@
 import XenABI
 import XenPublic
 
-/// HYPERVISOR_event_channel_op(cmd, arg): Xen's event channels, 2-level ABI. The FIFO ABI's
-/// commands answer -ENOSYS, which is how Linux decides to use 2-level; physical IRQs are not
-/// supported (-ENOSYS).
+/// HYPERVISOR_event_channel_op(cmd, arg): Xen's event channels, 2-level and FIFO ABIs (the
+/// first EVTCHNOP_init_control switches a domain to FIFO); physical IRQs are not supported
+/// (-ENOSYS).
 enum EventChannelOp {
   /// The dispatcher's entry: uses the platform the arch layer installed (`Events.platform`).
   static func handle<E: HypercallEnvironment>(command: UInt64, argument: UInt64, _ env: E) throws(XenABI.Errno) -> HypercallOutcome {
@@ -91,12 +91,68 @@ enum EventChannelOp {
     case .reset:
       let dom = try env.copyIn(evtchn_reset.self, from: argument).dom
       if let error = Events.resolveSelf(dom, caller: domain, platform) { throw error }
-      Events.reset(domain, platform)
+      env.releaseEventFrames(Events.reset(domain, platform))
 
-    case .bindPIRQ, .initControl, .expandArray, .setPriority:
+    case .initControl, .expandArray, .setPriority:
+      try fifoCommand(op, argument: argument, env, platform: platform)
+
+    case .bindPIRQ:
       throw .ENOSYS
     }
     return .result(0)
+  }
+}
+
+extension EventChannelOp {
+  /// The FIFO ABI's commands, out of `handle`'s line: its send case is on every notification's
+  /// path and its instructions are budgeted (docs/exit-budget.md).
+  @inline(never)
+  static func fifoCommand<E: HypercallEnvironment>(
+    _ op: XenABI.EventChannelOp, argument: UInt64, _ env: E, platform: any EventPlatform
+  ) throws(XenABI.Errno) {
+    let domain = env.domain
+    switch op {
+    case .initControl:
+      var request = try env.copyIn(evtchn_init_control.self, from: argument)
+      // As Xen's evtchn_fifo_init_control: the vcpu, then the offset (the block inside the
+      // page, 8-byte aligned), then one control block per vcpu.
+      guard UInt64(request.vcpu) < UInt64(domain.vcpus.count) else { throw .ENOENT }
+      guard UInt64(request.offset) <= UInt64(4096 - XenABI.FIFO.ControlBlock.size),
+            request.offset & 7 == 0 else { throw .EINVAL }
+      let vcpu = Int(request.vcpu)
+      if Events.hasControlBlock(domain, vcpu: vcpu) { throw .EINVAL }
+      let frame = try Self.holdFrame(request.control_gfn, env)
+      if let error = Events.initControl(domain, vcpu: vcpu, frame: frame, offset: request.offset) {
+        env.releaseEventFrames([frame])
+        throw error
+      }
+      request.link_bits = UInt8(XenABI.FIFO.linkBits)
+      try env.copyOut(request, to: argument)
+
+    case .expandArray:
+      let gfn = try env.copyIn(evtchn_expand_array.self, from: argument).array_gfn
+      if let error = Events.canExpandArray(domain) { throw error }
+      let frame = try Self.holdFrame(gfn, env)
+      if let error = Events.expandArray(domain, frame: frame, platform) {
+        env.releaseEventFrames([frame])
+        throw error
+      }
+
+    case .setPriority:
+      let request = try env.copyIn(evtchn_set_priority.self, from: argument)
+      if let error = Events.setPriority(domain, port: request.port, priority: request.priority) { throw error }
+
+    default:
+      break
+    }
+  }
+
+  /// A FIFO page: the guest's RAM frame `gfn`, held for as long as the event code uses it, or
+  /// -EINVAL (not RAM, or a number beyond guest frames: shifted into an address it would lose
+  /// its top bits and name some other frame).
+  static func holdFrame<E: HypercallEnvironment>(_ gfn: UInt64, _ env: E) throws(XenABI.Errno) -> UInt64 {
+    guard gfn < (1 << 40), let frame = env.holdEventFrame(gfn: gfn) else { throw .EINVAL }
+    return frame
   }
 }
 

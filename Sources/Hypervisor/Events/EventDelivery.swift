@@ -16,6 +16,11 @@ import Synchronization
 /// The guest clears upcall_pending, then exchanges pending_sel with 0, then for each word
 /// clears the pending bits it handles: every step above is matched by a step there, so an event
 /// is never lost and a vcpu is kicked at most once per upcall.
+///
+/// A domain whose shared_info is 32-bit (`Domain.has32BitSharedInfo`, Xen's has_32bit_shinfo)
+/// has the same protocol on 32-bit words at the compat offsets (`XenABI.Compat`): pending_sel
+/// bit p/32, and only ports below 1024. Each operation asks once and goes out of line to its
+/// compat form, so a 64-bit domain's send pays one predictable branch.
 extension Events {
   // Wrapping sums on purpose: a shared page's address plus an offset inside it (ports are below
   // `portCount`) cannot overflow, and these are on every send's path.
@@ -27,10 +32,26 @@ extension Events {
     sharedInfo &+ UInt64(XenABI.SharedInfo.Offset.evtchnMask) &+ UInt64(port / 64) &* 8
   }
 
+  // The compat words: 32 bits each, callers check port < `compatPortCount` first.
+  static func compatPendingWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
+    sharedInfo &+ UInt64(XenABI.Compat.SharedInfo.Offset.evtchnPending) &+ UInt64(port / 32) &* 4
+  }
+
+  static func compatMaskWord(_ sharedInfo: UInt64, _ port: UInt32) -> UInt64 {
+    sharedInfo &+ UInt64(XenABI.Compat.SharedInfo.Offset.evtchnMask) &+ UInt64(port / 32) &* 4
+  }
+
   /// evtchn_2l_set_pending: marks `port` of `domain` pending and, unless masked, raises it on
   /// `vcpu`. Caller holds the domain's event lock (the port's state cannot change meanwhile).
-  static func setPending(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+  /// Reached through `EventABI.setPending` (EventABI.swift), and inlined there: the send's
+  /// instructions are budgeted (docs/exit-budget.md), and a call here costs about 30.
+  @inline(__always)
+  static func setPendingTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
+    if domain.has32BitSharedInfo { return setPendingCompat(domain, shared, port: port, vcpu: vcpu, platform) }
+    // A port beyond 2-level's bits (its table grew under FIFO before EVTCHNOP_reset) has no bit
+    // in the page: nothing to set, and nothing outside the page may be touched.
+    guard port < UInt32(portCount) else { return }
     let bit = Int(port % 64)
     if SharedWords.testAndSet(bit: bit, at: pendingWord(shared, port)) { return }
     if domain.pollingVCPUs > 0 { wakePollers(domain, port: port, platform) }
@@ -41,6 +62,30 @@ extension Events {
       guard let info = Events.vcpuInfo(of: target) else { return }
       let selector = info &+ UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
       if SharedWords.testAndSet(bit: Int(port / 64), at: selector) { return }
+      markEventsPending(target, info: info, platform)
+    }
+  }
+
+  /// `setPending` on a 32-bit shared_info. A port the layout has no bit for (one allocated
+  /// before the domain's shared_info became 32-bit) is dropped, as Xen's is no longer valid.
+  @inline(never)
+  static func setPendingCompat(_ domain: Domain, _ shared: UInt64, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+    guard port < UInt32(compatPortCount) else { return }
+    let bit = Int(port % 32)
+    if SharedWords.testAndSet32(bit: bit, at: compatPendingWord(shared, port)) { return }
+    if domain.pollingVCPUs > 0 { wakePollers(domain, port: port, platform) }
+    if SharedWords.test32(bit: bit, at: compatMaskWord(shared, port)) { return }
+    raiseCompat(domain, port: port, vcpu: vcpu, platform)
+  }
+
+  /// Sets pending_sel bit port/32 of `vcpu`'s compat vcpu_info and, if it was clear, the upcall.
+  static func raiseCompat(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+    guard vcpu >= 0, vcpu < domain.vcpus.count else { return }
+    // Borrowed, not retained: a domain's vcpus live as long as the domain.
+    unsafe Unmanaged.passUnretained(domain.vcpus[vcpu])._withUnsafeGuaranteedRef { target in   // unsafe: see above
+      guard let info = Events.vcpuInfo(of: target) else { return }
+      let selector = info &+ UInt64(XenABI.Compat.VCPUInfo.Offset.pendingSelector)
+      if SharedWords.testAndSet32(bit: Int(port / 32), at: selector) { return }
       markEventsPending(target, info: info, platform)
     }
   }
@@ -85,7 +130,7 @@ extension Events {
     events.lock.lock()
     defer { events.lock.unlock() }
     vcpu.pollWake.store(false, ordering: .relaxed)
-    for port in ports where isPending(domain, port: port, using: platform) { return true }
+    for port in ports where events.abi.isPending(events, port: port) { return true }
     setPollPorts(vcpu, ports)
     return false
   }
@@ -107,15 +152,28 @@ extension Events {
   }
 
   /// evtchn_2l_clear_pending (on close, so a re-bound port does not start pending).
-  static func clearPending(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) {
+  static func clearPendingTwoLevel(_ domain: Domain, port: UInt32) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
+    if domain.has32BitSharedInfo {
+      if port < UInt32(compatPortCount) { _ = SharedWords.testAndClear32(bit: Int(port % 32), at: compatPendingWord(shared, port)) }
+      return
+    }
+    guard port < UInt32(portCount) else { return }
     _ = SharedWords.testAndClear(bit: Int(port % 64), at: pendingWord(shared, port))
   }
 
   /// evtchn_2l_unmask: clears the mask bit; if it was set and the port is pending, raises it on
   /// `vcpu` (selector, upcall, kick) as the masked send would have.
-  static func unmask(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
+  static func unmaskTwoLevel(_ domain: Domain, port: UInt32, vcpu: Int, _ platform: any EventPlatform) {
     guard let shared = Events.sharedInfo(of: domain) else { return }
+    if domain.has32BitSharedInfo {
+      let bit = Int(port % 32)
+      guard port < UInt32(compatPortCount),
+            SharedWords.testAndClear32(bit: bit, at: compatMaskWord(shared, port)),
+            SharedWords.test32(bit: bit, at: compatPendingWord(shared, port)) else { return }
+      return raiseCompat(domain, port: port, vcpu: vcpu, platform)
+    }
+    guard port < UInt32(portCount) else { return }
     let bit = Int(port % 64)
     guard SharedWords.testAndClear(bit: bit, at: maskWord(shared, port)),
           SharedWords.test(bit: bit, at: pendingWord(shared, port)),
@@ -149,7 +207,7 @@ extension Events {
     guard port != 0, events.isValid(port) else { return }
     let channel = events.channels[Int(port)]
     guard case .virq(let bound) = channel.state, bound == virq.rawValue else { return }
-    setPending(domain, port: port, vcpu: virq.isGlobal ? channel.notifyVCPU : vcpu.id, platform)
+    setPending(events, port: port, vcpu: virq.isGlobal ? channel.notifyVCPU : vcpu.id, platform)
   }
 
   /// Raises a global VIRQ of `domain` (VIRQ_CONSOLE, VIRQ_DOM_EXC …).
@@ -176,15 +234,29 @@ extension Events {
     switch channel.state {
     case .free, .reserved: return false
     default:
-      setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
+      setPending(events, port: port, vcpu: channel.notifyVCPU, platform)
       return true
     }
   }
 
-  /// True if `port` is pending in `domain`'s shared_info (SCHEDOP_poll).
-  public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    guard port < UInt32(portCount), let shared = Events.sharedInfo(of: domain) else { return false }
+  /// True if `port` is pending in `domain`'s shared_info.
+  static func isPendingTwoLevel(_ domain: Domain, port: UInt32) -> Bool {
+    guard port < UInt32(portCount(of: domain)), let shared = Events.sharedInfo(of: domain) else { return false }
+    if domain.has32BitSharedInfo { return SharedWords.test32(bit: Int(port % 32), at: compatPendingWord(shared, port)) }
     return SharedWords.test(bit: Int(port % 64), at: pendingWord(shared, port))
+  }
+
+  /// True if `port` is masked in `domain`'s shared_info (no page: masked, nothing is delivered).
+  static func isMaskedTwoLevel(_ domain: Domain, port: UInt32) -> Bool {
+    guard port < UInt32(portCount(of: domain)), let shared = Events.sharedInfo(of: domain) else { return true }
+    if domain.has32BitSharedInfo { return SharedWords.test32(bit: Int(port % 32), at: compatMaskWord(shared, port)) }
+    return SharedWords.test(bit: Int(port % 64), at: maskWord(shared, port))
+  }
+
+  /// True if `port` of `domain` is pending, in the ABI the domain uses (SCHEDOP_poll).
+  public static func isPending(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
+    guard let events = DomainEvents.existing(domain) else { return isPendingTwoLevel(domain, port: port) }
+    return events.lock.withLock { events.abi.isPending(events, port: port) }
   }
 
   // MARK: Upcall injection (the arch calls these on its way back into the guest)
@@ -231,6 +303,21 @@ extension Events {
     return nil
   }
 
+  /// Xen's hvm_latch_shinfo_size: the domain's shared_info layout follows the mode of the
+  /// caller (`abi`) of one of the first things PV drivers do, HVM_PARAM_CALLBACK_IRQ or the
+  /// hypercall page MSR. True if the layout changed; then the wallclock is republished at the
+  /// new offsets, as the arch layer does after shared_info moves (Xen does the same and
+  /// converts nothing else: a pending bit of a port the new layout lacks stays where it was).
+  @discardableResult
+  public static func latchSharedInfoLayout(_ domain: Domain, abi: GuestABI) -> Bool {
+    let compat = abi == .compat
+    guard domain.has32BitSharedInfo != compat else { return false }
+    let events = DomainEvents.of(domain)
+    events.lock.withLock { domain.has32BitSharedInfo = compat }
+    domain.timePublishedAtGFN = nil     // the arch layer republishes time on its way back
+    return true
+  }
+
   /// VCPUOP_register_vcpu_info: `vcpu`'s vcpu_info lives at `address` from now on (a page the
   /// arch keeps mapped and the guest cannot give back while it is used).
   public static func moveVCPUInfo(_ vcpu: VCPU, to address: UInt64) {
@@ -241,11 +328,17 @@ extension Events {
 
   /// After VCPUOP_register_vcpu_info moved `vcpu`'s vcpu_info: mark every selector bit and the
   /// upcall pending at the new place so the guest rescans (Xen does the same; the guest copes
-  /// with the spurious upcall).
+  /// with the spurious upcall). A 32-bit vcpu_info's selector is 32 bits: the word after it
+  /// (arch.cr2) is left alone.
   public static func vcpuInfoMoved(_ vcpu: VCPU, using platform: any EventPlatform) {
     guard let info = Events.vcpuInfo(of: vcpu) else { return }
-    let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
-    for bit in 0..<bitsPerWord { _ = SharedWords.testAndSet(bit: bit, at: selector) }
+    if unsafe vcpu.domain.has32BitSharedInfo {
+      let selector = info &+ UInt64(XenABI.Compat.VCPUInfo.Offset.pendingSelector)
+      for bit in 0..<XenABI.Compat.eventWordBits { _ = SharedWords.testAndSet32(bit: bit, at: selector) }
+    } else {
+      let selector = info + UInt64(XenABI.VCPUInfo.Offset.pendingSelector)
+      for bit in 0..<bitsPerWord { _ = SharedWords.testAndSet(bit: bit, at: selector) }
+    }
     markEventsPending(vcpu, info: info, platform)
   }
 }

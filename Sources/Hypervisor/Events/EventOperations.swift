@@ -14,7 +14,7 @@ extension Events {
 
   /// Frees `port` (lock held): its pending bit is cleared so a re-bound port starts quiet.
   static func free(_ events: DomainEvents, _ port: UInt32, _ platform: any EventPlatform) {
-    if !events.dying { clearPending(events.domain, port: port, platform) }
+    if !events.dying { events.abi.clearPending(events, port: port) }
     events.channels[Int(port)] = EventChannel()
   }
 
@@ -48,7 +48,7 @@ extension Events {
             waitingFor == domain.id else { return .failed(.EINVAL) }
       local.channels[Int(port)] = EventChannel(state: .interdomain(peer: peer, port: remotePort))
       peer.channels[Int(remotePort)].state = .interdomain(peer: local, port: port)
-      setPending(domain, port: port, vcpu: local.channels[Int(port)].notifyVCPU, platform)
+      setPending(local, port: port, vcpu: local.channels[Int(port)].notifyVCPU, platform)
       return result
     }
   }
@@ -165,15 +165,19 @@ extension Events {
     free(events, port, platform)
     peer.channels[Int(peerPort)].state = .unbound(remote: events.domain.id)
     if notifyPeer, !peer.dying {
-      setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
+      setPending(peer, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
     }
   }
 
-  /// EVTCHNOP_reset on the caller: closes every port (port 0 stays reserved).
-  public static func reset(_ domain: Domain, _ platform: any EventPlatform) {
+  /// EVTCHNOP_reset on the caller: closes every port (port 0 stays reserved) and goes back to
+  /// the 2-level ABI (as Xen). Returns the FIFO pages the hypervisor no longer uses, for the
+  /// caller to release (`HypercallEnvironment.releaseEventFrames`).
+  @discardableResult
+  public static func reset(_ domain: Domain, _ platform: any EventPlatform) -> [UInt64] {
     let events = DomainEvents.of(domain)
     let count = events.lock.withLock { events.channels.count }
     for port in 1..<count { _ = close(domain, port: UInt32(port), platform) }
+    return events.lock.withLock { leaveFIFO(events) }
   }
 
   /// The domain is being destroyed: no new ports, every port closed, every peer of an
@@ -186,6 +190,9 @@ extension Events {
       return events.channels.count
     }
     for port in 1..<count { _ = close(domain, port: UInt32(port), platform, notifyPeer: true) }
+    // The FIFO pages' holds are recorded in `Domain.eventFrames`: the domain's memory
+    // teardown (`P2M.destroyWithHolds`) drops them after this.
+    events.lock.withLock { _ = leaveFIFO(events) }
     DomainEvents.forget(events)
   }
 
@@ -215,12 +222,12 @@ extension Events {
       switch channel.state {
       case .interdomain(let peer, let peerPort):
         if peer === events {
-          setPending(domain, port: peerPort, vcpu: events.channels[Int(peerPort)].notifyVCPU, platform)
+          setPending(events, port: peerPort, vcpu: events.channels[Int(peerPort)].notifyVCPU, platform)
           return .done(nil)
         }
         return .deliverToPeer(peer, peerPort)
       case .ipi:
-        setPending(domain, port: port, vcpu: channel.notifyVCPU, platform)
+        setPending(events, port: port, vcpu: channel.notifyVCPU, platform)
         return .done(nil)
       case .unbound:
         return .done(nil)
@@ -241,7 +248,7 @@ extension Events {
       peer.lock.withLock {
         if peer.isValid(peerPort), case .interdomain(let back, let backPort) = peer.channels[Int(peerPort)].state,
            back === events, backPort == port {
-          setPending(peer.domain, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
+          setPending(peer, port: peerPort, vcpu: peer.channels[Int(peerPort)].notifyVCPU, platform)
         }
       }
       return nil
@@ -257,7 +264,7 @@ extension Events {
     events.lock.lock()
     defer { events.lock.unlock() }
     guard events.isValid(port) else { return .EINVAL }
-    unmask(domain, port: port, vcpu: events.channels[Int(port)].notifyVCPU, platform)
+    events.abi.unmask(events, port: port, vcpu: events.channels[Int(port)].notifyVCPU, platform)
     return nil
   }
 

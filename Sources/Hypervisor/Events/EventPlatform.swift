@@ -41,8 +41,19 @@ public enum Events {
   /// Ports are allocated in buckets of this many (Xen's EVTCHNS_PER_BUCKET): a port is "valid"
   /// (status answers, unmask works) once its bucket exists, even when the port itself is free.
   public static let bucketSize = 64
-  /// The highest port a domain may use unless configured lower (max_event_channels).
-  public static let defaultMaximumPort = portCount - 1
+  /// The highest port a domain may use unless its xl.cfg says otherwise (`max_event_channels`,
+  /// `Domain.maxEventChannels`): libxl's default of 1023 for every domU, whatever its ABI (Xen's
+  /// get_free_port stops at d->max_evtchn_port). FIFO could name 131,071, but each port costs
+  /// the hypervisor a channel entry, so a guest grows its table only as far as it was allowed.
+  public static let defaultMaximumPort = 1023
+  /// Ports of the 2-level ABI on a domain whose shared_info is 32-bit
+  /// (`Domain.has32BitSharedInfo`): 32 words of 32 bits.
+  public static let compatPortCount = XenABI.Compat.eventChannelCount2Level
+
+  /// The 2-level ports `domain`'s shared_info layout has (Xen's BITS_PER_EVTCHN_WORD(d)²).
+  @inline(__always) public static func portCount(of domain: Domain) -> Int {
+    domain.has32BitSharedInfo ? compatPortCount : portCount
+  }
 
   /// `shared_info.vcpu_info[vcpu.id]` in `sharedInfo`, or nil for vcpus 32 and up, which need
   /// VCPUOP_register_vcpu_info.

@@ -41,6 +41,33 @@ enum SharedWords {
     load(at: address) & (1 &<< UInt64(bit & 63)) != 0
   }
 
+  // The same on the 32-bit words of a compat shared_info and vcpu_info: a 32-bit guest changes
+  // them with 32-bit locked instructions, and locked accesses to one word must have one size.
+
+  @inline(__always)
+  static func word32(_ address: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
+    unsafe UnsafeMutablePointer(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: a shared page's or held event page's 32-bit word, as `word`
+  }
+
+  /// Sets bit `bit` (0–31) of the 32-bit word at `address`; true if it was set already.
+  @inline(__always)
+  static func testAndSet32(bit: Int, at address: UInt64) -> Bool {
+    let mask: UInt32 = 1 &<< UInt32(bit & 31)
+    return unsafe word32(address).pointee.bitwiseOr(mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
+  }
+
+  /// Clears bit `bit` of the 32-bit word at `address`; true if it was set.
+  @inline(__always)
+  static func testAndClear32(bit: Int, at address: UInt64) -> Bool {
+    let mask: UInt32 = 1 &<< UInt32(bit & 31)
+    return unsafe word32(address).pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).oldValue & mask != 0
+  }
+
+  @inline(__always)
+  static func test32(bit: Int, at address: UInt64) -> Bool {
+    unsafe word32(address).pointee.load(ordering: .sequentiallyConsistent) & (1 &<< UInt32(bit & 31)) != 0
+  }
+
   /// Stores `value` in the byte at `address`; returns the byte it held.
   @inline(__always)
   static func exchangeByte(at address: UInt64, _ value: UInt8) -> UInt8 {
@@ -68,5 +95,13 @@ enum SharedWords {
   static func clearBits16(_ mask: UInt16, at address: UInt64) {
     let word = unsafe UnsafeMutablePointer<Atomic<UInt16>>(bitPattern: UInt(address)).unsafelyUnwrapped   // unsafe: as `word`
     _ = unsafe word.pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent)
+  }
+
+  // MARK: 32-bit words (also the FIFO ABI's event words and control block)
+
+  /// Stores `value` in the 32-bit word at `address` (a FIFO queue's HEAD: Xen's write_atomic).
+  @inline(__always)
+  static func store32(at address: UInt64, _ value: UInt32) {
+    unsafe word32(address).pointee.store(value, ordering: .sequentiallyConsistent)
   }
 }

@@ -20,7 +20,7 @@ enum GrantTableOp {
     }
     switch op {
     case .mapGrantRef:
-      return try batch(op, argument: argument, count: count, size: gnttab_map_grant_ref.guestSize, env) { address throws(XenABI.Errno) in
+      return try batch(op, argument: argument, count: count, size: env.guestSize(of: gnttab_map_grant_ref.self), env) { address throws(XenABI.Errno) in
         var request = try env.copyIn(gnttab_map_grant_ref.self, from: address)
         let granter = Hypercalls.isSelf(request.dom, env.domain) ? env.domain : env.grantingDomain(request.dom)
         let (status, handle) = GrantTables.map(request, by: env.vcpu, granter: granter)
@@ -31,14 +31,14 @@ enum GrantTableOp {
       }
 
     case .unmapGrantRef:
-      return try batch(op, argument: argument, count: count, size: gnttab_unmap_grant_ref.guestSize, env) { address throws(XenABI.Errno) in
+      return try batch(op, argument: argument, count: count, size: env.guestSize(of: gnttab_unmap_grant_ref.self), env) { address throws(XenABI.Errno) in
         var request = try env.copyIn(gnttab_unmap_grant_ref.self, from: address)
         request.status = GrantTables.unmap(handle: request.handle, hostAddress: request.host_addr, by: env.vcpu).rawValue
         try env.copyOut(request, to: address)
       }
 
     case .copy:
-      return try batch(op, argument: argument, count: count, size: gnttab_copy.guestSize, env) { address throws(XenABI.Errno) in
+      return try batch(op, argument: argument, count: count, size: env.guestSize(of: gnttab_copy.self), env) { address throws(XenABI.Errno) in
         var request = try env.copyIn(gnttab_copy.self, from: address)
         request.status = GrantTables.copy(request, by: env.vcpu, lookup: { env.grantingDomain($0) }).rawValue
         try env.copyOut(request, to: address)
@@ -95,7 +95,7 @@ enum GrantTableOp {
     for i in 0..<UInt64(setup.nr_frames) {
       let placed = env.domain.grantFrameGFNs[Int(i)] ?? UInt64.max
       do throws(XenABI.Errno) {
-        try env.copyOut(placed, to: try Hypercalls.elementAddress(setup.frame_list, index: i, size: 8))
+        try env.copyOut(GuestULong(placed), element: i, of: setup.frame_list)      // xen_pfn_t
       } catch {
         return .badVirtualAddress
       }

@@ -26,6 +26,8 @@ enum HVMOp {
       }
       guard let param = XenABI.HVMParam(rawValue: index), guestWritable.contains(param) else { throw .EPERM }
       env.domain.hvmParams[Int(index)] = request.value
+      // One of the first calls of a guest's event setup: its mode picks the shared_info layout.
+      if param == .callbackIRQ { Events.latchSharedInfoLayout(env.domain, abi: env.abi) }
       return .result(0)
     case .setEvtchnUpcallVector:
       let request = try env.copyIn(xen_hvm_evtchn_upcall_vector.self, from: argument)

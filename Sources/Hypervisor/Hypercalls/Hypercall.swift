@@ -35,6 +35,17 @@ public enum HypercallOutcome: Sendable {
   public static func error(_ errno: XenABI.Errno) -> HypercallOutcome { .result(-errno.rawValue) }
 }
 
+/// Which layout a hypercall's structures have: the caller's mode picks it per call, as Xen's
+/// hvm_hypercall picks the compat table when hvm_guest_x86_mode != 8. A call from 64-bit code
+/// is native; one from 32-bit or 16-bit code (paging off, legacy, PAE or compatibility mode)
+/// is compat: xen_ulong_t, xen_pfn_t and handles are 32 bits, uint64_t is 4-byte aligned.
+public enum GuestABI: Sendable, Equatable {
+  case native
+  case compat
+
+  public init(is64BitCode: Bool) { self = is64BitCode ? .native : .compat }
+}
+
 /// What a handler may do to the calling guest and its domain. The arch layer implements it
 /// (X86/Domain/X86HypercallEnvironment.swift); host tests implement it with fakes.
 ///
@@ -43,6 +54,9 @@ public enum HypercallOutcome: Sendable {
 /// copied out whole. A bad address is -EFAULT, thrown like every other error.
 public protocol HypercallEnvironment {
   var vcpu: VCPU { get }
+  /// The layout of this call's structures (the caller's mode): `copyIn` and `copyOut`
+  /// translate a compat structure to and from its native value, so handlers see one type.
+  var abi: GuestABI { get }
   /// Copies bytes from / to the guest's virtual address space; nil / false on any bad address.
   /// For byte strings and arrays; structures go through `readStructure` / `writeStructure`.
   func read(_ guestVirtual: UInt64, count: Int) -> [UInt8]?
@@ -78,6 +92,14 @@ public protocol HypercallEnvironment {
   /// hypervisor now holds a reference (if the guest gives the page back, the frame stays until
   /// the domain is destroyed). Nil if `gfn` is not RAM or `target` has one already.
   func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64?
+  /// EVTCHNOP_init_control's and expand_array's claim: the machine address of the RAM page at
+  /// `gfn`, on which the hypervisor now holds a reference, recorded in `Domain.eventFrames`
+  /// (the page stays until `releaseEventFrames` or the domain's destruction, even if the guest
+  /// gives it back). Nil if `gfn` is not RAM.
+  func holdEventFrame(gfn: UInt64) -> UInt64?
+  /// Drops one hold of each of `frames` (taken by `holdEventFrame`) and its record in
+  /// `Domain.eventFrames`: the event code no longer reaches them.
+  func releaseEventFrames(_ frames: [UInt64])
   /// The live domain `id` names, for grant operations on another domain's grants (the default:
   /// `Domains.find(id:)`); nil if there is none.
   func grantingDomain(_ id: UInt16) -> Domain?
@@ -96,23 +118,52 @@ extension HypercallEnvironment {
     write(guestVirtual, value.bytes)
   }
 
-  /// xv6's copyin: the guest's structure at `address`, whole, or -EFAULT.
+  /// The bytes a `T` spans in this call's layout (the stride of a guest array of them).
+  @inline(__always)
+  public func guestSize<T: GuestStructure>(of _: T.Type) -> Int {
+    abi == .native ? T.guestSize : T.compatSize
+  }
+
+  /// xv6's copyin: the guest's structure at `address`, whole, or -EFAULT. A compat caller's
+  /// structure is read in its own layout, once, and translated to the native value here.
   @inline(__always)
   public func copyIn<T: GuestStructure>(_ type: T.Type, from address: UInt64) throws(XenABI.Errno) -> T {
+    if abi == .compat { return try copyInCompat(type, from: address) }
     guard let value = readStructure(type, at: address) else { throw .EFAULT }
     return value
   }
 
-  /// Element `index` of the guest's array of `T` at `base`, or -EFAULT (an element past 2^64
-  /// included: the address is computed without wrapping).
-  public func copyIn<T: GuestStructure>(_ type: T.Type, element index: UInt64, of base: UInt64) throws(XenABI.Errno) -> T {
-    try copyIn(type, from: try Hypercalls.elementAddress(base, index: index, size: T.guestSize))
+  /// Out of line: a 64-bit caller's path, inlined into every handler, stays as small as it was.
+  @inline(never)
+  func copyInCompat<T: GuestStructure>(_ type: T.Type, from address: UInt64) throws(XenABI.Errno) -> T {
+    guard let bytes = read(address, count: T.compatSize), let value = T(compatBytes: bytes) else { throw .EFAULT }
+    return value
   }
 
-  /// xv6's copyout: `value` written whole at `address`, or -EFAULT.
+  /// Element `index` of the guest's array of `T` at `base`, or -EFAULT (an element past 2^64
+  /// included: the address is computed without wrapping). The stride is the caller's layout's.
+  public func copyIn<T: GuestStructure>(_ type: T.Type, element index: UInt64, of base: UInt64) throws(XenABI.Errno) -> T {
+    try copyIn(type, from: try Hypercalls.elementAddress(base, index: index, size: guestSize(of: T.self)))
+  }
+
+  /// xv6's copyout: `value` written whole at `address`, or -EFAULT; translated to the compat
+  /// layout for a compat caller.
   @inline(__always)
   public func copyOut<T: GuestStructure>(_ value: T, to address: UInt64) throws(XenABI.Errno) {
+    if abi == .compat { return try copyOutCompat(value, to: address) }
     guard writeStructure(value, at: address) else { throw .EFAULT }
+  }
+
+  /// Out of line, as `copyInCompat`: the native path, inlined into every handler, stays as small
+  /// as it was (the exit budgets count it).
+  @inline(never)
+  func copyOutCompat<T: GuestStructure>(_ value: T, to address: UInt64) throws(XenABI.Errno) {
+    guard write(address, value.compatBytes) else { throw .EFAULT }
+  }
+
+  /// `value` as element `index` of the guest's array of `T` at `base`, or -EFAULT.
+  public func copyOut<T: GuestStructure>(_ value: T, element index: UInt64, of base: UInt64) throws(XenABI.Errno) {
+    try copyOut(value, to: try Hypercalls.elementAddress(base, index: index, size: guestSize(of: T.self)))
   }
 
   /// `bytes` written at `address`, or -EFAULT.

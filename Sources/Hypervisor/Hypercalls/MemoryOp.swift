@@ -104,7 +104,7 @@ enum MemoryOp {
       }
       let gfn: UInt64
       do throws(XenABI.Errno) {
-        gfn = try env.copyIn(UInt64.self, element: done, of: reservation.extent_start)   // xen_pfn_t
+        gfn = try env.copyIn(GuestULong.self, element: done, of: reservation.extent_start).value   // xen_pfn_t
       } catch {
         if done == 0 { throw error }
         return .result(Int64(done))

@@ -46,9 +46,11 @@ enum SchedOp {
     guard count <= UInt32(maximumPollPorts) else { throw .EINVAL }
     var ports: [UInt32] = []
     ports.reserveCapacity(Int(count))
+    // Xen: ports up to max_evtchns (the ABI's count: more under FIFO).
+    let limit = DomainEvents.ofCaller(env.domain).abiPortCount
     for i in 0..<UInt64(count) {
       let port = try env.copyIn(UInt32.self, element: i, of: request.ports)     // evtchn_port_t
-      guard port < UInt32(Events.portCount) else { throw .EINVAL }
+      guard Int(port) < limit else { throw .EINVAL }
       ports.append(port)
     }
     let vcpu = env.vcpu

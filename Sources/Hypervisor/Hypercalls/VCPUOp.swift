@@ -53,8 +53,10 @@ enum VCPUOp {
     case .registerRunstateMemoryArea:
       let address = try env.copyIn(vcpu_register_runstate_memory_area.self, from: argument).addr
       // Xen accepts any address (0 unregisters) and writes the current state at once if it can.
+      // The area keeps the layout of the call that registered it (a 32-bit guest's is compat).
       vcpu.runstateArea = address == 0 ? nil : address
-      if address != 0, vcpu === env.vcpu { _ = env.writeStructure(vcpu.runstate.info, at: address) }
+      vcpu.runstateAreaABI = env.abi
+      if address != 0, vcpu === env.vcpu { try? env.copyOut(vcpu.runstate.info, to: address) }
       return .result(0)
     case .getRunstateInfo:
       try env.copyOut(vcpu.runstate.info, to: argument)

@@ -36,7 +36,8 @@ enum XenVersion {
       try env.copyOut(bytes: text("unavailable", sizedAs: xen_changeset_info.self), to: argument)
     case .platformParameters:
       // HYPERVISOR_VIRT_START for 64-bit guests: meaningful to PV guests only, reported as Xen does.
-      try env.copyOut(xen_platform_parameters(virt_start: 0xFFFF_8000_0000_0000), to: argument)
+      // As Xen for an HVM/PVH vcpu: a 32-bit caller hears 0.
+      try env.copyOut(xen_platform_parameters(virt_start: env.abi == .native ? 0xFFFF_8000_0000_0000 : 0), to: argument)
     case .getFeatures:
       // The whole structure is copied in first, as Xen copies it: one that would run past 2^64
       // is -EFAULT before anything else happens.

@@ -130,6 +130,7 @@ public enum IsolationCheck {
     if domain.xenstoreRingFrame != 0 { holds.append(domain.xenstoreRingFrame) }
     for vcpu in domain.vcpus where vcpu.vcpuInfoFrame != 0 { holds.append(vcpu.vcpuInfoFrame) }
     holds.append(contentsOf: domain.grantFrames)
+    holds.append(contentsOf: domain.eventFrames)
     return holds
   }
 

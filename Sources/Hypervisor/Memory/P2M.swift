@@ -411,7 +411,7 @@ public struct P2M: ~Copyable {
   }
 
   /// The end of a domain's memory: drops the hypervisor's holds (shared_info, the console ring,
-  /// each vcpu_info, the grant table) and clears the fields that recorded them, then frees the
+  /// each vcpu_info, the grant table, the FIFO event pages) and clears the fields that recorded them, then frees the
   /// p2m (`destroy`).
   /// Returns the frames freed.
   public func destroyWithHolds() -> Int {
@@ -426,6 +426,8 @@ public struct P2M: ~Copyable {
     }
     for frame in domain.grantFrames { dropHold(frame) }
     domain.grantFrames = []
+    for frame in domain.eventFrames { dropHold(frame) }
+    domain.eventFrames = []
     domain.grantFrameGFNs = []
     _ = destroy()
     return before - domain.framesInUse

@@ -144,6 +144,33 @@ public enum ArchVCPU {
     let registers = GuestRegisters(vcpu)
     for (name, value) in gprs { registers[name] = value }
   }
+
+  /// A 32-bit start state (VCPUOP_initialise, VCPU_HVM_MODE_32B), already checked: the
+  /// segments as given (selectors 0, as Xen loads them), FS and GS as DS, an empty LDT.
+  public static func set32BitStart(_ vcpu: VCPU, cs: VMCB.SegmentValue, ds: VMCB.SegmentValue, ss: VMCB.SegmentValue,
+                                   es: VMCB.SegmentValue, tr: VMCB.SegmentValue, eip: UInt32, esp: UInt32,
+                                   cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64, eflags: UInt32,
+                                   gprs: [(GuestRegisters.Name, UInt64)]) {
+    let vmcb = VMCB(address: vcpu.vmcb)
+    vmcb.setSegment(.cs, cs)
+    vmcb.setSegment(.ds, ds)
+    vmcb.setSegment(.ss, ss)
+    vmcb.setSegment(.es, es)
+    vmcb.setSegment(.fs, ds)
+    vmcb.setSegment(.gs, ds)
+    vmcb.setSegment(.tr, tr)
+    vmcb.setSegment(.ldtr, VMCB.SegmentValue(selector: 0, attributes: 0x82, limit: 0, base: 0))
+    vmcb.write8(VMCB.Save.cpl, UInt8((ss.attributes >> 5) & 3))   // SVM takes the CPL from here: SS.DPL
+    vmcb.cr0 = cr0
+    vmcb.cr3 = cr3
+    vmcb.cr4 = cr4
+    vmcb.efer = efer | SVM.eferSVME
+    vmcb.rflags = UInt64(eflags) | 0x2
+    vmcb.setRIP(UInt64(eip))
+    vmcb.rsp = UInt64(esp)
+    let registers = GuestRegisters(vcpu)
+    for (name, value) in gprs { registers[name] = value }
+  }
 }
 
 @inline(__always) func hostFPUStateAddress() -> UInt64 { hv_host_fpu_state_address() }

@@ -125,6 +125,9 @@ public enum DomainBuilder {
     domain.origin = (entry, bundleBase)
     domain.restartHistory = restartHistory
     domain.maximumPages = (config.maxMemoryMiB ?? config.memoryMiB) << 8
+    // Before anything binds a port (the console's and the store's below): the event state takes
+    // its limit from here when it is first made.
+    domain.maxEventChannels = config.maxEventChannels ?? Events.defaultMaximumPort
     // The p2m's table pages come from a pool sized as Xen sizes its paging pool.
     domain.p2mPoolLimit = 256 * config.vcpus + Int(memoryBytes >> 20) + 16
 

@@ -124,7 +124,7 @@ enum Exits {
       finish(-XenABI.Errno.EPERM.rawValue)
       return .resume
     }
-    let outcome = Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu))
+    let outcome = Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu, abi: GuestABI(is64BitCode: longMode)))
     unowned(unsafe) let domain = vcpu.domain      // the vcpu keeps it: no reference counting
     if domain.sharedInfoGFN != domain.timePublishedAtGFN {
       // shared_info just appeared or moved: the guest's time is valid from this moment on.

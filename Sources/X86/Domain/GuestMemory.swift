@@ -6,11 +6,11 @@ import Synchronization
 /// guest-virtual addresses, with every step checked.
 ///
 /// Guest-physical → machine goes through the domain's nested page table; guest-virtual →
-/// guest-physical walks the guest's own page tables from its CR3, as the CPU would (4-level long
-/// mode, 2 MiB and 1 GiB pages, present and write permissions), or is the identity when the
-/// guest runs with paging off. A bad address anywhere makes the copy fail as a whole (callers turn
-/// that into -EFAULT): it never faults the hypervisor. 32-bit paging modes (legacy and PAE) are
-/// not walked yet and fail the same way.
+/// guest-physical walks the guest's own page tables from its CR3, as the CPU would, in every
+/// paging mode (`GuestPageWalk`: legacy 32-bit, PAE, 4-level long mode, large pages, present,
+/// write and reserved-bit rules), or is the identity when the guest runs with paging off. A bad
+/// address anywhere makes the copy fail as a whole (callers turn that into -EFAULT): it never
+/// faults the hypervisor.
 public struct GuestMemory {
   /// Unowned: a GuestMemory lives for one exit's copies and is never stored, and its vcpu
   /// outlives the exit.
@@ -127,11 +127,18 @@ public struct GuestMemory {
   }
 
   /// Through the vcpu's `GuestWalkCache` first: a hit reads the entries the last walk of the
-  /// same page read, not the p2m.
+  /// same page read, not the p2m. Only long mode is cached: the cache compares 8-byte entries,
+  /// and a 32-bit guest's 4-byte entries (legacy mode) would be read with their neighbours,
+  /// past the table's end for the last one; PAE's 8-byte entries would fit, but a 32-bit
+  /// guest is not on the paths the cache is for. Those modes walk every time. EFER.NXE is not
+  /// in the key (it costs the hit path): a walk cached while NXE was set, through an entry with
+  /// bit 63 set, still answers after the guest clears NXE, where the CPU would fault on the
+  /// reserved bit; only that guest's own copy succeeds, and the next change of the entry or of
+  /// CR3 ends it.
   private func virtualToMachine(_ gva: UInt64, write: Bool) -> UInt64? {
     let cr0 = vmcb.cr0
     guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
-    guard vmcb.efer & (1 << 10) != 0 else { return nil }               // LMA: only long mode is walked
+    guard vmcb.efer & (1 << 10) != 0 else { return walkUncached(gva, write: write, cr0: cr0) }   // not LMA: 32-bit
     let generation = vcpu.cacheVersion()
     let root = vmcb.cr3 & Self.addressMask
     let writeProtect = cr0 & (1 << 16) != 0
@@ -144,51 +151,69 @@ public struct GuestMemory {
     return walkAndRemember(gva, write: write, cr0: cr0, root: root, generation: generation)
   }
 
-  /// A miss: walks, and caches the walk if it ends on a page. Apart from the hit path, which
-  /// then only reads the vcpu's cache and takes no reference to the vcpu.
+  /// A 32-bit mode (legacy or PAE): walks, caching nothing. Out of line, as the long-mode miss,
+  /// so the hit path stays small.
+  @inline(never)
+  private func walkUncached(_ gva: UInt64, write: Bool, cr0: UInt64) -> UInt64? {
+    var unused = GuestWalkCache()
+    guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: vmcb.efer, record: &unused, recording: false) else { return nil }
+    return physical(gpa, write: write)
+  }
+
+  /// A long-mode miss: walks, and caches the walk if it ends on a page. Apart from the hit
+  /// path, which then only reads the vcpu's cache and takes no reference to the vcpu.
   @inline(never)
   private func walkAndRemember(_ gva: UInt64, write: Bool, cr0: UInt64, root: UInt64, generation: UInt64) -> UInt64? {
     var record = GuestWalkCache()
     record.begin(gva, root: root, generation: generation)
-    guard let gpa = walk(gva, write: write, cr0: cr0, record: &record),
+    guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: vmcb.efer, record: &record, recording: true),
           let machine = physical(gpa, write: write) else { return nil }
     record.finish(machine: machine, writable: write)
     vcpu.walkCache = record
     return machine
   }
 
+  /// Bits 51:12 of CR3 (`GuestPageWalk.addressMask`; a constant of this module, as the hit
+  /// path reads it on every copy).
   static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
-  /// Walks the guest's page tables. CR0.PG off: identity. Long mode: 4 levels.
+  /// The guest-physical address `gva` reaches for a supervisor read or write, walking the
+  /// guest's page tables in whatever paging mode it is in (identity with paging off).
   public func translateVirtual(_ gva: UInt64, write: Bool) -> UInt64? {
-    let cr0 = vmcb.cr0
-    if cr0 & (1 << 31) == 0 { return gva & 0xFFFF_FFFF }
-    var record = GuestWalkCache()
-    return walk(gva, write: write, cr0: cr0, record: &record)
+    guard case .success(let gpa) = translateVirtual(gva, access: write ? .write : .read) else { return nil }
+    return gpa
   }
 
-  /// The long-mode walk, as the CPU does it (paging on), recording each entry it reads.
-  private func walk(_ gva: UInt64, write: Bool, cr0: UInt64, record: inout GuestWalkCache) -> UInt64? {
-    guard vmcb.efer & (1 << 10) != 0 else { return nil }               // LMA: only long mode is walked
-    // Canonical check: bits 63..47 all equal.
-    let top = gva >> 47
-    guard top == 0 || top == 0x1FFFF else { return nil }
-    var table = vmcb.cr3 & Self.addressMask
-    var level = 3
-    while true {
-      let index = (gva >> (12 + 9 * UInt64(level))) & 0x1FF
-      guard let machine = physical(table + index * 8, write: false),
-            let entry = PhysicalMemory.read64(machine), entry & 1 != 0 else { return nil }
-      record.record(entry: entry, at: machine, allowsWrite: entry & 2 != 0)
-      if write && entry & 2 == 0 && cr0 & (1 << 16) != 0 { return nil }   // read-only, CR0.WP set
-      let isLarge = entry & 0x80 != 0
-      if level == 0 || (isLarge && (level == 1 || level == 2)) {
-        let pageBits = UInt64(12 + 9 * level)
-        let frame = entry & Self.addressMask & ~((UInt64(1) << pageBits) - 1)
-        return frame | (gva & ((UInt64(1) << pageBits) - 1))
-      }
-      table = entry & Self.addressMask
-      level -= 1
+  /// The guest-physical address `gva` reaches for `access`, or the fault the CPU would raise
+  /// (its kind, level and error code: enough to inject the #PF, with CR2 = `gva`).
+  public func translateVirtual(_ gva: UInt64, access: GuestAccess) -> Result<UInt64, PageFault> {
+    var unused = GuestWalkCache()
+    return walk(gva, access: access, cr0: vmcb.cr0, efer: vmcb.efer, record: &unused, recording: false)
+  }
+
+  /// What the walk needs from the guest's CPUID (the host's, passed through), read on the
+  /// first walk and stored in one word, so a pcpu sees all of it or none: MAXPHYADDR (leaf
+  /// 0x80000008 EAX[7:0]; entry address bits from there up are reserved) in bits 7:0, PSE-36
+  /// (leaf 1 EDX bit 17) in bit 8, bit 9 set once read.
+  nonisolated(unsafe) static var pagingFeatures = 0
+
+  /// The walk of the guest's page tables for the vcpu's CR0/CR3/CR4/EFER (GuestPageWalk does
+  /// the rules), reading each entry through the p2m and recording it in `record` if given
+  /// (long mode only: see `virtualToMachine`).
+  private func walk(_ gva: UInt64, access: GuestAccess, cr0: UInt64, efer: UInt64, record: inout GuestWalkCache, recording: Bool) -> Result<UInt64, PageFault> {
+    var features = Self.pagingFeatures
+    if features == 0 {
+      features = Int(CPU.cpuid(0x8000_0008).eax & 0xFF) | (CPU.cpuid(1).edx & (1 << 17) != 0 ? 1 << 8 : 0) | (1 << 9)
+      Self.pagingFeatures = features
+    }
+    let walk = GuestPageWalk(cr0: cr0, cr3: vmcb.cr3, cr4: vmcb.cr4, efer: efer,
+                             physicalAddressBits: features & 0xFF, pse36: features & (1 << 8) != 0)
+    return walk.translate(gva, access: access) { gpa, size in
+      guard let machine = physical(gpa, write: false) else { return nil }
+      if size == 4 { return PhysicalMemory.read32(machine).map { UInt64($0) } }
+      guard let entry = PhysicalMemory.read64(machine) else { return nil }
+      if recording { record.record(entry: entry, at: machine, allowsWrite: entry & 2 != 0) }
+      return entry
     }
   }
 }

@@ -135,6 +135,13 @@ enum HypercallPage {
     }
     guard GuestMemory(vcpu).writePhysical(value, page) else { return false }
     vcpu.domain.hypercallPage = value
+    // Xen's hvm_init_hypercall_page latches the shared_info layout from the writer's mode.
+    let abi = GuestABI(is64BitCode: VMCB(address: vcpu.vmcb).is64BitCode)
+    let domain = unsafe vcpu.domain     // unsafe: the vcpu keeps its domain alive
+    if Events.latchSharedInfoLayout(domain, abi: abi), domain.sharedInfoGFN != nil {
+      GuestTime.publishAll(domain)
+      domain.timePublishedAtGFN = domain.sharedInfoGFN
+    }
     return true
   }
 }

@@ -204,7 +204,11 @@ public enum RunLoop {
   /// it at every context switch; Linux reads it for steal time).
   static func publishRunstate(_ vcpu: VCPU, _ runstate: RunstateAccounting) {
     guard let area = vcpu.runstateArea else { return }
-    _ = GuestMemory(vcpu).writeStructure(runstate.info, at: area)
+    if vcpu.runstateAreaABI == .compat {
+      _ = GuestMemory(vcpu).write(area, runstate.info.compatBytes)
+    } else {
+      _ = GuestMemory(vcpu).writeStructure(runstate.info, at: area)
+    }
   }
 
   /// Keeps the pcpu's preemption timer armed for the policy's deadline, so a guest that never

@@ -13,6 +13,8 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // on the path every exit takes.
   unowned(unsafe) let vcpu: VCPU
   let memory: GuestMemory
+  /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
+  let abi: GuestABI
   unowned(unsafe) let pcpu: PerCPU
   /// When the hypercall started (TSC), for its preemption points.
   let startTSC: UInt64
@@ -22,8 +24,9 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   // Borrowed, as they are stored unowned: an owned argument costs a retain in the caller
   // and a release here.
-  init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU) {
+  init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
     self.vcpu = vcpu
+    self.abi = abi
     self.pcpu = pcpu
     startTSC = CPU.rdtsc()
     memory = GuestMemory(vcpu)
@@ -46,6 +49,28 @@ struct X86HypercallEnvironment: HypercallEnvironment {
       target.vcpuInfoGFN = gfn
       target.vcpuInfoFrame = frame
       return frame
+    }
+  }
+
+  func holdEventFrame(gfn: UInt64) -> UInt64? {
+    let domain = vcpu.domain
+    return domain.changeP2M(by: vcpu) { p2m -> UInt64? in
+      // The reference and its record in one change, as the isolation check expects.
+      guard let frame = p2m.hold(gfn) else { return nil }
+      domain.eventFrames.append(frame)
+      return frame
+    }
+  }
+
+  func releaseEventFrames(_ frames: [UInt64]) {
+    guard !frames.isEmpty else { return }
+    let domain = vcpu.domain
+    domain.changeP2M(by: vcpu) { p2m in
+      for frame in frames {
+        guard let index = domain.eventFrames.firstIndex(of: frame) else { continue }
+        domain.eventFrames.remove(at: index)
+        p2m.dropHold(frame)
+      }
     }
   }
 
@@ -85,7 +110,8 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   }
 
   func initialiseVCPU(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno? {
-    guard context.mode == 1 else { return .EOPNOTSUPP }      // VCPU_HVM_MODE_64B; 32-bit start states: not yet
+    if context.mode == 0 { return initialise32(target, context: context) }   // VCPU_HVM_MODE_32B
+    guard context.mode == 1 else { return .EINVAL }          // VCPU_HVM_MODE_64B; nothing else, as Xen
     let start = context.cpu_regs.x86_64
     // A 64-bit start state must really be long mode: paging, PAE, LME.
     guard start.cr0 & (1 << 31) != 0, start.cr0 & 1 != 0, start.cr4 & (1 << 5) != 0, start.efer & (1 << 8) != 0 else { return .EINVAL }
@@ -95,6 +121,36 @@ struct X86HypercallEnvironment: HypercallEnvironment {
                            gprs: [(.rcx, start.rcx), (.rdx, start.rdx), (.rbx, start.rbx), (.rbp, start.rbp),
                                   (.rsi, start.rsi), (.rdi, start.rdi)])
     GuestRegisters(target)[.rax] = start.rax
+    return nil
+  }
+
+  /// VCPU_HVM_MODE_32B: the segments and registers `StartState32` checked, then what this
+  /// hypervisor must refuse to run (VMRUN would fail on it, ending the domain, where Xen's
+  /// hvm_efer_valid and CR4 checks answer -EINVAL): CR4 bits the CPUID policy does not offer,
+  /// EFER bits other than SCE, LME and NXE, paging without protection, NW without CD, LME with
+  /// paging but without PAE. EFER.LMA follows LME with paging on.
+  private func initialise32(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno? {
+    let start: StartState32
+    do throws(XenABI.Errno) { start = try StartState32(context) } catch { return error }
+    let cr0 = UInt64(start.cr0), cr4 = UInt64(start.cr4)
+    let paging = cr0 & (1 << 31) != 0, longModeEnabled = start.efer & (1 << 8) != 0
+    guard cr4 & ~ControlRegisterExits.guestValidBits(target) == 0,
+          start.efer & ~UInt64((1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)) == 0,
+          !paging || cr0 & 1 != 0,
+          cr0 & (1 << 29) == 0 || cr0 & (1 << 30) != 0,
+          !(paging && longModeEnabled) || cr4 & (1 << 5) != 0 else { return .EINVAL }
+    guard target.vmcb != 0 || ArchVCPU.create(target) else { return .ENOMEM }
+    func segment(_ s: StartState32.Segment) -> VMCB.SegmentValue {
+      VMCB.SegmentValue(selector: 0, attributes: s.attributes, limit: s.limit, base: UInt64(s.base))
+    }
+    let efer = (start.efer & ~UInt64(1 << 10)) | (paging && longModeEnabled ? 1 << 10 : 0)
+    ArchVCPU.set32BitStart(target, cs: segment(start.cs), ds: segment(start.ds), ss: segment(start.ss),
+                           es: segment(start.es), tr: segment(start.tr),
+                           eip: start.eip, esp: start.esp, cr0: cr0, cr3: UInt64(start.cr3), cr4: cr4,
+                           efer: efer, eflags: start.eflags,
+                           gprs: [(.rax, UInt64(start.eax)), (.rcx, UInt64(start.ecx)), (.rdx, UInt64(start.edx)),
+                                  (.rbx, UInt64(start.ebx)), (.rbp, UInt64(start.ebp)), (.rsi, UInt64(start.esi)),
+                                  (.rdi, UInt64(start.edi))])
     return nil
   }
 

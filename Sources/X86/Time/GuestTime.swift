@@ -41,16 +41,21 @@ public enum GuestTime {
     endUpdate(info + UInt64(Field.version), version)
   }
 
-  /// Publishes the wallclock (time at system time zero) in the domain's shared_info.
+  /// Publishes the wallclock (time at system time zero) in the domain's shared_info, at the
+  /// offsets of its layout: a 32-bit shared_info has them elsewhere, wc_sec_hi in its arch part
+  /// (Xen's update_domain_wallclock_time).
   public static func updateWallclock(_ domain: Domain) {
     let page = domain.sharedInfoMachine
     guard page != 0 else { return }
-    typealias Field = XenABI.SharedInfo.Offset
-    let version = beginUpdate(page + UInt64(Field.wcVersion))
-    PhysicalMemory.write32(page + UInt64(Field.wcSec), UInt32(truncatingIfNeeded: bootWallclock.seconds))
-    PhysicalMemory.write32(page + UInt64(Field.wcNsec), bootWallclock.nanoseconds)
-    PhysicalMemory.write32(page + UInt64(Field.wcSecHi), UInt32(truncatingIfNeeded: bootWallclock.seconds >> 32))
-    endUpdate(page + UInt64(Field.wcVersion), version)
+    typealias Native = XenABI.SharedInfo.Offset
+    typealias Compat = XenABI.Compat.SharedInfo.Offset
+    let compat = domain.has32BitSharedInfo
+    let wcVersion = page + UInt64(compat ? Compat.wcVersion : Native.wcVersion)
+    let version = beginUpdate(wcVersion)
+    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSec : Native.wcSec), UInt32(truncatingIfNeeded: bootWallclock.seconds))
+    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcNsec : Native.wcNsec), bootWallclock.nanoseconds)
+    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSecHi : Native.wcSecHi), UInt32(truncatingIfNeeded: bootWallclock.seconds >> 32))
+    endUpdate(wcVersion, version)
   }
 
   /// Makes the version word odd (an update is in progress) and returns that odd value.

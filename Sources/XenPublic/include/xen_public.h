@@ -218,6 +218,12 @@ struct evtchn_set_priority {
   evtchn_port_t port;
   uint32_t priority;
 };
+// FIFO ABI: the per-vcpu control block in a guest page (event words are plain uint32_t).
+struct evtchn_fifo_control_block {
+  uint32_t ready;
+  uint32_t _rsvd;
+  uint32_t head[16];                 // EVTCHN_FIFO_MAX_QUEUES
+};
 
 // ---- grant_table.h: HYPERVISOR_grant_table_op ----
 
@@ -441,4 +447,134 @@ enum {
   XEN_HVM_MEMMAP_ENTRY_SIZE_FIELD = XEN_OFFSET(hvm_memmap_table_entry, size),
   XEN_HVM_MEMMAP_ENTRY_TYPE = XEN_OFFSET(hvm_memmap_table_entry, type),
   XEN_HVM_MEMMAP_ENTRY_RESERVED = XEN_OFFSET(hvm_memmap_table_entry, reserved),
+};
+
+// ---- The 32-bit (compat) layouts ----
+// What a 32-bit guest (one whose hypercall comes from code that is not 64-bit) lays out, as
+// Xen's xen/include/compat headers give it (generated from the same public headers for the
+// i386 ABI): xen_ulong_t and xen_pfn_t are 32 bits, a guest handle is a 32-bit pointer, and a
+// uint64_t is 4-byte aligned, which compat_uint64_t says explicitly (the host compiler would
+// align it to 8). Only the structures whose layout differs are here (Xen's xlat.lst "!"
+// entries among those the hypervisor reads or writes); the others are the same in both ABIs,
+// listed in Hypervisor/Memory/GuestStructure.swift (xlat.lst's "?"), and tested so.
+// The hypervisor translates each at copy-in to the native structure above, and back at
+// copy-out (`CompatTranslated`), so its handlers see one type.
+
+typedef uint32_t compat_ulong_t;
+typedef uint32_t compat_pfn_t;
+/// A compat XEN_GUEST_HANDLE(T): the 32-bit guest-virtual address of a T.
+typedef uint32_t compat_handle_t;
+/// i386's uint64_t: 8 bytes, 4-byte aligned.
+typedef uint64_t compat_uint64_t __attribute__((aligned(4)));
+
+struct compat_memory_reservation {           // 20 bytes
+  compat_handle_t extent_start;               // compat_pfn_t[]
+  compat_ulong_t nr_extents;
+  uint32_t extent_order;
+  uint32_t mem_flags;
+  domid_t domid;
+};
+struct compat_add_to_physmap {               // 16 bytes
+  domid_t domid;
+  uint16_t size;
+  uint32_t space;
+  compat_ulong_t idx;
+  compat_pfn_t gpfn;
+};
+struct compat_memory_map {                   // 8 bytes
+  uint32_t nr_entries;
+  compat_handle_t buffer;                     // struct e820entry[] (20 bytes each in both ABIs)
+};
+struct compat_platform_parameters { compat_ulong_t virt_start; };
+struct compat_sched_poll {                   // 16 bytes
+  compat_handle_t ports;                      // evtchn_port_t[]
+  uint32_t nr_ports;
+  compat_uint64_t timeout;
+};
+struct compat_vcpu_runstate_info {           // 44 bytes
+  int32_t state;
+  compat_uint64_t state_entry_time;
+  compat_uint64_t time[4];
+};
+/// The union of a compat handle and a uint64_t: 8 bytes, of which the handle is the low 4 (the
+/// high half is not looked at, as in Xen's compat VCPUOP_register_runstate_memory_area).
+struct compat_vcpu_register_runstate_memory_area {
+  compat_handle_t addr;
+  uint32_t addr_high;
+};
+struct compat_vcpu_set_singleshot_timer {    // 12 bytes
+  compat_uint64_t timeout_abs_ns;
+  uint32_t flags;
+};
+struct compat_gnttab_setup_table {           // 16 bytes
+  domid_t dom;
+  uint32_t nr_frames;
+  int16_t status;
+  compat_handle_t frame_list;                 // compat_pfn_t[nr_frames]
+};
+struct compat_gnttab_copy_ptr {              // 8 bytes
+  union {
+    grant_ref_t ref;
+    compat_pfn_t gmfn;
+  } u;
+  domid_t domid;
+  uint16_t offset;
+};
+struct compat_gnttab_copy {                  // 24 bytes
+  struct compat_gnttab_copy_ptr source, dest;
+  uint16_t len;
+  uint16_t flags;
+  int16_t status;
+};
+
+// The shared pages in the compat layout, for a domain whose shared_info is 32-bit (Xen's
+// has_32bit_shinfo): xen_ulong_t event words of 32 bits, so 1024 ports in 2-level mode. The
+// event code and the wallclock use them through the XEN_COMPAT_* offsets below (docs/compat.md).
+
+/// xen-x86_32.h: struct arch_vcpu_info (cr2 and pad[5]: vcpu_info stays 64 bytes).
+struct compat_arch_vcpu_info {
+  uint32_t cr2;
+  uint32_t pad[5];
+};
+struct compat_vcpu_info {                    // 64 bytes, as native
+  uint8_t evtchn_upcall_pending;
+  uint8_t evtchn_upcall_mask;
+  compat_ulong_t evtchn_pending_sel;          // at 4
+  struct compat_arch_vcpu_info arch;          // at 8
+  struct vcpu_time_info time;                 // at 32, the same structure in both ABIs
+};
+/// arch-x86/xen.h for __i386__: 32-bit fields, and wc_sec_hi here (no room in shared_info).
+struct compat_arch_shared_info {
+  compat_ulong_t max_pfn;
+  compat_pfn_t pfn_to_mfn_frame_list_list;
+  compat_ulong_t nmi_reason;
+  compat_ulong_t p2m_cr3;
+  compat_ulong_t p2m_vaddr;
+  compat_ulong_t p2m_generation;
+  uint32_t wc_sec_hi;
+};
+struct compat_shared_info {                  // 2344 bytes
+  struct compat_vcpu_info vcpu_info[32];
+  compat_ulong_t evtchn_pending[32];          // at 2048
+  compat_ulong_t evtchn_mask[32];             // at 2176
+  uint32_t wc_version;                        // at 2304
+  uint32_t wc_sec;
+  uint32_t wc_nsec;
+  struct compat_arch_shared_info arch;        // at 2316
+};
+
+enum {
+  XEN_COMPAT_EVTCHN_WORD_BITS = sizeof(compat_ulong_t) * 8,
+  XEN_COMPAT_VCPU_INFO_SIZE = sizeof(struct compat_vcpu_info),
+  XEN_COMPAT_VCPU_INFO_UPCALL_PENDING = XEN_OFFSET(compat_vcpu_info, evtchn_upcall_pending),
+  XEN_COMPAT_VCPU_INFO_UPCALL_MASK = XEN_OFFSET(compat_vcpu_info, evtchn_upcall_mask),
+  XEN_COMPAT_VCPU_INFO_PENDING_SEL = XEN_OFFSET(compat_vcpu_info, evtchn_pending_sel),
+  XEN_COMPAT_VCPU_INFO_TIME = XEN_OFFSET(compat_vcpu_info, time),
+  XEN_COMPAT_SHARED_INFO_VCPU_INFO = XEN_OFFSET(compat_shared_info, vcpu_info),
+  XEN_COMPAT_SHARED_INFO_EVTCHN_PENDING = XEN_OFFSET(compat_shared_info, evtchn_pending),
+  XEN_COMPAT_SHARED_INFO_EVTCHN_MASK = XEN_OFFSET(compat_shared_info, evtchn_mask),
+  XEN_COMPAT_SHARED_INFO_WC_VERSION = XEN_OFFSET(compat_shared_info, wc_version),
+  XEN_COMPAT_SHARED_INFO_WC_SEC = XEN_OFFSET(compat_shared_info, wc_sec),
+  XEN_COMPAT_SHARED_INFO_WC_NSEC = XEN_OFFSET(compat_shared_info, wc_nsec),
+  XEN_COMPAT_SHARED_INFO_WC_SEC_HI = XEN_OFFSET(compat_shared_info, arch.wc_sec_hi),
 };
