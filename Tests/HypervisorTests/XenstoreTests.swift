@@ -169,6 +169,39 @@ let dom3 = XenstoreCaller.domain(3)
     #expect(canonical("/" + String(repeating: "x", count: 3071), privileged: true) != nil)
     #expect(canonical("/" + String(repeating: "x", count: 3072), privileged: true) == nil, "3072 for everyone")
   }
+
+  /// xenstored's canonicalize and is_valid_nodename, literally: build the whole name, then check
+  /// it. `canonical` checks in one pass over the caller's bytes instead.
+  static func reference(_ name: [UInt8], domid: UInt32, privileged: Bool, special: Bool) -> [UInt8]? {
+    guard name.count <= XenstorePath.absoluteMax, name.allSatisfy(XenstorePath.isValidCharacter) else { return nil }
+    var full: [UInt8]
+    if name.first == UInt8(ascii: "/") || name.first == UInt8(ascii: "@") {
+      if name.first == UInt8(ascii: "@"), !special { return nil }
+      full = name
+    } else {
+      full = xs("/local/domain/\(domid)/") + name
+    }
+    guard full.count <= XenstorePath.absoluteMax, full.count == 1 || full.last != UInt8(ascii: "/") else { return nil }
+    for i in full.indices.dropFirst() where full[i] == UInt8(ascii: "/") && full[i - 1] == UInt8(ascii: "/") { return nil }
+    if !privileged, full.count - XenstorePath.localPrefixLength(full) > XenstorePath.relativeMax { return nil }
+    return full
+  }
+
+  @Test func randomNamesGetXenstoredsAnswer() {
+    var random = SplitMix64(seed: 0x0a11_4ead)
+    let alphabet = xs("ab/@_-9 .") + [0]
+    for _ in 0..<20_000 {
+      let length = [Int.random(in: 0...6, using: &random), Int.random(in: 2040...2060, using: &random)].randomElement(using: &random)!
+      var name = (0..<length).map { _ in alphabet.randomElement(using: &random)! }
+      if Bool.random(using: &random) { name = xs("/local/domain/\(Int.random(in: 0...12, using: &random))/") + name }
+      let domid = UInt32.random(in: 0...70_000, using: &random)
+      let privileged = Bool.random(using: &random), special = Bool.random(using: &random)
+      let got = try? XenstorePath.canonical(name[...], domid: domid, privileged: privileged, allowSpecial: special)
+      #expect(got == Self.reference(name, domid: domid, privileged: privileged, special: special),
+              "\(String(decoding: name, as: UTF8.self)) from \(domid)")
+      if got != Self.reference(name, domid: domid, privileged: privileged, special: special) { return }
+    }
+  }
 }
 
 @Suite struct XenstoreStoreTests {

@@ -46,6 +46,28 @@ public struct XenstoreRingPage {
     // Unsafe: the offset stays inside the 1024 bytes of that ring.
     UnsafeMutablePointer<UInt8>(bitPattern: UInt(base) + UInt(ring) + UInt(index % Self.size))!.pointee = value
   }
+
+  /// Copies `bytes` into `ring` from `index` on (taken modulo the ring), in at most two copies
+  /// (the ring's end). At most a ring's worth.
+  public func copyIn(_ ring: Int, at index: UInt32, _ bytes: UnsafeRawBufferPointer) {
+    let start = Int(index % Self.size)
+    let first = min(bytes.count, Int(Self.size) - start)
+    // Unsafe: both pieces stay inside the 1024 bytes of that ring.
+    let target = UnsafeMutableRawPointer(bitPattern: UInt(base) + UInt(ring))!
+    if first > 0 { (target + start).copyMemory(from: bytes.baseAddress!, byteCount: first) }
+    if first < bytes.count { target.copyMemory(from: bytes.baseAddress! + first, byteCount: min(bytes.count - first, start)) }
+  }
+
+  /// Copies `bytes.count` bytes out of `ring` from `index` on (taken modulo the ring), in at
+  /// most two copies. At most a ring's worth.
+  public func copyOut(_ ring: Int, at index: UInt32, _ bytes: UnsafeMutableRawBufferPointer) {
+    let start = Int(index % Self.size)
+    let first = min(bytes.count, Int(Self.size) - start)
+    // Unsafe: both pieces stay inside the 1024 bytes of that ring.
+    let source = UnsafeRawPointer(bitPattern: UInt(base) + UInt(ring))!
+    if first > 0 { bytes.baseAddress!.copyMemory(from: source + start, byteCount: first) }
+    if first < bytes.count { (bytes.baseAddress! + first).copyMemory(from: source, byteCount: min(bytes.count - first, start)) }
+  }
 }
 
 /// The xs_wire.h message types the client sends or receives.
@@ -180,6 +202,54 @@ public struct XenstoreClient {
     request(XenstoreType.read, strings: [path], transaction: transaction)
   }
 
+  /// XS_READ of `path` as a kernel's xenbus does it, without an array or a string on the way:
+  /// the request goes straight into `req`, and the reply is copied from `rsp` into `value`
+  /// (as much as fits). Returns the value's whole length, or nil when the store refused or did
+  /// not answer. Anything unusual (no room yet, a watch event or a half message first) takes
+  /// the general path (`request`), which gives the same answer.
+  public mutating func read(_ path: StaticString, into value: UnsafeMutableRawBufferPointer) -> Int? {
+    let name = UnsafeRawBufferPointer(start: path.utf8Start, count: path.utf8CodeUnitCount)
+    let size = 16 + name.count + 1
+    let producer = ring.load(XenstoreRingPage.requestProducer)
+    let used = producer &- ring.load(XenstoreRingPage.requestConsumer)
+    guard partial.isEmpty, used <= XenstoreRingPage.size, Int(XenstoreRingPage.size - used) >= size else {
+      return copyValue(read(String(decoding: name, as: UTF8.self)), into: value)
+    }
+    let id = nextRequestID
+    nextRequestID &+= 1
+    var header = (XenstoreType.read, id, UInt32(0), UInt32(name.count + 1))
+    withUnsafeBytes(of: &header) { ring.copyIn(XenstoreRingPage.request, at: producer, $0) }
+    ring.copyIn(XenstoreRingPage.request, at: producer &+ 16, name)
+    ring.setByte(XenstoreRingPage.request, producer &+ UInt32(size - 1), 0)
+    ring.store(producer &+ UInt32(size), XenstoreRingPage.requestProducer)
+    notify()
+    // The store answers during the send, so the reply is usually there already.
+    let consumer = ring.load(XenstoreRingPage.responseConsumer)
+    let available = ring.load(XenstoreRingPage.responseProducer) &- consumer
+    if available >= 16, available <= XenstoreRingPage.size {
+      var reply = (UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+      withUnsafeMutableBytes(of: &reply) { ring.copyOut(XenstoreRingPage.response, at: consumer, $0) }
+      let length = reply.3
+      if reply.0 != XenstoreType.watchEvent, reply.1 == id, length <= available - 16 {
+        let kept = min(Int(length), value.count)
+        ring.copyOut(XenstoreRingPage.response, at: consumer &+ 16, UnsafeMutableRawBufferPointer(rebasing: value[..<kept]))
+        ring.store(consumer &+ 16 &+ length, XenstoreRingPage.responseConsumer)
+        // A full ring may hide more output behind it: tell the store there is room (xb_read).
+        if available == XenstoreRingPage.size { notify() }
+        return reply.0 == XenstoreType.error ? nil : Int(length)
+      }
+    }
+    return copyValue(awaitReply(id, deadline: SystemTime.now() &+ timeout), into: value)
+  }
+
+  /// The length of `reply`'s value, copied into `value` as far as it fits; nil for a refusal.
+  func copyValue(_ reply: XenstoreReply, into value: UnsafeMutableRawBufferPointer) -> Int? {
+    guard reply.ok else { return nil }
+    let kept = min(reply.payload.count, value.count)
+    reply.payload.withUnsafeBytes { value.baseAddress?.copyMemory(from: $0.baseAddress!, byteCount: kept) }
+    return reply.payload.count
+  }
+
   public mutating func write(_ path: String, _ value: String, transaction: UInt32 = 0) -> XenstoreReply {
     var payload = Array(path.utf8)
     payload.append(0)
@@ -259,6 +329,11 @@ public struct XenstoreClient {
     message.append(contentsOf: payload)
     let deadline = SystemTime.now() &+ timeout
     guard writeRaw(message, deadline: deadline) else { return noReply("the request did not fit before the deadline") }
+    return awaitReply(id, deadline: deadline)
+  }
+
+  /// Waits for the reply to request `id`, queueing watch events that come first.
+  mutating func awaitReply(_ id: UInt32, deadline: UInt64) -> XenstoreReply {
     while true {
       guard let reply = nextMessage(deadline: deadline) else {
         return noReply(ringError != 0 ? "ring error \(ringError)" : "timeout")

@@ -11,19 +11,46 @@ public protocol SharedPage {
   func store8(_ value: UInt8, at offset: Int)
   /// `count` bytes from `offset` in one copy (the range inside the page).
   func loadBytes(at offset: Int, count: Int) -> [UInt8]
+  /// `count` bytes from `offset` appended to `bytes` in one copy (the range inside the page):
+  /// into a buffer whose capacity the caller keeps, so nothing is allocated.
+  func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8])
   /// `bytes` to `offset` in one copy (the range inside the page).
   func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int)
+  /// The 16 bytes at `offset` (any alignment; inside the page) as two little-endian words, in
+  /// one copy: a xenstore message header.
+  func load128(at offset: Int) -> (UInt64, UInt64)
+  func store128(_ words: (UInt64, UInt64), at offset: Int)
 }
 
 extension SharedPage {
   public func loadBytes(at offset: Int, count: Int) -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: count)
-    for i in 0..<count { bytes[i] = load8(at: offset + i) }
+    var bytes: [UInt8] = []
+    appendBytes(at: offset, count: count, to: &bytes)
     return bytes
+  }
+
+  public func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) {
+    for i in 0..<count { bytes.append(load8(at: offset + i)) }
   }
 
   public func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {
     for (i, byte) in bytes.enumerated() { store8(byte, at: offset + i) }
+  }
+
+  public func load128(at offset: Int) -> (UInt64, UInt64) {
+    var low: UInt64 = 0, high: UInt64 = 0
+    for i in 0..<8 {
+      low |= UInt64(load8(at: offset + i)) << (8 * UInt64(i))
+      high |= UInt64(load8(at: offset + 8 + i)) << (8 * UInt64(i))
+    }
+    return (low, high)
+  }
+
+  public func store128(_ words: (UInt64, UInt64), at offset: Int) {
+    for i in 0..<8 {
+      store8(UInt8(truncatingIfNeeded: words.0 >> (8 * UInt64(i))), at: offset + i)
+      store8(UInt8(truncatingIfNeeded: words.1 >> (8 * UInt64(i))), at: offset + 8 + i)
+    }
   }
 }
 

@@ -88,12 +88,8 @@ public struct XenstoreMessage: Sendable, Equatable {
   public func encoded() -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(Self.headerSize + payload.count)
-    for word in [type, requestID, transactionID, UInt32(truncatingIfNeeded: payload.count)] {
-      bytes.append(UInt8(truncatingIfNeeded: word))
-      bytes.append(UInt8(truncatingIfNeeded: word >> 8))
-      bytes.append(UInt8(truncatingIfNeeded: word >> 16))
-      bytes.append(UInt8(truncatingIfNeeded: word >> 24))
-    }
+    XenstoreHeader(type: type, requestID: requestID, transactionID: transactionID,
+                   length: UInt32(truncatingIfNeeded: payload.count)).append(to: &bytes)
     bytes.append(contentsOf: payload)
     return bytes
   }
@@ -138,6 +134,37 @@ public struct XenstoreHeader: Sendable, Equatable {
   public var requestID: UInt32
   public var transactionID: UInt32
   public var length: UInt32
+
+  init(type: UInt32, requestID: UInt32, transactionID: UInt32, length: UInt32) {
+    self.type = type
+    self.requestID = requestID
+    self.transactionID = transactionID
+    self.length = length
+  }
+
+  /// The header from its 16 bytes read as two little-endian words (`SharedPage.load128`).
+  init(words: (UInt64, UInt64)) {
+    type = UInt32(truncatingIfNeeded: words.0)
+    requestID = UInt32(truncatingIfNeeded: words.0 >> 32)
+    transactionID = UInt32(truncatingIfNeeded: words.1)
+    length = UInt32(truncatingIfNeeded: words.1 >> 32)
+  }
+
+  /// Its 16 bytes as two little-endian words (`SharedPage.store128`).
+  var words: (UInt64, UInt64) {
+    (UInt64(type) | UInt64(requestID) << 32, UInt64(transactionID) | UInt64(length) << 32)
+  }
+
+  /// Appends the header's 16 bytes, little-endian, to `bytes`.
+  func append(to bytes: inout [UInt8]) {
+    func put(_ word: UInt32) {
+      bytes.append(UInt8(truncatingIfNeeded: word))
+      bytes.append(UInt8(truncatingIfNeeded: word >> 8))
+      bytes.append(UInt8(truncatingIfNeeded: word >> 16))
+      bytes.append(UInt8(truncatingIfNeeded: word >> 24))
+    }
+    put(type); put(requestID); put(transactionID); put(length)
+  }
 
   /// Reads the header at `offset`; the caller has checked that 16 bytes are there.
   init(_ bytes: [UInt8], at offset: Int) {

@@ -52,25 +52,50 @@ public enum XenstorePath {
   static func canonical(
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
   ) throws(XenstoreError) {
+    let relative = name.first != UInt8(ascii: "/") && name.first != UInt8(ascii: "@")
+    try canonical(name, home: relative ? home(of: domid) : [], privileged: privileged, allowSpecial: allowSpecial, into: &full)
+  }
+
+  /// "/" + "local/domain/<domid>/": what a relative name is appended to.
+  static func home(of domid: UInt32) -> [UInt8] {
+    var home = domainPath(domid)
+    home.append(UInt8(ascii: "/"))
+    return home
+  }
+
+  /// `canonical` with the caller's `home` (`home(of:)`) given, so it is not built again for
+  /// every name. One pass over `name` checks its characters and its slashes; the home prefix
+  /// is known to be well formed, ends in `/`, and a relative name does not start with one, so
+  /// the checks hold for the whole name.
+  static func canonical(
+    _ name: ArraySlice<UInt8>, home: [UInt8], privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
+  ) throws(XenstoreError) {
     // The longest name accepted is 3072 bytes; a longer one is refused before it is copied.
-    guard name.count <= absoluteMax, name.allSatisfy(isValidCharacter) else { throw .EINVAL }
-    full.removeAll(keepingCapacity: true)
-    if let first = name.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "@") {
-      if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
-    } else {
-      full.append(contentsOf: localDomain)
-      appendDecimal(UInt64(domid), to: &full)
-      full.append(UInt8(ascii: "/"))
-    }
-    full.append(contentsOf: name)
-    guard full.count <= absoluteMax else { throw .EINVAL }
-    if full.count > 1, full.last == UInt8(ascii: "/") { throw .EINVAL }
+    guard name.count <= absoluteMax else { throw .EINVAL }
     var previous: UInt8 = 0
-    for byte in full {
+    for byte in name {
+      guard isValidCharacter(byte) else { throw .EINVAL }
       if byte == UInt8(ascii: "/"), previous == UInt8(ascii: "/") { throw .EINVAL }
       previous = byte
     }
-    if !privileged, full.count - localPrefixLength(full) > relativeMax { throw .EINVAL }
+    full.removeAll(keepingCapacity: true)
+    let first = name.first
+    if first == UInt8(ascii: "/") || first == UInt8(ascii: "@") {
+      if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
+      full.append(contentsOf: name)
+      if full.count > 1, previous == UInt8(ascii: "/") { throw .EINVAL }
+      if !privileged, full.count - localPrefixLength(full) > relativeMax { throw .EINVAL }
+    } else {
+      // Relative: the home alone ("" asked) ends in `/`, which no name may.
+      guard !name.isEmpty, previous != UInt8(ascii: "/") else { throw .EINVAL }
+      full.append(contentsOf: home)
+      full.append(contentsOf: name)
+      guard full.count <= absoluteMax else { throw .EINVAL }
+      // The part after the home prefix is `name` when the domid has at most 5 digits (as
+      // every domid has: they end at DOMID_FIRST_RESERVED).
+      let afterHome = home.count <= localDomain.count + 6 ? name.count : full.count - localPrefixLength(full)
+      if !privileged, afterHome > relativeMax { throw .EINVAL }
+    }
   }
 
   /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf

@@ -31,8 +31,10 @@ final class XenstoreConnection: @unchecked Sendable {
   var replies = 0
   /// Events in `queue` by payload, so an identical pending event is not queued twice.
   var pendingEvents: [[UInt8]: Int] = [:]
+  /// "/local/domain/<domid>/", which the domain's relative names hang from (built once).
+  let home: [UInt8]
 
-  init() {}
+  init(domid: UInt32) { home = XenstorePath.home(of: domid) }
 }
 
 struct XenstoreQueued: Sendable {
@@ -44,9 +46,44 @@ struct XenstoreQueued: Sendable {
   var charged: Int { bytes.count + (eventPayload?.count ?? 0) }
 }
 
+/// The connections by domid. Not a `[UInt32: XenstoreConnection]`: the standard library
+/// hashes an integer key with SipHash, about a hundred instructions on every request. A domid
+/// is no secret and a domain chooses none, so a multiplicative mix is enough (consecutive
+/// domids land in distinct buckets).
+struct XenstoreConnections: Sequence, Sendable {
+  struct Key: Hashable, Sendable {
+    let domid: UInt32
+    func hash(into hasher: inout Hasher) { hasher.combine(domid) }
+    /// What `Dictionary` asks for: this hash directly, without a `Hasher` around it.
+    func _rawHashValue(seed: Int) -> Int {
+      Int(truncatingIfNeeded: (UInt64(domid) ^ UInt64(bitPattern: Int64(seed))) &* 0x9E37_79B9_7F4A_7C15)
+    }
+  }
+
+  private var table: [Key: XenstoreConnection] = [:]
+
+  subscript(domid: UInt32) -> XenstoreConnection? {
+    get { table[Key(domid: domid)] }
+    set { table[Key(domid: domid)] = newValue }
+  }
+
+  mutating func removeValue(forKey domid: UInt32) -> XenstoreConnection? { table.removeValue(forKey: Key(domid: domid)) }
+
+  var keys: [UInt32] { table.keys.map { $0.domid } }
+
+  struct Iterator: IteratorProtocol {
+    var inner: Dictionary<Key, XenstoreConnection>.Iterator
+    mutating func next() -> (domid: UInt32, connection: XenstoreConnection)? {
+      inner.next().map { ($0.key.domid, $0.value) }
+    }
+  }
+
+  func makeIterator() -> Iterator { Iterator(inner: table.makeIterator()) }
+}
+
 public struct XenstoreServer: Sendable {
   public private(set) var store: XenstoreStore
-  var connections: [UInt32: XenstoreConnection] = [:]
+  var connections = XenstoreConnections()
 
   public init(limits: XenstoreLimits = .xenDefaults) {
     store = XenstoreStore(limits: limits)
@@ -95,12 +132,15 @@ public struct XenstoreServer: Sendable {
     guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle else { return nil }
     let who = caller(domid)
     do throws(XenstoreError) {
-      try XenstorePath.canonical(argument, domid: domid, privileged: who.privileged, allowSpecial: false, into: &name)
+      try XenstorePath.canonical(argument, home: connection.home, privileged: who.privileged, allowSpecial: false, into: &name)
     } catch {
       return nil
     }
-    guard let node = store.nodes[XenstoreKey(name)], XenstoreStore.granted(node, who).contains(.read) else { return nil }
-    return node.value
+    // The node's fields are read where they are: a copy of the whole node would retain and
+    // release each of its arrays.
+    guard let index = store.nodes.index(forKey: XenstoreKey(name)),
+          store.nodes.values[index].permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
+    return store.nodes.values[index].value
   }
 
   /// Whether `domid`'s stream broke the protocol; the ring code then sets the ring's error
@@ -151,7 +191,7 @@ public struct XenstoreServer: Sendable {
   /// `domid`'s connection, made if it has none yet.
   mutating func connection(of domid: UInt32) -> XenstoreConnection {
     if let connection = connections[domid] { return connection }
-    let connection = XenstoreConnection()
+    let connection = XenstoreConnection(domid: domid)
     connections[domid] = connection
     return connection
   }
@@ -400,7 +440,7 @@ public struct XenstoreServer: Sendable {
 
   /// A new domain's connection exists: @introduceDomain fires.
   public mutating func introduce(domain domid: UInt32) {
-    if connections[domid] == nil { connections[domid] = XenstoreConnection() }
+    if connections[domid] == nil { connections[domid] = XenstoreConnection(domid: domid) }
     fireSpecial(XenstorePath.introduceDomain)
   }
 

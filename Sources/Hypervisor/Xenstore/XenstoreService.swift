@@ -21,14 +21,18 @@ public struct XenstoreService: Sendable {
 
   /// The fast read path's buffers (`answerLoneRead`): their capacity is kept from request to
   /// request, so a read allocates nothing.
-  private var payloadBuffer: [UInt8] = []
+  private var requestBuffer: [UInt8] = []
   private var nameBuffer: [UInt8] = []
 
   public init(limits: XenstoreLimits = .xenDefaults) {
     server = XenstoreServer(limits: limits)
-    payloadBuffer.reserveCapacity(Ring.size)
+    requestBuffer.reserveCapacity(Ring.size)
     nameBuffer.reserveCapacity(XenstorePath.absoluteMax + 32)
   }
+
+  /// Whether the last `service` call was one read answered by the fast path, which queues
+  /// nothing for any domain: the caller then has no other domain's output to deliver.
+  public private(set) var answeredLoneRead = false
 
   /// At most this many request/response passes per `service` call: each pass moves at most a
   /// ring of requests and a ring of responses, so a call is bounded whatever the guest does.
@@ -38,8 +42,12 @@ public struct XenstoreService: Sendable {
   /// the outstanding-replies quota), and puts replies and events into `rsp` as far as it has
   /// room. Returns whether anything moved (the domain is then notified).
   public mutating func service(_ page: some SharedPage, domid: UInt32) -> Bool {
+    answeredLoneRead = false
     guard stopped[domid] == nil else { return false }
-    if answerLoneRead(page, domid: domid) { return true }
+    if answerLoneRead(page, domid: domid) {
+      answeredLoneRead = true
+      return true
+    }
     var moved = false
     for _ in 0..<Self.passesPerCall {
       let took = takeRequests(page, domid: domid)
@@ -73,53 +81,53 @@ public struct XenstoreService: Sendable {
 
   /// The request every xenbus client sends most, answered without the general path's copies
   /// and queue: one XS_READ outside a transaction, alone and in one piece in `req`, whose reply
-  /// fits in `rsp` now. Each byte of the request is read once, as in `takeRequests`. Returns
-  /// false, having changed nothing, for anything else, and for a read that fails: the general
-  /// path then serves the ring as if this were not here.
+  /// fits in `rsp` now. The request is read in two copies, its header and its name, so each
+  /// byte once, as in `takeRequests`, and only the copies are parsed. Returns false, having changed nothing, for
+  /// anything else, and for a read that fails: the general path then serves the ring as if this
+  /// were not here.
   private mutating func answerLoneRead(_ page: some SharedPage, domid: UInt32) -> Bool {
     let size = UInt32(Ring.size)
-    let header = UInt32(XenstoreMessage.headerSize)
+    let headerSize = XenstoreMessage.headerSize
     let consumer = page.load32(at: Ring.Offset.requestConsumer)
     let producer = page.load32(at: Ring.Offset.requestProducer)
     let available = producer &- consumer
-    guard available > header, available <= size else { return false }
-    let start = Ring.Offset.request + Int(consumer % size)
-    guard Int(consumer % size) + Int(available) <= Ring.size else { return false }
-    func word(_ offset: Int) -> UInt32 {
-      UInt32(page.load8(at: start + offset)) | UInt32(page.load8(at: start + offset + 1)) << 8
-        | UInt32(page.load8(at: start + offset + 2)) << 16 | UInt32(page.load8(at: start + offset + 3)) << 24
-    }
-    guard word(0) == XenstoreOp.read.rawValue, word(8) == 0, word(12) == available - header else { return false }
-    let requestID = word(4)
-    payloadBuffer.removeAll(keepingCapacity: true)
-    for offset in Int(header)..<Int(available) { payloadBuffer.append(page.load8(at: start + offset)) }
-    // xenstored's onearg: exactly one NUL, at the end.
-    guard payloadBuffer.last == 0 else { return false }
-    let argument = payloadBuffer[..<(payloadBuffer.count - 1)]
-    guard !argument.contains(0),
-          let value = server.fastRead(argument, from: domid, name: &nameBuffer) else { return false }
+    let start = Int(consumer % size)
+    guard available > UInt32(headerSize), available <= size, start + Int(available) <= Ring.size else { return false }
+    // The header in one copy and the name in another.
+    let header = XenstoreHeader(words: page.load128(at: Ring.Offset.request + start))
+    guard header.type == XenstoreOp.read.rawValue, header.transactionID == 0,
+          header.length == available - UInt32(headerSize) else { return false }
+    requestBuffer.removeAll(keepingCapacity: true)
+    page.appendBytes(at: Ring.Offset.request + start + headerSize, count: Int(header.length), to: &requestBuffer)
+    // xenstored's onearg: exactly one NUL, at the end (`canonical` refuses a NUL anywhere
+    // else, as an invalid character).
+    guard requestBuffer.last == 0,
+          let value = server.fastRead(requestBuffer.dropLast(), from: domid, name: &nameBuffer) else { return false }
 
     let responseConsumer = page.load32(at: Ring.Offset.responseConsumer)
-    var position = page.load32(at: Ring.Offset.responseProducer)
-    let used = position &- responseConsumer
-    guard used <= size, Int(size - used) >= Int(header) + value.count else { return false }
-    func put(_ byte: UInt8) {
-      page.store8(byte, at: Ring.Offset.response + Int(position % size))
-      position &+= 1
-    }
-    func put(word: UInt32) {
-      put(UInt8(truncatingIfNeeded: word)); put(UInt8(truncatingIfNeeded: word >> 8))
-      put(UInt8(truncatingIfNeeded: word >> 16)); put(UInt8(truncatingIfNeeded: word >> 24))
-    }
-    put(word: XenstoreOp.read.rawValue)
-    put(word: requestID)
-    put(word: 0)
-    put(word: UInt32(value.count))
-    for byte in value { put(byte) }
-    // The reply before its index (x86 keeps stores in order; the stores are volatile).
-    page.store32(position, at: Ring.Offset.responseProducer)
+    let responseProducer = page.load32(at: Ring.Offset.responseProducer)
+    let used = responseProducer &- responseConsumer
+    let responseStart = Int(responseProducer % size)
+    // A header across the ring's end is left to the general path.
+    guard used <= size, Int(size - used) >= headerSize + value.count, responseStart + headerSize <= Ring.size else { return false }
+    let reply = XenstoreHeader(type: XenstoreOp.read.rawValue, requestID: header.requestID, transactionID: 0, length: UInt32(value.count))
+    page.store128(reply.words, at: Ring.Offset.response + responseStart)
+    putResponse(value[...], page, at: responseProducer &+ UInt32(headerSize))
     page.store32(producer, at: Ring.Offset.requestConsumer)
     return true
+  }
+
+  /// Puts `bytes` into `rsp` from index `producer` (in at most two copies: the ring's end), then
+  /// moves `rsp_prod` past them: after a header stored before them, it says "header and
+  /// payload". The caller has checked that they fit.
+  private func putResponse(_ bytes: ArraySlice<UInt8>, _ page: some SharedPage, at producer: UInt32) {
+    let start = Int(producer % UInt32(Ring.size))
+    let first = min(bytes.count, Ring.size - start)
+    let split = bytes.startIndex + first
+    page.storeBytes(bytes[..<split], at: Ring.Offset.response + start)
+    if split < bytes.endIndex { page.storeBytes(bytes[split...], at: Ring.Offset.response) }
+    // The data before the index (x86 keeps stores in order; the stores are volatile).
+    page.store32(producer &+ UInt32(bytes.count), at: Ring.Offset.responseProducer)
   }
 
   private mutating func takeRequests(_ page: some SharedPage, domid: UInt32) -> Bool {
@@ -154,12 +162,7 @@ public struct XenstoreService: Sendable {
     }
     let bytes = server.takeOutput(for: domid, upTo: Ring.size - Int(used))
     guard !bytes.isEmpty else { return false }
-    let start = Int(producer % UInt32(Ring.size))
-    let first = min(bytes.count, Ring.size - start)
-    page.storeBytes(bytes[..<first], at: Ring.Offset.response + start)
-    if first < bytes.count { page.storeBytes(bytes[first...], at: Ring.Offset.response) }
-    // The data before the index (x86 keeps stores in order; the stores are volatile).
-    page.store32(producer &+ UInt32(bytes.count), at: Ring.Offset.responseProducer)
+    putResponse(bytes[...], page, at: producer)
     return true
   }
 }

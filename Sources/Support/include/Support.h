@@ -135,6 +135,13 @@ static inline void hv_copy_to_physical(uint64_t dst, const void *src, size_t n) 
 static inline void hv_zero_physical(uint64_t dst, size_t n) { __builtin_memset((void *)(uintptr_t)dst, 0, n); }
 HV_INLINE void hv_write_physical64(uint64_t addr, uint64_t v) { *(volatile uint64_t *)(uintptr_t)addr = v; }
 HV_INLINE uint64_t hv_read_physical64(uint64_t addr) { return *(volatile uint64_t *)(uintptr_t)addr; }
+// Any alignment (a header in a byte ring): one 8-byte move each way.
+HV_INLINE uint64_t hv_read_physical_unaligned64(uint64_t addr) {
+  uint64_t v; __builtin_memcpy(&v, (const void *)(uintptr_t)addr, 8); return v;
+}
+HV_INLINE void hv_write_physical_unaligned64(uint64_t addr, uint64_t v) {
+  __builtin_memcpy((void *)(uintptr_t)addr, &v, 8);
+}
 HV_INLINE uint32_t hv_read_physical32(uint64_t addr) { return *(volatile uint32_t *)(uintptr_t)addr; }
 HV_INLINE void hv_write_physical32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)(uintptr_t)addr = v; }
 HV_INLINE uint16_t hv_read_physical16(uint64_t addr) { return *(volatile uint16_t *)(uintptr_t)addr; }

@@ -38,6 +38,25 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     return true
   }
 
+  /// `write` of a slice, without copying it into an array first.
+  @discardableResult
+  public static func write(_ bytes: ArraySlice<UInt8>, to address: UInt64) -> Bool {
+    guard isMapped(address, count: bytes.count) else { return false }
+    unsafe bytes.withUnsafeBytes { buffer in
+      if let base = buffer.baseAddress { unsafe hv_copy_to_physical(address, base, buffer.count) }
+    }
+    return true
+  }
+
+  /// Appends `count` bytes at `address` to `bytes` in one copy, so each is read once (a ring
+  /// the guest writes at the same time); false, appending nothing, if they are not all mapped.
+  @discardableResult
+  public static func append(from address: UInt64, count: Int, to bytes: inout [UInt8]) -> Bool {
+    guard isMapped(address, count: count), let base = UnsafePointer<UInt8>(bitPattern: UInt(address)) else { return count == 0 }
+    unsafe bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: count))   // unsafe: the range is mapped (checked above)
+    return true
+  }
+
   @discardableResult
   public static func zero(_ address: UInt64, count: Int) -> Bool {
     guard isMapped(address, count: count) else { return false }
@@ -159,6 +178,21 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   /// The identity-mapped pointer to an own page's field (never address 0: no frame there).
   @inline(__always) static func own(_ address: UInt64) -> UnsafeMutableRawPointer {
     unsafe UnsafeMutableRawPointer(bitPattern: UInt(address)).unsafelyUnwrapped
+  }
+
+  /// 16 bytes at `address`, any alignment, as two little-endian words: one load each, so
+  /// each byte is read once (a message header in a ring the guest writes at the same time).
+  public static func readUnaligned128(_ address: UInt64) -> (UInt64, UInt64)? {
+    guard isMapped(address, count: 16) else { return nil }
+    return (hv_read_physical_unaligned64(address), hv_read_physical_unaligned64(address + 8))
+  }
+
+  @discardableResult
+  public static func writeUnaligned128(_ address: UInt64, _ words: (UInt64, UInt64)) -> Bool {
+    guard isMapped(address, count: 16) else { return false }
+    hv_write_physical_unaligned64(address, words.0)
+    hv_write_physical_unaligned64(address + 8, words.1)
+    return true
   }
 
   public static func read64(_ address: UInt64) -> UInt64? {

@@ -13,8 +13,15 @@ struct SharedMachinePage: SharedPage {
   func loadBytes(at offset: Int, count: Int) -> [UInt8] {
     PhysicalMemory().read(base + UInt64(offset), count: count) ?? [UInt8](repeating: 0, count: count)
   }
+  func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) {
+    if !PhysicalMemory.append(from: base + UInt64(offset), count: count, to: &bytes) {
+      bytes.append(contentsOf: repeatElement(0, count: count))
+    }
+  }
+  func load128(at offset: Int) -> (UInt64, UInt64) { PhysicalMemory.readUnaligned128(base + UInt64(offset)) ?? (0, 0) }
+  func store128(_ words: (UInt64, UInt64), at offset: Int) { PhysicalMemory.writeUnaligned128(base + UInt64(offset), words) }
   func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {
-    _ = PhysicalMemory.write(Array(bytes), to: base + UInt64(offset))
+    _ = PhysicalMemory.write(bytes, to: base + UInt64(offset))
   }
 }
 #endif

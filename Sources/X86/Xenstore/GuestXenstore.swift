@@ -80,17 +80,20 @@ public enum GuestXenstore {
   /// Called once at boot by the backends' notify hook: a send on a store port.
   static func requestsReady(_ domain: Domain) {
     var notify = false
+    var queuedNothing = false
     lock.withLock {
       let ring = domain.xenstoreRingMachine
       guard ring != 0 else { return }
       let wasStopped = service.stopped[UInt32(domain.id)] != nil
       notify = service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
+      queuedNothing = service.answeredLoneRead
       if !wasStopped, let why = service.stopped[UInt32(domain.id)] {
         GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why.name)); its ring is no longer served")
       }
     }
     if notify { Events.notify(domain, port: domain.xenstorePort) }
-    deliverQueued()
+    // A read the fast path answered queued nothing for anyone (the usual request).
+    if !queuedNothing { deliverQueued() }
   }
 
   /// Puts queued replies and watch events into every domain's ring that has room, and notifies
