@@ -200,6 +200,14 @@ let dom3 = XenstoreCaller.domain(3)
       #expect(got == Self.reference(name, domid: domid, privileged: privileged, special: special),
               "\(String(decoding: name, as: UTF8.self)) from \(domid)")
       if got != Self.reference(name, domid: domid, privileged: privileged, special: special) { return }
+      // The hash it returns is the key's: what the fast read looks the node up with.
+      if let got {
+        let home = XenstorePath.home(of: domid)
+        var full: [UInt8] = []
+        let hash = try? XenstorePath.canonical(name[...], home: home, homeHash: XenstoreKey.fnv(home[...]),
+                                               privileged: privileged, allowSpecial: special, into: &full)
+        #expect(full == got && hash == XenstoreKey(got).fnv)
+      }
     }
   }
 }

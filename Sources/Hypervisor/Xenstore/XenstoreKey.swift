@@ -4,27 +4,48 @@
 // that alone (docs/xenstore.md, "Speed").
 
 /// A node's absolute name as the key of the store's table: hashed with FNV-1a over its bytes,
-/// started from the table's seed and finished with a 64-bit mix, a few instructions per byte.
+/// once, when the key is made (or as the name is built: `XenstorePath.canonical`), and finished
+/// with the table's seed and a 64-bit mix each time the table asks.
 ///
-/// Not a keyed hash: a domain that knows the seed could choose names that share buckets. What
-/// that costs is bounded as in xenstored (whose table hash has no key at all): a domain owns at
-/// most `nodesPerDomain` nodes, so a lookup compares against at most the store's size.
+/// Not a keyed hash: a domain could choose names whose FNV values collide, whatever the seed.
+/// What that costs is bounded as in xenstored (whose table hash has no key at all): a domain
+/// owns at most `nodesPerDomain` nodes, so a lookup compares against at most the store's size.
 struct XenstoreKey: Hashable, Sendable {
-  var bytes: [UInt8]
+  let bytes: [UInt8]
+  /// FNV-1a of `bytes`, from `fnvBasis`.
+  let fnv: UInt64
 
-  init(_ bytes: [UInt8]) { self.bytes = bytes }
+  init(_ bytes: [UInt8]) { self.init(bytes, fnv: Self.fnv(bytes[...])) }
 
-  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool { a.bytes == b.bytes }
+  /// A key whose FNV-1a the caller has computed while it built `bytes`.
+  init(_ bytes: [UInt8], fnv: UInt64) {
+    self.bytes = bytes
+    self.fnv = fnv
+  }
 
-  func hash(into hasher: inout Hasher) { hasher.combine(Self.hash(bytes, seed: 0)) }
+  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool { a.fnv == b.fnv && a.bytes == b.bytes }
+
+  func hash(into hasher: inout Hasher) { hasher.combine(fnv) }
 
   /// What `Dictionary` asks for: this hash directly, without a `Hasher` around it.
-  func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: Self.hash(bytes, seed: UInt64(bitPattern: Int64(seed)))) }
+  func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: Self.mix(fnv ^ UInt64(bitPattern: Int64(seed)))) }
 
-  static func hash(_ bytes: [UInt8], seed: UInt64) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed
-    for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-    // MurmurHash3's finalizer: FNV's low bits, which pick the bucket, depend on every byte.
+  static let fnvBasis: UInt64 = 0xCBF2_9CE4_8422_2325
+
+  /// One byte more of an FNV-1a hash.
+  @inline(__always) static func fnv(_ hash: UInt64, _ byte: UInt8) -> UInt64 {
+    (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+  }
+
+  static func fnv(_ bytes: ArraySlice<UInt8>, from start: UInt64 = fnvBasis) -> UInt64 {
+    var h = start
+    for byte in bytes { h = fnv(h, byte) }
+    return h
+  }
+
+  /// MurmurHash3's finalizer: FNV's low bits, which pick the bucket, depend on every byte.
+  static func mix(_ value: UInt64) -> UInt64 {
+    var h = value
     h ^= h >> 33
     h &*= 0xFF51_AFD7_ED55_8CCD
     h ^= h >> 33

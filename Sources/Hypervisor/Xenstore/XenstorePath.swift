@@ -53,7 +53,9 @@ public enum XenstorePath {
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
   ) throws(XenstoreError) {
     let relative = name.first != UInt8(ascii: "/") && name.first != UInt8(ascii: "@")
-    try canonical(name, home: relative ? home(of: domid) : [], privileged: privileged, allowSpecial: allowSpecial, into: &full)
+    let home = relative ? home(of: domid) : []
+    _ = try canonical(name, home: home, homeHash: XenstoreKey.fnv(home[...]), privileged: privileged,
+                      allowSpecial: allowSpecial, into: &full)
   }
 
   /// "/" + "local/domain/<domid>/": what a relative name is appended to.
@@ -63,24 +65,30 @@ public enum XenstorePath {
     return home
   }
 
-  /// `canonical` with the caller's `home` (`home(of:)`) given, so it is not built again for
-  /// every name. One pass over `name` checks its characters and its slashes; the home prefix
-  /// is known to be well formed, ends in `/`, and a relative name does not start with one, so
-  /// the checks hold for the whole name.
+  /// `canonical` with the caller's `home` (`home(of:)`) and its FNV-1a (`XenstoreKey.fnv`)
+  /// given, so neither is made again for every name. One pass over `name` checks its characters
+  /// and its slashes and hashes it; the home prefix is known to be well formed, ends in `/`, and
+  /// a relative name does not start with one, so the checks hold for the whole name. Returns
+  /// the FNV-1a of the whole name, for its `XenstoreKey`.
+  @discardableResult
   static func canonical(
-    _ name: ArraySlice<UInt8>, home: [UInt8], privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
-  ) throws(XenstoreError) {
+    _ name: ArraySlice<UInt8>, home: [UInt8], homeHash: UInt64, privileged: Bool, allowSpecial: Bool,
+    into full: inout [UInt8]
+  ) throws(XenstoreError) -> UInt64 {
     // The longest name accepted is 3072 bytes; a longer one is refused before it is copied.
     guard name.count <= absoluteMax else { throw .EINVAL }
+    let first = name.first
+    let absolute = first == UInt8(ascii: "/") || first == UInt8(ascii: "@")
+    var hash = absolute ? XenstoreKey.fnvBasis : homeHash
     var previous: UInt8 = 0
     for byte in name {
       guard isValidCharacter(byte) else { throw .EINVAL }
       if byte == UInt8(ascii: "/"), previous == UInt8(ascii: "/") { throw .EINVAL }
       previous = byte
+      hash = XenstoreKey.fnv(hash, byte)
     }
     full.removeAll(keepingCapacity: true)
-    let first = name.first
-    if first == UInt8(ascii: "/") || first == UInt8(ascii: "@") {
+    if absolute {
       if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
       full.append(contentsOf: name)
       if full.count > 1, previous == UInt8(ascii: "/") { throw .EINVAL }
@@ -96,6 +104,7 @@ public enum XenstorePath {
       let afterHome = home.count <= localDomain.count + 6 ? name.count : full.count - localPrefixLength(full)
       if !privileged, afterHome > relativeMax { throw .EINVAL }
     }
+    return hash
   }
 
   /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf

@@ -33,8 +33,13 @@ final class XenstoreConnection: @unchecked Sendable {
   var pendingEvents: [[UInt8]: Int] = [:]
   /// "/local/domain/<domid>/", which the domain's relative names hang from (built once).
   let home: [UInt8]
+  /// The FNV-1a of `home`, where a relative name's key hash starts.
+  let homeHash: UInt64
 
-  init(domid: UInt32) { home = XenstorePath.home(of: domid) }
+  init(domid: UInt32) {
+    home = XenstorePath.home(of: domid)
+    homeHash = XenstoreKey.fnv(home[...])
+  }
 }
 
 struct XenstoreQueued: Sendable {
@@ -131,16 +136,16 @@ public struct XenstoreServer: Sendable {
   mutating func fastRead(_ argument: ArraySlice<UInt8>, from domid: UInt32, name: inout [UInt8]) -> [UInt8]? {
     guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle else { return nil }
     let who = caller(domid)
+    let hash: UInt64
     do throws(XenstoreError) {
-      try XenstorePath.canonical(argument, home: connection.home, privileged: who.privileged, allowSpecial: false, into: &name)
+      hash = try XenstorePath.canonical(argument, home: connection.home, homeHash: connection.homeHash,
+                                        privileged: who.privileged, allowSpecial: false, into: &name)
     } catch {
       return nil
     }
-    // The node's fields are read where they are: a copy of the whole node would retain and
-    // release each of its arrays.
-    guard let index = store.nodes.index(forKey: XenstoreKey(name)),
-          store.nodes.values[index].permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
-    return store.nodes.values[index].value
+    guard let node = store.nodes[XenstoreKey(name, fnv: hash)],
+          node.permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
+    return node.value
   }
 
   /// Whether `domid`'s stream broke the protocol; the ring code then sets the ring's error
