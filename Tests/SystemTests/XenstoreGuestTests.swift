@@ -10,7 +10,7 @@ extension Serialized {
   @Suite("xenstore from guest-xenstore: the checks, and hostile rings beside a bystander") struct XenstoreGuests {
     /// Every check of `mode=checks` with a peer (`checks` in GuestXenstore.swift).
     static let checks = [
-      "read-name", "read-domid", "get-domain-path", "read-absolute-name", "write-read", "large-value", "mkdir-directory", "rm",
+      "read-name", "read-domid", "get-domain-path", "read-absolute-name", "write-read", "lean-read", "large-value", "mkdir-directory", "rm",
       "write-name-refused", "write-memory-target-refused", "write-home-refused", "name-unchanged",
       "read-peer-home-refused", "write-peer-data-refused", "set-get-perms", "give-away-refused",
       "watch-fires-at-once", "watch-fires-on-write", "unwatch", "transaction-commit", "transaction-abort",

@@ -49,6 +49,25 @@ func checks(_ store: inout XenstoreClient, domid: UInt32, peer: Int) {
   let wrote = store.write("data/greeting", "hello from \(domid)")
   let back = store.read("data/greeting")
   report.check("write-read", wrote.ok && back.holds("hello from \(domid)".utf8), fail: "write \(wrote.summary), read \(back.summary)")
+  // The in-place read (what `visor bench xenstore` times): the value, a refusal, a value
+  // larger than the buffer, and a reply behind a watch event (the general path takes over).
+  var buffer = [UInt8](repeating: 0, count: 64)
+  let want = Array("hello from \(domid)".utf8)
+  let lean = buffer.withUnsafeMutableBytes { store.read("data/greeting", into: $0) }
+  let leanValue = Array(buffer.prefix(lean ?? 0))
+  let leanMissing = buffer.withUnsafeMutableBytes { store.read("data/no-such-node", into: $0) }
+  var small = [UInt8](repeating: 0, count: 4)
+  let leanSmall = small.withUnsafeMutableBytes { store.read("data/greeting", into: $0) }
+  let leanWatch = store.watch("data/greeting", token: "lean")   // its first event follows the reply
+  let leanBehindEvent = buffer.withUnsafeMutableBytes { store.read("data/greeting", into: $0) }
+  let leanEvent = store.nextEvent(deadline: SystemTime.now() &+ 500 * ms)
+  let leanUnwatch = store.unwatch("data/greeting", token: "lean")
+  report.check("lean-read", lean == want.count && leanValue == want && leanMissing == nil
+               && leanSmall == want.count && small[...] == want.prefix(4)[...] && leanWatch.ok
+               && leanBehindEvent == want.count && leanEvent.map { equal($0.token, "lean") } == true && leanUnwatch.ok,
+               fail: "value \(lean.map(String.init) ?? "nil") '\(text(leanValue))', missing \(leanMissing.map(String.init) ?? "nil"), "
+                 + "small \(leanSmall.map(String.init) ?? "nil"), watch \(leanWatch.summary), behind an event \(leanBehindEvent.map(String.init) ?? "nil"), "
+                 + "event \(leanEvent.map { text($0.token) } ?? "none"), unwatch \(leanUnwatch.summary)")
   // A value larger than the ring: the request goes in pieces, and so does the reply.
   var large = ""
   for i in 0..<1500 { large.unicodeScalars.append(Unicode.Scalar(UInt8(ascii: "a") + UInt8(i % 26))) }

@@ -89,9 +89,12 @@ struct XenstoreConnections: Sequence, Sendable {
 public struct XenstoreServer: Sendable {
   public private(set) var store: XenstoreStore
   var connections = XenstoreConnections()
+  /// The buffer `fastRead` builds names in: its capacity is kept, so a read allocates nothing.
+  private var fastReadName: [UInt8] = []
 
   public init(limits: XenstoreLimits = .xenDefaults) {
     store = XenstoreStore(limits: limits)
+    fastReadName.reserveCapacity(XenstorePath.absoluteMax + 32)
   }
 
   /// Only domain 0's connection is privileged: the hypervisor acting as toolstack
@@ -132,18 +135,18 @@ public struct XenstoreServer: Sendable {
   /// (`XenstoreService.answerLoneRead`): the node's value when the read succeeds and the reply
   /// may go out at once (nothing queued for the domain before it, no message half read). Nil
   /// otherwise: the request then takes the general path, which asks the same store and so gives
-  /// the same answer, or the error. `name` is the buffer the absolute name is built in.
-  mutating func fastRead(_ argument: ArraySlice<UInt8>, from domid: UInt32, name: inout [UInt8]) -> [UInt8]? {
+  /// the same answer, or the error. The absolute name is built in `fastReadName`.
+  mutating func fastRead(_ argument: ArraySlice<UInt8>, from domid: UInt32) -> [UInt8]? {
     guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle else { return nil }
     let who = caller(domid)
     let hash: UInt64
     do throws(XenstoreError) {
       hash = try XenstorePath.canonical(argument, home: connection.home, homeHash: connection.homeHash,
-                                        privileged: who.privileged, allowSpecial: false, into: &name)
+                                        privileged: who.privileged, allowSpecial: false, into: &fastReadName)
     } catch {
       return nil
     }
-    guard let node = store.nodes[XenstoreKey(name, fnv: hash)],
+    guard let node = store.nodes[XenstoreKey(fastReadName, fnv: hash)],
           node.permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
     return node.value
   }

@@ -22,12 +22,10 @@ public struct XenstoreService: Sendable {
   /// The fast read path's buffers (`answerLoneRead`): their capacity is kept from request to
   /// request, so a read allocates nothing.
   private var requestBuffer: [UInt8] = []
-  private var nameBuffer: [UInt8] = []
 
   public init(limits: XenstoreLimits = .xenDefaults) {
     server = XenstoreServer(limits: limits)
     requestBuffer.reserveCapacity(Ring.size)
-    nameBuffer.reserveCapacity(XenstorePath.absoluteMax + 32)
   }
 
   /// Whether the last `service` call was one read answered by the fast path, which queues
@@ -102,7 +100,7 @@ public struct XenstoreService: Sendable {
     // xenstored's onearg: exactly one NUL, at the end (`canonical` refuses a NUL anywhere
     // else, as an invalid character).
     guard requestBuffer.last == 0,
-          let value = server.fastRead(requestBuffer.dropLast(), from: domid, name: &nameBuffer) else { return false }
+          let value = server.fastRead(requestBuffer.dropLast(), from: domid) else { return false }
 
     let responseConsumer = page.load32(at: Ring.Offset.responseConsumer)
     let responseProducer = page.load32(at: Ring.Offset.responseProducer)
