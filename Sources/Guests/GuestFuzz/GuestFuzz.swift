@@ -246,11 +246,8 @@ func calibrateClock() {
 nonisolated(unsafe) var secondPlaces: Places? = nil
 
 func startSecondVCPU() {
-  var context = Xen.secondVCPUContext()
-  let initialised = withUnsafeMutableBytes(of: &context) { Xen.vcpuOp(0, vcpu: 1, Xen.address($0.baseAddress)) }
-  let up = initialised == 0 ? Xen.vcpuOp(1, vcpu: 1) : initialised
-  if up != 0 {
-    Console.print("guest-fuzz: FAIL: vcpu 1 could not be started: \(up)")
+  if let failed = Xen.startSecondVCPU() {
+    Console.print("guest-fuzz: FAIL: vcpu 1 could not be started: \(failed.call) returned \(failed.result)")
     Xen.shutdown(.crash)
   }
 }

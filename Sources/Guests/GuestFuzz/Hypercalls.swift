@@ -136,7 +136,15 @@ extension Fuzzer {
       default: index = 1
       }
     }
-    if space != 0 { index = random.percent(70) ? safeGFN() : index }
+    // XENMAPSPACE_gmfn (2) and gmfn_range (3) take the frame at `index` away from where it is
+    // mapped: only a frame this guest may lose, or a small random index could give away its
+    // own code. The other spaces read `index` as something else (a grant frame, a foreign
+    // frame, an MMIO frame).
+    if space == 2 || space == 3 {
+      index = safeGFN()
+    } else if space != 0 {
+      index = random.percent(70) ? safeGFN() : index
+    }
     var b = Bytes()
     b.u16(dom); b.u16(UInt16(random.below(3))); b.u32(space); b.u64(index); b.u64(safeGFN())
     return place(b.bytes)

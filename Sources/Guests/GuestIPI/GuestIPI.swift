@@ -80,11 +80,7 @@ public func secondaryMain(_ vcpuID: UInt64) {
 
 /// VCPUOP_initialise (VCPU_HVM_MODE_64B, the boot vcpu's control registers) and VCPUOP_up.
 func startVCPU1() {
-  var context = Xen.secondVCPUContext()
-  let initialised = Xen.withArgument(&context) { Xen.vcpuOp(UInt64(GS_VCPUOP_initialise), vcpu: 1, $0) }
-  if initialised != 0 { report.abort("VCPUOP_initialise(vcpu 1) returned \(initialised)") }
-  let up = Xen.vcpuOp(UInt64(GS_VCPUOP_up), vcpu: 1)
-  if up != 0 { report.abort("VCPUOP_up(vcpu 1) returned \(up)") }
+  if let failed = Xen.startSecondVCPU() { report.abort("\(failed.call)(vcpu 1) returned \(failed.result)") }
 }
 
 func run() -> Never {

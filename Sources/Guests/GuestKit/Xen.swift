@@ -151,6 +151,17 @@ public enum Xen {
     withUnsafeMutableBytes(of: &value) { body(address($0.baseAddress)) }
   }
 
+  /// Brings vcpu 1 up as a PVH kernel brings up a secondary cpu: VCPUOP_initialise with
+  /// `secondVCPUContext()`, then VCPUOP_up. Nil when both succeed; otherwise the call that
+  /// failed and what it returned.
+  public static func startSecondVCPU() -> (call: StaticString, result: Int64)? {
+    var context = secondVCPUContext()
+    let initialised = withArgument(&context) { vcpuOp(UInt64(GS_VCPUOP_initialise), vcpu: 1, $0) }
+    if initialised != 0 { return ("VCPUOP_initialise", initialised) }
+    let up = vcpuOp(UInt64(GS_VCPUOP_up), vcpu: 1)
+    return up != 0 ? ("VCPUOP_up", up) : nil
+  }
+
   #if arch(x86_64)
   /// vcpu 1's start state for VCPUOP_initialise (VCPU_HVM_MODE_64B): GuestSupport's AP entry on
   /// the first secondary stack with RDI = 1 (the vcpu id its entry passes on), interrupts off

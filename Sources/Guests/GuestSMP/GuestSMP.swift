@@ -247,17 +247,11 @@ func run() -> Never {
   gs_atomic_store(staleWords, staleTLB ? 1 : 0)
   gs_atomic_store(staleWords + 1, 0)
 
-  var context = Xen.secondVCPUContext()
+  let context = Xen.secondVCPUContext()
   Console.print("guest-smp: vcpu 1 context rip \(hex(context.cpu_regs.x86_64.rip)) rsp \(hex(context.cpu_regs.x86_64.rsp)) cr3 \(hex(context.cpu_regs.x86_64.cr3)) efer \(hex(context.cpu_regs.x86_64.efer))")
 
-  let initialised = withUnsafeMutableBytes(of: &context) { Xen.vcpuOp(0, vcpu: 1, Xen.address($0.baseAddress)) }
-  if initialised != 0 {
-    Console.print("guest-smp: VCPUOP_initialise failed: \(initialised)")
-    Xen.shutdown(.crash)
-  }
-  let up = Xen.vcpuOp(1, vcpu: 1)
-  if up != 0 {
-    Console.print("guest-smp: VCPUOP_up failed: \(up)")
+  if let failed = Xen.startSecondVCPU() {
+    Console.print("guest-smp: \(failed.call) failed: \(failed.result)")
     Xen.shutdown(.crash)
   }
   Console.print("guest-smp: vcpu 1 is up")

@@ -103,11 +103,7 @@ public func secondaryMain(_ vcpuID: UInt64) {
 }
 
 func startVCPU1() {
-  var context = Xen.secondVCPUContext()
-  let initialised = Xen.withArgument(&context) { Xen.vcpuOp(UInt64(GS_VCPUOP_initialise), vcpu: 1, $0) }
-  if initialised != 0 { report.abort("VCPUOP_initialise(vcpu 1) returned \(initialised)") }
-  let up = Xen.vcpuOp(UInt64(GS_VCPUOP_up), vcpu: 1)
-  if up != 0 { report.abort("VCPUOP_up(vcpu 1) returned \(up)") }
+  if let failed = Xen.startSecondVCPU() { report.abort("\(failed.call)(vcpu 1) returned \(failed.result)") }
 }
 
 /// WRMSR/RDMSR that may #GP: whether it did (the 2-byte instruction is skipped).
