@@ -110,7 +110,7 @@ public struct XenstoreService: Sendable {
     guard used <= size, Int(size - used) >= headerSize + value.count, responseStart + headerSize <= Ring.size else { return false }
     let reply = XenstoreHeader(type: XenstoreOp.read.rawValue, requestID: header.requestID, transactionID: 0, length: UInt32(value.count))
     page.store128(reply.words, at: Ring.Offset.response + responseStart)
-    putResponse(value[...], page, at: responseProducer &+ UInt32(headerSize))
+    Self.putResponse(value[...], page, at: responseProducer &+ UInt32(headerSize))
     page.store32(producer, at: Ring.Offset.requestConsumer)
     return true
   }
@@ -118,7 +118,9 @@ public struct XenstoreService: Sendable {
   /// Puts `bytes` into `rsp` from index `producer` (in at most two copies: the ring's end), then
   /// moves `rsp_prod` past them: after a header stored before them, it says "header and
   /// payload". The caller has checked that they fit.
-  private func putResponse(_ bytes: ArraySlice<UInt8>, _ page: some SharedPage, at producer: UInt32) {
+  /// Static: as a method of `self` called from a mutating one, the compiler copied the whole
+  /// service (169 bytes, a byte at a time) to call it.
+  private static func putResponse(_ bytes: ArraySlice<UInt8>, _ page: some SharedPage, at producer: UInt32) {
     let start = Int(producer % UInt32(Ring.size))
     let first = min(bytes.count, Ring.size - start)
     let split = bytes.startIndex + first
@@ -160,7 +162,7 @@ public struct XenstoreService: Sendable {
     }
     let bytes = server.takeOutput(for: domid, upTo: Ring.size - Int(used))
     guard !bytes.isEmpty else { return false }
-    putResponse(bytes[...], page, at: producer)
+    Self.putResponse(bytes[...], page, at: producer)
     return true
   }
 }
