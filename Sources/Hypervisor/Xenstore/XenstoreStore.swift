@@ -270,11 +270,16 @@ public struct XenstoreStore: Sendable {
     throw .EACCES
   }
 
-  func canonical(_ name: ArraySlice<UInt8>, _ caller: XenstoreCaller, special: Bool) throws(XenstoreError) -> [UInt8] {
+  // These two are static, as helpers called from mutating operations should be: a method of
+  // `self` called there made the compiler copy the whole store (136 bytes, a byte at a time)
+  // for each call.
+  static func canonical(_ name: ArraySlice<UInt8>, _ caller: XenstoreCaller, special: Bool) throws(XenstoreError) -> [UInt8] {
     try XenstorePath.canonical(name, domid: caller.domid, privileged: caller.privileged, allowSpecial: special)
   }
 
-  func context(_ caller: XenstoreCaller, _ transaction: UInt32) throws(XenstoreError) -> XenstoreContext {
+  static func context(
+    _ caller: XenstoreCaller, _ transaction: UInt32, in transactions: [XenstoreTransactionKey: XenstoreTransaction]
+  ) throws(XenstoreError) -> XenstoreContext {
     guard transaction != 0 else { return XenstoreContext(caller: caller, transaction: nil) }
     let key = XenstoreTransactionKey(domid: caller.domid, id: transaction)
     guard transactions[key] != nil else { throw .ENOENT }
@@ -287,16 +292,16 @@ public struct XenstoreStore: Sendable {
   public mutating func read(
     _ name: ArraySlice<UInt8>, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [UInt8] {
-    let context = try context(caller, transaction)
-    return try checkedNode(canonical(name, caller, special: false), .read, context).value
+    let context = try Self.context(caller, transaction, in: transactions)
+    return try checkedNode(Self.canonical(name, caller, special: false), .read, context).value
   }
 
   /// XS_DIRECTORY: the children's names, each ending in NUL.
   public mutating func directory(
     _ name: ArraySlice<UInt8>, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [UInt8] {
-    let context = try context(caller, transaction)
-    return try checkedNode(canonical(name, caller, special: false), .read, context).directoryListing
+    let context = try Self.context(caller, transaction, in: transactions)
+    return try checkedNode(Self.canonical(name, caller, special: false), .read, context).directoryListing
   }
 
   /// XS_DIRECTORY_PART: the node's generation and NUL, then the children's names from byte
@@ -305,8 +310,8 @@ public struct XenstoreStore: Sendable {
   public mutating func directoryPart(
     _ name: ArraySlice<UInt8>, offset: Int, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [UInt8] {
-    let context = try context(caller, transaction)
-    let node = try checkedNode(canonical(name, caller, special: false), .read, context)
+    let context = try Self.context(caller, transaction, in: transactions)
+    let node = try checkedNode(Self.canonical(name, caller, special: false), .read, context)
     var reply = XenstorePath.decimal(node.generation)
     reply.append(0)
     let listing = node.directoryListing
@@ -330,16 +335,16 @@ public struct XenstoreStore: Sendable {
   public mutating func permissions(
     _ name: ArraySlice<UInt8>, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> XenstorePermissions {
-    let context = try context(caller, transaction)
-    return try checkedNode(canonical(name, caller, special: true), .read, context).permissions
+    let context = try Self.context(caller, transaction, in: transactions)
+    return try checkedNode(Self.canonical(name, caller, special: true), .read, context).permissions
   }
 
   /// XS_WRITE: sets the value, creating the node and any missing ancestors.
   public mutating func write(
     _ name: ArraySlice<UInt8>, _ value: [UInt8], by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [XenstoreChange] {
-    let context = try context(caller, transaction)
-    let path = try canonical(name, caller, special: false)
+    let context = try Self.context(caller, transaction, in: transactions)
+    let path = try Self.canonical(name, caller, special: false)
     do throws(XenstoreError) {
       var node = try checkedNode(path, .write, context)
       let size = node.accountedSize - node.value.count + value.count
@@ -358,8 +363,8 @@ public struct XenstoreStore: Sendable {
   public mutating func mkdir(
     _ name: ArraySlice<UInt8>, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [XenstoreChange] {
-    let context = try context(caller, transaction)
-    let path = try canonical(name, caller, special: false)
+    let context = try Self.context(caller, transaction, in: transactions)
+    let path = try Self.canonical(name, caller, special: false)
     do throws(XenstoreError) {
       _ = try checkedNode(path, .write, context)
       return []
@@ -431,8 +436,8 @@ public struct XenstoreStore: Sendable {
   public mutating func rm(
     _ name: ArraySlice<UInt8>, by caller: XenstoreCaller, transaction: UInt32 = 0
   ) throws(XenstoreError) -> [XenstoreChange] {
-    let context = try context(caller, transaction)
-    let path = try canonical(name, caller, special: false)
+    let context = try Self.context(caller, transaction, in: transactions)
+    let path = try Self.canonical(name, caller, special: false)
     do throws(XenstoreError) {
       _ = try checkedNode(path, .write, context)
     } catch .ENOENT {
@@ -475,8 +480,8 @@ public struct XenstoreStore: Sendable {
     transaction: UInt32 = 0
   ) throws(XenstoreError) -> [XenstoreChange] {
     if !caller.privileged, permissions.entries.count > limits.permissionsPerNode { throw .ENOSPC }
-    let context = try context(caller, transaction)
-    let path = try canonical(name, caller, special: true)
+    let context = try Self.context(caller, transaction, in: transactions)
+    let path = try Self.canonical(name, caller, special: true)
     var node = try checkedNode(path, [.write, .owner], context)
     if !caller.privileged, permissions.owner != node.permissions.owner { throw .EPERM }
     let old = node.permissions
