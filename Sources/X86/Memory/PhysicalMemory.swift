@@ -111,11 +111,17 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     var value = T()
     unsafe withUnsafeMutableBytes(of: &value) { buffer in      // unsafe: value's own bytes, `size` of them
       let target = unsafe buffer.baseAddress.unsafelyUnwrapped
-      // One volatile load for a structure of one word (EVTCHNOP_send's port: the hot path);
-      // memcpy, a call, otherwise. Either way the guest's memory is read once.
+      // One volatile load for a structure of one word (EVTCHNOP_send's port: the hot path), one
+      // per word for an aligned structure of up to eight words (a grant map: memcpy spent about
+      // 60 instructions on its 32 bytes); memcpy, a call, otherwise. Either way the guest's
+      // memory is read once.
       switch size {
       case 4 where address & 3 == 0: unsafe target.storeBytes(of: hv_read_physical32(address), as: UInt32.self)
       case 8 where address & 7 == 0: unsafe target.storeBytes(of: hv_read_physical64(address), as: UInt64.self)
+      case 16...64 where size & 7 == 0 && address & 7 == 0:
+        for offset in stride(from: 0, to: size, by: 8) {
+          unsafe target.storeBytes(of: hv_read_physical64(address + UInt64(offset)), toByteOffset: offset, as: UInt64.self)
+        }
       default: unsafe hv_copy_from_physical(target, address, size)
       }
     }
@@ -129,7 +135,15 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     let size = MemoryLayout<T>.size
     guard isMapped(address, count: T.guestSize) else { return false }
     unsafe withUnsafeBytes(of: value) { buffer in              // unsafe: value's own bytes, `size` of them
-      unsafe hv_copy_to_physical(address, buffer.baseAddress.unsafelyUnwrapped, size)
+      let source = unsafe buffer.baseAddress.unsafelyUnwrapped
+      // As `read`: a word at a time for an aligned structure of up to eight words.
+      if size >= 16, size <= 64, size & 7 == 0, address & 7 == 0 {
+        for offset in stride(from: 0, to: size, by: 8) {
+          hv_write_physical64(address + UInt64(offset), unsafe source.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+      } else {
+        unsafe hv_copy_to_physical(address, source, size)
+      }
     }
     return true
   }
