@@ -9,8 +9,6 @@ public protocol SharedPage {
   func store32(_ value: UInt32, at offset: Int)
   func load8(at offset: Int) -> UInt8
   func store8(_ value: UInt8, at offset: Int)
-  /// `count` bytes from `offset` in one copy (the range inside the page).
-  func loadBytes(at offset: Int, count: Int) -> [UInt8]
   /// `count` bytes from `offset` appended to `bytes` in one copy (the range inside the page):
   /// into a buffer whose capacity the caller keeps, so nothing is allocated.
   func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8])
@@ -23,12 +21,6 @@ public protocol SharedPage {
 }
 
 extension SharedPage {
-  public func loadBytes(at offset: Int, count: Int) -> [UInt8] {
-    var bytes: [UInt8] = []
-    appendBytes(at: offset, count: count, to: &bytes)
-    return bytes
-  }
-
   public func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) {
     for i in 0..<count { bytes.append(load8(at: offset + i)) }
   }

@@ -143,8 +143,10 @@ public struct XenstoreService: Sendable {
     // parses only that copy.
     let start = Int(consumer % UInt32(Ring.size))
     let first = min(Int(available), Ring.size - start)
-    var bytes = page.loadBytes(at: Ring.Offset.request + start, count: first)
-    if first < Int(available) { bytes += page.loadBytes(at: Ring.Offset.request, count: Int(available) - first) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(Int(available))
+    page.appendBytes(at: Ring.Offset.request + start, count: first, to: &bytes)
+    if first < Int(available) { page.appendBytes(at: Ring.Offset.request, count: Int(available) - first, to: &bytes) }
     let taken = server.receive(bytes[...], from: domid)
     if taken > 0 { page.store32(consumer &+ UInt32(taken), at: Ring.Offset.requestConsumer) }
     if server.isBroken(domid) { stop(domid, .proto, page) }

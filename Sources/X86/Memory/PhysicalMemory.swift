@@ -30,13 +30,7 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   }
 
   @discardableResult
-  public static func write(_ bytes: [UInt8], to address: UInt64) -> Bool {
-    guard isMapped(address, count: bytes.count) else { return false }
-    unsafe bytes.withUnsafeBytes { buffer in
-      if let base = buffer.baseAddress { unsafe hv_copy_to_physical(address, base, bytes.count) }
-    }
-    return true
-  }
+  public static func write(_ bytes: [UInt8], to address: UInt64) -> Bool { write(bytes[...], to: address) }
 
   /// `write` of a slice, without copying it into an array first.
   @discardableResult

@@ -10,9 +10,6 @@ struct SharedMachinePage: SharedPage {
   func store32(_ value: UInt32, at offset: Int) { _ = PhysicalMemory.write32(base + UInt64(offset), value) }
   func load8(at offset: Int) -> UInt8 { PhysicalMemory.ownRead8(base + UInt64(offset)) }
   func store8(_ value: UInt8, at offset: Int) { PhysicalMemory.ownWrite8(base + UInt64(offset), value) }
-  func loadBytes(at offset: Int, count: Int) -> [UInt8] {
-    PhysicalMemory().read(base + UInt64(offset), count: count) ?? [UInt8](repeating: 0, count: count)
-  }
   func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) {
     if !PhysicalMemory.append(from: base + UInt64(offset), count: count, to: &bytes) {
       bytes.append(contentsOf: repeatElement(0, count: count))
