@@ -331,8 +331,12 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
     var service = XenstoreService()
     service.server.addDomain(xsDomainInfo(1))
     service.server.addDomain(xsDomainInfo(2, name: "other"))
+    // The longest names a lone request in the ring can carry (1,007 bytes), relative and
+    // absolute, and a NUL inside a name.
+    let long = String(repeating: "a", count: 1007)
     let names = ["name", "domid", "/local/domain/1/name", "/local/domain/2/name", "missing", "/local/domain/1",
-                 "data//x", "data/", "/", "@releaseDomain", "", "bad char", "/vm", "memory/target"]
+                 "data//x", "data/", "/", "@releaseDomain", "", "bad char", "/vm", "memory/target",
+                 long, "/" + long.dropFirst(), "data/" + long.dropFirst(100), "na\u{0}me", "/local/domain/123456/x"]
     for round in 0..<400 {
       let page = XenstoreTestPage()
       let start: UInt32 = round % 3 == 0 ? UInt32.max - UInt32(random.next() % 40) : UInt32(truncatingIfNeeded: random.next() % 5000)
@@ -358,6 +362,29 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
       }
       #expect(replied == expected, "read of \(name) in transaction \(transaction), \(used) bytes in rsp")
       #expect(page.load32(at: XenABI.XenstoreRing.Offset.requestConsumer) == page.load32(at: XenABI.XenstoreRing.Offset.requestProducer))
+    }
+  }
+
+  /// The fast read looks at a name's first byte to place it, then copies the name: a guest
+  /// that changes that byte in between must not get a name checked as relative and looked up
+  /// as absolute, or the other way round. The fast path gives the request up, and the general
+  /// path answers the bytes as they are now.
+  @Test func aNameWhoseFirstByteChangesDuringTheFastReadIsLeftToTheGeneralPath() {
+    for (seen, copied) in [("/local/domain/2/name", "dlocal/domain/2/name"), ("name", "/ame")] {
+      var service = XenstoreService()
+      service.server.addDomain(xsDomainInfo(1))
+      service.server.addDomain(xsDomainInfo(2, name: "other"))
+      let page = XenstoreTestPage()
+      page.setIndices(requests: 0, responses: 0)
+      page.send(xsRequest(.read, xsPayload(copied), id: 9))
+      let racing = FirstByteRacingPage(page, offset: XenABI.XenstoreRing.Offset.request + XenstoreMessage.headerSize,
+                                       seen: xs(seen)[0])
+      var general = service.server
+      let expected = general.handle(XenstoreMessage(op: .read, requestID: 9, transactionID: 0, payload: xsPayload(copied)),
+                                    from: service.server.caller(1)).encoded()
+      _ = service.service(racing, domid: 1)
+      #expect(!service.answeredLoneRead, "\(seen) / \(copied)")
+      #expect(page.receive() == expected)
     }
   }
 
@@ -394,4 +421,27 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
     #expect(domain.handle.count == 16)
     #expect(domain.handle[6] >> 4 == 4)
   }
+}
+
+/// A ring page whose byte at `offset` reads as `seen` when loaded alone, while copies see what
+/// is really there: a guest changing that byte between two reads.
+final class FirstByteRacingPage: SharedPage {
+  let page: XenstoreTestPage
+  let offset: Int
+  let seen: UInt8
+
+  init(_ page: XenstoreTestPage, offset: Int, seen: UInt8) {
+    self.page = page
+    self.offset = offset
+    self.seen = seen
+  }
+
+  func load32(at offset: Int) -> UInt32 { page.load32(at: offset) }
+  func store32(_ value: UInt32, at offset: Int) { page.store32(value, at: offset) }
+  func load8(at offset: Int) -> UInt8 { offset == self.offset ? seen : page.load8(at: offset) }
+  func store8(_ value: UInt8, at offset: Int) { page.store8(value, at: offset) }
+  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) {
+    page.copyBytes(at: offset, count: count, into: &bytes, at: index)
+  }
+  func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) { page.appendBytes(at: offset, count: count, to: &bytes) }
 }

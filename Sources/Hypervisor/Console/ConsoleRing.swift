@@ -12,6 +12,9 @@ public protocol SharedPage {
   /// `count` bytes from `offset` appended to `bytes` in one copy (the range inside the page):
   /// into a buffer whose capacity the caller keeps, so nothing is allocated.
   func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8])
+  /// `count` bytes from `offset` copied over `bytes[index...]` in one copy (the range inside
+  /// the page); nothing is copied unless they fit there.
+  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int)
   /// `bytes` to `offset` in one copy (the range inside the page).
   func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int)
   /// The 16 bytes at `offset` (any alignment; inside the page) as two little-endian words, in
@@ -23,6 +26,11 @@ public protocol SharedPage {
 extension SharedPage {
   public func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8]) {
     for i in 0..<count { bytes.append(load8(at: offset + i)) }
+  }
+
+  public func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) {
+    guard count >= 0, index >= 0, index <= bytes.count, count <= bytes.count - index else { return }
+    for i in 0..<count { bytes[index + i] = load8(at: offset + i) }
   }
 
   public func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {

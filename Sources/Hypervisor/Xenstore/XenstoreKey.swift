@@ -10,20 +10,28 @@
 /// Not a keyed hash: a domain could choose names whose FNV values collide, whatever the seed.
 /// What that costs is bounded as in xenstored (whose table hash has no key at all): a domain
 /// owns at most `nodesPerDomain` nodes, so a lookup compares against at most the store's size.
+///
+/// The bytes are a slice so that a lookup can be keyed by part of a buffer the caller keeps
+/// (the fast read's name, `XenstoreConnection.nameBuffer`) without copying it out. A key in the
+/// table is always a whole array of its own (`init(_:)`).
 struct XenstoreKey: Hashable, Sendable {
-  let bytes: [UInt8]
+  let bytes: ArraySlice<UInt8>
   /// FNV-1a of `bytes`, from `fnvBasis`.
   let fnv: UInt64
 
-  init(_ bytes: [UInt8]) { self.init(bytes, fnv: Self.fnv(bytes[...])) }
+  init(_ bytes: [UInt8]) { self.init(bytes[...], fnv: Self.fnv(bytes[...])) }
 
   /// A key whose FNV-1a the caller has computed while it built `bytes`.
-  init(_ bytes: [UInt8], fnv: UInt64) {
+  init(_ bytes: [UInt8], fnv: UInt64) { self.init(bytes[...], fnv: fnv) }
+
+  /// A lookup key over part of a buffer. Never stored in the table: it would keep the whole
+  /// buffer alive, and the buffer's next change would copy it.
+  init(_ bytes: ArraySlice<UInt8>, fnv: UInt64) {
     self.bytes = bytes
     self.fnv = fnv
   }
 
-  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool { a.fnv == b.fnv && a.bytes == b.bytes }
+  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool { a.fnv == b.fnv && ByteComparison.equal(a.bytes, b.bytes) }
 
   func hash(into hasher: inout Hasher) { hasher.combine(fnv) }
 

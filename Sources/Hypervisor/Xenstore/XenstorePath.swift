@@ -24,14 +24,12 @@ public enum XenstorePath {
   }
 
   /// xenstored's valid_chars: letters, digits and `-/_@`.
+  /// A bit per ASCII character, tested with a shift where a range test costs a compare and a
+  /// branch each: `-`, `/` and the digits in the first word (bytes 0–63), `@`, the letters and
+  /// `_` in the second (64–127).
   static func isValidCharacter(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-      UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "/"),
-      UInt8(ascii: "_"), UInt8(ascii: "@"):
-      true
-    default: false
-    }
+    let mask: UInt64 = byte < 64 ? 0x03FF_A000_0000_0000 : 0x07FF_FFFE_87FF_FFFF
+    return byte < 128 && (mask >> (UInt64(byte) & 63)) & 1 != 0
   }
 
   /// The absolute name `name` stands for when `domid` says it, or EINVAL (xenstored's
@@ -66,10 +64,8 @@ public enum XenstorePath {
   }
 
   /// `canonical` with the caller's `home` (`home(of:)`) and its FNV-1a (`XenstoreKey.fnv`)
-  /// given, so neither is made again for every name. One pass over `name` checks its characters
-  /// and its slashes and hashes it; the home prefix is known to be well formed, ends in `/`, and
-  /// a relative name does not start with one, so the checks hold for the whole name. Returns
-  /// the FNV-1a of the whole name, for its `XenstoreKey`.
+  /// given, so neither is made again for every name. Returns the FNV-1a of the whole name, for
+  /// its `XenstoreKey`.
   @discardableResult
   static func canonical(
     _ name: ArraySlice<UInt8>, home: [UInt8], homeHash: UInt64, privileged: Bool, allowSpecial: Bool,
@@ -77,8 +73,31 @@ public enum XenstorePath {
   ) throws(XenstoreError) -> UInt64 {
     // The longest name accepted is 3072 bytes; a longer one is refused before it is copied.
     guard name.count <= absoluteMax else { throw .EINVAL }
+    let relative = !isAbsolute(name.first)
+    full.removeAll(keepingCapacity: true)
+    if relative { full.append(contentsOf: home) }
+    full.append(contentsOf: name)
+    return try check(full[...], nameStart: relative ? home.count : 0, homeHash: homeHash,
+                     privileged: privileged, allowSpecial: allowSpecial)
+  }
+
+  /// Whether a name starting with `first` is absolute (`/`) or special (`@`), not relative.
+  static func isAbsolute(_ first: UInt8?) -> Bool { first == UInt8(ascii: "/") || first == UInt8(ascii: "@") }
+
+  /// `canonical`'s checks on a name already in place: `full` is the home prefix (its first
+  /// `nameStart` bytes, none for an absolute name) followed by the name as the caller gave it.
+  /// The home prefix is known to be well formed and to end in `/`, so one pass over the name
+  /// checks its characters and its slashes for the whole name, and hashes it, from `homeHash`
+  /// (the prefix's FNV-1a) for a relative name. Returns the FNV-1a of `full`. A name placed as
+  /// relative that starts like an absolute one, or the other way round, is refused.
+  @_optimize(speed) static func check(
+    _ full: ArraySlice<UInt8>, nameStart: Int, homeHash: UInt64, privileged: Bool, allowSpecial: Bool
+  ) throws(XenstoreError) -> UInt64 {
+    guard nameStart >= 0, nameStart <= full.count, full.count <= absoluteMax else { throw .EINVAL }
+    let name = full[(full.startIndex + nameStart)...]
     let first = name.first
-    let absolute = first == UInt8(ascii: "/") || first == UInt8(ascii: "@")
+    let absolute = isAbsolute(first)
+    guard absolute == (nameStart == 0) else { throw .EINVAL }
     var hash = absolute ? XenstoreKey.fnvBasis : homeHash
     var previous: UInt8 = 0
     for byte in name {
@@ -87,21 +106,16 @@ public enum XenstorePath {
       previous = byte
       hash = XenstoreKey.fnv(hash, byte)
     }
-    full.removeAll(keepingCapacity: true)
     if absolute {
       if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
-      full.append(contentsOf: name)
-      if full.count > 1, previous == UInt8(ascii: "/") { throw .EINVAL }
-      if !privileged, full.count - localPrefixLength(full) > relativeMax { throw .EINVAL }
+      if name.count > 1, previous == UInt8(ascii: "/") { throw .EINVAL }
+      if !privileged, name.count - localPrefixLength(name) > relativeMax { throw .EINVAL }
     } else {
       // Relative: the home alone ("" asked) ends in `/`, which no name may.
       guard !name.isEmpty, previous != UInt8(ascii: "/") else { throw .EINVAL }
-      full.append(contentsOf: home)
-      full.append(contentsOf: name)
-      guard full.count <= absoluteMax else { throw .EINVAL }
       // The part after the home prefix is `name` when the domid has at most 5 digits (as
       // every domid has: they end at DOMID_FIRST_RESERVED).
-      let afterHome = home.count <= localDomain.count + 6 ? name.count : full.count - localPrefixLength(full)
+      let afterHome = nameStart <= localDomain.count + 6 ? name.count : full.count - localPrefixLength(full)
       if !privileged, afterHome > relativeMax { throw .EINVAL }
     }
     return hash
@@ -109,12 +123,15 @@ public enum XenstorePath {
 
   /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf
   /// "%5u" reads it), or 0.
-  static func localPrefixLength(_ name: [UInt8]) -> Int {
+  static func localPrefixLength(_ name: [UInt8]) -> Int { localPrefixLength(name[...]) }
+
+  static func localPrefixLength(_ name: ArraySlice<UInt8>) -> Int {
     let prefix = localDomain
     guard name.count > prefix.count, name.starts(with: prefix) else { return 0 }
+    let base = name.startIndex
     var index = prefix.count
-    while index < name.count, index - prefix.count < 5, isDigit(name[index]) { index += 1 }
-    guard index > prefix.count, index < name.count, name[index] == UInt8(ascii: "/") else { return 0 }
+    while index < name.count, index - prefix.count < 5, isDigit(name[base + index]) { index += 1 }
+    guard index > prefix.count, index < name.count, name[base + index] == UInt8(ascii: "/") else { return 0 }
     return index + 1
   }
 

@@ -1,3 +1,5 @@
+import XenABI
+
 // The protocol engine: one connection per domain, requests in, replies and watch events out.
 // The ring code moves bytes: `receive` takes what a guest wrote to its request ring, and
 // `takeOutput` gives what fits in its response ring. Everything between is here:
@@ -35,10 +37,15 @@ final class XenstoreConnection: @unchecked Sendable {
   let home: [UInt8]
   /// The FNV-1a of `home`, where a relative name's key hash starts.
   let homeHash: UInt64
+  /// Where the fast read (`XenstoreServer.fastRead`) puts a name: `home` and then room for a
+  /// ring's worth of bytes. A relative name is copied in after `home`, an absolute one over it,
+  /// so the whole name is made in one copy from the ring, and nothing is allocated.
+  var nameBuffer: [UInt8]
 
   init(domid: UInt32) {
     home = XenstorePath.home(of: domid)
     homeHash = XenstoreKey.fnv(home[...])
+    nameBuffer = home + [UInt8](repeating: 0, count: XenABI.XenstoreRing.size)
   }
 }
 
@@ -89,12 +96,8 @@ struct XenstoreConnections: Sequence, Sendable {
 public struct XenstoreServer: Sendable {
   public private(set) var store: XenstoreStore
   var connections = XenstoreConnections()
-  /// The buffer `fastRead` builds names in: its capacity is kept, so a read allocates nothing.
-  private var fastReadName: [UInt8] = []
-
   public init(limits: XenstoreLimits = .xenDefaults) {
     store = XenstoreStore(limits: limits)
-    fastReadName.reserveCapacity(XenstorePath.absoluteMax + 32)
   }
 
   /// Only domain 0's connection is privileged: the hypervisor acting as toolstack
@@ -131,22 +134,29 @@ public struct XenstoreServer: Sendable {
     return consumed
   }
 
-  /// XS_READ of `argument` by `domid` outside a transaction, for the ring's fast path
-  /// (`XenstoreService.answerLoneRead`): the node's value when the read succeeds and the reply
-  /// may go out at once (nothing queued for the domain before it, no message half read). Nil
-  /// otherwise: the request then takes the general path, which asks the same store and so gives
-  /// the same answer, or the error. The absolute name is built in `fastReadName`.
-  mutating func fastRead(_ argument: ArraySlice<UInt8>, from domid: UInt32) -> [UInt8]? {
-    guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle else { return nil }
+  /// XS_READ by `domid` outside a transaction, of the name in `page` at `offset` (`count`
+  /// bytes, without its NUL), for the ring's fast path (`XenstoreService.answerLoneRead`): the
+  /// node's value when the read succeeds and the reply may go out at once (nothing queued for
+  /// the domain before it, no message half read). Nil otherwise: the request then takes the
+  /// general path, which asks the same store and so gives the same answer, or the error. The
+  /// name is copied from the page once, into the connection's `nameBuffer`, and checked there.
+  mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
+    guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
+    // Where the name goes depends on its first byte; `check` refuses the copy if that byte
+    // changed in between (the guest may write the ring at any time).
+    let start = count > 0 && XenstorePath.isAbsolute(page.load8(at: offset)) ? 0 : connection.home.count
+    guard count <= connection.nameBuffer.count - start else { return nil }
+    page.copyBytes(at: offset, count: count, into: &connection.nameBuffer, at: start)
+    let full = connection.nameBuffer[..<(start + count)]
     let who = caller(domid)
     let hash: UInt64
     do throws(XenstoreError) {
-      hash = try XenstorePath.canonical(argument, home: connection.home, homeHash: connection.homeHash,
-                                        privileged: who.privileged, allowSpecial: false, into: &fastReadName)
+      hash = try XenstorePath.check(full, nameStart: start, homeHash: connection.homeHash,
+                                    privileged: who.privileged, allowSpecial: false)
     } catch {
       return nil
     }
-    guard let node = store.nodes[XenstoreKey(fastReadName, fnv: hash)],
+    guard let node = store.nodes[XenstoreKey(full, fnv: hash)],
           node.permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
     return node.value
   }

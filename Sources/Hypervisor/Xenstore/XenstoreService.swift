@@ -19,13 +19,8 @@ public struct XenstoreService: Sendable {
   /// why. Kept here, not read back from the page, where the guest could clear it.
   public private(set) var stopped: [UInt32: XenABI.XenstoreRing.Error] = [:]
 
-  /// The fast read path's buffers (`answerLoneRead`): their capacity is kept from request to
-  /// request, so a read allocates nothing.
-  private var requestBuffer: [UInt8] = []
-
   public init(limits: XenstoreLimits = .xenDefaults) {
     server = XenstoreServer(limits: limits)
-    requestBuffer.reserveCapacity(Ring.size)
   }
 
   /// Whether the last `service` call was one read answered by the fast path, which queues
@@ -79,10 +74,11 @@ public struct XenstoreService: Sendable {
 
   /// The request every xenbus client sends most, answered without the general path's copies
   /// and queue: one XS_READ outside a transaction, alone and in one piece in `req`, whose reply
-  /// fits in `rsp` now. The request is read in two copies, its header and its name, so each
-  /// byte once, as in `takeRequests`, and only the copies are parsed. Returns false, having changed nothing, for
-  /// anything else, and for a read that fails: the general path then serves the ring as if this
-  /// were not here.
+  /// fits in `rsp` now. The request is read in three copies, its header, its final NUL and its
+  /// name (straight into the connection's name buffer), so each byte once, as in
+  /// `takeRequests`, and only the copies are parsed. Returns false, having changed nothing, for
+  /// anything else, and for a read that fails: the general path then serves the ring as if
+  /// this were not here.
   private mutating func answerLoneRead(_ page: some SharedPage, domid: UInt32) -> Bool {
     let size = UInt32(Ring.size)
     let headerSize = XenstoreMessage.headerSize
@@ -95,12 +91,12 @@ public struct XenstoreService: Sendable {
     let header = XenstoreHeader(words: page.load128(at: Ring.Offset.request + start))
     guard header.type == XenstoreOp.read.rawValue, header.transactionID == 0,
           header.length == available - UInt32(headerSize) else { return false }
-    requestBuffer.removeAll(keepingCapacity: true)
-    page.appendBytes(at: Ring.Offset.request + start + headerSize, count: Int(header.length), to: &requestBuffer)
-    // xenstored's onearg: exactly one NUL, at the end (`canonical` refuses a NUL anywhere
-    // else, as an invalid character).
-    guard requestBuffer.last == 0,
-          let value = server.fastRead(requestBuffer.dropLast(), from: domid) else { return false }
+    // xenstored's onearg: exactly one NUL, at the end (`check` refuses a NUL anywhere else, as
+    // an invalid character). The name before it is read once, by `fastRead`.
+    let name = Ring.Offset.request + start + headerSize
+    let nameCount = Int(header.length) - 1
+    guard nameCount >= 0, page.load8(at: name + nameCount) == 0,
+          let value = server.fastRead(page, nameAt: name, count: nameCount, from: domid) else { return false }
 
     let responseConsumer = page.load32(at: Ring.Offset.responseConsumer)
     let responseProducer = page.load32(at: Ring.Offset.responseProducer)

@@ -110,7 +110,7 @@ public struct XenstoreStore: Sendable {
   public func node(at name: [UInt8]) -> XenstoreNode? { nodes[XenstoreKey(name)] }
 
   /// Every name in the tree, special nodes included.
-  public var names: [[UInt8]] { nodes.keys.map { $0.bytes } }
+  public var names: [[UInt8]] { nodes.keys.map { Array($0.bytes) } }
 
   // MARK: Accounting
 
@@ -510,7 +510,7 @@ public struct XenstoreStore: Sendable {
     var changes: [XenstoreChange] = []
     if domid != 0, nodeCount(ownedBy: domid) > 0 {
       // Shortest names first, so a removed subtree is not visited again.
-      let owned = nodes.filter { $0.value.permissions.owner == domid }.keys.map { $0.bytes }.sorted { $0.count < $1.count }
+      let owned = nodes.filter { $0.value.permissions.owner == domid }.keys.map { Array($0.bytes) }.sorted { $0.count < $1.count }
       for name in owned where nodes[XenstoreKey(name)] != nil && name != XenstorePath.root && name.first != UInt8(ascii: "@") {
         if let removed = try? remove(name, live) { changes += removed }
       }
@@ -518,7 +518,7 @@ public struct XenstoreStore: Sendable {
     for (key, node) in nodes where node.permissions.entries.dropFirst().contains(where: { $0.domid == domid }) {
       var changed = node
       changed.permissions = node.permissions.dropping(domid)
-      putLive(key.bytes, changed)
+      putLive(Array(key.bytes), changed)
     }
     return changes
   }

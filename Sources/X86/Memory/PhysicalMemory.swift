@@ -42,6 +42,17 @@ public struct PhysicalMemory: PhysicalMemoryReader {
     return true
   }
 
+  /// Copies `count` bytes at `address` over `bytes[index...]` in one copy, so each is read
+  /// once; false, changing nothing, if they are not all mapped or do not fit there.
+  @discardableResult
+  public static func copy(from address: UInt64, count: Int, into bytes: inout [UInt8], at index: Int) -> Bool {
+    guard isMapped(address, count: count), index >= 0, index <= bytes.count, count <= bytes.count - index else { return false }
+    unsafe bytes.withUnsafeMutableBytes { buffer in   // unsafe: index + count is inside the buffer (checked above)
+      if let base = buffer.baseAddress { unsafe hv_copy_from_physical(base + index, address, count) }
+    }
+    return true
+  }
+
   /// Appends `count` bytes at `address` to `bytes` in one copy, so each is read once (a ring
   /// the guest writes at the same time); false, appending nothing, if they are not all mapped.
   @discardableResult
