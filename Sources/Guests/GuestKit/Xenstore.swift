@@ -58,6 +58,31 @@ public struct XenstoreRingPage {
     if first < bytes.count { target.copyMemory(from: bytes.baseAddress! + first, byteCount: min(bytes.count - first, start)) }
   }
 
+  /// A message whose payload is one string (`name` and its NUL) into `req` at `index`, when it
+  /// does not cross the ring's end: the header in two 8-byte stores, the name in one copy, then
+  /// the NUL. False, writing nothing, when it would cross (`copyIn` then writes it in pieces).
+  public func putRequest(_ header: (UInt64, UInt64), name: UnsafeRawBufferPointer, at index: UInt32) -> Bool {
+    let start = Int(index % Self.size)
+    guard start + 16 + name.count + 1 <= Int(Self.size) else { return false }
+    // Unsafe: the message stays inside the 1024 bytes of `req` (checked above).
+    let target = UnsafeMutableRawPointer(bitPattern: UInt(base) + UInt(Self.request + start))!
+    target.storeBytes(of: header.0, as: UInt64.self)
+    target.storeBytes(of: header.1, toByteOffset: 8, as: UInt64.self)
+    if let bytes = name.baseAddress, name.count > 0 { (target + 16).copyMemory(from: bytes, byteCount: name.count) }
+    target.storeBytes(of: 0, toByteOffset: 16 + name.count, as: UInt8.self)
+    return true
+  }
+
+  /// The 16-byte header at `index` of `rsp` as two little-endian words, when it does not cross
+  /// the ring's end; nil when it does (`copyOut` then reads it in pieces).
+  public func responseHeader(at index: UInt32) -> (UInt64, UInt64)? {
+    let start = Int(index % Self.size)
+    guard start + 16 <= Int(Self.size) else { return nil }
+    // Unsafe: the 16 bytes stay inside the 1024 bytes of `rsp` (checked above).
+    let source = UnsafeRawPointer(bitPattern: UInt(base) + UInt(Self.response + start))!
+    return (source.loadUnaligned(as: UInt64.self), source.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+  }
+
   /// Copies `bytes.count` bytes out of `ring` from `index` on (taken modulo the ring), in at
   /// most two copies. At most a ring's worth.
   public func copyOut(_ ring: Int, at index: UInt32, _ bytes: UnsafeMutableRawBufferPointer) {
@@ -217,26 +242,33 @@ public struct XenstoreClient {
     }
     let id = nextRequestID
     nextRequestID &+= 1
-    var header = (XenstoreType.read, id, UInt32(0), UInt32(name.count + 1))
-    withUnsafeBytes(of: &header) { ring.copyIn(XenstoreRingPage.request, at: producer, $0) }
-    ring.copyIn(XenstoreRingPage.request, at: producer &+ 16, name)
-    ring.setByte(XenstoreRingPage.request, producer &+ UInt32(size - 1), 0)
+    // type, id, tx_id 0, len: two little-endian words.
+    let words = (UInt64(XenstoreType.read) | UInt64(id) << 32, UInt64(name.count + 1) << 32)
+    if !ring.putRequest(words, name: name, at: producer) {
+      var header = (XenstoreType.read, id, UInt32(0), UInt32(name.count + 1))
+      withUnsafeBytes(of: &header) { ring.copyIn(XenstoreRingPage.request, at: producer, $0) }
+      ring.copyIn(XenstoreRingPage.request, at: producer &+ 16, name)
+      ring.setByte(XenstoreRingPage.request, producer &+ UInt32(size - 1), 0)
+    }
     ring.store(producer &+ UInt32(size), XenstoreRingPage.requestProducer)
     notify()
     // The store answers during the send, so the reply is usually there already.
     let consumer = ring.load(XenstoreRingPage.responseConsumer)
     let available = ring.load(XenstoreRingPage.responseProducer) &- consumer
     if available >= 16, available <= XenstoreRingPage.size {
-      var reply = (UInt32(0), UInt32(0), UInt32(0), UInt32(0))
-      withUnsafeMutableBytes(of: &reply) { ring.copyOut(XenstoreRingPage.response, at: consumer, $0) }
-      let length = reply.3
-      if reply.0 != XenstoreType.watchEvent, reply.1 == id, length <= available - 16 {
+      let reply = ring.responseHeader(at: consumer) ?? {
+        var words = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &words) { ring.copyOut(XenstoreRingPage.response, at: consumer, $0) }
+        return words
+      }()
+      let type = UInt32(truncatingIfNeeded: reply.0), length = UInt32(truncatingIfNeeded: reply.1 >> 32)
+      if type != XenstoreType.watchEvent, UInt32(truncatingIfNeeded: reply.0 >> 32) == id, length <= available - 16 {
         let kept = min(Int(length), value.count)
         ring.copyOut(XenstoreRingPage.response, at: consumer &+ 16, UnsafeMutableRawBufferPointer(rebasing: value[..<kept]))
         ring.store(consumer &+ 16 &+ length, XenstoreRingPage.responseConsumer)
         // A full ring may hide more output behind it: tell the store there is room (xb_read).
         if available == XenstoreRingPage.size { notify() }
-        return reply.0 == XenstoreType.error ? nil : Int(length)
+        return type == XenstoreType.error ? nil : Int(length)
       }
     }
     return copyValue(awaitReply(id, deadline: SystemTime.now() &+ timeout), into: value)
