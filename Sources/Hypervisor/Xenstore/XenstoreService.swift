@@ -23,6 +23,10 @@ public struct XenstoreService: Sendable {
     server = XenstoreServer(limits: limits)
   }
 
+  /// Whether `domid`'s ring is stopped (`isEmpty` first: a lookup hashes the domid, and no ring
+  /// is stopped in the usual case).
+  public func isStopped(_ domid: UInt32) -> Bool { !stopped.isEmpty && stopped[domid] != nil }
+
   /// Whether the last `service` call was one read answered by the fast path, which queues
   /// nothing for any domain: the caller then has no other domain's output to deliver.
   public private(set) var answeredLoneRead = false
@@ -36,7 +40,7 @@ public struct XenstoreService: Sendable {
   /// room. Returns whether anything moved (the domain is then notified).
   public mutating func service(_ page: some SharedPage, domid: UInt32) -> Bool {
     answeredLoneRead = false
-    guard stopped[domid] == nil else { return false }
+    guard !isStopped(domid) else { return false }
     if answerLoneRead(page, domid: domid) {
       answeredLoneRead = true
       return true

@@ -84,10 +84,10 @@ public enum GuestXenstore {
     lock.withLock {
       let ring = domain.xenstoreRingMachine
       guard ring != 0 else { return }
-      let wasStopped = service.stopped[UInt32(domain.id)] != nil
+      let wasStopped = service.isStopped(UInt32(domain.id))
       notify = service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
       queuedNothing = service.answeredLoneRead
-      if !wasStopped, let why = service.stopped[UInt32(domain.id)] {
+      if !wasStopped, !queuedNothing, let why = service.stopped[UInt32(domain.id)] {
         GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why.name)); its ring is no longer served")
       }
     }
