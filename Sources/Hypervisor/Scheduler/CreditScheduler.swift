@@ -56,7 +56,7 @@ public final class CreditScheduler: SchedulerPolicy {
     pcpus: Int, guestPCPUs: CPUAffinity = .all, timeslice: UInt64 = CreditScheduler.defaultTimeslice,
     rateLimit: UInt64 = CreditScheduler.defaultRateLimit,
     accountingPeriod: UInt64 = CreditScheduler.defaultAccountingPeriod,
-    kick: @escaping (Int) -> Void = { Scheduler.kickPCPU?($0) }
+    kick: @escaping (Int) -> Void = { unsafe Scheduler.kickPCPU?($0) }   // unsafe: the hook is set once at boot, before any pcpu schedules
   ) {
     precondition(pcpus >= 1 && pcpus <= CPUAffinity.maximumPCPUs)
     precondition(timeslice > 0 && accountingPeriod > 0)

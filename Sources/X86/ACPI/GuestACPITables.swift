@@ -59,9 +59,8 @@ public enum GuestACPITables {
     return blob
   }
 
-  static func header(_ signature: StaticString, length: Int, revision: UInt8) -> [UInt8] {
-    var bytes: [UInt8] = []
-    signature.withUTF8Buffer { bytes += $0 }
+  static func header(_ signature: String, length: Int, revision: UInt8) -> [UInt8] {
+    var bytes = Array(signature.utf8)
     bytes += le(UInt32(length)) + [revision, 0]
     bytes += Array("SWIFTV".utf8) + Array("SWIFTVSR".utf8) + le(UInt32(1))
     bytes += Array("SWVR".utf8) + le(UInt32(1))
