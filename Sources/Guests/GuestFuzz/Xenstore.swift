@@ -126,15 +126,25 @@ extension Fuzzer {
   mutating func xenstoreRequest(_ ring: XenstoreRingPage, length: UInt32?, whole: Bool = false) {
     var payload: [UInt8] = []
     let alphabet = Array("data/local/domain/0123@_-control/shutdown name".utf8)
-    let size = random.percent(80) ? random.below(48) : random.below(1100)
+    // A quarter of the whole requests are shaped for the store's fast read (one XS_READ outside
+    // a transaction, one NUL at the end), so its checks see names of every length up to the
+    // longest a request in the ring can carry (1,007 bytes), relative and absolute.
+    let loneRead = length == nil && whole && random.percent(25)
+    if loneRead {
+      let size = random.percent(70) ? random.below(48) : random.percent(50) ? 1007 : random.below(1008)
+      for _ in 0..<size { payload.append(alphabet[random.below(alphabet.count)]) }
+      if size > 0, random.percent(30) { payload[0] = UInt8(ascii: "/") }
+      payload.append(0)
+    }
+    let size = loneRead ? 0 : random.percent(80) ? random.below(48) : random.below(1100)
     for _ in 0..<size {
       let kind = random.below(10)
       payload.append(kind < 7 ? alphabet[random.below(alphabet.count)] : kind < 9 ? 0 : UInt8(truncatingIfNeeded: random.next()))
     }
     var message = Bytes()
-    message.u32(random.percent(90) ? UInt32(random.below(24)) : u32())
+    message.u32(loneRead ? 2 : random.percent(90) ? UInt32(random.below(24)) : u32())   // 2: XS_READ
     message.u32(UInt32(truncatingIfNeeded: random.next()))
-    message.u32(random.percent(80) ? 0 : UInt32(random.below(12)))
+    message.u32(loneRead || random.percent(80) ? 0 : UInt32(random.below(12)))
     message.u32(length ?? UInt32(payload.count))
     let bytes = message.bytes + payload
     let producer = ring.load(XenstoreRingPage.requestProducer)
