@@ -13,8 +13,8 @@ public protocol SharedPage {
   /// into a buffer whose capacity the caller keeps, so nothing is allocated.
   func appendBytes(at offset: Int, count: Int, to bytes: inout [UInt8])
   /// `count` bytes from `offset` copied over `bytes[index...]` in one copy (the range inside
-  /// the page); nothing is copied unless they fit there.
-  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int)
+  /// the page). False, copying nothing, unless they fit there and could be read.
+  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) -> Bool
   /// `bytes` to `offset` in one copy (the range inside the page).
   func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int)
   /// The 16 bytes at `offset` (any alignment; inside the page) as two little-endian words, in
@@ -28,9 +28,10 @@ extension SharedPage {
     for i in 0..<count { bytes.append(load8(at: offset + i)) }
   }
 
-  public func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) {
-    guard count >= 0, index >= 0, index <= bytes.count, count <= bytes.count - index else { return }
+  public func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) -> Bool {
+    guard count >= 0, index >= 0, index <= bytes.count, count <= bytes.count - index else { return false }
     for i in 0..<count { bytes[index + i] = load8(at: offset + i) }
+    return true
   }
 
   public func storeBytes(_ bytes: ArraySlice<UInt8>, at offset: Int) {

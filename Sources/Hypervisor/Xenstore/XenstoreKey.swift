@@ -21,11 +21,9 @@ struct XenstoreKey: Hashable, Sendable {
 
   init(_ bytes: [UInt8]) { self.init(bytes[...], fnv: Self.fnv(bytes[...])) }
 
-  /// A key whose FNV-1a the caller has computed while it built `bytes`.
-  init(_ bytes: [UInt8], fnv: UInt64) { self.init(bytes[...], fnv: fnv) }
-
-  /// A lookup key over part of a buffer. Never stored in the table: it would keep the whole
-  /// buffer alive, and the buffer's next change would copy it.
+  /// A lookup key over part of a buffer, whose FNV-1a the caller has computed while it checked
+  /// it. Never stored in the table: it would keep the whole buffer alive, and the buffer's next
+  /// change would copy it.
   init(_ bytes: ArraySlice<UInt8>, fnv: UInt64) {
     self.bytes = bytes
     self.fnv = fnv

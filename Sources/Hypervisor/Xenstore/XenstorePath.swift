@@ -89,7 +89,8 @@ public enum XenstorePath {
   /// The home prefix is known to be well formed and to end in `/`, so one pass over the name
   /// checks its characters and its slashes for the whole name, and hashes it, from `homeHash`
   /// (the prefix's FNV-1a) for a relative name. Returns the FNV-1a of `full`. A name placed as
-  /// relative that starts like an absolute one, or the other way round, is refused.
+  /// relative that starts like an absolute one, or the other way round, is refused (a caller's
+  /// mistake, never a name's).
   @_optimize(speed) static func check(
     _ full: ArraySlice<UInt8>, nameStart: Int, homeHash: UInt64, privileged: Bool, allowSpecial: Bool
   ) throws(XenstoreError) -> UInt64 {

@@ -37,9 +37,10 @@ final class XenstoreConnection: @unchecked Sendable {
   let home: [UInt8]
   /// The FNV-1a of `home`, where a relative name's key hash starts.
   let homeHash: UInt64
-  /// Where the fast read (`XenstoreServer.fastRead`) puts a name: `home` and then room for a
-  /// ring's worth of bytes. A relative name is copied in after `home`, an absolute one over it,
-  /// so the whole name is made in one copy from the ring, and nothing is allocated.
+  /// Where the fast read (`XenstoreServer.fastRead`) puts a name: `home`, never overwritten,
+  /// and then room for a ring's worth of bytes, where every name is copied. A relative name is
+  /// then looked up with the prefix before it, an absolute one from where it starts: either way
+  /// in one copy from the ring, and nothing is allocated.
   var nameBuffer: [UInt8]
 
   init(domid: UInt32) {
@@ -139,19 +140,20 @@ public struct XenstoreServer: Sendable {
   /// node's value when the read succeeds and the reply may go out at once (nothing queued for
   /// the domain before it, no message half read). Nil otherwise: the request then takes the
   /// general path, which asks the same store and so gives the same answer, or the error. The
-  /// name is copied from the page once, into the connection's `nameBuffer`, and checked there.
+  /// name is copied from the page once, after the home prefix in the connection's
+  /// `nameBuffer`, and only that copy is looked at.
   mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
     guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
-    // Where the name goes depends on its first byte; `check` refuses the copy if that byte
-    // changed in between (the guest may write the ring at any time).
-    let start = count > 0 && XenstorePath.isAbsolute(page.load8(at: offset)) ? 0 : connection.home.count
-    guard count <= connection.nameBuffer.count - start else { return nil }
-    page.copyBytes(at: offset, count: count, into: &connection.nameBuffer, at: start)
-    let full = connection.nameBuffer[..<(start + count)]
+    let home = connection.home.count
+    guard count <= connection.nameBuffer.count - home,
+          page.copyBytes(at: offset, count: count, into: &connection.nameBuffer, at: home) else { return nil }
+    // A relative name with the home prefix before it; an absolute one alone.
+    let absolute = count > 0 && XenstorePath.isAbsolute(connection.nameBuffer[home])
+    let full = connection.nameBuffer[(absolute ? home : 0)..<(home + count)]
     let who = caller(domid)
     let hash: UInt64
     do throws(XenstoreError) {
-      hash = try XenstorePath.check(full, nameStart: start, homeHash: connection.homeHash,
+      hash = try XenstorePath.check(full, nameStart: absolute ? 0 : home, homeHash: connection.homeHash,
                                     privileged: who.privileged, allowSpecial: false)
     } catch {
       return nil

@@ -15,8 +15,8 @@ struct SharedMachinePage: SharedPage {
       bytes.append(contentsOf: repeatElement(0, count: count))
     }
   }
-  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) {
-    _ = PhysicalMemory.copy(from: base + UInt64(offset), count: count, into: &bytes, at: index)
+  func copyBytes(at offset: Int, count: Int, into bytes: inout [UInt8], at index: Int) -> Bool {
+    PhysicalMemory.copy(from: base + UInt64(offset), count: count, into: &bytes, at: index)
   }
   func load128(at offset: Int) -> (UInt64, UInt64) { PhysicalMemory.readUnaligned128(base + UInt64(offset)) ?? (0, 0) }
   func store128(_ words: (UInt64, UInt64), at offset: Int) { PhysicalMemory.writeUnaligned128(base + UInt64(offset), words) }
