@@ -135,11 +135,12 @@ extension Fuzzer {
       for _ in 0..<size { payload.append(alphabet[random.below(alphabet.count)]) }
       if size > 0, random.percent(30) { payload[0] = UInt8(ascii: "/") }
       payload.append(0)
-    }
-    let size = loneRead ? 0 : random.percent(80) ? random.below(48) : random.below(1100)
-    for _ in 0..<size {
-      let kind = random.below(10)
-      payload.append(kind < 7 ? alphabet[random.below(alphabet.count)] : kind < 9 ? 0 : UInt8(truncatingIfNeeded: random.next()))
+    } else {
+      let size = random.percent(80) ? random.below(48) : random.below(1100)
+      for _ in 0..<size {
+        let kind = random.below(10)
+        payload.append(kind < 7 ? alphabet[random.below(alphabet.count)] : kind < 9 ? 0 : UInt8(truncatingIfNeeded: random.next()))
+      }
     }
     var message = Bytes()
     message.u32(loneRead ? 2 : random.percent(90) ? UInt32(random.below(24)) : u32())   // 2: XS_READ

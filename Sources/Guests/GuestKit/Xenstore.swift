@@ -245,8 +245,7 @@ public struct XenstoreClient {
     // type, id, tx_id 0, len: two little-endian words.
     let words = (UInt64(XenstoreType.read) | UInt64(id) << 32, UInt64(name.count + 1) << 32)
     if !ring.putRequest(words, name: name, at: producer) {
-      var header = (XenstoreType.read, id, UInt32(0), UInt32(name.count + 1))
-      withUnsafeBytes(of: &header) { ring.copyIn(XenstoreRingPage.request, at: producer, $0) }
+      withUnsafeBytes(of: words) { ring.copyIn(XenstoreRingPage.request, at: producer, $0) }
       ring.copyIn(XenstoreRingPage.request, at: producer &+ 16, name)
       ring.setByte(XenstoreRingPage.request, producer &+ UInt32(size - 1), 0)
     }

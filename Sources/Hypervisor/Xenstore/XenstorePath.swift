@@ -50,8 +50,7 @@ public enum XenstorePath {
   static func canonical(
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
   ) throws(XenstoreError) {
-    let relative = name.first != UInt8(ascii: "/") && name.first != UInt8(ascii: "@")
-    let home = relative ? home(of: domid) : []
+    let home = isAbsolute(name.first) ? [] : home(of: domid)
     _ = try canonical(name, home: home, homeHash: XenstoreKey.fnv(home[...]), privileged: privileged,
                       allowSpecial: allowSpecial, into: &full)
   }
@@ -90,7 +89,8 @@ public enum XenstorePath {
   /// checks its characters and its slashes for the whole name, and hashes it, from `homeHash`
   /// (the prefix's FNV-1a) for a relative name. Returns the FNV-1a of `full`. A name placed as
   /// relative that starts like an absolute one, or the other way round, is refused (a caller's
-  /// mistake, never a name's).
+  /// mistake, never a name's). Optimized for speed, not size as the rest of the image: every
+  /// name a request carries goes through this loop (about 30 instructions fewer a fast read).
   @_optimize(speed) static func check(
     _ full: ArraySlice<UInt8>, nameStart: Int, homeHash: UInt64, privileged: Bool, allowSpecial: Bool
   ) throws(XenstoreError) -> UInt64 {

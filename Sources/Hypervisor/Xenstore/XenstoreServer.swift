@@ -97,6 +97,7 @@ struct XenstoreConnections: Sequence, Sendable {
 public struct XenstoreServer: Sendable {
   public private(set) var store: XenstoreStore
   var connections = XenstoreConnections()
+
   public init(limits: XenstoreLimits = .xenDefaults) {
     store = XenstoreStore(limits: limits)
   }
