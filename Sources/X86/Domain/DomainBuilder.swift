@@ -254,7 +254,7 @@ public enum DomainBuilder {
     }
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
     GuestConsoles.ended(domain)
-    GuestXenstore.ended(domain)
+    let hadStore = GuestXenstore.detach(domain)
     Events.domainDestroyed(domain)
     // The hypervisor's references go with the p2m's (nothing reaches those pages any more); a
     // frame is freed by whichever drops its last reference.
@@ -264,6 +264,8 @@ public enum DomainBuilder {
     let returned = 2 * domain.vcpus.count + GrantTables.domainDestroyed(domain) {
       domain.changeP2M(by: nil) { $0.destroyWithHolds() }
     }
+    // Its nodes go last (GuestXenstore.ended says why).
+    if hadStore { GuestXenstore.ended(domain) }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.state = .dead
     let clean = domain.shutdownReason?.isClean ?? false

@@ -29,7 +29,7 @@ enum DomainEnd {
   static func preserve(_ domain: Domain, after reason: Domain.ShutdownReason) {
     for vcpu in domain.vcpus { VCPUTimers.cancelAll(vcpu) }
     GuestConsoles.ended(domain)
-    GuestXenstore.ended(domain)
+    if GuestXenstore.detach(domain) { GuestXenstore.ended(domain) }
     if let rest = domain.console.flush() { Log.domain(domain.id, rest) }
     domain.preserved = true
     Log.info("domain \(domain.id) (\(domain.nameString)): \(reason.name): preserved (its on_\(reason.name) says so): \(domain.framesInUse) frames kept until the end")

@@ -132,22 +132,33 @@ public enum GuestXenstore {
     return nil
   }
 
-  /// The domain no longer runs: its nodes and store state go (watchers of @releaseDomain hear
-  /// of it), nothing touches its ring any more, and the reference on the frame is dropped.
-  static func ended(_ domain: Domain) {
+  /// The domain no longer runs; the first half of its end in the store: nothing touches its
+  /// ring any more and the hypervisor's reference on the frame is dropped, before its p2m goes.
+  /// Its nodes stay until `ended`. False if it had no store (a build that failed before it).
+  static func detach(_ domain: Domain) -> Bool {
     let hadStore = lock.withLock { () -> Bool in
       guard domain.xenstoreRingMachine != 0 else { return false }
       domain.xenstoreRingMachine = 0
-      devices.removing(UInt32(domain.id), in: &service.server)
-      service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
-      devices.removed(UInt32(domain.id), in: &service.server)
       service.forget(UInt32(domain.id))
       return true
     }
-    guard hadStore else { return }
+    guard hadStore else { return false }
     domain.changeP2M(by: nil) { p2m in
       p2m.dropHold(domain.xenstoreRingFrame)
       domain.xenstoreRingFrame = 0
+    }
+    return true
+  }
+
+  /// The second half, once its memory and grants are gone (or kept, if preserved): its nodes
+  /// and store state go, and watchers of @releaseDomain and of its devices hear of it. Last, as
+  /// the toolstack removes a dead domain's nodes: a backend that reacts (unmapping the
+  /// domain's rings) does so after the domain's grant side was torn down, never during it.
+  static func ended(_ domain: Domain) {
+    lock.withLock {
+      devices.removing(UInt32(domain.id), in: &service.server)
+      service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
+      devices.removed(UInt32(domain.id), in: &service.server)
     }
     deliverQueued()
   }
