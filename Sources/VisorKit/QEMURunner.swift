@@ -157,6 +157,32 @@ public struct QEMURunner: Sendable {
     "QEMU waits for gdb on :\(RunConfiguration.gdbPort); attach with: gdb \(image) -ex 'target remote :\(RunConfiguration.gdbPort)'"
   }
 
+  /// At the time limit, before QEMU is killed: moves the console input to the hypervisor
+  /// (Ctrl-A three times, as often as it takes, at most once per domain and once more) and types
+  /// `vcpus`, whose lines say where every pcpu and vcpu was and which events were pending
+  /// (docs/events.md, "Looking at a stalled domain"). Waits at most a few seconds for each step:
+  /// a machine that no longer answers is killed all the same.
+  static func askForDump(_ feeder: SerialInputFeeder, _ console: OutputCollector, _ qemu: ChildProcess) {
+    func waitForLine(after count: Int, containing text: String, seconds: Double) -> Bool {
+      let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+      repeat {
+        if console.lines.dropFirst(count).contains(where: { $0.text.contains(text) }) { return true }
+        if qemu.wait(timeout: 0.1) { return false }
+      } while DispatchTime.now().uptimeNanoseconds < end
+      return false
+    }
+    for _ in 0...64 {
+      let lines = console.lines
+      let focus = lines.last { $0.text.contains("console input: ") }
+      if focus?.text.contains("console input: the hypervisor") == true { break }
+      feeder.sendNow([1, 1, 1])
+      guard waitForLine(after: lines.count, containing: "console input: ", seconds: 2) else { return }
+    }
+    let count = console.lines.count
+    feeder.sendNow(Array("\nvcpus\n".utf8))
+    _ = waitForLine(after: count, containing: "console: vcpus: done", seconds: 5)
+  }
+
   /// Boots `configuration` and waits for QEMU to exit (or kills it at the time limit). With
   /// `configuration.input`, QEMU's stdin is a pipe the chunks are typed into as their lines
   /// appear; otherwise it is /dev/null.
@@ -183,7 +209,10 @@ public struct QEMURunner: Sendable {
 
     let arguments = Self.arguments(for: configuration)
     let start = DispatchTime.now().uptimeNanoseconds
-    let qemu = try ChildProcess(executable: qemuPath, arguments: arguments, input: !configuration.input.isEmpty)
+    // With a time limit stdin is a pipe even with no input to type: at the limit the run asks
+    // the hypervisor's console for its `vcpus` dump through it (`askForDump`).
+    let qemu = try ChildProcess(executable: qemuPath, arguments: arguments,
+                                input: !configuration.input.isEmpty || configuration.timeout != nil)
     let feeder = qemu.stdinWriteEnd.map { SerialInputFeeder(configuration.input, writingTo: $0, start: start) }
     var onLine: (@Sendable (ConsoleLine) -> Void)? = watch
     if let feeder { onLine = { line in feeder.lineArrived(line); watch?(line) } }
@@ -196,6 +225,7 @@ public struct QEMURunner: Sendable {
     var timedOut = false
     if !qemu.wait(timeout: configuration.timeout) {
       timedOut = true
+      if let feeder, !configuration.interactiveConsole { Self.askForDump(feeder, console, qemu) }
       qemu.send(SIGTERM)
       if !qemu.wait(timeout: 3) {
         qemu.send(SIGKILL)

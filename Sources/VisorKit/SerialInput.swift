@@ -87,6 +87,16 @@ final class SerialInputFeeder: @unchecked Sendable {
     condition.signal()
   }
 
+  /// Queues `bytes` to go out now, whatever chunk waits for its line (the dump a run asks for
+  /// at its time limit). Nothing once `finish` began.
+  func sendNow(_ bytes: [UInt8]) {
+    condition.lock()
+    defer { condition.unlock() }
+    guard !closing else { return }
+    queue.append(bytes)
+    condition.signal()
+  }
+
   private func writeLoop() {
     PipeWriting.blockSIGPIPE()
     while true {

@@ -165,6 +165,33 @@ extension Serialized {
       expectExit(result, .quit)
     }
 
+    /// A run that reaches its time limit asks the hypervisor for `vcpus` before QEMU is killed
+    /// (`QEMURunner.askForDump`): the input moves to the hypervisor by Ctrl-A three times as
+    /// often as it takes, and the dump says where each vcpu is and what its domain has pending.
+    /// guest-console waits for a line that never comes (blocked, its port unmasked); guest-spin
+    /// runs on.
+    @Test("At its time limit a run leaves the hypervisor's vcpus dump: each pcpu, each vcpu's state and timers, each domain's events")
+    func timeLimitDumpsVCPUs() throws {
+      let configs = [
+        try SystemGuests.config(name: "console", guest: "guest-console", cmdline: "echo=1"),
+        try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000000"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 3, timeout: 20)
+      expectLines(result, [
+        "(d1) guest-console: waiting for input (line 1 of 1)",
+        "console input: the hypervisor (Ctrl-A three times to switch)",
+        "console: vcpus: pcpu 1: ",
+        "console: vcpus: domain 1 (console): running, 1 vcpu(s)",
+        "console: vcpus: d1v0: blocked for ",
+        "console: vcpus: d1 events: 2-level, ",
+        "console: vcpus: domain 2 (spin): running, 1 vcpu(s)",
+        "console: vcpus: d2v0: ",
+        "console: vcpus: done",
+      ])
+      #expect(result.timedOut, "\(context(result))")
+      #expect(!result.contains("guest-console: done"), "\(context(result))")
+    }
+
     /// Two domains flood their consoles beside a third that prints its usual output, with a
     /// console budget of 4096 bytes a second and 8192 at once (docs/console.md, "Limits"). The
     /// one flooding through console_io loses what is beyond its budget, and the hypervisor says

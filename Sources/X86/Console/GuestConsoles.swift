@@ -135,7 +135,8 @@ public enum GuestConsoles {
   ///
   /// Other keys make a command line, run at Enter (`HypervisorCommand`): `shutdown D` and
   /// `reboot D` ask domain D (its id or name) to power off or reboot through its
-  /// control/shutdown node in xenstore, as `xl shutdown` and `xl reboot` do.
+  /// control/shutdown node in xenstore, as `xl shutdown` and `xl reboot` do; `stats` and
+  /// `vcpus` print what each domain did and where its vcpus are (`VCPUDump`).
   static func hypervisorKey(_ key: UInt8) {
     switch key {
     case UInt8(ascii: "q") where commandLine.isEmpty:
@@ -177,6 +178,10 @@ public enum GuestConsoles {
       }
       return
     }
+    if verb == Array("vcpus".utf8), words.count == 1 {
+      VCPUDump.printAll()
+      return
+    }
     let request: String
     if verb == Array("shutdown".utf8) || verb == Array("poweroff".utf8) {
       request = "poweroff"
@@ -185,7 +190,7 @@ public enum GuestConsoles {
     } else if verb == Array("mem-set".utf8) {
       request = "mem-set"
     } else {
-      Log.info("console: the hypervisor has the input: q powers off at once; shutdown <domain>, reboot <domain> and mem-set <domain> <MiB> (a domain id or name) and Enter ask a domain through xenstore, as xl does; stats shows each domain's exits so far; Ctrl-A three times moves the input on")
+      Log.info("console: the hypervisor has the input: q powers off at once; shutdown <domain>, reboot <domain> and mem-set <domain> <MiB> (a domain id or name) and Enter ask a domain through xenstore, as xl does; stats shows each domain's exits so far, vcpus where each vcpu is and what it waits for; Ctrl-A three times moves the input on")
       return
     }
     let verbText = String(decoding: verb, as: UTF8.self)

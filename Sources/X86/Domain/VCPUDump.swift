@@ -1,0 +1,77 @@
+#if os(none)
+import Hypervisor
+import Synchronization
+
+/// The hypervisor console's `vcpus` command (Xen's debug keys `q` and `e` in one): where every
+/// pcpu and every live vcpu is, what each vcpu waits for, and the events its domain has
+/// pending (docs/events.md, "Looking at a stalled domain"). A test run that reaches its time
+/// limit types it before QEMU is killed, so a stall leaves this behind in the log.
+///
+/// Nothing here takes a vcpu's or a pcpu's lock: a vcpu that runs keeps changing, and a stuck
+/// lock must not stop the dump. Each figure is one aligned word, so it may be a moment old,
+/// never torn. Only the event part takes the domain's event lock (`Events.describe`).
+enum VCPUDump {
+  static func printAll() {
+    let now = Clock.now()
+    for cpu in unsafe PCPUs.all where cpu.online.load(ordering: .relaxed) {
+      let last = cpu.lastVCPU.map { "d\(unsafe $0.domain.id)v\($0.id)" } ?? "none"
+      // Its hardware timer's deadline is in TSC ticks.
+      let deadline = cpu.programmedDeadline
+      let tsc = CPU.rdtsc()
+      let timer = deadline == 0 ? "off" : deadline >= tsc ? "in \(Clock.nanoseconds(fromTicks: deadline - tsc) / 1_000_000) ms"
+        : "\(Clock.nanoseconds(fromTicks: tsc - deadline) / 1_000_000) ms ago"
+      Log.info("console: vcpus: pcpu \(cpu.index): \(cpu.idle.load(ordering: .relaxed) ? "idle" : "busy"), last vcpu \(last), "
+        + "timer interrupts \(cpu.timerInterrupts.load(ordering: .relaxed)), timer \(timer), "
+        + "softirqs pending \(hex(cpu.softirqPending.load(ordering: .relaxed))), reschedule \(cpu.rescheduleRequested.load(ordering: .relaxed))")
+    }
+    for domain in Domains.all where domain.isAlive {
+      Log.info("console: vcpus: domain \(domain.id) (\(domain.nameString)): \(name(domain.state)), \(domain.vcpus.count) vcpu(s)")
+      for vcpu in domain.vcpus {
+        let vmcb = VMCB(address: vcpu.vmcb)
+        let inGuest = vcpu.inGuestOn.load(ordering: .relaxed)
+        let since = now >= vcpu.runstate.entryTime ? (now - vcpu.runstate.entryTime) / 1_000_000 : 0
+        var text = "d\(domain.id)v\(vcpu.id): \(name(vcpu.runState)) for \(since) ms, "
+          + (inGuest >= 0 ? "in the guest on pcpu \(inGuest)" : "last on pcpu \(vcpu.lastPCPU)")
+          + ", RIP \(hex(vmcb.rip)), IF \((vmcb.rflags >> 9) & 1), shadow \(vmcb.read64(VMCB.Control.interruptShadow) & 1)"
+          + ", V_IRQ \((vmcb.read64(VMCB.Control.virtualInterrupt) >> 8) & 1)"
+        text += "; singleshot \(relative(vcpu.singleshotDeadline, now)), periodic "
+          + (vcpu.periodicPeriod == 0 ? "off" : "every \(vcpu.periodicPeriod / 1000) us, next \(relative(vcpu.periodicNext, now))")
+          + ", LAPIC timer \(relative(vcpu.lapicTimerNext, now))"
+        if vcpu.polling { text += ", polling ports \(vcpu.pollPorts) until \(relative(vcpu.pollDeadline, now))" }
+        text += "; \(Events.describe(vcpu)); hypercalls \(vcpu.hypercalls)"
+        Log.info("console: vcpus: " + text)
+      }
+      for line in Events.describe(domain) { Log.info("console: vcpus: d\(domain.id) " + line) }
+    }
+    // The end, for whoever reads the dump (a test run at its time limit waits for it).
+    Log.info("console: vcpus: done")
+  }
+
+  // Embedded Swift prints no enum case by itself.
+  private static func name(_ state: VCPU.RunState) -> String {
+    switch state {
+    case .running: "running"
+    case .runnable: "runnable"
+    case .blocked: "blocked"
+    case .paused: "paused"
+    case .down: "down"
+    }
+  }
+
+  private static func name(_ state: Domain.State) -> String {
+    switch state {
+    case .building: "building"
+    case .running: "running"
+    case .paused: "paused"
+    case .shutdown: "shut down"
+    case .dead: "dead"
+    }
+  }
+
+  /// A vcpu's deadline (system time in nanoseconds, as `now`; 0: none) as the time from `now`: "in 3 ms", "2 ms ago", "off".
+  private static func relative(_ deadline: UInt64, _ now: UInt64) -> String {
+    if deadline == 0 || deadline == .max { return "off" }
+    return deadline >= now ? "in \((deadline - now) / 1_000_000) ms" : "\((now - deadline) / 1_000_000) ms ago"
+  }
+}
+#endif
