@@ -3,10 +3,17 @@ import Synchronization
 /// Every domain the hypervisor knows, by id. Domain 0 is never used (Xen reserves it for the
 /// control domain; Swiftvisor has none yet), so boot-time domains are numbered from 1.
 public enum Domains {
-  nonisolated(unsafe) private static var table: [Domain] = []
-  private static let lock = SpinLock()
-  /// The id given last (0: none yet).
-  nonisolated(unsafe) private static var lastID: UInt16 = 0
+  /// The domains, the id given last and the held ids, under one lock.
+  private static let registry = Locked(Registry())
+
+  private struct Registry {
+    var table: [Domain] = []
+    /// The id given last (0: none yet).
+    var lastID: UInt16 = 0
+    /// Ids of destroyed domains whose frames other domains still map (`GrantTables`): not given
+    /// to a new domain until the last of those mappings goes, so an id names one domain at a time.
+    var heldIDs: [UInt16] = []
+  }
   /// Domains created and not yet destroyed.
   public static let live = Atomic<Int>(0)
   /// Domains whose end was anything but a clean poweroff.
@@ -41,11 +48,11 @@ public enum Domains {
   /// A new domain with the next free id, or nil when every id is taken by a domain that has
   /// not been destroyed yet.
   public static func create(name: [UInt8], memoryBytes: UInt64) -> Domain? {
-    lock.withLock {
-      guard let id = nextFreeID(after: lastID, inUse: { id in table.contains { $0.id == id } || heldIDs.contains(id) }) else { return nil }
-      lastID = id
+    registry.withLock { registry in
+      guard let id = nextFreeID(after: registry.lastID, inUse: { id in registry.table.contains { $0.id == id } || registry.heldIDs.contains(id) }) else { return nil }
+      registry.lastID = id
       let domain = Domain(id: id, name: name, memoryBytes: memoryBytes)
-      table.append(domain)
+      registry.table.append(domain)
       live.wrappingAdd(1, ordering: .relaxed)
       return domain
     }
@@ -60,27 +67,24 @@ public enum Domains {
 
   /// Forgets a destroyed domain, and counts its end unless that was done when it was preserved.
   public static func remove(_ domain: Domain, cleanly: Bool) {
-    lock.withLock {
-      table.removeAll { $0 === domain }
+    registry.withLock { registry in
+      registry.table.removeAll { $0 === domain }
     }
     if !domain.preserved { countEnd(cleanly: cleanly) }
   }
 
-  /// Ids of destroyed domains whose frames other domains still map (`GrantTables`): not given
-  /// to a new domain until the last of those mappings goes, so an id names one domain at a time.
-  nonisolated(unsafe) private static var heldIDs: [UInt16] = []
-
-  public static func holdID(_ id: UInt16) { lock.withLock { heldIDs.append(id) } }
-  public static func releaseID(_ id: UInt16) { lock.withLock { heldIDs.removeAll { $0 == id } } }
-  public static func isHeld(_ id: UInt16) -> Bool { lock.withLock { heldIDs.contains(id) } }
+  /// Keeps a destroyed domain's id from new domains while other domains still map its frames.
+  public static func holdID(_ id: UInt16) { registry.withLock { $0.heldIDs.append(id) } }
+  public static func releaseID(_ id: UInt16) { registry.withLock { $0.heldIDs.removeAll { $0 == id } } }
+  public static func isHeld(_ id: UInt16) -> Bool { registry.withLock { $0.heldIDs.contains(id) } }
 
   /// Domains that ended and were kept (`on_* = "preserve"`), still holding their memory.
-  public static var preservedDomains: [Domain] { lock.withLock { table.filter { $0.preserved } } }
+  public static var preservedDomains: [Domain] { registry.withLock { $0.table.filter { $0.preserved } } }
 
-  public static var all: [Domain] { lock.withLock { table } }
+  public static var all: [Domain] { registry.withLock { $0.table } }
 
   /// The live (not yet destroyed) domain with this id.
   public static func find(id: UInt16) -> Domain? {
-    lock.withLock { table.first { $0.id == id } }
+    registry.withLock { $0.table.first { $0.id == id } }
   }
 }

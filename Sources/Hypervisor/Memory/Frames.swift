@@ -2,13 +2,12 @@
 ///
 /// Every frame the hypervisor or a domain uses comes from here, and goes back here.
 public enum Frames {
-  nonisolated(unsafe) private static var buddy = BuddyAllocator(span: 0..<0)
-  private static let lock = SpinLock()
+  private static let buddy = Locked(BuddyAllocator(span: 0..<0))
 
   /// Installs the allocator over `span` with `free` ranges (already cleared of the image, boot
   /// modules and firmware areas by the caller).
   public static func setUp(span: Range<UInt64>, free: [Range<UInt64>]) {
-    lock.withLock {
+    buddy.withLock { buddy in
       buddy = BuddyAllocator(span: span)
       for range in free { buddy.addFree(range) }
     }
@@ -17,7 +16,7 @@ public enum Frames {
   /// A naturally aligned block of 2^order frames, or nil when memory is exhausted.
   /// Each of its frames is the hypervisor's in the frame table, with one reference.
   public static func allocate(order: Int = 0) -> UInt64? {
-    guard let block = lock.withLock({ buddy.allocate(order: order) }) else { return nil }
+    guard let block = buddy.withLock({ $0.allocate(order: order) }) else { return nil }
     for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.allocated(block + i * 4096) }
     return block
   }
@@ -25,7 +24,7 @@ public enum Frames {
   /// A naturally aligned block of 2^order frames that are freed one by one: a domain's RAM,
   /// whose pages the guest may give back singly.
   public static func allocateFrames(order: Int) -> UInt64? {
-    lock.withLock { () -> UInt64? in
+    buddy.withLock { buddy -> UInt64? in
       guard let block = buddy.allocate(order: order) else { return nil }
       // Cannot fail: the block was handed out just now.
       try? buddy.split(block)
@@ -41,16 +40,16 @@ public enum Frames {
     if let record = FrameTable.record(address), record.use != .hypervisor, record.refs != 0 {
       throw .stillReferenced
     }
-    lock.lock()
-    defer { lock.unlock() }
-    let order: Int
-    do throws(BuddyAllocator.FreeError) {
-      order = buddy.allocatedOrder(of: address) ?? 0
-      try buddy.free(address)
-    } catch {
-      throw .allocator(error)
+    try buddy.withLock { buddy throws(FreeError) in
+      let order: Int
+      do throws(BuddyAllocator.FreeError) {
+        order = buddy.allocatedOrder(of: address) ?? 0
+        try buddy.free(address)
+      } catch {
+        throw .allocator(error)
+      }
+      for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.freed(address + i * 4096) }
     }
-    for i in 0..<(UInt64(1) << UInt64(order)) { FrameTable.freed(address + i * 4096) }
   }
 
   public enum FreeError: Error {
@@ -78,7 +77,7 @@ public enum Frames {
     }
   }
 
-  public static var freeFrames: Int { lock.withLock { buddy.freeFrames } }
+  public static var freeFrames: Int { buddy.withLock { $0.freeFrames } }
 
   /// The order that holds `bytes` (at least one frame).
   public static func order(forBytes bytes: UInt64) -> Int {

@@ -5,8 +5,8 @@ import Synchronization
 
 /// Creating a vcpu's architecture state (VMCB and context page) and setting its registers.
 public enum ArchVCPU {
-  nonisolated(unsafe) static var nextASID: UInt32 = 1
-  static let asidLock = SpinLock()
+  /// The next ASID to hand out.
+  static let nextASID = Locked<UInt32>(1)
 
   /// The PVH boot state, as Xen gives it (docs/misc/pvh.rst): 32-bit protected mode, paging
   /// off, flat 4 GiB code and data segments, EBX = the start info's guest-physical address.
@@ -33,10 +33,12 @@ public enum ArchVCPU {
     vcpu.context = contextPage
     // The domain's frame count changes under its p2m lock (a vcpu may be started while another
     // vcpu of the domain populates memory).
-    vcpu.domain.p2mLock.withLock { vcpu.domain.framesInUse += 2 }
-    asidLock.withLock {
-      vcpu.asid = nextASID
-      nextASID = nextASID + 1 >= max(SVM.maximumASID, 2) ? 1 : nextASID + 1
+    let domain = unsafe vcpu.domain
+    domain.p2mLock.withLock { domain.framesInUse += 2 }
+    let maximumASID = unsafe SVM.maximumASID
+    nextASID.withLock { next in
+      vcpu.asid = next
+      next = next + 1 >= max(maximumASID, 2) ? 1 : next + 1
     }
     let vmcb = VMCB(address: vmcbPage)
     // CR4 writes are checked against the guest's CPUID policy (ControlRegisterExits), as Xen
@@ -55,12 +57,12 @@ public enum ArchVCPU {
     // would keep the pcpu in the guest with no exit); #MC as Xen does (the host's own handler
     // deals with a real machine check). docs/security.md has the table.
     vmcb.write32(VMCB.Control.interceptExceptions, 1 << 1 | 1 << 17 | 1 << 18)
-    vmcb.write64(VMCB.Control.iopmBase, SVM.ioPermissionMap)
-    vmcb.write64(VMCB.Control.msrpmBase, SVM.msrPermissionMap)
+    unsafe vmcb.write64(VMCB.Control.iopmBase, SVM.ioPermissionMap)
+    unsafe vmcb.write64(VMCB.Control.msrpmBase, SVM.msrPermissionMap)
     vmcb.write32(VMCB.Control.guestASID, vcpu.asid)
     vmcb.write64(VMCB.Control.virtualInterrupt, 1 << 24)          // V_INTR_MASKING
     vmcb.write64(VMCB.Control.nestedPagingEnable, 1)
-    vmcb.write64(VMCB.Control.nestedCR3, vcpu.domain.p2mRoot)
+    unsafe vmcb.write64(VMCB.Control.nestedCR3, vcpu.domain.p2mRoot)
     vmcb.write64(VMCB.Save.guestPAT, 0x0007_0406_0007_0406)
     vmcb.write64(VMCB.Save.dr6, 0xFFFF_0FF0)
     vmcb.write64(VMCB.Save.dr7, 0x400)
