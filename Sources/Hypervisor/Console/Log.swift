@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The hypervisor's console log: whole lines, one pcpu at a time.
 ///
 /// Each message is formatted into a String first, then written under the console lock, so lines
@@ -10,6 +12,8 @@ public enum Log {
   public typealias ByteSink = @convention(c) (UInt8) -> Void
   public typealias CPUQuery = @convention(c) () -> UInt32
 
+  // The sink, its drain, the pcpu query and the level are set at boot, before any other pcpu
+  // starts, and only read afterwards: each read is marked `unsafe` for that reason.
   nonisolated(unsafe) public static var sink: ByteSink?
   public typealias SinkDrain = @convention(c) () -> Void
   /// Sends on what the sink holds buffered, as far as the line takes it without waiting (the
@@ -19,8 +23,9 @@ public enum Log {
   nonisolated(unsafe) public static var level: LogLevel = .info
   public static let lock = SpinLock()
   /// The domain whose unfinished line is on the console now (`domainPartial`), 0 for none:
-  /// whatever else is printed starts a new line first.
-  nonisolated(unsafe) private static var openLine: UInt16 = 0
+  /// whatever else is printed starts a new line first. Read and written with `lock` held; an
+  /// atomic so that a global needs no unsafe access (a relaxed load or store is a plain move).
+  private static let openLine = Atomic<UInt16>(0)
 
   public static func error(_ message: String) { write(.error, message) }
   public static func warning(_ message: String) { write(.warning, message) }
@@ -28,8 +33,8 @@ public enum Log {
   public static func debug(_ message: String) { write(.debug, message) }
 
   public static func write(_ messageLevel: LogLevel, _ message: String) {
-    guard messageLevel <= level, messageLevel != .none, let sink else { return }
-    let cpu = currentCPU?() ?? 0
+    guard unsafe messageLevel <= level, messageLevel != .none, let sink = unsafe sink else { return }
+    let cpu = unsafe currentCPU?() ?? 0
     lock.lock()
     closeOpenLine(sink)
     emit(prefix: cpu, sink)
@@ -42,13 +47,13 @@ public enum Log {
   /// the rest of a line whose start `domainPartial` showed: if nothing came between, it goes on
   /// that line.
   public static func domain(_ id: UInt16, _ line: [UInt8], continuing: Bool = false) {
-    guard let sink else { return }
+    guard let sink = unsafe sink else { return }
     lock.lock()
-    if !(continuing && openLine == id) {
+    if !(continuing && openLine.load(ordering: .relaxed) == id) {
       closeOpenLine(sink)
       emitDomainPrefix(id, sink)
     }
-    openLine = 0
+    openLine.store(0, ordering: .relaxed)
     for byte in line { emitByte(byte, sink) }
     sink(UInt8(ascii: "\n"))
     lock.unlock()
@@ -59,12 +64,12 @@ public enum Log {
   /// a shell's cursor-position query (busybox's `ESC [6n`) reaches the person's terminal, whose
   /// answer comes back as input.
   public static func domainPartial(_ id: UInt16, _ bytes: [UInt8]) {
-    guard let sink else { return }
+    guard let sink = unsafe sink else { return }
     lock.lock()
-    if openLine != id {
+    if openLine.load(ordering: .relaxed) != id {
       closeOpenLine(sink)
       emitDomainPrefix(id, sink)
-      openLine = id
+      openLine.store(id, ordering: .relaxed)
     }
     for byte in bytes { byte == 0x08 || byte == 0x1b ? sink(byte) : emitByte(byte, sink) }
     lock.unlock()
@@ -78,28 +83,28 @@ public enum Log {
 
   /// Ends a domain's unfinished line on the console, so the next output starts on a line of its own.
   private static func closeOpenLine(_ sink: ByteSink) {
-    guard openLine != 0 else { return }
+    guard openLine.load(ordering: .relaxed) != 0 else { return }
     sink(UInt8(ascii: "\n"))
-    openLine = 0
+    openLine.store(0, ordering: .relaxed)
   }
 
   /// At every tick: what the sink holds goes on. Skipped while another pcpu holds the console,
   /// which drains as it writes.
   public static func drainSink() {
-    guard let sinkDrain, lock.tryLock() else { return }
+    guard let sinkDrain = unsafe sinkDrain, lock.tryLock() else { return }
     sinkDrain()
     lock.unlock()
   }
 
   /// Writes raw text with no prefix and no lock: for the crash reporter, which holds the lock itself.
   public static func writeUnlocked(_ text: StaticString) {
-    guard let sink else { return }
-    text.withUTF8Buffer { for byte in $0 { sink(byte) } }
+    guard let sink = unsafe sink else { return }
+    text.withUTF8Buffer { for unsafe byte in unsafe $0 { sink(byte) } }   // unsafe: the string's own bytes, read inside the call
   }
 
   /// Writes `value` as 0x-prefixed, zero-padded hexadecimal with no allocation (crash reporter).
   public static func writeHexUnlocked(_ value: UInt64, digits: Int = 16) {
-    guard let sink else { return }
+    guard let sink = unsafe sink else { return }
     sink(UInt8(ascii: "0")); sink(UInt8(ascii: "x"))
     var shift = (digits - 1) * 4
     while shift >= 0 {
@@ -110,7 +115,7 @@ public enum Log {
 
   /// Writes `value` in decimal with no allocation (crash reporter).
   public static func writeDecimalUnlocked(_ value: UInt64) {
-    guard let sink else { return }
+    guard let sink = unsafe sink else { return }
     emitDecimal(value, sink)
   }
 

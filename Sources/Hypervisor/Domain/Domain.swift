@@ -217,8 +217,8 @@ public final class Domain: @unchecked Sendable {
     lock.unlock()
     for vcpu in vcpus {
       let wasRunning = vcpu.runState == .running
-      if !wasRunning { Scheduler.policy?.pause(vcpu) }
-      if wasRunning, vcpu.lastPCPU >= 0 { Scheduler.kickPCPU?(vcpu.lastPCPU) }
+      if !wasRunning { unsafe Scheduler.policy?.pause(vcpu) }
+      if wasRunning, vcpu.lastPCPU >= 0 { unsafe Scheduler.kickPCPU?(vcpu.lastPCPU) }
     }
     return true
   }
@@ -229,7 +229,7 @@ public final class Domain: @unchecked Sendable {
     guard state == .paused else { lock.unlock(); return false }
     state = .running
     lock.unlock()
-    for vcpu in vcpus { Scheduler.policy?.unpause(vcpu) }
+    for vcpu in vcpus { unsafe Scheduler.policy?.unpause(vcpu) }
     return true
   }
 }

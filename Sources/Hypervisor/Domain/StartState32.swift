@@ -34,7 +34,7 @@ public struct StartState32: Equatable, Sendable {
   /// The checked start state, or -EINVAL.
   public init(_ context: vcpu_hvm_context) throws(XenABI.Errno) {
     guard context.mode == 0, context.pad == 0 else { throw .EINVAL }
-    let r = context.cpu_regs.x86_32
+    let r = unsafe context.cpu_regs.x86_32   // unsafe: a C union's member, the one `mode` (checked above) says was written
     guard r.pad1 == 0, r.pad2.0 == 0, r.pad2.1 == 0, r.pad2.2 == 0 else { throw .EINVAL }
     func segment(_ attributes: UInt16, _ limit: UInt32, _ base: UInt32, _ kind: Kind) throws(XenABI.Errno) -> Segment {
       var value = Segment(attributes: attributes, limit: limit, base: base)

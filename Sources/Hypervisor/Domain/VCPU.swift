@@ -22,6 +22,8 @@ public final class VCPU: @unchecked Sendable {
   }
 
   public let id: Int
+  /// Unowned: the domain holds its vcpus and outlives them, and the exit path reads it without
+  /// counting references. Each read is marked `unsafe` for that reason.
   public unowned(unsafe) let domain: Domain
   /// Guarded by the scheduler's lock. Every change is accounted in `runstate` (the times a
   /// guest reads through VCPUOP_register_runstate_memory_area).
@@ -149,7 +151,7 @@ public final class VCPU: @unchecked Sendable {
 
   public init(id: Int, domain: Domain) {
     self.id = id
-    self.domain = domain
+    unsafe self.domain = domain
     lapic = LocalAPICRegisters(apicID: UInt32(truncatingIfNeeded: id))
   }
 

@@ -71,14 +71,15 @@ enum EventChannelOp {
       // passed in.
       request.status = status.status.rawValue
       request.vcpu = status.vcpu
+      // unsafe: C union members, each written in the case its status names (as Xen's).
       switch status.status {
       case .unbound:
-        request.u.unbound.dom = status.domain
+        unsafe request.u.unbound.dom = status.domain
       case .interdomain:
-        request.u.interdomain.dom = status.domain
-        request.u.interdomain.port = status.value
+        unsafe request.u.interdomain.dom = status.domain
+        unsafe request.u.interdomain.port = status.value
       case .virq:
-        request.u.virq = status.value
+        unsafe request.u.virq = status.value
       default:
         break
       }

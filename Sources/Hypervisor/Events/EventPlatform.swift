@@ -31,7 +31,7 @@ public enum Events {
   /// -ENOSYS and `raiseVIRQ` do nothing.
   nonisolated(unsafe) public static var platform: (any EventPlatform)?
   /// Set by whoever provides hypervisor backends: called (with no event lock held) when a
-  /// guest sends on a port bound to one.
+  /// guest sends on a port bound to one. Set once at boot, before any domain exists.
   nonisolated(unsafe) public static var backendNotified: ((Domain, HypervisorBackend) -> Void)?
 
   /// Ports of the 2-level ABI on a 64-bit guest: 64 words of 64 bits (EVTCHN_2L_NR_CHANNELS).
@@ -72,7 +72,7 @@ public enum Events {
     if vcpu.vcpuInfoAddress != 0 { return vcpu.vcpuInfoAddress }
     // The page read through the vcpu's unowned domain reference, not handed to a function
     // (which would retain and release the domain on every entry).
-    let page = vcpu.domain.sharedInfoMachine
+    let page = unsafe vcpu.domain.sharedInfoMachine
     return defaultVCPUInfo(of: vcpu, sharedInfo: page == 0 ? nil : page)
   }
 

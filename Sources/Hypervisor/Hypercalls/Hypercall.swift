@@ -106,7 +106,7 @@ public protocol HypercallEnvironment {
 }
 
 extension HypercallEnvironment {
-  public var domain: Domain { vcpu.domain }
+  public var domain: Domain { unsafe vcpu.domain }
 
   public func grantingDomain(_ id: UInt16) -> Domain? { Domains.find(id: id) }
 
@@ -188,7 +188,7 @@ public func littleEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
 func paddedString(_ text: StaticString, size: Int) -> [UInt8] {
   var bytes = [UInt8](repeating: 0, count: size)
   text.withUTF8Buffer { buffer in
-    for (i, byte) in buffer.enumerated() where i < size - 1 { bytes[i] = byte }
+    for unsafe (i, byte) in unsafe buffer.enumerated() where i < size - 1 { bytes[i] = byte }   // unsafe: the string's own bytes, read inside the call
   }
   return bytes
 }

@@ -21,7 +21,7 @@ enum VCPUOp {
       return .result(0)
     case .up:
       guard vcpu.initialised else { throw .EINVAL }
-      if vcpu.runState == .down { Scheduler.policy?.wake(vcpu) }
+      if vcpu.runState == .down { unsafe Scheduler.policy?.wake(vcpu) }
       return .result(0)
     case .down:
       // Xen lets a guest take any of its vcpus down; here a vcpu takes itself down (Linux's

@@ -57,6 +57,8 @@ public struct FrameRecord: Equatable, Sendable {
 /// pcpus at once; the rules about *when* they may change (the p2m lock, the flush before a
 /// put) are the callers' (docs/memory.md, "The life of a frame").
 public enum FrameTable {
+  // Where the table is: set once by `setUp` on the boot pcpu, before any other pcpu starts, and
+  // only read afterwards; each read is marked `unsafe` for that reason.
   nonisolated(unsafe) private static var firstFrame: UInt64 = 0
   nonisolated(unsafe) private static var frameCount: UInt64 = 0
   nonisolated(unsafe) private static var storage: UInt64 = 0
@@ -71,18 +73,19 @@ public enum FrameTable {
   /// Installs the table over `span` at `storage` (`bytes(for:)` long). Every frame starts free;
   /// `Frames` marks what it hands out.
   public static func setUp(span: Range<UInt64>, storage: UInt64) {
-    firstFrame = span.lowerBound / 4096
-    frameCount = span.upperBound / 4096 - firstFrame
-    Self.storage = storage
-    FrameMemory.zero(storage, count: Int(frameCount * 8))
+    unsafe firstFrame = span.lowerBound / 4096
+    unsafe frameCount = span.upperBound / 4096 - firstFrame
+    unsafe Self.storage = storage
+    unsafe FrameMemory.zero(storage, count: Int(frameCount * 8))
   }
 
-  public static var isSetUp: Bool { storage != 0 }
-  public static var span: Range<UInt64> { (firstFrame * 4096)..<((firstFrame + frameCount) * 4096) }
+  public static var isSetUp: Bool { unsafe storage != 0 }
+  public static var span: Range<UInt64> { unsafe (firstFrame * 4096)..<((firstFrame + frameCount) * 4096) }
 
   @inline(__always)
   private static func slot(_ address: UInt64) -> UInt64? {
     let frame = address / 4096
+    let (storage, firstFrame, frameCount) = unsafe (Self.storage, Self.firstFrame, Self.frameCount)
     guard storage != 0, frame >= firstFrame, frame - firstFrame < frameCount else { return nil }
     return storage + (frame - firstFrame) * 8
   }
@@ -195,11 +198,11 @@ public enum FrameTable {
 
   /// Calls `body` with the address and record of every frame that is not free.
   static func forEachInUse(_ body: (UInt64, FrameRecord) -> Void) {
-    guard storage != 0 else { return }
-    for i in 0..<frameCount {
+    guard unsafe storage != 0 else { return }
+    for i in unsafe 0..<frameCount {
       let word = unsafe FrameMemory.atomicWord(storage + i * 8).pointee.load(ordering: .acquiring)
       if word == 0 { continue }
-      body((firstFrame + i) * 4096, FrameRecord(word: word))
+      unsafe body((firstFrame + i) * 4096, FrameRecord(word: word))
     }
   }
 }

@@ -24,7 +24,7 @@ import XenPublic
 /// again (`Domains.holdID(_:)`).
 ///
 /// Lock order: `lock`, then any domain's `p2mLock` (two at once in id order), then `Frames`';
-/// `Domains.lock` is innermost.
+/// `Domains.registry` is innermost.
 /// Nothing waits for a TLB flush while holding `lock`: the one change that flushes (an unmap)
 /// is made between two holds of it.
 public enum GrantTables {
@@ -43,7 +43,8 @@ public enum GrantTables {
 
   /// Domains whose refs were pinned (strong references; `Domain.grantPinned`), found here by
   /// id when a mapping goes, also after they ended: a live one from its first pin to its end,
-  /// an ended one until its last pin goes.
+  /// an ended one until its last pin goes. Only touched with `lock` held: each use is marked
+  /// `unsafe` for that reason.
   nonisolated(unsafe) static var pinnedGranters: [Domain] = []
 
   // MARK: - Map
@@ -51,7 +52,7 @@ public enum GrantTables {
   /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of `granter` (nil: no such
   /// domain) at `request.host_addr` in the caller's p2m. Returns the status and the handle.
   public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
-    let mapper = vcpu.domain
+    let mapper = unsafe vcpu.domain
     let flags = request.flags
     // Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH
     // mapper may make only host maps (create_grant_p2m_mapping), read-only or not.
@@ -114,7 +115,7 @@ public enum GrantTables {
   /// p2m (at `hostAddress`, which must be where it was mapped), flushes the caller's TLBs, and
   /// only then drops the frame's reference and the pin.
   public static func unmap(handle: UInt32, hostAddress: UInt64, by vcpu: VCPU) -> XenABI.GrantStatus {
-    let mapper = vcpu.domain
+    let mapper = unsafe vcpu.domain
     lock.lock()
     guard let entry = maptrackEntry(mapper, handle), entry.inUse, !entry.unmapping else {
       lock.unlock()
@@ -143,7 +144,7 @@ public enum GrantTables {
 
   /// Drops mapping `handle`'s reference and pin and frees its entry. With `lock` held.
   private static func release(_ mapper: Domain, _ handle: UInt32, _ entry: MaptrackEntry) {
-    if let granter = pinnedGranters.first(where: { $0.id == entry.granter }) {
+    if let granter = unsafe pinnedGranters.first(where: { $0.id == entry.granter }) {
       granter.p2mLock.lock()
       _ = P2M.put(entry.frame, of: granter)
       unpin(granter, ref: entry.ref, readOnly: entry.readOnly)
@@ -171,7 +172,7 @@ public enum GrantTables {
   /// leave its p2m (nor be freed) until it is done.
   public static func copy(_ op: gnttab_copy, by vcpu: VCPU, lookup: (UInt16) -> Domain?) -> XenABI.GrantStatus {
     guard op.len != 0 else { return .okay }             // as Xen: nothing to copy, nothing checked
-    let caller = vcpu.domain
+    let caller = unsafe vcpu.domain
     let sourceIsGrant = op.flags & XenABI.GrantLayout.copySourceGrantRef != 0
     let destinationIsGrant = op.flags & XenABI.GrantLayout.copyDestinationGrantRef != 0
     // Xen's gnttab_copy_lock_domain: only DOMID_SELF may name a frame rather than a grant.
@@ -190,10 +191,11 @@ public enum GrantTables {
     lock.lock()
     defer { lock.unlock() }
     guard !caller.grantsClosed else { return .generalError }
-    // Pins a grant side; a gfn side names the caller's own frame.
+    // Pins a grant side; a gfn side names the caller's own frame. The side's C union is read as
+    // the member the op's flags name (`isGrant`), hence `unsafe`.
     func claim(_ domain: Domain, _ pointer: gnttab_copy_ptr, isGrant: Bool, readOnly: Bool) -> CopySide? {
-      guard isGrant else { return CopySide(domain: domain, gfn: pointer.u.gmfn, ref: nil, offset: Int(pointer.offset)) }
-      let ref = pointer.u.ref
+      guard isGrant else { return unsafe CopySide(domain: domain, gfn: pointer.u.gmfn, ref: nil, offset: Int(pointer.offset)) }
+      let ref = unsafe pointer.u.ref
       domain.p2mLock.lock()
       defer { domain.p2mLock.unlock() }
       status = pin(domain, ref: ref, for: caller.id, readOnly: readOnly, map: false)
@@ -315,7 +317,7 @@ public enum GrantTables {
     granter.grantPins += 1
     if !granter.grantPinned {
       granter.grantPinned = true
-      pinnedGranters.append(granter)
+      unsafe pinnedGranters.append(granter)
     }
     return .okay
   }
@@ -376,7 +378,7 @@ public enum GrantTables {
 
   private static func forget(_ granter: Domain) {
     granter.grantPinned = false
-    pinnedGranters.removeAll { $0 === granter }
+    unsafe pinnedGranters.removeAll { $0 === granter }
   }
 
   /// An active entry: read-only and writable pins, and the domain they are for.
@@ -492,5 +494,5 @@ public enum GrantTables {
   }
 
   /// Ids of domains that ended while others still map their frames. With `lock` held.
-  static var endedGranterIDs: [UInt16] { pinnedGranters.filter { $0.grantsOutlive }.map { $0.id } }
+  static var endedGranterIDs: [UInt16] { unsafe pinnedGranters.filter { $0.grantsOutlive }.map { $0.id } }
 }

@@ -220,7 +220,7 @@ extension gnttab_copy: CompatTranslated {
   public init(compat: compat_gnttab_copy) {
     func pointer(_ p: compat_gnttab_copy_ptr) -> gnttab_copy_ptr {
       var native = gnttab_copy_ptr()
-      native.u.gmfn = UInt64(p.u.gmfn)
+      unsafe native.u.gmfn = UInt64(p.u.gmfn)   // unsafe: the C union moved whole through its widest member
       native.domid = p.domid
       native.offset = p.offset
       return native
@@ -235,7 +235,7 @@ extension gnttab_copy: CompatTranslated {
   public var compat: compat_gnttab_copy {
     func pointer(_ p: gnttab_copy_ptr) -> compat_gnttab_copy_ptr {
       var compat = compat_gnttab_copy_ptr()
-      compat.u.gmfn = UInt32(truncatingIfNeeded: p.u.gmfn)
+      unsafe compat.u.gmfn = UInt32(truncatingIfNeeded: p.u.gmfn)   // unsafe: as above
       compat.domid = p.domid
       compat.offset = p.offset
       return compat

@@ -7,6 +7,7 @@ import XenABI
 ///
 /// It holds every domain's p2m lock while it runs, so it sees no change half made.
 public enum IsolationCheck {
+  /// Set once at boot from the command line, before any domain exists.
   nonisolated(unsafe) public static var enabled = false
 
   /// The problems found, at most `limit` (empty: everything agrees), and how many frames of

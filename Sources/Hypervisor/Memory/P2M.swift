@@ -17,7 +17,7 @@ public struct P2M: ~Copyable {
 
   /// Waits until no vcpu of `domain` but `caller` may use a translation from before now, and
   /// makes `caller` flush on its next entry. Installed by the arch layer; host tests leave it
-  /// unset (there is no TLB there).
+  /// unset (there is no TLB there). Set once at boot, before any domain exists.
   nonisolated(unsafe) public static var flushTranslations: ((Domain, VCPU?) -> Void)?
 
   init(_ domain: Domain, ticket: UInt32) {
@@ -505,7 +505,7 @@ extension Domain {
     let flushNeeded = p2m.retiredAny
     p2mLock.unlock()
     if flushNeeded {
-      P2M.flushTranslations?(self, caller)
+      unsafe P2M.flushTranslations?(self, caller)
       p2mLock.lock()
       p2m.finish()
       p2mLock.unlock()

@@ -130,33 +130,33 @@ public final class CreditScheduler: SchedulerPolicy {
   /// At an exit of `running` on `pcpu`: true if it must give up the pcpu now. Cheap (no lock)
   /// until `deadline(pcpu:)` passes or something changed (a wake, a tick, accounting).
   public func shouldPreempt(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
-    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler
-    if !rq.preemption.mustAsk(now: now) { return false }
-    rq.lock.lock()
-    rq.preemption.recheck.store(false, ordering: .relaxed)
-    rq.lastNow = max(rq.lastNow, now)
-    guard let svc = rq.current, svc.vcpu === running else {
-      rq.lock.unlock()
+    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler: uses are marked unsafe
+    if unsafe !rq.preemption.mustAsk(now: now) { return false }
+    unsafe rq.lock.lock()
+    unsafe rq.preemption.recheck.store(false, ordering: .relaxed)
+    unsafe rq.lastNow = max(rq.lastNow, now)
+    guard let svc = unsafe rq.current, svc.vcpu === running else {
+      unsafe rq.lock.unlock()
       return false
     }
-    charge(svc, rq, now: now)
+    unsafe charge(svc, rq, now: now)
     var preempt = false
     var waiting = CreditPriority.idle
     if svc.domain.isParked || !svc.domain.affinityMask.contains(pcpu) {
       preempt = true          // out of its cap (Xen parks it), or no longer allowed here
     } else {
-      waiting = waitingPriority(for: pcpu, rq, running: svc)
-      if now &- rq.sliceStart >= timeslice {
+      waiting = unsafe waitingPriority(for: pcpu, rq, running: svc)
+      if unsafe now &- rq.sliceStart >= timeslice {
         // Slice over: round robin among equals, as Xen reinserting current behind its peers.
-        if waiting >= svc.priority.rawValue { preempt = true } else { rq.sliceStart = now }
-      } else if now &- rq.pickedAt >= rateLimit && waiting > svc.priority.rawValue {
+        if waiting >= svc.priority.rawValue { preempt = true } else { unsafe rq.sliceStart = now }
+      } else if unsafe now &- rq.pickedAt >= rateLimit && waiting > svc.priority.rawValue {
         preempt = true
       }
     }
     if !preempt {
-      rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
+      unsafe rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
     }
-    rq.lock.unlock()
+    unsafe rq.lock.unlock()
     return preempt
   }
 
@@ -165,30 +165,30 @@ public final class CreditScheduler: SchedulerPolicy {
   /// better to steal it picks the yielder again: then it keeps the pcpu with a new slice, charged
   /// and with BOOST ended as `requeue` would, and without the trip through `pick`.
   public func keepsRunningAfterYield(pcpu: Int, running: VCPU, now: UInt64) -> Bool {
-    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler
-    guard rq.queuedCount.load(ordering: .relaxed) == 0 else { return false }
-    rq.lock.lock()
-    rq.lastNow = max(rq.lastNow, now)
-    guard let svc = rq.current, svc.vcpu === running, rq.queuedCount.load(ordering: .relaxed) == 0,
+    unowned(unsafe) let rq = runqueues[pcpu]   // runqueues live as long as the scheduler: uses are marked unsafe
+    guard unsafe rq.queuedCount.load(ordering: .relaxed) == 0 else { return false }
+    unsafe rq.lock.lock()
+    unsafe rq.lastNow = max(rq.lastNow, now)
+    guard let svc = unsafe rq.current, svc.vcpu === running, unsafe rq.queuedCount.load(ordering: .relaxed) == 0,
           !svc.domain.isParked, svc.domain.affinityMask.contains(pcpu) else {
-      rq.lock.unlock()
+      unsafe rq.lock.unlock()
       return false
     }
-    charge(svc, rq, now: now)
+    unsafe charge(svc, rq, now: now)
     if svc.priority == .boost {
       svc.priority = .under
-      rq.runningPriority.store(svc.priority.rawValue, ordering: .relaxed)
+      unsafe rq.runningPriority.store(svc.priority.rawValue, ordering: .relaxed)
     }
-    let waiting = waitingPriority(for: pcpu, rq, running: svc)
+    let waiting = unsafe waitingPriority(for: pcpu, rq, running: svc)
     guard waiting < svc.priority.rawValue, !svc.domain.isParked else {
-      rq.lock.unlock()
+      unsafe rq.lock.unlock()
       return false
     }
-    rq.pickedAt = now
-    rq.sliceStart = now
-    rq.preemption.recheck.store(false, ordering: .relaxed)
-    rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
-    rq.lock.unlock()
+    unsafe rq.pickedAt = now
+    unsafe rq.sliceStart = now
+    unsafe rq.preemption.recheck.store(false, ordering: .relaxed)
+    unsafe rq.preemption.deadline.store(deadline(rq, svc, now: now, waiting: waiting), ordering: .relaxed)
+    unsafe rq.lock.unlock()
     return true
   }
 
@@ -624,7 +624,7 @@ public final class CreditScheduler: SchedulerPolicy {
     acctLock.lock()
     defer { acctLock.unlock() }
     if let svc = lookup(vcpu) { return svc }
-    guard create, let dom = domainRecord(vcpu.domain, create: true) else { return nil }
+    guard create, let dom = unsafe domainRecord(vcpu.domain, create: true) else { return nil }
     while dom.vcpus.count <= vcpu.id { dom.vcpus.append(nil) }
     let home = dom.affinityMask.bits.trailingZeroBitCount
     let svc = CreditVCPU(vcpu: vcpu, domain: dom, home: home)
@@ -634,7 +634,7 @@ public final class CreditScheduler: SchedulerPolicy {
 
   /// With acctLock held.
   func lookup(_ vcpu: VCPU) -> CreditVCPU? {
-    guard let dom = domainRecord(vcpu.domain, create: false), vcpu.id >= 0, vcpu.id < dom.vcpus.count,
+    guard let dom = unsafe domainRecord(vcpu.domain, create: false), vcpu.id >= 0, vcpu.id < dom.vcpus.count,
       let svc = dom.vcpus[vcpu.id], svc.vcpu === vcpu
     else { return nil }
     return svc

@@ -100,7 +100,8 @@ public enum Scheduler {
   public static var active: (any SchedulerPolicy)? {
     started.load(ordering: .acquiring) ? unsafe policy : nil
   }
-  /// Set by the arch layer: makes pcpu N leave guest mode soon (an IPI).
+  /// Set by the arch layer: makes pcpu N leave guest mode soon (an IPI). Set once at boot, as
+  /// is `kickIdlePCPUs`, before the scheduler starts: reads are marked `unsafe` for that reason.
   nonisolated(unsafe) public static var kickPCPU: (@convention(c) (Int) -> Void)?
   /// Set by the arch layer: interrupts idle pcpus so they look at the run queue now.
   nonisolated(unsafe) public static var kickIdlePCPUs: (@convention(c) () -> Void)?
@@ -133,7 +134,7 @@ public final class RoundRobinScheduler: SchedulerPolicy {
       vcpu.runState = .runnable
       queue.append(vcpu)
     }
-    Scheduler.kickIdlePCPUs?()
+    unsafe Scheduler.kickIdlePCPUs?()
   }
 
   public func unblock(_ vcpu: VCPU) {
@@ -143,7 +144,7 @@ public final class RoundRobinScheduler: SchedulerPolicy {
       queue.append(vcpu)
       return true
     }
-    if woke { Scheduler.kickIdlePCPUs?() }
+    if woke { unsafe Scheduler.kickIdlePCPUs?() }
   }
 
   public func pick(pcpu: Int) -> VCPU? {
@@ -226,7 +227,7 @@ public final class RoundRobinScheduler: SchedulerPolicy {
         woke = true
       }
     }
-    if woke { Scheduler.kickIdlePCPUs?() }
+    if woke { unsafe Scheduler.kickIdlePCPUs?() }
   }
 
   public var queued: Int { lock.withLock { queue.count - head } }
