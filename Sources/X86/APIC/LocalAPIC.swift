@@ -3,6 +3,8 @@ import Support
 
 /// The local APIC (xAPIC, memory mapped): interrupts to this pcpu, its timer, and IPIs.
 public enum LocalAPIC {
+  /// Where the registers are mapped: read from the APIC base MSR once at boot, before any other
+  /// pcpu starts; each read is marked `unsafe` for that reason.
   nonisolated(unsafe) public static var base: UInt64 = 0xFEE0_0000
 
   static let idRegister: UInt64 = 0x20
@@ -26,8 +28,8 @@ public enum LocalAPIC {
 
   public enum TimerMode: UInt32 { case oneShot = 0, periodic = 1, tscDeadline = 2 }
 
-  @inline(__always) static func read(_ register: UInt64) -> UInt32 { hv_mmio_read32(base + register) }
-  @inline(__always) static func write(_ register: UInt64, _ value: UInt32) { hv_mmio_write32(base + register, value) }
+  @inline(__always) static func read(_ register: UInt64) -> UInt32 { unsafe hv_mmio_read32(base + register) }
+  @inline(__always) static func write(_ register: UInt64, _ value: UInt32) { unsafe hv_mmio_write32(base + register, value) }
 
   public static var id: UInt32 { read(idRegister) >> 24 }
 
@@ -35,7 +37,7 @@ public enum LocalAPIC {
   /// accept every priority, legacy LINT pins masked.
   public static func enable() {
     let msr = CPU.rdmsr(msrAPICBase)
-    base = msr & 0xF_FFFF_F000
+    unsafe base = msr & 0xF_FFFF_F000
     CPU.wrmsr(msrAPICBase, msr | (1 << 11))
     write(spuriousVector, 0x100 | UInt32(Vector.spurious))
     write(taskPriority, 0)

@@ -95,7 +95,7 @@ enum VirtualLAPIC {
     let shorthand = (icrLow >> 18) & 3
     let logical = icrLow & (1 << 11) != 0
     var lowest: (vcpu: VCPU, priority: UInt32)?
-    for target in sender.domain.vcpus {
+    for target in unsafe sender.domain.vcpus {
       let chosen = switch shorthand {
       case 1: target === sender
       case 2: true
@@ -112,7 +112,7 @@ enum VirtualLAPIC {
       case 5: if icrLow & (1 << 14) != 0 { initialise(target) }             // INIT assert (deassert: nothing)
       case 6: startup(target, page: UInt8(vector))
       default:
-        GuestMessages.warning(sender.domain, "domain \(sender.domain.id) vcpu \(sender.id): IPI delivery mode \(mode) is not supported (ignored)")
+        unsafe GuestMessages.warning(sender.domain, "domain \(sender.domain.id) vcpu \(sender.id): IPI delivery mode \(mode) is not supported (ignored)")
       }
     }
     if let lowest { LocalAPICDelivery.post(vector, to: lowest.vcpu) }

@@ -11,6 +11,7 @@ public enum DescriptorTables {
   static let machineCheckIST: UInt8 = 3
   static let istStackBytes: UInt64 = 16 << 10
 
+  /// The shared IDT, built once on the boot pcpu before any other pcpu starts (each loads it).
   nonisolated(unsafe) static var idtAddress: UInt64 = 0
 
   /// Builds the shared IDT: every vector points at its entry.S stub; interrupt gates (IF cleared).
@@ -35,10 +36,10 @@ public enum DescriptorTables {
       PhysicalMemory.write64(page + UInt64(vector) * 16, low)
       PhysicalMemory.write64(page + UInt64(vector) * 16 + 8, high)
     }
-    idtAddress = page
+    unsafe idtAddress = page
   }
 
-  public static func loadIDT() { hv_lidt(idtAddress, 256 * 16 - 1) }
+  public static func loadIDT() { unsafe hv_lidt(idtAddress, 256 * 16 - 1) }
 
   /// Builds and loads this pcpu's GDT and TSS (with its three IST stacks).
   public static func loadGDTAndTSS() {

@@ -63,26 +63,27 @@ public enum TimerEvent {
 }
 
 /// All pcpus, indexed by pcpu number. Filled on the BSP before any AP starts and never resized
-/// afterwards, so reading it from any pcpu needs no lock.
+/// afterwards, so reading it from any pcpu needs no lock (each read is marked `unsafe` for that
+/// reason; `stackBounds` likewise, and `forGuests`, which is decided before any domain exists).
 public enum PCPUs {
   nonisolated(unsafe) public private(set) static var all: [PerCPU] = []
   /// Stack bounds by pcpu, in a fixed table the crash reporter can read without allocating.
   nonisolated(unsafe) static var stackBounds = InlineArray<64, (UInt64, UInt64)>(repeating: (0, 0))
 
-  public static var count: Int { all.count }
-  public static var current: PerCPU { all[CPU.current] }
+  public static var count: Int { unsafe all.count }
+  public static var current: PerCPU { unsafe all[CPU.current] }
 
   public static func add(apicID: UInt32) -> PerCPU {
-    if all.isEmpty { all.reserveCapacity(Int(HV_MAX_PCPUS)) }
-    let cpu = PerCPU(index: all.count, apicID: apicID)
-    all.append(cpu)
+    if unsafe all.isEmpty { unsafe all.reserveCapacity(Int(HV_MAX_PCPUS)) }
+    let cpu = unsafe PerCPU(index: all.count, apicID: apicID)
+    unsafe all.append(cpu)
     return cpu
   }
 
   public static func setStack(_ cpu: PerCPU, bottom: UInt64, top: UInt64) {
     cpu.stackBottom = bottom
     cpu.stackTop = top
-    if cpu.index < 64 { stackBounds[cpu.index] = (bottom, top) }
+    if cpu.index < 64 { unsafe stackBounds[cpu.index] = (bottom, top) }
   }
 
   /// The pcpus that may run vcpus: all of them unless pcpu 0 is kept free of guests
@@ -90,11 +91,11 @@ public enum PCPUs {
   nonisolated(unsafe) public static var forGuests = CPUAffinity.all
 
   /// The pcpus that came online (an AP that did not keeps its entry, offline).
-  public static var online: [PerCPU] { all.filter { $0.online.load(ordering: .acquiring) } }
+  public static var online: [PerCPU] { unsafe all.filter { $0.online.load(ordering: .acquiring) } }
 
   public static var onlineCount: Int {
     var n = 0
-    for cpu in all where cpu.online.load(ordering: .acquiring) { n += 1 }
+    for cpu in unsafe all where cpu.online.load(ordering: .acquiring) { n += 1 }
     return n
   }
 }

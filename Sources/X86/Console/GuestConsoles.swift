@@ -13,6 +13,8 @@ public enum GuestConsoles {
   /// Guest frame of the ring: the last of the special pages (reserved in the guest's memory map).
   static let ringGFN: UInt64 = 0xFEFFF
 
+  // Console input: `focus`, `inputSwitch`, `backlog` and `commandLine` are used under
+  // `inputLock` or on pcpu 0's tick; each use is marked `unsafe` for that reason.
   /// The domain serial input goes to (0: the hypervisor, which ignores it).
   nonisolated(unsafe) static var focus: UInt16 = 0
   nonisolated(unsafe) static var inputSwitch = ConsoleInputSwitch()
@@ -22,7 +24,7 @@ public enum GuestConsoles {
 
   /// Called once at boot: sends on console ports come here.
   public static func install() {
-    Events.backendNotified = { domain, backend in
+    unsafe Events.backendNotified = { domain, backend in
       switch backend {
       case .console: outputReady(domain)
       case .xenstore: GuestXenstore.requestsReady(domain)
@@ -49,7 +51,7 @@ public enum GuestConsoles {
     domain.consolePort = port
     domain.hvmParams[Int(XenABI.HVMParam.consolePFN.rawValue)] = ringGFN
     domain.hvmParams[Int(XenABI.HVMParam.consoleEvtchn.rawValue)] = UInt64(port)
-    if focus == 0 { setFocus(domain.id, announce: true) }
+    if unsafe focus == 0 { setFocus(domain.id, announce: true) }
     return true
   }
 
@@ -99,21 +101,21 @@ public enum GuestConsoles {
     var received: [UInt8] = []
     // The limit is checked before a byte is taken from the UART: a byte read is never dropped.
     while received.count < 256, let byte = Serial.receive() { received.append(byte) }
-    guard !received.isEmpty || !backlog.isEmpty else { return }
+    guard unsafe !received.isEmpty || !backlog.isEmpty else { return }
     inputLock.lock()
     for byte in received {
-      switch inputSwitch.feed(byte) {
+      switch unsafe inputSwitch.feed(byte) {
       case .switchFocus?:
         // What was typed before the switch belongs to the old focus: deliver it first.
         inputLock.unlock()
         flushBacklog()
         let live = Domains.all.filter { $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
-        setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true)
+        unsafe setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true)
         inputLock.lock()
-        backlog.removeAll()
+        unsafe backlog.removeAll()
       case .deliver(let bytes)?:
-        if focus != 0 {
-          backlog += bytes
+        if unsafe focus != 0 {
+          unsafe backlog += bytes
         } else {
           inputLock.unlock()
           for key in bytes { hypervisorKey(key) }
@@ -139,7 +141,7 @@ public enum GuestConsoles {
   /// `vcpus` print what each domain did and where its vcpus are (`VCPUDump`).
   static func hypervisorKey(_ key: UInt8) {
     switch key {
-    case UInt8(ascii: "q") where commandLine.isEmpty:
+    case UInt8(ascii: "q") where unsafe commandLine.isEmpty:
       let running = Domains.all.filter { $0.isAlive }.count
       let failed = Domains.failed.load(ordering: .acquiring) + Domains.unbuilt.load(ordering: .acquiring)
       Log.info("console: q: powering off now, with \(running) domain(s) still running")
@@ -149,14 +151,14 @@ public enum GuestConsoles {
       }
       RunLoop.powerOff()
     case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
-      let line = commandLine
-      commandLine.removeAll()
+      let line = unsafe commandLine
+      unsafe commandLine.removeAll()
       guard !line.isEmpty else { return }
       runCommand(line)
     case 0x08, 0x7F:
-      if !commandLine.isEmpty { commandLine.removeLast() }
+      if unsafe !commandLine.isEmpty { unsafe commandLine.removeLast() }
     case 0x20...0x7E:
-      if commandLine.count < 80 { commandLine.append(key) }
+      if unsafe commandLine.count < 80 { unsafe commandLine.append(key) }
     default:
       break
     }
@@ -236,26 +238,27 @@ public enum GuestConsoles {
   static func flushBacklog() {
     inputLock.lock()
     defer { inputLock.unlock() }
-    guard !backlog.isEmpty else { return }
+    guard unsafe !backlog.isEmpty else { return }
+    let focus = unsafe Self.focus
     guard focus != 0, let domain = Domains.find(id: focus), domain.isAlive, domain.consoleRingMachine != 0 else {
-      backlog.removeAll()
+      unsafe backlog.removeAll()
       return
     }
-    let taken = ConsoleRingBackend.deliverInput(backlog, to: SharedMachinePage(base: domain.consoleRingMachine))
+    let taken = unsafe ConsoleRingBackend.deliverInput(backlog, to: SharedMachinePage(base: domain.consoleRingMachine))
     if taken > 0 {
-      backlog.removeFirst(taken)
+      unsafe backlog.removeFirst(taken)
       Events.notify(domain, port: domain.consolePort)
     }
     // A guest that never reads its input must not make the hypervisor hold it forever.
-    if backlog.count > 4096 { backlog.removeFirst(backlog.count - 4096) }
+    if unsafe backlog.count > 4096 { unsafe backlog.removeFirst(backlog.count - 4096) }
   }
 
   /// True if serial input goes to `domain` now.
-  static func hasFocus(_ domain: Domain) -> Bool { focus == domain.id }
+  static func hasFocus(_ domain: Domain) -> Bool { unsafe focus == domain.id }
 
   static func setFocus(_ id: UInt16, announce: Bool) {
-    focus = id
-    commandLine.removeAll()
+    unsafe focus = id
+    unsafe commandLine.removeAll()
     guard announce else { return }
     if id == 0 {
       Log.info("console input: the hypervisor (Ctrl-A three times to switch)")
@@ -274,8 +277,8 @@ public enum GuestConsoles {
     domain.consoleRingHeldBack = false
     inputLock.lock()
     domain.consoleRingMachine = 0
-    let hadFocus = focus == domain.id
-    if hadFocus { backlog.removeAll() }
+    let hadFocus = unsafe focus == domain.id
+    if hadFocus { unsafe backlog.removeAll() }
     inputLock.unlock()
     domain.consoleDrainLock.unlock()
     // The backend's last use of the ring was under the input lock or in this domain's own

@@ -21,7 +21,7 @@ public enum Serial {
 
   /// The transmit buffer: free-running indices, `queued - sent` bytes waiting. Touched only under
   /// `Log.lock` (every sink call and `drain` are made with it held), or by the crash reporter,
-  /// which has taken the console for good.
+  /// which has taken the console for good. Each use is marked `unsafe` for that reason.
   nonisolated(unsafe) static var buffer = InlineArray<16384, UInt8>(repeating: 0)
   nonisolated(unsafe) static var queued: UInt64 = 0
   nonisolated(unsafe) static var sent: UInt64 = 0
@@ -53,23 +53,23 @@ public enum Serial {
 
   /// Queues `byte` and sends what the UART takes now.
   public static func put(_ byte: UInt8) {
-    if synchronous {
+    if unsafe synchronous {
       flush()
       waitAndSend(byte)
       return
     }
-    if dropped > 0 {
+    if unsafe dropped > 0 {
       // Dropping until half the buffer is free, then a note, then the byte.
-      guard queued &- sent <= UInt64(bufferSize / 2) else { dropped &+= 1; droppedTotal &+= 1; return }
-      let count = dropped
-      dropped = 0
+      guard unsafe queued &- sent <= UInt64(bufferSize / 2) else { unsafe dropped &+= 1; unsafe droppedTotal &+= 1; return }
+      let count = unsafe dropped
+      unsafe dropped = 0
       for b in "\n[serial: ".utf8 { enqueue(b) }
       for b in decimal(count) { enqueue(b) }
       for b in " bytes dropped: the line was full]\n".utf8 { enqueue(b) }
     }
-    if queued &- sent >= UInt64(bufferSize) {
+    if unsafe queued &- sent >= UInt64(bufferSize) {
       drain()
-      if queued &- sent >= UInt64(bufferSize) { dropped = 1; droppedTotal &+= 1; return }
+      if unsafe queued &- sent >= UInt64(bufferSize) { unsafe dropped = 1; unsafe droppedTotal &+= 1; return }
     }
     enqueue(byte)
     drain()
@@ -78,11 +78,11 @@ public enum Serial {
   /// Sends queued bytes while the UART says its transmitter is empty, a FIFO's worth each time:
   /// never waits. Under QEMU the line is always ready and everything goes at once.
   public static func drain() {
-    while queued != sent && hv_inb(lineStatus) & transmitterEmpty != 0 {
+    while unsafe queued != sent && hv_inb(lineStatus) & transmitterEmpty != 0 {
       var n = 0
-      while n < fifoBytes && queued != sent {
-        hv_outb(base, buffer[Int(sent % UInt64(bufferSize))])
-        sent &+= 1
+      while unsafe n < fifoBytes && queued != sent {
+        unsafe hv_outb(base, buffer[Int(sent % UInt64(bufferSize))])
+        unsafe sent &+= 1
         n += 1
       }
     }
@@ -91,15 +91,15 @@ public enum Serial {
   /// Sends everything queued, waiting for the line: before power-off and in a crash report,
   /// when nothing else will run again. Bounded by the buffer's size.
   public static func flush() {
-    while queued != sent {
+    while unsafe queued != sent {
       while hv_inb(lineStatus) & transmitterEmpty == 0 { hv_pause() }
       drain()
     }
   }
 
   private static func enqueue(_ byte: UInt8) {
-    buffer[Int(queued % UInt64(bufferSize))] = byte
-    queued &+= 1
+    unsafe buffer[Int(queued % UInt64(bufferSize))] = byte
+    unsafe queued &+= 1
   }
 
   private static func waitAndSend(_ byte: UInt8) {

@@ -40,7 +40,7 @@ enum ControlRegisterExits {
     let generalRegister: Int
     let length: UInt64
     let nextRIP = vmcb.read64(VMCB.Control.nextRIP)
-    if SVM.hasDecodeAssists && SVM.hasNextRIP && info & (1 << 63) != 0 {
+    if unsafe SVM.hasDecodeAssists && SVM.hasNextRIP && info & (1 << 63) != 0 {
       generalRegister = Int(info & 0xF)
       length = nextRIP &- vmcb.rip
     } else {

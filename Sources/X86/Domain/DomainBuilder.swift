@@ -86,9 +86,10 @@ public enum DomainBuilder {
     let startedAt = Clock.now()
     let memoryBytes = UInt64(config.memoryMiB) << 20
     // Parse the kernel in place, inside the bundle.
-    let parsed: Result<ELFImage, ELFError>? = PhysicalMemory.withBytes(bundleBase + UInt64(entry.kernel.lowerBound), count: entry.kernel.count) { bytes in
+    // unsafe: the view of the bundle is used only inside the closure.
+    let parsed: Result<ELFImage, ELFError>? = unsafe PhysicalMemory.withBytes(bundleBase + UInt64(entry.kernel.lowerBound), count: entry.kernel.count) { bytes in
       do throws(ELFError) {
-        let image = try ELFImage.parse(bytes)
+        let image = try unsafe ELFImage.parse(bytes)
         try image.checkFits(guestMemoryBytes: min(memoryBytes, holeStart),
                             reserved: [0..<0x2000 + UInt64(maximumCommandLine + 1), lowRAMEnd..<highRAMStart])
         return .success(image)
@@ -106,7 +107,7 @@ public enum DomainBuilder {
     // Hard affinity (`cpus`), limited to the pcpus that are online; none of them left is an
     // error in the config, not a domain that never runs.
     var online = CPUAffinity(bits: 0)
-    for cpu in PCPUs.online where PCPUs.forGuests.contains(cpu.index) { online.insert(cpu.index) }
+    for cpu in PCPUs.online where unsafe PCPUs.forGuests.contains(cpu.index) { online.insert(cpu.index) }
     var affinity = online
     if let cpus = config.cpus {
       do throws(CPUAffinity.ParseError) {
@@ -115,7 +116,7 @@ public enum DomainBuilder {
         return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" is not a cpu list"))
       }
       if affinity.isEmpty {
-        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" names no pcpu that runs guests (online: 0-\(PCPUs.count - 1)\(PCPUs.forGuests.contains(0) ? "" : "; pcpu 0 runs none"))"))
+        return .failure(BuildError("cpus = \"\(String(decoding: cpus, as: UTF8.self))\" names no pcpu that runs guests (online: 0-\(PCPUs.count - 1)\(unsafe PCPUs.forGuests.contains(0) ? "" : "; pcpu 0 runs none"))"))
       }
     }
 
@@ -232,9 +233,9 @@ public enum DomainBuilder {
     Domains.created.wrappingAdd(1, ordering: .relaxed)
     domain.maxGrantFrames = config.maxGrantFrames ?? XenABI.GrantLayout.defaultMaxGrantFrames
     domain.maxMaptrackFrames = config.maxMaptrackFrames ?? XenABI.GrantLayout.defaultMaxMaptrackFrames
-    Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
+    unsafe Scheduler.policy?.setParameters(domain: domain, weight: config.weight ?? 256, cap: config.cap ?? 0, affinity: affinity)
     domain.startedAt = Clock.now()
-    Scheduler.policy?.wake(domain.vcpus[0])
+    unsafe Scheduler.policy?.wake(domain.vcpus[0])
     return .success(domain)
   }
 
@@ -249,7 +250,7 @@ public enum DomainBuilder {
   public static func destroy(_ domain: Domain, quietly: Bool = false, failed: Bool = false) {
     for vcpu in domain.vcpus {
       VCPUTimers.cancelAll(vcpu)
-      Scheduler.policy?.remove(vcpu)
+      unsafe Scheduler.policy?.remove(vcpu)
       ArchVCPU.destroy(vcpu)
     }
     // Ports closed (peers notified) while shared_info still exists; then nothing may reach it.
@@ -284,7 +285,7 @@ public enum DomainBuilder {
   /// `isolationcheck`: the frame table against every p2m (`IsolationCheck`); a disagreement
   /// is a hypervisor bug, and the run stops with the frames named.
   public static func checkIsolation(after event: String, quietly: Bool = true) {
-    guard IsolationCheck.enabled else { return }
+    guard unsafe IsolationCheck.enabled else { return }
     let domains = Domains.all.filter { $0.state != .dead }
     let (problems, frames) = IsolationCheck.run(domains)
     if problems.isEmpty {

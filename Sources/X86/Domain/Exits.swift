@@ -46,7 +46,7 @@ enum Exits {
       // down, and the domain powers off when its last vcpu does.
       if vmcb.rflags & (1 << 9) == 0 {
         // VCPUOP_up brings the vcpu back, so a guest can make this line again and again.
-        GuestMessages.info(vcpu.domain, "domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
+        unsafe GuestMessages.info(vcpu.domain, "domain \(vcpu.domain.id) (\(vcpu.domain.nameString)) vcpu \(vcpu.id): halted with interrupts off")
         return .down
       }
       // An upcall already pending ends the halt at once (Xen's hvm_hlt does the same).
@@ -125,11 +125,11 @@ enum Exits {
       return .resume
     }
     let outcome = Hypercalls.dispatch(frame, X86HypercallEnvironment(vcpu, on: pcpu, abi: GuestABI(is64BitCode: longMode)))
-    unowned(unsafe) let domain = vcpu.domain      // the vcpu keeps it: no reference counting
-    if domain.sharedInfoGFN != domain.timePublishedAtGFN {
+    unowned(unsafe) let domain = unsafe vcpu.domain      // the vcpu keeps it: no reference counting
+    if unsafe domain.sharedInfoGFN != domain.timePublishedAtGFN {
       // shared_info just appeared or moved: the guest's time is valid from this moment on.
-      GuestTime.publishAll(domain)
-      domain.timePublishedAtGFN = domain.sharedInfoGFN
+      unsafe GuestTime.publishAll(domain)
+      unsafe domain.timePublishedAtGFN = domain.sharedInfoGFN
     }
     switch outcome {
     case .result(let value):
@@ -156,7 +156,7 @@ enum Exits {
     case .shutdown:
       // Which vcpu asked, and from where: a guest that shuts itself down by mistake (a reason
       // read from the wrong memory) is found from this line.
-      Log.info("domain \(domain.id) (\(domain.nameString)): shutdown: \(domain.shutdownReason?.name ?? "?") (SCHEDOP_shutdown from vcpu \(vcpu.id) at RIP \(hex(vmcb.rip, digits: 16)))")
+      unsafe Log.info("domain \(domain.id) (\(domain.nameString)): shutdown: \(domain.shutdownReason?.name ?? "?") (SCHEDOP_shutdown from vcpu \(vcpu.id) at RIP \(hex(vmcb.rip, digits: 16)))")
       return .stop
     }
   }
@@ -166,7 +166,7 @@ enum Exits {
   static func crash(_ vcpu: VCPU, _ why: String) {
     let vmcb = VMCB(address: vcpu.vmcb)
     let registers = GuestRegisters(vcpu)
-    let domain = vcpu.domain
+    let domain = unsafe vcpu.domain
     // The report is one message to the domain's limiter: all of its lines, or none.
     guard GuestMessages.admit(domain) else {
       domain.shutDown(.crash)

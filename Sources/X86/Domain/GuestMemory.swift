@@ -19,8 +19,8 @@ public struct GuestMemory {
   let vmcb: VMCB
 
   public init(_ vcpu: __shared VCPU) {       // borrowed: stored unowned, no retain needed
-    self.vcpu = vcpu
-    npt = NestedPageTable(root: vcpu.domain.p2mRoot)
+    unsafe self.vcpu = vcpu
+    npt = unsafe NestedPageTable(root: vcpu.domain.p2mRoot)
     vmcb = VMCB(address: vcpu.vmcb)
   }
 
@@ -119,10 +119,10 @@ public struct GuestMemory {
   /// runs, so nothing else touches that cache meanwhile.
   private func physical(_ gpa: UInt64, write: Bool) -> UInt64? {
     // Read before the walk: a table changed after this makes what is filled below stale.
-    let generation = vcpu.cacheVersion()
-    if let machine = vcpu.p2mCache.lookup(gpa, write: write, generation: generation) { return machine }
+    let generation = unsafe vcpu.cacheVersion()
+    if let machine = unsafe vcpu.p2mCache.lookup(gpa, write: write, generation: generation) { return machine }
     guard let (machine, writable) = npt.translate(gpa), !write || writable else { return nil }
-    vcpu.p2mCache.fill(gpa, machine: machine, writable: writable, generation: generation)
+    unsafe vcpu.p2mCache.fill(gpa, machine: machine, writable: writable, generation: generation)
     return machine
   }
 
@@ -139,7 +139,7 @@ public struct GuestMemory {
     let cr0 = vmcb.cr0
     guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
     guard vmcb.efer & (1 << 10) != 0 else { return walkUncached(gva, write: write, cr0: cr0) }   // not LMA: 32-bit
-    let generation = vcpu.cacheVersion()
+    let generation = unsafe vcpu.cacheVersion()
     let root = vmcb.cr3 & Self.addressMask
     let writeProtect = cr0 & (1 << 16) != 0
     // The vcpu borrowed, not retained (it outlives its exit): through the unowned property the
@@ -169,7 +169,7 @@ public struct GuestMemory {
     guard case .success(let gpa) = walk(gva, access: write ? .write : .read, cr0: cr0, efer: vmcb.efer, record: &record, recording: true),
           let machine = physical(gpa, write: write) else { return nil }
     record.finish(machine: machine, writable: write)
-    vcpu.walkCache = record
+    unsafe vcpu.walkCache = record
     return machine
   }
 
@@ -195,16 +195,16 @@ public struct GuestMemory {
   /// first walk and stored in one word, so a pcpu sees all of it or none: MAXPHYADDR (leaf
   /// 0x80000008 EAX[7:0]; entry address bits from there up are reserved) in bits 7:0, PSE-36
   /// (leaf 1 EDX bit 17) in bit 8, bit 9 set once read.
-  nonisolated(unsafe) static var pagingFeatures = 0
+  static let pagingFeatures = Atomic<Int>(0)
 
   /// The walk of the guest's page tables for the vcpu's CR0/CR3/CR4/EFER (GuestPageWalk does
   /// the rules), reading each entry through the p2m and recording it in `record` if given
   /// (long mode only: see `virtualToMachine`).
   private func walk(_ gva: UInt64, access: GuestAccess, cr0: UInt64, efer: UInt64, record: inout GuestWalkCache, recording: Bool) -> Result<UInt64, PageFault> {
-    var features = Self.pagingFeatures
+    var features = Self.pagingFeatures.load(ordering: .relaxed)
     if features == 0 {
       features = Int(CPU.cpuid(0x8000_0008).eax & 0xFF) | (CPU.cpuid(1).edx & (1 << 17) != 0 ? 1 << 8 : 0) | (1 << 9)
-      Self.pagingFeatures = features
+      Self.pagingFeatures.store(features, ordering: .relaxed)
     }
     let walk = GuestPageWalk(cr0: cr0, cr3: vmcb.cr3, cr4: vmcb.cr4, efer: efer,
                              physicalAddressBits: features & 0xFF, pse36: features & (1 << 8) != 0)

@@ -21,7 +21,7 @@ enum MMIOEmulation {
     // The p2m maps the address now, with the access the guest made (a populate or a grant map
     // on another vcpu came in between): the guest executes the instruction again.
     let write = info & (1 << 1) != 0
-    if let (_, writable) = NestedPageTable(root: vcpu.domain.p2mRoot).translate(gpa), !write || writable {
+    if let (_, writable) = unsafe NestedPageTable(root: vcpu.domain.p2mRoot).translate(gpa), !write || writable {
       return .resume
     }
     let interrupted = vmcb.read64(VMCB.Control.exitInterruptInfo)

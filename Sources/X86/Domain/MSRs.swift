@@ -134,7 +134,7 @@ enum HypercallPage {
       page[base + 8] = 0xC3                            // ret
     }
     guard GuestMemory(vcpu).writePhysical(value, page) else { return false }
-    vcpu.domain.hypercallPage = value
+    unsafe vcpu.domain.hypercallPage = value
     // Xen's hvm_init_hypercall_page latches the shared_info layout from the writer's mode.
     let abi = GuestABI(is64BitCode: VMCB(address: vcpu.vmcb).is64BitCode)
     let domain = unsafe vcpu.domain     // unsafe: the vcpu keeps its domain alive
@@ -176,7 +176,7 @@ enum IOPorts {
       let value: UInt64 = port == pitChannel2 ? 0 : mask
       registers[.rax] = (registers[.rax] & ~mask) | value
     } else if port == debugConsole {
-      ConsoleOutput.write([UInt8(truncatingIfNeeded: registers[.rax])], for: vcpu.domain)
+      unsafe ConsoleOutput.write([UInt8(truncatingIfNeeded: registers[.rax])], for: vcpu.domain)
     }
     vmcb.setRIP(vmcb.exitInfo2)                        // the CPU gives the next RIP for IOIO exits
     return .resume

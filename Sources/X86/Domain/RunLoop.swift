@@ -9,7 +9,8 @@ import Synchronization
 /// between two iterations.
 public enum RunLoop {
   private static let finishing = Atomic<Bool>(false)
-  /// `ondone=`: power off once every domain has ended, or stay up until `q`.
+  /// `ondone=`: power off once every domain has ended, or stay up until `q`. This and
+  /// `framesBeforeDomains` are set once at boot, before the domains run.
   nonisolated(unsafe) public static var onDone: OnDoneOption = .poweroff
   /// Free frames just before the boot-time domains were built: all must be back at the end.
   nonisolated(unsafe) public static var framesBeforeDomains = 0
@@ -18,7 +19,7 @@ public enum RunLoop {
     let pcpu = PCPUs.current
     while true {
       Softirq.run()
-      if PCPUs.forGuests.contains(pcpu.index), let policy = Scheduler.active,
+      if unsafe PCPUs.forGuests.contains(pcpu.index), let policy = Scheduler.active,
          let vcpu = policy.pick(pcpu: pcpu.index, now: Clock.now()) {
         run(vcpu, policy, on: pcpu)
         continue
@@ -88,7 +89,7 @@ public enum RunLoop {
         leave(vcpu, policy, .park, on: pcpu)
         return
       }
-      if vcpu.domain.state == .paused {
+      if unsafe vcpu.domain.state == .paused {
         leave(vcpu, policy, .pause, on: pcpu)
         return
       }
@@ -109,7 +110,7 @@ public enum RunLoop {
       }
       let other = vcpu.inGuestOn.exchange(pcpu.index, ordering: .acquiringAndReleasing)
       if other != -1 {
-        Log.error("domain \(vcpu.domain.id) vcpu \(vcpu.id) entered on pcpu \(pcpu.index) while in guest mode on pcpu \(other)")
+        unsafe Log.error("domain \(vcpu.domain.id) vcpu \(vcpu.id) entered on pcpu \(pcpu.index) while in guest mode on pcpu \(other)")
         CrashReport.panic("a vcpu was run on two pcpus at once")
       }
       hv_vmrun(vcpu.vmcb, vcpu.context, hostVMCB)
@@ -236,8 +237,8 @@ public enum RunLoop {
   /// domain goes down, the domain has powered itself off (Xen does the same).
   static func takeOffline(_ vcpu: VCPU) {
     VCPUTimers.cancelAll(vcpu)
-    Scheduler.policy?.sleep(vcpu, as: .down)
-    let domain = vcpu.domain
+    unsafe Scheduler.policy?.sleep(vcpu, as: .down)
+    let domain = unsafe vcpu.domain
     domain.lock.lock()
     let allDown = domain.vcpus.allSatisfy { $0.runState == .down }
     domain.lock.unlock()
@@ -252,8 +253,8 @@ public enum RunLoop {
   /// carries out the domain's end (destroy, preserve or restart: DomainEnd); by then none of
   /// its vcpus can be in guest mode anywhere.
   static func park(_ vcpu: VCPU) {
-    Scheduler.policy?.sleep(vcpu, as: .down)
-    let domain = vcpu.domain
+    unsafe Scheduler.policy?.sleep(vcpu, as: .down)
+    let domain = unsafe vcpu.domain
     guard domain.state == .shutdown else { return }
     domain.lock.lock()
     let stillOnPCPU = domain.vcpus.contains { $0.runState == .running || $0.runState == .runnable }
@@ -269,7 +270,7 @@ public enum RunLoop {
   /// console input on the hypervisor, until `q` powers off.
   static func finish() {
     if finishing.exchange(true, ordering: .acquiringAndReleasing) {
-      if onDone == .stay { return }
+      if unsafe onDone == .stay { return }
       while true { hv_sti_hlt(); hv_cli() }
     }
     // Preserved domains kept their memory until now; the frame check below needs it back.
@@ -289,13 +290,13 @@ public enum RunLoop {
       + (unbuilt > 0 ? "; \(unbuilt) could not be built" : ""))
     DomainBuilder.checkIsolation(after: "the end of the run", quietly: false)
     let free = Frames.freeFrames
-    if free == framesBeforeDomains {
+    if unsafe free == framesBeforeDomains {
       Log.info("memory: all \(free) frames returned")
     } else {
-      Log.error("memory: LEAK: \(framesBeforeDomains) frames free before the domains, \(free) after")
+      unsafe Log.error("memory: LEAK: \(framesBeforeDomains) frames free before the domains, \(free) after")
       Power.exit(.panic)
     }
-    if onDone == .stay {
+    if unsafe onDone == .stay {
       GuestConsoles.setFocus(0, announce: true)
       Log.info("ondone=stay: the hypervisor stays up; q on its console powers off")
       return
@@ -317,12 +318,12 @@ public enum RunLoop {
   /// Makes pcpu `index` leave guest mode and look at its run queue (domain pause).
   public static let kickPCPU: @convention(c) (Int) -> Void = { index in
     guard index >= 0, index < PCPUs.count, index != CPU.current else { return }
-    IPI.kick(PCPUs.all[index])
+    unsafe IPI.kick(PCPUs.all[index])
   }
 
   /// Wakes idle pcpus so a newly runnable vcpu does not wait for the next tick.
   public static let kickIdle: @convention(c) () -> Void = {
-    for cpu in PCPUs.all where cpu.index != CPU.current && cpu.idle.load(ordering: .acquiring) {
+    for cpu in unsafe PCPUs.all where cpu.index != CPU.current && cpu.idle.load(ordering: .acquiring) {
       IPI.kick(cpu)
     }
   }

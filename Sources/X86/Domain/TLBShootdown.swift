@@ -15,7 +15,7 @@ import Support
 /// vcpus never wait for each other.
 public enum TLBShootdown {
   public static func install() {
-    P2M.flushTranslations = { domain, caller in flush(domain, caller: caller) }
+    unsafe P2M.flushTranslations = { domain, caller in flush(domain, caller: caller) }
   }
 
   static func flush(_ domain: Domain, caller: VCPU?) {
@@ -35,8 +35,8 @@ public enum TLBShootdown {
         let now = CPU.rdtsc()
         if now &- kickedAt > kickEvery {
           let pcpu = vcpu.inGuestOn.load(ordering: .acquiring)
-          if pcpu >= 0 && pcpu < PCPUs.all.count {
-            LocalAPIC.sendIPI(to: PCPUs.all[pcpu].apicID, vector: Vector.reschedule)
+          if unsafe pcpu >= 0 && pcpu < PCPUs.all.count {
+            unsafe LocalAPIC.sendIPI(to: PCPUs.all[pcpu].apicID, vector: Vector.reschedule)
           }
           kickedAt = now
         }

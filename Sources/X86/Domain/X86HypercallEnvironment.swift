@@ -11,7 +11,10 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // Unowned: an environment lives for one hypercall, while the vcpu and the pcpu outlive it
   // (the run loop holds both), and counting references on every hypercall costs instructions
   // on the path every exit takes.
-  unowned(unsafe) let vcpu: VCPU
+  unowned(unsafe) let caller: VCPU
+  /// The calling vcpu, read from its unowned reference (see above), so that the protocol's
+  /// requirement is met by a safe property.
+  var vcpu: VCPU { unsafe caller }
   let memory: GuestMemory
   /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
   let abi: GuestABI
@@ -25,9 +28,9 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // Borrowed, as they are stored unowned: an owned argument costs a retain in the caller
   // and a release here.
   init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
-    self.vcpu = vcpu
+    unsafe self.caller = vcpu
     self.abi = abi
-    self.pcpu = pcpu
+    unsafe self.pcpu = pcpu
     startTSC = CPU.rdtsc()
     memory = GuestMemory(vcpu)
   }
@@ -41,10 +44,10 @@ struct X86HypercallEnvironment: HypercallEnvironment {
     memory.writeStructure(value, at: address)
   }
 
-  var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: vcpu.domain) }
+  var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] { DomainBuilder.memoryMap(for: unsafe vcpu.domain) }
 
   func pinVCPUInfo(_ target: VCPU, gfn: UInt64) -> UInt64? {
-    vcpu.domain.changeP2M(by: vcpu) { p2m -> UInt64? in
+    unsafe vcpu.domain.changeP2M(by: vcpu) { p2m -> UInt64? in
       guard target.vcpuInfoGFN == nil, let frame = p2m.hold(gfn) else { return nil }
       target.vcpuInfoGFN = gfn
       target.vcpuInfoFrame = frame
@@ -53,7 +56,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   }
 
   func holdEventFrame(gfn: UInt64) -> UInt64? {
-    let domain = vcpu.domain
+    let domain = unsafe vcpu.domain
     return domain.changeP2M(by: vcpu) { p2m -> UInt64? in
       // The reference and its record in one change, as the isolation check expects.
       guard let frame = p2m.hold(gfn) else { return nil }
@@ -64,7 +67,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   func releaseEventFrames(_ frames: [UInt64]) {
     guard !frames.isEmpty else { return }
-    let domain = vcpu.domain
+    let domain = unsafe vcpu.domain
     domain.changeP2M(by: vcpu) { p2m in
       for frame in frames {
         guard let index = domain.eventFrames.firstIndex(of: frame) else { continue }
@@ -90,7 +93,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   /// out of range or beyond the domain's limit is -EINVAL, anything else (no frame or table
   /// page to be had) -ENOMEM.
   private func changeP2M(_ change: (inout P2M) throws(P2M.Failure) -> Void) -> XenABI.Errno? {
-    vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
+    unsafe vcpu.domain.changeP2M(by: vcpu) { p2m -> XenABI.Errno? in
       do throws(P2M.Failure) {
         try change(&p2m)
         return nil
@@ -102,17 +105,17 @@ struct X86HypercallEnvironment: HypercallEnvironment {
 
   func populate(gfn: UInt64, order: Int) -> Bool {
     guard DomainBuilder.isOutsideReservedAreas(gfn << 12, bytes: UInt64(4096) << UInt64(order)) else { return false }
-    return vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.populate(gfn, order: order)) != nil }
+    return unsafe vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.populate(gfn, order: order)) != nil }
   }
 
   func release(gfn: UInt64, order: Int) -> Bool {
-    vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.release(gfn, order: order)) != nil }
+    unsafe vcpu.domain.changeP2M(by: vcpu) { p2m in (try? p2m.release(gfn, order: order)) != nil }
   }
 
   func initialiseVCPU(_ target: VCPU, context: vcpu_hvm_context) -> XenABI.Errno? {
     if context.mode == 0 { return initialise32(target, context: context) }   // VCPU_HVM_MODE_32B
     guard context.mode == 1 else { return .EINVAL }          // VCPU_HVM_MODE_64B; nothing else, as Xen
-    let start = context.cpu_regs.x86_64
+    let start = unsafe context.cpu_regs.x86_64   // unsafe: a C union's member, the one `mode` says was written
     // A 64-bit start state must really be long mode: paging, PAE, LME.
     guard start.cr0 & (1 << 31) != 0, start.cr0 & 1 != 0, start.cr4 & (1 << 5) != 0, start.efer & (1 << 8) != 0 else { return .EINVAL }
     guard target.vmcb != 0 || ArchVCPU.create(target) else { return .ENOMEM }
@@ -157,7 +160,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   /// Interrupts are off in hypervisor code, so a timer cannot interrupt a long hypercall: it
   /// checks the time it has taken instead (1 ms), and whether another pcpu asked for a reschedule.
   func preemptionRequested() -> Bool {
-    CPU.rdtsc() &- startTSC > Clock.ticks(fromNanoseconds: Self.preemptionBudgetNanoseconds)
+    unsafe CPU.rdtsc() &- startTSC > Clock.ticks(fromNanoseconds: Self.preemptionBudgetNanoseconds)
       || pcpu.softirqPending.load(ordering: .acquiring) != 0
       || pcpu.rescheduleRequested.load(ordering: .acquiring)
   }

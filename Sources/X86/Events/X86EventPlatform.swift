@@ -39,14 +39,14 @@ public final class X86TimePlatform: TimePlatform {
 
   public func arm(_ vcpu: VCPU, at deadline: UInt64) {
     if vcpu.armedTimerPCPU >= 0 {
-      Timers.cancel(TimerID(raw: vcpu.armedTimerID), on: PCPUs.all[vcpu.armedTimerPCPU])
+      unsafe Timers.cancel(TimerID(raw: vcpu.armedTimerID), on: PCPUs.all[vcpu.armedTimerPCPU])
       vcpu.armedTimerPCPU = -1
     }
     // `.max`, or a deadline so far ahead that its TSC does not fit (a guest may ask for any
     // 64-bit time): nothing to arm.
     let tsc = deadline == .max ? UInt64.max : Clock.tsc(atSystemTime: deadline)
     guard tsc != .max else { return }
-    let argument = UInt64(vcpu.domain.id) << 32 | UInt64(UInt32(vcpu.id))
+    let argument = unsafe UInt64(vcpu.domain.id) << 32 | UInt64(UInt32(vcpu.id))
     let id = Timers.add(atTSC: tsc, .call(Self.fire, argument))
     vcpu.armedTimerPCPU = CPU.current
     vcpu.armedTimerID = id.raw

@@ -65,7 +65,7 @@ public enum CrashReport {
     while !Log.lock.tryLock() && spins < 50_000_000 { spins += 1; hv_pause() }
     // What is queued goes out first, then every byte of the report waits for the line: the
     // machine may stop at any moment now.
-    Serial.synchronous = true
+    unsafe Serial.synchronous = true
     Log.writeUnlocked("\n")
   }
 
@@ -93,7 +93,7 @@ public enum CrashReport {
     var frameNumber: UInt64 = 0
     if rip != 0 { line(frameNumber, rip); frameNumber += 1 }
     let cpu = CPU.current
-    var (bottom, top) = cpu < 64 ? PCPUs.stackBounds[cpu] : (0, 0)
+    var (bottom, top) = unsafe cpu < 64 ? PCPUs.stackBounds[cpu] : (0, 0)
     if bottom == 0 { bottom = hv_boot_stack_bottom(); top = hv_boot_stack_top() }
     var framePointer = rbp
     while frameNumber < 24, framePointer & 7 == 0, framePointer >= bottom, framePointer + 16 <= top {

@@ -9,7 +9,8 @@ import Hypervisor
 /// becomes a nil/false, never a page fault in the hypervisor. This file and the Support header's
 /// hv_*_physical functions are the only places that turn numbers into memory.
 public struct PhysicalMemory: PhysicalMemoryReader {
-  /// End of the identity map built at boot (boot.S maps 4 GiB; nothing extends it yet).
+  /// End of the identity map built at boot (boot.S maps 4 GiB; nothing extends it yet). Never
+  /// written after boot.
   nonisolated(unsafe) public static var mappedLimit: UInt64 = 4 << 30
 
   public init() {}
@@ -17,7 +18,7 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   public static func isMapped(_ address: UInt64, count: Int) -> Bool {
     guard count >= 0 else { return false }
     let (end, overflow) = address.addingReportingOverflow(UInt64(count))
-    return !overflow && end <= mappedLimit
+    return unsafe !overflow && end <= mappedLimit
   }
 
   public func read(_ address: UInt64, count: Int) -> [UInt8]? {
@@ -57,7 +58,7 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   /// the guest writes at the same time); false, appending nothing, if they are not all mapped.
   @discardableResult
   public static func append(from address: UInt64, count: Int, to bytes: inout [UInt8]) -> Bool {
-    guard isMapped(address, count: count), let base = UnsafePointer<UInt8>(bitPattern: UInt(address)) else { return count == 0 }
+    guard isMapped(address, count: count), let base = unsafe UnsafePointer<UInt8>(bitPattern: UInt(address)) else { return count == 0 }
     unsafe bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: count))   // unsafe: the range is mapped (checked above)
     return true
   }
@@ -156,7 +157,7 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   /// Lends `body` a read-only view of `count` bytes at `address` (a boot module, say), without
   /// copying. The view must not escape `body`.
   public static func withBytes<R>(_ address: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-    guard isMapped(address, count: count), let base = UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
+    guard isMapped(address, count: count), let base = unsafe UnsafeRawPointer(bitPattern: UInt(address)) else { return nil }
     return unsafe body(UnsafeRawBufferPointer(start: base, count: count))
   }
 
@@ -164,7 +165,7 @@ public struct PhysicalMemory: PhysicalMemoryReader {
   @discardableResult
   public static func copy(from source: UInt64, to destination: UInt64, count: Int) -> Bool {
     guard isMapped(source, count: count), isMapped(destination, count: count),
-          let from = UnsafeRawPointer(bitPattern: UInt(source)) else { return count == 0 }
+          let from = unsafe UnsafeRawPointer(bitPattern: UInt(source)) else { return count == 0 }
     unsafe hv_copy_to_physical(destination, from, count)
     return true
   }

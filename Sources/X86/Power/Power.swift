@@ -17,7 +17,8 @@ public enum Power {
   }
 
   static let debugExitPort: UInt16 = 0xF4
-  /// PM1a control block and S5 sleep type from the FADT/DSDT, if ACPI provided them.
+  /// PM1a control block and S5 sleep type from the FADT/DSDT, if ACPI provided them. Set once
+  /// at boot, before any other pcpu starts.
   nonisolated(unsafe) public static var acpiPM1aControl: UInt16 = 0
   nonisolated(unsafe) public static var acpiSleepTypeS5: UInt16 = 0
 
@@ -25,8 +26,8 @@ public enum Power {
     // The last lines may still wait in the serial transmit buffer.
     Serial.flush()
     hv_outl(debugExitPort, code.rawValue)
-    if code == .clean && acpiPM1aControl != 0 {
-      hv_outw(acpiPM1aControl, (acpiSleepTypeS5 << 10) | (1 << 13))   // SLP_TYP | SLP_EN
+    if unsafe code == .clean && acpiPM1aControl != 0 {
+      unsafe hv_outw(acpiPM1aControl, (acpiSleepTypeS5 << 10) | (1 << 13))   // SLP_TYP | SLP_EN
     }
     while true { hv_halt_forever() }
   }

@@ -79,7 +79,7 @@ public func apEntry(_ index: UInt64) {
   LocalAPIC.enable()
   let cpu = PCPUs.current
   Timers.startOnThisCPU()
-  if SVM.ioPermissionMap != 0 && !SVM.enableOnThisCPU() {
+  if unsafe SVM.ioPermissionMap != 0 && !SVM.enableOnThisCPU() {
     Log.error("smp: pcpu \(cpu.index) could not enable SVM")
   }
   Log.info("smp: pcpu \(cpu.index) online (APIC ID \(cpu.apicID))")

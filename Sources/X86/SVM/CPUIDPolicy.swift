@@ -30,7 +30,7 @@ public enum CPUIDPolicy {
       // its APIC no longer sees one.
       r.edx |= 1 << 9
       if VirtualLAPIC.apicBase(vcpu) & LocalAPICRegisters.baseEnable == 0 { r.edx &= ~(1 << 9) }
-      let logical = UInt32(min(vcpu.domain.vcpus.count, 255))
+      let logical = unsafe UInt32(min(vcpu.domain.vcpus.count, 255))
       // Initial APIC ID (bits 31:24): the vcpu id, the APIC ID in either mode (the MADT's).
       r.ebx = (r.ebx & 0xFFFF) | (logical << 16) | (UInt32(vcpu.id & 0xFF) << 24)
       return r
@@ -48,7 +48,7 @@ public enum CPUIDPolicy {
       return CPU.CPUIDResult(eax: 1, ebx: 0x4000_0000, ecx: 0, edx: 0)   // 1 hypercall page, its MSR
     case 0x4000_0004:
       // VCPU_ID_PRESENT (bit 3, id in EBX) and DOMID_PRESENT (bit 4, id in ECX).
-      return CPU.CPUIDResult(eax: 0x18, ebx: UInt32(vcpu.id), ecx: UInt32(vcpu.domain.id), edx: 0)
+      return unsafe CPU.CPUIDResult(eax: 0x18, ebx: UInt32(vcpu.id), ecx: UInt32(vcpu.domain.id), edx: 0)
     case 0x8000_0000:
       let host = CPU.cpuid(0x8000_0000)
       return CPU.CPUIDResult(eax: min(host.eax, 0x8000_0008), ebx: host.ebx, ecx: host.ecx, edx: host.edx)

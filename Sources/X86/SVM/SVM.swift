@@ -13,6 +13,8 @@ public enum SVM {
   static let msrHostSaveArea: UInt32 = 0xC001_0117
   static let eferSVME: UInt64 = 1 << 12
 
+  // What `setUpShared` finds and makes, on the boot pcpu before any other pcpu starts; only read
+  // afterwards, and each read is marked `unsafe` for that reason.
   nonisolated(unsafe) public private(set) static var ioPermissionMap: UInt64 = 0
   nonisolated(unsafe) public private(set) static var msrPermissionMap: UInt64 = 0
   nonisolated(unsafe) public private(set) static var maximumASID: UInt32 = 0
@@ -22,6 +24,7 @@ public enum SVM {
   /// DecodeAssists (EDX bit 7): a MOV-CR exit names its general register in EXITINFO1. QEMU's
   /// TCG does not offer it either, so `ControlRegisterExits` decodes the instruction itself.
   nonisolated(unsafe) public private(set) static var hasDecodeAssists = false
+  /// Each pcpu's host save VMCB, by pcpu: each pcpu writes and reads only its own entry.
   nonisolated(unsafe) static var hostVMCB = InlineArray<64, UInt64>(repeating: 0)
 
   /// MSRs whose state lives in the VMCB (loaded by VMLOAD/VMRUN, saved by VMSAVE/#VMEXIT), so
@@ -37,9 +40,9 @@ public enum SVM {
     guard CPU.hasSVM else { Log.warning("svm: this CPU has no AMD-V; domains cannot run"); return false }
     guard CPU.hasNPT else { Log.warning("svm: this CPU has no nested paging; domains cannot run"); return false }
     let features = CPU.cpuid(0x8000_000A)
-    maximumASID = features.ebx
-    hasNextRIP = features.edx & (1 << 3) != 0
-    hasDecodeAssists = features.edx & (1 << 7) != 0
+    unsafe maximumASID = features.ebx
+    unsafe hasNextRIP = features.edx & (1 << 3) != 0
+    unsafe hasDecodeAssists = features.edx & (1 << 7) != 0
     // I/O permission map: 12 KiB (3 pages, order 2 allocates 4), all ones = intercept every port.
     guard let iopm = Frames.allocate(order: 2), let msrpm = Frames.allocate(order: 1) else {
       Log.error("svm: no memory for the permission maps")
@@ -48,8 +51,8 @@ public enum SVM {
     PhysicalMemory.fill(iopm, byte: 0xFF, count: 4 * 4096)
     PhysicalMemory.fill(msrpm, byte: 0xFF, count: 2 * 4096)
     for msr in passThroughMSRs { allow(msr: msr, in: msrpm) }
-    ioPermissionMap = iopm
-    msrPermissionMap = msrpm
+    unsafe ioPermissionMap = iopm
+    unsafe msrPermissionMap = msrpm
     hv_capture_host_fpu_state()
     return true
   }
@@ -72,17 +75,17 @@ public enum SVM {
 
   /// Enables SVM on this pcpu. Called by every pcpu during its bring-up.
   public static func enableOnThisCPU() -> Bool {
-    guard ioPermissionMap != 0 else { return false }
+    guard unsafe ioPermissionMap != 0 else { return false }
     guard let hostSave = Frames.allocate(order: 0), let hostState = Frames.allocate(order: 0) else { return false }
     PhysicalMemory.zero(hostSave, count: 4096)
     PhysicalMemory.zero(hostState, count: 4096)
     CPU.wrmsr(msrEFER, CPU.rdmsr(msrEFER) | eferSVME)
     CPU.wrmsr(msrHostSaveArea, hostSave)
     hv_vmsave(hostState)
-    hostVMCB[CPU.current] = hostState
+    unsafe hostVMCB[CPU.current] = hostState
     return true
   }
 
-  public static var hostVMCBForThisCPU: UInt64 { hostVMCB[CPU.current] }
+  public static var hostVMCBForThisCPU: UInt64 { unsafe hostVMCB[CPU.current] }
 }
 #endif

@@ -10,17 +10,19 @@ import Support
 /// Writers follow Xen's version protocol: make `version` odd, write the fields, make it even.
 /// A guest that reads an odd version, or a different version after its read, retries.
 public enum GuestTime {
+  // Both set once at boot (`setUp`), before any other pcpu starts; each read is marked
+  // `unsafe` for that reason.
   nonisolated(unsafe) static var scale = TimeScale(tscHz: 1)
   /// Wall-clock seconds and nanoseconds at system time zero (hypervisor boot).
   nonisolated(unsafe) static var bootWallclock: (seconds: UInt64, nanoseconds: UInt32) = (0, 0)
 
   /// Called once time is calibrated.
   public static func setUp() {
-    scale = Clock.nanosecondsPerTick
+    unsafe scale = Clock.nanosecondsPerTick
     if let seconds = RTC.secondsSinceEpoch() {
       let sinceBoot = Clock.now()
       let total = seconds * 1_000_000_000 &- sinceBoot
-      bootWallclock = (total / 1_000_000_000, UInt32(total % 1_000_000_000))
+      unsafe bootWallclock = (total / 1_000_000_000, UInt32(total % 1_000_000_000))
     }
   }
 
@@ -34,9 +36,9 @@ public enum GuestTime {
     let tscOffset = VMCB(address: vcpu.vmcb).read64(VMCB.Control.tscOffset)
     let tsc = CPU.rdtsc()
     PhysicalMemory.write64(info + UInt64(Field.tscTimestamp), tsc &+ tscOffset)
-    PhysicalMemory.write64(info + UInt64(Field.systemTime), Clock.nanoseconds(fromTicks: tsc &- Clock.bootTSC))
-    PhysicalMemory.write32(info + UInt64(Field.tscToSystemMul), scale.mul)
-    PhysicalMemory.write8(info + UInt64(Field.tscShift), UInt8(bitPattern: scale.shift))
+    unsafe PhysicalMemory.write64(info + UInt64(Field.systemTime), Clock.nanoseconds(fromTicks: tsc &- Clock.bootTSC))
+    unsafe PhysicalMemory.write32(info + UInt64(Field.tscToSystemMul), scale.mul)
+    unsafe PhysicalMemory.write8(info + UInt64(Field.tscShift), UInt8(bitPattern: scale.shift))
     PhysicalMemory.write8(info + UInt64(Field.flags), XenABI.VCPUTimeInfo.tscStableFlag)
     endUpdate(info + UInt64(Field.version), version)
   }
@@ -52,9 +54,9 @@ public enum GuestTime {
     let compat = domain.has32BitSharedInfo
     let wcVersion = page + UInt64(compat ? Compat.wcVersion : Native.wcVersion)
     let version = beginUpdate(wcVersion)
-    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSec : Native.wcSec), UInt32(truncatingIfNeeded: bootWallclock.seconds))
-    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcNsec : Native.wcNsec), bootWallclock.nanoseconds)
-    PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSecHi : Native.wcSecHi), UInt32(truncatingIfNeeded: bootWallclock.seconds >> 32))
+    unsafe PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSec : Native.wcSec), UInt32(truncatingIfNeeded: bootWallclock.seconds))
+    unsafe PhysicalMemory.write32(page + UInt64(compat ? Compat.wcNsec : Native.wcNsec), bootWallclock.nanoseconds)
+    unsafe PhysicalMemory.write32(page + UInt64(compat ? Compat.wcSecHi : Native.wcSecHi), UInt32(truncatingIfNeeded: bootWallclock.seconds >> 32))
     endUpdate(wcVersion, version)
   }
 

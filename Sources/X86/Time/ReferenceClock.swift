@@ -66,6 +66,8 @@ public enum ReferenceClock {
 /// instructions on x86_64. Nanoseconds since boot use the very scale the guests get in their
 /// vcpu_time_info, so the hypervisor's clock and the guests' agree.
 public enum Clock {
+  // The calibration: set once at boot, before any other pcpu starts, and only read afterwards
+  // (on every exit); each read is marked `unsafe` for that reason.
   nonisolated(unsafe) public private(set) static var tscHz: UInt64 = 0
   nonisolated(unsafe) public static var bootTSC: UInt64 = 0
   /// TSC ticks to nanoseconds (what guests compute too).
@@ -75,30 +77,30 @@ public enum Clock {
 
   /// Sets the calibrated TSC rate and the scales made from it.
   public static func setTSCRate(_ hz: UInt64) {
-    tscHz = max(hz, 1)
-    nanosecondsPerTick = TimeScale(tscHz: tscHz)
-    ticksPerNanosecond = TimeScale(ratio: tscHz, to: 1_000_000_000)
+    unsafe tscHz = max(hz, 1)
+    unsafe nanosecondsPerTick = TimeScale(tscHz: tscHz)
+    unsafe ticksPerNanosecond = TimeScale(ratio: tscHz, to: 1_000_000_000)
   }
 
   /// Nanoseconds since boot.
-  public static func now() -> UInt64 { nanoseconds(fromTicks: CPU.rdtsc() &- bootTSC) }
+  public static func now() -> UInt64 { unsafe nanoseconds(fromTicks: CPU.rdtsc() &- bootTSC) }
 
   public static func nanoseconds(fromTicks ticks: UInt64) -> UInt64 {
-    guard tscHz > 0 else { return 0 }
-    return nanosecondsPerTick.nanoseconds(ticks)
+    guard unsafe tscHz > 0 else { return 0 }
+    return unsafe nanosecondsPerTick.nanoseconds(ticks)
   }
 
   /// TSC ticks in `ns` nanoseconds; `UInt64.max` when that does not fit (a guest's far deadline).
   public static func ticks(fromNanoseconds ns: UInt64) -> UInt64 {
-    ticksPerNanosecond.scaledSaturating(ns)
+    unsafe ticksPerNanosecond.scaledSaturating(ns)
   }
 
   /// The TSC value from which `now()` is at or past system time `ns`, or `UInt64.max` when that
   /// never comes (a deadline a guest set centuries ahead): a timer armed there finds its deadline
   /// passed when it fires, and the sum with `bootTSC` saturates instead of wrapping into the past.
   public static func tsc(atSystemTime ns: UInt64) -> UInt64 {
-    let ticks = TimeScale.ticks(reaching: ns, toTicks: ticksPerNanosecond, toNanoseconds: nanosecondsPerTick)
-    return ticks == .max ? .max : bootTSC.addingSaturating(ticks)
+    let ticks = unsafe TimeScale.ticks(reaching: ns, toTicks: ticksPerNanosecond, toNanoseconds: nanosecondsPerTick)
+    return unsafe ticks == .max ? .max : bootTSC.addingSaturating(ticks)
   }
 }
 #endif

@@ -11,6 +11,8 @@ import Support
 /// the interrupt, where they may add new timers.
 public enum Timers {
   public enum Mode { case tscDeadline, oneShot }
+  // The mode, the rates and `tickTSC` are set once at boot, while calibrating time, before any
+  // other pcpu starts; each read is marked `unsafe` for that reason.
   nonisolated(unsafe) public static var mode: Mode = .oneShot
   /// APIC timer counts per second (divide-by-16), measured at boot; used in one-shot mode.
   nonisolated(unsafe) public private(set) static var apicTimerHz: UInt64 = 0
@@ -19,18 +21,18 @@ public enum Timers {
 
   /// Sets the calibrated APIC timer rate (after `Clock.setTSCRate`).
   public static func setAPICTimerRate(_ hz: UInt64) {
-    apicTimerHz = hz
-    apicCountsPerTick = TimeScale(ratio: max(hz, 1), to: max(Clock.tscHz, 1))
+    unsafe apicTimerHz = hz
+    unsafe apicCountsPerTick = TimeScale(ratio: max(hz, 1), to: max(Clock.tscHz, 1))
   }
   nonisolated(unsafe) public static var tickTSC: UInt64 = 0
 
-  public static var modeName: StaticString { mode == .tscDeadline ? "tsc-deadline" : "one-shot" }
+  public static var modeName: StaticString { unsafe mode == .tscDeadline ? "tsc-deadline" : "one-shot" }
 
   /// Sets up this pcpu's APIC timer in the chosen mode and starts the periodic tick.
   public static func startOnThisCPU() {
-    LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
+    unsafe LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
     let cpu = PCPUs.current
-    cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
+    cpu.timerLock.withLock { _ = unsafe cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
     reprogram(cpu)
   }
 
@@ -79,7 +81,7 @@ public enum Timers {
       guard let (_, _, event) = expired else { break }
       switch event {
       case .tick:
-        cpu.timerLock.withLock { _ = cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
+        cpu.timerLock.withLock { _ = unsafe cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
         Scheduler.active?.tick(pcpu: cpu.index, now: Clock.now())
         if cpu.index == 0 { GuestConsoles.pollInput(); GuestConsoles.drainHeldBack(); Log.drainSink() }
       case .preemptionCheck:
@@ -103,14 +105,14 @@ public enum Timers {
       return
     }
     cpu.programmedDeadline = deadline
-    switch mode {
+    switch unsafe mode {
     case .tscDeadline:
       LocalAPIC.setDeadline(tsc: max(deadline, 1))
     case .oneShot:
       let now = CPU.rdtsc()
       // Bound the wait so the conversion cannot overflow; a far deadline just re-arms later.
       let remaining = deadline > now ? deadline - now : 0
-      let counts = apicCountsPerTick.scaledSaturating(remaining)
+      let counts = unsafe apicCountsPerTick.scaledSaturating(remaining)
       LocalAPIC.startOneShot(count: UInt32(clamping: max(counts, 1)))   // a far deadline re-arms when this fires
     }
   }

@@ -13,12 +13,14 @@ public enum GuestXenstore {
   static let ringGFN: UInt64 = 0xFEFFE
 
   /// Guards `service` and every domain's xenstore ring address: a ring page is only touched
-  /// under it, and its frame is let go (`ended`) only under it.
+  /// under it, and its frame is let go (`ended`) only under it. Each use of `service` and
+  /// `devices` is marked `unsafe` for that reason: they stay plain globals, as a wrapper object
+  /// cost a read round trip 35 instructions.
   static let lock = SpinLock()
   nonisolated(unsafe) static var service = XenstoreService()
   /// The boot domains' PV devices and which have their nodes written; under `lock` too.
   nonisolated(unsafe) static var devices = XenstoreDevices()
-  /// A per-boot value the made-up uuids start from.
+  /// A per-boot value the made-up uuids start from: set by the first domain's build, at boot.
   nonisolated(unsafe) static var bootValue: UInt64 = 0
 
   /// The builder's part: the ring page mapped at `ringGFN`, the port bound to the store, both
@@ -47,7 +49,7 @@ public enum GuestXenstore {
   /// backend cannot be resolved is logged and left out (`visor` refuses such a bundle, so only
   /// a bundle made otherwise has one).
   public static func setBootDomains(_ configs: [DomainConfig]) {
-    let problems = lock.withLock { devices.setBootDomains(configs) }
+    let problems = lock.withLock { unsafe devices.setBootDomains(configs) }
     for problem in problems {
       let name = String(decoding: configs[problem.domainIndex].name, as: UTF8.self)
       Log.error("domain \(name): \(String(decoding: problem.key, as: UTF8.self)): \(String(decoding: problem.message(), as: UTF8.self)); the device is left out")
@@ -57,20 +59,20 @@ public enum GuestXenstore {
   /// Writes the domain's nodes (as libxl does when it makes a domain) and introduces it. Called
   /// once its console and store exist, before it runs. False if the store refused (it is full).
   static func introduce(_ domain: Domain, vcpus: Int, maxVCPUs: Int, maxMemoryMiB: Int) -> Bool {
-    if bootValue == 0 { bootValue = CPU.rdtsc() | 1 }
-    domain.uuid = XenstoreDomainInfo.uuid(domid: UInt32(domain.id), boot: bootValue)
+    if unsafe bootValue == 0 { unsafe bootValue = CPU.rdtsc() | 1 }
+    domain.uuid = unsafe XenstoreDomainInfo.uuid(domid: UInt32(domain.id), boot: bootValue)
     let info = XenstoreDomainInfo(
       domid: UInt32(domain.id), name: domain.name, uuid: domain.uuid,
       targetKiB: domain.memoryBytes >> 10, staticMaxKiB: UInt64(maxMemoryMiB) << 10,
       vcpus: vcpus, maxVCPUs: maxVCPUs, storePort: domain.xenstorePort, storeRingGFN: ringGFN,
       consolePort: domain.consolePort, consoleRingGFN: GuestConsoles.ringGFN)
-    let refused = lock.withLock { service.server.addDomain(info) }
+    let refused = lock.withLock { unsafe service.server.addDomain(info) }
     if let refused {
       Log.error("domain \(domain.id) (\(domain.nameString)): xenstore refused its nodes: \(String(decoding: refused.name, as: UTF8.self))")
       return false
     }
     // Its devices' nodes, and those of the devices it serves: a domain without them still runs.
-    if let refused = lock.withLock({ devices.added(info.domid, name: info.name, in: &service.server) }) {
+    if let refused = lock.withLock({ unsafe devices.added(info.domid, name: info.name, in: &service.server) }) {
       Log.error("domain \(domain.id) (\(domain.nameString)): xenstore refused device nodes: \(String(decoding: refused.name, as: UTF8.self))")
     }
     deliverQueued()
@@ -84,10 +86,10 @@ public enum GuestXenstore {
     lock.withLock {
       let ring = domain.xenstoreRingMachine
       guard ring != 0 else { return }
-      let wasStopped = service.isStopped(UInt32(domain.id))
-      notify = service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
-      queuedNothing = service.answeredLoneRead
-      if !wasStopped, !queuedNothing, let why = service.stopped[UInt32(domain.id)] {
+      let wasStopped = unsafe service.isStopped(UInt32(domain.id))
+      notify = unsafe service.service(SharedMachinePage(base: ring), domid: UInt32(domain.id))
+      queuedNothing = unsafe service.answeredLoneRead
+      if !wasStopped, !queuedNothing, let why = unsafe service.stopped[UInt32(domain.id)] {
         GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why.name)); its ring is no longer served")
       }
     }
@@ -102,10 +104,10 @@ public enum GuestXenstore {
     var notified: [Domain] = []
     lock.withLock {
       // Usually none: a request's reply went straight into its sender's ring.
-      let waiting = service.server.domainsWithQueuedOutput()
+      let waiting = unsafe service.server.domainsWithQueuedOutput()
       guard !waiting.isEmpty else { return }
       for domain in Domains.all where domain.xenstoreRingMachine != 0 && waiting.contains(UInt32(domain.id)) {
-        if service.flushOutput(SharedMachinePage(base: domain.xenstoreRingMachine), domid: UInt32(domain.id)) {
+        if unsafe service.flushOutput(SharedMachinePage(base: domain.xenstoreRingMachine), domid: UInt32(domain.id)) {
           notified.append(domain)
         }
       }
@@ -117,7 +119,7 @@ public enum GuestXenstore {
   /// domain's control/shutdown, which its kernel watches. Nil if written, else why not.
   static func requestShutdown(_ domain: Domain, _ request: String) -> String? {
     guard domain.xenstoreRingMachine != 0 else { return "it has no xenstore" }
-    let refused = lock.withLock { service.server.requestShutdown(UInt32(domain.id), Array(request.utf8)) }
+    let refused = lock.withLock { unsafe service.server.requestShutdown(UInt32(domain.id), Array(request.utf8)) }
     if let refused { return "xenstore: \(String(decoding: refused.name, as: UTF8.self))" }
     deliverQueued()
     return nil
@@ -126,7 +128,7 @@ public enum GuestXenstore {
   /// What `xl mem-set` does: the domain's balloon target, in KiB. Nil if written, else why not.
   static func setMemoryTarget(_ domain: Domain, kib: UInt64) -> String? {
     guard domain.xenstoreRingMachine != 0 else { return "it has no xenstore" }
-    let refused = lock.withLock { service.server.setMemoryTarget(UInt32(domain.id), kib: kib) }
+    let refused = lock.withLock { unsafe service.server.setMemoryTarget(UInt32(domain.id), kib: kib) }
     if let refused { return "xenstore: \(String(decoding: refused.name, as: UTF8.self))" }
     deliverQueued()
     return nil
@@ -139,7 +141,7 @@ public enum GuestXenstore {
     let hadStore = lock.withLock { () -> Bool in
       guard domain.xenstoreRingMachine != 0 else { return false }
       domain.xenstoreRingMachine = 0
-      service.forget(UInt32(domain.id))
+      unsafe service.forget(UInt32(domain.id))
       return true
     }
     guard hadStore else { return false }
@@ -156,9 +158,9 @@ public enum GuestXenstore {
   /// domain's rings) does so after the domain's grant side was torn down, never during it.
   static func ended(_ domain: Domain) {
     lock.withLock {
-      devices.removing(UInt32(domain.id), in: &service.server)
-      service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
-      devices.removed(UInt32(domain.id), in: &service.server)
+      unsafe devices.removing(UInt32(domain.id), in: &service.server)
+      unsafe service.server.removeDomain(UInt32(domain.id), uuid: domain.uuid)
+      unsafe devices.removed(UInt32(domain.id), in: &service.server)
     }
     deliverQueued()
   }
