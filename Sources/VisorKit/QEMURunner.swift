@@ -171,6 +171,9 @@ public struct QEMURunner: Sendable {
       } while DispatchTime.now().uptimeNanoseconds < end
       return false
     }
+    // Only the hypervisor's console moves its input ("console input: …" at boot): anything else
+    // (a QEMU that never got that far, a stand-in) is killed at once.
+    guard console.lines.contains(where: { $0.text.contains("console input: ") }) else { return }
     for _ in 0...64 {
       let lines = console.lines
       let focus = lines.last { $0.text.contains("console input: ") }

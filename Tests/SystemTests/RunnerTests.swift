@@ -69,7 +69,8 @@ extension Serialized {
       #expect(result.exit == .timeout)
       #expect(result.timedOut)
       // SIGTERM must end it at once (under 3 s, before the SIGKILL fallback): the child must
-      // not inherit a mask that blocks it.
+      // not inherit a mask that blocks it. Its console never said "console input:", so no
+      // `vcpus` dump is asked for first (QEMURunner.askForDump).
       #expect(result.elapsed >= 1 && result.elapsed < 3)
       #expect(result.contains("started"))
     }
@@ -93,13 +94,17 @@ extension Serialized {
       #expect(result.elapsed < 10)
     }
 
-    @Test("Without input, QEMU's stdin is /dev/null")
+    @Test("Without input or a time limit, QEMU's stdin is /dev/null; with a time limit, a pipe nothing is typed into")
     func noInputMeansDevNull() throws {
       let (runner, folder) = try fakeQEMU("exec readlink /proc/self/fd/0")
       defer { try? FileManager.default.removeItem(at: folder) }
-      let result = try runner.run(configuration(folder))
+      let result = try runner.run(configuration(folder, timeout: nil))
       #expect(result.lines.map(\.text) == ["/dev/null"])
       #expect(result.inputTimes.isEmpty)
+      // The pipe is how the `vcpus` dump is asked for at the limit (QEMURunner.askForDump).
+      let timed = try runner.run(configuration(folder))
+      #expect(timed.lines.count == 1 && timed.lines[0].text.hasPrefix("pipe:"), "\(timed.lines.map(\.text))")
+      #expect(timed.inputTimes.isEmpty)
     }
 
     @Test("Input reaches QEMU's stdin in order, each chunk once its line has appeared")
