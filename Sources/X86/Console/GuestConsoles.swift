@@ -13,8 +13,9 @@ public enum GuestConsoles {
   /// Guest frame of the ring: the last of the special pages (reserved in the guest's memory map).
   static let ringGFN: UInt64 = 0xFEFFF
 
-  // Console input: `focus`, `inputSwitch`, `backlog` and `commandLine` are used under
-  // `inputLock` or on pcpu 0's tick; each use is marked `unsafe` for that reason.
+  // Console input: `focus`, `inputSwitch`, `backlog` and `commandLine` are changed under
+  // `inputLock` (`inputSwitch` only on pcpu 0's tick), and `focus` is read without it where a
+  // moment-old value does no harm; each use is marked `unsafe` for that reason.
   /// The domain serial input goes to (0: the hypervisor, which ignores it).
   nonisolated(unsafe) static var focus: UInt16 = 0
   nonisolated(unsafe) static var inputSwitch = ConsoleInputSwitch()
@@ -140,8 +141,29 @@ public enum GuestConsoles {
   /// control/shutdown node in xenstore, as `xl shutdown` and `xl reboot` do; `stats` and
   /// `vcpus` print what each domain did and where its vcpus are (`VCPUDump`).
   static func hypervisorKey(_ key: UInt8) {
-    switch key {
-    case UInt8(ascii: "q") where unsafe commandLine.isEmpty:
+    // The line is edited under the input lock: `setFocus` clears it from whichever pcpu a
+    // domain starts or ends on. A command runs, and `q` powers off, with the lock released.
+    enum Action { case quit, run([UInt8]), nothing }
+    let action = inputLock.withLock { () -> Action in
+      switch key {
+      case UInt8(ascii: "q") where unsafe commandLine.isEmpty:
+        return .quit
+      case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+        let line = unsafe commandLine
+        unsafe commandLine.removeAll()
+        return line.isEmpty ? .nothing : .run(line)
+      case 0x08, 0x7F:
+        if unsafe !commandLine.isEmpty { unsafe commandLine.removeLast() }
+        return .nothing
+      case 0x20...0x7E:
+        if unsafe commandLine.count < 80 { unsafe commandLine.append(key) }
+        return .nothing
+      default:
+        return .nothing
+      }
+    }
+    switch action {
+    case .quit:
       let running = Domains.all.filter { $0.isAlive }.count
       let failed = Domains.failed.load(ordering: .acquiring) + Domains.unbuilt.load(ordering: .acquiring)
       Log.info("console: q: powering off now, with \(running) domain(s) still running")
@@ -150,16 +172,9 @@ public enum GuestConsoles {
         Power.exit(.quit)
       }
       RunLoop.powerOff()
-    case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
-      let line = unsafe commandLine
-      unsafe commandLine.removeAll()
-      guard !line.isEmpty else { return }
+    case .run(let line):
       runCommand(line)
-    case 0x08, 0x7F:
-      if unsafe !commandLine.isEmpty { unsafe commandLine.removeLast() }
-    case 0x20...0x7E:
-      if unsafe commandLine.count < 80 { unsafe commandLine.append(key) }
-    default:
+    case .nothing:
       break
     }
   }
@@ -256,9 +271,13 @@ public enum GuestConsoles {
   /// True if serial input goes to `domain` now.
   static func hasFocus(_ domain: Domain) -> Bool { unsafe focus == domain.id }
 
+  /// Called with the input lock released (it takes it): from pcpu 0's input, and from whichever
+  /// pcpu a domain is built or ends on.
   static func setFocus(_ id: UInt16, announce: Bool) {
-    unsafe focus = id
-    unsafe commandLine.removeAll()
+    inputLock.withLock {
+      unsafe focus = id
+      unsafe commandLine.removeAll()
+    }
     guard announce else { return }
     if id == 0 {
       Log.info("console input: the hypervisor (Ctrl-A three times to switch)")
