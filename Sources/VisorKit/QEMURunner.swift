@@ -158,7 +158,7 @@ public struct QEMURunner: Sendable {
   }
 
   /// At the time limit, before QEMU is killed: moves the console input to the hypervisor
-  /// (Ctrl-A three times, as often as it takes, at most once per domain and once more) and types
+  /// (Ctrl-A three times, as often as it takes: once per live domain at most, bounded at 65) and types
   /// `vcpus`, whose lines say where every pcpu and vcpu was and which events were pending
   /// (docs/events.md, "Looking at a stalled domain"). Waits at most a few seconds for each step:
   /// a machine that no longer answers is killed all the same.
@@ -188,7 +188,7 @@ public struct QEMURunner: Sendable {
 
   /// Boots `configuration` and waits for QEMU to exit (or kills it at the time limit). With
   /// `configuration.input`, QEMU's stdin is a pipe the chunks are typed into as their lines
-  /// appear; otherwise it is /dev/null.
+  /// appear; otherwise it is a pipe with a time limit (for `askForDump`), /dev/null without.
   /// - Parameter echo: copy the console to stdout and QEMU's diagnostics to stderr as they arrive.
   /// - Parameter watch: called with each console line as it arrives (`visor fuzz` shows its
   ///   progress lines this way).

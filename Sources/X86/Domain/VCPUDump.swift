@@ -16,10 +16,7 @@ enum VCPUDump {
     for cpu in unsafe PCPUs.all where cpu.online.load(ordering: .relaxed) {
       let last = cpu.lastVCPU.map { "d\(unsafe $0.domain.id)v\($0.id)" } ?? "none"
       // Its hardware timer's deadline is in TSC ticks.
-      let deadline = cpu.programmedDeadline
-      let tsc = CPU.rdtsc()
-      let timer = deadline == 0 ? "off" : deadline >= tsc ? "in \(Clock.nanoseconds(fromTicks: deadline - tsc) / 1_000_000) ms"
-        : "\(Clock.nanoseconds(fromTicks: tsc - deadline) / 1_000_000) ms ago"
+      let timer = relative(Clock.systemTime(atTSC: cpu.programmedDeadline), now)
       Log.info("console: vcpus: pcpu \(cpu.index): \(cpu.idle.load(ordering: .relaxed) ? "idle" : "busy"), last vcpu \(last), "
         + "timer interrupts \(cpu.timerInterrupts.load(ordering: .relaxed)), timer \(timer), "
         + "softirqs pending \(hex(cpu.softirqPending.load(ordering: .relaxed))), reschedule \(cpu.rescheduleRequested.load(ordering: .relaxed))")
@@ -68,7 +65,7 @@ enum VCPUDump {
     }
   }
 
-  /// A vcpu's deadline (system time in nanoseconds, as `now`; 0: none) as the time from `now`: "in 3 ms", "2 ms ago", "off".
+  /// A deadline (system time in nanoseconds, as `now`; 0: none) as the time from `now`: "in 3 ms", "2 ms ago", "off".
   private static func relative(_ deadline: UInt64, _ now: UInt64) -> String {
     if deadline == 0 || deadline == .max { return "off" }
     return deadline >= now ? "in \((deadline - now) / 1_000_000) ms" : "\((now - deadline) / 1_000_000) ms ago"

@@ -95,6 +95,11 @@ public enum Clock {
     unsafe ticksPerNanosecond.scaledSaturating(ns)
   }
 
+  /// The system time `now()` gives when the TSC reads `tsc` (0 for a value before boot).
+  public static func systemTime(atTSC tsc: UInt64) -> UInt64 {
+    unsafe tsc > bootTSC ? nanoseconds(fromTicks: tsc - bootTSC) : 0
+  }
+
   /// The TSC value from which `now()` is at or past system time `ns`, or `UInt64.max` when that
   /// never comes (a deadline a guest set centuries ahead): a timer armed there finds its deadline
   /// passed when it fires, and the sum with `bootTSC` saturates instead of wrapping into the past.

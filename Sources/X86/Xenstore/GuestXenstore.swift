@@ -13,7 +13,7 @@ public enum GuestXenstore {
   static let ringGFN: UInt64 = 0xFEFFE
 
   /// Guards `service` and every domain's xenstore ring address: a ring page is only touched
-  /// under it, and its frame is let go (`ended`) only under it. Each use of `service` and
+  /// under it, and its address is cleared (`detach`) only under it. Each use of `service` and
   /// `devices` is marked `unsafe` for that reason: they stay plain globals, as a wrapper object
   /// cost a read round trip 35 instructions.
   static let lock = SpinLock()
