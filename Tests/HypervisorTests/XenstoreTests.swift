@@ -137,6 +137,30 @@ let dom3 = XenstoreCaller.domain(3)
 }
 
 @Suite struct XenstorePathTests {
+  @Test func theLocalDomainPrefixLengthIsItsLength() {
+    #expect(XenstorePath.localDomainLength == XenstorePath.localDomain.count)
+  }
+
+  /// The word-at-a-time hash is a function of the bytes alone: the same name in another
+  /// buffer, at another offset, hashes the same, and names that differ in one byte or in
+  /// length (the last word overlapping) hash apart.
+  @Test func aNameHashesTheSameWhereverItLies() {
+    var random = SplitMix64(seed: 0x4A54)
+    for count in 0...40 {
+      let name = (0..<count).map { _ in UInt8(ascii: "a") &+ UInt8(truncatingIfNeeded: random.next() % 26) }
+      for offset in 0..<9 {
+        let buffer = [UInt8](repeating: 0x2F, count: offset) + name + [0x2F, 0x2F]
+        #expect(XenstoreKey.hash(buffer[offset..<(offset + count)]) == XenstoreKey.hash(name[...]))
+      }
+      #expect(XenstoreKey.hash(name[...]) != XenstoreKey.hash((name + [UInt8(ascii: "a")])[...]))
+      if count > 0 {
+        var changed = name
+        changed[Int(random.next() % UInt64(count))] &+= 1
+        #expect(XenstoreKey.hash(changed[...]) != XenstoreKey.hash(name[...]))
+      }
+    }
+  }
+
   func canonical(_ name: String, domid: UInt32 = 3, privileged: Bool = false, special: Bool = false) -> String? {
     (try? XenstorePath.canonical(xs(name)[...], domid: domid, privileged: privileged, allowSpecial: special))
       .map { String(decoding: $0, as: UTF8.self) }
@@ -173,7 +197,9 @@ let dom3 = XenstoreCaller.domain(3)
   /// xenstored's canonicalize and is_valid_nodename, literally: build the whole name, then check
   /// it. `canonical` checks in one pass over the caller's bytes instead.
   static func reference(_ name: [UInt8], domid: UInt32, privileged: Bool, special: Bool) -> [UInt8]? {
-    guard name.count <= XenstorePath.absoluteMax, name.allSatisfy(XenstorePath.isValidCharacter) else { return nil }
+    // xenstored's valid_chars.
+    let valid = Set(xs("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@"))
+    guard name.count <= XenstorePath.absoluteMax, name.allSatisfy(valid.contains) else { return nil }
     var full: [UInt8]
     if name.first == UInt8(ascii: "/") || name.first == UInt8(ascii: "@") {
       if name.first == UInt8(ascii: "@"), !special { return nil }
@@ -189,9 +215,13 @@ let dom3 = XenstoreCaller.domain(3)
 
   @Test func randomNamesGetXenstoredsAnswer() {
     var random = SplitMix64(seed: 0x0a11_4ead)
-    let alphabet = xs("ab/@_-9 .") + [0]
+    // Every character class's edges, a byte with its high bit set, and enough slashes for `//`.
+    let alphabet = xs("ab/@_-9 .AZaz09`{[^:") + [0, 0xAF, 0xC1, 0xFF] + xs("//")
     for _ in 0..<20_000 {
-      let length = [Int.random(in: 0...6, using: &random), Int.random(in: 2040...2060, using: &random)].randomElement(using: &random)!
+      // Short names, names of a few words (checked eight bytes at a time, the last word
+      // overlapping), and names near the length limit.
+      let length = [Int.random(in: 0...6, using: &random), Int.random(in: 7...40, using: &random),
+                    Int.random(in: 2040...2060, using: &random)].randomElement(using: &random)!
       var name = (0..<length).map { _ in alphabet.randomElement(using: &random)! }
       if Bool.random(using: &random) { name = xs("/local/domain/\(Int.random(in: 0...12, using: &random))/") + name }
       let domid = UInt32.random(in: 0...70_000, using: &random)
@@ -204,9 +234,9 @@ let dom3 = XenstoreCaller.domain(3)
       if let got {
         let home = XenstorePath.home(of: domid)
         var full: [UInt8] = []
-        let hash = try? XenstorePath.canonical(name[...], home: home, homeHash: XenstoreKey.fnv(home[...]),
-                                               privileged: privileged, allowSpecial: special, into: &full)
-        #expect(full == got && hash == XenstoreKey(got).fnv)
+        let hash = try? XenstorePath.canonical(name[...], home: home, privileged: privileged, allowSpecial: special,
+                                               into: &full)
+        #expect(full == got && hash == XenstoreKey(got).nameHash)
       }
     }
   }

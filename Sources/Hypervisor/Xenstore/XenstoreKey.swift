@@ -3,11 +3,11 @@
 // with SipHash, byte by byte: about a thousand instructions of each xenstore round trip went to
 // that alone (docs/xenstore.md, "Speed").
 
-/// A node's absolute name as the key of the store's table: hashed with FNV-1a over its bytes,
-/// once, when the key is made (or as the name is built: `XenstorePath.canonical`), and finished
-/// with the table's seed and a 64-bit mix each time the table asks.
+/// A node's absolute name as the key of the store's table: hashed eight bytes at a time
+/// (`hash`), once, when the key is made (or as the name is checked: `XenstorePath.check`),
+/// and finished with the table's seed and a 64-bit mix each time the table asks.
 ///
-/// Not a keyed hash: a domain could choose names whose FNV values collide, whatever the seed.
+/// Not a keyed hash: a domain could choose names whose hashes collide, whatever the seed.
 /// What that costs is bounded as in xenstored (whose table hash has no key at all): a domain
 /// owns at most `nodesPerDomain` nodes, so a lookup compares against at most the store's size.
 ///
@@ -16,40 +16,51 @@
 /// table is always a whole array of its own (`init(_:)`).
 struct XenstoreKey: Hashable, Sendable {
   let bytes: ArraySlice<UInt8>
-  /// FNV-1a of `bytes`, from `fnvBasis`.
-  let fnv: UInt64
+  /// `hash(bytes)`.
+  let nameHash: UInt64
 
-  init(_ bytes: [UInt8]) { self.init(bytes[...], fnv: Self.fnv(bytes[...])) }
+  init(_ bytes: [UInt8]) { self.init(bytes[...], nameHash: Self.hash(bytes[...])) }
 
-  /// A lookup key over part of a buffer, whose FNV-1a the caller has computed while it checked
+  /// A lookup key over part of a buffer, whose hash the caller has computed while it checked
   /// it. Never stored in the table: it would keep the whole buffer alive, and the buffer's next
   /// change would copy it.
-  init(_ bytes: ArraySlice<UInt8>, fnv: UInt64) {
+  init(_ bytes: ArraySlice<UInt8>, nameHash: UInt64) {
     self.bytes = bytes
-    self.fnv = fnv
+    self.nameHash = nameHash
   }
 
-  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool { a.fnv == b.fnv && ByteComparison.equal(a.bytes, b.bytes) }
+  static func == (a: XenstoreKey, b: XenstoreKey) -> Bool {
+    a.nameHash == b.nameHash && ByteComparison.equal(a.bytes, b.bytes)
+  }
 
-  func hash(into hasher: inout Hasher) { hasher.combine(fnv) }
+  func hash(into hasher: inout Hasher) { hasher.combine(nameHash) }
 
   /// What `Dictionary` asks for: this hash directly, without a `Hasher` around it.
-  func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: Self.mix(fnv ^ UInt64(bitPattern: Int64(seed)))) }
+  func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: Self.mix(nameHash ^ UInt64(bitPattern: Int64(seed)))) }
 
-  static let fnvBasis: UInt64 = 0xCBF2_9CE4_8422_2325
-
-  /// One byte more of an FNV-1a hash.
-  @inline(__always) static func fnv(_ hash: UInt64, _ byte: UInt8) -> UInt64 {
-    (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-  }
-
-  static func fnv(_ bytes: ArraySlice<UInt8>, from start: UInt64 = fnvBasis) -> UInt64 {
-    var h = start
-    for byte in bytes { h = fnv(h, byte) }
+  /// A name's hash: its length, then each eight bytes multiplied in and folded (the high half
+  /// of a product into its low half, so a byte's change reaches every bit before the next
+  /// word). A name of eight bytes or more ends with its last eight, which may overlap the word
+  /// before: with the length hashed first, the same bytes always give the same words.
+  static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    let count = bytes.count
+    var h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(count)
+    guard count >= 8 else { return step(h, ByteWords.loadShort(bytes, fill: 0)) }
+    var offset = 0
+    while offset <= count - 8 {
+      h = step(h, ByteWords.load(bytes, at: offset))
+      offset += 8
+    }
+    if offset < count { h = step(h, ByteWords.load(bytes, at: count - 8)) }
     return h
   }
 
-  /// MurmurHash3's finalizer: FNV's low bits, which pick the bucket, depend on every byte.
+  @inline(__always) static func step(_ h: UInt64, _ word: UInt64) -> UInt64 {
+    let product = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD
+    return product ^ (product >> 32)
+  }
+
+  /// MurmurHash3's finalizer: the bucket is picked by the low bits, which then depend on every bit.
   static func mix(_ value: UInt64) -> UInt64 {
     var h = value
     h ^= h >> 33

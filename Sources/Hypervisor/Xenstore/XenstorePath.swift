@@ -23,15 +23,6 @@ public enum XenstorePath {
     return path
   }
 
-  /// xenstored's valid_chars: letters, digits and `-/_@`.
-  /// A bit per ASCII character, tested with a shift where a range test costs a compare and a
-  /// branch each: `-`, `/` and the digits in the first word (bytes 0–63), `@`, the letters and
-  /// `_` in the second (64–127).
-  static func isValidCharacter(_ byte: UInt8) -> Bool {
-    let mask: UInt64 = byte < 64 ? 0x03FF_A000_0000_0000 : 0x07FF_FFFE_87FF_FFFF
-    return byte < 128 && (mask >> (UInt64(byte) & 63)) & 1 != 0
-  }
-
   /// The absolute name `name` stands for when `domid` says it, or EINVAL (xenstored's
   /// canonicalize): only valid characters; `@` names only where special nodes are allowed;
   /// relative names resolved against the caller's home; no trailing `/` except the root, no
@@ -51,8 +42,7 @@ public enum XenstorePath {
     _ name: ArraySlice<UInt8>, domid: UInt32, privileged: Bool, allowSpecial: Bool, into full: inout [UInt8]
   ) throws(XenstoreError) {
     let home = isAbsolute(name.first) ? [] : home(of: domid)
-    _ = try canonical(name, home: home, homeHash: XenstoreKey.fnv(home[...]), privileged: privileged,
-                      allowSpecial: allowSpecial, into: &full)
+    _ = try canonical(name, home: home, privileged: privileged, allowSpecial: allowSpecial, into: &full)
   }
 
   /// "/" + "local/domain/<domid>/": what a relative name is appended to.
@@ -62,12 +52,11 @@ public enum XenstorePath {
     return home
   }
 
-  /// `canonical` with the caller's `home` (`home(of:)`) and its FNV-1a (`XenstoreKey.fnv`)
-  /// given, so neither is made again for every name. Returns the FNV-1a of the whole name, for
-  /// its `XenstoreKey`.
+  /// `canonical` with the caller's `home` (`home(of:)`) given, so that it is not made again for
+  /// every name. Returns the whole name's hash (`XenstoreKey.hash`), for its `XenstoreKey`.
   @discardableResult
   static func canonical(
-    _ name: ArraySlice<UInt8>, home: [UInt8], homeHash: UInt64, privileged: Bool, allowSpecial: Bool,
+    _ name: ArraySlice<UInt8>, home: [UInt8], privileged: Bool, allowSpecial: Bool,
     into full: inout [UInt8]
   ) throws(XenstoreError) -> UInt64 {
     // The longest name accepted is 3072 bytes; a longer one is refused before it is copied.
@@ -76,8 +65,8 @@ public enum XenstorePath {
     full.removeAll(keepingCapacity: true)
     if relative { full.append(contentsOf: home) }
     full.append(contentsOf: name)
-    return try check(full[...], nameStart: relative ? home.count : 0, homeHash: homeHash,
-                     privileged: privileged, allowSpecial: allowSpecial)
+    return try check(full[...], nameStart: relative ? home.count : 0, privileged: privileged,
+                     allowSpecial: allowSpecial)
   }
 
   /// Whether a name starting with `first` is absolute (`/`) or special (`@`), not relative.
@@ -85,41 +74,56 @@ public enum XenstorePath {
 
   /// `canonical`'s checks on a name already in place: `full` is the home prefix (its first
   /// `nameStart` bytes, none for an absolute name) followed by the name as the caller gave it.
-  /// The home prefix is known to be well formed and to end in `/`, so one pass over the name
-  /// checks its characters and its slashes for the whole name, and hashes it, from `homeHash`
-  /// (the prefix's FNV-1a) for a relative name. Returns the FNV-1a of `full`. A name placed as
-  /// relative that starts like an absolute one, or the other way round, is refused (a caller's
-  /// mistake, never a name's). Optimized for speed, not size as the rest of the image: every
-  /// name a request carries goes through this loop (about 30 instructions fewer a fast read).
-  @_optimize(speed) static func check(
-    _ full: ArraySlice<UInt8>, nameStart: Int, homeHash: UInt64, privileged: Bool, allowSpecial: Bool
+  /// The home prefix is known to be well formed and to end in `/`, so the name's characters and
+  /// slashes are all that is looked at (`charactersAreValid`); then the whole name is hashed.
+  /// Returns that hash (`XenstoreKey.hash`). A name placed as relative that starts like an
+  /// absolute one, or the other way round, is refused (a caller's mistake, never a name's).
+  /// Every name a request carries goes through here, except a lone read's (`XenstoreServer.fastRead`).
+  static func check(
+    _ full: ArraySlice<UInt8>, nameStart: Int, privileged: Bool, allowSpecial: Bool
   ) throws(XenstoreError) -> UInt64 {
     guard nameStart >= 0, nameStart <= full.count, full.count <= absoluteMax else { throw .EINVAL }
     let name = full[(full.startIndex + nameStart)...]
-    let first = name.first
-    let absolute = isAbsolute(first)
-    guard absolute == (nameStart == 0) else { throw .EINVAL }
-    var hash = absolute ? XenstoreKey.fnvBasis : homeHash
-    var previous: UInt8 = 0
-    for byte in name {
-      guard isValidCharacter(byte) else { throw .EINVAL }
-      if byte == UInt8(ascii: "/"), previous == UInt8(ascii: "/") { throw .EINVAL }
-      previous = byte
-      hash = XenstoreKey.fnv(hash, byte)
+    guard let first = name.first, let last = name.last else {
+      // Nothing after the home: its `/` would end the name, which no name may.
+      throw .EINVAL
     }
+    let absolute = isAbsolute(first)
+    guard absolute == (nameStart == 0), charactersAreValid(name) else { throw .EINVAL }
     if absolute {
       if first == UInt8(ascii: "@"), !allowSpecial { throw .EINVAL }
-      if name.count > 1, previous == UInt8(ascii: "/") { throw .EINVAL }
+      if name.count > 1, last == UInt8(ascii: "/") { throw .EINVAL }
       if !privileged, name.count - localPrefixLength(name) > relativeMax { throw .EINVAL }
     } else {
-      // Relative: the home alone ("" asked) ends in `/`, which no name may.
-      guard !name.isEmpty, previous != UInt8(ascii: "/") else { throw .EINVAL }
+      guard last != UInt8(ascii: "/") else { throw .EINVAL }
       // The part after the home prefix is `name` when the domid has at most 5 digits (as
       // every domid has: they end at DOMID_FIRST_RESERVED).
-      let afterHome = nameStart <= localDomain.count + 6 ? name.count : full.count - localPrefixLength(full)
+      let afterHome = nameStart <= localDomainLength + 6 ? name.count : full.count - localPrefixLength(full)
       if !privileged, afterHome > relativeMax { throw .EINVAL }
     }
-    return hash
+    return XenstoreKey.hash(full)
+  }
+
+  /// `localDomain.count`, without the one-time initialization of `localDomain` on every check.
+  static let localDomainLength = 14
+
+  /// Whether every byte of `name` is one of xenstored's valid_chars (letters, digits and `-/_@`)
+  /// and no `/` follows another.
+  static func charactersAreValid(_ name: ArraySlice<UInt8>) -> Bool {
+    var previous: UInt8 = 0
+    for byte in name {
+      guard isValidCharacter(byte), byte != UInt8(ascii: "/") || previous != UInt8(ascii: "/") else { return false }
+      previous = byte
+    }
+    return true
+  }
+
+  /// xenstored's valid_chars. A bit per ASCII character, tested with a shift where a range test
+  /// costs a compare and a branch each: `-`, `/` and the digits in the first word (bytes 0–63),
+  /// `@`, the letters and `_` in the second (64–127).
+  static func isValidCharacter(_ byte: UInt8) -> Bool {
+    let mask: UInt64 = byte < 64 ? 0x03FF_A000_0000_0000 : 0x07FF_FFFE_87FF_FFFF
+    return byte < 128 && (mask >> (UInt64(byte) & 63)) & 1 != 0
   }
 
   /// The length of a domain's home prefix, "/" + "local/domain/<n>/" (n of 1 to 5 digits, as xenstored's sscanf
