@@ -185,9 +185,13 @@ public struct XenstoreClient {
   public var events: [XenstoreWatchEvent] = []
   /// EVTCHNOP_send calls that did not return 0 (the last such answer).
   public private(set) var sendFailure: Int64 = 0
-  /// TSC cycles spent in EVTCHNOP_send so far: the store answers during the send that carries a
-  /// request, so this is the hypervisor's share of the round trips.
+  /// TSC cycles spent in EVTCHNOP_send so far, while `timesSends` is on: the store answers
+  /// during the send that carries a request, so this is the hypervisor's share of the round
+  /// trips.
   public private(set) var sendCycles: UInt64 = 0
+  /// Whether each send is timed into `sendCycles`: off, a round trip that is timed whole does
+  /// not also pay for the two RDTSCs around its send.
+  public var timesSends = false
   var nextRequestID: UInt32 = 1
   /// Bytes of a message read from `rsp` but not whole yet.
   var partial: [UInt8] = []
@@ -414,6 +418,11 @@ public struct XenstoreClient {
 
   /// EVTCHNOP_send on the store port.
   public mutating func notify() {
+    guard timesSends else {
+      let r = Events.send(port)
+      if r != 0 { sendFailure = r }
+      return
+    }
     let t0 = CPU.rdtsc()
     let r = Events.send(port)
     sendCycles &+= CPU.rdtsc() &- t0

@@ -233,6 +233,8 @@ func bench(_ store: inout XenstoreClient, samples: Int, readsOnly: Bool) {
   /// Only the EVTCHNOP_send that carries the request: the store answers during it, so this is
   /// the hypervisor's share, without the client's.
   func sendOnly(_ body: () -> Bool) -> (ok: Bool, cycles: UInt64) {
+    store.timesSends = true
+    defer { store.timesSends = false }
     let before = store.sendCycles
     let ok = body()
     return (ok, store.sendCycles &- before)

@@ -253,7 +253,7 @@ extension Events {
       }
       return nil
     case .notifyBackend(let backend):
-      unsafe backendNotified?(domain, backend)
+      unsafe backendNotified?(domain, backend, platform)
       return nil
     }
   }

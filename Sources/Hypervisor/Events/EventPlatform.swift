@@ -31,8 +31,10 @@ public enum Events {
   /// -ENOSYS and `raiseVIRQ` do nothing.
   nonisolated(unsafe) public static var platform: (any EventPlatform)?
   /// Set by whoever provides hypervisor backends: called (with no event lock held) when a
-  /// guest sends on a port bound to one. Set once at boot, before any domain exists.
-  nonisolated(unsafe) public static var backendNotified: ((Domain, HypervisorBackend) -> Void)?
+  /// guest sends on a port bound to one, with the send's platform (borrowed, so that a backend
+  /// that answers at once raises the sender's port without counting a reference to it). Set
+  /// once at boot, before any domain exists.
+  nonisolated(unsafe) public static var backendNotified: ((Domain, HypervisorBackend, any EventPlatform) -> Void)?
 
   /// Ports of the 2-level ABI on a 64-bit guest: 64 words of 64 bits (EVTCHN_2L_NR_CHANNELS).
   public static let portCount = XenABI.eventChannelCount2Level

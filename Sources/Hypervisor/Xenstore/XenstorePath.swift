@@ -251,7 +251,7 @@ public struct XenstorePermissions: Sendable, Equatable {
 
   /// xenstored's perm_for_conn without the owner bit: the first later entry for `domid`
   /// decides, else the first entry's default.
-  public func access(for domid: UInt32, privileged: Bool) -> XenstoreAccess {
+  @inline(__always) public func access(for domid: UInt32, privileged: Bool) -> XenstoreAccess {
     if privileged || domid == owner { return .both }
     for entry in entries.dropFirst() where entry.domid == domid { return entry.access }
     return entries[0].access

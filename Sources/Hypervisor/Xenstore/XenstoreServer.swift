@@ -140,7 +140,7 @@ public struct XenstoreServer: Sendable {
   /// general path, which asks the same store and so gives the same answer, or the error. The
   /// name is copied from the page once, after the home prefix in the connection's
   /// `nameBuffer`, and only that copy is looked at.
-  mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
+  @_optimize(speed) mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
     guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
     let home = connection.home.count
     guard count <= connection.nameBuffer.count - home,

@@ -25,10 +25,10 @@ public enum GuestConsoles {
 
   /// Called once at boot: sends on console ports come here.
   public static func install() {
-    unsafe Events.backendNotified = { domain, backend in
+    unsafe Events.backendNotified = { domain, backend, platform in
       switch backend {
       case .console: outputReady(domain)
-      case .xenstore: GuestXenstore.requestsReady(domain)
+      case .xenstore: GuestXenstore.requestsReady(domain, platform)
       }
     }
   }

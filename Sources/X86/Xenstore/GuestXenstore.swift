@@ -79,8 +79,9 @@ public enum GuestXenstore {
     return true
   }
 
-  /// Called once at boot by the backends' notify hook: a send on a store port.
-  static func requestsReady(_ domain: Domain) {
+  /// Called by the backends' notify hook: `domain` sent on its store port, and one of its
+  /// vcpus is still in that EVTCHNOP_send.
+  static func requestsReady(_ domain: Domain, _ platform: any EventPlatform) {
     var notify = false
     var queuedNothing = false
     lock.withLock {
@@ -93,7 +94,7 @@ public enum GuestXenstore {
         GuestMessages.warning(domain, "xenstore: domain \(domain.id) (\(domain.nameString)) broke the ring protocol (\(why.name)); its ring is no longer served")
       }
     }
-    if notify { Events.notify(domain, port: domain.xenstorePort) }
+    if notify { Events.notifySender(domain, port: domain.xenstorePort, using: platform) }
     // A read the fast path answered queued nothing for anyone (the usual request).
     if !queuedNothing { deliverQueued() }
   }
