@@ -241,20 +241,19 @@ extension Events {
 
   /// `notify` by a backend that answers during the sender's own EVTCHNOP_send (the store's
   /// reply to the request the send carried): one of `domain`'s vcpus is in that hypercall, so
-  /// its event state is found without the reference lock and borrowed, not retained
-  /// (`DomainEvents.ofCaller`, as `send` does).
+  /// its event state is found without the reference lock (`DomainEvents.ofCaller`, as `send`
+  /// does).
   @discardableResult
   public static func notifySender(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    unsafe Unmanaged.passUnretained(DomainEvents.ofCaller(domain))._withUnsafeGuaranteedRef { events in   // unsafe: see above
-      events.lock.lock()
-      defer { events.lock.unlock() }
-      guard events.isValid(port) else { return false }
-      switch events.channels[Int(port)].state {
-      case .free, .reserved: return false
-      default:
-        setPending(events, port: port, vcpu: events.channels[Int(port)].notifyVCPU, platform)
-        return true
-      }
+    let events = DomainEvents.ofCaller(domain)
+    events.lock.lock()
+    defer { events.lock.unlock() }
+    guard events.isValid(port) else { return false }
+    switch events.channels[Int(port)].state {
+    case .free, .reserved: return false
+    default:
+      setPending(events, port: port, vcpu: events.channels[Int(port)].notifyVCPU, platform)
+      return true
     }
   }
 

@@ -54,6 +54,8 @@ public enum GuestABI: Sendable, Equatable {
 /// copied out whole. A bad address is -EFAULT, thrown like every other error.
 public protocol HypercallEnvironment {
   var vcpu: VCPU { get }
+  /// The calling vcpu's domain (by default `vcpu.domain`).
+  var domain: Domain { get }
   /// The layout of this call's structures (the caller's mode): `copyIn` and `copyOut`
   /// translate a compat structure to and from its native value, so handlers see one type.
   var abi: GuestABI { get }

@@ -71,13 +71,30 @@ struct XenstoreConnections: Sequence, Sendable {
   }
 
   private var table: [Key: XenstoreConnection] = [:]
+  /// The connection `find` found last: a domain's requests come one after another, and the
+  /// table's lookup is then one compare. Every change below keeps it in step with the table.
+  private var last: (domid: UInt32, connection: XenstoreConnection)?
 
   subscript(domid: UInt32) -> XenstoreConnection? {
     get { table[Key(domid: domid)] }
-    set { table[Key(domid: domid)] = newValue }
+    set {
+      table[Key(domid: domid)] = newValue
+      if last?.domid == domid { last = nil }
+    }
   }
 
-  mutating func removeValue(forKey domid: UInt32) -> XenstoreConnection? { table.removeValue(forKey: Key(domid: domid)) }
+  /// `self[domid]`, remembered for the next call.
+  mutating func find(_ domid: UInt32) -> XenstoreConnection? {
+    if let last, last.domid == domid { return last.connection }
+    let found = table[Key(domid: domid)]
+    last = found.map { (domid, $0) }
+    return found
+  }
+
+  mutating func removeValue(forKey domid: UInt32) -> XenstoreConnection? {
+    if last?.domid == domid { last = nil }
+    return table.removeValue(forKey: Key(domid: domid))
+  }
 
   var keys: [UInt32] { table.keys.map { $0.domid } }
 
@@ -141,7 +158,7 @@ public struct XenstoreServer: Sendable {
   /// name is copied from the page once, after the home prefix in the connection's
   /// `nameBuffer`, and only that copy is looked at.
   @_optimize(speed) mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
-    guard let connection = connections[domid], connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
+    guard let connection = connections.find(domid), connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
     let home = connection.home.count
     guard count <= connection.nameBuffer.count - home,
           page.copyBytes(at: offset, count: count, into: &connection.nameBuffer, at: home) else { return nil }

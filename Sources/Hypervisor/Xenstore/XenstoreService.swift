@@ -122,10 +122,15 @@ public struct XenstoreService: Sendable {
   /// service (169 bytes, a byte at a time) to call it.
   private static func putResponse(_ bytes: ArraySlice<UInt8>, _ page: some SharedPage, at producer: UInt32) {
     let start = Int(producer % UInt32(Ring.size))
-    let first = min(bytes.count, Ring.size - start)
-    let split = bytes.startIndex + first
-    page.storeBytes(bytes[..<split], at: Ring.Offset.response + start)
-    if split < bytes.endIndex { page.storeBytes(bytes[split...], at: Ring.Offset.response) }
+    if bytes.count <= Ring.size - start {
+      // In one piece (a short value nearly always): no slice of the slice, which is a call and
+      // a reference counted each way.
+      page.storeBytes(bytes, at: Ring.Offset.response + start)
+    } else {
+      let split = bytes.startIndex + (Ring.size - start)
+      page.storeBytes(bytes[..<split], at: Ring.Offset.response + start)
+      page.storeBytes(bytes[split...], at: Ring.Offset.response)
+    }
     // The data before the index (x86 keeps stores in order; the stores are volatile).
     page.store32(producer &+ UInt32(bytes.count), at: Ring.Offset.responseProducer)
   }

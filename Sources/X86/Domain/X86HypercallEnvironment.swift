@@ -15,6 +15,10 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   /// The calling vcpu, read from its unowned reference (see above), so that the protocol's
   /// requirement is met by a safe property.
   var vcpu: VCPU { unsafe caller }
+  /// The caller's domain, kept unowned as the vcpu is: read through the vcpu, every use
+  /// retained and released the vcpu on the way.
+  unowned(unsafe) let callerDomain: Domain
+  var domain: Domain { unsafe callerDomain }
   let memory: GuestMemory
   /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
   let abi: GuestABI
@@ -29,6 +33,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // and a release here.
   init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
     unsafe self.caller = vcpu
+    unsafe self.callerDomain = vcpu.domain
     self.abi = abi
     unsafe self.pcpu = pcpu
     startTSC = CPU.rdtsc()
