@@ -22,7 +22,8 @@ enum GrantTableOp {
     case .mapGrantRef:
       return try batch(op, argument: argument, count: count, size: env.guestSize(of: gnttab_map_grant_ref.self), env) { address throws(XenABI.Errno) in
         var request = try env.copyIn(gnttab_map_grant_ref.self, from: address)
-        let granter = Hypercalls.isSelf(request.dom, env.domain) ? env.domain : env.grantingDomain(request.dom)
+        let caller = env.domain                    // once: each read of it is a retain and a release
+        let granter = Hypercalls.isSelf(request.dom, caller) ? caller : env.grantingDomain(request.dom)
         let (status, handle) = GrantTables.map(request, by: env.vcpu, granter: granter)
         request.status = status.rawValue
         request.handle = handle

@@ -52,7 +52,13 @@ public enum GrantTables {
   /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of `granter` (nil: no such
   /// domain) at `request.host_addr` in the caller's p2m. Returns the status and the handle.
   public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
-    let mapper = unsafe vcpu.domain
+    // The mapper borrowed from its vcpu, which keeps it: no retain and release.
+    unsafe Unmanaged.passUnretained(vcpu.domain)._withUnsafeGuaranteedRef {   // unsafe: see above
+      map(request, by: vcpu, mapper: $0, granter: granter)
+    }
+  }
+
+  private static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, mapper: Domain, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
     let flags = request.flags
     // Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH
     // mapper may make only host maps (create_grant_p2m_mapping), read-only or not.
