@@ -123,7 +123,13 @@ public enum GrantTables {
   public static func unmap(handle: UInt32, hostAddress: UInt64, by vcpu: VCPU) -> XenABI.GrantStatus {
     let mapper = unsafe vcpu.domain
     lock.lock()
-    guard let entry = maptrackEntry(mapper, handle), entry.inUse, !entry.unmapping else {
+    guard let slot = maptrackSlot(mapper, handle) else {
+      lock.unlock()
+      return .badHandle
+    }
+    let first = FrameMemory.read64(slot)
+    let entry = MaptrackEntry(words: (first, FrameMemory.read64(slot + 8)))
+    guard entry.inUse, !entry.unmapping else {
       lock.unlock()
       return .badHandle
     }
@@ -131,9 +137,9 @@ public enum GrantTables {
       lock.unlock()
       return .generalError
     }
-    var claimed = entry
-    claimed.unmapping = true                      // a second unmap of it now finds no handle
-    writeMaptrack(mapper, handle, claimed)
+    // A second unmap of it now finds no handle. Only the flag's bit changes: the entry is
+    // not encoded again.
+    FrameMemory.write64(slot, first | MaptrackEntry.unmappingBit)
     lock.unlock()
 
     // The flush: until it is done a vcpu of the mapper may still reach the frame.
@@ -367,9 +373,11 @@ public enum GrantTables {
     if pins.total == 0 { pins.holder = 0 }
     FrameMemory.write64(active, pins.word)
     if !granter.grantsClosed, UInt64(ref) < UInt64(granter.grantFrames.count) * UInt64(activeEntriesPerFrame) {
-      let entry = grantEntry(granter, ref)
-      if pins.writers == 0 { SharedWords.clearBits16(XenABI.GrantLayout.writing, at: entry) }
-      if pins.total == 0 { SharedWords.clearBits16(XenABI.GrantLayout.reading, at: entry) }
+      // Both flags in one atomic clear when the last pin goes (the granter sees them go together).
+      var clear: UInt16 = 0
+      if pins.writers == 0 { clear |= XenABI.GrantLayout.writing }
+      if pins.total == 0 { clear |= XenABI.GrantLayout.reading }
+      if clear != 0 { SharedWords.clearBits16(clear, at: grantEntry(granter, ref)) }
     }
     granter.grantPins -= 1
     // A live granter stays listed (a map that pins it again finds it there); one destroyed
@@ -424,10 +432,12 @@ public enum GrantTables {
     // Word 0: gfn (bits 0-35), granter (36-51), unmapping (61), read-only (62), in use (63).
     // Word 1: ref (bits 0-23: a ref is below the table's entries, at most 4096 * 512 = 2^21),
     // machine frame number (24-63: 52-bit machine addresses); the next free entry when free.
+    static let unmappingBit: UInt64 = 1 << 61
+
     init(words: (UInt64, UInt64)) {
       gfn = words.0 & (NestedPageTable.frameLimit - 1)
       granter = UInt16(truncatingIfNeeded: words.0 >> 36)
-      unmapping = words.0 & (1 << 61) != 0
+      unmapping = words.0 & Self.unmappingBit != 0
       readOnly = words.0 & (1 << 62) != 0
       inUse = words.0 & (1 << 63) != 0
       ref = UInt32(truncatingIfNeeded: words.1 & 0xFF_FFFF)
@@ -436,7 +446,7 @@ public enum GrantTables {
 
     var words: (UInt64, UInt64) {
       var first = gfn | UInt64(granter) << 36
-      if unmapping { first |= 1 << 61 }
+      if unmapping { first |= Self.unmappingBit }
       if readOnly { first |= 1 << 62 }
       if inUse { first |= 1 << 63 }
       return (first, UInt64(ref & 0xFF_FFFF) | (frame >> 12) << 24)
