@@ -49,12 +49,16 @@ public enum GrantTables {
 
   // MARK: - Map
 
-  /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of `granter` (nil: no such
-  /// domain) at `request.host_addr` in the caller's p2m. Returns the status and the handle.
-  public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
-    // The mapper borrowed from its vcpu, which keeps it: no retain and release.
-    unsafe Unmanaged.passUnretained(vcpu.domain)._withUnsafeGuaranteedRef {   // unsafe: see above
-      map(request, by: vcpu, mapper: $0, granter: granter)
+  /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of domain `request.dom` (the
+  /// caller's own when it names itself, else what `lookup` finds; nil: no such domain) at
+  /// `request.host_addr` in the caller's p2m. Returns the status and the handle.
+  public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, lookup: (UInt16) -> Domain?) -> (XenABI.GrantStatus, UInt32) {
+    // The mapper borrowed from its vcpu, which keeps it: no retain and release. A grant of its
+    // own is mapped with the same borrowed reference (the caller read its domain twice, each a
+    // retain and a release).
+    unsafe Unmanaged.passUnretained(vcpu.domain)._withUnsafeGuaranteedRef { mapper in   // unsafe: see above
+      if Hypercalls.isSelf(request.dom, mapper) { return map(request, by: vcpu, mapper: mapper, granter: mapper) }
+      return map(request, by: vcpu, mapper: mapper, granter: lookup(request.dom))
     }
   }
 
