@@ -58,17 +58,24 @@ public enum GrantTables {
     // retain and a release).
     unsafe Unmanaged.passUnretained(vcpu.domain)._withUnsafeGuaranteedRef { mapper in   // unsafe: see above
       if Hypercalls.isSelf(request.dom, mapper) { return map(request, by: vcpu, mapper: mapper, granter: mapper) }
-      return map(request, by: vcpu, mapper: mapper, granter: lookup(request.dom))
+      // No such domain: refused as Xen does, after the flags. (The granter is not optional
+      // below: a binding of an optional parameter there was a retain and a release.)
+      guard let granter = lookup(request.dom) else { return (refusal(flags: request.flags) ?? .badDomain, 0) }
+      return map(request, by: vcpu, mapper: mapper, granter: granter)
     }
   }
 
-  private static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, mapper: Domain, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
+  /// Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH mapper
+  /// may make only host maps (create_grant_p2m_mapping), read-only or not.
+  private static func refusal(flags: UInt32) -> XenABI.GrantStatus? {
+    guard flags & (XenABI.GrantLayout.mapHost | XenABI.GrantLayout.mapDevice) != 0 else { return .badGrantRef }
+    guard flags & ~XenABI.GrantLayout.mapReadOnly == XenABI.GrantLayout.mapHost else { return .generalError }
+    return nil
+  }
+
+  private static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, mapper: Domain, granter: Domain) -> (XenABI.GrantStatus, UInt32) {
     let flags = request.flags
-    // Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH
-    // mapper may make only host maps (create_grant_p2m_mapping), read-only or not.
-    guard flags & (XenABI.GrantLayout.mapHost | XenABI.GrantLayout.mapDevice) != 0 else { return (.badGrantRef, 0) }
-    guard flags & ~XenABI.GrantLayout.mapReadOnly == XenABI.GrantLayout.mapHost else { return (.generalError, 0) }
-    guard let granter else { return (.badDomain, 0) }
+    if let refused = refusal(flags: flags) { return (refused, 0) }
     let readOnly = flags & XenABI.GrantLayout.mapReadOnly != 0
     let gfn = request.host_addr >> 12
     guard gfn < NestedPageTable.frameLimit else { return (.generalError, 0) }
