@@ -22,8 +22,7 @@ enum GrantTableOp {
     case .mapGrantRef:
       return try batch(op, argument: argument, count: count, size: env.guestSize(of: gnttab_map_grant_ref.self), env) { address throws(XenABI.Errno) in
         var request = try env.copyIn(gnttab_map_grant_ref.self, from: address)
-        let granter = Hypercalls.isSelf(request.dom, env.domain) ? env.domain : env.grantingDomain(request.dom)
-        let (status, handle) = GrantTables.map(request, by: env.vcpu, granter: granter)
+        let (status, handle) = GrantTables.map(request, by: env.vcpu, lookup: { env.grantingDomain($0) })
         request.status = status.rawValue
         request.handle = handle
         request.dev_bus_addr = 0                   // no device mappings for a translated guest

@@ -49,16 +49,33 @@ public enum GrantTables {
 
   // MARK: - Map
 
-  /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of `granter` (nil: no such
-  /// domain) at `request.host_addr` in the caller's p2m. Returns the status and the handle.
-  public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, granter: Domain?) -> (XenABI.GrantStatus, UInt32) {
-    let mapper = unsafe vcpu.domain
+  /// GNTTABOP_map_grant_ref for one element: maps `request.ref` of domain `request.dom` (the
+  /// caller's own when it names itself, else what `lookup` finds; nil: no such domain) at
+  /// `request.host_addr` in the caller's p2m. Returns the status and the handle.
+  public static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, lookup: (UInt16) -> Domain?) -> (XenABI.GrantStatus, UInt32) {
+    // The mapper borrowed from its vcpu, which keeps it: no retain and release. A grant of its
+    // own is mapped with the same borrowed reference (the caller read its domain twice, each a
+    // retain and a release).
+    unsafe Unmanaged.passUnretained(vcpu.domain)._withUnsafeGuaranteedRef { mapper in   // unsafe: see above
+      if Hypercalls.isSelf(request.dom, mapper) { return map(request, by: vcpu, mapper: mapper, granter: mapper) }
+      // No such domain: refused as Xen does, after the flags. (The granter is not optional
+      // below: a binding of an optional parameter there was a retain and a release.)
+      guard let granter = lookup(request.dom) else { return (refusal(flags: request.flags) ?? .badDomain, 0) }
+      return map(request, by: vcpu, mapper: mapper, granter: granter)
+    }
+  }
+
+  /// Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH mapper
+  /// may make only host maps (create_grant_p2m_mapping), read-only or not.
+  private static func refusal(flags: UInt32) -> XenABI.GrantStatus? {
+    guard flags & (XenABI.GrantLayout.mapHost | XenABI.GrantLayout.mapDevice) != 0 else { return .badGrantRef }
+    guard flags & ~XenABI.GrantLayout.mapReadOnly == XenABI.GrantLayout.mapHost else { return .generalError }
+    return nil
+  }
+
+  private static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, mapper: Domain, granter: Domain) -> (XenABI.GrantStatus, UInt32) {
     let flags = request.flags
-    // Xen's map_grant_ref: neither a host nor a device map is no map at all; an HVM/PVH
-    // mapper may make only host maps (create_grant_p2m_mapping), read-only or not.
-    guard flags & (XenABI.GrantLayout.mapHost | XenABI.GrantLayout.mapDevice) != 0 else { return (.badGrantRef, 0) }
-    guard flags & ~XenABI.GrantLayout.mapReadOnly == XenABI.GrantLayout.mapHost else { return (.generalError, 0) }
-    guard let granter else { return (.badDomain, 0) }
+    if let refused = refusal(flags: flags) { return (refused, 0) }
     let readOnly = flags & XenABI.GrantLayout.mapReadOnly != 0
     let gfn = request.host_addr >> 12
     guard gfn < NestedPageTable.frameLimit else { return (.generalError, 0) }
@@ -117,7 +134,13 @@ public enum GrantTables {
   public static func unmap(handle: UInt32, hostAddress: UInt64, by vcpu: VCPU) -> XenABI.GrantStatus {
     let mapper = unsafe vcpu.domain
     lock.lock()
-    guard let entry = maptrackEntry(mapper, handle), entry.inUse, !entry.unmapping else {
+    guard let slot = maptrackSlot(mapper, handle) else {
+      lock.unlock()
+      return .badHandle
+    }
+    let first = FrameMemory.read64(slot)
+    let entry = MaptrackEntry(words: (first, FrameMemory.read64(slot + 8)))
+    guard entry.inUse, !entry.unmapping else {
       lock.unlock()
       return .badHandle
     }
@@ -125,9 +148,9 @@ public enum GrantTables {
       lock.unlock()
       return .generalError
     }
-    var claimed = entry
-    claimed.unmapping = true                      // a second unmap of it now finds no handle
-    writeMaptrack(mapper, handle, claimed)
+    // A second unmap of it now finds no handle. Only the flag's bit changes: the entry is
+    // not encoded again.
+    FrameMemory.write64(slot, first | MaptrackEntry.unmappingBit)
     lock.unlock()
 
     // The flush: until it is done a vcpu of the mapper may still reach the frame.
@@ -361,9 +384,11 @@ public enum GrantTables {
     if pins.total == 0 { pins.holder = 0 }
     FrameMemory.write64(active, pins.word)
     if !granter.grantsClosed, UInt64(ref) < UInt64(granter.grantFrames.count) * UInt64(activeEntriesPerFrame) {
-      let entry = grantEntry(granter, ref)
-      if pins.writers == 0 { SharedWords.clearBits16(XenABI.GrantLayout.writing, at: entry) }
-      if pins.total == 0 { SharedWords.clearBits16(XenABI.GrantLayout.reading, at: entry) }
+      // Both flags in one atomic clear when the last pin goes (the granter sees them go together).
+      var clear: UInt16 = 0
+      if pins.writers == 0 { clear |= XenABI.GrantLayout.writing }
+      if pins.total == 0 { clear |= XenABI.GrantLayout.reading }
+      if clear != 0 { SharedWords.clearBits16(clear, at: grantEntry(granter, ref)) }
     }
     granter.grantPins -= 1
     // A live granter stays listed (a map that pins it again finds it there); one destroyed
@@ -418,10 +443,12 @@ public enum GrantTables {
     // Word 0: gfn (bits 0-35), granter (36-51), unmapping (61), read-only (62), in use (63).
     // Word 1: ref (bits 0-23: a ref is below the table's entries, at most 4096 * 512 = 2^21),
     // machine frame number (24-63: 52-bit machine addresses); the next free entry when free.
+    static let unmappingBit: UInt64 = 1 << 61
+
     init(words: (UInt64, UInt64)) {
       gfn = words.0 & (NestedPageTable.frameLimit - 1)
       granter = UInt16(truncatingIfNeeded: words.0 >> 36)
-      unmapping = words.0 & (1 << 61) != 0
+      unmapping = words.0 & Self.unmappingBit != 0
       readOnly = words.0 & (1 << 62) != 0
       inUse = words.0 & (1 << 63) != 0
       ref = UInt32(truncatingIfNeeded: words.1 & 0xFF_FFFF)
@@ -430,7 +457,7 @@ public enum GrantTables {
 
     var words: (UInt64, UInt64) {
       var first = gfn | UInt64(granter) << 36
-      if unmapping { first |= 1 << 61 }
+      if unmapping { first |= Self.unmappingBit }
       if readOnly { first |= 1 << 62 }
       if inUse { first |= 1 << 63 }
       return (first, UInt64(ref & 0xFF_FFFF) | (frame >> 12) << 24)

@@ -22,12 +22,14 @@ public enum TLBShootdown {
     let vcpus = domain.vcpus
     for vcpu in vcpus { vcpu.needsTLBFlush.store(true, ordering: .sequentiallyConsistent) }
     // The caller holds no translation from before the change while it waits.
-    let kickEvery = Clock.ticks(fromNanoseconds: 100_000)
     let callerSync = caller?.p2mSync.load(ordering: .relaxed) ?? 0
     caller?.p2mSync.store(callerSync & ~1, ordering: .sequentiallyConsistent)
     for vcpu in vcpus where vcpu !== caller {
       let seen = vcpu.p2mSync.load(ordering: .sequentiallyConsistent)
       guard seen & 1 != 0 else { continue }
+      // Only here, where a wait starts: a flush with nothing to wait for (the caller the
+      // domain's only vcpu on a pcpu, a grant unmap's usual case) skips the conversion.
+      let kickEvery = Clock.ticks(fromNanoseconds: 100_000)
       var kickedAt: UInt64 = 0
       while vcpu.p2mSync.load(ordering: .acquiring) == seen {
         // In the guest: an interrupt makes it exit (the reschedule vector's handler does
