@@ -18,6 +18,10 @@ public enum GuestConsoles {
   // moment-old value does no harm; each use is marked `unsafe` for that reason.
   /// The domain serial input goes to (0: the hypervisor, which ignores it).
   nonisolated(unsafe) static var focus: UInt16 = 0
+  /// Whether the hypervisor has the input because the user switched to it (Ctrl-A three
+  /// times), not because no domain had it yet: a domain built then (a restart, a reboot) does
+  /// not take the input away from the hypervisor's command line.
+  nonisolated(unsafe) static var hypervisorChosen = false
   nonisolated(unsafe) static var inputSwitch = ConsoleInputSwitch()
   /// Input for the focused domain that did not fit in its ring yet.
   nonisolated(unsafe) static var backlog: [UInt8] = []
@@ -52,7 +56,7 @@ public enum GuestConsoles {
     domain.consolePort = port
     domain.hvmParams[Int(XenABI.HVMParam.consolePFN.rawValue)] = ringGFN
     domain.hvmParams[Int(XenABI.HVMParam.consoleEvtchn.rawValue)] = UInt64(port)
-    if unsafe focus == 0 { setFocus(domain.id, announce: true) }
+    if unsafe focus == 0 && !hypervisorChosen { setFocus(domain.id, announce: true) }
     return true
   }
 
@@ -111,7 +115,7 @@ public enum GuestConsoles {
         inputLock.unlock()
         flushBacklog()
         let live = Domains.all.filter { $0.isAlive && $0.consoleRingMachine != 0 }.map { $0.id }
-        unsafe setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true)
+        unsafe setFocus(ConsoleInputSwitch.next(after: focus, among: live), announce: true, chosen: true)
         inputLock.lock()
         unsafe backlog.removeAll()
       case .deliver(let bytes)?:
@@ -271,11 +275,12 @@ public enum GuestConsoles {
   /// True if serial input goes to `domain` now.
   static func hasFocus(_ domain: Domain) -> Bool { unsafe focus == domain.id }
 
-  /// Called with the input lock released (it takes it): from pcpu 0's input, and from whichever
-  /// pcpu a domain is built or ends on.
-  static func setFocus(_ id: UInt16, announce: Bool) {
+  /// Called with the input lock released (it takes it): from pcpu 0's input (`chosen`: the
+  /// user switched), and from whichever pcpu a domain is built or ends on.
+  static func setFocus(_ id: UInt16, announce: Bool, chosen: Bool = false) {
     inputLock.withLock {
       unsafe focus = id
+      unsafe hypervisorChosen = chosen && id == 0
       unsafe commandLine.removeAll()
     }
     guard announce else { return }
