@@ -44,7 +44,7 @@ public enum ByteWords {
   }
 
   /// The slice's bytes (its first seven at most) in a word whose other bytes are `fill`: a name
-  /// shorter than a word is checked and hashed as one word.
+  /// shorter than a word is hashed as one word.
   @inline(__always) public static func loadShort(_ bytes: ArraySlice<UInt8>, fill: UInt8) -> UInt64 {
     var word = UInt64(fill) &* 0x0101_0101_0101_0101
     var shift: UInt64 = 0

@@ -21,8 +21,8 @@ struct XenstoreKey: Hashable, Sendable {
 
   init(_ bytes: [UInt8]) { self.init(bytes[...], nameHash: Self.hash(bytes[...])) }
 
-  /// A lookup key over part of a buffer, whose hash the caller has computed while it checked
-  /// it. Never stored in the table: it would keep the whole buffer alive, and the buffer's next
+  /// A lookup key over part of a buffer, whose hash (`hash`) the caller has computed already
+  /// (`XenstorePath.check` returns it). Never stored in the table: it would keep the whole buffer alive, and the buffer's next
   /// change would copy it.
   init(_ bytes: ArraySlice<UInt8>, nameHash: UInt64) {
     self.bytes = bytes
