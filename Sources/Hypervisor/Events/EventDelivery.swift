@@ -226,17 +226,7 @@ extension Events {
 
   @discardableResult
   public static func notify(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    let events = DomainEvents.of(domain)
-    events.lock.lock()
-    defer { events.lock.unlock() }
-    guard events.isValid(port) else { return false }
-    let channel = events.channels[Int(port)]
-    switch channel.state {
-    case .free, .reserved: return false
-    default:
-      setPending(events, port: port, vcpu: channel.notifyVCPU, platform)
-      return true
-    }
+    raise(DomainEvents.of(domain), port: port, platform)
   }
 
   /// `notify` by a backend that answers during the sender's own EVTCHNOP_send (the store's
@@ -245,7 +235,12 @@ extension Events {
   /// does).
   @discardableResult
   public static func notifySender(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    let events = DomainEvents.ofCaller(domain)
+    raise(DomainEvents.ofCaller(domain), port: port, platform)
+  }
+
+  /// `notify`'s work once the domain's event state is found: `port` pending, under the
+  /// domain's event lock, if it is bound at all.
+  @inline(__always) private static func raise(_ events: DomainEvents, port: UInt32, _ platform: any EventPlatform) -> Bool {
     events.lock.lock()
     defer { events.lock.unlock() }
     guard events.isValid(port) else { return false }
