@@ -123,6 +123,8 @@ public enum GrantTables {
 
   /// The machine frame behind `ref`'s entry: the granter's RAM (its p2m) at the frame the entry
   /// names, read once; nil if that is not RAM. With the granter's `p2mLock` held.
+  /// Optimized for speed, as the other steps of a map (`map`).
+  @_optimize(speed)
   private static func granterFrame(_ granter: Domain, ref: UInt32) -> UInt64? {
     let gfn = UInt64(SharedWords.load32(at: grantEntry(granter, ref) + 4))
     guard let (frame, kind) = NestedPageTable(root: granter.p2mRoot).lookup(gfn), kind == .ram else { return nil }
@@ -493,6 +495,8 @@ public enum GrantTables {
 
   /// A free entry, growing the maptrack by a frame when none is left (up to
   /// `Domain.maxMaptrackFrames`); nil when it is full or memory is short (Xen: GNTST_no_space).
+  /// Optimized for speed, as the other steps of a map (`map`).
+  @_optimize(speed)
   private static func newMaptrackEntry(_ domain: Domain) -> UInt32? {
     if domain.maptrackFreeHead == noEntry {
       guard domain.maptrackFrames.count < domain.maxMaptrackFrames, let page = Frames.allocate(order: 0) else { return nil }
@@ -512,6 +516,8 @@ public enum GrantTables {
     return handle
   }
 
+  /// Optimized for speed, as the other steps of an unmap (`map`).
+  @_optimize(speed)
   private static func freeMaptrackEntry(_ domain: Domain, _ handle: UInt32) {
     guard let slot = maptrackSlot(domain, handle) else { return }
     FrameMemory.write64(slot, 0)
