@@ -136,6 +136,9 @@ public enum FrameTable {
 
   /// One more reference on a frame `owner` owns. Fails (and changes nothing) if the frame is
   /// free, someone else's, or its count is at its limit.
+  /// Optimized for speed, not size as the rest of the image, as `put` and `adjustTableEntries`:
+  /// every grant map and unmap comes here.
+  @_optimize(speed)
   public static func get(_ address: UInt64, owner: UInt16) -> Bool {
     update(address) { record in
       guard record.use != .free, record.owner == owner, record.refs < UInt32.max else { return nil }
@@ -155,6 +158,8 @@ public enum FrameTable {
   }
 
   /// Drops one reference.
+  /// Optimized for speed (see `get`).
+  @_optimize(speed)
   public static func put(_ address: UInt64) -> PutResult {
     var last: FrameRecord?
     guard let after = update(address, { record in
@@ -169,6 +174,8 @@ public enum FrameTable {
   }
 
   /// Adds `delta` to the count of a p2m table page (an entry made or cleared); the new count.
+  /// Optimized for speed (see `get`).
+  @_optimize(speed)
   static func adjustTableEntries(_ address: UInt64, by delta: Int32) -> UInt32 {
     update(address) { record in
       var next = record

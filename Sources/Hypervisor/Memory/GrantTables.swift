@@ -73,6 +73,9 @@ public enum GrantTables {
     return nil
   }
 
+  /// Optimized for speed, as unmap, copy, pin, unpin and release, not size as the rest of the
+  /// image: the grant paths (docs/grant-tables.md, "What it costs").
+  @_optimize(speed)
   private static func map(_ request: gnttab_map_grant_ref, by vcpu: VCPU, mapper: Domain, granter: Domain) -> (XenABI.GrantStatus, UInt32) {
     let flags = request.flags
     if let refused = refusal(flags: flags) { return (refused, 0) }
@@ -120,6 +123,8 @@ public enum GrantTables {
 
   /// The machine frame behind `ref`'s entry: the granter's RAM (its p2m) at the frame the entry
   /// names, read once; nil if that is not RAM. With the granter's `p2mLock` held.
+  /// Optimized for speed, as the other steps of a map (`map`).
+  @_optimize(speed)
   private static func granterFrame(_ granter: Domain, ref: UInt32) -> UInt64? {
     let gfn = UInt64(SharedWords.load32(at: grantEntry(granter, ref) + 4))
     guard let (frame, kind) = NestedPageTable(root: granter.p2mRoot).lookup(gfn), kind == .ram else { return nil }
@@ -131,6 +136,7 @@ public enum GrantTables {
   /// GNTTABOP_unmap_grant_ref for one element: takes mapping `handle` of the caller out of its
   /// p2m (at `hostAddress`, which must be where it was mapped), flushes the caller's TLBs, and
   /// only then drops the frame's reference and the pin.
+  @_optimize(speed)
   public static func unmap(handle: UInt32, hostAddress: UInt64, by vcpu: VCPU) -> XenABI.GrantStatus {
     let mapper = unsafe vcpu.domain
     lock.lock()
@@ -166,6 +172,7 @@ public enum GrantTables {
   }
 
   /// Drops mapping `handle`'s reference and pin and frees its entry. With `lock` held.
+  @_optimize(speed)
   private static func release(_ mapper: Domain, _ handle: UInt32, _ entry: MaptrackEntry) {
     if let granter = unsafe pinnedGranters.first(where: { $0.id == entry.granter }) {
       granter.p2mLock.lock()
@@ -193,6 +200,7 @@ public enum GrantTables {
   /// caller's own guest frame. The refs are pinned (GTF_reading / GTF_writing set) around the
   /// copy, and the copy itself runs with both domains' p2m locks held, so neither frame can
   /// leave its p2m (nor be freed) until it is done.
+  @_optimize(speed)
   public static func copy(_ op: gnttab_copy, by vcpu: VCPU, lookup: (UInt16) -> Domain?) -> XenABI.GrantStatus {
     guard op.len != 0 else { return .okay }             // as Xen: nothing to copy, nothing checked
     let caller = unsafe vcpu.domain
@@ -323,6 +331,7 @@ public enum GrantTables {
   /// access to `mapper` (and, for a map, not be a sub-page grant); a writable pin needs an entry
   /// without GTF_readonly. GTF_reading (and GTF_writing) are set in the entry first. With `lock`
   /// and the granter's `p2mLock` held.
+  @_optimize(speed)
   static func pin(_ granter: Domain, ref: UInt32, for mapper: UInt16, readOnly: Bool, map: Bool) -> XenABI.GrantStatus {
     guard !granter.grantsClosed else { return .generalError }
     guard UInt64(ref) < UInt64(granter.grantFrames.count) * UInt64(activeEntriesPerFrame) else { return .badGrantRef }
@@ -377,6 +386,7 @@ public enum GrantTables {
   /// Drops a pin of `ref`: GTF_writing clears when no writable pin is left, GTF_reading when no
   /// pin is (Xen's unmap_common_complete); a granter that ended has no entries left to clear.
   /// With `lock` and the granter's `p2mLock` held.
+  @_optimize(speed)
   static func unpin(_ granter: Domain, ref: UInt32, readOnly: Bool) {
     guard let active = activeEntry(granter, ref, create: false) else { return }
     var pins = Pins(word: FrameMemory.read64(active))
@@ -485,6 +495,8 @@ public enum GrantTables {
 
   /// A free entry, growing the maptrack by a frame when none is left (up to
   /// `Domain.maxMaptrackFrames`); nil when it is full or memory is short (Xen: GNTST_no_space).
+  /// Optimized for speed, as the other steps of a map (`map`).
+  @_optimize(speed)
   private static func newMaptrackEntry(_ domain: Domain) -> UInt32? {
     if domain.maptrackFreeHead == noEntry {
       guard domain.maptrackFrames.count < domain.maxMaptrackFrames, let page = Frames.allocate(order: 0) else { return nil }
@@ -504,6 +516,8 @@ public enum GrantTables {
     return handle
   }
 
+  /// Optimized for speed, as the other steps of an unmap (`map`).
+  @_optimize(speed)
   private static func freeMaptrackEntry(_ domain: Domain, _ handle: UInt32) {
     guard let slot = maptrackSlot(domain, handle) else { return }
     FrameMemory.write64(slot, 0)

@@ -76,6 +76,8 @@ public struct NestedPageTable {
 
   /// The leaf covering `gfn`: its entry's address and value and its level (0 = 4 KiB,
   /// 1 = 2 MiB), or nil if nothing is mapped there.
+  /// Optimized for speed, not size as the rest of the image: each grant operation walks here.
+  @_optimize(speed)
   func leaf(_ gfn: UInt64) -> (slot: UInt64, entry: UInt64, level: Int)? {
     guard gfn < Self.frameLimit, root != 0 else { return nil }
     let gpa = gfn << 12

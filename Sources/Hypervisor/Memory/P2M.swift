@@ -204,6 +204,9 @@ public struct P2M: ~Copyable {
   /// mapped (Xen's p2m_add_page refuses a gfn in use; nothing there is clobbered). The caller
   /// holds the reference on the frame and records it in the mapper's maptrack (`GrantTables`).
   /// Nothing is retired, whatever happens, so this change never waits for a flush.
+  /// Optimized for speed, as unmapGrant and Domain.changeP2M, not size as the rest of the image:
+  /// the grant paths (docs/grant-tables.md, "What it costs").
+  @_optimize(speed)
   public mutating func mapGrant(_ gfn: UInt64, _ frame: UInt64, writable: Bool) throws(Failure) {
     guard gfn < NestedPageTable.frameLimit else { throw .outOfRange }
     let slot = try emptySlot(gfn)
@@ -221,6 +224,8 @@ public struct P2M: ~Copyable {
   /// walk, where a lookup and then `path` walked twice (a map's cost). A 2 MiB leaf over `gfn`
   /// is something mapped, so it is never split; a table is made only below an empty entry, so
   /// a gfn already mapped fails before anything is made.
+  /// Optimized for speed, as `mapGrant`.
+  @_optimize(speed)
   private mutating func emptySlot(_ gfn: UInt64) throws(Failure) -> UInt64 {
     guard domain.p2mRoot != 0 else { throw .noMemory }
     let gpa = gfn << 12
@@ -262,6 +267,7 @@ public struct P2M: ~Copyable {
   /// caller's caches, which this pcpu owns, forget just that; the other vcpus' are discarded
   /// (`VCPU.cacheDiscards`) before the flush, which waits for each of them to pass a p2m
   /// boundary, as a generation bump would be.
+  @_optimize(speed)
   public mutating func unmapGrant(_ gfn: UInt64, _ frame: UInt64, caller: VCPU?) -> Bool {
     guard let (slot, entry, level) = table.leaf(gfn), level == 0, NestedPageTable.kind(of: entry) == .grant,
           entry & NestedPageTable.addressMask == frame else { return false }
@@ -531,6 +537,7 @@ extension Domain {
   /// Runs `body` on the domain's p2m with its lock held; then, if anything left the p2m, waits
   /// (without the lock) until no vcpu can still reach it and drops it. `caller` is the vcpu
   /// whose hypercall this is (nil while building or destroying).
+  @_optimize(speed)
   public func changeP2M<R>(by caller: VCPU?, _ body: (inout P2M) -> R) -> R {
     p2mLock.lock()
     p2mTicket &+= 1

@@ -62,7 +62,9 @@ public struct GuestMemory {
   }
 
   /// A guest structure, copied whole: one translation and one copy when it lies in one page
-  /// (every hypercall argument comes this way), page by page otherwise.
+  /// (every hypercall argument comes this way), page by page otherwise. Optimized for speed,
+  /// not size as the rest of the image, as `writeStructure` and `virtualToMachine`, for that.
+  @_optimize(speed)
   public func readStructure<T: GuestStructure>(_ type: T.Type, at gva: UInt64) -> T? {
     let size = T.guestSize
     if gva & 0xFFF <= UInt64(4096 - size) {
@@ -72,6 +74,8 @@ public struct GuestMemory {
     return read(gva, count: size).flatMap { T(bytes: $0) }
   }
 
+  /// Optimized for speed (see `readStructure`).
+  @_optimize(speed)
   public func writeStructure<T: GuestStructure>(_ value: T, at gva: UInt64) -> Bool {
     let size = T.guestSize
     if gva & 0xFFF <= UInt64(4096 - size) {
@@ -135,6 +139,8 @@ public struct GuestMemory {
   /// bit 63 set, still answers after the guest clears NXE, where the CPU would fault on the
   /// reserved bit; only that guest's own copy succeeds, and the next change of the entry or of
   /// CR3 ends it.
+  /// Optimized for speed (see `readStructure`).
+  @_optimize(speed)
   private func virtualToMachine(_ gva: UInt64, write: Bool) -> UInt64? {
     let cr0 = vmcb.cr0
     guard cr0 & (1 << 31) != 0 else { return physical(gva & 0xFFFF_FFFF, write: write) }
