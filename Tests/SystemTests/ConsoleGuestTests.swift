@@ -165,6 +165,33 @@ extension Serialized {
       expectExit(result, .quit)
     }
 
+    /// A domain built while the user has switched the input to the hypervisor (a restart) does
+    /// not take it away (`GuestConsoles.hypervisorChosen`): `q` typed after the restart still
+    /// reaches the hypervisor. guest-spin has the input first; guest-hello reboots at 5 s of
+    /// system time, after the input went past it to the hypervisor, and comes back as domain 3.
+    @Test("A domain restarted while the input is on the hypervisor leaves it there")
+    func restartLeavesTheHypervisorFocus() throws {
+      let configs = [
+        try SystemGuests.config(name: "spin", guest: "guest-spin", cmdline: "iterations=2000000000"),
+        try SystemGuests.config(name: "hello", guest: "guest-hello",
+                                cmdline: "shutdown=reboot shutdown-below-domid=3 shutdown-at-ms=5000"),
+      ]
+      let input: [SerialInput] = [
+        .after("(d1) guest-spin: iterations", send: Self.switchFocus),
+        .after("console input: domain 2 (hello)", send: Self.switchFocus),
+        .after("domain 2 (hello): restarted as domain 3", send: "q"),
+      ]
+      let result = try SystemImage.boot(configs: configs, smp: 1, input: input)
+      expectLines(result, [
+        "console input: the hypervisor (Ctrl-A three times to switch)",
+        "domain 2 (hello): restarted as domain 3",
+        "console: q: powering off now",
+      ])
+      expectAllInputSent(result, input)
+      #expect(!result.contains("console input: domain 3"), "the restarted domain took the input\n\(context(result))")
+      expectExit(result, .quit)
+    }
+
     /// A run that reaches its time limit asks the hypervisor for `vcpus` before QEMU is killed
     /// (`QEMURunner.askForDump`): the input moves to the hypervisor by Ctrl-A three times as
     /// often as it takes, and the dump says where each vcpu is and what its domain has pending.

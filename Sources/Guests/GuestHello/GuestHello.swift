@@ -3,7 +3,8 @@
 /// `crash=trap`, `crash=msr` (an unknown MSR: the hypervisor injects #GP), `crash=vmrun` (the
 /// hypervisor injects #UD), `crash=rdpmc` (#GP) or `crash=invlpga` (#UD) on its command line it
 /// ends in that exception instead. With
-/// `shutdown=reboot|crash|suspend` (and `shutdown-below-domid=N`) it shuts down for that reason.
+/// `shutdown=reboot|crash|suspend` (and `shutdown-below-domid=N`, `shutdown-at-ms=T`) it shuts
+/// down for that reason.
 /// With `debug-registers=N` it puts its own addresses in DR0-DR3 and checks, across N yields of
 /// its pcpu, that it finds them there each time (another domain on the same pcpu does the same
 /// with its own).
@@ -21,6 +22,9 @@ struct GuestHello {
 #if os(none)
 import GuestKit
 import GuestSupport
+
+/// Where shared_info is mapped: in the MMIO hole, where nothing else is.
+let sharedInfo: UInt64 = 0xFEFF_0000
 
 func run() -> Never {
   Console.print("hello from guest-hello")
@@ -65,8 +69,8 @@ func run() -> Never {
   }
   // shared_info and the time in it: map the page (in the MMIO hole, where nothing else is), then
   // read this vcpu's system time twice through the pvclock formula: it must be sane and advance.
+  var sharedInfoMapped = false
   if Xen.present {
-    let sharedInfo: UInt64 = 0xFEFF_0000
     #if arch(i386)
     // Xen lays shared_info out for 32- or 64-bit guests by the caller's mode when the guest sets
     // HVM_PARAM_CALLBACK_IRQ (hvm_latch_shinfo_size), and until then a 32-bit guest sees the
@@ -81,6 +85,7 @@ func run() -> Never {
     #endif
     var xatp = gs_xen_add_to_physmap(domid: UInt16(GS_DOMID_SELF), size: 0, space: UInt32(GS_XENMAPSPACE_shared_info), idx: 0, gpfn: XenPFN(sharedInfo >> 12))
     let mapped = withUnsafeMutableBytes(of: &xatp) { Xen.memoryOp(UInt64(GS_XENMEM_add_to_physmap), Xen.address($0.baseAddress)) }
+    sharedInfoMapped = mapped == 0
     var first = gs_vcpu_time_info(), second = gs_vcpu_time_info()
     if mapped == 0 && gs_read_time_info(sharedInfo, 0, &first) != 0 {
       let t1 = gs_pvclock_ns(&first, CPU.rdtsc())
@@ -151,6 +156,13 @@ func run() -> Never {
     let reasons: [(String, ShutdownReason)] = [("reboot", .reboot), ("crash", .crash), ("suspend", .suspend)]
     let below = StartInfo.options.integer("shutdown-below-domid", default: Int(UInt16.max) + 1)
     let domid = Int(Xen.domainID ?? 0)
+    // shutdown-at-ms=T: not before system time T (yielding meanwhile), so that a test can act
+    // first (switch the console input) while the domain still runs.
+    let at = UInt64(max(0, StartInfo.options.integer("shutdown-at-ms", default: 0))) &* 1_000_000
+    var time = gs_vcpu_time_info()
+    while at > 0, sharedInfoMapped, gs_read_time_info(sharedInfo, 0, &time) != 0, gs_pvclock_ns(&time, CPU.rdtsc()) < at {
+      Xen.yield()
+    }
     if let reason = reasons.first(where: { how.elementsEqual($0.0.utf8) })?.1, domid < below {
       Console.print("guest-hello: domain \(domid): shutdown(\(String(decoding: how, as: UTF8.self)))")
       Xen.shutdown(reason)
