@@ -5,7 +5,9 @@ import XenABI
 /// It owns memory (its guest-physical → machine map), vcpus (its threads), and its console.
 /// The architecture layer builds it (X86/Domain/DomainBuilder.swift) and runs its vcpus; the
 /// arch-neutral parts (lifecycle, console, hypercall bookkeeping) live here.
-public final class Domain: @unchecked Sendable {
+// @safe: its one unsafe stored property (`eventsReference`) is lent out only by
+// `DomainEvents.withCaller`, under the rule given there.
+@safe public final class Domain: @unchecked Sendable {
   public enum State: Equatable, Sendable {
     case building, running, paused
     /// Shut down (by itself or by the hypervisor); its vcpus no longer run; waiting to be destroyed.
@@ -114,7 +116,13 @@ public final class Domain: @unchecked Sendable {
   /// Its event channels (Xen's `d->evtchn`), made on first use by `DomainEvents.of` and
   /// dropped when the domain is destroyed: every event operation starts here. Read and written
   /// only under `DomainEvents.referenceLock` (through `DomainEvents.of`).
-  public internal(set) var events: DomainEvents?
+  public internal(set) var events: DomainEvents? {
+    didSet { unsafe eventsReference = events.map { unsafe Unmanaged.passUnretained($0) } }   // unsafe: kept by `events`, see below
+  }
+  /// `events`, unretained, for a vcpu of this domain in a hypercall (`DomainEvents.withCaller`):
+  /// the state is dropped only when the domain is destroyed, once none of its vcpus is on a
+  /// pcpu. Reading `events` is a retain and a release.
+  public private(set) var eventsReference: Unmanaged<DomainEvents>?
   /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
   public var hvmParams = InlineArray<64, UInt64>(repeating: 0)
   /// The guest-physical address of its hypercall page, once the guest asked for one.

@@ -138,6 +138,13 @@ public final class DomainEvents: @unchecked Sendable {
     return of(domain)
   }
 
+  /// `body` with `ofCaller(domain)`, lent without a retain and a release (as `ofCaller`, for
+  /// the domain whose vcpu makes the call).
+  @inline(__always) static func withCaller<Result>(_ domain: Domain, _ body: (DomainEvents) -> Result) -> Result {
+    guard let reference = unsafe domain.eventsReference else { return body(of(domain)) }
+    return unsafe reference._withUnsafeGuaranteedRef(body)   // unsafe: see ofCaller
+  }
+
   /// The event state of `domain` if it has any, without creating it.
   static func existing(_ domain: Domain) -> DomainEvents? {
     referenceLock.lock()

@@ -14,6 +14,15 @@ enum EventChannelOp {
   static func handle<E: HypercallEnvironment>(
     command: UInt64, argument: UInt64, _ env: E, platform: any EventPlatform
   ) throws(XenABI.Errno) -> HypercallOutcome {
+    if command == UInt64(XenABI.EventChannelOp.send.rawValue) {
+      // The most frequent op (every xenstore request and ring kick), before the others (and
+      // before the enum's initializer, a call): the caller's domain is borrowed, not retained
+      // and released (its vcpu keeps it).
+      let port = try env.copyIn(evtchn_send.self, from: argument).port
+      let error = unsafe env.borrowedDomain._withUnsafeGuaranteedRef { Events.send($0, port: port, platform) }   // unsafe: see above
+      if let error { throw error }
+      return .result(0)
+    }
     guard command <= UInt64(UInt32.max), let op = XenABI.EventChannelOp(rawValue: UInt32(command)) else {
       throw .ENOSYS
     }
@@ -55,8 +64,7 @@ enum EventChannelOp {
       if let error = Events.close(domain, port: port, platform) { throw error }
 
     case .send:
-      let port = try env.copyIn(evtchn_send.self, from: argument).port
-      if let error = Events.send(domain, port: port, platform) { throw error }
+      break                                        // above
 
     case .unmask:
       let port = try env.copyIn(evtchn_unmask.self, from: argument).port

@@ -235,7 +235,7 @@ extension Events {
   /// does).
   @discardableResult
   public static func notifySender(_ domain: Domain, port: UInt32, using platform: any EventPlatform) -> Bool {
-    raise(DomainEvents.ofCaller(domain), port: port, platform)
+    DomainEvents.withCaller(domain) { raise($0, port: port, platform) }
   }
 
   /// `notify`'s work once the domain's event state is found: `port` pending, under the

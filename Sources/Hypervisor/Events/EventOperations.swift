@@ -208,9 +208,10 @@ extension Events {
   public static func send(_ domain: Domain, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {
     // Borrowed, not retained: a caller's domain keeps its event state while one of its vcpus is
     // in a hypercall (`DomainEvents.ofCaller`).
-    unsafe Unmanaged.passUnretained(DomainEvents.ofCaller(domain))._withUnsafeGuaranteedRef {   // unsafe: see above
-      send(domain, events: $0, port: port, platform)
-    }
+    // Not `withCaller`: its closure, inlined on both of its paths, made this a function that
+    // saves and restores five registers on the usual one.
+    guard let reference = unsafe domain.eventsReference else { return send(domain, events: DomainEvents.of(domain), port: port, platform) }
+    return unsafe reference._withUnsafeGuaranteedRef { send(domain, events: $0, port: port, platform) }   // unsafe: see ofCaller
   }
 
   private static func send(_ domain: Domain, events: DomainEvents, port: UInt32, _ platform: any EventPlatform) -> XenABI.Errno? {

@@ -7,7 +7,9 @@ import Synchronization
 
 /// The arch layer's answer to HypercallEnvironment: guest memory through GuestMemory, p2m
 /// changes through the domain's nested page table.
-struct X86HypercallEnvironment: HypercallEnvironment {
+// @safe: its unsafe stored property (`borrowedDomain`) is the caller's domain, which outlives
+// the environment (see below).
+@safe struct X86HypercallEnvironment: HypercallEnvironment {
   // Unowned: an environment lives for one hypercall, while the vcpu and the pcpu outlive it
   // (the run loop holds both), and counting references on every hypercall costs instructions
   // on the path every exit takes.
@@ -15,10 +17,11 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   /// The calling vcpu, read from its unowned reference (see above), so that the protocol's
   /// requirement is met by a safe property.
   var vcpu: VCPU { unsafe caller }
-  /// The caller's domain, kept unowned as the vcpu is: read through the vcpu, every use
-  /// retained and released the vcpu on the way.
-  unowned(unsafe) let callerDomain: Domain
-  var domain: Domain { unsafe callerDomain }
+  /// The caller's domain, kept unretained as the vcpu is: read through the vcpu, every use
+  /// retained and released the vcpu on the way. An `Unmanaged`, not an `unowned(unsafe)`
+  /// property: lending that one out (`borrowedDomain`) was still a retain and a release.
+  let borrowedDomain: Unmanaged<Domain>
+  var domain: Domain { unsafe borrowedDomain.takeUnretainedValue() }
   let memory: GuestMemory
   /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
   let abi: GuestABI
@@ -33,7 +36,7 @@ struct X86HypercallEnvironment: HypercallEnvironment {
   // and a release here.
   init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
     unsafe self.caller = vcpu
-    unsafe self.callerDomain = vcpu.domain
+    unsafe self.borrowedDomain = Unmanaged.passUnretained(vcpu.domain)
     self.abi = abi
     unsafe self.pcpu = pcpu
     startTSC = CPU.rdtsc()

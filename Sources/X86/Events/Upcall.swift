@@ -37,9 +37,17 @@ enum Upcall {
     // The callback vector and the virtual LAPIC's best request compete by vector number (the
     // priority class), as they would in one APIC.
     let upcall = upcallPending(vcpu) ? Events.callbackVector(for: vcpu).map { Int($0) } : nil
-    let lapic = VirtualLAPIC.deliverable(vcpu)
     let intercepts = vmcb.read32(VMCB.Control.interceptMisc1)
     let window = VMCB.Intercept1.virtualInterrupt
+    // With something due and RFLAGS.IF clear, the answer is the window whatever the LAPIC
+    // holds (`InterruptEntry.decide`): when it is open already, as below, nothing changes. A
+    // guest that makes its hypercalls with interrupts off (a xenstore read's reply) comes here
+    // after each one.
+    if upcall != nil && vmcb.rflags & interruptFlag == 0 && intercepts & window != 0 {
+      let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
+      if virtual == (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR { return }
+    }
+    let lapic = VirtualLAPIC.deliverable(vcpu)
     // Nearly every exit: nothing to deliver and no window open. The window's V_IRQ is only
     // ever set together with its intercept (below), so there is nothing to clear either.
     if upcall == nil && lapic == nil && intercepts & window == 0 { return }
