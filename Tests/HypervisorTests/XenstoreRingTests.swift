@@ -85,6 +85,9 @@ func xsDomainInfo(_ domid: UInt32, name: String = "linux") -> XenstoreDomainInfo
     #expect(MemoryLayout<xenstore_domain_interface>.size == 2076)
     #expect(XenABI.XenstoreRing.Offset.response == 1024)
     #expect(XenABI.XenstoreRing.Offset.requestConsumer == 2048)
+    // Consecutive: the fast read loads all four indices at once.
+    #expect(XenABI.XenstoreRing.Offset.requestProducer == 2052)
+    #expect(XenABI.XenstoreRing.Offset.responseConsumer == 2056)
     #expect(XenABI.XenstoreRing.Offset.responseProducer == 2060)
     #expect(XenABI.XenstoreRing.Offset.connection == 2068)
     #expect(XenABI.XenstoreRing.Offset.error == 2072)

@@ -30,19 +30,10 @@ public enum ByteComparison {
   }
 }
 
-/// Byte strings read eight bytes at a time, as little-endian words: the store hashes every
-/// name a request carries (`XenstoreKey.hash`), where a loop a byte at a time spent four
-/// instructions a byte and a loop-carried multiply.
+/// Byte strings read as little-endian words: the store hashes every name a request carries
+/// eight bytes at a time (`XenstoreKey.hash`), where a loop a byte at a time spent four
+/// instructions a byte and a loop-carried multiply; a name shorter than a word is one word.
 public enum ByteWords {
-  /// The eight bytes of `bytes` from `offset` (counted from the slice's start), or 0 when they
-  /// do not all lie inside it.
-  @inline(__always) public static func load(_ bytes: ArraySlice<UInt8>, at offset: Int) -> UInt64 {
-    guard offset >= 0, offset <= bytes.count &- 8 else { return 0 }
-    return unsafe bytes.withUnsafeBytes {   // unsafe: offset..<offset+8 lies inside the view (checked above)
-      unsafe $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-    }
-  }
-
   /// The slice's bytes (its first seven at most) in a word whose other bytes are `fill`: a name
   /// shorter than a word is hashed as one word.
   @inline(__always) public static func loadShort(_ bytes: ArraySlice<UInt8>, fill: UInt8) -> UInt64 {

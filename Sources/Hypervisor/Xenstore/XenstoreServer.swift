@@ -60,7 +60,8 @@ struct XenstoreQueued: Sendable {
 /// hashes an integer key with SipHash, about a hundred instructions on every request. A domid
 /// is no secret and a domain chooses none, so a multiplicative mix is enough (consecutive
 /// domids land in distinct buckets).
-struct XenstoreConnections: Sequence, Sendable {
+// @safe: its unsafe storage (`last`) is the table's own entry, unretained (see there).
+@safe struct XenstoreConnections: Sequence, Sendable {
   struct Key: Hashable, Sendable {
     let domid: UInt32
     func hash(into hasher: inout Hasher) { hasher.combine(domid) }
@@ -73,26 +74,35 @@ struct XenstoreConnections: Sequence, Sendable {
   private var table: [Key: XenstoreConnection] = [:]
   /// The connection `find` found last: a domain's requests come one after another, and the
   /// table's lookup is then one compare. Every change below keeps it in step with the table.
-  private var last: (domid: UInt32, connection: XenstoreConnection)?
+  /// Unretained: the table holds it for as long as it is here, and `withFound` lends it out
+  /// without a retain and a release.
+  private var last: (domid: UInt32, connection: Unmanaged<XenstoreConnection>)?
 
   subscript(domid: UInt32) -> XenstoreConnection? {
     get { table[Key(domid: domid)] }
     set {
       table[Key(domid: domid)] = newValue
-      if last?.domid == domid { last = nil }
+      if unsafe last?.domid == domid { unsafe last = nil }
     }
   }
 
   /// `self[domid]`, remembered for the next call.
   mutating func find(_ domid: UInt32) -> XenstoreConnection? {
-    if let last, last.domid == domid { return last.connection }
+    if let last = unsafe last, unsafe last.domid == domid { return unsafe last.connection.takeUnretainedValue() }
     let found = table[Key(domid: domid)]
-    last = found.map { (domid, $0) }
+    unsafe last = found.map { unsafe (domid, Unmanaged.passUnretained($0)) }   // unsafe: the table keeps it (see `last`)
     return found
   }
 
+  /// `domid`'s connection if `find` found it last, unretained: to be lent out
+  /// (`_withUnsafeGuaranteedRef`) while nothing changes the table.
+  @inline(__always) func lastFound(_ domid: UInt32) -> Unmanaged<XenstoreConnection>? {
+    guard let last = unsafe last, unsafe last.domid == domid else { return nil }
+    return unsafe last.connection
+  }
+
   mutating func removeValue(forKey domid: UInt32) -> XenstoreConnection? {
-    if last?.domid == domid { last = nil }
+    if unsafe last?.domid == domid { unsafe last = nil }
     return table.removeValue(forKey: Key(domid: domid))
   }
 
@@ -158,7 +168,20 @@ public struct XenstoreServer: Sendable {
   /// name is copied from the page once, after the home prefix in the connection's
   /// `nameBuffer`, and only that copy is looked at.
   @_optimize(speed) mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
-    guard let connection = connections.find(domid), connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
+    // The usual case, the connection found last, lent without a retain and a release: only
+    // the store is looked at below, the connections table is not changed.
+    if let found = unsafe connections.lastFound(domid) {
+      return unsafe found._withUnsafeGuaranteedRef { Self.fastRead(page, nameAt: offset, count: count, from: domid, $0, store.nodes) }
+    }
+    guard let connection = connections.find(domid) else { return nil }
+    return Self.fastRead(page, nameAt: offset, count: count, from: domid, connection, store.nodes)
+  }
+
+  /// Static, with the store's table as an argument: as a method, called from the closure
+  /// above, it copied the whole server, and with the whole store, the store (a byte at a time).
+  @_optimize(speed) private static func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32,
+                                                 _ connection: XenstoreConnection, _ nodes: [XenstoreKey: XenstoreNode]) -> [UInt8]? {
+    guard connection.queue.isEmpty, connection.reader.isIdle, count >= 0 else { return nil }
     let home = connection.home.count
     guard count <= connection.nameBuffer.count - home,
           page.copyBytes(at: offset, count: count, into: &connection.nameBuffer, at: home) else { return nil }
@@ -174,9 +197,9 @@ public struct XenstoreServer: Sendable {
     // A relative name with the home prefix before it; an absolute one alone.
     let absolute = first == UInt8(ascii: "/")
     let full = connection.nameBuffer[(absolute ? home : 0)..<(home + count)]
-    let who = caller(domid)
+    let who = XenstoreCaller(domid: domid, privileged: domid == XenstoreCaller.toolstack.domid)   // `caller(domid)`
     let hash = XenstoreKey.hash(full)
-    guard let node = store.nodes[XenstoreKey(full, nameHash: hash)],
+    guard let node = nodes[XenstoreKey(full, nameHash: hash)],
           node.permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }
     return node.value
   }

@@ -86,8 +86,11 @@ public struct XenstoreService: Sendable {
   private mutating func answerLoneRead(_ page: some SharedPage, domid: UInt32) -> Bool {
     let size = UInt32(Ring.size)
     let headerSize = XenstoreMessage.headerSize
-    let consumer = page.load32(at: Ring.Offset.requestConsumer)
-    let producer = page.load32(at: Ring.Offset.requestProducer)
+    // The four indices (req_cons, req_prod, rsp_cons, rsp_prod, in that order) in one load:
+    // each is used as read here, once.
+    let indices = page.load128(at: Ring.Offset.requestConsumer)
+    let consumer = UInt32(truncatingIfNeeded: indices.0)
+    let producer = UInt32(truncatingIfNeeded: indices.0 >> 32)
     let available = producer &- consumer
     let start = Int(consumer % size)
     guard available > UInt32(headerSize), available <= size, start + Int(available) <= Ring.size else { return false }
@@ -102,8 +105,8 @@ public struct XenstoreService: Sendable {
     guard nameCount >= 0, page.load8(at: name + nameCount) == 0,
           let value = server.fastRead(page, nameAt: name, count: nameCount, from: domid) else { return false }
 
-    let responseConsumer = page.load32(at: Ring.Offset.responseConsumer)
-    let responseProducer = page.load32(at: Ring.Offset.responseProducer)
+    let responseConsumer = UInt32(truncatingIfNeeded: indices.1)
+    let responseProducer = UInt32(truncatingIfNeeded: indices.1 >> 32)
     let used = responseProducer &- responseConsumer
     let responseStart = Int(responseProducer % size)
     // A header across the ring's end is left to the general path.
