@@ -141,7 +141,7 @@ public final class DomainEvents: @unchecked Sendable {
   /// `body` with `ofCaller(domain)`, lent without a retain and a release (as `ofCaller`, for
   /// the domain whose vcpu makes the call).
   @inline(__always) static func withCaller<Result>(_ domain: Domain, _ body: (DomainEvents) -> Result) -> Result {
-    guard let reference = unsafe domain.eventsReference else { return body(of(domain)) }
+    guard let reference = unsafe domain.eventsReference else { return body(of(domain)) }   // unsafe: read, not used yet
     return unsafe reference._withUnsafeGuaranteedRef(body)   // unsafe: see ofCaller
   }
 

@@ -210,7 +210,7 @@ extension Events {
     // in a hypercall (`DomainEvents.ofCaller`).
     // Not `withCaller`: its closure, inlined on both of its paths, made this a function that
     // saves and restores five registers on the usual one.
-    guard let reference = unsafe domain.eventsReference else { return send(domain, events: DomainEvents.of(domain), port: port, platform) }
+    guard let reference = unsafe domain.eventsReference else { return send(domain, events: DomainEvents.of(domain), port: port, platform) }   // unsafe: read, used below
     return unsafe reference._withUnsafeGuaranteedRef { send(domain, events: $0, port: port, platform) }   // unsafe: see ofCaller
   }
 

@@ -74,7 +74,7 @@ struct XenstoreQueued: Sendable {
   private var table: [Key: XenstoreConnection] = [:]
   /// The connection `find` found last: a domain's requests come one after another, and the
   /// table's lookup is then one compare. Every change below keeps it in step with the table.
-  /// Unretained: the table holds it for as long as it is here, and `withFound` lends it out
+  /// Unretained: the table holds it for as long as it is here, and `lastFound` lends it out
   /// without a retain and a release.
   private var last: (domid: UInt32, connection: Unmanaged<XenstoreConnection>)?
 
@@ -82,13 +82,13 @@ struct XenstoreQueued: Sendable {
     get { table[Key(domid: domid)] }
     set {
       table[Key(domid: domid)] = newValue
-      if unsafe last?.domid == domid { unsafe last = nil }
+      if unsafe last?.domid == domid { unsafe last = nil }   // unsafe: the domid compared, the entry dropped
     }
   }
 
   /// `self[domid]`, remembered for the next call.
   mutating func find(_ domid: UInt32) -> XenstoreConnection? {
-    if let last = unsafe last, unsafe last.domid == domid { return unsafe last.connection.takeUnretainedValue() }
+    if let last = unsafe last, unsafe last.domid == domid { return unsafe last.connection.takeUnretainedValue() }   // unsafe: the table keeps it (see `last`)
     let found = table[Key(domid: domid)]
     unsafe last = found.map { unsafe (domid, Unmanaged.passUnretained($0)) }   // unsafe: the table keeps it (see `last`)
     return found
@@ -97,12 +97,12 @@ struct XenstoreQueued: Sendable {
   /// `domid`'s connection if `find` found it last, unretained: to be lent out
   /// (`_withUnsafeGuaranteedRef`) while nothing changes the table.
   @inline(__always) func lastFound(_ domid: UInt32) -> Unmanaged<XenstoreConnection>? {
-    guard let last = unsafe last, unsafe last.domid == domid else { return nil }
-    return unsafe last.connection
+    guard let last = unsafe last, unsafe last.domid == domid else { return nil }   // unsafe: the domid compared
+    return unsafe last.connection   // unsafe: handed on unretained, as this says
   }
 
   mutating func removeValue(forKey domid: UInt32) -> XenstoreConnection? {
-    if unsafe last?.domid == domid { unsafe last = nil }
+    if unsafe last?.domid == domid { unsafe last = nil }   // unsafe: the domid compared, the entry dropped
     return table.removeValue(forKey: Key(domid: domid))
   }
 
@@ -170,8 +170,8 @@ public struct XenstoreServer: Sendable {
   @_optimize(speed) mutating func fastRead(_ page: some SharedPage, nameAt offset: Int, count: Int, from domid: UInt32) -> [UInt8]? {
     // The usual case, the connection found last, lent without a retain and a release: only
     // the store is looked at below, the connections table is not changed.
-    if let found = unsafe connections.lastFound(domid) {
-      return unsafe found._withUnsafeGuaranteedRef { Self.fastRead(page, nameAt: offset, count: count, from: domid, $0, store.nodes) }
+    if let found = unsafe connections.lastFound(domid) {   // unsafe: see below
+      return unsafe found._withUnsafeGuaranteedRef { Self.fastRead(page, nameAt: offset, count: count, from: domid, $0, store.nodes) }   // unsafe: the table keeps it, and nothing below changes the table
     }
     guard let connection = connections.find(domid) else { return nil }
     return Self.fastRead(page, nameAt: offset, count: count, from: domid, connection, store.nodes)

@@ -21,7 +21,7 @@ import Synchronization
   /// retained and released the vcpu on the way. An `Unmanaged`, not an `unowned(unsafe)`
   /// property: lending that one out (`borrowedDomain`) was still a retain and a release.
   let borrowedDomain: Unmanaged<Domain>
-  var domain: Domain { unsafe borrowedDomain.takeUnretainedValue() }
+  var domain: Domain { unsafe borrowedDomain.takeUnretainedValue() }   // unsafe: see above
   let memory: GuestMemory
   /// The caller's mode when it made the call (Exits.hypercall): 64-bit code is native.
   let abi: GuestABI
@@ -36,7 +36,7 @@ import Synchronization
   // and a release here.
   init(_ vcpu: __shared VCPU, on pcpu: __shared PerCPU, abi: GuestABI) {
     unsafe self.caller = vcpu
-    unsafe self.borrowedDomain = Unmanaged.passUnretained(vcpu.domain)
+    unsafe self.borrowedDomain = Unmanaged.passUnretained(vcpu.domain)   // unsafe: see `borrowedDomain`
     self.abi = abi
     unsafe self.pcpu = pcpu
     startTSC = CPU.rdtsc()
