@@ -128,7 +128,10 @@ public struct XenstoreServer: Sendable {
 
   /// Only domain 0's connection is privileged: the hypervisor acting as toolstack
   /// (`XenstoreCaller.toolstack`); no guest has id 0.
-  public func caller(_ domid: UInt32) -> XenstoreCaller {
+  public func caller(_ domid: UInt32) -> XenstoreCaller { Self.caller(domid) }
+
+  /// `caller(domid)`, for the static fast read.
+  static func caller(_ domid: UInt32) -> XenstoreCaller {
     XenstoreCaller(domid: domid, privileged: domid == XenstoreCaller.toolstack.domid)
   }
 
@@ -197,7 +200,7 @@ public struct XenstoreServer: Sendable {
     // A relative name with the home prefix before it; an absolute one alone.
     let absolute = first == UInt8(ascii: "/")
     let full = connection.nameBuffer[(absolute ? home : 0)..<(home + count)]
-    let who = XenstoreCaller(domid: domid, privileged: domid == XenstoreCaller.toolstack.domid)   // `caller(domid)`
+    let who = caller(domid)
     let hash = XenstoreKey.hash(full)
     guard let node = nodes[XenstoreKey(full, nameHash: hash)],
           node.permissions.access(for: who.domid, privileged: who.privileged).canRead else { return nil }

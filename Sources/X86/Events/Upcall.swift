@@ -45,7 +45,7 @@ enum Upcall {
     // after each one.
     if upcall != nil && vmcb.rflags & interruptFlag == 0 && intercepts & window != 0 {
       let virtual = vmcb.read64(VMCB.Control.virtualInterrupt)
-      if virtual == (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR { return }
+      if virtual == askingForWindow(virtual) { return }
     }
     let lapic = VirtualLAPIC.deliverable(vcpu)
     // Nearly every exit: nothing to deliver and no window open. The window's V_IRQ is only
@@ -75,11 +75,17 @@ enum Upcall {
       }
     }
     let nextVirtual = wantWindow
-      ? (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR
+      ? askingForWindow(virtual)
       : virtual & ~(virtualIRQ | priorityMask | ignoreTPR | vectorMask)
     if nextVirtual != virtual { vmcb.write64(VMCB.Control.virtualInterrupt, nextVirtual) }
     let nextIntercepts = wantWindow ? intercepts | window : intercepts & ~window
     if nextIntercepts != intercepts { vmcb.write32(VMCB.Control.interceptMisc1, nextIntercepts) }
+  }
+
+  /// The VMCB's V_IRQ word (`virtual`) with the dummy interrupt that opens the window: V_IRQ
+  /// at the highest priority, the TPR ignored, no vector.
+  @inline(__always) static func askingForWindow(_ virtual: UInt64) -> UInt64 {
+    (virtual & ~vectorMask) | virtualIRQ | priorityMask | ignoreTPR
   }
 
   /// True if the guest's next instruction is HLT (0xF4, which has no prefixes in code that
