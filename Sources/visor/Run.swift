@@ -36,6 +36,9 @@ struct Run: ParsableCommand {
   @Option(help: ArgumentHelp("A module to hand the hypervisor (QEMU -initrd).", valueName: "path"))
   var initrd: String?
 
+  @Option(help: ArgumentHelp("Write the domains' boot bundle here and keep it (default: a file of this run's own, removed when the run ends, so that runs side by side never share one).", valueName: "path"))
+  var bundle: String?
+
   @Flag(help: "Boot through GRUB (multiboot2) from an ISO instead of QEMU's direct PVH load.")
   var iso = false
 
@@ -49,6 +52,7 @@ struct Run: ParsableCommand {
     if !configs.isEmpty && (initrd != nil || iso) {
       throw ValidationError("domain configs cannot be combined with --initrd or --iso (the bundle is the initrd)")
     }
+    if bundle != nil && configs.isEmpty { throw ValidationError("--bundle needs domain configs (it is where their bundle goes)") }
     guard (1...255).contains(smp) else { throw ValidationError("--smp must be between 1 and 255") }
     if let memory, memory < 32 { throw ValidationError("--memory must be at least 32 (MiB)") }
     if let timeout, timeout < 0 { throw ValidationError("--timeout must be 0 (never) or positive") }
@@ -60,6 +64,9 @@ struct Run: ParsableCommand {
   }
 
   func run() throws {
+    // This run's own bundle folder, if it made one: removed however the run ends.
+    var ownFolder: URL?
+    defer { if let ownFolder { try? FileManager.default.removeItem(at: ownFolder) } }
     try reportingErrors { () throws(VisorError) in
       let runner = try QEMURunner.locate()  // before a long build
       let elf = try image.resolveImage()
@@ -75,8 +82,16 @@ struct Run: ParsableCommand {
         configuration.cmdline = cmdline
         configuration.initrd = initrd
         if !configs.isEmpty {
-          let folder = (try? image.build.builder().scratchPath) ?? FileManager.default.temporaryDirectory
-          let output = folder.appendingPathComponent("boot-bundle.bin")
+          let output: URL
+          if let bundle {
+            output = URL(fileURLWithPath: bundle)
+          } else {
+            // A folder of this process's own: two runs side by side once booted each other's
+            // half-written bundle when they shared one file.
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("visor-run-\(getpid())")
+            ownFolder = folder
+            output = folder.appendingPathComponent("boot-bundle.bin")
+          }
           let summary = try BundleMaker.makeBundle(configPaths: configs, output: output)
           for warning in summary.warnings { note("warning: \(warning)") }
           note("boot bundle: \(summary.domains) domain(s) -> \(output.path)")
@@ -114,6 +129,7 @@ struct Run: ParsableCommand {
          let frames = Symbolizer.describe(report, image: elf.path, relativeTo: try? image.build.builder().packageRoot.path) {
         note("the crash report's backtrace, symbolized:\n" + frames)
       }
+      if !result.stateAtLimit.isEmpty { note("QEMU's CPUs at the time limit (info registers -a):\n" + result.stateAtLimit) }
       guard result.exit == .clean else { throw VisorError(result.exit, result.summary) }
       note(result.summary)
     }
