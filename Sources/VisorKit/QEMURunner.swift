@@ -39,6 +39,9 @@ public struct RunResult: Sendable {
   /// When each chunk of `RunConfiguration.input` was written to QEMU's stdin, in seconds from
   /// QEMU's start; fewer entries than chunks if a line a chunk waited for never appeared.
   public var inputTimes: [Double]
+  /// A run killed at its time limit: where QEMU's CPUs were then (`info registers -a` from its
+  /// monitor, each RIP in the image named), or empty (`QEMUMonitor`).
+  public var stateAtLimit = ""
 
   public init(
     exit: VisorExit, qemuStatus: Int32, signaled: Bool = false, timedOut: Bool = false, console: String,
@@ -115,8 +118,9 @@ public struct QEMURunner: Sendable {
     return configuration.cmdline.isEmpty ? "cpu0guests=yes" : configuration.cmdline + " cpu0guests=yes"
   }
 
-  /// QEMU's arguments (without the program name) for `configuration`.
-  public static func arguments(for configuration: RunConfiguration) -> [String] {
+  /// QEMU's arguments (without the program name) for `configuration`; with `monitorSocket`, its
+  /// monitor listens there (`QEMUMonitor`) instead of being off.
+  public static func arguments(for configuration: RunConfiguration, monitorSocket: String? = nil) -> [String] {
     var args = [
       "-accel", "tcg",
       "-cpu", configuration.cpu,
@@ -139,7 +143,7 @@ public struct QEMURunner: Sendable {
     ] + (configuration.interactiveConsole
       ? ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
       : ["-serial", "stdio"]) + [
-      "-monitor", "none",
+      "-monitor", monitorSocket.map(QEMUMonitor.argument(socket:)) ?? "none",
       "-no-reboot",
       "-device", "isa-debug-exit,iobase=0x\(String(VisorExit.debugExitPort, radix: 16)),iosize=0x04",
     ]
@@ -210,7 +214,12 @@ public struct QEMURunner: Sendable {
       throw VisorError(.usage, "cannot read initrd \(initrd)")
     }
 
-    let arguments = Self.arguments(for: configuration)
+    // A run that can reach a time limit keeps QEMU's monitor within reach, to say where the
+    // CPUs were if it does.
+    let monitorSocket = configuration.timeout != nil && !configuration.interactiveConsole && !configuration.gdb
+      ? QEMUMonitor.makeSocketPath() : nil
+    defer { if let monitorSocket { unlink(monitorSocket) } }
+    let arguments = Self.arguments(for: configuration, monitorSocket: monitorSocket)
     let start = DispatchTime.now().uptimeNanoseconds
     // With a time limit stdin is a pipe even with no input to type: at the limit the run asks
     // the hypervisor's console for its `vcpus` dump through it (`askForDump`).
@@ -226,9 +235,13 @@ public struct QEMURunner: Sendable {
 
     // At the limit, end only the QEMU this runner started: SIGTERM, then SIGKILL after 3 s.
     var timedOut = false
+    var stateAtLimit = ""
     if !qemu.wait(timeout: configuration.timeout) {
       timedOut = true
       if let feeder, !configuration.interactiveConsole { Self.askForDump(feeder, console, qemu) }
+      if let monitorSocket, let registers = QEMUMonitor.ask("info registers -a", socket: monitorSocket) {
+        stateAtLimit = Self.describe(registers: registers, image: image)
+      }
       qemu.send(SIGTERM)
       if !qemu.wait(timeout: 3) {
         qemu.send(SIGKILL)
@@ -241,11 +254,25 @@ public struct QEMURunner: Sendable {
     let inputTimes = feeder?.finish() ?? []
 
     let end = qemu.termination
-    return RunResult(
+    var result = RunResult(
       exit: VisorExit.classify(qemuStatus: end.status, signaled: end.signaled, timedOut: timedOut),
       qemuStatus: end.status, signaled: end.signaled, timedOut: timedOut,
       console: console.text, lines: console.lines, qemuErrors: diagnostics.text,
       elapsed: Double(end.exitedAt &- start) / 1e9,
       command: [qemuPath] + arguments, inputTimes: inputTimes)
+    result.stateAtLimit = stateAtLimit
+    return result
+  }
+
+  /// The monitor's `info registers -a`, followed by the function of the image each CPU's RIP is
+  /// in (a RIP outside the image is a guest's, or firmware's).
+  static func describe(registers: String, image: String) -> String {
+    let pointers = QEMUMonitor.instructionPointers(in: registers)
+    guard let locations = Symbolizer.symbolize(pointers, image: image) else { return registers }
+    let named = locations.enumerated().map { cpu, location in
+      "CPU#\(cpu) RIP 0x\(String(location.address, radix: 16)): "
+        + (location.function.map { "\($0) in the image" + (location.source.map { " (\($0))" } ?? "") } ?? "not in the image")
+    }
+    return registers + "\n" + named.joined(separator: "\n")
   }
 }

@@ -196,8 +196,9 @@ extension Serialized {
     /// (`QEMURunner.askForDump`): the input moves to the hypervisor by Ctrl-A three times as
     /// often as it takes, and the dump says where each vcpu is and what its domain has pending.
     /// guest-console waits for a line that never comes (blocked, its port unmasked); guest-spin
-    /// runs on.
-    @Test("At its time limit a run leaves the hypervisor's vcpus dump: each pcpu, each vcpu's state and timers, each domain's events")
+    /// runs on. Then QEMU's monitor says where each emulated CPU was (`QEMUMonitor`), which is
+    /// what is left when the hypervisor no longer answers.
+    @Test("At its time limit a run leaves the hypervisor's vcpus dump (each pcpu, each vcpu's state and timers, each domain's events) and QEMU's registers of every CPU")
     func timeLimitDumpsVCPUs() throws {
       let configs = [
         try SystemGuests.config(name: "console", guest: "guest-console", cmdline: "echo=1"),
@@ -217,6 +218,12 @@ extension Serialized {
       ])
       #expect(result.timedOut, "\(context(result))")
       #expect(!result.contains("guest-console: done"), "\(context(result))")
+      let state = result.stateAtLimit
+      for cpu in 0..<3 { #expect(state.contains("CPU#\(cpu)\nRAX="), "\(state)") }
+      #expect(QEMUMonitor.instructionPointers(in: state).count == 3, "\(state)")
+      #expect(!state.contains("XMM") && !state.contains("(qemu)"), "\(state)")
+      // Each RIP is named: a function of the image, or "not in the image" (a guest's).
+      #expect(state.split(separator: "\n").filter { $0.hasPrefix("CPU#") && $0.contains(" RIP 0x") }.count == 3, "\(state)")
     }
 
     /// Two domains flood their consoles beside a third that prints its usual output, with a

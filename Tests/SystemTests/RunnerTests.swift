@@ -54,11 +54,20 @@ extension Serialized {
     func argumentsArePassed() throws {
       let (runner, folder) = try fakeQEMU("for a in \"$@\"; do echo \"arg:$a\"; done; exit 33")
       defer { try? FileManager.default.removeItem(at: folder) }
-      var config = configuration(folder)
+      var config = configuration(folder, timeout: nil)
       config.cmdline = "smp=1 crash=ud2"
       let result = try runner.run(config)
       #expect(result.lines.map(\.text) == QEMURunner.arguments(for: config).map { "arg:" + $0 })
       #expect(result.command == [runner.qemuPath] + QEMURunner.arguments(for: config))
+      // With a time limit, the monitor listens on a socket of the run's own, gone afterwards.
+      let timed = try runner.run(configuration(folder))
+      let arguments = Array(timed.command.dropFirst())
+      #expect(timed.lines.map(\.text) == arguments.map { "arg:" + $0 })
+      let monitor = try #require(arguments.firstIndex(of: "-monitor").map { arguments[$0 + 1] })
+      #expect(monitor.hasPrefix("unix:") && monitor.contains("/visor-monitor-") && monitor.hasSuffix(".sock,server=on,wait=off"))
+      let socket = monitor.dropFirst("unix:".count).prefix { $0 != "," }
+      #expect(arguments == QEMURunner.arguments(for: configuration(folder), monitorSocket: String(socket)))
+      #expect(!FileManager.default.fileExists(atPath: String(socket)))
     }
 
     @Test("A hung QEMU is killed at the time limit")

@@ -48,6 +48,7 @@ func context(_ result: RunResult) -> Comment {
   console (last lines):
   \(result.tail())
   \(result.qemuErrors.isEmpty ? "" : "QEMU stderr:\n" + result.qemuErrors)
+  \(result.stateAtLimit.isEmpty ? "" : "QEMU's CPUs at the time limit (info registers -a):\n" + result.stateAtLimit)
   """
 }
 

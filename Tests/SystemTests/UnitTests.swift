@@ -559,3 +559,37 @@ import Hypervisor
     #expect(module.memoryMiB == MachineMemory.withoutDomainsMiB)
   }
 }
+
+/// Pure tests of what is read from QEMU's monitor at a time limit (`QEMUMonitor`).
+@Suite("QEMU monitor transcripts") struct QEMUMonitorTranscriptTests {
+  /// As QEMU 7.2's monitor sends it over a socket: a greeting and prompt, the line editor's
+  /// echo (the whole line again after each character, with escapes), the answer, a prompt.
+  static let transcript = "QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) "
+    + "i\u{1B}[K\u{1B}[Din\u{1B}[K\u{1B}[D\u{1B}[Dinfo registers -a\r\n"
+    + "\r\nCPU#0\r\nRAX=0000000000000000 RBX=000000000b600000\r\n"
+    + "RIP=000000000017d746 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0\r\n"
+    + "DR0=0000000000000000 DR1=0000000000000000\r\nFCW=037f FSW=0000\r\nXMM00=0 0\r\n"
+    + "\r\nCPU#1\r\nRIP=ffffffff81039a99 RFL=00000287 [--S--PC] CPL=0 II=0 A20=1 SMM=0 HLT=1\r\n"
+    + "EFER=0000000000001d01\r\n(qemu) "
+
+  @Test("The answer is what follows the last echo, without escapes, carriage returns or x87/SSE lines")
+  func answerIsCleaned() {
+    let answer = QEMUMonitor.answer(in: Self.transcript, to: "info registers -a")
+    #expect(answer == """
+      CPU#0
+      RAX=0000000000000000 RBX=000000000b600000
+      RIP=000000000017d746 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0
+
+      CPU#1
+      RIP=ffffffff81039a99 RFL=00000287 [--S--PC] CPL=0 II=0 A20=1 SMM=0 HLT=1
+      EFER=0000000000001d01
+      """)
+    #expect(QEMUMonitor.instructionPointers(in: answer) == [0x17d746, 0xffff_ffff_8103_9a99])
+  }
+
+  @Test("Nothing listening is nil, at once")
+  func noMonitor() {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("visor-monitor-none-\(getpid()).sock").path
+    #expect(QEMUMonitor.ask("info registers -a", socket: path) == nil)
+  }
+}
