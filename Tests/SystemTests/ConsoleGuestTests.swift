@@ -214,6 +214,9 @@ extension Serialized {
         "console: vcpus: d1 events: 2-level, ",
         "console: vcpus: domain 2 (spin): running, 1 vcpu(s)",
         "console: vcpus: d2v0: ",
+        // What the guest's code was working on, and how it got there.
+        "console: vcpus: d1v0 registers: RSP 0x",
+        "console: vcpus: d2v0 stack at RSP: 0x",
         "console: vcpus: done",
       ])
       #expect(result.timedOut, "\(context(result))")

@@ -37,11 +37,50 @@ enum VCPUDump {
         if vcpu.polling { text += ", polling ports \(vcpu.pollPorts) until \(relative(vcpu.pollDeadline, now))" }
         text += "; \(Events.describe(vcpu)); hypercalls \(vcpu.hypercalls)"
         Log.info("console: vcpus: " + text)
+        Log.info("console: vcpus: d\(domain.id)v\(vcpu.id) " + registers(vcpu, vmcb))
+        Log.info("console: vcpus: d\(domain.id)v\(vcpu.id) " + stack(vcpu, vmcb))
       }
       for line in Events.describe(domain) { Log.info("console: vcpus: d\(domain.id) " + line) }
     }
     // The end, for whoever reads the dump (a test run at its time limit waits for it).
     Log.info("console: vcpus: done")
+  }
+
+  /// The general registers as the vcpu's last exit left them (a vcpu in the guest has moved
+  /// on since): with RIP, what a stalled guest's code was working on (a spinning lock's
+  /// address is in one of them).
+  private static func registers(_ vcpu: VCPU, _ vmcb: VMCB) -> String {
+    let registers = GuestRegisters(vcpu)
+    let names: [(String, GuestRegisters.Name)] = [
+      ("RAX", .rax), ("RBX", .rbx), ("RCX", .rcx), ("RDX", .rdx), ("RSI", .rsi), ("RDI", .rdi), ("RBP", .rbp),
+      ("R8", .r8), ("R9", .r9), ("R10", .r10), ("R11", .r11), ("R12", .r12), ("R13", .r13), ("R14", .r14), ("R15", .r15),
+    ]
+    var text = "registers: RSP \(hex(vmcb.rsp))"
+    for (name, register) in names { text += " \(name) \(hex(registers[register]))" }
+    return text + " CR3 \(hex(vmcb.cr3))"
+  }
+
+  /// The 16 words at the vcpu's RSP, read through its page tables and p2m as they are now,
+  /// without the vcpu's translation caches (another pcpu may be using them): the return
+  /// addresses among them say how a stalled guest got where it is.
+  private static func stack(_ vcpu: VCPU, _ vmcb: VMCB) -> String {
+    let walk = GuestPageWalk(cr0: vmcb.cr0, cr3: vmcb.cr3, cr4: vmcb.cr4, efer: vmcb.efer)
+    let npt = unsafe NestedPageTable(root: vcpu.domain.p2mRoot)
+    func machine(_ gpa: UInt64) -> UInt64? { npt.translate(gpa).map { $0.0 } }
+    var text = "stack at RSP:"
+    let rsp = vmcb.rsp & ~7                 // words, as the stack holds them
+    for index in 0..<UInt64(16) {
+      let address = rsp &+ index &* 8
+      guard case .success(let gpa) = walk.translate(address, access: .read, readEntry: { gpa, size in
+              guard let entry = machine(gpa) else { return nil }
+              return size == 4 ? PhysicalMemory.read32(entry).map { UInt64($0) } : PhysicalMemory.read64(entry)
+            }),
+            let word = machine(gpa).flatMap({ PhysicalMemory.read64($0) }) else {
+        return text + (index == 0 ? " unreadable" : " (then unreadable)")
+      }
+      text += " \(hex(word))"
+    }
+    return text
   }
 
   // Embedded Swift prints no enum case by itself.
