@@ -29,6 +29,9 @@ public final class PerCPU: @unchecked Sendable {
   public var timers = TimerQueue<TimerEvent>()
   public let timerLock = SpinLock()
   public var programmedDeadline: UInt64 = 0
+  /// The APIC timer's LVT is masked (`Timers.reprogram` found no timer): the next deadline
+  /// unmasks it, or it would never fire again.
+  public var timerMasked = false
   /// The policy's `deadline(pcpu:)` the run loop last armed for (RunLoop.armPreemption).
   public var preemptionDeadline: UInt64 = .max
   /// The scheduler's preemption timer: armed for `preemptionTimerDeadline`, which is at or

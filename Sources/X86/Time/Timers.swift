@@ -102,7 +102,13 @@ public enum Timers {
     let next = cpu.timerLock.withLock { cpu.timers.nextDeadline }
     guard let deadline = next else {
       LocalAPIC.maskTimer()
+      cpu.timerMasked = true
       return
+    }
+    if cpu.timerMasked {
+      // Writing a count or a deadline does not unmask the LVT.
+      unsafe LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
+      cpu.timerMasked = false
     }
     cpu.programmedDeadline = deadline
     switch unsafe mode {
