@@ -197,6 +197,45 @@ private func percent(_ x: Double) -> String {
     #expect(s.pick(pcpu: 0, now: 1 * ms) === v[1])
   }
 
+  /// A shut-down domain is destroyed once none of its vcpus is on a pcpu (`RunLoop.park` asks
+  /// `isOnPCPU`); an event that wakes a blocked vcpu of it meanwhile must not put it back on
+  /// one, or a pcpu would run a vcpu whose VMCB the destroy frees.
+  @Test func aStoppingVCPUIsNeverWokenAgain() throws {
+    let s = CreditScheduler(pcpus: 2) { _ in }
+    let v = domain(1, vcpus: 2, in: s)
+    s.wake(v[0])
+    s.wake(v[1])
+    let first = try #require(s.pick(pcpu: 0, now: 0) ?? s.pick(pcpu: 1, now: 0))
+    let other = first === v[0] ? v[1] : v[0]
+    #expect(s.isOnPCPU(first) && s.isOnPCPU(other))
+    // The other vcpu blocks; the running one shuts the domain down, which stops both.
+    if other.runState == .running { s.descheduled(other, now: 1 * ms) }
+    s.sleep(other, as: .blocked)
+    #expect(!s.isOnPCPU(other))
+    for vcpu in v.domain.vcpus { vcpu.stop() }
+    s.unblock(other)
+    s.wake(other)
+    #expect(other.runState == .blocked && !s.isOnPCPU(other))
+    #expect(s.isOnPCPU(first))
+    // The last one leaves its pcpu: none is on one, and none can be put back.
+    s.descheduled(first, now: 2 * ms)
+    s.sleep(first, as: .down)
+    #expect(!v.domain.vcpus.contains { s.isOnPCPU($0) })
+    s.wake(first)
+    #expect(first.runState == .down)
+    #expect(s.pick(pcpu: 0, now: 3 * ms) == nil && s.pick(pcpu: 1, now: 3 * ms) == nil)
+    // The round-robin policy refuses the same wakes.
+    let rr = RoundRobinScheduler(pcpus: 1)
+    let w = domain(2, vcpus: 1, in: s)
+    rr.wake(w[0])
+    #expect(rr.pick(pcpu: 0) === w[0] && rr.isOnPCPU(w[0]))
+    rr.sleep(w[0], as: .blocked)
+    w[0].stop()
+    rr.unblock(w[0])
+    rr.wake(w[0])
+    #expect(w[0].runState == .blocked && !rr.isOnPCPU(w[0]) && rr.pick(pcpu: 0) == nil)
+  }
+
   @Test func removeForgetsQueuedVCPUs() {
     let s = CreditScheduler(pcpus: 1) { _ in }
     let v = domain(1, vcpus: 2, in: s)

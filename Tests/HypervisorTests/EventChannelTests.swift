@@ -570,6 +570,11 @@ private func connected(_ ids: (UInt16, UInt16) = (11, 12)) throws -> (Guest, Gue
     #expect(b.status(portB) == .init(rc: 0, status: statusValue(.unbound), vcpu: 0, dom: 131))
     #expect(b.platform.guestHandle(b.vcpu0) == [portB], "the peer hears about it")
     #expect(DomainEvents.existing(a.domain) == nil)
+    // The domain is still found by id until it leaves the registry: a peer binding to it then
+    // is refused, and makes it no new event state (one would keep the dead domain alive).
+    #expect(b.bindInterdomain(131, 1).rc == EINVAL)
+    #expect(b.allocUnbound(remote: 131).rc == 0, "an unbound port for a domain id is only a number")
+    #expect(DomainEvents.existing(a.domain) == nil && a.domain.events == nil)
   }
 
   @Test func unsupportedAndMalformedCommands() throws {

@@ -123,6 +123,9 @@ import XenABI
   /// the state is dropped only when the domain is destroyed, once none of its vcpus is on a
   /// pcpu. Reading `events` is a retain and a release.
   public private(set) var eventsReference: Unmanaged<DomainEvents>?
+  /// Its event state was dropped (the domain is being destroyed): `DomainEvents.of` makes no
+  /// new one to keep. Under `DomainEvents.referenceLock`.
+  public internal(set) var eventsForgotten = false
   /// HVM parameters the guest may read (HVMOP_get_param), indexed by HVM_PARAM_*.
   public var hvmParams = InlineArray<64, UInt64>(repeating: 0)
   /// The guest-physical address of its hypercall page, once the guest asked for one.

@@ -25,6 +25,9 @@ public final class VCPU: @unchecked Sendable {
   /// Unowned: the domain holds its vcpus and outlives them, and the exit path reads it without
   /// counting references. Each read is marked `unsafe` for that reason.
   public unowned(unsafe) let domain: Domain
+  /// Its domain's id, kept as a number: what names a vcpu that may outlive its domain (a
+  /// pcpu's `lastVCPU` keeps a destroyed domain's vcpu, whose `domain` is then gone).
+  public let domainID: UInt16
   /// Guarded by the scheduler's lock. Every change is accounted in `runstate` (the times a
   /// guest reads through VCPUOP_register_runstate_memory_area).
   public var runState: RunState = .down {
@@ -152,6 +155,7 @@ public final class VCPU: @unchecked Sendable {
   public init(id: Int, domain: Domain) {
     self.id = id
     unsafe self.domain = domain
+    domainID = domain.id
     lapic = LocalAPICRegisters(apicID: UInt32(truncatingIfNeeded: id))
   }
 

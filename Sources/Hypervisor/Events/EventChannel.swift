@@ -120,12 +120,20 @@ public final class DomainEvents: @unchecked Sendable {
   /// backend notifying a domain, say) holds it even if the domain is destroyed meanwhile.
   private static let referenceLock = SpinLock()
 
-  /// The event state of `domain`, created on first use.
+  /// The event state of `domain`, created on first use. A domain being destroyed, whose state
+  /// was dropped, gets an empty one that is `dying` (no ports, none can be made) and is not
+  /// kept: another domain binding to it while it goes (found by id before it left the
+  /// registry) must not make it a new state, which would keep the dead domain alive through
+  /// the state's reference to it.
   public static func of(_ domain: Domain) -> DomainEvents {
     referenceLock.lock()
     defer { referenceLock.unlock() }
     if let events = domain.events { return events }
     let events = DomainEvents(domain: domain)
+    if domain.eventsForgotten {
+      events.dying = true
+      return events
+    }
     domain.events = events
     return events
   }
@@ -156,6 +164,7 @@ public final class DomainEvents: @unchecked Sendable {
   /// domain is broken).
   static func forget(_ events: DomainEvents) {
     referenceLock.withLock {
+      events.domain.eventsForgotten = true
       if events.domain.events === events { events.domain.events = nil }
     }
   }

@@ -51,7 +51,10 @@ enum GrantTableOp {
       } else {
         // Xen makes the first frame when it makes the table.
         if let errno = env.growGrantTable(to: 1) { throw errno }
-        query.nr_frames = UInt32(env.domain.grantFrames.count)
+        // Under the p2m lock, which every growth of the table holds (`P2M.growGrantTable`):
+        // another vcpu of the domain may be growing it now, and an array read while another
+        // pcpu appends to it may read a buffer being freed.
+        query.nr_frames = UInt32(env.domain.p2mLock.withLock { env.domain.grantFrames.count })
         query.max_nr_frames = UInt32(env.domain.maxGrantFrames)
         query.status = XenABI.GrantStatus.okay.rawValue
       }
@@ -91,8 +94,12 @@ enum GrantTableOp {
     if let refused = refusal(setup.dom, env) { return refused }
     guard setup.nr_frames <= UInt32(env.domain.maxGrantFrames) else { return .generalError }
     if env.growGrantTable(to: max(1, Int(setup.nr_frames))) != nil { return .generalError }
+    // A copy taken under the p2m lock (see query_size); the table only grows while the domain
+    // lives, so it has at least `nr_frames` entries.
+    let placedGFNs = env.domain.p2mLock.withLock { env.domain.grantFrameGFNs }
     for i in 0..<UInt64(setup.nr_frames) {
-      let placed = env.domain.grantFrameGFNs[Int(i)] ?? UInt64.max
+      guard i < UInt64(placedGFNs.count) else { return .generalError }
+      let placed = placedGFNs[Int(i)] ?? UInt64.max
       do throws(XenABI.Errno) {
         try env.copyOut(GuestULong(placed), element: i, of: setup.frame_list)      // xen_pfn_t
       } catch {

@@ -278,6 +278,15 @@ public final class CreditScheduler: SchedulerPolicy {
     rq.lock.unlock()
   }
 
+  /// Running or queued, read under the vcpu's run queue lock (see the protocol).
+  public func isOnPCPU(_ vcpu: VCPU) -> Bool {
+    guard let svc = record(for: vcpu, create: false) else { return vcpu.runState == .running || vcpu.runState == .runnable }
+    let rq = lockHome(svc)
+    let on = vcpu.runState == .running || vcpu.runState == .runnable
+    rq.lock.unlock()
+    return on
+  }
+
   /// Forgets the vcpu (its domain is being destroyed); the domain's record goes with its last.
   public func remove(_ vcpu: VCPU) {
     acctLock.lock()
@@ -404,7 +413,9 @@ public final class CreditScheduler: SchedulerPolicy {
       case .paused: state == .paused
       case .blocked: state == .blocked
       }
-      guard accepted else {
+      // A stopping vcpu never runs again (`isOnPCPU`): its domain may be destroyed as soon as
+      // none of its vcpus is on a pcpu.
+      guard accepted, !svc.vcpu.mustStop else {
         rq.lock.unlock()
         return
       }

@@ -19,6 +19,11 @@ public protocol SchedulerPolicy: AnyObject {
   func sleep(_ vcpu: VCPU, as state: VCPU.RunState)
   /// Forget the vcpu entirely (its domain is being destroyed).
   func remove(_ vcpu: VCPU)
+  /// Whether the vcpu is running or queued to run, read under the policy's lock, so the answer
+  /// is ordered with every wake: once a vcpu's `mustStop` is set no wake makes it runnable
+  /// (`wake` and `unblock` refuse it), so a false here stays false. What the last vcpu of a
+  /// shut-down domain asks before the domain is destroyed (`RunLoop.park`).
+  func isOnPCPU(_ vcpu: VCPU) -> Bool
   /// Take the vcpu off the pcpus until `unpause` (a running vcpu: at its next exit, when the
   /// run loop calls this). Remembers whether it was runnable or blocked.
   func pause(_ vcpu: VCPU)
@@ -130,6 +135,8 @@ public final class RoundRobinScheduler: SchedulerPolicy {
 
   public func wake(_ vcpu: VCPU) {
     lock.withLock {
+      // A stopping vcpu never runs again (`isOnPCPU`).
+      guard !vcpu.mustStop else { return }
       guard vcpu.runState == .blocked || vcpu.runState == .down || vcpu.runState == .paused else { return }
       vcpu.runState = .runnable
       queue.append(vcpu)
@@ -139,7 +146,7 @@ public final class RoundRobinScheduler: SchedulerPolicy {
 
   public func unblock(_ vcpu: VCPU) {
     let woke = lock.withLock { () -> Bool in
-      guard vcpu.runState == .blocked else { return false }
+      guard vcpu.runState == .blocked, !vcpu.mustStop else { return false }
       vcpu.runState = .runnable
       queue.append(vcpu)
       return true
@@ -192,6 +199,10 @@ public final class RoundRobinScheduler: SchedulerPolicy {
 
   public func sleep(_ vcpu: VCPU, as state: VCPU.RunState) {
     lock.withLock { vcpu.runState = state }
+  }
+
+  public func isOnPCPU(_ vcpu: VCPU) -> Bool {
+    lock.withLock { vcpu.runState == .running || vcpu.runState == .runnable }
   }
 
   public func remove(_ vcpu: VCPU) {

@@ -54,8 +54,8 @@ public enum ArchVCPU {
       | VMCB.Intercept2.stgi | VMCB.Intercept2.clgi | VMCB.Intercept2.skinit | VMCB.Intercept2.monitor
       | VMCB.Intercept2.mwait | VMCB.Intercept2.xsetbv | VMCB.Intercept2.icebp | VMCB.Intercept2.wbinvd)
     // #DB and #AC always (XSA-156: a guest can make their delivery fault again forever, which
-    // would keep the pcpu in the guest with no exit); #MC as Xen does (the host's own handler
-    // deals with a real machine check). docs/security.md has the table.
+    // would keep the pcpu in the guest with no exit); #MC as Xen does (a real machine check is
+    // the host's: `Exits.handle` stops the machine). docs/security.md has the table.
     vmcb.write32(VMCB.Control.interceptExceptions, 1 << 1 | 1 << 17 | 1 << 18)
     unsafe vmcb.write64(VMCB.Control.iopmBase, SVM.ioPermissionMap)
     unsafe vmcb.write64(VMCB.Control.msrpmBase, SVM.msrPermissionMap)

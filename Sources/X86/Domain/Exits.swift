@@ -82,7 +82,10 @@ enum Exits {
       vmcb.inject(vector: 17, type: .exception, errorCode: UInt32(truncatingIfNeeded: vmcb.exitInfo1))
       return .resume
     case ExitCode.machineCheck:
-      return .resume                                    // the host's #MC handler ran already
+      // An intercepted #MC is not delivered to the host: the exit is all there is (KVM calls
+      // its handler from here). The hypervisor recovers from no machine check, in guest mode
+      // or its own (`CrashReport.exception`): it stops, saying where it was.
+      CrashReport.panic("machine check (#MC) in guest mode, domain", value: UInt64(vcpu.domainID))
     case ExitCode.wbinvd, ExitCode.invd:
       // Nothing to flush for a domain without devices: a no-op, as Xen without passthrough
       // (INVD too: it is never executed for real, which would drop the hypervisor's writes).

@@ -266,7 +266,10 @@ public enum RunLoop {
     let domain = unsafe vcpu.domain
     guard domain.state == .shutdown else { return }
     domain.lock.lock()
-    let stillOnPCPU = domain.vcpus.contains { $0.runState == .running || $0.runState == .runnable }
+    // Asked of the policy, under its locks: a wake racing this (an event from another domain
+    // to a blocked vcpu) either came first and is seen here, or comes after and is refused
+    // (every vcpu's `mustStop` is set by now), so no vcpu of a destroyed domain is ever run.
+    let stillOnPCPU = domain.vcpus.contains { unsafe Scheduler.policy?.isOnPCPU($0) ?? false }
     let destroyNow = !stillOnPCPU && !domain.destroyClaimed
     if destroyNow { domain.destroyClaimed = true }
     domain.lock.unlock()

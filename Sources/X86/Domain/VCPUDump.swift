@@ -14,7 +14,8 @@ enum VCPUDump {
   static func printAll() {
     let now = Clock.now()
     for cpu in unsafe PCPUs.all where cpu.online.load(ordering: .relaxed) {
-      let last = cpu.lastVCPU.map { "d\(unsafe $0.domain.id)v\($0.id)" } ?? "none"
+      // By the numbers it keeps: the last vcpu's domain may have been destroyed since.
+      let last = cpu.lastVCPU.map { "d\($0.domainID)v\($0.id)" } ?? "none"
       // Its hardware timer's deadline is in TSC ticks.
       let timer = relative(Clock.systemTime(atTSC: cpu.programmedDeadline), now)
       Log.info("console: vcpus: pcpu \(cpu.index): \(cpu.idle.load(ordering: .relaxed) ? "idle" : "busy"), last vcpu \(last), "
