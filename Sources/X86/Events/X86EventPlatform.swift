@@ -53,7 +53,8 @@ public final class X86TimePlatform: TimePlatform {
   }
 
   /// Runs in the TIMER softirq of the pcpu that armed the timer. The vcpu is found again by
-  /// domain and vcpu id (ids are never reused), so a timer that outlives its domain does nothing.
+  /// domain and vcpu id (a destroy cancels its vcpus' timers, and ids are not given out again
+  /// soon after it: they rotate), so a timer that outlives its domain does nothing.
   static let fire: @convention(c) (UInt64) -> Void = { argument in
     let domainID = UInt16(truncatingIfNeeded: argument >> 32)
     let vcpuID = Int(UInt32(truncatingIfNeeded: argument))
