@@ -96,6 +96,7 @@ public enum EventBenchmark {
       let vcpuSwitch = median("yield.cycles") / 2
       text += HypercallBenchmark.budgetTable([
         ("null hypercall (in the ping domain)", null2, HypercallBenchmark.hypercallBudget),
+        ("interdomain notification to a blocked vcpu, other pcpu", send, HypercallBenchmark.notificationBudget),
         ("vcpu switch, one pcpu (half a yield round trip)", vcpuSwitch, HypercallBenchmark.switchBudget),
       ])
     }

@@ -30,6 +30,32 @@ extension Serialized {
       #expect(sample.floor > 0 && sample.floor < 200, "floor \(sample.floor)")
     }
 
+    /// guest-pingpong's send, on the pcpu beside its blocked partner: the send and the wake. An
+    /// injection's look at the guest's code (is the next instruction a HLT?) used to evict the
+    /// walk of the page the next send's argument came from, 1,060 instructions more a send.
+    @Test("An interdomain notification to a vcpu blocked on another pcpu stays within its budget")
+    func notificationStaysWithinItsBudget() throws {
+      let scenario = try #require(EventBenchmark.scenarios(
+        pingpong: try SystemGuests.path("guest-pingpong"), ipi: "", timer: "", bench: "", rounds: 200
+      ).first { $0.name == "pingpong-2pcpus" })
+      let folder = try TemporaryFolder("swiftvisor-notification-budget")
+      defer { folder.remove() }
+      let configs = scenario.configs.enumerated().map { (name: "domain-\($0.offset)", text: $0.element) }
+      let bundle = try BundleMaker.make(configs: configs, in: folder.url, bundleName: "bundle.bin")
+      var configuration = RunConfiguration(kernel: try SystemImage.path())
+      configuration.smp = scenario.smp
+      configuration.initrd = bundle.path
+      configuration.icount = true
+      configuration.timeout = 300
+      let result = try SystemImage.run(configuration)
+      expectExit(result, .clean)
+      var figures = EventBenchmark.Figures()
+      #expect(EventBenchmark.read(scenario, lines: result.lines.map(\.text), into: &figures), "no figures\n\(context(result))")
+      let send = try #require(figures.values["pingpong-2pcpus.send-cycles"])
+      #expect(send <= HypercallBenchmark.notificationBudget,
+              "a notification costs \(send) instructions (budget \(HypercallBenchmark.notificationBudget))")
+    }
+
     @Test("A switch between two domains' vcpus on one pcpu stays within its budget")
     func vcpuSwitchStaysWithinItsBudget() throws {
       // 20,000 samples: at 1,000 the median falls among the yields that pick the yielder again

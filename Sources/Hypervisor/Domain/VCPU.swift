@@ -129,6 +129,10 @@ public final class VCPU: @unchecked Sendable {
   public var p2mCache = P2MCache()
   /// GuestMemory's last walk of the guest's page tables (`GuestWalkCache`).
   public var walkCache = GuestWalkCache()
+  /// Its last walk for a look at the guest's code (`GuestMemory.readCodeByte`: is the next
+  /// instruction a HLT, before an interrupt is injected), kept apart so that it does not evict
+  /// the walk of the page the next hypercall's arguments come from.
+  public var codeWalkCache = GuestWalkCache()
   /// Bumped by another pcpu when a change to the domain's p2m makes both caches above stale
   /// without bumping the p2m generation for every domain (a grant unmap: `P2M.unmapGrant`). A
   /// cache entry is good under the sum of the generation and this count (`cacheVersion`):
@@ -146,6 +150,7 @@ public final class VCPU: @unchecked Sendable {
   public func forgetTranslation(of gfn: UInt64, frame: UInt64) {
     p2mCache.forget(gfn)
     walkCache.forget(frame: frame)
+    codeWalkCache.forget(frame: frame)
   }
 
   /// Accounting. Exits by kind, indexed by the architecture's exit classes (X86: `ExitClass`).

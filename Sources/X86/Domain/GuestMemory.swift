@@ -157,6 +157,32 @@ public struct GuestMemory {
     return walkAndRemember(gva, write: write, cr0: cr0, root: root, generation: generation)
   }
 
+  /// One byte of the guest's code at `gva`, read as data (what `Upcall.haltsNext` asks before
+  /// every injection), through the vcpu's own cache of code walks (`VCPU.codeWalkCache`): with
+  /// one cache for both, each injection's look at the code evicted the walk of the page the
+  /// next hypercall's arguments are read from, and both were walked again on every round of
+  /// an event ping-pong. Outside long mode, as any read.
+  public func readCodeByte(at gva: UInt64) -> UInt8? {
+    let cr0 = vmcb.cr0
+    guard cr0 & (1 << 31) != 0, vmcb.efer & (1 << 10) != 0 else {
+      return virtualToMachine(gva, write: false).flatMap { PhysicalMemory.read8($0) }
+    }
+    let generation = unsafe vcpu.cacheVersion()
+    let root = vmcb.cr3 & Self.addressMask
+    let writeProtect = cr0 & (1 << 16) != 0
+    let hit = unsafe Unmanaged.passUnretained(vcpu)._withUnsafeGuaranteedRef {   // unsafe: see virtualToMachine
+      $0.codeWalkCache.lookup(gva, root: root, write: false, writeProtect: writeProtect, generation: generation, PhysicalMemory.self)
+    }
+    if let machine = hit { return PhysicalMemory.read8(machine) }
+    var record = GuestWalkCache()
+    record.begin(gva, root: root, generation: generation)
+    guard case .success(let gpa) = walk(gva, access: .read, cr0: cr0, efer: vmcb.efer, record: &record, recording: true),
+          let machine = physical(gpa, write: false) else { return nil }
+    record.finish(machine: machine, writable: false)
+    unsafe vcpu.codeWalkCache = record
+    return PhysicalMemory.read8(machine)
+  }
+
   /// A 32-bit mode (legacy or PAE): walks, caching nothing. Out of line, as the long-mode miss,
   /// so the hit path stays small.
   @inline(never)

@@ -91,7 +91,7 @@ enum Upcall {
   /// True if the guest's next instruction is HLT (0xF4, which has no prefixes in code that
   /// halts). Read through the guest's page tables; unreadable code is not a HLT.
   static func haltsNext(_ vcpu: VCPU, _ vmcb: VMCB) -> Bool {
-    GuestMemory(vcpu).readLE(UInt8.self, at: vmcb.codeAddress(is64BitCode: vmcb.is64BitCode)) == 0xF4
+    GuestMemory(vcpu).readCodeByte(at: vmcb.codeAddress(is64BitCode: vmcb.is64BitCode)) == 0xF4
   }
 
   /// True if an interrupt waits for the vcpu (a halted or blocked vcpu must not sleep then).
