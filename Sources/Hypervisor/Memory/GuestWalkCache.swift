@@ -71,6 +71,7 @@ public struct GuestWalkCache {
   /// Forgets the walk if it went through machine page `frame`: read an entry in it or ended
   /// on it (the guest frame that mapped it is gone).
   public mutating func forget(frame: UInt64) {
+    guard tag != 0 else { return }       // nothing cached (a vcpu's code cache, until an injection)
     let page = frame & ~0xFFF
     var through = machine == page
     var level = 0
