@@ -63,23 +63,35 @@ enum VCPUDump {
 
   /// The 16 words at the vcpu's RSP, read through its page tables and p2m as they are now,
   /// without the vcpu's translation caches (another pcpu may be using them): the return
-  /// addresses among them say how a stalled guest got where it is.
+  /// addresses among them say how a stalled guest got where it is. Then the last word of the
+  /// 16 KiB-aligned stack RSP is in, and 24 words where it points: an interrupt stack keeps the
+  /// stack pointer it was entered from there (Linux's `call_on_irqstack` does), and the
+  /// interrupted context's saved RIP, CS and RFLAGS are near it. A vcpu stalled in an interrupt
+  /// handler shows that way whether the context it interrupted had interrupts on.
   private static func stack(_ vcpu: VCPU, _ vmcb: VMCB) -> String {
     let walk = GuestPageWalk(cr0: vmcb.cr0, cr3: vmcb.cr3, cr4: vmcb.cr4, efer: vmcb.efer)
     let npt = unsafe NestedPageTable(root: vcpu.domain.p2mRoot)
     func machine(_ gpa: UInt64) -> UInt64? { npt.translate(gpa).map { $0.0 } }
-    var text = "stack at RSP:"
-    let rsp = vmcb.rsp & ~7                 // words, as the stack holds them
-    for index in 0..<UInt64(16) {
-      let address = rsp &+ index &* 8
+    func word(at address: UInt64) -> UInt64? {
       guard case .success(let gpa) = walk.translate(address, access: .read, readEntry: { gpa, size in
               guard let entry = machine(gpa) else { return nil }
               return size == 4 ? PhysicalMemory.read32(entry).map { UInt64($0) } : PhysicalMemory.read64(entry)
-            }),
-            let word = machine(gpa).flatMap({ PhysicalMemory.read64($0) }) else {
-        return text + (index == 0 ? " unreadable" : " (then unreadable)")
+            }) else { return nil }
+      return machine(gpa).flatMap { PhysicalMemory.read64($0) }
+    }
+    func words(at start: UInt64, count: UInt64) -> String {
+      var text = ""
+      for index in 0..<count {
+        guard let value = word(at: start &+ index &* 8) else { return text + (index == 0 ? " unreadable" : " (then unreadable)") }
+        text += " \(hex(value))"
       }
-      text += " \(hex(word))"
+      return text
+    }
+    let rsp = vmcb.rsp & ~7                 // words, as the stack holds them
+    var text = "stack at RSP:" + words(at: rsp, count: 16)
+    let top = (rsp | 0x3FFF) &- 7
+    if let previous = word(at: top), previous & 7 == 0, previous != 0 {
+      text += "; the top of its 16 KiB stack (\(hex(top))) holds \(hex(previous)), where:" + words(at: previous, count: 24)
     }
     return text
   }
