@@ -19,6 +19,9 @@ public final class VCPU: @unchecked Sendable {
     case paused
     /// Not started (secondary vcpus before VCPUOP_up), or stopped for good.
     case down
+
+    /// Running, or queued to run (`SchedulerPolicy.isOnPCPU` reads it under the policy's lock).
+    public var isOnPCPU: Bool { self == .running || self == .runnable }
   }
 
   public let id: Int

@@ -280,9 +280,9 @@ public final class CreditScheduler: SchedulerPolicy {
 
   /// Running or queued, read under the vcpu's run queue lock (see the protocol).
   public func isOnPCPU(_ vcpu: VCPU) -> Bool {
-    guard let svc = record(for: vcpu, create: false) else { return vcpu.runState == .running || vcpu.runState == .runnable }
+    guard let svc = record(for: vcpu, create: false) else { return vcpu.runState.isOnPCPU }
     let rq = lockHome(svc)
-    let on = vcpu.runState == .running || vcpu.runState == .runnable
+    let on = vcpu.runState.isOnPCPU
     rq.lock.unlock()
     return on
   }

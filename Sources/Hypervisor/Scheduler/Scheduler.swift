@@ -202,7 +202,7 @@ public final class RoundRobinScheduler: SchedulerPolicy {
   }
 
   public func isOnPCPU(_ vcpu: VCPU) -> Bool {
-    lock.withLock { vcpu.runState == .running || vcpu.runState == .runnable }
+    lock.withLock { vcpu.runState.isOnPCPU }
   }
 
   public func remove(_ vcpu: VCPU) {

@@ -28,9 +28,15 @@ public enum Timers {
 
   public static var modeName: StaticString { unsafe mode == .tscDeadline ? "tsc-deadline" : "one-shot" }
 
+  /// The APIC timer's LVT in the chosen mode, unmasked (at start-up, and after `reprogram`
+  /// masked it).
+  private static func configureTimerLVT() {
+    unsafe LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
+  }
+
   /// Sets up this pcpu's APIC timer in the chosen mode and starts the periodic tick.
   public static func startOnThisCPU() {
-    unsafe LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
+    configureTimerLVT()
     let cpu = PCPUs.current
     cpu.timerLock.withLock { _ = unsafe cpu.timers.insert(deadline: CPU.rdtsc() &+ tickTSC, payload: .tick) }
     reprogram(cpu)
@@ -107,7 +113,7 @@ public enum Timers {
     }
     if cpu.timerMasked {
       // Writing a count or a deadline does not unmask the LVT.
-      unsafe LocalAPIC.configureTimer(mode: mode == .tscDeadline ? .tscDeadline : .oneShot)
+      configureTimerLVT()
       cpu.timerMasked = false
     }
     cpu.programmedDeadline = deadline
